@@ -1,0 +1,286 @@
+//! LZO1X payload compression as distcc puts it on the wire (facts §1.4).
+//!
+//! distcc sends a raw LZO1X stream: no header, no uncompressed size, no
+//! checksum, ending with the usual end marker `11 00 00`; an empty payload is
+//! sent as length 0 with no stream at all. Compression uses the `lzo1x`
+//! crate's LZO1X-1 (what stock uses). The crate's decoder needs the exact
+//! output size, which the protocol never carries, so decoding is done here:
+//! a safe decoder that discovers the size as it goes and stops at a hard cap
+//! (stock doubles its buffer without bound, a memory-exhaustion hole).
+
+use crate::error::{Error, Kind, Result};
+
+/// Default cap on one decompressed payload.
+pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024 * 1024;
+
+/// Compresses `data` to a raw LZO1X-1 stream; empty input gives empty output.
+pub fn compress(data: &[u8]) -> Vec<u8> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    lzo1x::compress(data, lzo1x::CompressLevel::new(3))
+}
+
+/// Decompresses a raw LZO1X stream (any LZO1X level), refusing to produce more
+/// than `max_output` bytes. Empty input is an empty payload.
+pub fn decompress(src: &[u8], max_output: usize) -> Result<Vec<u8>> {
+    if src.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(src.len().saturating_mul(4).min(max_output));
+    Lzo {
+        src,
+        pos: 0,
+        out: &mut out,
+        max_output,
+    }
+    .run()?;
+    Ok(out)
+}
+
+struct Lzo<'a> {
+    src: &'a [u8],
+    pos: usize,
+    out: &'a mut Vec<u8>,
+    max_output: usize,
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::new(Kind::Io, format!("corrupt LZO stream: {what}"))
+}
+
+impl Lzo<'_> {
+    fn byte(&mut self) -> Result<usize> {
+        let b = *self.src.get(self.pos).ok_or_else(|| corrupt("truncated"))?;
+        self.pos += 1;
+        Ok(usize::from(b))
+    }
+
+    fn le16(&mut self) -> Result<usize> {
+        let lo = self.byte()?;
+        let hi = self.byte()?;
+        Ok(lo | (hi << 8))
+    }
+
+    /// A run length continued in extra bytes: each zero adds 255, then the
+    /// first non-zero byte is added.
+    fn extended(&mut self, base: usize) -> Result<usize> {
+        let mut len = base;
+        loop {
+            let b = self.byte()?;
+            if b != 0 {
+                return Ok(len + b);
+            }
+            len += 255;
+            if len > self.max_output {
+                return Err(corrupt("run length too long"));
+            }
+        }
+    }
+
+    fn room(&self, n: usize) -> Result<()> {
+        if self.out.len() + n > self.max_output {
+            return Err(Error::new(
+                Kind::OutOfMemory,
+                format!(
+                    "LZO payload expands beyond the limit of {} bytes",
+                    self.max_output
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn literals(&mut self, n: usize) -> Result<()> {
+        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("overflow"))?;
+        if end > self.src.len() {
+            return Err(corrupt("literal run past end of input"));
+        }
+        self.room(n)?;
+        self.out.extend_from_slice(&self.src[self.pos..end]);
+        self.pos = end;
+        Ok(())
+    }
+
+    fn copy_match(&mut self, distance: usize, len: usize) -> Result<()> {
+        if distance == 0 || distance > self.out.len() {
+            return Err(corrupt("match reaches before start of output"));
+        }
+        self.room(len)?;
+        let start = self.out.len() - distance;
+        if distance >= len {
+            self.out.extend_from_within(start..start + len);
+        } else {
+            for i in 0..len {
+                let b = self.out[start + i];
+                self.out.push(b);
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<()> {
+        // `state`: literals copied by the previous instruction (4 = four or more).
+        let mut state = 0usize;
+        if self.src[0] > 17 {
+            self.pos = 1;
+            let n = usize::from(self.src[0]) - 17;
+            self.literals(n)?;
+            state = n.min(4);
+        }
+        loop {
+            let inst = self.byte()?;
+            let (distance, len, trailing) = if inst < 16 {
+                match state {
+                    0 => {
+                        let len = if inst == 0 { self.extended(15)? } else { inst } + 3;
+                        self.literals(len)?;
+                        state = 4;
+                        continue;
+                    }
+                    1..=3 => {
+                        let h = self.byte()?;
+                        ((h << 2) + ((inst >> 2) & 3) + 1, 2, inst & 3)
+                    }
+                    _ => {
+                        let h = self.byte()?;
+                        ((h << 2) + ((inst >> 2) & 3) + 2049, 3, inst & 3)
+                    }
+                }
+            } else if inst < 32 {
+                let l = inst & 7;
+                let len = 2 + if l == 0 { self.extended(7)? } else { l };
+                let d = self.le16()?;
+                let distance = 16384 + ((inst & 8) << 11) + (d >> 2);
+                if distance == 16384 {
+                    // End of stream marker: it must be the last thing.
+                    if self.pos != self.src.len() {
+                        return Err(corrupt("data after end marker"));
+                    }
+                    return Ok(());
+                }
+                (distance, len, d & 3)
+            } else if inst < 64 {
+                let l = inst & 31;
+                let len = 2 + if l == 0 { self.extended(31)? } else { l };
+                let d = self.le16()?;
+                ((d >> 2) + 1, len, d & 3)
+            } else if inst < 128 {
+                let h = self.byte()?;
+                (
+                    (h << 3) + ((inst >> 2) & 7) + 1,
+                    3 + ((inst >> 5) & 1),
+                    inst & 3,
+                )
+            } else {
+                let h = self.byte()?;
+                (
+                    (h << 3) + ((inst >> 2) & 7) + 1,
+                    5 + ((inst >> 5) & 3),
+                    inst & 3,
+                )
+            };
+            self.copy_match(distance, len)?;
+            self.literals(trailing)?;
+            state = trailing;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(n: usize, seed: u64) -> Vec<u8> {
+        // Text-like data with repeats, plus some noise.
+        let words: [&[u8]; 6] = [
+            b"int ",
+            b"return ",
+            b"#include <stdio.h>\n",
+            b"x",
+            b"{}",
+            b"\xff\x00",
+        ];
+        let mut s = seed;
+        let mut v = Vec::with_capacity(n);
+        while v.len() < n {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if s >> 60 == 0 {
+                v.push((s >> 33) as u8);
+            } else {
+                v.extend_from_slice(words[(s >> 40) as usize % words.len()]);
+            }
+        }
+        v.truncate(n);
+        v
+    }
+
+    #[test]
+    fn round_trips_many_shapes() {
+        for (n, seed) in [
+            (1, 1),
+            (3, 2),
+            (4, 3),
+            (17, 4),
+            (300, 5),
+            (70_000, 6),
+            (1 << 20, 7),
+        ] {
+            let data = sample(n, seed);
+            let c = compress(&data);
+            assert_eq!(decompress(&c, DEFAULT_MAX_OUTPUT).unwrap(), data, "n={n}");
+        }
+        let zeros = vec![0u8; 200_000];
+        assert_eq!(
+            decompress(&compress(&zeros), DEFAULT_MAX_OUTPUT).unwrap(),
+            zeros
+        );
+    }
+
+    #[test]
+    fn decodes_higher_levels_too() {
+        let data = sample(50_000, 9);
+        for level in [1u8, 5, 9, 13] {
+            let c = lzo1x::compress(&data, lzo1x::CompressLevel::new(level));
+            assert_eq!(decompress(&c, DEFAULT_MAX_OUTPUT).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn empty_is_empty_and_stream_ends_with_marker() {
+        assert!(compress(b"").is_empty());
+        assert!(decompress(b"", 10).unwrap().is_empty());
+        assert!(compress(b"hello").ends_with(&[0x11, 0, 0]));
+    }
+
+    #[test]
+    fn bomb_is_capped() {
+        let zeros = vec![0u8; 10 * 1024 * 1024];
+        let c = compress(&zeros);
+        assert!(c.len() < 100_000);
+        let e = decompress(&c, 1024 * 1024).unwrap_err();
+        assert_eq!(e.kind(), Kind::OutOfMemory);
+    }
+
+    #[test]
+    fn corrupt_streams_error_without_panic() {
+        let data = sample(5000, 11);
+        let c = compress(&data);
+        for cut in [1, 2, c.len() / 2, c.len() - 1] {
+            assert!(decompress(&c[..cut], DEFAULT_MAX_OUTPUT).is_err());
+        }
+        let mut seed = 99u64;
+        for _ in 0..2000 {
+            let mut junk = c.clone();
+            for _ in 0..4 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                let i = (seed >> 33) as usize % junk.len();
+                junk[i] = (seed >> 20) as u8;
+            }
+            let _ = decompress(&junk, 1 << 20);
+        }
+        assert!(decompress(&[0x20, 0, 0], 100).is_err());
+    }
+}

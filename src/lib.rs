@@ -1,0 +1,19 @@
+//! distcc, rewritten in Rust as one binary: the library.
+//!
+//! Everything reusable and unit-tested lives here; the applets (client,
+//! daemon, pump, include server, lsdistcc, monitor) live in `applets/` and
+//! use this crate. Nothing in here prints to stdout or exits the process.
+//!
+//! Data flow of a job: the client classifies the compiler command
+//! ([`args`]), picks a host ([`hosts`]), preprocesses locally or asks the
+//! include server ([`includes`]), and sends a request in the wire format of
+//! [`protocol`] with payloads from [`compress`]; the daemon decodes it,
+//! checks it, runs the compiler and replies.
+
+pub mod applet;
+pub mod compress;
+pub mod error;
+pub mod logging;
+pub mod protocol;
+
+pub use error::{Error, Kind, Result};

@@ -1,0 +1,622 @@
+//! Incremental decoders for requests (daemon side) and responses (client side).
+//!
+//! Feed them bytes as they arrive, in pieces of any size; they return the
+//! complete message once its last byte is in. The receiver always knows which
+//! token comes next (facts §1.1), so every element is checked against the
+//! expected name; the only alternation is FILE or LINK after NAME.
+//!
+//! Every count and length is checked against [`Limits`] when its header is
+//! read, before anything is allocated, and payload buffers grow only with the
+//! bytes that really arrived: a hostile peer cannot make us reserve memory
+//! by announcing a huge length.
+
+use super::message::{Body, FileContent, FileEntry, Request, Response, Version};
+use super::token::{HEADER_LEN, Token, parse_header};
+use crate::error::{Error, Kind, Result};
+use std::io::Read;
+
+/// Upper bounds on what a peer may send.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most argv elements.
+    pub max_argc: u32,
+    /// Longest single string (ARGV, CDIR, NAME, LINK).
+    pub max_string: u32,
+    /// Largest single file payload (DOTI, FILE, SERR, SOUT, DOTO, DOTD) in wire form.
+    pub max_payload: u32,
+    /// Most NAME entries in a protocol-3 request.
+    pub max_files: u32,
+    /// Most bytes in one message, all elements together.
+    pub max_total: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_argc: 16 * 1024,
+            max_string: 1024 * 1024,
+            max_payload: 512 * 1024 * 1024,
+            max_files: 200_000,
+            max_total: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// One decoded element.
+enum Element {
+    Value(u32),
+    Payload(Token, Vec<u8>),
+}
+
+fn is_value_token(t: Token) -> bool {
+    matches!(
+        t,
+        Token::Dist | Token::Argc | Token::Nfil | Token::Done | Token::Stat
+    )
+}
+
+fn is_string_token(t: Token) -> bool {
+    matches!(t, Token::Argv | Token::Cdir | Token::Name | Token::Link)
+}
+
+/// Reads one element at a time out of a byte stream that arrives in pieces.
+#[derive(Default)]
+struct ElementReader {
+    header: [u8; HEADER_LEN],
+    header_fill: usize,
+    /// The payload being filled: its token, the bytes so far, the full length.
+    payload: Option<(Token, Vec<u8>, usize)>,
+    total: u64,
+}
+
+impl ElementReader {
+    /// Consumes bytes from `data[*pos..]` until one element expected to be
+    /// one of `expected` is complete. `Ok(None)`: all input used, need more.
+    fn next(
+        &mut self,
+        data: &[u8],
+        pos: &mut usize,
+        expected: &[Token],
+        limits: &Limits,
+    ) -> Result<Option<Element>> {
+        if self.payload.is_none() {
+            let want = HEADER_LEN - self.header_fill;
+            let take = want.min(data.len() - *pos);
+            self.header[self.header_fill..self.header_fill + take]
+                .copy_from_slice(&data[*pos..*pos + take]);
+            self.header_fill += take;
+            *pos += take;
+            if self.header_fill < HEADER_LEN {
+                return Ok(None);
+            }
+            self.header_fill = 0;
+            let (token, value) = parse_header(&self.header, expected)?;
+            self.total += HEADER_LEN as u64;
+            if is_value_token(token) {
+                self.check_total(limits)?;
+                return Ok(Some(Element::Value(value)));
+            }
+            let cap = if is_string_token(token) {
+                limits.max_string
+            } else {
+                limits.max_payload
+            };
+            if value > cap {
+                return Err(Error::new(
+                    Kind::OutOfMemory,
+                    format!("{token} of {value} bytes exceeds the limit of {cap}"),
+                ));
+            }
+            self.total += u64::from(value);
+            self.check_total(limits)?;
+            self.payload = Some((token, Vec::new(), value as usize));
+        }
+        let (token, mut buf, len) = self.payload.take().expect("payload in progress");
+        let take = (len - buf.len()).min(data.len() - *pos);
+        buf.extend_from_slice(&data[*pos..*pos + take]);
+        *pos += take;
+        if buf.len() < len {
+            self.payload = Some((token, buf, len));
+            return Ok(None);
+        }
+        if is_string_token(token) && buf.contains(&0) {
+            return Err(Error::new(
+                Kind::Protocol,
+                format!("{token} string contains a NUL byte"),
+            ));
+        }
+        Ok(Some(Element::Payload(token, buf)))
+    }
+
+    fn check_total(&self, limits: &Limits) -> Result<()> {
+        if self.total > limits.max_total {
+            return Err(Error::new(
+                Kind::OutOfMemory,
+                format!("message exceeds {} bytes", limits.max_total),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the reader is between elements.
+    fn at_boundary(&self) -> bool {
+        self.header_fill == 0 && self.payload.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestPhase {
+    Dist,
+    Cdir,
+    Argc,
+    Argv(u32),
+    Doti,
+    Nfil,
+    Name(u32),
+    Entry(u32),
+    Complete,
+}
+
+/// Decodes one client request (protocol 1, 2 or 3).
+pub struct RequestDecoder {
+    limits: Limits,
+    reader: ElementReader,
+    phase: RequestPhase,
+    version: Version,
+    cwd: Option<Vec<u8>>,
+    argv: Vec<Vec<u8>>,
+    files: Vec<FileEntry>,
+    pending_name: Vec<u8>,
+}
+
+impl RequestDecoder {
+    /// A decoder that enforces `limits`.
+    pub fn new(limits: Limits) -> RequestDecoder {
+        RequestDecoder {
+            limits,
+            reader: ElementReader::default(),
+            phase: RequestPhase::Dist,
+            version: Version(0),
+            cwd: None,
+            argv: Vec::new(),
+            files: Vec::new(),
+            pending_name: Vec::new(),
+        }
+    }
+
+    /// The version once `DIST` has been read.
+    pub fn version(&self) -> Option<Version> {
+        (self.phase != RequestPhase::Dist).then_some(self.version)
+    }
+
+    /// The complete argv once every ARGV has been read (before the body).
+    pub fn argv(&self) -> Option<&[Vec<u8>]> {
+        match self.phase {
+            RequestPhase::Dist
+            | RequestPhase::Cdir
+            | RequestPhase::Argc
+            | RequestPhase::Argv(_) => None,
+            _ => Some(&self.argv),
+        }
+    }
+
+    /// Feeds bytes. Returns the request when it is complete; bytes after the
+    /// end of the request are an error (stock logs "Bug!"; we refuse).
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<Request>> {
+        let mut pos = 0;
+        while pos < data.len() {
+            if self.phase == RequestPhase::Complete {
+                return Err(Error::new(
+                    Kind::Protocol,
+                    "unexpected bytes after the end of the request",
+                ));
+            }
+            let expected = self.expected();
+            let Some(element) = self.reader.next(data, &mut pos, expected, &self.limits)? else {
+                break;
+            };
+            self.accept(element)?;
+        }
+        if self.phase == RequestPhase::Complete && self.reader.at_boundary() {
+            return Ok(Some(self.take_request()));
+        }
+        Ok(None)
+    }
+
+    fn expected(&self) -> &'static [Token] {
+        match self.phase {
+            RequestPhase::Dist => &[Token::Dist],
+            RequestPhase::Cdir => &[Token::Cdir],
+            RequestPhase::Argc => &[Token::Argc],
+            RequestPhase::Argv(_) => &[Token::Argv],
+            RequestPhase::Doti => &[Token::Doti],
+            RequestPhase::Nfil => &[Token::Nfil],
+            RequestPhase::Name(_) => &[Token::Name],
+            RequestPhase::Entry(_) => &[Token::File, Token::Link],
+            RequestPhase::Complete => &[],
+        }
+    }
+
+    fn accept(&mut self, element: Element) -> Result<()> {
+        self.phase = match (self.phase, element) {
+            (RequestPhase::Dist, Element::Value(v)) => {
+                if v > 3 {
+                    return Err(Error::new(
+                        Kind::Protocol,
+                        format!("unsupported protocol version {v}"),
+                    ));
+                }
+                // Version 0 is accepted as 1 by stock (and echoed as 0).
+                self.version = Version(v);
+                if self.version.server_cpp() {
+                    RequestPhase::Cdir
+                } else {
+                    RequestPhase::Argc
+                }
+            }
+            (RequestPhase::Cdir, Element::Payload(_, cwd)) => {
+                self.cwd = Some(cwd);
+                RequestPhase::Argc
+            }
+            (RequestPhase::Argc, Element::Value(n)) => {
+                if n == 0 || n > self.limits.max_argc {
+                    return Err(Error::new(
+                        Kind::Protocol,
+                        format!("ARGC {n} out of range 1..={}", self.limits.max_argc),
+                    ));
+                }
+                RequestPhase::Argv(n)
+            }
+            (RequestPhase::Argv(left), Element::Payload(_, arg)) => {
+                self.argv.push(arg);
+                match left - 1 {
+                    0 if self.version.server_cpp() => RequestPhase::Nfil,
+                    0 => RequestPhase::Doti,
+                    n => RequestPhase::Argv(n),
+                }
+            }
+            (RequestPhase::Doti, Element::Payload(_, bytes)) => {
+                self.files = vec![FileEntry {
+                    name: Vec::new(),
+                    content: FileContent::File(bytes),
+                }];
+                RequestPhase::Complete
+            }
+            (RequestPhase::Nfil, Element::Value(n)) => {
+                if n > self.limits.max_files {
+                    return Err(Error::new(
+                        Kind::Protocol,
+                        format!("NFIL {n} exceeds {}", self.limits.max_files),
+                    ));
+                }
+                if n == 0 {
+                    RequestPhase::Complete
+                } else {
+                    RequestPhase::Name(n)
+                }
+            }
+            (RequestPhase::Name(left), Element::Payload(_, name)) => {
+                self.pending_name = name;
+                RequestPhase::Entry(left)
+            }
+            (RequestPhase::Entry(left), Element::Payload(token, bytes)) => {
+                let content = if token == Token::Link {
+                    FileContent::Link(bytes)
+                } else {
+                    FileContent::File(bytes)
+                };
+                self.files.push(FileEntry {
+                    name: std::mem::take(&mut self.pending_name),
+                    content,
+                });
+                if left == 1 {
+                    RequestPhase::Complete
+                } else {
+                    RequestPhase::Name(left - 1)
+                }
+            }
+            (phase, _) => {
+                return Err(Error::new(
+                    Kind::Protocol,
+                    format!("unexpected element in phase {phase:?}"),
+                ));
+            }
+        };
+        Ok(())
+    }
+
+    fn take_request(&mut self) -> Request {
+        let files = std::mem::take(&mut self.files);
+        let body = if self.version.server_cpp() {
+            Body::Files(files)
+        } else {
+            match files.into_iter().next().map(|f| f.content) {
+                Some(FileContent::File(bytes)) => Body::Doti(bytes),
+                _ => Body::Doti(Vec::new()),
+            }
+        };
+        Request {
+            version: self.version,
+            cwd: self.cwd.take(),
+            argv: std::mem::take(&mut self.argv),
+            body,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponsePhase {
+    Done,
+    Stat,
+    Serr,
+    Sout,
+    Doto,
+    Dotd,
+    Complete,
+}
+
+/// Decodes one server response. `DOTD` is expected for protocol 3 when the
+/// status is 0, as stock servers always send it then.
+pub struct ResponseDecoder {
+    limits: Limits,
+    reader: ElementReader,
+    phase: ResponsePhase,
+    expected_version: u32,
+    response: Response,
+}
+
+impl ResponseDecoder {
+    /// A decoder for the reply to a request of `version`.
+    pub fn new(version: Version, limits: Limits) -> ResponseDecoder {
+        ResponseDecoder {
+            limits,
+            reader: ElementReader::default(),
+            phase: ResponsePhase::Done,
+            expected_version: version.0,
+            response: Response::default(),
+        }
+    }
+
+    /// Feeds bytes; returns the response once complete.
+    pub fn feed(&mut self, data: &[u8]) -> Result<Option<Response>> {
+        let mut pos = 0;
+        while pos < data.len() && self.phase != ResponsePhase::Complete {
+            let expected: &[Token] = match self.phase {
+                ResponsePhase::Done => &[Token::Done],
+                ResponsePhase::Stat => &[Token::Stat],
+                ResponsePhase::Serr => &[Token::Serr],
+                ResponsePhase::Sout => &[Token::Sout],
+                ResponsePhase::Doto => &[Token::Doto],
+                ResponsePhase::Dotd => &[Token::Dotd],
+                ResponsePhase::Complete => &[],
+            };
+            let Some(element) = self.reader.next(data, &mut pos, expected, &self.limits)? else {
+                break;
+            };
+            self.accept(element)?;
+        }
+        if self.phase == ResponsePhase::Complete {
+            return Ok(Some(std::mem::take(&mut self.response)));
+        }
+        Ok(None)
+    }
+
+    /// Whether a complete response has been decoded (and taken).
+    pub fn is_complete(&self) -> bool {
+        self.phase == ResponsePhase::Complete
+    }
+
+    fn accept(&mut self, element: Element) -> Result<()> {
+        let r = &mut self.response;
+        self.phase = match (self.phase, element) {
+            (ResponsePhase::Done, Element::Value(v)) => {
+                if v != self.expected_version {
+                    return Err(Error::new(
+                        Kind::Protocol,
+                        format!(
+                            "server replied with protocol {v}, expected {}",
+                            self.expected_version
+                        ),
+                    ));
+                }
+                r.version = v;
+                ResponsePhase::Stat
+            }
+            (ResponsePhase::Stat, Element::Value(s)) => {
+                r.status = s;
+                ResponsePhase::Serr
+            }
+            (ResponsePhase::Serr, Element::Payload(_, b)) => {
+                r.stderr = b;
+                ResponsePhase::Sout
+            }
+            (ResponsePhase::Sout, Element::Payload(_, b)) => {
+                r.stdout = b;
+                ResponsePhase::Doto
+            }
+            (ResponsePhase::Doto, Element::Payload(_, b)) => {
+                r.object = b;
+                if self.expected_version > 2 && r.status == 0 {
+                    ResponsePhase::Dotd
+                } else {
+                    ResponsePhase::Complete
+                }
+            }
+            (ResponsePhase::Dotd, Element::Payload(_, b)) => {
+                r.dotd = Some(b);
+                ResponsePhase::Complete
+            }
+            (phase, _) => {
+                return Err(Error::new(
+                    Kind::Protocol,
+                    format!("unexpected element in phase {phase:?}"),
+                ));
+            }
+        };
+        Ok(())
+    }
+}
+
+/// Reads a whole response from a blocking reader (the client side).
+///
+/// End of stream before the response is complete is "truncated" (108):
+/// that is how a stock server refuses a job (facts §1.7).
+pub fn read_response<R: Read>(
+    reader: &mut R,
+    version: Version,
+    limits: Limits,
+) -> Result<Response> {
+    let mut decoder = ResponseDecoder::new(version, limits);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut received = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading the server's reply", e)),
+        };
+        if n == 0 {
+            let what = if received == 0 {
+                "server provided no answer (it closed the connection: refused, or the job failed there)"
+            } else {
+                "server reply ended early"
+            };
+            return Err(Error::new(Kind::Truncated, what));
+        }
+        received += n as u64;
+        if let Some(resp) = decoder.feed(&buf[..n])? {
+            return Ok(resp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::{encode_request, encode_response};
+    use super::*;
+
+    fn pump_request() -> Request {
+        Request {
+            version: Version::PUMP,
+            cwd: Some(b"/home/u/p".to_vec()),
+            argv: vec![b"gcc".to_vec(), b"-c".to_vec(), b"a.c".to_vec()],
+            body: Body::Files(vec![
+                FileEntry {
+                    name: b"/home/u/p/a.c".to_vec(),
+                    content: FileContent::File(vec![1, 2, 3]),
+                },
+                FileEntry {
+                    name: b"/usr/include".to_vec(),
+                    content: FileContent::Link(b"../../usr/include".to_vec()),
+                },
+            ]),
+        }
+    }
+
+    #[test]
+    fn request_round_trip_byte_by_byte() {
+        for req in [
+            pump_request(),
+            Request {
+                version: Version::PLAIN,
+                cwd: None,
+                argv: vec![b"cc".to_vec(), b"-c".to_vec()],
+                body: Body::Doti(b"int x;".to_vec()),
+            },
+        ] {
+            let mut wire = Vec::new();
+            encode_request(&mut wire, &req).unwrap();
+            let mut dec = RequestDecoder::new(Limits::default());
+            let mut got = None;
+            for b in &wire {
+                if let Some(r) = dec.feed(std::slice::from_ref(b)).unwrap() {
+                    got = Some(r);
+                }
+            }
+            assert_eq!(got.unwrap(), req);
+        }
+    }
+
+    #[test]
+    fn huge_lengths_are_refused_before_allocation() {
+        let mut dec = RequestDecoder::new(Limits::default());
+        let e = dec
+            .feed(b"DIST00000001ARGC00000001ARGVffffffff")
+            .unwrap_err();
+        assert_eq!(e.kind(), Kind::OutOfMemory);
+        let mut dec = RequestDecoder::new(Limits::default());
+        let e = dec.feed(b"DIST00000001ARGC7fffffff").unwrap_err();
+        assert_eq!(e.kind(), Kind::Protocol);
+        let mut dec = RequestDecoder::new(Limits::default());
+        let e = dec
+            .feed(b"DIST00000003CDIR00000001/ARGC00000001ARGV00000001xNFILffffffff")
+            .unwrap_err();
+        assert_eq!(e.kind(), Kind::Protocol);
+    }
+
+    #[test]
+    fn bad_versions_and_garbage() {
+        let mut dec = RequestDecoder::new(Limits::default());
+        assert_eq!(
+            dec.feed(b"DIST00000004").unwrap_err().kind(),
+            Kind::Protocol
+        );
+        let mut dec = RequestDecoder::new(Limits::default());
+        assert!(dec.feed(b"GET / HTTP/1.1\r\n").is_err());
+        let mut dec = RequestDecoder::new(Limits::default());
+        assert!(
+            dec.feed(b"DIST00000001ARGC00000001ARGV00000002a\0")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut wire = Vec::new();
+        encode_request(&mut wire, &pump_request()).unwrap();
+        wire.extend_from_slice(b"XX");
+        let mut dec = RequestDecoder::new(Limits::default());
+        assert!(dec.feed(&wire).is_err());
+    }
+
+    #[test]
+    fn response_round_trip_and_dotd_rule() {
+        let resp = Response {
+            version: 3,
+            status: 0,
+            stderr: Vec::new(),
+            stdout: b"o".to_vec(),
+            object: b"ELF".to_vec(),
+            dotd: Some(b"d".to_vec()),
+        };
+        let mut wire = Vec::new();
+        encode_response(&mut wire, &resp).unwrap();
+        let got = read_response(&mut wire.as_slice(), Version::PUMP, Limits::default()).unwrap();
+        assert_eq!(got, resp);
+
+        let failed = Response {
+            version: 3,
+            status: 0x100,
+            dotd: None,
+            ..Response::default()
+        };
+        let mut wire = Vec::new();
+        encode_response(&mut wire, &failed).unwrap();
+        let got = read_response(&mut wire.as_slice(), Version::PUMP, Limits::default()).unwrap();
+        assert_eq!(got, failed);
+    }
+
+    #[test]
+    fn response_errors() {
+        let e = read_response(&mut &b""[..], Version::PLAIN, Limits::default()).unwrap_err();
+        assert_eq!(e.kind(), Kind::Truncated);
+        assert!(e.to_string().contains("no answer"));
+        let e = read_response(
+            &mut &b"DONE00000002STAT00000000"[..],
+            Version::PLAIN,
+            Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), Kind::Protocol);
+    }
+}
