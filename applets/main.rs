@@ -8,6 +8,7 @@
 mod client;
 mod daemon;
 mod include_server;
+mod links;
 mod lsdistcc;
 mod monitor;
 mod pump;
@@ -48,6 +49,7 @@ fn program_name(applet: Applet) -> &'static str {
         Applet::Lsdistcc => "lsdistcc",
         Applet::IncludeServer => "include-server",
         Applet::Monitor => "distccmon-text",
+        Applet::InstallLinks => "distcc",
     }
 }
 
@@ -59,5 +61,6 @@ fn run(inv: Invocation) -> distcc::Result<ExitCode> {
         Applet::Lsdistcc => lsdistcc::main(inv),
         Applet::IncludeServer => include_server::main(inv),
         Applet::Monitor => monitor::main(inv),
+        Applet::InstallLinks => links::main(inv),
     }
 }

@@ -25,6 +25,8 @@ pub enum Applet {
     IncludeServer,
     /// `distccmon-text`: shows running jobs from the client state files.
     Monitor,
+    /// `distcc --install-links DIR`: creates the applet and compiler links.
+    InstallLinks,
 }
 
 /// Names that select an applet exactly, and the applet links
@@ -87,6 +89,14 @@ pub fn select(mut argv: Vec<OsString>) -> Invocation {
         .map(OsStr::to_os_string)
         .unwrap_or_else(|| argv0.clone());
     let applet = applet_for_name(&name);
+    if applet == Applet::Client && argv.first().is_some_and(|a| a == "--install-links") {
+        argv.remove(0);
+        return Invocation {
+            applet: Applet::InstallLinks,
+            argv0,
+            args: argv,
+        };
+    }
     if applet == Applet::Client
         && let Some(first) = argv.first()
         && let Some(&(_, sub)) = APPLET_NAMES.iter().find(|(n, _)| OsStr::new(n) == first)
@@ -144,6 +154,13 @@ mod tests {
         assert_eq!(inv.args, vec![OsString::from("--daemon")]);
         // A compiler named like an applet is not reinterpreted for masquerade.
         assert_eq!(sel(&["gcc", "pump"]).applet, Applet::Masquerade);
+    }
+
+    #[test]
+    fn install_links_is_its_own_applet() {
+        let inv = sel(&["distcc", "--install-links", "/tmp/x"]);
+        assert_eq!(inv.applet, Applet::InstallLinks);
+        assert_eq!(inv.args, vec![OsString::from("/tmp/x")]);
     }
 
     #[test]
