@@ -19,6 +19,10 @@ use std::time::Duration;
 /// The masquerade directories searched for whitelisted compiler names.
 pub const WHITELIST_DIRS: &[&str] = &["/usr/lib/distcc", "/usr/local/lib/distcc"];
 
+/// One `DISTCC_CMDLIST` entry: the key (last N path components) and the
+/// full command that replaces argv[0].
+pub type CmdEntry = (Vec<Vec<u8>>, Vec<u8>);
+
 /// Settings shared by the event loop and the workers.
 #[derive(Debug)]
 pub struct Config {
@@ -27,7 +31,7 @@ pub struct Config {
     /// `--enable-tcp-insecure`.
     pub insecure: bool,
     /// `DISTCC_CMDLIST` entries: (key components, full command).
-    pub cmdlist: Option<Vec<(Vec<Vec<u8>>, Vec<u8>)>>,
+    pub cmdlist: Option<Vec<CmdEntry>>,
     /// How many trailing components of argv[0] form the key.
     pub cmdlist_words: usize,
     /// PATH for compilers (`DISTCCD_PATH` replaces it).
@@ -55,7 +59,7 @@ pub struct Checked {
 
 impl Config {
     /// Reads `DISTCC_CMDLIST` (one full command path per line).
-    pub fn load_cmdlist(path: &OsStr, words: usize) -> Result<Vec<(Vec<Vec<u8>>, Vec<u8>)>> {
+    pub fn load_cmdlist(path: &OsStr, words: usize) -> Result<Vec<CmdEntry>> {
         let text = std::fs::read(path)
             .map_err(|e| Error::io(format!("reading DISTCC_CMDLIST {path:?}"), e))?;
         Ok(text

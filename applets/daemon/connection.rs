@@ -101,8 +101,14 @@ impl Connection {
                         Ok(r) => r,
                         Err(e) => return Step::Close(format!("bad request: {e}")),
                     };
+                    // Once the request is complete the decoder has handed
+                    // its argv over to it.
+                    let argv = match &request {
+                        Some(r) => Some(&r.argv[..]),
+                        None => decoder.argv(),
+                    };
                     if checked.is_none()
-                        && let Some(argv) = decoder.argv()
+                        && let Some(argv) = argv
                     {
                         match cfg.check(argv) {
                             Ok(c) => *checked = Some(c),

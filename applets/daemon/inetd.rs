@@ -78,8 +78,12 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
             ));
         }
         let req = decoder.feed(&buf[..n])?;
+        let argv = match &req {
+            Some(r) => Some(&r.argv[..]),
+            None => decoder.argv(),
+        };
         if checked.is_none()
-            && let Some(argv) = decoder.argv()
+            && let Some(argv) = argv
         {
             checked = Some(cfg.check(argv)?);
         }

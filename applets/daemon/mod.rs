@@ -156,7 +156,7 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         safeguard: safeguard.to_string(),
         io_timeout,
         job_lifetime: (o.job_lifetime > 0).then(|| Duration::from_secs(o.job_lifetime)),
-        max_decompressed: 1024 * 1024 * 1024,
+        max_decompressed: 256 * 1024 * 1024,
         save_temps: std::env::var("DISTCC_SAVE_TEMPS").is_ok_and(|v| v == "1"),
     })
 }

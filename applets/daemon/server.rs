@@ -122,10 +122,10 @@ impl Server {
             let timeout = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    return Err(Error::io("epoll_wait", e));
-                }
+            if let Err(e) = self.poll.poll(&mut events, timeout)
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                return Err(Error::io("epoll_wait", e));
             }
             for event in events.iter() {
                 match event.token() {
@@ -323,7 +323,6 @@ impl Server {
             if !matches!(conn.phase, Phase::WaitingForSlot(_)) {
                 continue;
             }
-            let control;
             let placeholder = Phase::Compiling {
                 control: Arc::default(),
                 kill_sent: None,
@@ -332,9 +331,8 @@ impl Server {
             else {
                 continue;
             };
-            control = Arc::clone(&task.control);
             conn.phase = Phase::Compiling {
-                control,
+                control: Arc::clone(&task.control),
                 kill_sent: None,
             };
             conn.deadline = self.cfg.job_lifetime.map(|l| Instant::now() + l);
