@@ -10,6 +10,7 @@
 //! connection without a reply and is logged with its reason.
 
 use distcc::args::policy::{self, Shape};
+use distcc::args::{Verdict, classify};
 use distcc::{Error, Kind, Result};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -86,6 +87,14 @@ impl Config {
             whitelisted(compiler)?;
         }
         let shape = policy::check(&argv)?;
+        // Stock runs the client's classifier on the server too: a job it
+        // would keep local is not a remote compile (facts §1.7).
+        if let Verdict::Local(reason) = classify(&argv)? {
+            return Err(Error::new(
+                Kind::BadArguments,
+                format!("job would run locally on a client: {}", reason.why),
+            ));
+        }
         Ok(Checked { argv, shape })
     }
 }

@@ -148,22 +148,6 @@ pub fn run(task: Task, cfg: &Config) -> Outcome {
     }
 }
 
-/// The extension the server gives the received source (facts §4.3 map).
-fn temp_extension(source: &[u8]) -> &'static str {
-    let ext = source
-        .rsplit(|&b| b == b'.')
-        .next()
-        .filter(|_| source.contains(&b'.'))
-        .unwrap_or(b"");
-    match ext {
-        b"c" | b"i" => "i",
-        b"cc" | b"cpp" | b"cxx" | b"cp" | b"c++" | b"C" | b"ii" => "ii",
-        b"m" | b"mi" => "mi",
-        b"mm" | b"M" | b"mii" => "mii",
-        _ => "tmp",
-    }
-}
-
 fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
     let dir = JobDir::create(&cfg.tmpdir, cfg.save_temps)?;
     let output = dir.join("out.o");
@@ -171,8 +155,11 @@ fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
     let shape = &task.checked.shape;
     let (command, cwd, root) = match &task.body {
         Body::Doti(wire) => {
-            let source = task.checked.argv[shape.input].as_bytes();
-            let input = dir.join(&format!("in.{}", temp_extension(source)));
+            let source = &task.checked.argv[shape.input];
+            let input = dir.join(&format!(
+                "in.{}",
+                distcc::args::extensions::preprocessed_extension(source)
+            ));
             let data = if task.version.compresses() {
                 compress::decompress(wire, cfg.max_decompressed)?
             } else {
@@ -352,17 +339,4 @@ fn wait_child(mut child: std::process::Child, control: &JobControl) -> Result<i3
         .wait()
         .map_err(|e| Error::io("waiting for the compiler", e))?;
     Ok(status.into_raw())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_extensions() {
-        assert_eq!(temp_extension(b"hello.c"), "i");
-        assert_eq!(temp_extension(b"dir.x/a.cpp"), "ii");
-        assert_eq!(temp_extension(b"a.mm"), "mii");
-        assert_eq!(temp_extension(b"noext"), "tmp");
-    }
 }

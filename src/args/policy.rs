@@ -248,19 +248,13 @@ const ASSEMBLER_OK_PREFIXES: &[&str] = &[
     "-mbranches-within-32B-boundaries",
 ];
 
-/// Source extensions (`dcc_is_source`, facts §4.3), case-sensitive.
-const SOURCE_EXTENSIONS: &[&str] = &[
-    "i", "ii", "c", "cc", "cpp", "cxx", "cp", "c++", "C", "m", "mm", "mi", "mii", "M",
-];
-
 fn is_source(arg: &[u8]) -> bool {
-    let name = arg.rsplit(|&b| b == b'/').next().unwrap_or(arg);
-    match name.iter().rposition(|&b| b == b'.') {
-        Some(dot) if dot > 0 => SOURCE_EXTENSIONS
-            .iter()
-            .any(|e| &name[dot + 1..] == e.as_bytes()),
-        _ => false,
-    }
+    super::extensions::is_source(&bytes_to_os(arg))
+}
+
+fn bytes_to_os(bytes: &[u8]) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    std::ffi::OsString::from_vec(bytes.to_vec())
 }
 
 fn starts(arg: &[u8], prefix: &str) -> bool {
