@@ -6,4 +6,5 @@
 mod util;
 
 mod daemon;
+mod daemon_hostile;
 mod smoke;
