@@ -7,4 +7,5 @@ mod util;
 
 mod daemon;
 mod daemon_hostile;
+mod daemon_pump;
 mod smoke;
