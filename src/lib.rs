@@ -11,6 +11,7 @@
 //! checks it, runs the compiler and replies.
 
 pub mod applet;
+pub mod args;
 pub mod compress;
 pub mod error;
 pub mod logging;
