@@ -244,7 +244,7 @@ mod tests {
         );
         assert_eq!(
             original_name(b"/tmp/tmpab.include_server-1-1/padding/usr/inc/a.h.lzo.abs"),
-            b"/padding/usr/inc/a.h"
+            b"/usr/inc/a.h"
         );
         assert_eq!(original_name(b"/a/b/c/usr/include"), b"/usr/include");
     }
