@@ -6,4 +6,5 @@
 mod util;
 
 mod client;
+mod client_stock_daemon;
 mod smoke;
