@@ -6,5 +6,6 @@
 mod util;
 
 mod client;
+mod client_scenarios;
 mod client_stock_daemon;
 mod smoke;
