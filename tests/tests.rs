@@ -7,5 +7,6 @@ mod util;
 
 mod client;
 mod client_scenarios;
+mod client_ssh;
 mod client_stock_daemon;
 mod smoke;
