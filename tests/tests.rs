@@ -6,6 +6,7 @@
 mod util;
 
 mod client;
+mod client_pump;
 mod client_scenarios;
 mod client_ssh;
 mod client_stock_daemon;
