@@ -33,6 +33,8 @@ pub const MAX_ATTEMPTS: usize = 8;
 pub struct Build<'a> {
     env: &'a ClientEnv,
     state: StateFile,
+    /// (--localslots, --localslots_cpp) of the host list, or the defaults.
+    pools: (u32, u32),
 }
 
 /// What a remote attempt came to, other than a distribution failure.
@@ -59,6 +61,10 @@ impl<'a> Build<'a> {
         Build {
             env,
             state: StateFile::new(&env.state_dir()),
+            pools: (
+                distcc::hosts::DEFAULT_LOCAL_SLOTS,
+                distcc::hosts::DEFAULT_LOCAL_SLOTS_CPP,
+            ),
         }
     }
 
@@ -70,13 +76,19 @@ impl<'a> Build<'a> {
             // compiler, here, without locks or rewriting (facts §4.6).
             return local::run(&argv, self.env.safeguard);
         }
-        match args::classify(&argv)? {
+        let verdict = args::classify(&argv)?;
+        // The host list is read once: it also sets the local slot pools.
+        let loaded = pick::load(self.env);
+        if let Ok(Some(l)) = &loaded {
+            self.pools = (l.local_slots, l.local_slots_cpp);
+        }
+        match verdict {
             Verdict::Local(reason) => {
                 log::info!("{}; running locally", reason.why);
                 let pool = if reason.preprocess_only {
-                    self.slots().1
+                    self.pools.1
                 } else {
-                    self.slots().0
+                    self.pools.0
                 };
                 let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
                 local::run(&argv, self.env.safeguard)
@@ -85,25 +97,19 @@ impl<'a> Build<'a> {
                 if !self.env.no_rewrite_cross {
                     args::cross::rewrite_cross(&mut job.argv, self.env.path.as_deref());
                 }
-                self.distribute(&job, scan_includes)
+                self.distribute(&job, loaded, scan_includes)
             }
         }
     }
 
-    /// (--localslots, --localslots_cpp) of the host list, or the defaults.
-    fn slots(&self) -> (u32, u32) {
-        match pick::load(self.env) {
-            Ok(Some(l)) => (l.local_slots, l.local_slots_cpp),
-            _ => (
-                distcc::hosts::DEFAULT_LOCAL_SLOTS,
-                distcc::hosts::DEFAULT_LOCAL_SLOTS_CPP,
-            ),
-        }
-    }
-
-    fn distribute(&mut self, job: &Job, scan_includes: bool) -> Result<u8> {
+    fn distribute(
+        &mut self,
+        job: &Job,
+        loaded: Result<Option<HostList>>,
+        scan_includes: bool,
+    ) -> Result<u8> {
         let input = job.input.to_string_lossy().into_owned();
-        let list = match pick::load(self.env) {
+        let list = match loaded {
             Ok(Some(list)) => list,
             Ok(None) => {
                 log::warn!("no hostlist is set; can't distribute work");
@@ -190,7 +196,7 @@ impl<'a> Build<'a> {
             }
             None => log::warn!("failed to distribute {input}: {why}, running locally instead"),
         }
-        let (pool, _) = self.slots();
+        let pool = self.pools.0;
         let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
         local::run(&job.argv, self.env.safeguard)
     }
@@ -215,7 +221,7 @@ impl<'a> Build<'a> {
             return Ok(code);
         }
         log::warn!("remote compilation of '{input}' failed, retrying locally");
-        let (pool, _) = self.slots();
+        let pool = self.pools.0;
         let local_code = {
             let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
             local::run(&job.argv, self.env.safeguard)?
