@@ -21,3 +21,7 @@ pub mod logging;
 pub mod protocol;
 
 pub use error::{Error, Kind, Result};
+pub mod env;
+pub mod hosts;
+pub mod lock;
+pub mod state;
