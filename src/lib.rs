@@ -14,6 +14,7 @@ pub mod applet;
 pub mod args;
 pub mod compress;
 pub mod error;
+pub mod includes;
 pub mod logging;
 pub mod protocol;
 
