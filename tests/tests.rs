@@ -5,4 +5,5 @@
 
 mod util;
 
+mod includes;
 mod smoke;

@@ -200,8 +200,9 @@ pub struct Cache {
     /// Compiler probes by key (see [`super::compiler`]).
     pub compilers: AppendMap<Vec<std::ffi::OsString>, Arc<super::compiler::CompilerInfo>>,
     /// Mirror files written into the client root, with the source version.
-    /// The value is the source version and the `#line` name of `.lzo.abs` copies.
-    pub written: AppendMap<PathBuf, (FileId, Option<PathBuf>)>,
+    /// The value is the source version and a hash of the `#line` name and
+    /// directive rewrites the copy was made with.
+    pub written: AppendMap<PathBuf, (FileId, u64)>,
 }
 
 impl Default for Cache {

@@ -37,6 +37,10 @@ pub struct Sent {
     /// For a file opened through an absolute path: that path, for the
     /// `#line 1 "..."` prefix of the `.lzo.abs` copy (facts §2.2).
     pub line_name: Option<PathBuf>,
+    /// Absolute include names in this file's directives to replace (in
+    /// directive lines only) by paths relative to its directory, so that
+    /// the server opens its copy under the root: `(from, to)`, quotes kept.
+    pub rewrites: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The closure of one translation unit.
@@ -87,6 +91,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
             ..Closure::default()
         },
         sent: HashSet::new(),
+        index: HashMap::new(),
         opened: HashSet::new(),
         once: HashSet::new(),
         sys_scanned: HashSet::new(),
@@ -132,6 +137,7 @@ struct Walker<'a> {
     env: Env,
     out: Closure,
     sent: HashSet<PathBuf>,
+    index: HashMap<PathBuf, usize>,
     opened: HashSet<PathBuf>,
     once: HashSet<PathBuf>,
     sys_scanned: HashSet<PathBuf>,
@@ -144,6 +150,8 @@ struct Walker<'a> {
 /// Where the directives being walked come from.
 struct Ctx<'p> {
     file: &'p Path,
+    /// Index in `out.files` of the file, when it is sent.
+    sent_index: Option<usize>,
     dir: &'p Path,
     dir_index: Option<usize>,
 }
@@ -195,9 +203,11 @@ impl Walker<'_> {
             return self.scan_system(real, &found);
         }
         if self.sent.insert(real.clone()) {
+            self.index.insert(real.clone(), self.out.files.len());
             self.out.files.push(Sent {
                 real: real.clone(),
                 line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
+                rewrites: Vec::new(),
             });
         }
         if self.once.contains(&real) {
@@ -221,6 +231,7 @@ impl Walker<'_> {
         let dir = found.spelled.parent().unwrap_or(Path::new(""));
         let ctx = Ctx {
             file: &found.spelled,
+            sent_index: self.index.get(&real).copied(),
             dir,
             dir_index: found.dir_index,
         };
@@ -336,20 +347,58 @@ impl Walker<'_> {
         uncertain: usize,
     ) -> Result<(), NotCovered> {
         for (name, quote) in self.names(body, ctx)? {
-            if name.is_absolute() && !self.realpath(&name).is_some_and(|r| self.is_system(&r)) {
-                if !self.file(&name) {
-                    continue;
-                }
-                return Err(NotCovered(format!(
-                    "absolute include {} in {}",
-                    name.display(),
-                    ctx.file.display()
-                )));
+            if name.is_absolute()
+                && self.file(&name)
+                && !self.realpath(&name).is_some_and(|r| self.is_system(&r))
+            {
+                self.rewrite_absolute(body, &name, quote, ctx)?;
             }
             let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
             for found in self.find(&name, quote, Some(ctx.dir), next) {
                 self.visit(found, uncertain, import)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Arranges for the absolute include `name` in the current file to open
+    /// the copy under the server's root: the directive is rewritten to a
+    /// path relative to the file's canonical directory (which climbs exactly
+    /// to the root), and the target is sent with a `#line` of its real name.
+    fn rewrite_absolute(
+        &mut self,
+        body: &[u8],
+        name: &Path,
+        quote: bool,
+        ctx: &Ctx,
+    ) -> Result<(), NotCovered> {
+        let not_covered = || {
+            NotCovered(format!(
+                "absolute include {} in {}",
+                name.display(),
+                ctx.file.display()
+            ))
+        };
+        let index = ctx.sent_index.ok_or_else(not_covered)?;
+        if header_name(body).is_none() {
+            return Err(not_covered());
+        }
+        let real_dir = self.out.files[index]
+            .real
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(not_covered)?;
+        let ups = real_dir.components().count().saturating_sub(1);
+        let (open, close) = if quote { (b'"', b'"') } else { (b'<', b'>') };
+        let bytes = name.as_os_str().as_bytes();
+        let from = [&[open][..], bytes, &[close]].concat();
+        let mut to = vec![open];
+        to.extend(b"../".repeat(ups));
+        to.extend_from_slice(&bytes[1..]);
+        to.push(close);
+        let rewrites = &mut self.out.files[index].rewrites;
+        if !rewrites.iter().any(|(f, _)| *f == from) {
+            rewrites.push((from, to));
         }
         Ok(())
     }
@@ -372,6 +421,7 @@ impl Walker<'_> {
         collect_includes(&parsed.nodes, &mut bodies);
         let ctx = Ctx {
             file: &found.spelled,
+            sent_index: None,
             dir: &dir,
             dir_index: found.dir_index,
         };

@@ -14,7 +14,7 @@
 //! [`super::cache::Cache::written`]).
 
 use super::cache::{Cache, FileId, map_file};
-use super::closure::Closure;
+use super::closure::{Closure, Sent};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -149,7 +149,7 @@ pub fn materialize(
             ".lzo"
         };
         let dest = root.under(&f.real, suffix);
-        write_copy(cache, &f.real, f.line_name.as_deref(), &dest)?;
+        write_copy(cache, f, &dest)?;
         reply.push(dest);
     }
     let systems = outermost(&closure.system_dirs);
@@ -282,18 +282,45 @@ pub fn line_prefix(name: &Path) -> Vec<u8> {
     out
 }
 
-/// Writes the compressed copy of `src` at `dest` unless this version of the
-/// file (with this `#line` name) is already there.
-fn write_copy(cache: &Cache, src: &Path, line_name: Option<&Path>, dest: &Path) -> Result<()> {
+/// Replaces `from` by `to` in directive lines (lines starting with `#`).
+pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    for line in data.split_inclusive(|&c| c == b'\n') {
+        let directive = line
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b'#');
+        let mut line = line.to_vec();
+        if directive {
+            for (from, to) in rewrites {
+                if let Some(p) = line.windows(from.len()).position(|w| w == &from[..]) {
+                    line.splice(p..p + from.len(), to.iter().copied());
+                }
+            }
+        }
+        out.extend(line);
+    }
+    out
+}
+
+/// Writes the compressed copy of `f` at `dest` unless this version of the
+/// file (with this `#line` name and these rewrites) is already there.
+fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
+    let src = &f.real;
     let meta =
         std::fs::metadata(src).map_err(|e| Error::io(format!("stat {}", src.display()), e))?;
     let id = FileId::of(&meta);
-    let wanted = (id, line_name.map(Path::to_path_buf));
-    if cache.written.find(dest, |v| *v == wanted).is_some() && dest.exists() {
+    let variant = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&f.line_name, &f.rewrites).hash(&mut h);
+        h.finish()
+    };
+    if cache.written.find(dest, |v| *v == (id, variant)).is_some() && dest.exists() {
         return Ok(());
     }
     let (contents, id) = map_file(src)?;
-    let data: std::borrow::Cow<[u8]> = match line_name {
+    let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
         Some(n) => {
             let mut v = line_prefix(n);
             v.extend_from_slice(&contents);
@@ -301,6 +328,9 @@ fn write_copy(cache: &Cache, src: &Path, line_name: Option<&Path>, dest: &Path) 
         }
         None => (&contents[..]).into(),
     };
+    if !f.rewrites.is_empty() {
+        data = rewrite_directives(&data, &f.rewrites).into();
+    }
     let packed = crate::compress::compress(&data);
     mkdir_parent(dest)?;
     let mut tmp = dest.as_os_str().to_os_string();
@@ -312,15 +342,24 @@ fn write_copy(cache: &Cache, src: &Path, line_name: Option<&Path>, dest: &Path) 
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, &packed).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
-    cache
-        .written
-        .insert(dest.to_path_buf(), (id, line_name.map(Path::to_path_buf)));
+    cache.written.insert(dest.to_path_buf(), (id, variant));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rewrites_only_directives() {
+        let src =
+            b"#include \"/a/x.h\"\nconst char *p = \"/a/x.h\";\n  # include \"/a/x.h\" // again\n";
+        let rw = vec![(b"\"/a/x.h\"".to_vec(), b"\"../../a/x.h\"".to_vec())];
+        assert_eq!(
+            rewrite_directives(src, &rw),
+            b"#include \"../../a/x.h\"\nconst char *p = \"/a/x.h\";\n  # include \"../../a/x.h\" // again\n".to_vec()
+        );
+    }
 
     #[test]
     fn line_prefix_escapes() {
