@@ -6,4 +6,5 @@
 mod util;
 
 mod includes;
+mod pump;
 mod smoke;
