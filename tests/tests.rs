@@ -13,4 +13,6 @@ mod client_pump;
 mod client_scenarios;
 mod client_ssh;
 mod client_stock_daemon;
+mod includes;
+mod pump;
 mod smoke;
