@@ -6,3 +6,4 @@
 mod util;
 
 mod smoke;
+mod transcripts;
