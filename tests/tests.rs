@@ -5,5 +5,6 @@
 
 mod util;
 
+mod lsdistcc;
 mod smoke;
 mod transcripts;
