@@ -5,6 +5,7 @@
 
 mod util;
 
+mod links;
 mod lsdistcc;
 mod smoke;
 mod transcripts;
