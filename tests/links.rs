@@ -45,7 +45,7 @@ fn applet_links_dispatch() {
         ]
     );
     // Through the link, argv[0] selects the applet.
-    let out = run(&mut Command::new(dir.join("lsdistcc")).arg("--help"));
+    let out = run(Command::new(dir.join("lsdistcc")).arg("--help"));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Usage: lsdistcc"));
 }
