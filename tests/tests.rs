@@ -15,4 +15,7 @@ mod client_ssh;
 mod client_stock_daemon;
 mod includes;
 mod pump;
+mod links;
+mod lsdistcc;
 mod smoke;
+mod transcripts;
