@@ -5,17 +5,17 @@
 
 mod util;
 
-mod daemon;
-mod daemon_hostile;
-mod daemon_pump;
 mod client;
 mod client_pump;
 mod client_scenarios;
 mod client_ssh;
 mod client_stock_daemon;
+mod daemon;
+mod daemon_hostile;
+mod daemon_pump;
 mod includes;
-mod pump;
 mod links;
 mod lsdistcc;
+mod pump;
 mod smoke;
 mod transcripts;
