@@ -263,6 +263,10 @@ impl Server {
                 *kill_sent = Some(Instant::now());
                 conn.deadline = Some(Instant::now() + KILL_GRACE);
             }
+            Phase::WritingReply { .. } => {
+                log::warn!("client {} closed before reading the whole reply", conn.peer);
+                self.close(id);
+            }
             _ => {
                 log::warn!("client: {} CLI_DISCONN before its job ran", conn.peer);
                 self.stats

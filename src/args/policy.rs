@@ -424,6 +424,11 @@ fn check_f(arg: &[u8]) -> Result<()> {
     let Some(eq) = arg.iter().position(|&b| b == b'=') else {
         return Ok(());
     };
+    // sarif-file and json-file write next to the source, in the compile's
+    // working directory, which a pump client shapes (and can plant links in).
+    if starts(arg, "-fdiagnostics-format=") && arg.ends_with(b"-file") {
+        return Err(refuse(arg, "writes a file in the working directory"));
+    }
     if F_WITH_FILE_VALUE.iter().any(|p| starts(arg, p)) {
         return Err(refuse(arg, "names a file on the server"));
     }
@@ -621,6 +626,14 @@ mod tests {
             ("gcc -c x.c -o x.o -print-prog-name=cc1", "not a compile"),
             ("gcc -c x.c -o x.o --frobnicate", "not an option"),
             ("gcc -c x.c -o x.o -fcompare-debug=-O0", "again"),
+            (
+                "gcc -c x.c -o x.o -fdiagnostics-format=sarif-file",
+                "working directory",
+            ),
+            (
+                "gcc -c x.c -o x.o -fdiagnostics-format=json-file",
+                "working directory",
+            ),
             ("gcc -c", "no source"),
             ("gcc -c x.c -o", "missing output"),
             ("gcc -c x.c -I", "missing value"),
