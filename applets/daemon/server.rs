@@ -186,6 +186,8 @@ impl Server {
                 log::warn!("client: {peer} REJ_OVERLOAD: {MAX_CONNECTIONS} connections open");
                 continue;
             }
+            // The reply goes out in one write; no reason to wait for ACKs.
+            let _ = stream.set_nodelay(true);
             let id = self.next_id;
             self.next_id += 1;
             let mut conn = Connection::new(id, stream, peer, self.limits);
