@@ -17,7 +17,12 @@ pub mod compress;
 pub mod debuginfo;
 pub mod dotd_rewrite;
 pub mod error;
+pub mod includes;
 pub mod logging;
 pub mod protocol;
 
 pub use error::{Error, Kind, Result};
+pub mod env;
+pub mod hosts;
+pub mod lock;
+pub mod state;
