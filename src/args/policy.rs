@@ -148,6 +148,7 @@ const EXACT: &[&str] = &[
     "-static-libgcc",
     "-static-libstdc++",
     "-fsyntax-only",
+    "-Qunused-arguments",
 ];
 
 /// Glued families accepted by prefix (after the refusals and special cases).
@@ -156,6 +157,7 @@ const FAMILIES: &[&str] = &[
     "-g",
     "-W",
     "-std=",
+    "-stdlib=",
     "-m",
     "-f",
     "--param=",
@@ -186,6 +188,7 @@ const F_WITH_FILE_VALUE: &[&str] = &[
 
 /// `-f` options whose value may be a path because they only map or read.
 const F_PATH_OK: &[&str] = &[
+    "-frandom-seed=",
     "-fdebug-prefix-map=",
     "-ffile-prefix-map=",
     "-fmacro-prefix-map=",
@@ -548,6 +551,11 @@ mod tests {
                 Some(OutputArg::Separate(4)),
             ),
             ("gcc -c x.c", 2, None),
+            (
+                "clang++ -c x.cc -o x.o -stdlib=libc++ -Qunused-arguments -frandom-seed=out/x.o",
+                2,
+                Some(OutputArg::Separate(4)),
+            ),
         ];
         for (line, input, output) in table {
             let shape = check(&argv(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
