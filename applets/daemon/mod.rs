@@ -145,8 +145,13 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         Some(p) => Some(Config::load_cmdlist(&p, cmdlist_words)?),
         None => None,
     };
-    let path = std::env::var_os("DISTCCD_PATH").or_else(|| std::env::var_os("PATH"));
-    log::debug!("compiler PATH: {path:?}");
+    // Only DISTCCD_PATH changes the compilers' PATH; leaving the inherited
+    // one alone lets std spawn with posix_spawn (vfork) instead of fork.
+    let path = std::env::var_os("DISTCCD_PATH");
+    log::debug!(
+        "compiler PATH: {:?}",
+        path.clone().or_else(|| std::env::var_os("PATH"))
+    );
     let safeguard = std::env::var("_DISTCC_SAFEGUARD")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
