@@ -237,13 +237,15 @@ fn serve(o: Options) -> Result<ExitCode> {
         None
     };
     startup::raise_fd_limit();
+    // Handlers first: a SIGTERM right after the parent reports the pid must
+    // still go through the clean shutdown (pid file removed).
+    let signals = startup::signal_pipe()?;
     if o.detach {
         startup::detach(o.pid_file.as_deref())?;
     } else if let Some(p) = &o.pid_file {
         startup::write_pid_file(p, std::process::id())?;
     }
     startup::set_lifetime(o.lifetime);
-    let signals = startup::signal_pipe()?;
     log::info!(
         "listening on {addr} port {} with {} job slots",
         o.port,
