@@ -10,10 +10,14 @@
 //! [`protocol`] with payloads from [`compress`]; the daemon decodes it,
 //! checks it, runs the compiler and replies.
 
+pub mod acl;
 pub mod applet;
 pub mod args;
 pub mod compress;
+pub mod debuginfo;
+pub mod dotd_rewrite;
 pub mod error;
+pub mod includes;
 pub mod logging;
 pub mod protocol;
 
