@@ -324,3 +324,49 @@ fn lock_and_state_file_during_a_job() {
     );
     hold.join().unwrap();
 }
+
+#[test]
+fn uncached_err_fd_receives_the_log() {
+    let dir = TestDir::new("errfd");
+    dir.write("x.c", "int x;\n");
+    let mut cmd = Command::new("sh");
+    client_env(&mut cmd, &dir, "");
+    cmd.arg("-c").arg(format!(
+        "exec 3>errfile; UNCACHED_ERR_FD=3 exec '{}' gcc -c x.c",
+        bin().display()
+    ));
+    let out = run(&mut cmd);
+    assert_quiet_ok(&out);
+    let text = std::fs::read_to_string(dir.join("errfile")).unwrap();
+    assert!(text.contains("can't distribute work"), "{text}");
+}
+
+#[test]
+fn temp_files_go_to_tmpdir_and_save_temps_keeps_them() {
+    let d = stock();
+    let dir = TestDir::new("temps");
+    dir.write("x.c", "int x;\n");
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args(["gcc", "-c", "x.c"])));
+    let left: Vec<_> = std::fs::read_dir(dir.join("ctmp")).unwrap().collect();
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
+    assert_quiet_ok(&run(client(&dir, &d.host(""))
+        .env("DISTCC_SAVE_TEMPS", "1")
+        .args(["gcc", "-c", "x.c"])));
+    let kept: Vec<String> = std::fs::read_dir(dir.join("ctmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.iter()
+            .any(|n| n.starts_with("distcc_") && n.ends_with(".i")),
+        "{kept:?}"
+    );
+    // Nothing but the object appears beside the source (no temp leftovers).
+    let mut here: Vec<String> = std::fs::read_dir(&dir.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    here.sort();
+    assert!(here.is_empty(), "{here:?}");
+}
