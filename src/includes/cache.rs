@@ -79,6 +79,8 @@ pub type FastSet<K> = HashSet<K, FastBuild>;
 
 /// The entry names of a directory.
 pub type Listing = Arc<FastSet<Vec<u8>>>;
+/// A directory's identity when listed, and its names.
+pub type DirListing = (FileId, Listing);
 
 /// The key of a path in the cache: its bytes (hashing `Path` walks its
 /// components, which costs more than the lookup itself).
@@ -184,7 +186,7 @@ impl<K, V> Drop for AppendMap<K, V> {
 }
 
 /// What identifies one version of a file: size, mtime (ns), inode, device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
     /// Size in bytes.
     pub size: u64,
@@ -263,6 +265,8 @@ pub struct Cache {
     pub system_is_file: AppendMap<Vec<u8>, bool>,
     /// Canonical paths of paths inside system directories.
     pub system_real: AppendMap<Vec<u8>, Option<PathBuf>>,
+    /// Memoised system-header scans (see `closure::sysscan`).
+    pub system_scans: AppendMap<Vec<u8>, Arc<super::closure::sysscan::SysScan>>,
     /// Directory listings with the directory's identity when listed.
     pub listings: AppendMap<Vec<u8>, (FileId, Listing)>,
     /// The value is the source version and a hash of the `#line` name and
@@ -286,6 +290,7 @@ impl Cache {
             system_is_file: AppendMap::new(16),
             system_real: AppendMap::new(16),
             listings: AppendMap::new(14),
+            system_scans: AppendMap::new(12),
         }
     }
 

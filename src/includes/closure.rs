@@ -11,7 +11,9 @@
 //! that lead back into non-system directories. The result feeds
 //! [`super::mirror`].
 
-use super::cache::{Cache, FastMap, FastSet, Listing, key};
+pub mod sysscan;
+
+use super::cache::{Cache, DirListing, FastMap, FastSet, key};
 use super::command::{Command, MacroOp};
 use super::compiler;
 use super::condexpr;
@@ -97,6 +99,8 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         real: FastMap::default(),
         is_file: FastMap::default(),
         listings: FastMap::default(),
+        recording: None,
+        config_key: sysscan::config_key(cwd, &search),
         steps: 0,
         depth: 0,
     };
@@ -143,7 +147,11 @@ struct Walker<'a> {
     sys_scanned: FastSet<Vec<u8>>,
     real: FastMap<Vec<u8>, Option<PathBuf>>,
     is_file: FastMap<Vec<u8>, bool>,
-    listings: FastMap<Vec<u8>, Option<Listing>>,
+    listings: FastMap<Vec<u8>, Option<DirListing>>,
+    /// While computing a memoised system-header scan: what it depended on.
+    recording: Option<Vec<sysscan::Dep>>,
+    /// Identity of this request's search configuration, for memo keys.
+    config_key: Vec<u8>,
     steps: usize,
     depth: usize,
 }
@@ -207,21 +215,37 @@ impl Walker<'_> {
     /// directory's own size, mtime and inode once per request), which saves
     /// most stats of system headers' lookups through user `-I` directories.
     fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
+        let user = !self.in_system(&self.cwd.join(dir));
         if !name.is_absolute()
             && let Some(std::path::Component::Normal(first)) = name.components().next()
         {
-            match self.listing(dir) {
+            let listing = self.listing(dir);
+            if user && let Some(rec) = &mut self.recording {
+                rec.push(sysscan::Dep::Listing(
+                    dir.to_path_buf(),
+                    listing.as_ref().map(|l| l.0),
+                ));
+            }
+            match listing {
                 None => return false,
-                Some(names) if !names.contains(first.as_bytes()) => return false,
+                Some((_, names)) if !names.contains(first.as_bytes()) => return false,
                 Some(_) => {}
             }
         }
-        self.file(&dir.join(name))
+        let found = self.file(&dir.join(name));
+        if user && let Some(rec) = &mut self.recording {
+            rec.push(sysscan::Dep::Probe(
+                dir.to_path_buf(),
+                name.to_path_buf(),
+                found,
+            ));
+        }
+        found
     }
 
     /// The entry names of `dir` (spelled relative to cwd), or None if it is
     /// not a readable directory.
-    fn listing(&mut self, dir: &Path) -> Option<Listing> {
+    fn listing(&mut self, dir: &Path) -> Option<DirListing> {
         if let Some(l) = self.listings.get(key(dir)) {
             return l.clone();
         }
@@ -229,7 +253,10 @@ impl Walker<'_> {
         let l = std::fs::metadata(&abs)
             .ok()
             .filter(|m| m.is_dir())
-            .and_then(|m| self.cache.listing(&abs, super::cache::FileId::of(&m)));
+            .and_then(|m| {
+                let id = super::cache::FileId::of(&m);
+                self.cache.listing(&abs, id).map(|l| (id, l))
+            });
         self.listings.insert(key(dir).to_vec(), l.clone());
         l
     }
@@ -475,52 +502,9 @@ impl Walker<'_> {
         }
         Ok(())
     }
-
-    /// Follows the includes of a system header, without conditions, only to
-    /// find non-system files it may reach (through `-I` directories).
-    fn scan_system(&mut self, real: PathBuf, found: &Found) -> Result<(), NotCovered> {
-        if !self.sys_scanned.insert(key(&real).to_vec()) {
-            return Ok(());
-        }
-        let Ok(parsed) = self.cache.parsed_stable(&real) else {
-            return Ok(());
-        };
-        let dir = found
-            .spelled
-            .parent()
-            .unwrap_or(Path::new(""))
-            .to_path_buf();
-        let mut bodies = Vec::new();
-        collect_includes(&parsed.nodes, &mut bodies);
-        let ctx = Ctx {
-            file: &found.spelled,
-            sent_index: None,
-            dir: &dir,
-            dir_index: found.dir_index,
-        };
-        for (kind, body) in bodies {
-            let Ok(names) = self.names(body, &ctx) else {
-                continue;
-            };
-            for (name, quote) in names {
-                let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
-                for f in self.find(&name, quote, Some(&dir), next) {
-                    let abs = self.cwd.join(&f.spelled);
-                    match self.realpath(&abs) {
-                        Some(r) if self.is_system(&r) => {
-                            self.opened(abs);
-                            self.scan_system(r, &f)?;
-                        }
-                        Some(_) => self.visit(f, 1, false)?,
-                        None => {}
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
+/// Every include directive in `nodes`, in all branches.
 fn collect_includes<'n>(nodes: &'n [Node], out: &mut Vec<(IncludeKind, &'n [u8])>) {
     for n in nodes {
         match n {
