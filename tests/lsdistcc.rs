@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Stock distccd started as root drops to `nobody`, which cannot write the
 /// harness's TMPDIR: open it up so the stock daemon can compile.
-fn stock(extra: &[&str]) -> Daemon {
+pub fn stock(extra: &[&str]) -> Daemon {
     use std::os::unix::fs::PermissionsExt;
     let d = stock_daemon(extra);
     std::fs::set_permissions(d.tmp(), std::fs::Permissions::from_mode(0o777)).unwrap();

@@ -7,5 +7,6 @@ mod util;
 
 mod links;
 mod lsdistcc;
+mod monitor;
 mod smoke;
 mod transcripts;
