@@ -10,3 +10,4 @@ mod lsdistcc;
 mod monitor;
 mod smoke;
 mod transcripts;
+mod units;
