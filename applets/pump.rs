@@ -1,10 +1,373 @@
-//! The `pump` applet. Not built yet: it answers with a clear error.
+//! The `pump` applet (facts §2.4): runs a build with an include server.
+//!
+//! `pump COMMAND ARGS...` starts the include server's loop inside this
+//! process (threads, see `include_server::event_loop`), exports
+//! `INCLUDE_SERVER_PORT`, `INCLUDE_SERVER_DIR` and `PATH`, runs COMMAND,
+//! reports discrepancies, shuts the server down and exits with COMMAND's
+//! status. `pump --startup` starts the `include-server` applet of this binary
+//! detached and prints only the `export NAME='value'` lines stock prints, for
+//! `eval`; `pump --shutdown` stops it using those variables. Hosts are
+//! checked as stock does: `DISTCC_POTENTIAL_HOSTS` through our `lsdistcc`
+//! applet, else `distcc --show-hosts` must list a `,cpp` host. Messages go to
+//! stderr so stdout carries only what the user asked for.
 
+use crate::include_server::{event_loop, normalise, signals};
 use distcc::applet::Invocation;
+use distcc::includes::server::Options;
 use distcc::{Error, Kind, Result};
-use std::process::ExitCode;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const HELP: &str = "Usage:
+  pump COMMAND [ARG...]
+or
+  pump --startup
+  pump --shutdown
+
+Runs COMMAND with a distcc include server (pump mode), or starts/stops one
+for use by later commands: eval \"$(pump --startup)\" ... pump --shutdown.
+
+Environment: DISTCC_HOSTS (needs ',cpp' hosts), DISTCC_POTENTIAL_HOSTS,
+LSDISTCC_ARGS, INCLUDE_SERVER_ARGS, DISTCC_LOCATION, DISTCC_MAX_DISCREPANCY,
+TMPDIR.
+";
 
 /// Runs the applet.
-pub fn main(_inv: Invocation) -> Result<ExitCode> {
-    Err(Error::new(Kind::Failed, "pump is not implemented yet"))
+pub fn main(inv: Invocation) -> Result<ExitCode> {
+    let first = inv.args.first().map(|a| a.to_string_lossy().into_owned());
+    match first.as_deref() {
+        None | Some("-h") | Some("--help") => {
+            print!("{HELP}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("--startup") => startup(),
+        Some("--shutdown") => shutdown(),
+        Some(_) => run(&inv.args),
+    }
+}
+
+/// Where the distcc client lives: `DISTCC_LOCATION`, else our own directory.
+fn location() -> Result<PathBuf> {
+    let loc = match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
+        Some(l) => PathBuf::from(l),
+        None => std::env::current_exe()
+            .map_err(|e| Error::io("find own executable", e))?
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    if !loc.join("distcc").is_file() {
+        return Err(Error::new(
+            Kind::Failed,
+            format!("can't find distcc (looked in {})", loc.display()),
+        ));
+    }
+    Ok(loc)
+}
+
+fn make_socket_dir() -> Result<PathBuf> {
+    let tmp = std::env::var_os("TMPDIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    let mut last = None;
+    for n in 0..100u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let word = format!(
+            "{:06x}",
+            (nanos ^ std::process::id().rotate_left(12) ^ n) & 0xff_ffff
+        );
+        let dir = tmp.join(format!("distcc-pump.{word}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::io(
+        "create pump socket directory",
+        last.unwrap_or_else(|| std::io::Error::other("no name")),
+    ))
+}
+
+/// Checks or discovers the hosts (facts §2.4); returns a new DISTCC_HOSTS
+/// value when it must be overridden.
+fn determine_hosts(loc: &Path) -> Result<Option<String>> {
+    if let Some(potential) = std::env::var_os("DISTCC_POTENTIAL_HOSTS").filter(|v| !v.is_empty()) {
+        let exe = std::env::current_exe().map_err(|e| Error::io("find own executable", e))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("lsdistcc").arg("-c150");
+        let words = |v: Option<OsString>| -> Vec<String> {
+            v.map(|s| {
+                s.to_string_lossy()
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        cmd.args(words(std::env::var_os("LSDISTCC_ARGS")));
+        cmd.args(words(Some(potential)));
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| Error::io("run lsdistcc", e))?;
+        let hosts: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| format!("{},cpp,lzo", l.trim()))
+            .collect();
+        eprintln!("__________Found {} available distcc servers", hosts.len());
+        return Ok(Some(format!("--randomize {}", hosts.join(" "))));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let have_hosts = std::env::var_os("DISTCC_HOSTS").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("DISTCC_DIR").is_some_and(|d| Path::new(&d).join("hosts").is_file())
+        || home.is_some_and(|h| h.join(".distcc/hosts").is_file())
+        || Path::new("/etc/distcc/hosts").is_file();
+    if !have_hosts {
+        return Err(Error::new(
+            Kind::Failed,
+            "expected environment variables \"DISTCC_HOSTS\" or \"DISTCC_POTENTIAL_HOSTS\" to be \
+             set, or to find a distcc hosts file in \"$DISTCC_DIR/hosts\", \"$HOME/.distcc/hosts\", \
+             or \"/etc/distcc/hosts\".",
+        ));
+    }
+    let out = Command::new(loc.join("distcc"))
+        .arg("--show-hosts")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| Error::io("run distcc --show-hosts", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hosts: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let pump = hosts.iter().filter(|l| l.contains(",cpp")).count();
+    if hosts.is_empty() {
+        return Err(Error::new(Kind::Failed, "distcc hosts list is empty!"));
+    }
+    if pump == 0 {
+        return Err(Error::new(
+            Kind::Failed,
+            "pump mode requested, but distcc hosts list does not contain any hosts with ',cpp' option",
+        ));
+    }
+    let word = if hosts.len() == 1 {
+        "server"
+    } else {
+        "servers"
+    };
+    if pump == hosts.len() {
+        eprintln!("__________Using {} distcc {word} in pump mode", hosts.len());
+    } else {
+        eprintln!(
+            "__________Using {} distcc {word}, of which only {pump} support(s) pump mode",
+            hosts.len()
+        );
+    }
+    Ok(None)
+}
+
+fn new_path(loc: &Path) -> OsString {
+    let mut p = loc.as_os_str().to_os_string();
+    if let Some(old) = std::env::var_os("PATH") {
+        p.push(":");
+        p.push(old);
+    }
+    p
+}
+
+fn server_words() -> Vec<String> {
+    let raw = std::env::var_os("INCLUDE_SERVER_ARGS").unwrap_or_default();
+    raw.to_string_lossy()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Prints the discrepancy warnings of a finished build (facts §2.4, §2.6).
+fn report_discrepancies(dir: &Path) {
+    let n = std::fs::metadata(dir.join("discrepancy_counter")).map_or(0, |m| m.len());
+    if n == 0 {
+        return;
+    }
+    eprintln!(
+        "__________Warning: {n} pump-mode compilation(s) failed on server, but succeeded locally."
+    );
+    let max = std::env::var("DISTCC_MAX_DISCREPANCY")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    if n >= max {
+        eprintln!("__________Distcc-pump was demoted to plain mode.");
+    }
+    eprintln!("See the Distcc Discrepancy Symptoms section in the include_server(1) man page.");
+}
+
+fn run(args: &[OsString]) -> Result<ExitCode> {
+    let loc = location()?;
+    eprintln!("__________Using distcc-pump from {}", loc.display());
+    let hosts = determine_hosts(&loc)?;
+    let dir = make_socket_dir()?;
+    let socket = dir.join("socket");
+    let words: Vec<OsString> = server_words().into_iter().map(OsString::from).collect();
+    let options = Options {
+        no_force_dirs: normalise(&words).iter().any(|w| w == "--no-force-dirs"),
+    };
+    signals::install();
+    let running = match event_loop::start(&socket, options, Arc::new(AtomicBool::new(false))) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    let mut cmd = Command::new(&args[0]);
+    cmd.args(&args[1..])
+        .env("INCLUDE_SERVER_PORT", &socket)
+        .env("INCLUDE_SERVER_DIR", &dir)
+        .env("PATH", new_path(&loc));
+    if let Some(h) = &hosts {
+        cmd.env("DISTCC_HOSTS", h);
+    }
+    let status = match cmd.spawn() {
+        Ok(mut child) => {
+            let done = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let done = done.clone();
+                let pid = child.id() as i32;
+                std::thread::spawn(move || {
+                    while !done.load(Ordering::SeqCst) {
+                        if signals::STOP.swap(false, Ordering::SeqCst) {
+                            signals::terminate(pid);
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                })
+            };
+            let st = child.wait();
+            done.store(true, Ordering::SeqCst);
+            let _ = watcher.join();
+            st.map_err(|e| Error::io("wait for command", e))
+        }
+        Err(e) => Err(Error::io(
+            format!("run {}", Path::new(&args[0]).display()),
+            e,
+        )),
+    };
+    report_discrepancies(&dir);
+    eprintln!("__________Shutting down distcc-pump include server");
+    running.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status?;
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => 1,
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn quote(v: &OsStr) -> String {
+    v.to_string_lossy().replace('\'', "'\\''")
+}
+
+fn startup() -> Result<ExitCode> {
+    let loc = location()?;
+    eprintln!("__________Using distcc-pump from {}", loc.display());
+    let hosts = determine_hosts(&loc)?;
+    let dir = make_socket_dir()?;
+    let socket = dir.join("socket");
+    let pid_file = dir.join("pid");
+    let exe = std::env::current_exe().map_err(|e| Error::io("find own executable", e))?;
+    let file = |name: &str| {
+        std::fs::File::create(dir.join(name)).map_err(|e| Error::io(format!("create {name}"), e))
+    };
+    let child = Command::new(exe)
+        .arg("include-server")
+        .arg("--port")
+        .arg(&socket)
+        .arg("--pid_file")
+        .arg(&pid_file)
+        .arg("-d1")
+        .args(server_words())
+        .stdin(Stdio::null())
+        .stdout(file("stdout")?)
+        .stderr(file("stderr")?)
+        .process_group(0)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(Error::io("start include-server", e));
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pid = loop {
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse::<u32>()
+            && socket.exists()
+        {
+            break pid;
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+            let _ = std::fs::remove_dir_all(&dir);
+            eprint!("{err}");
+            eprintln!("__________Could not start distcc-pump include server");
+            return Ok(ExitCode::from(1));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // The server outlives us; it is reaped by init after `pump --shutdown`.
+    drop(child);
+    println!("export INCLUDE_SERVER_PID='{pid}'");
+    println!("export INCLUDE_SERVER_DIR='{}'", quote(dir.as_os_str()));
+    println!("export INCLUDE_SERVER_PORT='{}'", quote(socket.as_os_str()));
+    let hosts = hosts
+        .map(OsString::from)
+        .or_else(|| std::env::var_os("DISTCC_HOSTS"));
+    if let Some(h) = hosts.filter(|h| !h.is_empty()) {
+        println!("export DISTCC_HOSTS='{}'", quote(&h));
+    }
+    println!("export PATH='{}'", quote(&new_path(&loc)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn shutdown() -> Result<ExitCode> {
+    let dir = std::env::var_os("INCLUDE_SERVER_DIR").map(PathBuf::from);
+    let pid = std::env::var("INCLUDE_SERVER_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok());
+    if let Some(d) = &dir {
+        report_discrepancies(d);
+    }
+    if let Some(pid) = pid
+        && signals::alive(pid)
+    {
+        eprintln!("__________Shutting down distcc-pump include server");
+        signals::terminate(pid);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while signals::alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    if let Some(d) = &dir {
+        if let Ok(out) = std::fs::read(d.join("stdout")) {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&out);
+        }
+        if let Ok(err) = std::fs::read(d.join("stderr")) {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(&err);
+        }
+        let _ = std::fs::remove_dir_all(d);
+    }
+    Ok(ExitCode::SUCCESS)
 }

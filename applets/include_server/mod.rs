@@ -1,13 +1,181 @@
-//! The `include-server` applet. Not built yet: it answers with a clear error.
+//! The `include-server` applet: the native include server in the foreground.
+//!
+//! Options follow stock's include_server.py (facts §2.5): `--port PATH`
+//! (required), `--pid_file F` (our pid, written once the socket is bound),
+//! `-dN` (1 = warnings, more bits = more detail), `--no_force_dirs`,
+//! `--unsafe_absolute_includes`, `--stat_reset_triggers` (accepted: the
+//! cache is revalidated by size, mtime and inode on every use anyway); the
+//! other stock options are accepted and ignored. `pump --startup` runs this
+//! applet detached; `pump COMMAND` runs the same loop inside its own process.
 
+pub mod event_loop;
+pub mod signals;
+
+use argh::FromArgs;
 use distcc::applet::Invocation;
+use distcc::includes::server::Options;
+use distcc::logging::{Destination, LevelFilter};
 use distcc::{Error, Kind, Result};
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(FromArgs)]
+/// Include server for distcc's pump mode.
+struct Opts {
+    /// path of the Unix socket to serve on
+    #[argh(option)]
+    port: String,
+    /// file to write the server's pid to once it is ready
+    #[argh(option)]
+    pid_file: Option<String>,
+    /// debug bits: 1 warnings, 2 and up more detail
+    #[argh(option, short = 'd', default = "1")]
+    debug_pattern: u32,
+    /// globs whose change clears caches (accepted; caches revalidate anyway)
+    #[argh(option)]
+    stat_reset_triggers: Option<String>,
+    /// ignore absolute includes (accepted; they are analysed instead)
+    #[argh(switch)]
+    unsafe_absolute_includes: bool,
+    /// do not send forcing files for directories that must exist
+    #[argh(switch)]
+    no_force_dirs: bool,
+}
+
+/// Stock options we accept and ignore: (name, takes a value).
+const IGNORED: &[(&str, bool)] = &[
+    ("-e", false),
+    ("--email", false),
+    ("--no-email", false),
+    ("--email_bound", true),
+    ("--path_observation_re", true),
+    ("-s", false),
+    ("--statistics", false),
+    ("-t", false),
+    ("--time", false),
+    ("-v", false),
+    ("--verify", false),
+    ("-w", false),
+    ("--write_include_closure", false),
+    ("-x", false),
+    ("--exact_analysis", false),
+    ("--simple_algorithm", false),
+];
+
+/// Rewrites `--opt=value` and `-dN` into separate words, stock's underscore
+/// spellings (`--pid_file`) into argh's dashes, and drops the stock options
+/// this server ignores, so argh sees only what it knows.
+pub fn normalise(args: &[OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(a) = it.next() {
+        let (name, value) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ if a.starts_with("-d") && a.len() > 2 => ("-d".to_string(), Some(a[2..].to_string())),
+            _ => (a.clone(), None),
+        };
+        if let Some(&(_, takes)) = IGNORED.iter().find(|(n, _)| *n == name) {
+            if takes && value.is_none() {
+                it.next();
+            }
+            continue;
+        }
+        out.push(if name.starts_with("--") {
+            name.replace('_', "-")
+        } else {
+            name
+        });
+        out.extend(value);
+    }
+    out
+}
+
+/// The log level for a `-d` debug pattern.
+pub fn level_for(debug: u32) -> LevelFilter {
+    match debug {
+        0 => LevelFilter::Error,
+        1 => LevelFilter::Warn,
+        2..=3 => LevelFilter::Info,
+        _ => LevelFilter::Debug,
+    }
+}
 
 /// Runs the applet.
-pub fn main(_inv: Invocation) -> Result<ExitCode> {
-    Err(Error::new(
-        Kind::Failed,
-        "include-server is not implemented yet",
-    ))
+pub fn main(inv: Invocation) -> Result<ExitCode> {
+    let words = normalise(&inv.args);
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    let opts = match Opts::from_args(&["include-server"], &refs) {
+        Ok(o) => o,
+        Err(e) if e.status.is_ok() => {
+            print!("{}", e.output);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(Error::new(Kind::BadArguments, e.output.trim().to_string())),
+    };
+    if opts.stat_reset_triggers.is_some() || opts.unsafe_absolute_includes {
+        // Accepted for compatibility: the cache revalidates every file by
+        // (size, mtime, inode), and absolute includes are analysed.
+    }
+    distcc::logging::init(
+        "include-server",
+        level_for(opts.debug_pattern),
+        Destination::Stderr,
+    );
+    signals::install();
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = Options {
+        no_force_dirs: opts.no_force_dirs,
+    };
+    let running = event_loop::start(std::path::Path::new(&opts.port), options, stop.clone())?;
+    if let Some(pid_file) = &opts.pid_file {
+        std::fs::write(pid_file, format!("{}\n", std::process::id()))
+            .map_err(|e| Error::io(format!("write {pid_file}"), e))?;
+    }
+    log::info!(
+        "include server ready on {} (root {})",
+        opts.port,
+        running.root().display()
+    );
+    // Bounded by the signal: check it a few times per second.
+    while !signals::STOP.load(Ordering::SeqCst) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    running.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_stock_forms() {
+        let args: Vec<OsString> = [
+            "--port=/s",
+            "-d1",
+            "--email_bound",
+            "3",
+            "-s",
+            "--pid_file",
+            "p",
+            "--no_force_dirs",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(
+            normalise(&args),
+            vec![
+                "--port",
+                "/s",
+                "-d",
+                "1",
+                "--pid-file",
+                "p",
+                "--no-force-dirs"
+            ]
+        );
+    }
 }

@@ -1,0 +1,267 @@
+//! The include server's event loop: one synchronous mio loop on the Unix
+//! socket, analysis on worker threads.
+//!
+//! [`start`] binds the socket (so the caller knows the server is ready when
+//! it returns), creates the client root, and spawns the loop thread and the
+//! workers. The loop accepts connections, reads each request with the
+//! I/O-free codec of `distcc::includes::server`, hands it to a worker over a
+//! crossbeam channel, and gets the reply back on another channel followed by
+//! a `Waker` wake-up; then it writes the reply and closes the connection
+//! (one request per connection, facts §2.1). [`Running::shutdown`] stops
+//! everything and removes the socket and the client root. Used by the
+//! `include-server` applet (foreground) and by `pump` (inside its process).
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use distcc::includes::cache::Cache;
+use distcc::includes::mirror::{ClientRoot, clean_dead_roots, client_tmp};
+use distcc::includes::server::{MAX_REQUEST, Options, Request, Server, parse_request};
+use distcc::{Error, Result};
+use mio::net::{UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(0);
+const WAKER: Token = Token(1);
+/// A connection that sends nothing for this long is dropped.
+const IDLE_LIMIT: Duration = Duration::from_secs(300);
+
+/// A running include server.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
+    root: ClientRoot,
+    socket: PathBuf,
+}
+
+impl Running {
+    /// The client root directory in use.
+    pub fn root(&self) -> &Path {
+        &self.root.path
+    }
+
+    /// Stops the loop and the workers, removes the socket and the client root.
+    pub fn shutdown(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        self.root.remove();
+    }
+}
+
+enum Phase {
+    Reading(Vec<u8>),
+    Working,
+    Writing(Vec<u8>, usize),
+}
+
+struct Conn {
+    stream: UnixStream,
+    phase: Phase,
+    since: Instant,
+}
+
+/// Binds `socket` and starts serving.
+pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<Running> {
+    let tmp = client_tmp(std::env::var_os("DISTCC_CLIENT_TMP").as_deref());
+    clean_dead_roots(&tmp);
+    let root = ClientRoot::create(&tmp, std::process::id(), 1)?;
+    let listener = UnixListener::bind(socket)
+        .map_err(|e| Error::io(format!("bind {}", socket.display()), e))?;
+    let poll = Poll::new().map_err(|e| Error::io("create poll", e))?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| Error::io("waker", e))?);
+    let server = Arc::new(Server {
+        cache: Cache::new(),
+        root: root.clone(),
+        options,
+    });
+    let (job_tx, job_rx) = unbounded::<(Token, Request)>();
+    let (done_tx, done_rx) = unbounded::<(Token, Vec<u8>)>();
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 16);
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (rx, tx, server, waker) = (
+            job_rx.clone(),
+            done_tx.clone(),
+            server.clone(),
+            waker.clone(),
+        );
+        handles.push(std::thread::spawn(move || worker(rx, tx, &server, &waker)));
+    }
+    drop(job_rx);
+    let loop_stop = stop.clone();
+    let thread = std::thread::spawn(move || {
+        if let Err(e) = serve(poll, listener, job_tx, done_rx, &loop_stop) {
+            log::error!("include server loop failed: {e}");
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+    });
+    Ok(Running {
+        stop,
+        waker,
+        thread: Some(thread),
+        root,
+        socket: socket.to_path_buf(),
+    })
+}
+
+fn worker(
+    rx: Receiver<(Token, Request)>,
+    tx: Sender<(Token, Vec<u8>)>,
+    server: &Server,
+    waker: &Waker,
+) {
+    while let Ok((token, req)) = rx.recv() {
+        let reply = server.handle(&req);
+        if tx.send((token, reply)).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+fn serve(
+    mut poll: Poll,
+    mut listener: UnixListener,
+    jobs: Sender<(Token, Request)>,
+    done: Receiver<(Token, Vec<u8>)>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(|e| Error::io("register listener", e))?;
+    let mut events = Events::with_capacity(256);
+    let mut conns: HashMap<Token, Conn> = HashMap::new();
+    let mut next = 2usize;
+    while !stop.load(Ordering::SeqCst) {
+        match poll.poll(&mut events, Some(Duration::from_millis(200))) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("poll", e)),
+            Ok(()) => {}
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => loop {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let token = Token(next);
+                            next = next.wrapping_add(1).max(2);
+                            if poll
+                                .registry()
+                                .register(&mut stream, token, Interest::READABLE)
+                                .is_ok()
+                            {
+                                conns.insert(
+                                    token,
+                                    Conn {
+                                        stream,
+                                        phase: Phase::Reading(Vec::new()),
+                                        since: Instant::now(),
+                                    },
+                                );
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            log::warn!("accept failed: {e}");
+                            break;
+                        }
+                    }
+                },
+                WAKER => {}
+                token => {
+                    let close = match conns.get_mut(&token) {
+                        Some(c) => step(c, token, &jobs, &poll),
+                        None => false,
+                    };
+                    if close && let Some(mut c) = conns.remove(&token) {
+                        let _ = poll.registry().deregister(&mut c.stream);
+                    }
+                }
+            }
+        }
+        while let Ok((token, reply)) = done.try_recv() {
+            let close = match conns.get_mut(&token) {
+                Some(c) => {
+                    c.phase = Phase::Writing(reply, 0);
+                    let _ = poll
+                        .registry()
+                        .reregister(&mut c.stream, token, Interest::WRITABLE);
+                    step(c, token, &jobs, &poll)
+                }
+                None => false,
+            };
+            if close && let Some(mut c) = conns.remove(&token) {
+                let _ = poll.registry().deregister(&mut c.stream);
+            }
+        }
+        conns.retain(|_, c| matches!(c.phase, Phase::Working) || c.since.elapsed() < IDLE_LIMIT);
+    }
+    Ok(())
+}
+
+/// Advances one connection; returns true when it is finished.
+fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll) -> bool {
+    match &mut c.phase {
+        Phase::Reading(buf) => {
+            let mut chunk = [0u8; 16384];
+            for _ in 0..10_000 {
+                match c.stream.read(&mut chunk) {
+                    Ok(0) => return true,
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        if buf.len() > MAX_REQUEST {
+                            return true;
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => return true,
+                }
+            }
+            match parse_request(buf) {
+                Ok(Some(req)) => {
+                    c.phase = Phase::Working;
+                    let _ = poll
+                        .registry()
+                        .reregister(&mut c.stream, token, Interest::READABLE);
+                    jobs.send((token, req)).is_err()
+                }
+                Ok(None) => false,
+                Err(e) => {
+                    log::warn!("bad include-server request: {e}");
+                    true
+                }
+            }
+        }
+        Phase::Working => false,
+        Phase::Writing(buf, pos) => {
+            for _ in 0..10_000 {
+                if *pos >= buf.len() {
+                    return true;
+                }
+                match c.stream.write(&buf[*pos..]) {
+                    Ok(0) => return true,
+                    Ok(n) => *pos += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => return true,
+                }
+            }
+            false
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! Deciding whether a compiler command can be distributed (distcc 3.4
+//! `dcc_scan_args`, facts §4.3), and finding its input and output.
+//!
+//! Client and daemon use the same classifier: the client to decide where to
+//! compile, the daemon to refuse commands that are not plain compiles. The
+//! rules are a declarative table ([`LOCAL_EXACT`], [`LOCAL_PREFIX`]) plus
+//! the few checks that need context (two inputs, no `-c`, ...). Each
+//! local-only verdict carries the reason, which the client logs.
+
+use super::extensions::is_source;
+use crate::error::{Error, Kind, Result};
+use std::ffi::{OsStr, OsString};
+
+/// What the compiler is asked to produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// `-c`: an object file.
+    Compile,
+    /// `-S`: assembler source (wins over `-c`).
+    Assemble,
+}
+
+/// Why a command must run on this machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalReason {
+    /// A human-readable reason, logged by the client.
+    pub why: String,
+    /// True for `-E`: the job only preprocesses (distcc uses the cpp slots).
+    pub preprocess_only: bool,
+}
+
+/// The verdict on a command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A compile that can run on a server.
+    Distribute(Job),
+    /// A command that must run locally, and why.
+    Local(LocalReason),
+}
+
+/// How the output was named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutputForm {
+    /// `-o FILE`: index of FILE.
+    Separate(usize),
+    /// `-oFILE`: index of the whole word.
+    Glued(usize),
+    /// A bare `FILE.o` word.
+    Bare(usize),
+}
+
+/// A distributable compile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// The command after `-Wp,` expansion, with `-o OUTPUT` appended when
+    /// the output was implied.
+    pub argv: Vec<OsString>,
+    /// Index in `argv` of the source file.
+    pub input_index: usize,
+    /// The source file.
+    pub input: OsString,
+    /// The output file.
+    pub output: OsString,
+    /// Whether the input is already preprocessed (`.i .ii .mi .mii`).
+    pub preprocessed: bool,
+    /// `-c` or `-S`.
+    pub stage: Stage,
+    output_form: OutputForm,
+}
+
+impl Job {
+    /// The command with the source replaced by `input` and the output by
+    /// `output` (what the daemon runs on its temporary files).
+    pub fn with_paths(&self, input: &OsStr, output: &OsStr) -> Vec<OsString> {
+        let mut argv = self.argv.clone();
+        argv[self.input_index] = input.to_os_string();
+        match self.output_form {
+            OutputForm::Separate(i) | OutputForm::Bare(i) => argv[i] = output.to_os_string(),
+            OutputForm::Glued(i) => {
+                let mut word = OsString::from("-o");
+                word.push(output);
+                argv[i] = word;
+            }
+        }
+        argv
+    }
+}
+
+/// Exact arguments that make a job local, with the reason.
+const LOCAL_EXACT: &[(&str, &str)] = &[
+    (
+        "-march=native",
+        "-march=native depends on this machine's CPU",
+    ),
+    (
+        "-mtune=native",
+        "-mtune=native depends on this machine's CPU",
+    ),
+    ("-flto", "-flto is handled locally (as distcc 3.4)"),
+    (
+        "-fprofile-arcs",
+        "profiling output is written on this machine",
+    ),
+    (
+        "-ftest-coverage",
+        "coverage output is written on this machine",
+    ),
+    ("--coverage", "coverage output is written on this machine"),
+    (
+        "-fprofile-correction",
+        "profile data is read on this machine",
+    ),
+    ("-frepo", "-frepo needs the repository files here"),
+];
+
+/// Argument prefixes that make a job local, with the reason.
+const LOCAL_PREFIX: &[(&str, &str)] = &[
+    (
+        "-fprofile-generate",
+        "profiling output is written on this machine",
+    ),
+    ("-fprofile-use", "profile data is read on this machine"),
+    ("-fauto-profile", "profile data is read on this machine"),
+    ("-specs=", "-specs= names a file on this machine"),
+    ("-dr", "-dr writes RTL dumps"),
+];
+
+/// Options whose value is the next word, so that word is not taken for a
+/// source or output file.
+const TAKES_VALUE: &[&str] = &[
+    "-I",
+    "-include",
+    "-imacros",
+    "-isystem",
+    "-idirafter",
+    "-iquote",
+    "-iprefix",
+    "-iwithprefix",
+    "-iwithprefixbefore",
+    "-isysroot",
+    "--sysroot",
+    "-D",
+    "-U",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-Xpreprocessor",
+    "-Xassembler",
+    "-Xlinker",
+    "-aux-info",
+    "--param",
+    "-arch",
+    "-target",
+    "-L",
+    "-l",
+    "-u",
+    "-A",
+    "-V",
+    "-b",
+    "-dumpbase",
+    "-dumpdir",
+];
+
+fn local(why: impl Into<String>) -> Verdict {
+    Verdict::Local(LocalReason {
+        why: why.into(),
+        preprocess_only: false,
+    })
+}
+
+/// Replaces each `-Wp,a,b` by `a` `b`; `-Wp,-MD,f` and `-Wp,-MMD,f` become
+/// `-MD -MF f` and `-MMD -MF f` (distcc's `dcc_expand_preprocessor_options`).
+pub fn expand_preprocessor_options(argv: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(argv.len());
+    for arg in argv {
+        let bytes = arg.as_encoded_bytes();
+        let Some(rest) = bytes.strip_prefix(b"-Wp,") else {
+            out.push(arg.clone());
+            continue;
+        };
+        let parts: Vec<&[u8]> = rest.split(|&b| b == b',').collect();
+        if parts.len() == 2 && (parts[0] == b"-MD" || parts[0] == b"-MMD") {
+            out.push(os_from(parts[0]));
+            out.push(OsString::from("-MF"));
+            out.push(os_from(parts[1]));
+        } else {
+            out.extend(parts.into_iter().map(os_from));
+        }
+    }
+    out
+}
+
+fn os_from(bytes: &[u8]) -> OsString {
+    // SAFETY: the bytes are a sub-slice of an OsString split at ASCII commas,
+    // which keeps them valid for the platform encoding.
+    unsafe { OsStr::from_encoded_bytes_unchecked(bytes) }.to_os_string()
+}
+
+/// Classifies a compiler command (argv[0] = compiler).
+///
+/// Returns an error (exit 101) when argv[0] itself looks like an option:
+/// that is a misspelt distcc option, not a compiler.
+pub fn classify(argv: &[OsString]) -> Result<Verdict> {
+    let argv = expand_preprocessor_options(argv);
+    let Some(compiler) = argv.first() else {
+        return Err(Error::new(Kind::BadArguments, "no compiler command given"));
+    };
+    if compiler.as_encoded_bytes().starts_with(b"-") {
+        return Err(Error::new(
+            Kind::BadArguments,
+            format!("unrecognized distcc option: {}", compiler.to_string_lossy()),
+        ));
+    }
+    let mut input: Option<usize> = None;
+    let mut output: Option<OutputForm> = None;
+    let mut seen_c = false;
+    let mut seen_s = false;
+    let mut i = 1;
+    while i < argv.len() {
+        let arg = argv[i].as_encoded_bytes();
+        let text = String::from_utf8_lossy(arg);
+        if arg.first() == Some(&b'-') && arg.len() > 1 {
+            if arg == b"-E" {
+                return Ok(Verdict::Local(LocalReason {
+                    why: "-E only preprocesses".into(),
+                    preprocess_only: true,
+                }));
+            }
+            if let Some((_, why)) = LOCAL_EXACT.iter().find(|(a, _)| a.as_bytes() == arg) {
+                return Ok(local(*why));
+            }
+            if let Some((_, why)) = LOCAL_PREFIX
+                .iter()
+                .find(|(p, _)| arg.starts_with(p.as_bytes()))
+            {
+                return Ok(local(format!("{text}: {why}")));
+            }
+            if arg.starts_with(b"-M") && !is_distributable_dep_option(arg) {
+                return Ok(local(format!("{text} asks for dependency output only")));
+            }
+            if arg.starts_with(b"-Wa,") && (contains(arg, b",-a") || contains(arg, b"--MD")) {
+                return Ok(local(format!("{text} writes assembler listings or deps")));
+            }
+            if arg.starts_with(b"-x") {
+                let lang: &[u8] = if arg == b"-x" {
+                    i += 1;
+                    argv.get(i).map_or(b"", |a| a.as_encoded_bytes())
+                } else {
+                    &arg[2..]
+                };
+                if !(lang.starts_with(b"c")
+                    || lang.starts_with(b"objective-c")
+                    || lang.starts_with(b"go"))
+                {
+                    return Ok(local(format!(
+                        "language {} is not compiled remotely",
+                        String::from_utf8_lossy(lang)
+                    )));
+                }
+            } else if arg == b"-c" {
+                seen_c = true;
+            } else if arg == b"-S" {
+                seen_s = true;
+            } else if arg == b"-o" {
+                if output.is_some() {
+                    return Ok(local("more than one output (linking?)"));
+                }
+                i += 1;
+                if i >= argv.len() {
+                    return Ok(local("-o without a file name"));
+                }
+                output = Some(OutputForm::Separate(i));
+            } else if arg.starts_with(b"-o") {
+                if output.is_some() {
+                    return Ok(local("more than one output (linking?)"));
+                }
+                output = Some(OutputForm::Glued(i));
+            } else if TAKES_VALUE.iter().any(|o| o.as_bytes() == arg) {
+                i += 1;
+            }
+        } else if is_source(argv[i].as_os_str()) {
+            if input.is_some() {
+                return Ok(local("more than one source file"));
+            }
+            input = Some(i);
+        } else if arg.ends_with(b".o") {
+            if output.is_some() {
+                return Ok(local("more than one output (linking?)"));
+            }
+            output = Some(OutputForm::Bare(i));
+        }
+        i += 1;
+    }
+    if !seen_c && !seen_s {
+        return Ok(local("no -c or -S: not a compile (linking?)"));
+    }
+    let Some(input_index) = input else {
+        return Ok(local("no source file to distribute"));
+    };
+    let input_path = argv[input_index].clone();
+    let base = basename(input_path.as_encoded_bytes());
+    if base.starts_with(b"conftest.") || base.starts_with(b"tmp.conftest.") {
+        return Ok(local("autoconf test file"));
+    }
+    let stage = if seen_s {
+        Stage::Assemble
+    } else {
+        Stage::Compile
+    };
+    let mut argv = argv;
+    let (output_name, form) = match output {
+        Some(form) => (output_name(&argv, form), form),
+        None => {
+            if base.len() < 3 {
+                return Ok(local(format!(
+                    "source name {} is too short to derive an output name",
+                    String::from_utf8_lossy(base)
+                )));
+            }
+            let ext: &[u8] = if stage == Stage::Assemble { b"s" } else { b"o" };
+            let name = replace_extension(base, ext);
+            argv.push(OsString::from("-o"));
+            argv.push(name.clone());
+            (name, OutputForm::Separate(argv.len() - 1))
+        }
+    };
+    if output_name == "-" {
+        return Ok(local("output goes to stdout"));
+    }
+    Ok(Verdict::Distribute(Job {
+        preprocessed: super::extensions::is_preprocessed(&input_path),
+        argv,
+        input_index,
+        input: input_path,
+        output: output_name,
+        stage,
+        output_form: form,
+    }))
+}
+
+fn is_distributable_dep_option(arg: &[u8]) -> bool {
+    matches!(arg, b"-MD" | b"-MMD" | b"-MG" | b"-MP")
+        || arg.starts_with(b"-MF")
+        || arg.starts_with(b"-MT")
+        || arg.starts_with(b"-MQ")
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn basename(path: &[u8]) -> &[u8] {
+    path.rsplit(|&b| b == b'/').next().unwrap_or(path)
+}
+
+fn output_name(argv: &[OsString], form: OutputForm) -> OsString {
+    match form {
+        OutputForm::Separate(i) | OutputForm::Bare(i) => argv[i].clone(),
+        OutputForm::Glued(i) => os_from(&argv[i].as_encoded_bytes()[2..]),
+    }
+}
+
+/// `name` with its extension replaced by `ext` (appended if there is none).
+pub(crate) fn replace_extension(name: &[u8], ext: &[u8]) -> OsString {
+    let stem = match name.iter().rposition(|&b| b == b'.') {
+        Some(dot) if !name[dot + 1..].contains(&b'/') => &name[..dot],
+        _ => name,
+    };
+    let mut out = stem.to_vec();
+    out.push(b'.');
+    out.extend_from_slice(ext);
+    // SAFETY: built from a valid encoded slice plus ASCII.
+    unsafe { OsString::from_encoded_bytes_unchecked(out) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    fn job(s: &str) -> Job {
+        match classify(&argv(s)).unwrap() {
+            Verdict::Distribute(j) => j,
+            Verdict::Local(r) => panic!("{s}: local: {}", r.why),
+        }
+    }
+
+    fn is_local(s: &str) -> bool {
+        matches!(classify(&argv(s)).unwrap(), Verdict::Local(_))
+    }
+
+    #[test]
+    fn distributable_compiles() {
+        let j = job("gcc -c hello.c -o hello.o");
+        assert_eq!(j.input, "hello.c");
+        assert_eq!(j.output, "hello.o");
+        assert_eq!(j.stage, Stage::Compile);
+        assert!(!j.preprocessed);
+
+        let j = job("cc -c src/x.cpp");
+        assert_eq!(j.output, "x.o");
+        assert_eq!(j.argv[j.argv.len() - 2..], argv("-o x.o")[..]);
+
+        let j = job("cc -c -S foo.c");
+        assert_eq!(j.stage, Stage::Assemble);
+        assert_eq!(j.output, "foo.s");
+
+        let j = job("gcc -c testtmp.c -otesttmp.o");
+        assert_eq!(j.output, "testtmp.o");
+        assert_eq!(
+            j.with_paths(OsStr::new("/t/in.i"), OsStr::new("/t/out.o")),
+            argv("gcc -c /t/in.i -o/t/out.o")
+        );
+
+        assert!(job("cc -c x.i").preprocessed);
+        assert_eq!(job("cc -x c++ -c x.c").input, "x.c");
+        assert_eq!(job("cc -xc -c x.c").input, "x.c");
+        assert_eq!(job("cc -c x.c -MD -MF x.d -MT t").output, "x.o");
+        assert_eq!(job("cc -I inc.c -c x.c").input, "x.c");
+        assert_eq!(job("cc -c -o /dev/null x.c").output, "/dev/null");
+    }
+
+    #[test]
+    fn local_only_cases() {
+        for cmd in [
+            "gcc -E x.c",
+            "gcc -c x.c -M",
+            "gcc -c x.c -MM",
+            "gcc -c x.c -march=native",
+            "gcc -c x.c -mtune=native",
+            "gcc -c x.c -flto",
+            "gcc -c x.c -Wa,-alh=x.lst",
+            "gcc -c x.c -Wa,--MD,x.d",
+            "gcc -c x.c -specs=foo",
+            "gcc -c x.c -fprofile-arcs",
+            "gcc -c x.c --coverage",
+            "gcc -c x.c -fprofile-generate=dir",
+            "gcc -c x.c -frepo",
+            "gcc -x assembler -c x.c",
+            "gcc -xassembler -c x.c",
+            "gcc -c x.c -dr",
+            "gcc -c x.c y.c",
+            "gcc -c x.c -o a.o -o b.o",
+            "gcc x.c -o x",
+            "gcc -c",
+            "gcc -c -",
+            "gcc -c conftest.c",
+            "gcc -c x.c -o -",
+            "gcc -c x.s",
+        ] {
+            assert!(is_local(cmd), "{cmd} should be local");
+        }
+        let Verdict::Local(r) = classify(&argv("gcc -E x.c")).unwrap() else {
+            panic!()
+        };
+        assert!(r.preprocess_only);
+    }
+
+    #[test]
+    fn misspelt_option_is_an_error() {
+        let e = classify(&argv("--bogus -c x.c")).unwrap_err();
+        assert_eq!(e.kind(), Kind::BadArguments);
+    }
+
+    #[test]
+    fn wp_expansion() {
+        assert_eq!(
+            expand_preprocessor_options(&argv("cc -Wp,-MD,dep.d -c x.c")),
+            argv("cc -MD -MF dep.d -c x.c")
+        );
+        assert_eq!(
+            expand_preprocessor_options(&argv("cc -Wp,-DA,-DB x.c")),
+            argv("cc -DA -DB x.c")
+        );
+        assert_eq!(job("cc -Wp,-MMD,d.d -c x.c").argv[1], "-MMD");
+    }
+
+    #[test]
+    fn with_paths_replaces_bare_output_and_input() {
+        let j = job("cc -c x.c x.o");
+        assert_eq!(
+            j.with_paths(OsStr::new("in.i"), OsStr::new("out.o")),
+            argv("cc -c in.i out.o")
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Where a pump-mode compile's dependency file goes and what it names as its
+//! target (distcc 3.4 `dcc_get_dotd_info`, facts §1.10.4).
+//!
+//! In protocol 3 the server writes the `.d` file and sends it back, so the
+//! client must know whether one is wanted, its path, and whether to add
+//! `-MT <target>` so the server's file names the client's output.
+
+use super::classify::{Job, replace_extension};
+use std::ffi::{OsStr, OsString};
+
+/// The dependency-file facts of a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DotdInfo {
+    /// Whether the command asks for a `.d` file.
+    pub needed: bool,
+    /// Where it goes (when needed).
+    pub path: Option<OsString>,
+    /// Whether a separate-word `-MT`/`-MQ` already names the target.
+    pub target_given: bool,
+    /// The target to add with `-MT` when none was given.
+    pub target: OsString,
+}
+
+/// Works out the `.d` facts for `job`; `dependencies_output` is the
+/// `DEPENDENCIES_OUTPUT` environment variable (`FILE [TARGET]`).
+pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
+    let argv = &job.argv;
+    let mut needed = dependencies_output.is_some();
+    let mut target_given = false;
+    let mut mf: Option<OsString> = None;
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_encoded_bytes();
+        if a == b"-MT" || a == b"-MQ" {
+            target_given = true;
+            i += 2;
+            continue;
+        }
+        if a.starts_with(b"-M") {
+            needed = true;
+            if a == b"-MF" {
+                mf = argv.get(i + 1).cloned();
+                i += 1;
+            } else if let Some(rest) = a.strip_prefix(b"-MF") {
+                // SAFETY: a suffix after an ASCII prefix of a valid OsStr.
+                mf = Some(unsafe { OsStr::from_encoded_bytes_unchecked(rest) }.to_os_string());
+            }
+        }
+        i += 1;
+    }
+    let (env_file, env_target) = split_dependencies_output(dependencies_output);
+    let path = mf
+        .or(env_file)
+        .unwrap_or_else(|| replace_extension(job.output.as_encoded_bytes(), b"d"));
+    DotdInfo {
+        needed,
+        path: needed.then_some(path),
+        target_given,
+        target: env_target.unwrap_or_else(|| job.output.clone()),
+    }
+}
+
+fn split_dependencies_output(value: Option<&OsStr>) -> (Option<OsString>, Option<OsString>) {
+    let Some(value) = value else {
+        return (None, None);
+    };
+    let bytes = value.as_encoded_bytes();
+    let mut words = bytes.splitn(2, |&b| b == b' ');
+    // SAFETY: pieces of a valid OsStr split at an ASCII space.
+    let conv = |b: &[u8]| unsafe { OsStr::from_encoded_bytes_unchecked(b) }.to_os_string();
+    let file = words.next().filter(|w| !w.is_empty()).map(conv);
+    let target = words.next().filter(|w| !w.is_empty()).map(conv);
+    (file, target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::classify::{Verdict, classify};
+    use super::*;
+
+    fn job(s: &str) -> Job {
+        let argv: Vec<OsString> = s.split_whitespace().map(OsString::from).collect();
+        match classify(&argv).unwrap() {
+            Verdict::Distribute(j) => j,
+            Verdict::Local(r) => panic!("{}", r.why),
+        }
+    }
+
+    #[test]
+    fn no_dep_options() {
+        let d = dotd_info(&job("gcc -c x.c -o x.o"), None);
+        assert!(!d.needed);
+        assert_eq!(d.path, None);
+    }
+
+    #[test]
+    fn md_derives_from_output() {
+        let d = dotd_info(&job("gcc -MD -c x.c -o obj/x.o"), None);
+        assert!(d.needed);
+        assert_eq!(d.path.unwrap(), "obj/x.d");
+        assert!(!d.target_given);
+        assert_eq!(d.target, "obj/x.o");
+    }
+
+    #[test]
+    fn mf_and_mt() {
+        let d = dotd_info(&job("gcc -MMD -MF deps/x.dep -MT tgt -c x.c"), None);
+        assert_eq!(d.path.unwrap(), "deps/x.dep");
+        assert!(d.target_given);
+        let d = dotd_info(&job("gcc -MD -MFglued.d -c x.c"), None);
+        assert_eq!(d.path.unwrap(), "glued.d");
+        // Separate -MT alone does not ask for a .d file.
+        assert!(!dotd_info(&job("gcc -MT t -c x.c"), None).needed);
+    }
+
+    #[test]
+    fn dependencies_output_env() {
+        let d = dotd_info(&job("gcc -c x.c"), Some(OsStr::new("out.d mytarget")));
+        assert!(d.needed);
+        assert_eq!(d.path.unwrap(), "out.d");
+        assert_eq!(d.target, "mytarget");
+    }
+}

@@ -1,0 +1,161 @@
+//! The server command for plain mode and the local preprocessor command
+//! (distcc 3.4 `strip.c` and `dcc_make_cpp_args`, facts §4.4).
+//!
+//! In protocols 1 and 2 the client preprocesses, so every option that only
+//! matters to the preprocessor or linker is removed from what the server
+//! runs; dependency options stay in the local cpp command so the `.d` file is
+//! written here.
+
+use super::classify::Job;
+use std::ffi::OsString;
+
+/// Removed together with the following word when given alone.
+const STRIP_WITH_VALUE: &[&str] = &[
+    "-D",
+    "-I",
+    "-U",
+    "-L",
+    "-l",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-include",
+    "-imacros",
+    "-iprefix",
+    "-iwithprefix",
+    "-isystem",
+    "-iwithprefixbefore",
+    "-idirafter",
+    "-Xpreprocessor",
+];
+
+/// Removed when the word starts with one of these.
+const STRIP_PREFIX: &[&str] = &[
+    "-Wp,", "-Wl,", "-D", "-U", "-I", "-l", "-L", "-MF", "-MT", "-MQ", "-isystem", "-stdlib",
+];
+
+/// Removed when the word is exactly one of these.
+const STRIP_EXACT: &[&str] = &[
+    "-undef",
+    "-nostdinc",
+    "-nostdinc++",
+    "-MD",
+    "-MMD",
+    "-MG",
+    "-MP",
+];
+
+/// The argv the server gets in plain mode: preprocessor and linker options removed.
+pub fn server_argv(argv: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(argv.len());
+    let mut i = 0;
+    while i < argv.len() {
+        let arg = argv[i].as_encoded_bytes();
+        if i > 0 {
+            if STRIP_WITH_VALUE.iter().any(|o| o.as_bytes() == arg) {
+                i += 2;
+                continue;
+            }
+            if STRIP_EXACT.iter().any(|o| o.as_bytes() == arg)
+                || STRIP_PREFIX.iter().any(|p| arg.starts_with(p.as_bytes()))
+            {
+                i += 1;
+                continue;
+            }
+        }
+        out.push(argv[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// The local preprocessor command: `-o X`/`-oX` removed, `-c`/`-S` become `-E`.
+/// Its stdout is the preprocessed source.
+///
+/// Unlike distcc 3.4, `-MD`/`-MMD` without `-MF` still write the `.d` file
+/// where a local compile would (beside the output, naming the output as the
+/// target), because `-MF` and `-MQ` are added from the output name.
+pub fn cpp_argv(job: &Job) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(job.argv.len());
+    let mut i = 0;
+    while i < job.argv.len() {
+        let arg = job.argv[i].as_encoded_bytes();
+        if i > 0 && arg == b"-o" {
+            i += 2;
+            continue;
+        }
+        if i > 0 && arg.starts_with(b"-o") {
+            i += 1;
+            continue;
+        }
+        if i > 0 && (arg == b"-c" || arg == b"-S") {
+            out.push(OsString::from("-E"));
+        } else {
+            out.push(job.argv[i].clone());
+        }
+        i += 1;
+    }
+    let has = |pred: &dyn Fn(&[u8]) -> bool| job.argv.iter().any(|a| pred(a.as_encoded_bytes()));
+    if has(&|a| a == b"-MD" || a == b"-MMD") && !has(&|a| a.starts_with(b"-MF")) {
+        out.push(OsString::from("-MF"));
+        out.push(super::classify::replace_extension(
+            job.output.as_encoded_bytes(),
+            b"d",
+        ));
+        if !has(&|a| a.starts_with(b"-MT") || a.starts_with(b"-MQ")) {
+            out.push(OsString::from("-MQ"));
+            out.push(job.output.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::classify::{Verdict, classify};
+    use super::*;
+
+    fn argv(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn stock_strip_examples() {
+        assert_eq!(
+            server_argv(&argv("cc -Dhello hello.c -c")),
+            argv("cc hello.c -c")
+        );
+        assert_eq!(
+            server_argv(&argv("cc -c hello.c -D -D")),
+            argv("cc -c hello.c")
+        );
+        assert_eq!(
+            server_argv(&argv(
+                "gcc -I inc -Iinc2 -isystem /s -include a.h -MD -MF x.d -MT t -O2 -g -c x.c -o x.o -lm -Wl,-z -undef -stdlib=libc++"
+            )),
+            argv("gcc -O2 -g -c x.c -o x.o")
+        );
+    }
+
+    #[test]
+    fn cpp_command() {
+        let Verdict::Distribute(job) = classify(&argv("gcc -MD -O2 -c x.c -o out/x.o")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            cpp_argv(&job),
+            argv("gcc -MD -O2 -E x.c -MF out/x.d -MQ out/x.o")
+        );
+        let Verdict::Distribute(job) =
+            classify(&argv("gcc -MMD -MF d.d -MT t -c x.c -o x.o")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(cpp_argv(&job), argv("gcc -MMD -MF d.d -MT t -E x.c"));
+        let Verdict::Distribute(job) = classify(&argv("gcc -S x.c -ox.s")).unwrap() else {
+            panic!()
+        };
+        assert_eq!(cpp_argv(&job), argv("gcc -E x.c"));
+    }
+}

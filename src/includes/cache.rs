@@ -1,0 +1,291 @@
+//! The include server's shared cache, read without locks.
+//!
+//! Worker threads of the include server share one [`Cache`]: parsed files
+//! (by path, revalidated by size, mtime, inode and device on every use, so a
+//! header regenerated during the build is re-read), compiler probes, and the
+//! record of which compressed copies were written into the client root.
+//!
+//! The storage is an append-only hash map ([`AppendMap`]): each bucket is a
+//! singly linked list of immutable nodes pushed at the head with a
+//! compare-and-swap. Lookups only load atomics and follow pointers: no lock
+//! is ever taken. Nodes are never removed or mutated while the map is alive
+//! (a newer version of a key is pushed in front of the older one), so a
+//! reference obtained from a lookup stays valid as long as the map; the map
+//! frees its nodes only in `Drop`, when no other reference exists. Memory
+//! grows only when a file changes during the build, which is rare.
+//!
+//! This module and the mmap in [`map_file`] are the only `unsafe` code of
+//! the include analysis.
+
+use super::scanner::{Parsed, parse};
+use crate::error::{Error, Result};
+use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+struct Node<K, V> {
+    key: K,
+    value: V,
+    next: *mut Node<K, V>,
+}
+
+/// A concurrent, append-only hash map with lock-free lookups.
+pub struct AppendMap<K, V> {
+    buckets: Box<[AtomicPtr<Node<K, V>>]>,
+}
+
+// SAFETY: the map owns its nodes (created by Box::into_raw in `insert`, freed
+// only in `Drop` with exclusive access). Shared access only reads immutable
+// nodes and pushes new ones with CAS, so sending or sharing the map across
+// threads is sound when keys and values are themselves Send + Sync.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for AppendMap<K, V> {}
+// SAFETY: as above; ownership of the nodes moves with the map.
+unsafe impl<K: Send + Sync, V: Send + Sync> Send for AppendMap<K, V> {}
+
+impl<K: Hash + Eq, V> AppendMap<K, V> {
+    /// A map with `2^bits` buckets.
+    pub fn new(bits: u32) -> AppendMap<K, V> {
+        let n = 1usize << bits.min(24);
+        AppendMap {
+            buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+        }
+    }
+
+    fn bucket<Q: Hash + ?Sized>(&self, key: &Q) -> &AtomicPtr<Node<K, V>> {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let i = (h.finish() as usize) & (self.buckets.len() - 1);
+        &self.buckets[i]
+    }
+
+    /// The newest value stored under `key` for which `accept` holds.
+    pub fn find<Q>(&self, key: &Q, accept: impl Fn(&V) -> bool) -> Option<&V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut p = self.bucket(key).load(Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: non-null pointers in a bucket list point to nodes made by
+            // `insert` (published with Release, read with Acquire) that are not
+            // freed or mutated before the map is dropped; `&self` keeps the map
+            // alive for the returned lifetime.
+            let node = unsafe { &*p };
+            if node.key.borrow() == key {
+                if accept(&node.value) {
+                    return Some(&node.value);
+                }
+                // Older versions of the same key are stale: stop here.
+                return None;
+            }
+            p = node.next;
+        }
+        None
+    }
+
+    /// Stores `value` under `key` in front of any older version, and returns it.
+    pub fn insert(&self, key: K, value: V) -> &V {
+        let bucket = self.bucket(&key);
+        let node = Box::into_raw(Box::new(Node {
+            key,
+            value,
+            next: ptr::null_mut(),
+        }));
+        let mut head = bucket.load(Ordering::Acquire);
+        loop {
+            // SAFETY: `node` is ours alone until the CAS below publishes it.
+            unsafe { (*node).next = head };
+            match bucket.compare_exchange_weak(head, node, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+        // SAFETY: the node is now immutable and lives until the map drops.
+        unsafe { &(*node).value }
+    }
+}
+
+impl<K, V> Drop for AppendMap<K, V> {
+    fn drop(&mut self) {
+        for b in self.buckets.iter_mut() {
+            let mut p = *b.get_mut();
+            while !p.is_null() {
+                // SAFETY: `&mut self` means no reader exists; each node was
+                // made by Box::into_raw and is freed exactly once here.
+                let node = unsafe { Box::from_raw(p) };
+                p = node.next;
+            }
+        }
+    }
+}
+
+/// What identifies one version of a file: size, mtime (ns), inode, device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in nanoseconds.
+    pub mtime: i128,
+    /// Inode number.
+    pub ino: u64,
+    /// Device number.
+    pub dev: u64,
+}
+
+impl FileId {
+    /// The identity of a file from its metadata.
+    pub fn of(m: &std::fs::Metadata) -> FileId {
+        FileId {
+            size: m.size(),
+            mtime: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            ino: m.ino(),
+            dev: m.dev(),
+        }
+    }
+}
+
+/// The contents of a file, memory-mapped when non-empty.
+pub enum Contents {
+    /// A read-only mapping.
+    Mapped(memmap2::Mmap),
+    /// An empty file (which cannot be mapped).
+    Empty,
+}
+
+impl std::ops::Deref for Contents {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Contents::Mapped(m) => m,
+            Contents::Empty => &[],
+        }
+    }
+}
+
+/// Opens and maps `path`; returns its contents and identity.
+pub fn map_file(path: &Path) -> Result<(Contents, FileId)> {
+    let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+    let id = FileId::of(&meta);
+    if meta.len() == 0 {
+        return Ok((Contents::Empty, id));
+    }
+    // SAFETY: the mapping is read-only and private to this call's owner. A
+    // concurrent truncation by another process could fault; the include server
+    // accepts that risk exactly as every compiler that mmaps sources does, and
+    // the (size, mtime, inode) check re-reads files that were rewritten.
+    let map = unsafe { memmap2::Mmap::map(&f) }
+        .map_err(|e| Error::io(format!("mmap {}", path.display()), e))?;
+    Ok((Contents::Mapped(map), id))
+}
+
+/// A parsed file and the version it was parsed from.
+pub struct ParsedFile {
+    /// The identity at parse time.
+    pub id: FileId,
+    /// The directives.
+    pub parsed: Arc<Parsed>,
+}
+
+/// The shared cache of the include server.
+pub struct Cache {
+    parsed: AppendMap<PathBuf, ParsedFile>,
+    /// Compiler probes by key (see [`super::compiler`]).
+    pub compilers: AppendMap<Vec<std::ffi::OsString>, Arc<super::compiler::CompilerInfo>>,
+    /// Mirror files written into the client root, with the source version.
+    /// The value is the source version and a hash of the `#line` name and
+    /// directive rewrites the copy was made with.
+    pub written: AppendMap<PathBuf, (FileId, u64)>,
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache::new()
+    }
+}
+
+impl Cache {
+    /// An empty cache.
+    pub fn new() -> Cache {
+        Cache {
+            parsed: AppendMap::new(16),
+            compilers: AppendMap::new(6),
+            written: AppendMap::new(16),
+        }
+    }
+
+    /// The directives of `path`, parsed at most once per file version.
+    pub fn parsed(&self, path: &Path) -> Result<Arc<Parsed>> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
+        let id = FileId::of(&meta);
+        if let Some(pf) = self.parsed.find(path, |pf| pf.id == id) {
+            return Ok(pf.parsed.clone());
+        }
+        let (contents, id) = map_file(path)?;
+        let parsed = Arc::new(parse(&contents));
+        self.parsed.insert(
+            path.to_path_buf(),
+            ParsedFile {
+                id,
+                parsed: parsed.clone(),
+            },
+        );
+        Ok(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_map_versions_and_threads() {
+        let m: Arc<AppendMap<u32, u32>> = Arc::new(AppendMap::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        m.insert(t * 1000 + i, i);
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().expect("thread");
+        }
+        assert_eq!(m.find(&3499, |_| true), Some(&499));
+        m.insert(7, 1);
+        m.insert(7, 2);
+        assert_eq!(m.find(&7, |_| true), Some(&2));
+        assert_eq!(m.find(&7, |v| *v == 1), None);
+        assert_eq!(m.find(&99999, |_| true), None);
+    }
+
+    #[test]
+    fn reparses_a_changed_file() {
+        let dir = std::env::temp_dir().join(format!("inc-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let f = dir.join("h.h");
+        std::fs::write(&f, "#include \"a.h\"\n").expect("write");
+        let c = Cache::new();
+        assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 1);
+        assert!(Arc::ptr_eq(
+            &c.parsed(&f).expect("parse"),
+            &c.parsed(&f).expect("parse")
+        ));
+        std::fs::write(&f, "#include \"a.h\"\n#include \"b.h\"\n").expect("write");
+        assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 2);
+        std::fs::write(&f, "").expect("write");
+        assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

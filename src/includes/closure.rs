@@ -1,0 +1,476 @@
+//! The include closure of one translation unit: every non-system file the
+//! preprocessor may read.
+//!
+//! [`compute`] walks the source like a preprocessor that only looks at
+//! directives: it keeps a macro environment (compiler predefines, `-D`/`-U`
+//! in order, `-imacros`, `-include`, every `#define`/`#undef` walked),
+//! evaluates `#if` where it can ([`super::condexpr`]) and walks both
+//! branches where it cannot, resolves includes ([`super::resolve`]) and
+//! descends into what they open. System headers (under the compiler's
+//! default directories) are not sent; they are scanned only for includes
+//! that lead back into non-system directories. The result feeds
+//! [`super::mirror`].
+
+use super::cache::Cache;
+use super::command::{Command, MacroOp};
+use super::compiler;
+use super::condexpr;
+use super::lex::{TokKind, lex, spell};
+use super::macros::{Env, expand, parse_define};
+use super::resolve::{Found, SearchPath};
+use super::scanner::{Cond, IncludeKind, Node};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Why a translation unit cannot be covered (the client then preprocesses
+/// locally).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotCovered(pub String);
+
+/// A file to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// Its canonical path on the client.
+    pub real: PathBuf,
+    /// For a file opened through an absolute path: that path, for the
+    /// `#line 1 "..."` prefix of the `.lzo.abs` copy (facts §2.2).
+    pub line_name: Option<PathBuf>,
+    /// Absolute include names in this file's directives to replace (in
+    /// directive lines only) by paths relative to its directory, so that
+    /// the server opens its copy under the root: `(from, to)`, quotes kept.
+    pub rewrites: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The closure of one translation unit.
+#[derive(Debug, Default)]
+pub struct Closure {
+    /// Non-system files, in discovery order.
+    pub files: Vec<Sent>,
+    /// Absolute paths the compiler opens (spelled, not canonical), for
+    /// mirroring symlinks and `..` directories.
+    pub opened: Vec<PathBuf>,
+    /// The compiler's default directories (canonical).
+    pub system_dirs: Vec<PathBuf>,
+}
+
+/// Bound on directives walked per translation unit.
+const MAX_STEPS: usize = 5_000_000;
+/// GCC's own limit on include depth.
+const MAX_DEPTH: usize = 200;
+
+/// Computes the closure of `argv` run in `cwd`.
+pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotCovered> {
+    let info = compiler::info(cache, cmd, cwd)
+        .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
+    let search = SearchPath::new(cmd, &info, cwd);
+    let mut env = Env::default();
+    for (n, m) in &info.macros {
+        env.define(n, m.clone(), false);
+    }
+    for op in &cmd.macro_ops {
+        match op {
+            MacroOp::Define(text) => {
+                let (n, m) = parse_define(text)
+                    .ok_or_else(|| NotCovered(format!("bad -D {}", show(text))))?;
+                env.define(&n, std::sync::Arc::new(m), false);
+            }
+            MacroOp::Undef(n) => env.undef(n, false),
+        }
+    }
+    let mut w = Walker {
+        cache,
+        cwd,
+        search: &search,
+        system: &info.angle_dirs,
+        cplusplus: cmd.lang.is_some_and(|l| l.is_cplusplus()),
+        env,
+        out: Closure {
+            system_dirs: info.angle_dirs.clone(),
+            ..Closure::default()
+        },
+        sent: HashSet::new(),
+        index: HashMap::new(),
+        opened: HashSet::new(),
+        once: HashSet::new(),
+        sys_scanned: HashSet::new(),
+        real: HashMap::new(),
+        is_file: HashMap::new(),
+        steps: 0,
+        depth: 0,
+    };
+    // -imacros, then -include, then the source (GCC's order). Forced files
+    // are looked up in the working directory, then the quote chain.
+    for forced in cmd.imacros.iter().chain(&cmd.includes) {
+        let found = w
+            .find(forced, true, Some(Path::new("")), None)
+            .into_iter()
+            .next()
+            .ok_or_else(|| NotCovered(format!("forced include {} not found", forced.display())))?;
+        w.visit(found, 0, false)?;
+    }
+    if !w.file(&cmd.source) {
+        return Err(NotCovered(format!(
+            "source {} not found",
+            cmd.source.display()
+        )));
+    }
+    let src = Found {
+        spelled: cmd.source.clone(),
+        dir_index: None,
+    };
+    w.visit(src, 0, false)?;
+    Ok(w.out)
+}
+
+fn show(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Walker<'a> {
+    cache: &'a Cache,
+    cwd: &'a Path,
+    search: &'a SearchPath,
+    system: &'a [PathBuf],
+    cplusplus: bool,
+    env: Env,
+    out: Closure,
+    sent: HashSet<PathBuf>,
+    index: HashMap<PathBuf, usize>,
+    opened: HashSet<PathBuf>,
+    once: HashSet<PathBuf>,
+    sys_scanned: HashSet<PathBuf>,
+    real: HashMap<PathBuf, Option<PathBuf>>,
+    is_file: HashMap<PathBuf, bool>,
+    steps: usize,
+    depth: usize,
+}
+
+/// Where the directives being walked come from.
+struct Ctx<'p> {
+    file: &'p Path,
+    /// Index in `out.files` of the file, when it is sent.
+    sent_index: Option<usize>,
+    dir: &'p Path,
+    dir_index: Option<usize>,
+}
+
+impl Walker<'_> {
+    fn file(&mut self, spelled: &Path) -> bool {
+        if let Some(&b) = self.is_file.get(spelled) {
+            return b;
+        }
+        let b = std::fs::metadata(self.cwd.join(spelled)).is_ok_and(|m| m.is_file());
+        self.is_file.insert(spelled.to_path_buf(), b);
+        b
+    }
+
+    fn find(
+        &mut self,
+        name: &Path,
+        quote: bool,
+        dir: Option<&Path>,
+        next: Option<Option<usize>>,
+    ) -> Vec<Found> {
+        let search = self.search;
+        search.find(name, quote, dir, next, &mut |p| self.file(p))
+    }
+
+    fn realpath(&mut self, abs: &Path) -> Option<PathBuf> {
+        if let Some(r) = self.real.get(abs) {
+            return r.clone();
+        }
+        let r = std::fs::canonicalize(abs).ok();
+        self.real.insert(abs.to_path_buf(), r.clone());
+        r
+    }
+
+    fn is_system(&self, real: &Path) -> bool {
+        self.system.iter().any(|d| real.starts_with(d))
+    }
+
+    fn visit(&mut self, found: Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
+        let abs = self.cwd.join(&found.spelled);
+        if self.opened.insert(abs.clone()) {
+            self.out.opened.push(abs.clone());
+        }
+        let Some(real) = self.realpath(&abs) else {
+            return Ok(());
+        };
+        if self.is_system(&real) {
+            self.env.incomplete = true;
+            return self.scan_system(real, &found);
+        }
+        if self.sent.insert(real.clone()) {
+            self.index.insert(real.clone(), self.out.files.len());
+            self.out.files.push(Sent {
+                real: real.clone(),
+                line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
+                rewrites: Vec::new(),
+            });
+        }
+        if self.once.contains(&real) {
+            return Ok(());
+        }
+        let parsed = self
+            .cache
+            .parsed(&real)
+            .map_err(|e| NotCovered(format!("cannot read {}: {e}", real.display())))?;
+        if import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)) {
+            self.once.insert(real.clone());
+        }
+        if let Some(g) = &parsed.guard
+            && self.env.is_defined(g) == Some(true)
+        {
+            return Ok(());
+        }
+        if self.depth >= MAX_DEPTH {
+            return Ok(());
+        }
+        let dir = found.spelled.parent().unwrap_or(Path::new(""));
+        let ctx = Ctx {
+            file: &found.spelled,
+            sent_index: self.index.get(&real).copied(),
+            dir,
+            dir_index: found.dir_index,
+        };
+        self.depth += 1;
+        let result = match (&parsed.guard, parsed.nodes.first()) {
+            // An include guard whose state is unknown: walk the body as if the
+            // guard were undefined, then it is certainly defined.
+            (Some(g), Some(Node::Cond(branches))) => {
+                let r = self.walk(&branches[0].1, &ctx, uncertain);
+                self.env.settle(g);
+                r
+            }
+            _ => self.walk(&parsed.nodes, &ctx, uncertain),
+        };
+        self.depth -= 1;
+        result
+    }
+
+    fn walk(&mut self, nodes: &[Node], ctx: &Ctx, uncertain: usize) -> Result<(), NotCovered> {
+        for node in nodes {
+            self.steps += 1;
+            if self.steps > MAX_STEPS {
+                return Err(NotCovered(format!(
+                    "more than {MAX_STEPS} directives (in {})",
+                    ctx.file.display()
+                )));
+            }
+            match node {
+                Node::Include { kind, import, body } => {
+                    self.include(body, *kind, *import, ctx, uncertain)?
+                }
+                Node::Define(n, m) => self.env.define(n, m.clone(), uncertain > 0),
+                Node::Undef(n) => self.env.undef(n, uncertain > 0),
+                Node::Once => {}
+                Node::Cond(branches) => {
+                    let mut unknown_before = false;
+                    for (cond, body) in branches {
+                        match self.condition(cond, ctx) {
+                            Some(false) => continue,
+                            Some(true) => {
+                                let u = uncertain + unknown_before as usize;
+                                self.walk(body, ctx, u)?;
+                                break;
+                            }
+                            None => {
+                                unknown_before = true;
+                                self.walk(body, ctx, uncertain + 1)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn condition(&mut self, cond: &Cond, ctx: &Ctx) -> Option<bool> {
+        match cond {
+            Cond::Else => Some(true),
+            Cond::Defined(n) => self.env.is_defined(n),
+            Cond::NotDefined(n) => self.env.is_defined(n).map(|b| !b),
+            Cond::Expr(toks) => {
+                let cplusplus = self.cplusplus;
+                let env = std::mem::take(&mut self.env);
+                let mut has = |spelling: &[u8], next: bool| {
+                    let (name, quote) = header_name(spelling)?;
+                    let next = next.then_some(ctx.dir_index);
+                    Some(!self.find(&name, quote, Some(ctx.dir), next).is_empty())
+                };
+                let v = condexpr::eval(toks, &env, cplusplus, &mut has);
+                self.env = env;
+                v
+            }
+        }
+    }
+
+    /// The header names an include directive body may denote.
+    fn names(&self, body: &[u8], ctx: &Ctx) -> Result<Vec<(PathBuf, bool)>, NotCovered> {
+        if let Some(n) = header_name(body) {
+            return Ok(vec![n]);
+        }
+        let toks = lex(body);
+        let alts = expand(&toks, &self.env).map_err(|e| {
+            NotCovered(format!(
+                "computed include `{}` in {}: {e:?}",
+                show(body),
+                ctx.file.display()
+            ))
+        })?;
+        let names: Vec<_> = alts
+            .iter()
+            .filter_map(|alt| match alt.as_slice() {
+                [t] if t.kind == TokKind::Str => header_name(&t.text),
+                _ => header_name(&spell(alt)),
+            })
+            .collect();
+        if names.is_empty() {
+            return Err(NotCovered(format!(
+                "computed include `{}` in {} has no known value",
+                show(body),
+                ctx.file.display()
+            )));
+        }
+        Ok(names)
+    }
+
+    fn include(
+        &mut self,
+        body: &[u8],
+        kind: IncludeKind,
+        import: bool,
+        ctx: &Ctx,
+        uncertain: usize,
+    ) -> Result<(), NotCovered> {
+        for (name, quote) in self.names(body, ctx)? {
+            if name.is_absolute()
+                && self.file(&name)
+                && !self.realpath(&name).is_some_and(|r| self.is_system(&r))
+            {
+                self.rewrite_absolute(body, &name, quote, ctx)?;
+            }
+            let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
+            for found in self.find(&name, quote, Some(ctx.dir), next) {
+                self.visit(found, uncertain, import)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Arranges for the absolute include `name` in the current file to open
+    /// the copy under the server's root: the directive is rewritten to a
+    /// path relative to the file's canonical directory (which climbs exactly
+    /// to the root), and the target is sent with a `#line` of its real name.
+    fn rewrite_absolute(
+        &mut self,
+        body: &[u8],
+        name: &Path,
+        quote: bool,
+        ctx: &Ctx,
+    ) -> Result<(), NotCovered> {
+        let not_covered = || {
+            NotCovered(format!(
+                "absolute include {} in {}",
+                name.display(),
+                ctx.file.display()
+            ))
+        };
+        let index = ctx.sent_index.ok_or_else(not_covered)?;
+        if header_name(body).is_none() {
+            return Err(not_covered());
+        }
+        let real_dir = self.out.files[index]
+            .real
+            .parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(not_covered)?;
+        let ups = real_dir.components().count().saturating_sub(1);
+        let (open, close) = if quote { (b'"', b'"') } else { (b'<', b'>') };
+        let bytes = name.as_os_str().as_bytes();
+        let from = [&[open][..], bytes, &[close]].concat();
+        let mut to = vec![open];
+        to.extend(b"../".repeat(ups));
+        to.extend_from_slice(&bytes[1..]);
+        to.push(close);
+        let rewrites = &mut self.out.files[index].rewrites;
+        if !rewrites.iter().any(|(f, _)| *f == from) {
+            rewrites.push((from, to));
+        }
+        Ok(())
+    }
+
+    /// Follows the includes of a system header, without conditions, only to
+    /// find non-system files it may reach (through `-I` directories).
+    fn scan_system(&mut self, real: PathBuf, found: &Found) -> Result<(), NotCovered> {
+        if !self.sys_scanned.insert(real.clone()) {
+            return Ok(());
+        }
+        let Ok(parsed) = self.cache.parsed(&real) else {
+            return Ok(());
+        };
+        let dir = found
+            .spelled
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        let mut bodies = Vec::new();
+        collect_includes(&parsed.nodes, &mut bodies);
+        let ctx = Ctx {
+            file: &found.spelled,
+            sent_index: None,
+            dir: &dir,
+            dir_index: found.dir_index,
+        };
+        for (kind, body) in bodies {
+            let Ok(names) = self.names(body, &ctx) else {
+                continue;
+            };
+            for (name, quote) in names {
+                let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
+                for f in self.find(&name, quote, Some(&dir), next) {
+                    let abs = self.cwd.join(&f.spelled);
+                    match self.realpath(&abs) {
+                        Some(r) if self.is_system(&r) => {
+                            if self.opened.insert(abs.clone()) {
+                                self.out.opened.push(abs);
+                            }
+                            self.scan_system(r, &f)?;
+                        }
+                        Some(_) => self.visit(f, 1, false)?,
+                        None => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn collect_includes<'n>(nodes: &'n [Node], out: &mut Vec<(IncludeKind, &'n [u8])>) {
+    for n in nodes {
+        match n {
+            Node::Include { kind, body, .. } => out.push((*kind, body)),
+            Node::Cond(b) => b.iter().for_each(|(_, body)| collect_includes(body, out)),
+            _ => {}
+        }
+    }
+}
+
+/// `"name"` or `<name>` (possibly followed by junk) → (name, quote form).
+fn header_name(s: &[u8]) -> Option<(PathBuf, bool)> {
+    let (close, quote) = match s.first()? {
+        b'"' => (b'"', true),
+        b'<' => (b'>', false),
+        _ => return None,
+    };
+    let end = s[1..].iter().position(|&c| c == close)? + 1;
+    let name = &s[1..end];
+    if name.is_empty() {
+        return None;
+    }
+    Some((PathBuf::from(OsStr::from_bytes(name)), quote))
+}

@@ -1,0 +1,377 @@
+//! Parsing a compiler command line for include analysis.
+//!
+//! The include server receives the compiler argv from the client (facts
+//! §2.1) and needs from it: the one source file and its language, the
+//! search directories, the forced includes, the `-D`/`-U` operations in
+//! order, and the options that change the compiler's predefined macros or
+//! default directories (passed on to the probe in [`super::compiler`]).
+//! Arguments are bytes (`OsString`): nothing is decoded.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+/// The source language, which selects default directories and macros.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// C.
+    C,
+    /// C++.
+    Cxx,
+    /// Objective-C.
+    ObjC,
+    /// Objective-C++.
+    ObjCxx,
+}
+
+impl Lang {
+    /// The `-x` name of the language.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::C => "c",
+            Lang::Cxx => "c++",
+            Lang::ObjC => "objective-c",
+            Lang::ObjCxx => "objective-c++",
+        }
+    }
+
+    /// Whether `true`/`false` are keywords in `#if`.
+    pub fn is_cplusplus(self) -> bool {
+        matches!(self, Lang::Cxx | Lang::ObjCxx)
+    }
+
+    fn from_x(name: &[u8]) -> Option<Lang> {
+        let base = name.strip_suffix(b"-header").unwrap_or(name);
+        match base {
+            b"c" | b"cpp-output" => Some(Lang::C),
+            b"c++" | b"c++-cpp-output" => Some(Lang::Cxx),
+            b"objective-c" | b"objc-cpp-output" => Some(Lang::ObjC),
+            b"objective-c++" | b"objective-c++-cpp-output" => Some(Lang::ObjCxx),
+            _ => None,
+        }
+    }
+
+    fn from_suffix(path: &[u8]) -> Option<Lang> {
+        let dot = path.iter().rposition(|&c| c == b'.')?;
+        match &path[dot + 1..] {
+            b"c" | b"i" => Some(Lang::C),
+            b"cc" | b"cpp" | b"cxx" | b"C" | b"CXX" | b"ii" | b"c++" | b"cp" | b"CPP" => {
+                Some(Lang::Cxx)
+            }
+            b"m" | b"mi" => Some(Lang::ObjC),
+            b"mm" | b"M" | b"mii" => Some(Lang::ObjCxx),
+            _ => None,
+        }
+    }
+}
+
+/// A `-D` or `-U`, in command-line order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MacroOp {
+    /// `-DNAME[=VALUE]`, as the text of an equivalent `#define`.
+    Define(Vec<u8>),
+    /// `-UNAME`.
+    Undef(Vec<u8>),
+}
+
+/// What include analysis needs from a compiler command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Command {
+    /// argv[0].
+    pub compiler: OsString,
+    /// The source file as given.
+    pub source: PathBuf,
+    /// Its language.
+    pub lang: Option<Lang>,
+    /// `-iquote` directories.
+    pub quote_dirs: Vec<PathBuf>,
+    /// `-I` and `-iwithprefixbefore` directories.
+    pub include_dirs: Vec<PathBuf>,
+    /// `-isystem` directories.
+    pub system_dirs: Vec<PathBuf>,
+    /// `-idirafter` and `-iwithprefix` directories.
+    pub after_dirs: Vec<PathBuf>,
+    /// `-imacros` files, in order.
+    pub imacros: Vec<PathBuf>,
+    /// `-include` files, in order.
+    pub includes: Vec<PathBuf>,
+    /// `-D`/`-U` in order.
+    pub macro_ops: Vec<MacroOp>,
+    /// Options passed on to the compiler probe (they may change predefined
+    /// macros or default directories: `-m*`, `-f*`, `-O*`, `-std=`,
+    /// `--sysroot`, `-nostdinc`, ...).
+    pub probe_flags: Vec<OsString>,
+}
+
+/// Options whose argument is the next word (facts §3).
+const TWO_WORD: &[&str] = &[
+    "-o",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-arch",
+    "-target",
+    "-aux-info",
+    "--param",
+    "-Xassembler",
+    "-Xlinker",
+    "-Xclang",
+    "-A",
+    "-l",
+    "-u",
+    "-L",
+    "-B",
+    "-V",
+    "-b",
+    "-x",
+    "-I",
+    "-iquote",
+    "-isystem",
+    "-idirafter",
+    "-iprefix",
+    "-iwithprefix",
+    "-iwithprefixbefore",
+    "-include",
+    "-imacros",
+    "-D",
+    "-U",
+    "-isysroot",
+    "--sysroot",
+    "-dumpbase",
+    "-dumpdir",
+    "-F",
+    "-T",
+    "-z",
+];
+
+/// Options that make analysis impossible (facts §3: "not covered").
+const REFUSED: &[&str] = &["-I-", "-Xpreprocessor", "-imultilib", "-E", "-M", "-MM"];
+
+/// Parses `argv` (argv[0] = compiler). The error says why the command
+/// cannot be analysed.
+pub fn parse(argv: &[OsString]) -> Result<Command, String> {
+    let mut cmd = Command {
+        compiler: argv.first().cloned().ok_or("empty command line")?,
+        ..Command::default()
+    };
+    let mut sources: Vec<(PathBuf, Option<Lang>)> = Vec::new();
+    let mut x_lang: Option<Option<Lang>> = None;
+    let mut prefix: Vec<u8> = Vec::new();
+    let mut i = 1;
+    while i < argv.len() {
+        let arg = argv[i].as_bytes();
+        i += 1;
+        if arg.is_empty() {
+            continue;
+        }
+        if arg[0] != b'-' || arg == b"-" {
+            if arg == b"-" {
+                return Err("source is standard input".into());
+            }
+            sources.push((PathBuf::from(OsStr::from_bytes(arg)), x_lang.flatten()));
+            if x_lang.is_some_and(|l| l.is_none()) {
+                return Err(format!(
+                    "unsupported -x language for {}",
+                    String::from_utf8_lossy(arg)
+                ));
+            }
+            continue;
+        }
+        if REFUSED.iter().any(|r| r.as_bytes() == arg) || arg.starts_with(b"-Wp,") {
+            return Err(format!("option {}", String::from_utf8_lossy(arg)));
+        }
+        // Split "-Ifoo" / "-I foo" / "--sysroot=foo" into (option, value).
+        let mut value_of = |opt: &str| -> Option<Vec<u8>> {
+            let o = opt.as_bytes();
+            if arg == o {
+                let v = argv.get(i).map(|a| a.as_bytes().to_vec());
+                i += 1;
+                return Some(v.unwrap_or_default());
+            }
+            let rest = arg.strip_prefix(o)?;
+            Some(rest.strip_prefix(b"=").unwrap_or(rest).to_vec())
+        };
+        let path = |v: Vec<u8>| PathBuf::from(OsString::from_vec(v));
+        if let Some(v) = value_of("-iwithprefixbefore") {
+            let mut p = prefix.clone();
+            p.extend(v);
+            cmd.include_dirs.push(path(p));
+        } else if let Some(v) = value_of("-iwithprefix") {
+            let mut p = prefix.clone();
+            p.extend(v);
+            cmd.after_dirs.push(path(p));
+        } else if let Some(v) = value_of("-iprefix") {
+            prefix = v;
+        } else if let Some(v) = value_of("-iquote") {
+            cmd.quote_dirs.push(path(v));
+        } else if let Some(v) = value_of("-isystem") {
+            cmd.system_dirs.push(path(v));
+        } else if let Some(v) = value_of("-idirafter") {
+            cmd.after_dirs.push(path(v));
+        } else if let Some(v) = value_of("-imacros") {
+            cmd.imacros.push(path(v));
+        } else if let Some(v) = value_of("-include") {
+            cmd.includes.push(path(v));
+        } else if arg.starts_with(b"-isysroot") || arg.starts_with(b"--sysroot") {
+            let opt = if arg.starts_with(b"-isysroot") {
+                "-isysroot"
+            } else {
+                "--sysroot"
+            };
+            let v = value_of(opt).unwrap_or_default();
+            cmd.probe_flags
+                .push(OsString::from_vec([opt.as_bytes(), b"=", &v].concat()));
+        } else if arg.starts_with(b"-I") {
+            let v = value_of("-I").unwrap_or_default();
+            cmd.include_dirs.push(path(v));
+        } else if arg.starts_with(b"-D") {
+            let v = value_of("-D").unwrap_or_default();
+            cmd.macro_ops.push(MacroOp::Define(define_text(&v)));
+        } else if arg.starts_with(b"-U") {
+            let v = value_of("-U").unwrap_or_default();
+            cmd.macro_ops.push(MacroOp::Undef(v));
+        } else if arg.starts_with(b"-x") {
+            let v = value_of("-x").unwrap_or_default();
+            x_lang = if v == b"none" {
+                None
+            } else {
+                Some(Lang::from_x(&v))
+            };
+        } else if let Some(opt) = TWO_WORD.iter().find(|o| o.as_bytes() == arg) {
+            // Arguments of these options are not files; keep the ones that
+            // can change what the compiler predefines.
+            let v = argv.get(i).cloned().unwrap_or_default();
+            i += 1;
+            if matches!(*opt, "-arch" | "-target" | "-Xclang" | "-B" | "-V" | "-b") {
+                cmd.probe_flags.push(argv[i - 2].clone());
+                cmd.probe_flags.push(v);
+            }
+        } else if !irrelevant(arg) {
+            cmd.probe_flags.push(argv[i - 1].clone());
+        }
+    }
+    match sources.as_slice() {
+        [(src, lang)] => {
+            cmd.lang = lang.or_else(|| Lang::from_suffix(src.as_os_str().as_bytes()));
+            if cmd.lang.is_none() {
+                return Err(format!("unknown language of {}", src.display()));
+            }
+            cmd.source = src.clone();
+            Ok(cmd)
+        }
+        [] => Err("no source file".into()),
+        _ => Err(format!("{} source files", sources.len())),
+    }
+}
+
+/// Options that cannot change predefined macros or default directories.
+fn irrelevant(arg: &[u8]) -> bool {
+    (arg.starts_with(b"-W") && !arg.starts_with(b"-Wp,"))
+        || (arg.starts_with(b"-M") && arg != b"-M" && arg != b"-MM")
+        || arg.starts_with(b"-g")
+        || arg.starts_with(b"-o")
+        || matches!(arg, b"-c" | b"-S" | b"-w" | b"-v" | b"-pipe" | b"-Q")
+}
+
+/// `NAME=VALUE` → `NAME VALUE`; `NAME` → `NAME 1` (as GCC does).
+fn define_text(v: &[u8]) -> Vec<u8> {
+    match v.iter().position(|&c| c == b'=') {
+        Some(eq) => [&v[..eq], b" ", &v[eq + 1..]].concat(),
+        None => [v, b" 1"].concat(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(words: &[&str]) -> Result<Command, String> {
+        parse(&words.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn dirs_macros_and_source() {
+        let c = p(&[
+            "gcc",
+            "-c",
+            "-Iinc",
+            "-I",
+            "/abs",
+            "-iquote",
+            "q",
+            "-isystem",
+            "s",
+            "-idirafter",
+            "a",
+            "-iprefix",
+            "/p/",
+            "-iwithprefix",
+            "w",
+            "-iwithprefixbefore",
+            "b",
+            "-DX=1",
+            "-D",
+            "F(a)=a",
+            "-UY",
+            "-DZ",
+            "-include",
+            "f.h",
+            "-imacros",
+            "m.h",
+            "-O2",
+            "-MF",
+            "dep.d",
+            "-o",
+            "x.o",
+            "x.cc",
+            "--sysroot=/sr",
+            "-Wall",
+        ])
+        .expect("parses");
+        assert_eq!(c.source, PathBuf::from("x.cc"));
+        assert_eq!(c.lang, Some(Lang::Cxx));
+        assert_eq!(
+            c.include_dirs,
+            vec![
+                PathBuf::from("inc"),
+                PathBuf::from("/abs"),
+                PathBuf::from("/p/b")
+            ]
+        );
+        assert_eq!(c.quote_dirs, vec![PathBuf::from("q")]);
+        assert_eq!(c.system_dirs, vec![PathBuf::from("s")]);
+        assert_eq!(
+            c.after_dirs,
+            vec![PathBuf::from("a"), PathBuf::from("/p/w")]
+        );
+        assert_eq!(
+            c.macro_ops,
+            vec![
+                MacroOp::Define(b"X 1".to_vec()),
+                MacroOp::Define(b"F(a) a".to_vec()),
+                MacroOp::Undef(b"Y".to_vec()),
+                MacroOp::Define(b"Z 1".to_vec()),
+            ]
+        );
+        assert_eq!(c.includes, vec![PathBuf::from("f.h")]);
+        assert_eq!(c.imacros, vec![PathBuf::from("m.h")]);
+        assert_eq!(
+            c.probe_flags,
+            vec![OsString::from("-O2"), OsString::from("--sysroot=/sr")]
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(p(&["gcc", "-c", "a.c", "b.c"]).is_err());
+        assert!(p(&["gcc", "-c"]).is_err());
+        assert!(p(&["gcc", "-c", "x.unknown"]).is_err());
+        assert!(p(&["gcc", "-I-", "-c", "x.c"]).is_err());
+        assert_eq!(
+            p(&["gcc", "-x", "c++", "-c", "x.unknown"])
+                .expect("parses")
+                .lang,
+            Some(Lang::Cxx)
+        );
+    }
+}

@@ -1,0 +1,462 @@
+//! Macros: definitions, the per-translation-unit macro environment, and
+//! multi-valued expansion.
+//!
+//! [`super::closure`] keeps one [`Env`] per translation unit, seeded with
+//! the compiler's predefined macros and `-D`/`-U` in command-line order,
+//! and updated by every `#define`/`#undef` it walks. Because branches whose
+//! condition is unknown are walked too, a macro may have several possible
+//! definitions, or be possibly undefined: [`expand`] therefore returns every
+//! possible expansion (bounded), and callers treat "too many" as unknown.
+
+use super::lex::{Tok, TokKind, lex, spell};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A macro definition.
+#[derive(Debug, PartialEq)]
+pub struct Macro {
+    /// Parameter names for a function-like macro (`__VA_ARGS__` for `...`).
+    pub params: Option<Vec<Vec<u8>>>,
+    /// The replacement list.
+    pub body: Vec<Tok>,
+}
+
+/// Parses the text after `#define` into a name and a macro.
+pub fn parse_define(rest: &[u8]) -> Option<(Vec<u8>, Macro)> {
+    let toks = lex(rest);
+    let name = toks.first().filter(|t| t.kind == TokKind::Ident)?;
+    let mut i = 1;
+    let mut params = None;
+    if toks.get(1).is_some_and(|t| t.is(b"(") && !t.space) {
+        let mut ps = Vec::new();
+        i = 2;
+        loop {
+            let t = toks.get(i)?;
+            i += 1;
+            if t.is(b")") {
+                break;
+            } else if t.is(b",") {
+                continue;
+            } else if t.is(b"...") {
+                ps.push(b"__VA_ARGS__".to_vec());
+            } else if t.kind == TokKind::Ident {
+                // GNU named variadic `args...`: the name stands for the rest.
+                ps.push(t.text.clone());
+                if toks.get(i).is_some_and(|n| n.is(b"...")) {
+                    i += 1;
+                }
+            } else {
+                return None;
+            }
+        }
+        params = Some(ps);
+    }
+    let mut body: Vec<Tok> = toks[i..].to_vec();
+    if let Some(first) = body.first_mut() {
+        first.space = false;
+    }
+    Some((name.text.clone(), Macro { params, body }))
+}
+
+/// What is known about one macro name.
+#[derive(Clone, Debug, Default)]
+pub struct State {
+    /// Every definition it may have.
+    pub defs: Vec<Arc<Macro>>,
+    /// Whether it may also be undefined.
+    pub maybe_undef: bool,
+}
+
+/// The macro environment of one translation unit.
+#[derive(Debug, Default)]
+pub struct Env {
+    map: HashMap<Vec<u8>, State>,
+    /// True once something may have defined macros we did not see (a system
+    /// header was included without being walked); names we have no record of
+    /// are then unknown rather than undefined.
+    pub incomplete: bool,
+}
+
+/// Upper bound on the alternatives one expansion may produce.
+pub const MAX_ALTERNATIVES: usize = 32;
+const MAX_DEPTH: usize = 100;
+
+/// Why an expansion has no usable result.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Unknown {
+    /// More than [`MAX_ALTERNATIVES`] possibilities, or too deep.
+    TooMany,
+    /// A function-like macro call whose arguments are not closed.
+    Unbalanced,
+}
+
+impl Env {
+    /// Records a definition. Under uncertainty the definition is added to the
+    /// possibilities instead of replacing them.
+    pub fn define(&mut self, name: &[u8], m: Arc<Macro>, uncertain: bool) {
+        let fresh = !self.map.contains_key(name);
+        let st = self.map.entry(name.to_vec()).or_default();
+        if uncertain {
+            if fresh {
+                st.maybe_undef = true;
+            }
+            if !st.defs.iter().any(|d| **d == *m) {
+                st.defs.push(m);
+            }
+        } else {
+            st.defs = vec![m];
+            st.maybe_undef = false;
+        }
+    }
+
+    /// Records an `#undef`.
+    pub fn undef(&mut self, name: &[u8], uncertain: bool) {
+        let st = self.map.entry(name.to_vec()).or_default();
+        if uncertain {
+            st.maybe_undef = true;
+        } else {
+            st.defs.clear();
+            st.maybe_undef = false;
+        }
+    }
+
+    /// Marks `name` as certainly defined (after walking a guarded header).
+    pub fn settle(&mut self, name: &[u8]) {
+        if let Some(st) = self.map.get_mut(name)
+            && !st.defs.is_empty()
+        {
+            st.maybe_undef = false;
+        }
+    }
+
+    /// What is known about `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&State> {
+        self.map.get(name)
+    }
+
+    /// `defined(name)`: `Some` when known.
+    pub fn is_defined(&self, name: &[u8]) -> Option<bool> {
+        match self.map.get(name) {
+            Some(st) if st.maybe_undef => None,
+            Some(st) => Some(!st.defs.is_empty()),
+            None if self.incomplete => None,
+            None => Some(false),
+        }
+    }
+}
+
+/// Every possible full expansion of `toks` (at most [`MAX_ALTERNATIVES`]).
+pub fn expand(toks: &[Tok], env: &Env) -> Result<Vec<Vec<Tok>>, Unknown> {
+    let mut hidden = Vec::new();
+    let mut out = expand_from(toks.to_vec(), 0, env, &mut hidden, 0)?;
+    out.dedup();
+    Ok(out)
+}
+
+fn expand_from(
+    toks: Vec<Tok>,
+    from: usize,
+    env: &Env,
+    hidden: &mut Vec<Vec<u8>>,
+    depth: usize,
+) -> Result<Vec<Vec<Tok>>, Unknown> {
+    if depth > MAX_DEPTH {
+        return Err(Unknown::TooMany);
+    }
+    let Some(j) = (from..toks.len()).find(|&j| {
+        toks[j].kind == TokKind::Ident
+            && !hidden.contains(&toks[j].text)
+            && env.get(&toks[j].text).is_some_and(|s| !s.defs.is_empty())
+            && !(j > 0 && toks[j - 1].is_ident(b"defined"))
+            && !(j > 1 && toks[j - 2].is_ident(b"defined") && toks[j - 1].is(b"("))
+    }) else {
+        return Ok(vec![toks[from..].to_vec()]);
+    };
+    let prefix = &toks[from..j];
+    let name = toks[j].text.clone();
+    let state = env.get(&name).cloned().unwrap_or_default();
+    let mut results: Vec<Vec<Tok>> = Vec::new();
+    let push = |results: &mut Vec<Vec<Tok>>, mid: &[Tok], rests: Vec<Vec<Tok>>| {
+        for r in rests {
+            let mut v = prefix.to_vec();
+            v.extend_from_slice(mid);
+            v.extend(r);
+            if !results.contains(&v) {
+                results.push(v);
+            }
+        }
+        if results.len() > MAX_ALTERNATIVES {
+            Err(Unknown::TooMany)
+        } else {
+            Ok(())
+        }
+    };
+    if state.maybe_undef {
+        let rests = expand_from(toks.clone(), j + 1, env, hidden, depth + 1)?;
+        push(&mut results, &toks[j..=j], rests)?;
+    }
+    for m in &state.defs {
+        let space = toks[j].space;
+        let (bodies, after) = match &m.params {
+            None => (vec![substitute(m, &[], &[], space)], j + 1),
+            Some(params) => {
+                if !toks.get(j + 1).is_some_and(|t| t.is(b"(")) {
+                    let rests = expand_from(toks.clone(), j + 1, env, hidden, depth + 1)?;
+                    push(&mut results, &toks[j..=j], rests)?;
+                    continue;
+                }
+                let (args, after) = collect_args(&toks, j + 2, params.len())?;
+                let mut expanded_sets: Vec<Vec<Vec<Tok>>> = Vec::new();
+                for a in &args {
+                    expanded_sets.push(expand_from(a.clone(), 0, env, hidden, depth + 1)?);
+                }
+                let mut bodies = Vec::new();
+                for combo in combinations(&expanded_sets)? {
+                    bodies.push(substitute(m, &args, &combo, space));
+                }
+                (bodies, after)
+            }
+        };
+        for body in bodies {
+            hidden.push(name.clone());
+            let alts = expand_from(body, 0, env, hidden, depth + 1);
+            hidden.pop();
+            for alt in alts? {
+                // A body ending in a function-like macro name may take its
+                // arguments from the text after the call: rescan together.
+                let tail_fn = alt.last().is_some_and(|t| {
+                    t.kind == TokKind::Ident
+                        && env
+                            .get(&t.text)
+                            .is_some_and(|s| s.defs.iter().any(|d| d.params.is_some()))
+                }) && toks.get(after).is_some_and(|t| t.is(b"("));
+                if tail_fn {
+                    let mut joined = alt.clone();
+                    joined.extend_from_slice(&toks[after..]);
+                    let start = alt.len() - 1;
+                    let rests = expand_from(joined, start, env, hidden, depth + 1)?;
+                    push(&mut results, &alt[..start], rests)?;
+                } else {
+                    let rests = expand_from(toks.clone(), after, env, hidden, depth + 1)?;
+                    push(&mut results, &alt, rests)?;
+                }
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Splits call arguments starting after `(` at `i`; returns them and the
+/// index after `)`. The last parameter of a variadic macro takes the rest.
+fn collect_args(
+    toks: &[Tok],
+    mut i: usize,
+    nparams: usize,
+) -> Result<(Vec<Vec<Tok>>, usize), Unknown> {
+    let mut args = vec![Vec::new()];
+    let mut level = 0usize;
+    while let Some(t) = toks.get(i) {
+        i += 1;
+        if t.is(b"(") {
+            level += 1;
+        } else if t.is(b")") {
+            if level == 0 {
+                if nparams == 0 && args.len() == 1 && args[0].is_empty() {
+                    args.clear();
+                }
+                return Ok((args, i));
+            }
+            level -= 1;
+        } else if t.is(b",") && level == 0 && args.len() < nparams.max(1) {
+            args.push(Vec::new());
+            continue;
+        }
+        if let Some(last) = args.last_mut() {
+            last.push(t.clone());
+        }
+    }
+    Err(Unknown::Unbalanced)
+}
+
+fn combinations(sets: &[Vec<Vec<Tok>>]) -> Result<Vec<Vec<Vec<Tok>>>, Unknown> {
+    let mut out: Vec<Vec<Vec<Tok>>> = vec![Vec::new()];
+    for set in sets {
+        let mut next = Vec::new();
+        for prefix in &out {
+            for alt in set {
+                let mut v = prefix.clone();
+                v.push(alt.clone());
+                next.push(v);
+            }
+        }
+        if next.len() > MAX_ALTERNATIVES {
+            return Err(Unknown::TooMany);
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+/// The replacement list with parameters substituted, `#` and `##` applied.
+fn substitute(m: &Macro, raw: &[Vec<Tok>], expanded: &[Vec<Tok>], space: bool) -> Vec<Tok> {
+    let params: &[Vec<u8>] = m.params.as_deref().unwrap_or(&[]);
+    let param = |t: &Tok| {
+        if t.kind == TokKind::Ident {
+            params.iter().position(|p| *p == t.text)
+        } else {
+            None
+        }
+    };
+    let mut out: Vec<Tok> = Vec::new();
+    // Positions in `out` where a `##` joins the previous and next tokens.
+    let mut paste_after: Vec<usize> = Vec::new();
+    let body = &m.body;
+    let mut k = 0;
+    while k < body.len() {
+        let t = &body[k];
+        if t.is(b"#")
+            && m.params.is_some()
+            && let Some(p) = body.get(k + 1).and_then(param)
+        {
+            let text = stringify(raw.get(p).map(Vec::as_slice).unwrap_or(&[]));
+            out.push(Tok {
+                kind: TokKind::Str,
+                text,
+                space: t.space,
+            });
+            k += 2;
+            continue;
+        }
+        if t.is(b"##") {
+            paste_after.push(out.len());
+            k += 1;
+            continue;
+        }
+        if let Some(p) = param(t) {
+            let next_paste = body.get(k + 1).is_some_and(|n| n.is(b"##"));
+            let prev_paste = k > 0 && body[k - 1].is(b"##");
+            let src = if next_paste || prev_paste {
+                raw.get(p)
+            } else {
+                expanded.get(p)
+            };
+            let mut first = true;
+            for a in src.map(Vec::as_slice).unwrap_or(&[]) {
+                let mut a = a.clone();
+                if first {
+                    a.space = t.space;
+                    first = false;
+                }
+                out.push(a);
+            }
+        } else {
+            out.push(t.clone());
+        }
+        k += 1;
+    }
+    for &pos in paste_after.iter().rev() {
+        if pos == 0 || pos >= out.len() {
+            continue;
+        }
+        let mut text = out[pos - 1].text.clone();
+        text.extend_from_slice(&out[pos].text);
+        let mut joined = lex(&text);
+        if let Some(first) = joined.first_mut() {
+            first.space = out[pos - 1].space;
+        }
+        out.splice(pos - 1..=pos, joined);
+    }
+    if let Some(first) = out.first_mut() {
+        first.space = space;
+    }
+    out
+}
+
+/// The `#` operator: the argument's spelling as a string literal.
+fn stringify(arg: &[Tok]) -> Vec<u8> {
+    let mut s = vec![b'"'];
+    for (n, t) in arg.iter().enumerate() {
+        if n > 0 && t.space {
+            s.push(b' ');
+        }
+        for &c in &t.text {
+            if matches!(t.kind, TokKind::Str | TokKind::Char) && (c == b'"' || c == b'\\') {
+                s.push(b'\\');
+            }
+            s.push(c);
+        }
+    }
+    s.push(b'"');
+    s
+}
+
+/// Spelling of an expansion (for logs and computed `<...>` names).
+pub fn spelling(toks: &[Tok]) -> Vec<u8> {
+    spell(toks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(defs: &[&str]) -> Env {
+        let mut e = Env::default();
+        for d in defs {
+            let (n, m) = parse_define(d.as_bytes()).expect("define");
+            e.define(&n, Arc::new(m), false);
+        }
+        e
+    }
+
+    fn exp(e: &Env, s: &str) -> Vec<String> {
+        expand(&lex(s.as_bytes()), e)
+            .expect("expands")
+            .iter()
+            .map(|t| String::from_utf8_lossy(&spell(t)).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn object_and_function_like() {
+        let e = env(&[
+            "HDR \"a.h\"",
+            "STR(x) #x",
+            "XSTR(x) STR(x)",
+            "NAME b",
+            "CAT(a, b) a ## b",
+            "PATH(n) <dir/n.h>",
+            "F G",
+            "G(x) x+1",
+        ]);
+        assert_eq!(exp(&e, "HDR"), vec!["\"a.h\""]);
+        assert_eq!(exp(&e, "STR(NAME.h)"), vec!["\"NAME.h\""]);
+        assert_eq!(exp(&e, "XSTR(NAME.h)"), vec!["\"b.h\""]);
+        assert_eq!(exp(&e, "CAT(NA, ME)"), vec!["b"]);
+        assert_eq!(exp(&e, "PATH(NAME)"), vec!["<dir/b.h>"]);
+        assert_eq!(exp(&e, "F(2)"), vec!["2+1"]);
+        assert_eq!(exp(&e, "STR"), vec!["STR"]);
+    }
+
+    #[test]
+    fn multi_valued_and_recursion() {
+        let mut e = env(&["H \"one.h\"", "SELF SELF + 1"]);
+        let (n, m) = parse_define(b"H \"two.h\"").expect("define");
+        e.define(&n, Arc::new(m), true);
+        let mut got = exp(&e, "H");
+        got.sort();
+        assert_eq!(got, vec!["\"one.h\"", "\"two.h\""]);
+        assert_eq!(exp(&e, "SELF"), vec!["SELF + 1"]);
+        e.undef(b"H", true);
+        assert_eq!(exp(&e, "H").len(), 3);
+        assert_eq!(e.is_defined(b"H"), None);
+        e.undef(b"H", false);
+        assert_eq!(e.is_defined(b"H"), Some(false));
+    }
+
+    #[test]
+    fn variadic_and_unbalanced() {
+        let e = env(&["V(f, ...) f(__VA_ARGS__)", "P(x) x"]);
+        assert_eq!(exp(&e, "V(g, 1, 2)"), vec!["g(1, 2)"]);
+        assert_eq!(expand(&lex(b"P(1"), &e), Err(Unknown::Unbalanced));
+    }
+}

@@ -1,0 +1,392 @@
+//! The client root: a mirror of the client's file system holding what the
+//! client sends for a translation unit (facts §2.2).
+//!
+//! The include server creates one root directory of exactly three path
+//! components (`<tmp>/tmpXXXXXXXX.include_server-<pid>-<gen>`, padded with
+//! `/padding`), and for each translation unit writes into it:
+//! `<root><realpath>.lzo` (LZO copy of the file), `<root><realpath>.lzo.abs`
+//! (copy prefixed with `#line 1 "<path>"` for files opened through an
+//! absolute path), system-directory links (`"../" × (20 + slashes) + dir`),
+//! mirrored symlinks (absolute canonical targets), and empty
+//! `forcing_technique_271828` files in directories that must exist. The
+//! reply lists these paths; the client reads them to build its request.
+//! Compressed copies are written once per file version (see
+//! [`super::cache::Cache::written`]).
+
+use super::cache::{Cache, FileId, map_file};
+use super::closure::{Closure, Sent};
+use crate::error::{Error, Result};
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Name of the empty file that makes a directory exist on the server.
+pub const FORCING_FILE: &str = "forcing_technique_271828";
+
+/// The client root of one include-server generation.
+#[derive(Debug, Clone)]
+pub struct ClientRoot {
+    /// The padded root (three components).
+    pub path: PathBuf,
+    /// The directory to delete at shutdown (the mkdtemp directory).
+    pub top: PathBuf,
+}
+
+/// The directory holding client roots: `$DISTCC_CLIENT_TMP` (absolute, at
+/// most two components), else `/dev/shm` if writable, else `/tmp`.
+pub fn client_tmp(env_value: Option<&OsStr>) -> PathBuf {
+    if let Some(v) = env_value {
+        let p = Path::new(v);
+        if p.is_absolute() && p.components().count() <= 3 {
+            return p.to_path_buf();
+        }
+    }
+    let shm = Path::new("/dev/shm");
+    let probe = shm.join(format!(".distcc-probe-{}", std::process::id()));
+    if std::fs::write(&probe, b"").is_ok() {
+        let _ = std::fs::remove_file(&probe);
+        return shm.to_path_buf();
+    }
+    PathBuf::from("/tmp")
+}
+
+fn random_word() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let mut v = h.finish();
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+    (0..8)
+        .map(|_| {
+            let c = alphabet[(v % alphabet.len() as u64) as usize] as char;
+            v /= alphabet.len() as u64;
+            c
+        })
+        .collect()
+}
+
+impl ClientRoot {
+    /// Creates a fresh root under `tmp` for server `pid`, generation `generation`.
+    pub fn create(tmp: &Path, pid: u32, generation: u32) -> Result<ClientRoot> {
+        let mut last = None;
+        for _ in 0..100 {
+            let top = tmp.join(format!(
+                "tmp{}.include_server-{pid}-{generation}",
+                random_word()
+            ));
+            match std::fs::create_dir(&top) {
+                Ok(()) => {
+                    let mut path = top.clone();
+                    while path.components().count() < 4 {
+                        path.push("padding");
+                    }
+                    std::fs::create_dir_all(&path)
+                        .map_err(|e| Error::io(format!("mkdir {}", path.display()), e))?;
+                    return Ok(ClientRoot { path, top });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(Error::io(format!("mkdir {}", top.display()), e)),
+            }
+        }
+        Err(Error::io(
+            "create client root",
+            last.unwrap_or_else(|| std::io::Error::other("no name")),
+        ))
+    }
+
+    /// Deletes the root and everything in it.
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.top);
+    }
+
+    /// The mirror path of client path `p` (absolute) plus `suffix`.
+    pub fn under(&self, p: &Path, suffix: &str) -> PathBuf {
+        let mut s = self.path.clone().into_os_string().into_vec();
+        s.extend_from_slice(p.as_os_str().as_bytes());
+        s.extend_from_slice(suffix.as_bytes());
+        PathBuf::from(OsString::from_vec(s))
+    }
+}
+
+/// Removes roots of include servers that are no longer running (facts §2.2).
+pub fn clean_dead_roots(tmp: &Path) {
+    let Ok(rd) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in rd.flatten().take(10_000) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Some(rest) = name.split(".include_server-").nth(1) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Writes what `closure` needs into `root` and returns the reply paths:
+/// compressed files, system-directory links, mirrored symlinks, forcing files.
+pub fn materialize(
+    root: &ClientRoot,
+    cache: &Cache,
+    closure: &Closure,
+    force_dirs: bool,
+) -> Result<Vec<PathBuf>> {
+    let mut reply = Vec::new();
+    for f in &closure.files {
+        let suffix = if f.line_name.is_some() {
+            ".lzo.abs"
+        } else {
+            ".lzo"
+        };
+        let dest = root.under(&f.real, suffix);
+        write_copy(cache, f, &dest)?;
+        reply.push(dest);
+    }
+    let systems = outermost(&closure.system_dirs);
+    for d in &systems {
+        let dest = root.under(d, "");
+        let slashes = d
+            .as_os_str()
+            .as_bytes()
+            .iter()
+            .filter(|&&c| c == b'/')
+            .count();
+        let mut target = b"../".repeat(20 + slashes);
+        target.extend_from_slice(&d.as_os_str().as_bytes()[1..]);
+        make_link(&dest, Path::new(OsStr::from_bytes(&target)))?;
+        reply.push(dest);
+    }
+    let mut links = Vec::new();
+    let mut must_exist = Vec::new();
+    for p in &closure.opened {
+        walk_components(p, &systems, &mut links, &mut must_exist);
+    }
+    let mut seen = HashSet::new();
+    for (at, target) in links {
+        if seen.insert(at.clone()) {
+            let dest = root.under(&at, "");
+            make_link(&dest, &target)?;
+            reply.push(dest);
+        }
+    }
+    if force_dirs {
+        for d in must_exist {
+            if seen.insert(d.clone()) && !systems.iter().any(|s| d.starts_with(s)) {
+                let dest = root.under(&d.join(FORCING_FILE), "");
+                if std::fs::symlink_metadata(&dest).is_err() {
+                    mkdir_parent(&dest)?;
+                    std::fs::write(&dest, b"")
+                        .map_err(|e| Error::io(format!("create {}", dest.display()), e))?;
+                }
+                reply.push(dest);
+            }
+        }
+    }
+    Ok(reply)
+}
+
+/// System directories not nested in another one (a link inside a link would
+/// be written through it).
+fn outermost(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    dirs.iter()
+        .filter(|d| !dirs.iter().any(|o| o != *d && d.starts_with(o)))
+        .cloned()
+        .collect()
+}
+
+/// Follows absolute path `p` component by component from `/`: every symlink
+/// met becomes a (link, canonical target) pair, and every directory followed
+/// by `..` must exist on the server. Stops inside system directories.
+fn walk_components(
+    p: &Path,
+    systems: &[PathBuf],
+    links: &mut Vec<(PathBuf, PathBuf)>,
+    must_exist: &mut Vec<PathBuf>,
+) {
+    let mut cur = PathBuf::from("/");
+    for (n, c) in p.components().enumerate() {
+        if n > 4096 {
+            return;
+        }
+        if systems.iter().any(|s| cur.starts_with(s)) {
+            return;
+        }
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                if !must_exist.contains(&cur) {
+                    must_exist.push(cur.clone());
+                }
+                cur.pop();
+            }
+            Component::Normal(name) => {
+                let next = cur.join(name);
+                let is_link = std::fs::symlink_metadata(&next).is_ok_and(|m| m.is_symlink());
+                if is_link && !systems.iter().any(|s| next.starts_with(s)) {
+                    match std::fs::canonicalize(&next) {
+                        Ok(real) => {
+                            links.push((next, real.clone()));
+                            cur = real;
+                        }
+                        Err(_) => return,
+                    }
+                } else {
+                    cur = next;
+                }
+            }
+        }
+    }
+}
+
+fn mkdir_parent(dest: &Path) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("mkdir {}", parent.display()), e))?;
+    }
+    Ok(())
+}
+
+fn make_link(dest: &Path, target: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(dest).is_ok() {
+        return Ok(());
+    }
+    mkdir_parent(dest)?;
+    match std::os::unix::fs::symlink(target, dest) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(Error::io(format!("symlink {}", dest.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `#line 1 "<path>"` prefix, with `\` and `"` escaped.
+pub fn line_prefix(name: &Path) -> Vec<u8> {
+    let mut out = b"#line 1 \"".to_vec();
+    for &c in name.as_os_str().as_bytes() {
+        if c == b'"' || c == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(c);
+    }
+    out.extend_from_slice(b"\"\n");
+    out
+}
+
+/// Replaces `from` by `to` in directive lines (lines starting with `#`).
+pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    for line in data.split_inclusive(|&c| c == b'\n') {
+        let directive = line
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .is_some_and(|&c| c == b'#');
+        let mut line = line.to_vec();
+        if directive {
+            for (from, to) in rewrites {
+                if let Some(p) = line.windows(from.len()).position(|w| w == &from[..]) {
+                    line.splice(p..p + from.len(), to.iter().copied());
+                }
+            }
+        }
+        out.extend(line);
+    }
+    out
+}
+
+/// Writes the compressed copy of `f` at `dest` unless this version of the
+/// file (with this `#line` name and these rewrites) is already there.
+fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
+    let src = &f.real;
+    let meta =
+        std::fs::metadata(src).map_err(|e| Error::io(format!("stat {}", src.display()), e))?;
+    let id = FileId::of(&meta);
+    let variant = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (&f.line_name, &f.rewrites).hash(&mut h);
+        h.finish()
+    };
+    if cache.written.find(dest, |v| *v == (id, variant)).is_some() && dest.exists() {
+        return Ok(());
+    }
+    let (contents, id) = map_file(src)?;
+    let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
+        Some(n) => {
+            let mut v = line_prefix(n);
+            v.extend_from_slice(&contents);
+            v.into()
+        }
+        None => (&contents[..]).into(),
+    };
+    if !f.rewrites.is_empty() {
+        data = rewrite_directives(&data, &f.rewrites).into();
+    }
+    let packed = crate::compress::compress(&data);
+    mkdir_parent(dest)?;
+    let mut tmp = dest.as_os_str().to_os_string();
+    tmp.push(format!(
+        ".tmp{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, &packed).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
+    cache.written.insert(dest.to_path_buf(), (id, variant));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_directives() {
+        let src =
+            b"#include \"/a/x.h\"\nconst char *p = \"/a/x.h\";\n  # include \"/a/x.h\" // again\n";
+        let rw = vec![(b"\"/a/x.h\"".to_vec(), b"\"../../a/x.h\"".to_vec())];
+        assert_eq!(
+            rewrite_directives(src, &rw),
+            b"#include \"../../a/x.h\"\nconst char *p = \"/a/x.h\";\n  # include \"../../a/x.h\" // again\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn line_prefix_escapes() {
+        assert_eq!(
+            line_prefix(Path::new("/a\\b\"c.h")),
+            b"#line 1 \"/a\\\\b\\\"c.h\"\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn root_has_three_components() {
+        let tmp = std::env::temp_dir();
+        let r = ClientRoot::create(&tmp, std::process::id(), 1).expect("root");
+        assert_eq!(r.path.components().count(), 4);
+        assert!(r.path.is_dir());
+        assert_eq!(
+            r.under(Path::new("/x/y.h"), ".lzo"),
+            PathBuf::from(format!("{}/x/y.h.lzo", r.path.display()))
+        );
+        r.remove();
+        assert!(!r.top.exists());
+        assert_eq!(
+            outermost(&[
+                PathBuf::from("/usr/include"),
+                PathBuf::from("/usr/include/x")
+            ]),
+            vec![PathBuf::from("/usr/include")]
+        );
+    }
+}

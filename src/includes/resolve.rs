@@ -1,0 +1,238 @@
+//! Include search rules: which file `#include "x"`, `#include <x>` and
+//! `#include_next` open.
+//!
+//! The search list is built as GCC builds it (facts §3): quote-only
+//! directories (`-iquote`), then the bracket chain (`-I`, `-isystem`, the
+//! compiler's defaults unless `-nostdinc`, `-idirafter`). Like GCC, a
+//! directory that does not exist is dropped, and so is a repeated directory
+//! or a `-I` directory that is also a system directory (GCC keeps it in its
+//! system position). `"x"` is first tried in the includer's directory as
+//! opened (the path spelled through symlinks, never their targets), so
+//! `..` behaves as on the compiler's side. Paths are formed as GCC forms
+//! them (`dir/name`), relative to the client's working directory.
+
+use super::command::Command;
+use super::compiler::CompilerInfo;
+use std::path::{Path, PathBuf};
+
+/// The ordered search directories of one command.
+#[derive(Debug, Clone)]
+pub struct SearchPath {
+    /// Directories as spelled on the command line (relative to cwd or absolute).
+    pub dirs: Vec<PathBuf>,
+    /// Index in `dirs` where the bracket (`<...>`) chain starts.
+    pub angle_start: usize,
+}
+
+/// One file an include directive opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The path as the compiler forms it (`dir/name`, relative or absolute).
+    pub spelled: PathBuf,
+    /// The index of the search directory it was found in, if any.
+    pub dir_index: Option<usize>,
+}
+
+impl SearchPath {
+    /// Builds the search path of `cmd` with the compiler defaults in `info`.
+    pub fn new(cmd: &Command, info: &CompilerInfo, cwd: &Path) -> SearchPath {
+        let canon = |d: &Path| std::fs::canonicalize(cwd.join(d)).ok();
+        let mut dirs = Vec::new();
+        let mut seen: Vec<PathBuf> = Vec::new();
+        for d in cmd.quote_dirs.iter().chain(&info.quote_dirs) {
+            if let Some(c) = canon(d)
+                && !seen.contains(&c)
+            {
+                seen.push(c);
+                dirs.push(d.clone());
+            }
+        }
+        let angle_start = dirs.len();
+        seen.clear();
+        let system: Vec<PathBuf> = cmd
+            .system_dirs
+            .iter()
+            .filter_map(|d| canon(d))
+            .chain(info.angle_dirs.iter().cloned())
+            .collect();
+        for d in &cmd.include_dirs {
+            if let Some(c) = canon(d)
+                && !seen.contains(&c)
+                && !system.contains(&c)
+            {
+                seen.push(c);
+                dirs.push(d.clone());
+            }
+        }
+        let rest = cmd
+            .system_dirs
+            .iter()
+            .chain(&info.angle_dirs)
+            .chain(&cmd.after_dirs);
+        for d in rest {
+            if let Some(c) = canon(d)
+                && !seen.contains(&c)
+            {
+                seen.push(c);
+                dirs.push(d.clone());
+            }
+        }
+        SearchPath { dirs, angle_start }
+    }
+
+    /// The files `name` may open. `quote`: `"name"` (else `<name>`);
+    /// `includer_dir`: directory of the including file as opened;
+    /// `next`: `Some(index of the includer's directory)` for `#include_next`.
+    /// `is_file` tells whether a spelled path is a regular file.
+    ///
+    /// `#include` yields the first hit; `#include_next` yields every hit after
+    /// the includer's directory (a superset, as stock does).
+    pub fn find(
+        &self,
+        name: &Path,
+        quote: bool,
+        includer_dir: Option<&Path>,
+        next: Option<Option<usize>>,
+        is_file: &mut dyn FnMut(&Path) -> bool,
+    ) -> Vec<Found> {
+        if name.is_absolute() {
+            return if is_file(name) {
+                vec![Found {
+                    spelled: name.to_path_buf(),
+                    dir_index: None,
+                }]
+            } else {
+                Vec::new()
+            };
+        }
+        let mut out = Vec::new();
+        let start = match next {
+            Some(Some(i)) => i + 1,
+            _ if quote => 0,
+            _ => self.angle_start,
+        };
+        let all = next.is_some();
+        if quote
+            && next.is_none()
+            && let Some(dir) = includer_dir
+        {
+            let p = dir.join(name);
+            if is_file(&p) {
+                return vec![Found {
+                    spelled: p,
+                    dir_index: None,
+                }];
+            }
+        }
+        for (i, d) in self.dirs.iter().enumerate().skip(start) {
+            let p = d.join(name);
+            if is_file(&p) {
+                out.push(Found {
+                    spelled: p,
+                    dir_index: Some(i),
+                });
+                if !all {
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(dirs: &[&str], angle_start: usize) -> SearchPath {
+        SearchPath {
+            dirs: dirs.iter().map(PathBuf::from).collect(),
+            angle_start,
+        }
+    }
+
+    fn names(v: Vec<Found>) -> Vec<String> {
+        v.into_iter()
+            .map(|f| f.spelled.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn quote_angle_next() {
+        let s = sp(&["q", "i1", "i2", "/sys"], 1);
+        let files = ["src/a.h", "q/a.h", "i1/b.h", "i2/b.h", "/sys/b.h", "i2/c.h"];
+        let mut exists = |p: &Path| files.iter().any(|f| Path::new(f) == p);
+        let a = Path::new("a.h");
+        let b = Path::new("b.h");
+        assert_eq!(
+            names(s.find(a, true, Some(Path::new("src")), None, &mut exists)),
+            vec!["src/a.h"]
+        );
+        assert_eq!(
+            names(s.find(a, true, Some(Path::new("other")), None, &mut exists)),
+            vec!["q/a.h"]
+        );
+        assert!(s.find(a, false, None, None, &mut exists).is_empty());
+        assert_eq!(
+            names(s.find(b, false, None, None, &mut exists)),
+            vec!["i1/b.h"]
+        );
+        assert_eq!(
+            names(s.find(b, false, None, Some(Some(1)), &mut exists)),
+            vec!["i2/b.h", "/sys/b.h"]
+        );
+        assert_eq!(
+            names(s.find(
+                Path::new("i2/c.h"),
+                true,
+                Some(Path::new("")),
+                None,
+                &mut exists
+            )),
+            vec!["i2/c.h"]
+        );
+        assert_eq!(
+            names(s.find(Path::new("/sys/b.h"), true, None, None, &mut exists)),
+            vec!["/sys/b.h"]
+        );
+    }
+
+    #[test]
+    fn builds_like_gcc() {
+        let dir = std::env::temp_dir().join(format!("inc-resolve-{}", std::process::id()));
+        for d in ["a", "b"] {
+            std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+        }
+        let cmd = super::super::command::parse(
+            &[
+                "gcc",
+                "-Ia",
+                "-Inope",
+                "-Ia",
+                "-I/usr/include",
+                "-iquote",
+                "b",
+                "-c",
+                "x.c",
+            ]
+            .map(std::ffi::OsString::from),
+        )
+        .expect("parses");
+        let info = CompilerInfo {
+            quote_dirs: vec![],
+            angle_dirs: vec![PathBuf::from("/usr/include")],
+            macros: vec![],
+        };
+        let s = SearchPath::new(&cmd, &info, &dir);
+        assert_eq!(
+            s.dirs,
+            vec![
+                PathBuf::from("b"),
+                PathBuf::from("a"),
+                PathBuf::from("/usr/include")
+            ]
+        );
+        assert_eq!(s.angle_start, 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

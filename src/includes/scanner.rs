@@ -1,0 +1,394 @@
+//! The directive scanner: turns the bytes of a source file into a tree of
+//! the preprocessor directives that matter for include analysis.
+//!
+//! Input is the whole file (an mmap, see [`super::cache`]); output is a
+//! [`Parsed`] tree of `#include`/`#include_next`/`#import`, `#define`,
+//! `#undef` and conditional blocks, which [`super::closure`] walks once per
+//! translation unit. Comments, `\` line continuations, and string and
+//! character literals on ordinary lines are honoured so that a `#` inside a
+//! comment or literal is not mistaken for a directive. Bytes are never
+//! decoded: file and macro names stay exact.
+
+use super::lex::{Tok, lex};
+use super::macros::{Macro, parse_define};
+use std::sync::Arc;
+
+/// Which include directive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IncludeKind {
+    /// `#include` (and `#import`, which differs only in once-semantics).
+    Include,
+    /// `#include_next`.
+    Next,
+}
+
+/// The condition of one branch of a conditional block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cond {
+    /// `#if EXPR` or `#elif EXPR`.
+    Expr(Vec<Tok>),
+    /// `#ifdef NAME` / `#elifdef NAME`.
+    Defined(Vec<u8>),
+    /// `#ifndef NAME` / `#elifndef NAME`.
+    NotDefined(Vec<u8>),
+    /// `#else`.
+    Else,
+}
+
+/// One directive or conditional block.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// An include; `body` is the rest of the directive line, trimmed.
+    Include {
+        /// `#include`/`#import` or `#include_next`.
+        kind: IncludeKind,
+        /// Whether it was `#import` (include once).
+        import: bool,
+        /// The text after the directive name.
+        body: Vec<u8>,
+    },
+    /// `#define`.
+    Define(Vec<u8>, Arc<Macro>),
+    /// `#undef NAME`.
+    Undef(Vec<u8>),
+    /// `#if`/`#ifdef`/`#ifndef` ... `#endif`, one entry per branch.
+    Cond(Vec<(Cond, Vec<Node>)>),
+    /// `#pragma once`.
+    Once,
+}
+
+/// The directives of one file.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Top-level nodes in file order.
+    pub nodes: Vec<Node>,
+    /// The include-guard macro, when the whole file is `#ifndef X` ... `#endif`
+    /// and defines X.
+    pub guard: Option<Vec<u8>>,
+}
+
+/// An open conditional block: its branches so far and the enclosing nodes.
+type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
+
+/// Parses the directives of `src`.
+pub fn parse(src: &[u8]) -> Parsed {
+    let mut stack: Vec<Open> = Vec::new();
+    let mut cur: Vec<Node> = Vec::new();
+    let mut i = 0;
+    while i < src.len() {
+        i = skip_blank(src, i);
+        if i < src.len() && src[i] == b'#' {
+            let (line, next) = directive_line(src, i + 1);
+            i = next;
+            handle(&line, &mut stack, &mut cur);
+        } else {
+            i = skip_code_line(src, i);
+        }
+    }
+    while let Some((mut branches, outer)) = stack.pop() {
+        if let Some(last) = branches.last_mut() {
+            last.1 = std::mem::replace(&mut cur, outer);
+        }
+        cur.push(Node::Cond(branches));
+    }
+    let guard = find_guard(&cur);
+    Parsed { nodes: cur, guard }
+}
+
+fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>) {
+    let mut j = 0;
+    while j < line.len() && line[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    let start = j;
+    while j < line.len() && super::lex::ident_char(line[j]) {
+        j += 1;
+    }
+    let name = &line[start..j];
+    let rest = trim(&line[j..]);
+    let first_word = || {
+        lex(rest)
+            .into_iter()
+            .next()
+            .map(|t| t.text)
+            .unwrap_or_default()
+    };
+    match name {
+        b"include" | b"import" | b"include_next" => cur.push(Node::Include {
+            kind: if name == b"include_next" {
+                IncludeKind::Next
+            } else {
+                IncludeKind::Include
+            },
+            import: name == b"import",
+            body: rest.to_vec(),
+        }),
+        b"define" => {
+            if let Some((n, m)) = parse_define(rest) {
+                cur.push(Node::Define(n, Arc::new(m)));
+            }
+        }
+        b"undef" => cur.push(Node::Undef(first_word())),
+        b"pragma" if lex(rest).first().is_some_and(|t| t.is_ident(b"once")) => cur.push(Node::Once),
+        b"if" | b"ifdef" | b"ifndef" => {
+            let cond = match name {
+                b"if" => Cond::Expr(lex(rest)),
+                b"ifdef" => Cond::Defined(first_word()),
+                _ => Cond::NotDefined(first_word()),
+            };
+            stack.push((vec![(cond, Vec::new())], std::mem::take(cur)));
+        }
+        b"elif" | b"elifdef" | b"elifndef" | b"else" => {
+            if let Some((branches, _)) = stack.last_mut() {
+                let cond = match name {
+                    b"elif" => Cond::Expr(lex(rest)),
+                    b"elifdef" => Cond::Defined(first_word()),
+                    b"elifndef" => Cond::NotDefined(first_word()),
+                    _ => Cond::Else,
+                };
+                if let Some(last) = branches.last_mut() {
+                    last.1 = std::mem::take(cur);
+                }
+                branches.push((cond, Vec::new()));
+            }
+        }
+        b"endif" => {
+            if let Some((mut branches, outer)) = stack.pop() {
+                if let Some(last) = branches.last_mut() {
+                    last.1 = std::mem::replace(cur, outer);
+                }
+                cur.push(Node::Cond(branches));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The guard of a file made of a single `#ifndef X` block that defines X.
+fn find_guard(nodes: &[Node]) -> Option<Vec<u8>> {
+    let [Node::Cond(branches)] = nodes else {
+        return None;
+    };
+    let [(cond, body)] = branches.as_slice() else {
+        return None;
+    };
+    let name = match cond {
+        Cond::NotDefined(n) => n.clone(),
+        Cond::Expr(toks) => match toks.as_slice() {
+            [bang, d, n] if bang.is(b"!") && d.is_ident(b"defined") => n.text.clone(),
+            [bang, d, l, n, r]
+                if bang.is(b"!") && d.is_ident(b"defined") && l.is(b"(") && r.is(b")") =>
+            {
+                n.text.clone()
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    body.iter()
+        .any(|n| matches!(n, Node::Define(d, _) if *d == name))
+        .then_some(name)
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let a = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let b = s
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(a, |p| p + 1);
+    &s[a..b.max(a)]
+}
+
+/// Skips horizontal whitespace, continuations and comments at the start of
+/// a line; stops at the first other byte (or a newline, which is consumed).
+fn skip_blank(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() {
+        match s[i] {
+            b' ' | b'\t' | b'\r' | 0x0b | 0x0c => i += 1,
+            b'\n' => i += 1,
+            b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
+            b'/' if s.get(i + 1) == Some(&b'*') => i = end_block_comment(s, i + 2),
+            _ => return i,
+        }
+    }
+    i
+}
+
+/// Length of a backslash-newline (allowing `\r\n`) at `i`, or 0.
+fn continuation(s: &[u8], i: usize) -> usize {
+    match (s.get(i), s.get(i + 1), s.get(i + 2)) {
+        (Some(b'\\'), Some(b'\n'), _) => 2,
+        (Some(b'\\'), Some(b'\r'), Some(b'\n')) => 3,
+        _ => 0,
+    }
+}
+
+/// Index just past the `*/` closing a block comment whose body starts at `i`.
+fn end_block_comment(s: &[u8], i: usize) -> usize {
+    match s[i.min(s.len())..].windows(2).position(|w| w == b"*/") {
+        Some(p) => i + p + 2,
+        None => s.len(),
+    }
+}
+
+/// Skips an ordinary (non-directive) logical line, honouring literals,
+/// comments and continuations. Returns the index after its newline.
+fn skip_code_line(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() {
+        match s[i] {
+            b'\n' => return i + 1,
+            b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
+            b'/' if s.get(i + 1) == Some(&b'*') => i = end_block_comment(s, i + 2),
+            b'/' if s.get(i + 1) == Some(&b'/') => return skip_line_comment(s, i + 2),
+            q @ (b'"' | b'\'') => i = skip_quoted(s, i + 1, q),
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// Skips a `//` comment (which continues across backslash-newlines).
+fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
+    while i < s.len() {
+        match s[i] {
+            b'\n' => return i + 1,
+            b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// Skips a literal body; an unterminated literal ends at the line end.
+fn skip_quoted(s: &[u8], mut i: usize, q: u8) -> usize {
+    while i < s.len() {
+        match s[i] {
+            b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
+            b'\\' => i += 2,
+            b'\n' => return i,
+            c if c == q => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+/// Collects a directive's logical line starting at `i` (just after `#`):
+/// continuations removed, comments replaced by a space. Quoted text is
+/// copied as is, so `"a//b.h"` keeps its slashes. Returns the line and the
+/// index after its newline.
+fn directive_line(s: &[u8], mut i: usize) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut quote: Option<u8> = None;
+    while i < s.len() {
+        let c = s[i];
+        let cont = continuation(s, i);
+        if cont > 0 {
+            i += cont;
+            continue;
+        }
+        if c == b'\n' {
+            return (out, i + 1);
+        }
+        match quote {
+            Some(q) => {
+                out.push(c);
+                if c == q {
+                    quote = None;
+                } else if c == b'\\' && q != b'>' && i + 1 < s.len() && s[i + 1] != b'\n' {
+                    out.push(s[i + 1]);
+                    i += 1;
+                }
+                i += 1;
+            }
+            None => {
+                if c == b'/' && s.get(i + 1) == Some(&b'*') {
+                    out.push(b' ');
+                    i = end_block_comment(s, i + 2);
+                } else if c == b'/' && s.get(i + 1) == Some(&b'/') {
+                    let end = skip_line_comment(s, i + 2);
+                    return (out, end);
+                } else {
+                    if c == b'"' || c == b'\'' {
+                        quote = Some(c);
+                    }
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+    }
+    (out, i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn includes(nodes: &[Node], out: &mut Vec<String>) {
+        for n in nodes {
+            match n {
+                Node::Include { body, .. } => out.push(String::from_utf8_lossy(body).into()),
+                Node::Cond(b) => b.iter().for_each(|(_, body)| includes(body, out)),
+                _ => {}
+            }
+        }
+    }
+
+    fn all_includes(src: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        includes(&parse(src.as_bytes()).nodes, &mut out);
+        out
+    }
+
+    #[test]
+    fn comments_and_continuations() {
+        let src = "/* #include \"no1.h\" */\n\
+                   // #include \"no2.h\"\n\
+                   const char *s = \"#include \\\"no3.h\\\"\";\n\
+                   # /* c */ include /* c */ \"a.h\" // trailing\n\
+                   #inc\\\nlude <b\\\n.h>\n\
+                   int x; /* start\n#include \"no4.h\"\n end */\n\
+                   \t  #  include \"c//d.h\"\n\
+                   #define X \\\n  1\n";
+        assert_eq!(all_includes(src), vec!["\"a.h\"", "<b.h>", "\"c//d.h\""]);
+    }
+
+    #[test]
+    fn conditionals_tree_and_guard() {
+        let p = parse(b"#ifndef G\n#define G\n#if A\n#include \"x.h\"\n#elif B\n#else\n#include \"y.h\"\n#endif\n#endif\n");
+        assert_eq!(p.guard.as_deref(), Some(&b"G"[..]));
+        let Node::Cond(outer) = &p.nodes[0] else {
+            panic!("no cond")
+        };
+        let Node::Cond(inner) = &outer[0].1[1] else {
+            panic!("no inner cond")
+        };
+        assert_eq!(inner.len(), 3);
+        assert!(matches!(inner[2].0, Cond::Else));
+        // Unbalanced input does not panic and keeps the includes.
+        assert_eq!(
+            all_includes("#endif\n#if 1\n#include \"z.h\"\n"),
+            vec!["\"z.h\""]
+        );
+        assert!(parse(b"#ifndef G\n#endif\n#define G\n").guard.is_none());
+    }
+
+    #[test]
+    fn import_next_and_once() {
+        let p = parse(b"#import \"a.h\"\n#include_next <b.h>\n#pragma once\n#undef Q\n");
+        assert!(matches!(p.nodes[0], Node::Include { import: true, .. }));
+        assert!(matches!(
+            p.nodes[1],
+            Node::Include {
+                kind: IncludeKind::Next,
+                ..
+            }
+        ));
+        assert!(matches!(p.nodes[2], Node::Once));
+        assert!(matches!(&p.nodes[3], Node::Undef(n) if n == b"Q"));
+    }
+}

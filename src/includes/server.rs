@@ -1,0 +1,201 @@
+//! The include-server socket protocol (facts §2.1) and request handling.
+//!
+//! A client connects to the Unix socket, sends `CDIR<len><cwd>` then
+//! `ARGC<n>` and n × `ARGV<len><arg>` (the compiler command), and reads
+//! back `ARGC<m>` + m × `ARGV` naming files under the client root.
+//! `ARGC00000000` means "not covered": the client preprocesses locally. The
+//! codec here does no I/O ([`parse_request`] is fed the bytes read so far);
+//! the event loop lives in the `include-server` applet. [`Server::handle`]
+//! runs on a worker thread: closure, mirror, reply.
+
+use super::cache::Cache;
+use super::closure::compute;
+use super::command;
+use super::mirror::{ClientRoot, materialize};
+use crate::error::{Error, Kind, Result};
+use crate::protocol::token::{HEADER_LEN, Token, parse_header, put_header, put_payload};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// Largest request accepted (argv of a real compile is far smaller).
+pub const MAX_REQUEST: usize = 16 << 20;
+const MAX_ARGS: u32 = 100_000;
+
+/// One analysis request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The client's working directory.
+    pub cwd: PathBuf,
+    /// The compiler command, argv[0] = compiler.
+    pub argv: Vec<OsString>,
+}
+
+fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
+    let s = buf.get(*pos..*pos + n)?;
+    *pos += n;
+    Some(s)
+}
+
+fn header(buf: &[u8], pos: &mut usize, token: Token) -> Result<Option<u32>> {
+    let Some(h) = take(buf, pos, HEADER_LEN) else {
+        return Ok(None);
+    };
+    let h: &[u8; HEADER_LEN] = h
+        .try_into()
+        .map_err(|_| Error::new(Kind::Protocol, "short"))?;
+    Ok(Some(parse_header(h, &[token])?.1))
+}
+
+/// Parses a complete request from `buf`, or `Ok(None)` if more bytes are needed.
+pub fn parse_request(buf: &[u8]) -> Result<Option<Request>> {
+    if buf.len() > MAX_REQUEST {
+        return Err(Error::new(
+            Kind::Protocol,
+            "include-server request too large",
+        ));
+    }
+    let mut pos = 0;
+    let Some(len) = header(buf, &mut pos, Token::Cdir)? else {
+        return Ok(None);
+    };
+    let Some(cwd) = take(buf, &mut pos, len as usize) else {
+        return Ok(None);
+    };
+    let Some(argc) = header(buf, &mut pos, Token::Argc)? else {
+        return Ok(None);
+    };
+    if argc > MAX_ARGS {
+        return Err(Error::new(Kind::Protocol, format!("ARGC {argc} too large")));
+    }
+    let mut argv = Vec::new();
+    for _ in 0..argc {
+        let Some(len) = header(buf, &mut pos, Token::Argv)? else {
+            return Ok(None);
+        };
+        let Some(a) = take(buf, &mut pos, len as usize) else {
+            return Ok(None);
+        };
+        argv.push(OsString::from_vec(a.to_vec()));
+    }
+    Ok(Some(Request {
+        cwd: PathBuf::from(OsString::from_vec(cwd.to_vec())),
+        argv,
+    }))
+}
+
+/// Encodes a request (what a client sends).
+pub fn encode_request(req: &Request) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    put_payload(&mut out, Token::Cdir, req.cwd.as_os_str().as_bytes())?;
+    encode_argv(&mut out, &req.argv)?;
+    Ok(out)
+}
+
+fn encode_argv<S: AsRef<std::ffi::OsStr>>(out: &mut Vec<u8>, argv: &[S]) -> Result<()> {
+    put_header(out, Token::Argc, argv.len() as u32);
+    for a in argv {
+        put_payload(out, Token::Argv, a.as_ref().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Encodes a reply: the paths, or `ARGC00000000` for an empty list.
+pub fn encode_reply(paths: &[PathBuf]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_argv(&mut out, paths)?;
+    Ok(out)
+}
+
+/// Options of the include server that change analysis.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--no_force_dirs`: do not send forcing files.
+    pub no_force_dirs: bool,
+}
+
+/// The include server's state shared by its worker threads.
+pub struct Server {
+    /// The analysis cache.
+    pub cache: Cache,
+    /// The client root.
+    pub root: ClientRoot,
+    /// Options.
+    pub options: Options,
+}
+
+impl Server {
+    /// The reply paths for `req`, or why it is not covered.
+    pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
+        if !req.cwd.is_absolute() {
+            return Err(format!(
+                "working directory {} is not absolute",
+                req.cwd.display()
+            ));
+        }
+        let cmd = command::parse(&req.argv)?;
+        let closure = compute(&self.cache, &cmd, &req.cwd).map_err(|e| e.0)?;
+        materialize(
+            &self.root,
+            &self.cache,
+            &closure,
+            !self.options.no_force_dirs,
+        )
+        .map_err(|e| format!("cannot write the client root: {e}"))
+    }
+
+    /// Handles one request: the reply bytes. A translation unit that is not
+    /// covered gets `ARGC00000000` and one log line saying which and why.
+    pub fn handle(&self, req: &Request) -> Vec<u8> {
+        let paths = match self.analyse(req) {
+            Ok(p) => p,
+            Err(why) => {
+                log::warn!(
+                    "Preprocessing locally. Include server not covering {}: {why}",
+                    source_name(req)
+                );
+                Vec::new()
+            }
+        };
+        encode_reply(&paths).unwrap_or_else(|_| b"ARGC00000000".to_vec())
+    }
+}
+
+/// The source file named in a request, for log lines.
+fn source_name(req: &Request) -> String {
+    match command::parse(&req.argv) {
+        Ok(c) => req.cwd.join(&c.source).display().to_string(),
+        Err(_) => format!(
+            "{:?} in {}",
+            req.argv
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
+            Path::new(&req.cwd).display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_roundtrip_and_partial() {
+        let req = Request {
+            cwd: PathBuf::from("/w"),
+            argv: vec![
+                OsString::from("gcc"),
+                OsString::from_vec(b"x\xff.c".to_vec()),
+            ],
+        };
+        let bytes = encode_request(&req).expect("encode");
+        for cut in 0..bytes.len() {
+            assert_eq!(parse_request(&bytes[..cut]).expect("partial ok"), None);
+        }
+        assert_eq!(parse_request(&bytes).expect("parse"), Some(req));
+        assert!(parse_request(b"ARGC00000001").is_err());
+        assert_eq!(encode_reply(&[]).expect("encode"), b"ARGC00000000".to_vec());
+    }
+}

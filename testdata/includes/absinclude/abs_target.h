@@ -1,0 +1,1 @@
+#define T 1

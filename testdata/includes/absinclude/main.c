@@ -1,0 +1,2 @@
+#include "@DIR@/abs_target.h"
+int main(void) { return T; }

@@ -1,0 +1,1 @@
+#define GNU 2

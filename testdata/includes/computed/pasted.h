@@ -1,0 +1,1 @@
+#define PASTED 2

@@ -1,0 +1,1 @@
+#define VER 4

@@ -1,0 +1,1 @@
+#define MODERN 7

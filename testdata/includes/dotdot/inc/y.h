@@ -1,0 +1,2 @@
+#define Y 2
+static const char *yfile = __FILE__;

@@ -1,0 +1,3 @@
+#include "../inc/x.h"
+#include <y.h>
+int main(void) { return X + Y; }

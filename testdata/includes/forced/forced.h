@@ -1,0 +1,2 @@
+#include "from_forced.h"
+#define FORCED 1

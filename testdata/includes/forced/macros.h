@@ -1,0 +1,1 @@
+#define MHDR "via_imacros.h"

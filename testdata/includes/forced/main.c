@@ -1,0 +1,2 @@
+#include MHDR
+int main(void) { return FORCED + FROM_FORCED + VIA; }

@@ -1,0 +1,1 @@
+#define FB 2

@@ -1,0 +1,2 @@
+static int imp_once;
+#define IMP 5

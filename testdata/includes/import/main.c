@@ -1,0 +1,3 @@
+#import "imp.h"
+#import "imp.h"
+int main(void) { return IMP; }

@@ -1,0 +1,4 @@
+#define PLATFORM_HDR "plat_linux.h"
+#define MAKE(n) n.h
+#define Q(x) #x
+#define QQ(x) Q(x)

@@ -1,0 +1,2 @@
+#include_next <wrap.h>
+#define WRAP 1

@@ -1,0 +1,2 @@
+#include <wrap.h>
+int main(void) { return WRAP + INNER; }

@@ -1,0 +1,2 @@
+/* café ÿþ */
+static const char s[] = "été Ã©";

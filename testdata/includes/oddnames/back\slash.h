@@ -1,0 +1,1 @@
+#define BS 2

@@ -1,0 +1,1 @@
+#define AF 3

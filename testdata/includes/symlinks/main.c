@@ -1,0 +1,2 @@
+#include "linkdir/a.h"
+int main(void) { return A + B; }

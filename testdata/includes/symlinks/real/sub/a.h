@@ -1,0 +1,2 @@
+#include "../b.h"
+#define A 1

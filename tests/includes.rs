@@ -1,0 +1,295 @@
+//! The include server against the corpus in testdata/includes, checked two
+//! ways per case: the stock 3.4 client's `--scan-includes` FILE set (asked
+//! of OUR include server) contains every non-system file `gcc -M` lists,
+//! and a pump-mode compile (stock client, stock distccd, our include
+//! server, fallback disabled) gives the same object as a local compile.
+//!
+//! Each case directory holds the sources and a `case.txt`: `cmd:` the
+//! compiler command (run in the case's copy; `@DIR@` is that copy's
+//! absolute path), `link: NAME -> TARGET` symlinks to create, `gen: FILE`
+//! files in which `@DIR@` is substituted too.
+
+use crate::util::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Case {
+    work: PathBuf,
+    args: Vec<String>,
+}
+
+fn copy_tree(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to);
+        } else if e.file_name() != "case.txt" {
+            std::fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
+fn setup(name: &str, dir: &TestDir) -> Case {
+    let src = testdata(&format!("includes/{name}"));
+    let work = dir.join("work");
+    copy_tree(&src, &work);
+    let work = std::fs::canonicalize(&work).unwrap();
+    let spec = std::fs::read_to_string(src.join("case.txt")).unwrap();
+    let dir_s = work.display().to_string();
+    let mut args = Vec::new();
+    for line in spec.lines() {
+        if let Some(cmd) = line.strip_prefix("cmd:") {
+            args = cmd
+                .split_whitespace()
+                .map(|w| w.replace("@DIR@", &dir_s))
+                .collect();
+        } else if let Some(link) = line.strip_prefix("link:") {
+            let (name, target) = link.split_once("->").unwrap();
+            std::os::unix::fs::symlink(target.trim(), work.join(name.trim())).unwrap();
+        } else if let Some(file) = line.strip_prefix("gen:") {
+            let p = work.join(file.trim());
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(&p, text.replace("@DIR@", &dir_s)).unwrap();
+        }
+    }
+    assert!(!args.is_empty(), "{name}: no cmd in case.txt");
+    Case { work, args }
+}
+
+/// Starts our include server on `<dir>/socket`.
+fn include_server(dir: &TestDir) -> (Guard, PathBuf) {
+    let socket = dir.join("socket");
+    let mut cmd = ours("include-server");
+    cmd.arg("--port")
+        .arg(&socket)
+        .env_remove("DISTCC_CLIENT_TMP")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("include-server.log")).unwrap());
+    let guard = Guard::spawn(cmd, "include-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        socket.exists(),
+        "include server did not bind {}",
+        socket.display()
+    );
+    (guard, socket)
+}
+
+/// Non-system files `gcc -M` lists for the case, canonical.
+fn gcc_deps(case: &Case) -> BTreeSet<PathBuf> {
+    let mut args: Vec<&str> = Vec::new();
+    let mut skip = false;
+    for a in &case.args[1..] {
+        if skip {
+            skip = false;
+            continue;
+        }
+        match a.as_str() {
+            "-c" => {}
+            "-o" => skip = true,
+            _ => args.push(a),
+        }
+    }
+    let out = run(Command::new(&case.args[0])
+        .args(&args)
+        .arg("-M")
+        .current_dir(&case.work));
+    assert!(out.status.success(), "gcc -M: {}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .skip(1)
+        .filter(|w| *w != "\\")
+        .map(|w| std::fs::canonicalize(case.work.join(w)).unwrap())
+        .filter(|p| !p.starts_with("/usr/"))
+        .collect()
+}
+
+/// Stock distccd on loopback. Run as root it drops privileges to the
+/// `distcc` user, so its TMPDIR and log must be writable by anyone
+/// (`util::stock_daemon` makes them root-only, which fails every job).
+pub fn stock_pump_daemon() -> (Guard, u16, TestDir) {
+    use std::os::unix::fs::PermissionsExt;
+    require_stock();
+    let dir = TestDir::new("stockd");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    for p in [&dir.path, &tmp] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    for _attempt in 0..5 {
+        let port = free_port();
+        let mut cmd = Command::new("/usr/bin/distccd");
+        cmd.args(["--no-detach", "--daemon", "--log-file"])
+            .arg(dir.join("daemon.log"))
+            .args(["--port", &port.to_string()])
+            .args(["--allow", "127.0.0.1", "--listen", "127.0.0.1"])
+            .env("TMPDIR", &tmp)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let guard = Guard::spawn(cmd, "stock distccd");
+        if wait_for_port("127.0.0.1", port, Duration::from_secs(10)) {
+            return (guard, port, dir);
+        }
+    }
+    panic!("could not start stock distccd");
+}
+
+fn client(case: &Case, dir: &TestDir, hosts: &str, socket: &Path) -> Command {
+    let mut cmd = Command::new("/usr/bin/distcc");
+    client_env(&mut cmd, dir, hosts);
+    cmd.current_dir(&case.work)
+        .env("INCLUDE_SERVER_PORT", socket)
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .env("DISTCC_FALLBACK", "0");
+    cmd
+}
+
+fn check_case(name: &str) {
+    require_stock();
+    let dir = TestDir::new(&format!("inc-{name}"));
+    let case = setup(name, &dir);
+    let (_server, socket) = include_server(&dir);
+    let (_daemon, port, daemon_dir) = stock_pump_daemon();
+    let hosts = format!("127.0.0.1:{port},cpp,lzo");
+
+    // 1. --scan-includes covers every non-system dependency gcc reports.
+    let out = run(client(&case, &dir, &hosts, &socket)
+        .arg("--scan-includes")
+        .args(&case.args));
+    assert!(
+        out.status.success(),
+        "{name} --scan-includes: {}",
+        show(&out)
+    );
+    let listed: BTreeSet<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("FILE"))
+        .map(|p| PathBuf::from(p.trim_start()))
+        .collect();
+    let deps = gcc_deps(&case);
+    assert!(!deps.is_empty(), "{name}: gcc -M listed nothing");
+    for d in &deps {
+        assert!(
+            listed.contains(d),
+            "{name}: {} missing from --scan-includes:\n{}",
+            d.display(),
+            show(&out)
+        );
+    }
+
+    // 2. Pump compile with fallback disabled == local compile.
+    let out = run(client(&case, &dir, &hosts, &socket).args(&case.args));
+    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{name} pump compile: {}\ninclude server: {log}\ndaemon: {}",
+        show(&out),
+        std::fs::read_to_string(daemon_dir.join("daemon.log")).unwrap_or_default()
+    );
+    let obj = case.work.join("main.o");
+    let pumped = std::fs::read(&obj).unwrap();
+    std::fs::remove_file(&obj).unwrap();
+    let out = run(Command::new(&case.args[0])
+        .args(&case.args[1..])
+        .current_dir(&case.work));
+    assert!(out.status.success(), "{name} local compile: {}", show(&out));
+    let local = std::fs::read(&obj).unwrap();
+    assert!(
+        pumped == local,
+        "{name}: pump object differs from local object"
+    );
+}
+
+macro_rules! corpus {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_case(stringify!($name));
+            }
+        )*
+    };
+}
+
+corpus!(
+    computed, macros, next, import, hasinclude, branches, symlinks, dotdot, absdir, forced,
+    searchdirs, nonascii, oddnames, cxx, absinclude,
+);
+
+/// A header rewritten between two requests is re-read (the cache checks
+/// size, mtime and inode), so the second answer follows the new include.
+#[test]
+fn regenerated_header_is_picked_up() {
+    require_stock();
+    let dir = TestDir::new("inc-regen");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("main.c"),
+        "#include \"gen.h\"\nint main(void){return 0;}\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("gen.h"), "#include \"first.h\"\n").unwrap();
+    std::fs::write(work.join("first.h"), "\n").unwrap();
+    std::fs::write(work.join("second.h"), "\n").unwrap();
+    let case = Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let scan = || {
+        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args));
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = scan();
+    assert!(
+        first.contains("/first.h") && !first.contains("/second.h"),
+        "{first}"
+    );
+    // Same size, new content: the inode/mtime check must catch it.
+    let tmp = work.join("gen.h.new");
+    std::fs::write(&tmp, "#include \"second.h\"\n").unwrap();
+    std::fs::rename(&tmp, work.join("gen.h")).unwrap();
+    let second = scan();
+    assert!(
+        second.contains("/second.h") && !second.contains("/first.h"),
+        "{second}"
+    );
+}
+
+/// A request the server cannot cover gets an empty reply and one log line
+/// naming the file and the reason.
+#[test]
+fn not_covered_says_why() {
+    require_stock();
+    let dir = TestDir::new("inc-notcovered");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("main.c"), "#define H UNKNOWN_MACRO\n#include H\n").unwrap();
+    let case = Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+        .arg("--scan-includes")
+        .args(&case.args));
+    assert!(!out.status.success(), "{}", show(&out));
+    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
+    assert!(
+        log.contains("main.c") && log.contains("computed include"),
+        "log: {log}"
+    );
+}

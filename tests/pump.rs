@@ -1,0 +1,172 @@
+//! `pump` behaviours (facts §2.4): exit status passthrough, the
+//! `--startup`/`--shutdown` round trip with `eval`, only `export` lines on
+//! stdout, host checks, and a real pump-mode compile through a `pump`
+//! session (stock client and daemon, our include server in pump's process).
+
+use crate::includes::stock_pump_daemon;
+use crate::util::*;
+use std::process::Command;
+
+/// `pump` with a hermetic environment; the distcc client used for
+/// `--show-hosts` is stock's (DISTCC_LOCATION=/usr/bin).
+fn pump(dir: &TestDir, hosts: Option<&str>) -> Command {
+    let mut cmd = ours("pump");
+    client_env(&mut cmd, dir, hosts.unwrap_or(""));
+    if hosts.is_none() {
+        cmd.env_remove("DISTCC_HOSTS").env("HOME", dir.join("home"));
+    }
+    cmd.env("DISTCC_LOCATION", "/usr/bin")
+        .env("TMPDIR", dir.join("ctmp"))
+        .env_remove("INCLUDE_SERVER_ARGS");
+    cmd
+}
+
+#[test]
+fn exit_status_passes_through() {
+    require_stock();
+    let dir = TestDir::new("pump-exit");
+    let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).args(["sh", "-c", "exit 3"]));
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("__________Using distcc-pump from /usr/bin"),
+        "{err}"
+    );
+    // The command saw the include server and pump's variables.
+    let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).args([
+        "sh",
+        "-c",
+        "test -S \"$INCLUDE_SERVER_PORT\" && test -d \"$INCLUDE_SERVER_DIR\" && echo ok",
+    ]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    // Nothing left behind in TMPDIR.
+    let left: Vec<_> = std::fs::read_dir(dir.join("ctmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn help_and_host_checks() {
+    require_stock();
+    let dir = TestDir::new("pump-hosts");
+    let out = run(pump(&dir, None).arg("--help"));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--startup"));
+    // A system-wide hosts file counts as a host list (stock does the same).
+    if !std::path::Path::new("/etc/distcc/hosts").exists() {
+        let out = run(pump(&dir, None).arg("true"));
+        assert!(!out.status.success(), "no hosts must fail: {}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("DISTCC_HOSTS"));
+    }
+    let out = run(pump(&dir, Some("127.0.0.1:1,lzo")).arg("true"));
+    assert!(
+        !out.status.success(),
+        "no ,cpp host must fail: {}",
+        show(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(",cpp"));
+}
+
+#[test]
+fn startup_shutdown_round_trip() {
+    require_stock();
+    let dir = TestDir::new("pump-startup");
+    let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).arg("--startup"));
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut names = Vec::new();
+    for line in stdout.lines() {
+        let rest = line
+            .strip_prefix("export ")
+            .unwrap_or_else(|| panic!("not an export: {line}"));
+        let (name, value) = rest.split_once('=').unwrap();
+        assert!(value.starts_with('\'') && value.ends_with('\''), "{line}");
+        names.push(name.to_string());
+    }
+    assert_eq!(
+        names,
+        [
+            "INCLUDE_SERVER_PID",
+            "INCLUDE_SERVER_DIR",
+            "INCLUDE_SERVER_PORT",
+            "DISTCC_HOSTS",
+            "PATH"
+        ]
+    );
+    let value = |n: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {n}='")))
+            .map(|v| v.trim_end_matches('\'').to_string())
+            .unwrap()
+    };
+    let pid: i32 = value("INCLUDE_SERVER_PID").parse().unwrap();
+    let server_dir = std::path::PathBuf::from(value("INCLUDE_SERVER_DIR"));
+    assert!(std::path::Path::new(&value("INCLUDE_SERVER_PORT")).exists());
+
+    // eval the exports in a shell, ask the server through the stock client,
+    // then shut down with the same variables.
+    std::fs::write(dir.join("x.c"), "#include \"x.h\"\nint x;\n").unwrap();
+    std::fs::write(dir.join("x.h"), "\n").unwrap();
+    let script = format!(
+        "eval \"$(cat <<'EOF'\n{stdout}EOF\n)\" && distcc --scan-includes gcc -c x.c && \"$PUMP\" pump --shutdown"
+    );
+    let mut sh = Command::new("sh");
+    client_env(&mut sh, &dir, "127.0.0.1:1,cpp,lzo");
+    sh.arg("-c")
+        .arg(&script)
+        .env("PUMP", bin())
+        .env("DISTCC_LOCATION", "/usr/bin");
+    let out = run(&mut sh);
+    let alive = std::path::Path::new(&format!("/proc/{pid}/stat"))
+        .exists()
+        .then(|| std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+        .is_some_and(|s| !s.contains(") Z"));
+    if alive {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("FILE") && text.contains("/x.h"), "{text}");
+    assert!(
+        !alive,
+        "include server {pid} still running after --shutdown"
+    );
+    assert!(!server_dir.exists(), "{} left behind", server_dir.display());
+}
+
+/// A build under `pump` really uses pump mode (fallback disabled) and gives
+/// the local object.
+#[test]
+fn pump_compile_matches_local() {
+    require_stock();
+    let dir = TestDir::new("pump-compile");
+    let (_daemon, port, _ddir) = stock_pump_daemon();
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("inc")).unwrap();
+    std::fs::write(
+        work.join("main.c"),
+        "#include <stdio.h>\n#include \"inc/a.h\"\nint main(void){printf(\"%d\\n\", A);return 0;}\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("inc/a.h"), "#define A 42\n").unwrap();
+    let mut cmd = pump(&dir, Some(&format!("127.0.0.1:{port},cpp,lzo")));
+    cmd.current_dir(&work)
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .env("DISTCC_FALLBACK", "0")
+        .args(["distcc", "gcc", "-O2", "-c", "main.c", "-o", "pump.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = run(Command::new("gcc")
+        .args(["-O2", "-c", "main.c", "-o", "local.o"])
+        .current_dir(&work));
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        std::fs::read(work.join("pump.o")).unwrap(),
+        std::fs::read(work.join("local.o")).unwrap()
+    );
+}
