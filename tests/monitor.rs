@@ -1,9 +1,9 @@
-//! `distccmon-text` reading the state files of real stock distcc clients
-//! during concurrent compiles, plus hand-made files for the cases a monitor
+//! `distccmon-text` reading the state files of real distcc clients (stock's
+//! and ours) during concurrent compiles, plus hand-made files for the cases a monitor
 //! must skip (bad magic, wrong size, stale, dead client).
 
 use crate::lsdistcc::stock;
-use crate::util::{Guard, TestDir, client_env, ours, run, show};
+use crate::util::{Daemon, Guard, TestDir, client_env, ours, run, show};
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,16 +48,29 @@ fn check_line(line: &str) -> (u32, String, String, String, u32) {
 #[test]
 fn shows_concurrent_stock_client_jobs() {
     let d = stock(&["--enable-tcp-insecure"]);
+    watch_two_jobs(&d, || Command::new("/usr/bin/distcc"));
+}
+
+#[test]
+fn shows_concurrent_jobs_of_our_client_on_our_daemon() {
+    let d = crate::daemon::start(&["--enable-tcp-insecure"]);
+    watch_two_jobs(&d, || ours("distcc"));
+}
+
+/// Starts two slow compiles with `client` against `d` and checks what the
+/// monitor shows during and after them.
+fn watch_two_jobs(d: &Daemon, client: impl Fn() -> Command) {
     let t = TestDir::new("mon");
     let cc = slow_compiler(&t);
     let mut clients = Vec::new();
     for n in 0..2 {
-        let mut c = Command::new("/usr/bin/distcc");
+        let mut c = client();
         client_env(&mut c, &t, &format!("127.0.0.1:{}/4", d.port));
+        c.env("DISTCC_FALLBACK", "0");
         c.args([cc.as_str(), "-c", "big.c", "-o", &format!("big{n}.o")])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        clients.push(Guard::spawn(c, "stock client"));
+        clients.push(Guard::spawn(c, "client"));
     }
     // Watch until both jobs are seen on the daemon's two slots (bounded).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -114,6 +127,12 @@ fn shows_concurrent_stock_client_jobs() {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(!c.alive(), "client finished");
+    }
+    for n in 0..2 {
+        assert!(
+            t.join(&format!("big{n}.o")).exists(),
+            "remote compile {n} made its object"
+        );
     }
     assert_eq!(monitor(&t, &[]).stdout, b"\n");
 }

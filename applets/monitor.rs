@@ -1,19 +1,21 @@
 //! The `distccmon-text [DELAY]` applet: shows which file each distcc client
 //! is compiling, on which host and slot, and in which phase.
 //!
-//! It reads the state files of running clients ([`binstate`], ours and
-//! stock's share the format) from `$DISTCC_DIR/state` and prints one line per
-//! job in stock's layout, then an empty line. With DELAY it repeats every
-//! DELAY (fractional) seconds until stdout goes away or it is killed.
-
-mod binstate;
+//! It reads the state files of running clients (`distcc::state`; ours and
+//! stock's share the format, facts §4.7) from `$DISTCC_DIR/state` and prints
+//! one line per job in stock's layout, `%6d  %-10.10s  %-30.30s
+//! %24.24s[%d]`, then an empty line. Files of dead clients, stale or
+//! malformed files are skipped (and dead or stale ones removed, as stock
+//! does). With DELAY it repeats every DELAY (fractional) seconds until
+//! stdout goes away or it is killed.
 
 use distcc::applet::Invocation;
+use distcc::state::read_state_dir;
 use distcc::{Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 const USAGE: &str = "\
 usage: distccmon-text [DELAY]
@@ -41,16 +43,16 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
             .map_err(|e| Error::io(format!("creating {}", state.display()), e))?;
     }
     loop {
-        let jobs = binstate::read_dir(&state, SystemTime::now())
-            .map_err(|e| Error::io(format!("reading {}", state.display()), e))?;
+        let mut jobs = read_state_dir(&state)?;
+        jobs.sort_by(|a, b| (&a.host, a.slot, a.pid).cmp(&(&b.host, b.slot, b.pid)));
         let mut text = String::new();
         for job in &jobs {
             text.push_str(&format!(
                 "{:6}  {:<10.10}  {:<30.30} {:>24.24}[{}]\n",
                 job.pid,
                 job.phase.name(),
-                job.file,
-                job.host,
+                String::from_utf8_lossy(&job.file),
+                String::from_utf8_lossy(&job.host),
                 job.slot
             ));
         }
