@@ -16,6 +16,7 @@ mod daemon_pump;
 mod includes;
 mod links;
 mod lsdistcc;
+mod metrics;
 mod monitor;
 mod pump;
 mod smoke;
