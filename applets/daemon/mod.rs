@@ -12,6 +12,7 @@ mod compiler;
 mod connection;
 mod inetd;
 mod jobdir;
+mod metrics;
 mod options;
 mod pool;
 mod pump_root;

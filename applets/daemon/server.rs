@@ -439,8 +439,8 @@ fn send_stats(stream: mio::net::TcpStream, page: &str) {
     let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
     let mut req = [0u8; 1024];
-    let _ = s.read(&mut req);
-    let _ = s.write_all(page.as_bytes());
+    let n = s.read(&mut req).unwrap_or(0);
+    let _ = s.write_all(super::metrics::answer(&req[..n], page).as_bytes());
 }
 
 /// Stock's job summary line.
