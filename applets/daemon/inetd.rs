@@ -10,7 +10,7 @@
 use super::compiler::Config;
 use super::runner::{self, JobControl, JobResult, Stop, Task};
 use distcc::acl::AccessList;
-use distcc::protocol::{Limits, RequestDecoder};
+use distcc::protocol::RequestDecoder;
 use distcc::{Error, Kind, Result};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -63,7 +63,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         Some(ip) => log::info!("inetd client {ip}"),
         None => log::info!("stdin is not an IP socket: no access check"),
     }
-    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut decoder = RequestDecoder::new(super::compiler::request_limits());
     let mut checked = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut stdin = std::io::stdin().lock();
