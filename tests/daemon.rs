@@ -627,3 +627,77 @@ fn access_denied_client_falls_back_locally() {
     );
     assert!(!d.log().contains("COMPILE_OK"));
 }
+
+#[test]
+fn inetd_on_a_socket_serves_and_kills_on_hangup() {
+    let dir = TestDir::new("inetdsock");
+    let cc = slow_compiler(&dir);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spawn = |listener: &std::net::TcpListener| {
+        let (server_side, _) = listener.accept().unwrap();
+        let out: std::os::fd::OwnedFd = server_side.try_clone().unwrap().into();
+        let inp: std::os::fd::OwnedFd = server_side.into();
+        ours("distccd")
+            .args(["--log-file"])
+            .arg(dir.join("d.log"))
+            .args(["--enable-tcp-insecure"])
+            .env("TMPDIR", &dir.path)
+            .stdin(Stdio::from(inp))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Auto mode (no --inetd): stdin is a socket, so one job is served there.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut child = spawn(&listener);
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 1; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    client.write_all(&bytes).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let resp = protocol::read_response(&mut client, Version::LZO, Limits::default()).unwrap();
+    assert_eq!(resp.status, 0);
+    assert!(child.wait().unwrap().success());
+    // A client that hangs up mid-compile gets its compiler killed.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut child = spawn(&listener);
+    let req = plain_request(
+        Version::PLAIN,
+        &[&cc, "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    client.write_all(&bytes).unwrap();
+    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(10))
+        .trim()
+        .parse()
+        .unwrap();
+    drop(client);
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "compiler {pid} survived the hang-up"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "inetd daemon did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    assert!(
+        !dir.listing().iter().any(|f| f.starts_with("distccd_")),
+        "{:?}",
+        dir.listing()
+    );
+}
