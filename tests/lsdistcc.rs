@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Stock distccd started as root drops to `nobody`, which cannot write the
 /// harness's TMPDIR: open it up so the stock daemon can compile.
-fn stock(extra: &[&str]) -> Daemon {
+pub fn stock(extra: &[&str]) -> Daemon {
     use std::os::unix::fs::PermissionsExt;
     let d = stock_daemon(extra);
     std::fs::set_permissions(d.tmp(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -106,14 +106,14 @@ fn finds_stock_daemon_with_each_protocol_like_stock_lsdistcc() {
     let d = stock(&["--enable-tcp-insecure"]);
     let port = format!("-r{}", d.port);
     for (proto, suffix) in [("-P1", ""), ("-P2", ",lzo"), ("-P3", ",lzo,cpp")] {
-        let args = [port.as_str(), "-pgcc", proto, "-x", "127.0.0.1"];
+        let args = [port.as_str(), "-pgcc", "-k30000", proto, "-x", "127.0.0.1"];
         let out = lsdistcc(&args);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         assert_eq!(lines(&out), [format!("127.0.0.1:{}{suffix}", d.port)]);
         assert_eq!(lines(&out), lines(&stock_lsdistcc(&args)), "same as stock");
     }
     // -l adds the latency in ms; -n prints the address.
-    let out = lsdistcc(&[&port, "-pgcc", "-l", "-n", "localhost"]);
+    let out = lsdistcc(&[&port, "-pgcc", "-k30000", "-l", "-n", "localhost"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (host, ms) = text.trim().split_once(' ').expect("latency column");
     assert_eq!(host, format!("127.0.0.1:{}", d.port));
@@ -123,6 +123,27 @@ fn finds_stock_daemon_with_each_protocol_like_stock_lsdistcc() {
     let out = lsdistcc(&args);
     assert_eq!(lines(&out), [format!("127.0.0.1:{},down", d.port)]);
     assert_eq!(lines(&out), lines(&stock_lsdistcc(&args)));
+}
+
+#[test]
+fn finds_our_daemon_with_each_protocol() {
+    let d = crate::daemon::start(&[]);
+    let port = format!("-r{}", d.port);
+    for (proto, suffix) in [("-P1", ""), ("-P2", ",lzo"), ("-P3", ",lzo,cpp")] {
+        let args = [port.as_str(), "-pgcc", "-k30000", proto, "-x", "127.0.0.1"];
+        let out = lsdistcc(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        assert_eq!(
+            lines(&out),
+            [format!("127.0.0.1:{}{suffix}", d.port)],
+            "{}",
+            d.log()
+        );
+        assert_eq!(lines(&out), lines(&stock_lsdistcc(&args)), "same as stock");
+    }
+    // Our daemon refuses a compiler outside its allow-list: down.
+    let out = lsdistcc(&[&port, "-pno-such-compiler", "-x", "127.0.0.1"]);
+    assert_eq!(lines(&out), [format!("127.0.0.1:{},down", d.port)]);
 }
 
 #[test]
@@ -175,7 +196,9 @@ fn black_hole_costs_its_connect_timeout_and_does_not_delay_live_hosts() {
     let addr: SocketAddr = format!("127.0.0.2:{}", d.port).parse().unwrap();
     assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err());
     let start = Instant::now();
-    let out = lsdistcc(&[&p, "-t30", "-c500", "-x", "-pgcc", "127.0.0.2", "127.0.0.1"]);
+    // Connect-only probes, so the live host's time does not depend on how
+    // long a compile takes on a loaded machine.
+    let out = lsdistcc(&[&p, "-t30", "-c1500", "-x", "127.0.0.2", "127.0.0.1"]);
     let took = start.elapsed();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let got: Vec<&str> = text.lines().collect();
