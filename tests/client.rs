@@ -295,6 +295,17 @@ fn lock_and_state_file_during_a_job() {
     assert_eq!(jobs[0].file, b"x.c");
     assert_eq!(jobs[0].host, b"127.0.0.1");
     assert_eq!(jobs[0].phase, distcc::state::Phase::Compile);
+    // Stock's monitor shows our job from our state file.
+    require_stock();
+    let mut mon = Command::new("/usr/bin/distccmon-text");
+    mon.env("DISTCC_DIR", dir.join("distccdir"));
+    let out = run(&mut mon);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("x.c") && text.contains("127.0.0.1") && text.contains("Compile"),
+        "distccmon-text: {}",
+        show(&out)
+    );
     let lock = dir.join(&format!("distccdir/lock/cpu_tcp_127.0.0.1_{port}_0"));
     let probe = || {
         Command::new("python3")

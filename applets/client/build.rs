@@ -114,7 +114,7 @@ impl<'a> Build<'a> {
             Ok(None) => {
                 log::warn!("no hostlist is set; can't distribute work");
                 let e = Error::new(Kind::NoHosts, "no hostlist is set");
-                return self.fallback(job, None, e, None);
+                return self.fallback(job, None, e);
             }
             Err(e) => {
                 if e.kind() == Kind::NoHosts {
@@ -122,7 +122,7 @@ impl<'a> Build<'a> {
                 } else {
                     log::error!("{e}");
                 }
-                return self.fallback(job, None, e, None);
+                return self.fallback(job, None, e);
             }
         };
         self.state.job(&basename(&job.input), "", 0);
@@ -158,7 +158,7 @@ impl<'a> Build<'a> {
                 }
                 Err(e) if e.kind() == Kind::Busy => return Err(e),
                 Err(e) => {
-                    log::warn!("failed to distribute {input} to {name}: {e}");
+                    log::warn!("{name} could not take {input}: {e}");
                     let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
                     excluded.push(key);
                     last = Some((name, e));
@@ -166,28 +166,19 @@ impl<'a> Build<'a> {
             }
         }
         match last {
-            Some((host, e)) => self.fallback(job, Some(&host), e, None),
+            Some((host, e)) => self.fallback(job, Some(&host), e),
             None => {
                 let e = Error::new(Kind::NoHosts, "no usable host (all down or backed off)");
-                self.fallback(job, None, e, None)
+                self.fallback(job, None, e)
             }
         }
     }
 
     /// Compiles locally after a failure to distribute, or fails when fallback is off.
-    fn fallback(
-        &mut self,
-        job: &Job,
-        host: Option<&str>,
-        why: Error,
-        server_stderr: Option<&[u8]>,
-    ) -> Result<u8> {
+    fn fallback(&mut self, job: &Job, host: Option<&str>, why: Error) -> Result<u8> {
         let input = job.input.to_string_lossy();
         if !self.env.fallback {
             log::error!("failed to distribute and fallbacks are disabled");
-            if let Some(err) = server_stderr {
-                let _ = std::io::stderr().write_all(err);
-            }
             return Err(why.within(format!("failed to distribute {input}")));
         }
         match host {

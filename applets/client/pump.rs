@@ -203,7 +203,8 @@ pub fn scan_line(path: &Path) -> String {
     let name = original_name(raw);
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     if is_forcing(raw) {
-        let dir = &name[..name.len() - FORCING_FILE.len() - 1];
+        let suffix = format!("/{FORCING_FILE}");
+        let dir = name.strip_suffix(suffix.as_bytes()).unwrap_or(&name);
         return format!("{:<9} {}", "DIRECTORY", text(dir));
     }
     let kind = match std::fs::read_link(path) {
@@ -247,6 +248,12 @@ mod tests {
             b"/usr/inc/a.h"
         );
         assert_eq!(original_name(b"/a/b/c/usr/include"), b"/usr/include");
+    }
+
+    #[test]
+    fn short_forcing_paths_do_not_panic() {
+        assert!(scan_line(Path::new("/forcing_technique_271828")).starts_with("DIRECTORY"));
+        assert_eq!(original_name(b"/a"), b"");
     }
 
     #[test]
