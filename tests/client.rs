@@ -324,3 +324,141 @@ fn lock_and_state_file_during_a_job() {
     );
     hold.join().unwrap();
 }
+
+#[test]
+fn uncached_err_fd_receives_the_log() {
+    let dir = TestDir::new("errfd");
+    dir.write("x.c", "int x;\n");
+    let mut cmd = Command::new("sh");
+    client_env(&mut cmd, &dir, "");
+    cmd.arg("-c").arg(format!(
+        "exec 3>errfile; UNCACHED_ERR_FD=3 exec '{}' gcc -c x.c",
+        bin().display()
+    ));
+    let out = run(&mut cmd);
+    assert_quiet_ok(&out);
+    let text = std::fs::read_to_string(dir.join("errfile")).unwrap();
+    assert!(text.contains("can't distribute work"), "{text}");
+}
+
+#[test]
+fn temp_files_go_to_tmpdir_and_save_temps_keeps_them() {
+    let d = stock();
+    let dir = TestDir::new("temps");
+    dir.write("x.c", "int x;\n");
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args(["gcc", "-c", "x.c"])));
+    let left: Vec<_> = std::fs::read_dir(dir.join("ctmp")).unwrap().collect();
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
+    assert_quiet_ok(&run(client(&dir, &d.host(""))
+        .env("DISTCC_SAVE_TEMPS", "1")
+        .args(["gcc", "-c", "x.c"])));
+    let kept: Vec<String> = std::fs::read_dir(dir.join("ctmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        kept.iter()
+            .any(|n| n.starts_with("distcc_") && n.ends_with(".i")),
+        "{kept:?}"
+    );
+    // Nothing but the object appears beside the source (no temp leftovers).
+    let mut here: Vec<String> = std::fs::read_dir(&dir.path)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    here.sort();
+    assert!(here.is_empty(), "{here:?}");
+}
+
+/// Our client and stock distcc 3.4 share slot limits: while ours holds the
+/// only slot of a host, a stock client on the same DISTCC_DIR waits (it
+/// connects only after ours is done), and then its state file can be read
+/// with our reader.
+#[test]
+fn stock_client_waits_for_our_slot() {
+    require_stock();
+    let dir = TestDir::new("shared");
+    dir.write("x.c", "int x;\n");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let acc = accepted.clone();
+    let hold = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end && held.len() < 2 {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    acc.lock().unwrap().push(Instant::now());
+                    held.push(s);
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    });
+    let hosts = format!("127.0.0.1:{port}/1");
+    let mut ours_cmd = client(&dir, &hosts);
+    ours_cmd
+        .env("DISTCC_IO_TIMEOUT", "2")
+        .env("DISTCC_BACKOFF_PERIOD", "0")
+        .args(["gcc", "-c", "x.c"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut ours_g = Guard::spawn(ours_cmd, "our client");
+    let state_dir = dir.join("distccdir/state");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline
+        && !distcc::state::read_state_dir(&state_dir)
+            .unwrap()
+            .iter()
+            .any(|j| j.phase == distcc::state::Phase::Compile)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stock_cmd = Command::new("/usr/bin/distcc");
+    client_env(&mut stock_cmd, &dir, &hosts);
+    stock_cmd
+        .env("DISTCC_IO_TIMEOUT", "1")
+        .env("DISTCC_PAUSE_TIME_MSEC", "50")
+        .args(["gcc", "-c", "x.c", "-o", "stock.o"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut stock_g = Guard::spawn(stock_cmd, "stock client");
+    let stock_pid = u64::from(stock_g.pid());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ours_g.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ours_done = Instant::now();
+    assert_eq!(ours_g.child.wait().unwrap().code(), Some(118));
+    assert_eq!(
+        accepted.lock().unwrap().len(),
+        1,
+        "stock connected while our slot was held"
+    );
+    // Stock now has the slot and waits for the reply: our reader sees it.
+    let mut seen = None;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while seen.is_none() && Instant::now() < deadline {
+        seen = distcc::state::read_state_dir(&state_dir)
+            .unwrap()
+            .into_iter()
+            .find(|j| j.pid == stock_pid && j.host == b"127.0.0.1");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let seen = seen.expect("no readable state file from the stock client");
+    assert_eq!(seen.file, b"x.c");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while stock_g.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(stock_g.child.wait().unwrap().success());
+    assert!(dir.join("stock.o").exists());
+    let times = accepted.lock().unwrap().clone();
+    assert_eq!(times.len(), 2);
+    assert!(times[1] + Duration::from_millis(200) >= ours_done);
+    hold.join().unwrap();
+}

@@ -3,8 +3,8 @@
 //! The test starts `/usr/sbin/sshd -D` (needs root) with its own config,
 //! host key and authorized key in a temp directory, and a throw-away client
 //! key; `DISTCC_SSH` carries `-i key -p PORT`. The remote command is a
-//! small wrapper around stock `/usr/bin/distccd` that adds a log file, so
-//! the test can see that the job really ran over ssh.
+//! small wrapper around stock `/usr/bin/distccd` or ours that adds a log
+//! file, so the test can see that the job really ran over ssh.
 
 use crate::client::*;
 use crate::util::*;
@@ -76,13 +76,13 @@ fn start_sshd() -> Sshd {
     panic!("could not start sshd");
 }
 
-#[test]
-fn compile_over_ssh_protocols_1_and_2() {
+/// Compiles over ssh with `daemon` (a shell command prefix) as distccd.
+fn over_ssh(daemon: &str) {
     let sshd = start_sshd();
     let wrapper = sshd.dir.write(
         "distccd-wrapper",
         format!(
-            "#!/bin/sh\nexec /usr/bin/distccd \"$@\" --verbose --log-file {} 2>/dev/null\n",
+            "#!/bin/sh\nexec {daemon} \"$@\" --verbose --log-file {} 2>/dev/null\n",
             sshd.dir.join("distccd.log").display()
         ),
     );
@@ -132,6 +132,16 @@ fn compile_over_ssh_protocols_1_and_2() {
         // The ssh lock file name has no port.
         assert!(dir.join("distccdir/lock/cpu_ssh_127.0.0.1_0").exists());
     }
+}
+
+#[test]
+fn compile_over_ssh_with_stock_distccd() {
+    over_ssh("/usr/bin/distccd");
+}
+
+#[test]
+fn compile_over_ssh_with_our_distccd() {
+    over_ssh(&format!("'{}' distccd", bin().display()));
 }
 
 #[test]

@@ -322,3 +322,64 @@ fn pump_traversal_refused_nothing_written_outside() {
     no_job_dirs_left(&d);
     still_compiles(&d);
 }
+
+#[test]
+fn stock_client_with_our_include_server_and_gdb_finds_the_source() {
+    require_stock();
+    let d = start(&[]);
+    let dir = TestDir::new("stockpump");
+    dir.write("src/m.c", "#include \"x.h\"\n#include <stdio.h>\nint main(void) { printf(\"%d\\n\", X); return 0; }\n");
+    dir.write("inc/x.h", "#define X 5\n");
+    let mut cmd = ours("pump");
+    client_env(&mut cmd, &dir, &d.host(",cpp,lzo"));
+    cmd.current_dir(dir.join("src"))
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .env("DISTCC_LOG", dir.join("client.log"))
+        .env("DISTCC_VERBOSE", "1")
+        .args([
+            "/usr/bin/distcc",
+            "gcc",
+            "-g",
+            "-c",
+            "m.c",
+            "-o",
+            "m.o",
+            "-I../inc",
+            "-MD",
+        ]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    let client_log = std::fs::read_to_string(dir.join("client.log")).unwrap();
+    assert!(
+        client_log.contains("send NFIL"),
+        "not protocol 3:\n{client_log}"
+    );
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    let dotd = std::fs::read_to_string(dir.join("src/m.d")).unwrap();
+    assert!(
+        dotd.starts_with("m.o: m.c ") && dotd.contains("../inc/x.h"),
+        "{dotd}"
+    );
+    let tmp = d.tmp().display().to_string();
+    assert!(!dotd.contains(&tmp), "{dotd}");
+    // gdb finds the source of the pump-built object.
+    let link = run(Command::new("gcc")
+        .current_dir(dir.join("src"))
+        .args(["m.o", "-o", "m"]));
+    assert!(link.status.success(), "{}", show(&link));
+    // Run from another directory: only DW_AT_comp_dir can lead gdb to m.c.
+    let gdb = run(Command::new("gdb").current_dir(&dir.path).args([
+        "-batch",
+        "-nx",
+        "-ex",
+        "list main",
+        "src/m",
+    ]));
+    let text = String::from_utf8_lossy(&gdb.stdout);
+    assert!(
+        text.contains("#include \"x.h\""),
+        "gdb did not find m.c:\n{}",
+        show(&gdb)
+    );
+}

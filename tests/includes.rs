@@ -222,8 +222,42 @@ macro_rules! corpus {
 
 corpus!(
     computed, macros, next, import, hasinclude, branches, symlinks, dotdot, absdir, forced,
-    searchdirs, nonascii, oddnames, cxx, absinclude,
+    searchdirs, nonascii, oddnames, cxx, absinclude, shadow,
 );
+
+/// A user header created between two requests that shadows a header
+/// included from a system header is found: the memoised system-header scan
+/// notices the user directory changed.
+#[test]
+fn new_header_shadowing_a_system_header_is_found() {
+    require_stock();
+    let dir = TestDir::new("inc-shadow-new");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("main.c"),
+        "#include <stdio.h>\nint main(void){return 0;}\n",
+    )
+    .unwrap();
+    let case = Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-I.", "-c", "main.c"].map(String::from).to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let scan = || {
+        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args));
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = scan();
+    assert!(!first.contains("/features.h"), "{first}");
+    std::fs::write(work.join("features.h"), "#include_next <features.h>\n").unwrap();
+    let second = scan();
+    let want = format!("FILE      {}/features.h", case.work.display());
+    assert!(second.contains(&want), "{second}");
+}
 
 /// A header rewritten between two requests is re-read (the cache checks
 /// size, mtime and inode), so the second answer follows the new include.

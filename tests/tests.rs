@@ -6,6 +6,7 @@
 mod util;
 
 mod client;
+mod client_our_daemon;
 mod client_pump;
 mod client_scenarios;
 mod client_ssh;

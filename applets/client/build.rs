@@ -294,6 +294,10 @@ impl<'a> Build<'a> {
             return self.finish(job, host, conn, version, dotd.as_deref(), true);
         }
         // Plain mode: start cpp, send the head while it runs, then DOTI.
+        if job.preprocessed && std::fs::metadata(&job.input).is_err() {
+            // Nothing to send: the compiler here reports it as it would.
+            return Ok(Outcome::Done(local::run(&job.argv, env.safeguard)?));
+        }
         let mut cpp_lock = None;
         let cpp = if job.preprocessed {
             None
@@ -318,7 +322,8 @@ impl<'a> Build<'a> {
         };
         let server_argv = args::strip::server_argv(&job.argv);
         remote::send_head(&mut conn, version, None, &server_argv)?;
-        let source = match cpp {
+        let _ifile;
+        let source: &Path = match cpp {
             Some(cpp) => {
                 let (code, ifile) = cpp.wait()?;
                 drop(cpp_lock);
@@ -329,15 +334,13 @@ impl<'a> Build<'a> {
                     );
                     return Ok(Outcome::Done(code));
                 }
-                std::fs::read(&ifile.path)
-                    .map_err(|e| Error::io("reading preprocessor output", e))?
+                _ifile = ifile;
+                &_ifile.path
             }
-            None => std::fs::read(&job.input)
-                .map_err(|e| Error::io(format!("reading {}", job.input.to_string_lossy()), e))
-                .map_err(|e| Error::new(Kind::Failed, e.to_string()))?,
+            None => Path::new(&job.input),
         };
         let _ = self.state.phase(Phase::Send);
-        remote::send_body(&mut conn, &remote::doti(version, &source))?;
+        remote::send_doti_file(&mut conn, version, source)?;
         self.finish(job, host, conn, version, None, false)
     }
 

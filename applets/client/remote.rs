@@ -10,10 +10,11 @@
 
 use super::transport::Connection;
 use distcc::compress;
+use distcc::protocol::token::{Token, put_header};
 use distcc::protocol::{self, Body, Limits, Version};
-use distcc::{Error, Result};
+use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -70,20 +71,41 @@ pub fn send_head(
     conn.send(&out)
 }
 
-/// Sends the body (DOTI in wire form, or NFIL and the files).
+/// Sends the body of a protocol-3 request (NFIL and the files).
 pub fn send_body(conn: &mut Connection, body: &Body) -> Result<()> {
     let mut out = Vec::new();
     protocol::encode_request_body(&mut out, body)?;
     conn.send(&out)
 }
 
-/// A DOTI body for `source` bytes: raw for protocol 1, LZO otherwise.
-pub fn doti(version: Version, source: &[u8]) -> Body {
-    if version.compresses() && !source.is_empty() {
-        Body::Doti(compress::compress(source))
-    } else {
-        Body::Doti(source.to_vec())
+/// Sends the preprocessed source in `path` as DOTI: for protocol 1 straight
+/// from the file (the kernel copies it: sendfile/splice), for protocol 2
+/// LZO-compressed. The header and payload go out without another copy.
+pub fn send_doti_file(conn: &mut Connection, version: Version, path: &Path) -> Result<()> {
+    let what = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(what(), e))?;
+    if version.compresses() {
+        let mut source = Vec::new();
+        file.read_to_end(&mut source)
+            .map_err(|e| Error::io(what(), e))?;
+        let wire = if source.is_empty() {
+            Vec::new()
+        } else {
+            compress::compress(&source)
+        };
+        drop(source);
+        return conn.send_parts(&header(Token::Doti, wire.len())?, &wire);
     }
+    let len = file.metadata().map_err(|e| Error::io(what(), e))?.len();
+    conn.send_file(&header(Token::Doti, len as usize)?, &mut file, len)
+}
+
+fn header(token: Token, len: usize) -> Result<Vec<u8>> {
+    let len = u32::try_from(len)
+        .map_err(|_| Error::new(Kind::OutOfMemory, format!("{token} payload over 4 GiB")))?;
+    let mut h = Vec::with_capacity(12);
+    put_header(&mut h, token, len);
+    Ok(h)
 }
 
 fn expand(version: Version, wire: Vec<u8>) -> Result<Vec<u8>> {

@@ -81,6 +81,47 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Writes a header and a payload (corked together on TCP).
+    pub fn send_parts(&mut self, head: &[u8], payload: &[u8]) -> Result<()> {
+        self.corked(|c| {
+            c.write_all(head)?;
+            c.write_all(payload)
+        })
+    }
+
+    /// Writes a header and then `len` bytes of `file`, letting the kernel
+    /// copy the file (std's `io::copy` uses sendfile/splice for sockets).
+    pub fn send_file(&mut self, head: &[u8], file: &mut std::fs::File, len: u64) -> Result<()> {
+        self.corked(|c| {
+            c.write_all(head)?;
+            let mut part = Read::take(file, len);
+            let n = match c {
+                Connection::Tcp { stream, .. } => std::io::copy(&mut part, stream)?,
+                Connection::Ssh { stream, .. } => std::io::copy(&mut part, stream)?,
+            };
+            if n != len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "preprocessed file shrank while being sent",
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn corked(&mut self, f: impl FnOnce(&mut Connection) -> std::io::Result<()>) -> Result<()> {
+        if let Connection::Tcp { stream, cork: true } = self {
+            set_cork(stream, true);
+        }
+        let r = f(self).map_err(|e| Error::io("sending the request", e));
+        if let Connection::Tcp { stream, cork: true } = self {
+            set_cork(stream, false);
+        }
+        r
+    }
+}
+
 impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self {

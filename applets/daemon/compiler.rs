@@ -35,7 +35,7 @@ pub struct Config {
     pub cmdlist: Option<Vec<CmdEntry>>,
     /// How many trailing components of argv[0] form the key.
     pub cmdlist_words: usize,
-    /// PATH for compilers (`DISTCCD_PATH` replaces it).
+    /// `DISTCCD_PATH`, which replaces PATH for compilers (None: inherited).
     pub path: Option<OsString>,
     /// `_DISTCC_SAFEGUARD` for compilers (ours + 1).
     pub safeguard: String,

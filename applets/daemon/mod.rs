@@ -21,6 +21,7 @@ mod runner;
 mod server;
 mod startup;
 mod stats;
+mod syslog;
 
 use compiler::Config;
 use distcc::acl::AccessList;
@@ -72,7 +73,7 @@ Options:
       levels: critical, error, warning, notice, info, debug
     --verbose                  set log level to \"debug\"
     --no-detach                don't detach from parent (for daemontools, etc)
-    --log-file=FILE            send messages here instead of stderr
+    --log-file=FILE            send messages here instead of syslog
     --log-stderr               send messages to stderr
     --wizard                   for running under gdb
   Mode of operation:
@@ -101,16 +102,20 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
 }
 
 fn open_log(o: &Options) -> Result<()> {
-    let dest = match &o.log_file {
+    let elsewhere = || crate::LOGS_ELSEWHERE.store(true, std::sync::atomic::Ordering::Relaxed);
+    match &o.log_file {
         Some(path) => {
             let f = logging::open_log_file(path)
                 .map_err(|e| Error::io(format!("failed to open {}", path.display()), e))?;
-            crate::LOGS_ELSEWHERE.store(true, std::sync::atomic::Ordering::Relaxed);
-            Destination::File(f)
+            elsewhere();
+            logging::init("distccd", o.log_level, Destination::File(f));
         }
-        None => Destination::Stderr,
-    };
-    logging::init("distccd", o.log_level, dest);
+        None if o.log_stderr => logging::init("distccd", o.log_level, Destination::Stderr),
+        None => {
+            elsewhere();
+            syslog::init(o.log_level);
+        }
+    }
     for name in &o.ignored {
         log::info!("{name} accepted for compatibility; it has no effect here");
     }
@@ -141,8 +146,13 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         Some(p) => Some(Config::load_cmdlist(&p, cmdlist_words)?),
         None => None,
     };
-    let path = std::env::var_os("DISTCCD_PATH").or_else(|| std::env::var_os("PATH"));
-    log::debug!("compiler PATH: {path:?}");
+    // Only DISTCCD_PATH changes the compilers' PATH; leaving the inherited
+    // one alone lets std spawn with posix_spawn (vfork) instead of fork.
+    let path = std::env::var_os("DISTCCD_PATH");
+    log::debug!(
+        "compiler PATH: {:?}",
+        path.clone().or_else(|| std::env::var_os("PATH"))
+    );
     let safeguard = std::env::var("_DISTCC_SAFEGUARD")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
@@ -228,13 +238,15 @@ fn serve(o: Options) -> Result<ExitCode> {
         None
     };
     startup::raise_fd_limit();
+    // Handlers first: a SIGTERM right after the parent reports the pid must
+    // still go through the clean shutdown (pid file removed).
+    let signals = startup::signal_pipe()?;
     if o.detach {
         startup::detach(o.pid_file.as_deref())?;
     } else if let Some(p) = &o.pid_file {
         startup::write_pid_file(p, std::process::id())?;
     }
     startup::set_lifetime(o.lifetime);
-    let signals = startup::signal_pipe()?;
     log::info!(
         "listening on {addr} port {} with {} job slots",
         o.port,

@@ -82,6 +82,23 @@ fn open_dir_at(dir: &OwnedFd, name: &[u8], create: bool) -> Result<OwnedFd> {
     Err(hostile("directory vanished while created", name))
 }
 
+/// The target of the symlink `name` in `dir`, if it is one.
+fn read_link_at(dir: &OwnedFd, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: readlinkat into a buffer of the given length.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
 impl Root {
     /// Creates the root directory at `path` (inside the job directory).
     pub fn create(path: PathBuf) -> Result<Root> {
@@ -163,9 +180,16 @@ impl Root {
                     let t = cstr(&target)?;
                     // SAFETY: symlinkat with valid strings and directory fd.
                     if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) } != 0 {
+                        let err = std::io::Error::last_os_error();
+                        // The same link sent twice is harmless.
+                        if err.raw_os_error() == Some(libc::EEXIST)
+                            && read_link_at(&dir, &name).as_deref() == Some(&target[..])
+                        {
+                            continue;
+                        }
                         return Err(Error::io(
                             format!("creating link {:?}", String::from_utf8_lossy(&entry.name)),
-                            std::io::Error::last_os_error(),
+                            err,
                         ));
                     }
                 }
@@ -224,6 +248,13 @@ mod tests {
         assert_eq!(
             std::fs::read(base.join("root/home/u/a.c")).unwrap(),
             b"int x;\n"
+        );
+        // The same link again is fine, a different target at that name is not.
+        let again = [link("/usr/include", "../../usr/include")];
+        root.unpack(&again, 1 << 20).unwrap();
+        assert!(
+            root.unpack(&[link("/usr/include", "/etc")], 1 << 20)
+                .is_err()
         );
         let escape = format!("{}", outside.display());
         // A link pointing outside, then a FILE through it: refused.

@@ -186,6 +186,8 @@ impl Server {
                 log::warn!("client: {peer} REJ_OVERLOAD: {MAX_CONNECTIONS} connections open");
                 continue;
             }
+            // The reply goes out in one write; no reason to wait for ACKs.
+            let _ = stream.set_nodelay(true);
             let id = self.next_id;
             self.next_id += 1;
             let mut conn = Connection::new(id, stream, peer, self.limits);
@@ -262,6 +264,10 @@ impl Server {
                 control.stop(Stop::ClientGone, libc::SIGTERM);
                 *kill_sent = Some(Instant::now());
                 conn.deadline = Some(Instant::now() + KILL_GRACE);
+            }
+            Phase::WritingReply { .. } => {
+                log::warn!("client {} closed before reading the whole reply", conn.peer);
+                self.close(id);
             }
             _ => {
                 log::warn!("client: {} CLI_DISCONN before its job ran", conn.peer);

@@ -148,6 +148,7 @@ const EXACT: &[&str] = &[
     "-static-libgcc",
     "-static-libstdc++",
     "-fsyntax-only",
+    "-Qunused-arguments",
 ];
 
 /// Glued families accepted by prefix (after the refusals and special cases).
@@ -156,6 +157,7 @@ const FAMILIES: &[&str] = &[
     "-g",
     "-W",
     "-std=",
+    "-stdlib=",
     "-m",
     "-f",
     "--param=",
@@ -186,6 +188,7 @@ const F_WITH_FILE_VALUE: &[&str] = &[
 
 /// `-f` options whose value may be a path because they only map or read.
 const F_PATH_OK: &[&str] = &[
+    "-frandom-seed=",
     "-fdebug-prefix-map=",
     "-ffile-prefix-map=",
     "-fmacro-prefix-map=",
@@ -424,6 +427,11 @@ fn check_f(arg: &[u8]) -> Result<()> {
     let Some(eq) = arg.iter().position(|&b| b == b'=') else {
         return Ok(());
     };
+    // sarif-file and json-file write next to the source, in the compile's
+    // working directory, which a pump client shapes (and can plant links in).
+    if starts(arg, "-fdiagnostics-format=") && arg.ends_with(b"-file") {
+        return Err(refuse(arg, "writes a file in the working directory"));
+    }
     if F_WITH_FILE_VALUE.iter().any(|p| starts(arg, p)) {
         return Err(refuse(arg, "names a file on the server"));
     }
@@ -543,6 +551,11 @@ mod tests {
                 Some(OutputArg::Separate(4)),
             ),
             ("gcc -c x.c", 2, None),
+            (
+                "clang++ -c x.cc -o x.o -stdlib=libc++ -Qunused-arguments -frandom-seed=out/x.o",
+                2,
+                Some(OutputArg::Separate(4)),
+            ),
         ];
         for (line, input, output) in table {
             let shape = check(&argv(line)).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -621,6 +634,14 @@ mod tests {
             ("gcc -c x.c -o x.o -print-prog-name=cc1", "not a compile"),
             ("gcc -c x.c -o x.o --frobnicate", "not an option"),
             ("gcc -c x.c -o x.o -fcompare-debug=-O0", "again"),
+            (
+                "gcc -c x.c -o x.o -fdiagnostics-format=sarif-file",
+                "working directory",
+            ),
+            (
+                "gcc -c x.c -o x.o -fdiagnostics-format=json-file",
+                "working directory",
+            ),
             ("gcc -c", "no source"),
             ("gcc -c x.c -o", "missing output"),
             ("gcc -c x.c -I", "missing value"),

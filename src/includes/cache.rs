@@ -19,14 +19,74 @@
 
 use super::scanner::{Parsed, parse};
 use crate::error::{Error, Result};
-use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// A fast non-cryptographic hasher (the Fx multiply-rotate scheme) for the
+/// byte-string keys of the cache and of per-request maps. Keys come from the
+/// local file system, so hash flooding is not a concern.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    fn add(&mut self, v: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let mut w = [0u8; 8];
+        let rest = chunks.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 56));
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Builder for [`FxHasher`].
+pub type FastBuild = BuildHasherDefault<FxHasher>;
+/// A `HashMap` with [`FxHasher`].
+pub type FastMap<K, V> = HashMap<K, V, FastBuild>;
+/// A `HashSet` with [`FxHasher`].
+pub type FastSet<K> = HashSet<K, FastBuild>;
+
+/// The entry names of a directory.
+pub type Listing = Arc<FastSet<Vec<u8>>>;
+/// A directory's identity when listed, and its names.
+pub type DirListing = (FileId, Listing);
+
+/// The key of a path in the cache: its bytes (hashing `Path` walks its
+/// components, which costs more than the lookup itself).
+pub fn key(p: &Path) -> &[u8] {
+    p.as_os_str().as_bytes()
+}
 
 struct Node<K, V> {
     key: K,
@@ -57,9 +117,10 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
     }
 
     fn bucket<Q: Hash + ?Sized>(&self, key: &Q) -> &AtomicPtr<Node<K, V>> {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         key.hash(&mut h);
-        let i = (h.finish() as usize) & (self.buckets.len() - 1);
+        let x = h.finish();
+        let i = ((x ^ (x >> 29)) as usize) & (self.buckets.len() - 1);
         &self.buckets[i]
     }
 
@@ -125,7 +186,7 @@ impl<K, V> Drop for AppendMap<K, V> {
 }
 
 /// What identifies one version of a file: size, mtime (ns), inode, device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
     /// Size in bytes.
     pub size: u64,
@@ -196,13 +257,21 @@ pub struct ParsedFile {
 
 /// The shared cache of the include server.
 pub struct Cache {
-    parsed: AppendMap<PathBuf, ParsedFile>,
+    parsed: AppendMap<Vec<u8>, ParsedFile>,
     /// Compiler probes by key (see [`super::compiler`]).
     pub compilers: AppendMap<Vec<std::ffi::OsString>, Arc<super::compiler::CompilerInfo>>,
     /// Mirror files written into the client root, with the source version.
+    /// `is_file` answers for paths inside system directories.
+    pub system_is_file: AppendMap<Vec<u8>, bool>,
+    /// Canonical paths of paths inside system directories.
+    pub system_real: AppendMap<Vec<u8>, Option<PathBuf>>,
+    /// Memoised system-header scans (see `closure::sysscan`).
+    pub system_scans: AppendMap<Vec<u8>, Arc<super::closure::sysscan::SysScan>>,
+    /// Directory listings with the directory's identity when listed.
+    pub listings: AppendMap<Vec<u8>, (FileId, Listing)>,
     /// The value is the source version and a hash of the `#line` name and
     /// directive rewrites the copy was made with.
-    pub written: AppendMap<PathBuf, (FileId, u64)>,
+    pub written: AppendMap<Vec<u8>, (FileId, u64)>,
 }
 
 impl Default for Cache {
@@ -218,7 +287,36 @@ impl Cache {
             parsed: AppendMap::new(16),
             compilers: AppendMap::new(6),
             written: AppendMap::new(16),
+            system_is_file: AppendMap::new(16),
+            system_real: AppendMap::new(16),
+            listings: AppendMap::new(14),
+            system_scans: AppendMap::new(12),
         }
+    }
+
+    /// The entry names of directory `dir` whose identity is now `id`,
+    /// listed again only when the directory changed.
+    pub fn listing(&self, dir: &Path, id: FileId) -> Option<Listing> {
+        if let Some((_, names)) = self.listings.find(key(dir), |(i, _)| *i == id) {
+            return Some(names.clone());
+        }
+        let names: FastSet<Vec<u8>> = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().as_bytes().to_vec())
+            .collect();
+        let names = Arc::new(names);
+        self.listings.insert(key(dir).to_vec(), (id, names.clone()));
+        Some(names)
+    }
+
+    /// The directives of a system header: parsed once, not revalidated
+    /// (system directories do not change during a build).
+    pub fn parsed_stable(&self, path: &Path) -> Result<Arc<Parsed>> {
+        if let Some(pf) = self.parsed.find(key(path), |_| true) {
+            return Ok(pf.parsed.clone());
+        }
+        self.parsed(path)
     }
 
     /// The directives of `path`, parsed at most once per file version.
@@ -226,13 +324,13 @@ impl Cache {
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
         let id = FileId::of(&meta);
-        if let Some(pf) = self.parsed.find(path, |pf| pf.id == id) {
+        if let Some(pf) = self.parsed.find(key(path), |pf| pf.id == id) {
             return Ok(pf.parsed.clone());
         }
         let (contents, id) = map_file(path)?;
         let parsed = Arc::new(parse(&contents));
         self.parsed.insert(
-            path.to_path_buf(),
+            key(path).to_vec(),
             ParsedFile {
                 id,
                 parsed: parsed.clone(),

@@ -11,7 +11,9 @@
 //! that lead back into non-system directories. The result feeds
 //! [`super::mirror`].
 
-use super::cache::Cache;
+pub mod sysscan;
+
+use super::cache::{Cache, DirListing, FastMap, FastSet, key};
 use super::command::{Command, MacroOp};
 use super::compiler;
 use super::condexpr;
@@ -19,7 +21,6 @@ use super::lex::{TokKind, lex, spell};
 use super::macros::{Env, expand, parse_define};
 use super::resolve::{Found, SearchPath};
 use super::scanner::{Cond, IncludeKind, Node};
-use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -83,20 +84,23 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         cache,
         cwd,
         search: &search,
-        system: &info.angle_dirs,
+        system_bytes: info.angle_dirs.iter().map(|d| key(d).to_vec()).collect(),
         cplusplus: cmd.lang.is_some_and(|l| l.is_cplusplus()),
         env,
         out: Closure {
             system_dirs: info.angle_dirs.clone(),
             ..Closure::default()
         },
-        sent: HashSet::new(),
-        index: HashMap::new(),
-        opened: HashSet::new(),
-        once: HashSet::new(),
-        sys_scanned: HashSet::new(),
-        real: HashMap::new(),
-        is_file: HashMap::new(),
+        sent: FastSet::default(),
+        index: FastMap::default(),
+        opened: FastSet::default(),
+        once: FastSet::default(),
+        sys_scanned: FastSet::default(),
+        real: FastMap::default(),
+        is_file: FastMap::default(),
+        listings: FastMap::default(),
+        recording: None,
+        config_key: sysscan::config_key(cwd, &search),
         steps: 0,
         depth: 0,
     };
@@ -132,17 +136,22 @@ struct Walker<'a> {
     cache: &'a Cache,
     cwd: &'a Path,
     search: &'a SearchPath,
-    system: &'a [PathBuf],
+    system_bytes: Vec<Vec<u8>>,
     cplusplus: bool,
     env: Env,
     out: Closure,
-    sent: HashSet<PathBuf>,
-    index: HashMap<PathBuf, usize>,
-    opened: HashSet<PathBuf>,
-    once: HashSet<PathBuf>,
-    sys_scanned: HashSet<PathBuf>,
-    real: HashMap<PathBuf, Option<PathBuf>>,
-    is_file: HashMap<PathBuf, bool>,
+    sent: FastSet<Vec<u8>>,
+    index: FastMap<Vec<u8>, usize>,
+    opened: FastSet<Vec<u8>>,
+    once: FastSet<Vec<u8>>,
+    sys_scanned: FastSet<Vec<u8>>,
+    real: FastMap<Vec<u8>, Option<PathBuf>>,
+    is_file: FastMap<Vec<u8>, bool>,
+    listings: FastMap<Vec<u8>, Option<DirListing>>,
+    /// While computing a memoised system-header scan: what it depended on.
+    recording: Option<Vec<sysscan::Dep>>,
+    /// Identity of this request's search configuration, for memo keys.
+    config_key: Vec<u8>,
     steps: usize,
     depth: usize,
 }
@@ -157,12 +166,36 @@ struct Ctx<'p> {
 }
 
 impl Walker<'_> {
+    /// Whether `abs` (an absolute, spelled path) lies in a system directory.
+    /// System directories are canonical, so such a path has no symlink
+    /// before the directory; their contents are assumed not to change while
+    /// the server runs, so lookups there are cached across requests.
+    fn in_system(&self, abs: &Path) -> bool {
+        let p = key(abs);
+        self.system_bytes.iter().any(|d| {
+            p.starts_with(d) && (p.len() == d.len() || p[d.len()] == b'/' || d.ends_with(b"/"))
+        })
+    }
+
     fn file(&mut self, spelled: &Path) -> bool {
-        if let Some(&b) = self.is_file.get(spelled) {
+        if let Some(&b) = self.is_file.get(key(spelled)) {
             return b;
         }
-        let b = std::fs::metadata(self.cwd.join(spelled)).is_ok_and(|m| m.is_file());
-        self.is_file.insert(spelled.to_path_buf(), b);
+        let abs = self.cwd.join(spelled);
+        let stable = self.in_system(&abs);
+        let cached = if stable {
+            self.cache.system_is_file.find(key(&abs), |_| true).copied()
+        } else {
+            None
+        };
+        let b = cached.unwrap_or_else(|| {
+            let b = std::fs::metadata(&abs).is_ok_and(|m| m.is_file());
+            if stable {
+                self.cache.system_is_file.insert(key(&abs).to_vec(), b);
+            }
+            b
+        });
+        self.is_file.insert(key(spelled).to_vec(), b);
         b
     }
 
@@ -174,27 +207,94 @@ impl Walker<'_> {
         next: Option<Option<usize>>,
     ) -> Vec<Found> {
         let search = self.search;
-        search.find(name, quote, dir, next, &mut |p| self.file(p))
+        search.find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
+    }
+
+    /// Whether `dir/name` is a file. A miss on the first component of
+    /// `name` is answered from a listing of `dir` (revalidated by the
+    /// directory's own size, mtime and inode once per request), which saves
+    /// most stats of system headers' lookups through user `-I` directories.
+    fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
+        let user = !self.in_system(&self.cwd.join(dir));
+        if !name.is_absolute()
+            && let Some(std::path::Component::Normal(first)) = name.components().next()
+        {
+            let listing = self.listing(dir);
+            if user && let Some(rec) = &mut self.recording {
+                rec.push(sysscan::Dep::Listing(
+                    dir.to_path_buf(),
+                    listing.as_ref().map(|l| l.0),
+                ));
+            }
+            match listing {
+                None => return false,
+                Some((_, names)) if !names.contains(first.as_bytes()) => return false,
+                Some(_) => {}
+            }
+        }
+        let found = self.file(&dir.join(name));
+        if user && let Some(rec) = &mut self.recording {
+            rec.push(sysscan::Dep::Probe(
+                dir.to_path_buf(),
+                name.to_path_buf(),
+                found,
+            ));
+        }
+        found
+    }
+
+    /// The entry names of `dir` (spelled relative to cwd), or None if it is
+    /// not a readable directory.
+    fn listing(&mut self, dir: &Path) -> Option<DirListing> {
+        if let Some(l) = self.listings.get(key(dir)) {
+            return l.clone();
+        }
+        let abs = self.cwd.join(dir);
+        let l = std::fs::metadata(&abs)
+            .ok()
+            .filter(|m| m.is_dir())
+            .and_then(|m| {
+                let id = super::cache::FileId::of(&m);
+                self.cache.listing(&abs, id).map(|l| (id, l))
+            });
+        self.listings.insert(key(dir).to_vec(), l.clone());
+        l
     }
 
     fn realpath(&mut self, abs: &Path) -> Option<PathBuf> {
-        if let Some(r) = self.real.get(abs) {
+        if let Some(r) = self.real.get(key(abs)) {
             return r.clone();
         }
-        let r = std::fs::canonicalize(abs).ok();
-        self.real.insert(abs.to_path_buf(), r.clone());
+        let stable = self.in_system(abs);
+        let r = match self.cache.system_real.find(key(abs), |_| true) {
+            Some(r) if stable => r.clone(),
+            _ => {
+                let r = std::fs::canonicalize(abs).ok();
+                if stable {
+                    self.cache.system_real.insert(key(abs).to_vec(), r.clone());
+                }
+                r
+            }
+        };
+        self.real.insert(key(abs).to_vec(), r.clone());
         r
     }
 
+    /// Records a path the compiler opens, for mirroring its symlinks. Paths
+    /// spelled inside a system directory have none to mirror.
+    fn opened(&mut self, abs: PathBuf) {
+        if !self.in_system(&abs) && self.opened.insert(key(&abs).to_vec()) {
+            self.out.opened.push(abs);
+        }
+    }
+
     fn is_system(&self, real: &Path) -> bool {
-        self.system.iter().any(|d| real.starts_with(d))
+        self.in_system(real)
     }
 
     fn visit(&mut self, found: Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
         let abs = self.cwd.join(&found.spelled);
-        if self.opened.insert(abs.clone()) {
-            self.out.opened.push(abs.clone());
-        }
+        self.opened(abs.clone());
         let Some(real) = self.realpath(&abs) else {
             return Ok(());
         };
@@ -202,15 +302,15 @@ impl Walker<'_> {
             self.env.incomplete = true;
             return self.scan_system(real, &found);
         }
-        if self.sent.insert(real.clone()) {
-            self.index.insert(real.clone(), self.out.files.len());
+        if self.sent.insert(key(&real).to_vec()) {
+            self.index.insert(key(&real).to_vec(), self.out.files.len());
             self.out.files.push(Sent {
                 real: real.clone(),
                 line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
                 rewrites: Vec::new(),
             });
         }
-        if self.once.contains(&real) {
+        if self.once.contains(key(&real)) {
             return Ok(());
         }
         let parsed = self
@@ -218,7 +318,7 @@ impl Walker<'_> {
             .parsed(&real)
             .map_err(|e| NotCovered(format!("cannot read {}: {e}", real.display())))?;
         if import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)) {
-            self.once.insert(real.clone());
+            self.once.insert(key(&real).to_vec());
         }
         if let Some(g) = &parsed.guard
             && self.env.is_defined(g) == Some(true)
@@ -231,7 +331,7 @@ impl Walker<'_> {
         let dir = found.spelled.parent().unwrap_or(Path::new(""));
         let ctx = Ctx {
             file: &found.spelled,
-            sent_index: self.index.get(&real).copied(),
+            sent_index: self.index.get(key(&real)).copied(),
             dir,
             dir_index: found.dir_index,
         };
@@ -402,54 +502,9 @@ impl Walker<'_> {
         }
         Ok(())
     }
-
-    /// Follows the includes of a system header, without conditions, only to
-    /// find non-system files it may reach (through `-I` directories).
-    fn scan_system(&mut self, real: PathBuf, found: &Found) -> Result<(), NotCovered> {
-        if !self.sys_scanned.insert(real.clone()) {
-            return Ok(());
-        }
-        let Ok(parsed) = self.cache.parsed(&real) else {
-            return Ok(());
-        };
-        let dir = found
-            .spelled
-            .parent()
-            .unwrap_or(Path::new(""))
-            .to_path_buf();
-        let mut bodies = Vec::new();
-        collect_includes(&parsed.nodes, &mut bodies);
-        let ctx = Ctx {
-            file: &found.spelled,
-            sent_index: None,
-            dir: &dir,
-            dir_index: found.dir_index,
-        };
-        for (kind, body) in bodies {
-            let Ok(names) = self.names(body, &ctx) else {
-                continue;
-            };
-            for (name, quote) in names {
-                let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
-                for f in self.find(&name, quote, Some(&dir), next) {
-                    let abs = self.cwd.join(&f.spelled);
-                    match self.realpath(&abs) {
-                        Some(r) if self.is_system(&r) => {
-                            if self.opened.insert(abs.clone()) {
-                                self.out.opened.push(abs);
-                            }
-                            self.scan_system(r, &f)?;
-                        }
-                        Some(_) => self.visit(f, 1, false)?,
-                        None => {}
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
+/// Every include directive in `nodes`, in all branches.
 fn collect_includes<'n>(nodes: &'n [Node], out: &mut Vec<(IncludeKind, &'n [u8])>) {
     for n in nodes {
         match n {

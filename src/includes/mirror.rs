@@ -13,7 +13,7 @@
 //! Compressed copies are written once per file version (see
 //! [`super::cache::Cache::written`]).
 
-use super::cache::{Cache, FileId, map_file};
+use super::cache::{Cache, FileId, key, map_file};
 use super::closure::{Closure, Sent};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
@@ -316,7 +316,12 @@ fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
         (&f.line_name, &f.rewrites).hash(&mut h);
         h.finish()
     };
-    if cache.written.find(dest, |v| *v == (id, variant)).is_some() && dest.exists() {
+    if cache
+        .written
+        .find(key(dest), |v| *v == (id, variant))
+        .is_some()
+        && dest.exists()
+    {
         return Ok(());
     }
     let (contents, id) = map_file(src)?;
@@ -342,7 +347,7 @@ fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, &packed).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
-    cache.written.insert(dest.to_path_buf(), (id, variant));
+    cache.written.insert(key(dest).to_vec(), (id, variant));
     Ok(())
 }
 

@@ -83,7 +83,9 @@ impl SearchPath {
     /// The files `name` may open. `quote`: `"name"` (else `<name>`);
     /// `includer_dir`: directory of the including file as opened;
     /// `next`: `Some(index of the includer's directory)` for `#include_next`.
-    /// `is_file` tells whether a spelled path is a regular file.
+    /// `is_file(dir, name)` tells whether the spelled path `dir/name` is a
+    /// regular file (the split lets the caller answer misses from a cached
+    /// directory listing).
     ///
     /// `#include` yields the first hit; `#include_next` yields every hit after
     /// the includer's directory (a superset, as stock does).
@@ -93,10 +95,10 @@ impl SearchPath {
         quote: bool,
         includer_dir: Option<&Path>,
         next: Option<Option<usize>>,
-        is_file: &mut dyn FnMut(&Path) -> bool,
+        is_file: &mut dyn FnMut(&Path, &Path) -> bool,
     ) -> Vec<Found> {
         if name.is_absolute() {
-            return if is_file(name) {
+            return if is_file(Path::new(""), name) {
                 vec![Found {
                     spelled: name.to_path_buf(),
                     dir_index: None,
@@ -115,20 +117,17 @@ impl SearchPath {
         if quote
             && next.is_none()
             && let Some(dir) = includer_dir
+            && is_file(dir, name)
         {
-            let p = dir.join(name);
-            if is_file(&p) {
-                return vec![Found {
-                    spelled: p,
-                    dir_index: None,
-                }];
-            }
+            return vec![Found {
+                spelled: dir.join(name),
+                dir_index: None,
+            }];
         }
         for (i, d) in self.dirs.iter().enumerate().skip(start) {
-            let p = d.join(name);
-            if is_file(&p) {
+            if is_file(d, name) {
                 out.push(Found {
-                    spelled: p,
+                    spelled: d.join(name),
                     dir_index: Some(i),
                 });
                 if !all {
@@ -161,7 +160,7 @@ mod tests {
     fn quote_angle_next() {
         let s = sp(&["q", "i1", "i2", "/sys"], 1);
         let files = ["src/a.h", "q/a.h", "i1/b.h", "i2/b.h", "/sys/b.h", "i2/c.h"];
-        let mut exists = |p: &Path| files.iter().any(|f| Path::new(f) == p);
+        let mut exists = |d: &Path, n: &Path| files.iter().any(|f| Path::new(f) == d.join(n));
         let a = Path::new("a.h");
         let b = Path::new("b.h");
         assert_eq!(

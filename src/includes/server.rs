@@ -147,8 +147,17 @@ impl Server {
     /// Handles one request: the reply bytes. A translation unit that is not
     /// covered gets `ARGC00000000` and one log line saying which and why.
     pub fn handle(&self, req: &Request) -> Vec<u8> {
+        let started = std::time::Instant::now();
         let paths = match self.analyse(req) {
-            Ok(p) => p,
+            Ok(p) => {
+                log::debug!(
+                    "{}: {} paths in {} us",
+                    source_name(req),
+                    p.len(),
+                    started.elapsed().as_micros()
+                );
+                p
+            }
             Err(why) => {
                 log::warn!(
                     "Preprocessing locally. Include server not covering {}: {why}",

@@ -1,0 +1,183 @@
+//! System headers: followed only to find non-system files they may reach
+//! (through user `-I` directories), and memoised across requests.
+//!
+//! A system header is never sent, but `#include <x>` inside it searches the
+//! user's `-I` directories first, so a user file may be reached from it.
+//! Scanning all system headers of every translation unit costs
+//! milliseconds (C++ pulls hundreds), so the scan from each root header is
+//! computed once per search configuration and stored in the shared cache
+//! ([`Cache::system_scans`]) with what it depended on outside system
+//! directories: the identity of each user directory it listed and the
+//! result of each user path it stat'ed. A later request replays the memo
+//! only when all of those still hold; a header created in a user directory
+//! changes that directory's identity and forces a rescan.
+//!
+//! The scan ignores conditions and computed includes inside system headers
+//! (only literal `"x"`/`<x>` names are followed): a computed include in a
+//! system header that leads into a user directory is not seen.
+
+use super::super::cache::{FileId, key};
+use super::super::resolve::{Found, SearchPath};
+use super::super::scanner::IncludeKind;
+use super::{NotCovered, Walker, collect_includes, header_name};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Something outside system directories a memoised scan depended on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Dep {
+    /// A directory (spelled relative to cwd) and its identity when listed
+    /// (None: it did not exist).
+    Listing(PathBuf, Option<FileId>),
+    /// `dir/name` was (or was not) a regular file.
+    Probe(PathBuf, PathBuf, bool),
+}
+
+/// The memoised scan from one system header.
+#[derive(Debug, Default)]
+pub struct SysScan {
+    /// Canonical paths of every system header reached.
+    system: Vec<Vec<u8>>,
+    /// Non-system files reached, to be walked normally.
+    user: Vec<Found>,
+    /// Paths opened outside system directories on the way (symlinked `-I`
+    /// directories pointing into system directories).
+    opened: Vec<PathBuf>,
+    /// What must still hold for the memo to be valid.
+    deps: Vec<Dep>,
+}
+
+/// The part of the memo key shared by all headers of one request.
+pub fn config_key(cwd: &Path, search: &SearchPath) -> Vec<u8> {
+    let mut k = key(cwd).to_vec();
+    for d in &search.dirs {
+        k.push(0);
+        k.extend_from_slice(key(d));
+    }
+    k.push(1);
+    k.extend_from_slice(search.angle_start.to_string().as_bytes());
+    k
+}
+
+impl Walker<'_> {
+    /// Follows system header `real` (opened as `found`).
+    pub(super) fn scan_system(&mut self, real: PathBuf, found: &Found) -> Result<(), NotCovered> {
+        if self.sys_scanned.contains(key(&real)) {
+            return Ok(());
+        }
+        let mut k = self.config_key.clone();
+        k.push(2);
+        k.extend_from_slice(key(&found.spelled));
+        k.push(3);
+        k.extend_from_slice(format!("{:?}", found.dir_index).as_bytes());
+        let cache = self.cache;
+        let cached = cache.system_scans.find(&k, |_| true).cloned();
+        let memo = match cached {
+            Some(m) if self.revalidate(&m) => m,
+            _ => {
+                let m = Arc::new(self.compute(real, found)?);
+                cache.system_scans.insert(k, m.clone());
+                m
+            }
+        };
+        for s in &memo.system {
+            self.sys_scanned.insert(s.clone());
+        }
+        for p in &memo.opened {
+            self.opened(p.clone());
+        }
+        for f in &memo.user {
+            self.visit(f.clone(), 1, false)?;
+        }
+        Ok(())
+    }
+
+    fn revalidate(&mut self, m: &SysScan) -> bool {
+        for d in &m.deps {
+            let ok = match d {
+                Dep::Listing(dir, id) => self.listing(dir).map(|l| l.0) == *id,
+                Dep::Probe(dir, name, was) => self.file(&dir.join(name)) == *was,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Scans from `real` with fresh visited sets, recording dependencies.
+    fn compute(&mut self, real: PathBuf, found: &Found) -> Result<SysScan, NotCovered> {
+        let saved_scanned = std::mem::take(&mut self.sys_scanned);
+        let saved_opened = std::mem::take(&mut self.opened);
+        let saved_out = std::mem::take(&mut self.out.opened);
+        let saved_rec = self.recording.replace(Vec::new());
+        let mut user = Vec::new();
+        self.collect(real, found, &mut user);
+        let mut deps = std::mem::replace(&mut self.recording, saved_rec).unwrap_or_default();
+        deps.sort();
+        deps.dedup();
+        let scanned = std::mem::replace(&mut self.sys_scanned, saved_scanned);
+        self.opened = saved_opened;
+        let opened = std::mem::replace(&mut self.out.opened, saved_out);
+        Ok(SysScan {
+            system: scanned.into_iter().collect(),
+            user,
+            opened,
+            deps,
+        })
+    }
+
+    fn collect(&mut self, real: PathBuf, found: &Found, user: &mut Vec<Found>) {
+        if !self.sys_scanned.insert(key(&real).to_vec()) {
+            return;
+        }
+        let Ok(parsed) = self.cache.parsed_stable(&real) else {
+            return;
+        };
+        let dir = found
+            .spelled
+            .parent()
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        let mut bodies = Vec::new();
+        collect_includes(&parsed.nodes, &mut bodies);
+        for (kind, body) in bodies {
+            let Some((name, quote)) = header_name(body) else {
+                continue;
+            };
+            let next = (kind == IncludeKind::Next).then_some(found.dir_index);
+            for f in self.find(&name, quote, Some(&dir), next) {
+                let abs = self.cwd.join(&f.spelled);
+                match self.realpath(&abs) {
+                    Some(r) if self.is_system(&r) => {
+                        self.opened(abs);
+                        self.collect(r, &f, user);
+                    }
+                    Some(_) if !user.contains(&f) => user.push(f),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_key_separates_dirs() {
+        let a = SearchPath {
+            dirs: vec![PathBuf::from("ab"), PathBuf::from("c")],
+            angle_start: 0,
+        };
+        let b = SearchPath {
+            dirs: vec![PathBuf::from("a"), PathBuf::from("bc")],
+            angle_start: 0,
+        };
+        assert_ne!(
+            config_key(Path::new("/w"), &a),
+            config_key(Path::new("/w"), &b)
+        );
+    }
+}

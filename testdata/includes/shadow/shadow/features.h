@@ -1,0 +1,2 @@
+#include_next <features.h>
+#define SHADOWED 1
