@@ -2,10 +2,10 @@
 //! mode 0700, removed with everything in it when the job ends, whatever
 //! happens (unless `DISTCC_SAVE_TEMPS=1`).
 //!
-//! Layout: `in.<ext>` (v1/v2 source), `out.o`, `deps.d`, `stdout`,
-//! `stderr`, and for protocol 3 the client's tree under `root/`. Only
-//! `root/` is shaped by the client, so nothing it sends can pre-empt the
-//! paths the compiler writes.
+//! Layout: `in.<ext>` (v1/v2 source), `out.o`, `deps.d`, anything the
+//! compiler puts in its `TMPDIR`, and for protocol 3 the client's tree
+//! under `root/`. Only `root/` is shaped by the client, so nothing it sends
+//! can pre-empt the paths the compiler writes.
 
 use distcc::{Error, Result};
 use std::ffi::CString;
