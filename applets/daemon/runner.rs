@@ -9,7 +9,7 @@
 //! group id that was already reused.
 
 use super::compiler::{Checked, Config};
-use super::jobdir::JobDir;
+use super::jobdir::Slot;
 use super::process;
 use super::pump_root::Root;
 use super::rewrite;
@@ -112,15 +112,16 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// Runs a task to completion. Never panics on client input.
-pub fn run(task: Task, cfg: &Config) -> Outcome {
+/// Runs a task to completion in a directory from `slot`. Never panics on
+/// client input.
+pub fn run(task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
     let start = Instant::now();
     let compiler = task.checked.argv[0].to_string_lossy().into_owned();
     let input = task.checked.argv[task.checked.shape.input]
         .to_string_lossy()
         .into_owned();
     let id = task.id;
-    let (reply, result, status, error) = match execute(&task, cfg) {
+    let (reply, result, status, error) = match execute(&task, cfg, slot) {
         Ok((status, reply)) => {
             let result = match task.control.stopped() {
                 Some(Stop::ClientGone) | Some(Stop::Shutdown) => JobResult::CliDisconn,
@@ -145,8 +146,14 @@ pub fn run(task: Task, cfg: &Config) -> Outcome {
     }
 }
 
-fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
-    let dir = JobDir::create(&cfg.tmpdir, cfg.save_temps)?;
+fn execute(task: &Task, cfg: &Config, slot: &mut Slot) -> Result<(i32, Vec<u8>)> {
+    let dir = slot.take(&cfg.tmpdir, cfg.save_temps)?;
+    let result = execute_in(task, cfg, &dir);
+    slot.give_back(dir);
+    result
+}
+
+fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<(i32, Vec<u8>)> {
     let output = dir.join("out.o");
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
