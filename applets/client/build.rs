@@ -217,8 +217,10 @@ impl<'a> Build<'a> {
         }
         if !self.env.fallback {
             let _ = std::io::stdout().write_all(&reply.stdout);
-            log::error!(
-                "remote compilation of '{input}' on {host} failed (exit {code}) and fallbacks are disabled"
+            // The compiler's own messages say what went wrong; stderr stays
+            // exactly the compiler's.
+            log::info!(
+                "remote compilation of '{input}' on {host} failed (exit {code}); fallbacks are disabled"
             );
             let _ = std::io::stderr().write_all(&reply.stderr);
             return Ok(code);
@@ -230,8 +232,11 @@ impl<'a> Build<'a> {
             local::run(&job.argv, self.env.safeguard)?
         };
         if local_code != code {
-            let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
-            if pump {
+            // In pump mode the likely culprit is the include analysis, not
+            // the host: the discrepancy counter deals with that.
+            if !pump {
+                let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
+            } else {
                 log::warn!(
                     "pump-mode compilation of '{input}' failed on {host} but gave exit {local_code} locally: counting a discrepancy"
                 );
