@@ -23,6 +23,39 @@ pub fn start(extra: &[&str]) -> Daemon {
     d
 }
 
+/// Our daemon with exactly `args` (plus port, log and --no-detach) and
+/// extra environment, listening on `addr`.
+pub fn start_custom(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let dir = TestDir::new("custom");
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let port = free_port();
+    let mut cmd = ours("distccd");
+    cmd.args([
+        "--no-detach",
+        "--daemon",
+        "--port",
+        &port.to_string(),
+        "--log-file",
+    ])
+    .arg(dir.join("daemon.log"))
+    .args(args)
+    .env("TMPDIR", dir.join("tmp"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let guard = Guard::spawn(cmd, "custom");
+    assert!(
+        wait_for_port(addr, port, Duration::from_secs(10)),
+        "daemon does not listen on {addr}"
+    );
+    Daemon { guard, port, dir }
+}
+
 pub const HELLO_C: &str =
     "#include <stdio.h>\nint main(void) { printf(\"hello world\\n\"); return 0; }\n";
 pub const HELLO_CPP: &str = "#include <vector>\n#include <cstdio>\nint main() { std::vector<int> v{1,2,3}; std::printf(\"%zu\\n\", v.size()); return 0; }\n";
@@ -544,4 +577,127 @@ fn stats_page_in_stock_format() {
     assert!(page.contains("dcc_compile_ok 1\n"), "{page}");
     assert!(page.contains("dcc_longest_job alive.c\n"), "{page}");
     assert!(page.ends_with("</distccstats>\n"), "{page}");
+}
+
+#[test]
+fn default_access_is_loopback_and_private_including_ipv6() {
+    // No --allow: stock 3.4 lets everyone in; we allow loopback and the
+    // private networks, ::1 included (stock's --allow-private omits it).
+    let d = start_custom("::1", &["--listen", "::1"], &[]);
+    let dir = TestDir::new("v6");
+    dir.write("hello.c", HELLO_C);
+    let host = format!("[::1]:{}", d.port);
+    let out = run(stock_client(&dir, &host).args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    assert!(d.log().contains("no --allow option"), "{}", d.log());
+    // Started as root, the daemon runs as an unprivileged user.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", d.guard.pid())).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            !uid.split_whitespace().skip(1).any(|u| u == "0"),
+            "still root: {uid}"
+        );
+    }
+}
+
+#[test]
+fn access_denied_client_falls_back_locally() {
+    // The stock suite's AccessDenied: --allow 127.0.0.2 refuses 127.0.0.1.
+    let d = start_custom(
+        "127.0.0.1",
+        &["--listen", "127.0.0.1", "--allow", "127.0.0.2"],
+        &[],
+    );
+    let dir = TestDir::new("denied");
+    dir.write("hello.c", HELLO_C);
+    let mut cmd = stock_client(&dir, &d.host(""));
+    cmd.env_remove("DISTCC_FALLBACK");
+    let out = run(cmd.args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("hello.o").exists());
+    let client_log = std::fs::read_to_string(dir.join("client.log")).unwrap();
+    assert!(client_log.contains("failed to distribute"), "{client_log}");
+    assert!(
+        d.log().contains("refused by the access list"),
+        "{}",
+        d.log()
+    );
+    assert!(!d.log().contains("COMPILE_OK"));
+}
+
+#[test]
+fn inetd_on_a_socket_serves_and_kills_on_hangup() {
+    let dir = TestDir::new("inetdsock");
+    let cc = slow_compiler(&dir);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spawn = |listener: &std::net::TcpListener| {
+        let (server_side, _) = listener.accept().unwrap();
+        let out: std::os::fd::OwnedFd = server_side.try_clone().unwrap().into();
+        let inp: std::os::fd::OwnedFd = server_side.into();
+        ours("distccd")
+            .args(["--log-file"])
+            .arg(dir.join("d.log"))
+            .args(["--enable-tcp-insecure"])
+            .env("TMPDIR", &dir.path)
+            .stdin(Stdio::from(inp))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Auto mode (no --inetd): stdin is a socket, so one job is served there.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut child = spawn(&listener);
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 1; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    client.write_all(&bytes).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let resp = protocol::read_response(&mut client, Version::LZO, Limits::default()).unwrap();
+    assert_eq!(resp.status, 0);
+    assert!(child.wait().unwrap().success());
+    // A client that hangs up mid-compile gets its compiler killed.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut child = spawn(&listener);
+    let req = plain_request(
+        Version::PLAIN,
+        &[&cc, "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    client.write_all(&bytes).unwrap();
+    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(10))
+        .trim()
+        .parse()
+        .unwrap();
+    drop(client);
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "compiler {pid} survived the hang-up"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "inetd daemon did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    assert!(
+        !dir.listing().iter().any(|f| f.starts_with("distccd_")),
+        "{:?}",
+        dir.listing()
+    );
 }

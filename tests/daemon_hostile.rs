@@ -13,8 +13,6 @@ use distcc::protocol::{self, Body, Request, Version};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A directory the daemon user may write to, outside the daemon's TMPDIR.
@@ -336,32 +334,12 @@ fn silent_slow_and_many_clients_do_not_starve_others() {
 
 #[test]
 fn io_timeout_closes_silent_clients() {
-    let dir = TestDir::new("iotimeout");
-    std::fs::create_dir_all(dir.join("tmp")).unwrap();
-    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let port = free_port();
-    let mut cmd = Command::new(bin());
-    cmd.arg0("distccd")
-        .args([
-            "--no-detach",
-            "--daemon",
-            "--listen",
-            "127.0.0.1",
-            "--allow",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--log-file",
-        ])
-        .arg(dir.join("daemon.log"))
-        .env("TMPDIR", dir.join("tmp"))
-        .env("DISTCC_IO_TIMEOUT", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let guard = Guard::spawn(cmd, "iotimeout");
-    assert!(wait_for_port("127.0.0.1", port, Duration::from_secs(10)));
-    let d = Daemon { guard, port, dir };
+    let d = crate::daemon::start_custom(
+        "127.0.0.1",
+        &["--listen", "127.0.0.1", "--allow", "127.0.0.1"],
+        &[("DISTCC_IO_TIMEOUT", "1")],
+    );
+    let port = d.port;
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"DIST00000001").unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

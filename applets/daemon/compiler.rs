@@ -17,6 +17,16 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What one request may hold: the codec's defaults with tighter payload
+/// caps, since every open connection may buffer this much.
+pub fn request_limits() -> distcc::protocol::Limits {
+    distcc::protocol::Limits {
+        max_payload: 256 * 1024 * 1024,
+        max_total: 512 * 1024 * 1024,
+        ..distcc::protocol::Limits::default()
+    }
+}
+
 /// The masquerade directories searched for whitelisted compiler names.
 pub const WHITELIST_DIRS: &[&str] = &["/usr/lib/distcc", "/usr/local/lib/distcc"];
 

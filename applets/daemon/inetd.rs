@@ -3,14 +3,14 @@
 //!
 //! Blocking I/O on fd 0 and 1, the same decoder, checks and job runner as
 //! the daemon. When stdin is an IP socket the access list applies; through
-//! a pipe there is no peer address and it is skipped, as in stock. The
-//! client is not watched for EOF while compiling here, so a client that
-//! closes its write side after the request (a pipe) still gets its reply.
+//! a pipe there is no peer address and it is skipped, as in stock. Only a
+//! socket is watched for a hang-up while compiling, so a client that closes
+//! its write side of a pipe after the request still gets its reply.
 
 use super::compiler::Config;
 use super::runner::{self, JobControl, JobResult, Stop, Task};
 use distcc::acl::AccessList;
-use distcc::protocol::{Limits, RequestDecoder};
+use distcc::protocol::RequestDecoder;
 use distcc::{Error, Kind, Result};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -51,6 +51,28 @@ pub fn stdin_is_socket() -> bool {
     }
 }
 
+/// On a socket (real inetd), a client that hangs up while its job runs
+/// gets its compiler killed, as in daemon mode. Through a pipe, EOF on
+/// stdin is normal and is not watched.
+fn watch_for_hangup(control: Arc<JobControl>, done: Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::spawn(move || {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut pfd = libc::pollfd {
+                fd: 0,
+                events: libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd for at most a second.
+            let n = unsafe { libc::poll(&mut pfd, 1, 1000) };
+            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                log::warn!("client hung up, killing its compiler");
+                control.stop(Stop::ClientGone, libc::SIGTERM);
+                return;
+            }
+        }
+    });
+}
+
 /// Serves one job on stdin/stdout.
 pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
     match peer_of_stdin() {
@@ -63,7 +85,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         Some(ip) => log::info!("inetd client {ip}"),
         None => log::info!("stdin is not an IP socket: no access check"),
     }
-    let mut decoder = RequestDecoder::new(Limits::default());
+    let mut decoder = RequestDecoder::new(super::compiler::request_limits());
     let mut checked = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut stdin = std::io::stdin().lock();
@@ -102,6 +124,10 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
             c.stop(Stop::Lifetime, libc::SIGKILL);
         });
     }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if stdin_is_socket() {
+        watch_for_hangup(Arc::clone(&control), Arc::clone(&done));
+    }
     let task = Task {
         id: 0,
         version: request.version,
@@ -111,6 +137,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         control,
     };
     let outcome = runner::run(task, &cfg);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     log::info!(
         "client: stdin {} exit:{} time:{}ms {} {}",
         outcome.result.name(),

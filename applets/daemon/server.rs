@@ -109,7 +109,7 @@ impl Server {
             cfg,
             acl,
             stats: Stats::new(),
-            limits: Limits::default(),
+            limits: super::compiler::request_limits(),
             scratch: vec![0; 64 * 1024],
         })
     }
