@@ -10,12 +10,19 @@
 //! [`protocol`] with payloads from [`compress`]; the daemon decodes it,
 //! checks it, runs the compiler and replies.
 
+pub mod acl;
 pub mod applet;
 pub mod args;
 pub mod compress;
+pub mod debuginfo;
+pub mod dotd_rewrite;
 pub mod error;
 pub mod includes;
 pub mod logging;
 pub mod protocol;
 
 pub use error::{Error, Kind, Result};
+pub mod env;
+pub mod hosts;
+pub mod lock;
+pub mod state;

@@ -5,6 +5,21 @@
 
 mod util;
 
+mod client;
+mod client_our_daemon;
+mod client_pump;
+mod client_scenarios;
+mod client_ssh;
+mod client_stock_daemon;
+mod daemon;
+mod daemon_hostile;
+mod daemon_pump;
 mod includes;
+mod links;
+mod lsdistcc;
+mod metrics;
+mod monitor;
 mod pump;
 mod smoke;
+mod transcripts;
+mod units;

@@ -237,6 +237,11 @@ impl Daemon {
 fn start_daemon(program: &OsStr, argv0: Option<&str>, tag: &str, extra: &[&str]) -> Daemon {
     let dir = TestDir::new(tag);
     std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    // Run as root, both daemons drop to an unprivileged user (distccd):
+    // it must be able to write its log and its TMPDIR.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     for _attempt in 0..5 {
         let port = free_port();
         let mut cmd = Command::new(program);

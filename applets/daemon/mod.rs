@@ -1,10 +1,263 @@
-//! The `distccd` applet. Not built yet: it answers with a clear error.
+//! The `distccd` applet: the build-server daemon.
+//!
+//! Startup follows stock's order (facts §5.1): options, nice, log, drop
+//! root, `chdir($TMPDIR)`, PATH, `DISTCC_IO_TIMEOUT`, the masquerade
+//! directory check, then either one inetd job on stdin/stdout or the
+//! standalone daemon: bind, detach (the parent writes the pid file once the
+//! socket listens), and the event loop of `server.rs` with its worker pool.
+//! One deviation: the log file is opened before root is dropped, so a log
+//! in a root-owned directory works.
 
+mod compiler;
+mod connection;
+mod inetd;
+mod jobdir;
+mod metrics;
+mod options;
+mod pool;
+mod pump_root;
+mod rewrite;
+mod runner;
+mod server;
+mod startup;
+mod stats;
+mod syslog;
+
+use compiler::Config;
+use distcc::acl::AccessList;
 use distcc::applet::Invocation;
+use distcc::logging::{self, Destination};
 use distcc::{Error, Kind, Result};
+use options::{Mode, Options, Request};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The version block (first two lines as stock, facts §4.1).
+fn version_text() -> String {
+    format!(
+        "distccd 3.4 x86_64-pc-linux-gnu\n  (protocols 1, 2 and 3) (default port 3632)\n  \
+         built from the Rust rewrite, version {}\n\
+         Copyright (C) 2002, 2003, 2004 by Martin Pool.\n\
+         Portions Copyright (C) 2007-2008 Google.\n\n\
+         distcc comes with ABSOLUTELY NO WARRANTY.  distcc is free software, and\n\
+         you may use, modify and redistribute it under the terms of the GNU\n\
+         General Public License version 2 or later.\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+const USAGE: &str = "Usage:
+   distccd [OPTIONS]
+
+Options:
+    --help                     explain usage and exit
+    --version                  show version and exit
+    -P, --pid-file FILE        save daemon process id to file
+    -N, --nice LEVEL           lower priority, 20=most nice
+    --user USER                if run by root, change to this persona
+    --jobs, -j LIMIT           maximum tasks at any time
+    --job-lifetime SECONDS     maximum lifetime of a compile request
+  Networking:
+    -p, --port PORT            TCP port to listen on
+    --listen ADDRESS           IP address to listen on
+    -a, --allow IP[/BITS]      client address access control
+    --allow-private            allow loopback and the private networks
+    --stats                    enable statistics reporting via HTTP server
+    --stats-port PORT          TCP port to listen on for statistics requests
+    --enable-tcp-insecure      accept any compiler (no masquerade whitelist)
+  Debug and trace:
+    --log-level=LEVEL          set detail level for log file
+      levels: critical, error, warning, notice, info, debug
+    --verbose                  set log level to \"debug\"
+    --no-detach                don't detach from parent (for daemontools, etc)
+    --log-file=FILE            send messages here instead of syslog
+    --log-stderr               send messages to stderr
+    --wizard                   for running under gdb
+  Mode of operation:
+    --inetd                    serve client connected to stdin
+    --daemon                   bind and listen on socket
+
+distccd runs either from inetd or as a standalone daemon to compile
+files submitted by the distcc client.
+
+distccd should only run on trusted networks.
+";
 
 /// Runs the applet.
-pub fn main(_inv: Invocation) -> Result<ExitCode> {
-    Err(Error::new(Kind::Failed, "distccd is not implemented yet"))
+pub fn main(inv: Invocation) -> Result<ExitCode> {
+    match options::parse(&inv.args)? {
+        Request::Help => {
+            print!("{}\n{USAGE}", version_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Request::Version => {
+            print!("{}", version_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Request::Serve(opts) => serve(*opts),
+    }
+}
+
+fn open_log(o: &Options) -> Result<()> {
+    let elsewhere = || crate::LOGS_ELSEWHERE.store(true, std::sync::atomic::Ordering::Relaxed);
+    match &o.log_file {
+        Some(path) => {
+            let f = logging::open_log_file(path)
+                .map_err(|e| Error::io(format!("failed to open {}", path.display()), e))?;
+            elsewhere();
+            logging::init("distccd", o.log_level, Destination::File(f));
+        }
+        None if o.log_stderr => logging::init("distccd", o.log_level, Destination::Stderr),
+        None => {
+            elsewhere();
+            syslog::init(o.log_level);
+        }
+    }
+    for name in &o.ignored {
+        log::info!("{name} accepted for compatibility; it has no effect here");
+    }
+    if let Some(word) = &o.bad_log_level {
+        log::warn!("invalid --log-level {word:?}, using notice");
+    }
+    Ok(())
+}
+
+fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
+    let io_timeout = match std::env::var("DISTCC_IO_TIMEOUT") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Duration::from_secs(n),
+            _ => {
+                return Err(Error::new(
+                    Kind::BadArguments,
+                    format!("DISTCC_IO_TIMEOUT={v}: must be a positive number"),
+                ));
+            }
+        },
+        Err(_) => Duration::from_secs(300),
+    };
+    let cmdlist_words = std::env::var("DISTCC_CMDLIST_NUMWORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let cmdlist = match std::env::var_os("DISTCC_CMDLIST") {
+        Some(p) => Some(Config::load_cmdlist(&p, cmdlist_words)?),
+        None => None,
+    };
+    // Only DISTCCD_PATH changes the compilers' PATH; leaving the inherited
+    // one alone lets std spawn with posix_spawn (vfork) instead of fork.
+    let path = std::env::var_os("DISTCCD_PATH");
+    log::debug!(
+        "compiler PATH: {:?}",
+        path.clone().or_else(|| std::env::var_os("PATH"))
+    );
+    let safeguard = std::env::var("_DISTCC_SAFEGUARD")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
+    Ok(Config {
+        tmpdir,
+        insecure: o.insecure,
+        cmdlist,
+        cmdlist_words,
+        path,
+        safeguard: safeguard.to_string(),
+        io_timeout,
+        job_lifetime: (o.job_lifetime > 0).then(|| Duration::from_secs(o.job_lifetime)),
+        max_decompressed: 256 * 1024 * 1024,
+        save_temps: std::env::var("DISTCC_SAVE_TEMPS").is_ok_and(|v| v == "1"),
+    })
+}
+
+fn access_list(o: &Options, inetd: bool) -> Result<AccessList> {
+    let mut acl = AccessList::parse(&o.allow)?;
+    if o.allow_private {
+        acl.add_private();
+    }
+    if acl.is_empty() && !inetd {
+        log::info!("no --allow option specified: allowing loopback and private networks only");
+        acl = AccessList::private();
+    }
+    Ok(acl)
+}
+
+fn bind(addr: IpAddr, port: u16) -> Result<mio::net::TcpListener> {
+    mio::net::TcpListener::bind(SocketAddr::new(addr, port)).map_err(|e| {
+        Error::new(
+            Kind::BindFailed,
+            format!("failed to bind {addr} port {port}: {e}"),
+        )
+    })
+}
+
+fn serve(o: Options) -> Result<ExitCode> {
+    startup::nice(o.nice);
+    open_log(&o)?;
+    startup::drop_root(o.user.as_deref())?;
+    let tmpdir = std::env::var_os("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    std::env::set_current_dir(&tmpdir)
+        .map_err(|e| Error::io(format!("chdir {}", tmpdir.display()), e))?;
+    let cfg = Arc::new(config(&o, tmpdir)?);
+    if !o.insecure && cfg.cmdlist.is_none() && !compiler::whitelist_dir_exists() {
+        return Err(Error::new(
+            Kind::CompilerMissing,
+            format!(
+                "{} not found: install distcc's masquerade directory or use --enable-tcp-insecure",
+                compiler::WHITELIST_DIRS[0]
+            ),
+        ));
+    }
+    let inetd = match o.mode {
+        Mode::Inetd => true,
+        Mode::Daemon => false,
+        Mode::Auto => inetd::stdin_is_socket(),
+    };
+    let acl = access_list(&o, inetd)?;
+    if inetd {
+        startup::set_lifetime(o.lifetime);
+        return inetd::serve(cfg, &acl);
+    }
+    let addr: IpAddr = match &o.listen {
+        Some(a) => a.parse().map_err(|_| {
+            Error::new(
+                Kind::BadArguments,
+                format!("--listen {a}: not an IP address"),
+            )
+        })?,
+        None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    };
+    let listener = bind(addr, o.port)?;
+    let stats = if o.stats {
+        Some(bind(addr, o.stats_port)?)
+    } else {
+        None
+    };
+    startup::raise_fd_limit();
+    // Handlers first: a SIGTERM right after the parent reports the pid must
+    // still go through the clean shutdown (pid file removed).
+    let signals = startup::signal_pipe()?;
+    if o.detach {
+        startup::detach(o.pid_file.as_deref())?;
+    } else if let Some(p) = &o.pid_file {
+        startup::write_pid_file(p, std::process::id())?;
+    }
+    startup::set_lifetime(o.lifetime);
+    log::info!(
+        "listening on {addr} port {} with {} job slots",
+        o.port,
+        o.jobs
+    );
+    let mut server = server::Server::new(listener, stats, signals, o.jobs, cfg, acl)?;
+    let result = server.run();
+    drop(server);
+    if let Some(p) = &o.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
+    let server::Stopped(sig) = result?;
+    startup::reraise(sig)
 }

@@ -1,0 +1,405 @@
+//! One compile, start to finish: where it runs, retries and fallback.
+//!
+//! The flow of distcc 3.4 `dcc_build_somewhere` (facts §4.8), with its
+//! infinite retry loop bounded: classify; local-only commands run here under
+//! a local slot; otherwise pick a host, preprocess locally (protocols 1, 2)
+//! or ask the include server (protocol 3, with the downgrades of §1.3),
+//! send, receive, write the outputs. A failure to distribute marks the host
+//! (backoff), excludes it for this run and tries another, at most
+//! [`MAX_ATTEMPTS`] times; then the job is compiled locally with one log line
+//! giving the reason, unless `DISTCC_FALLBACK=0`. A remote compile error is
+//! retried locally unless `DISTCC_SKIP_LOCAL_RETRY` is set.
+
+use super::local::{self, Cpp};
+use super::pick::{self, Picked};
+use super::pump;
+use super::remote::{self, Reply};
+use super::transport::Connection;
+use distcc::args::{self, Job, Verdict};
+use distcc::env::ClientEnv;
+use distcc::hosts::{HostList, HostSpec};
+use distcc::lock;
+use distcc::protocol::{Body, Version};
+use distcc::state::{Phase, StateFile};
+use distcc::{Error, Kind, Result};
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Most hosts tried for one job before compiling locally.
+pub const MAX_ATTEMPTS: usize = 8;
+
+/// The state of one client run.
+pub struct Build<'a> {
+    env: &'a ClientEnv,
+    state: StateFile,
+    /// (--localslots, --localslots_cpp) of the host list, or the defaults.
+    pools: (u32, u32),
+}
+
+/// What a remote attempt came to, other than a distribution failure.
+enum Outcome {
+    /// The job is finished with this exit code (success, or a local
+    /// preprocessor error that a local compile would report the same way).
+    Done(u8),
+    /// The compiler failed on the server.
+    RemoteFailed { reply: Reply, pump: bool },
+    /// A failure that must not be turned into a fallback.
+    Fatal(Error),
+}
+
+fn basename(p: &std::ffi::OsStr) -> Vec<u8> {
+    Path::new(p)
+        .file_name()
+        .map(|n| n.as_encoded_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+impl<'a> Build<'a> {
+    /// A new run for `env`.
+    pub fn new(env: &'a ClientEnv) -> Build<'a> {
+        Build {
+            env,
+            state: StateFile::new(&env.state_dir()),
+            pools: (
+                distcc::hosts::DEFAULT_LOCAL_SLOTS,
+                distcc::hosts::DEFAULT_LOCAL_SLOTS_CPP,
+            ),
+        }
+    }
+
+    /// Compiles `argv` (argv[0] = compiler) somewhere; returns the exit code.
+    /// With `scan_includes`, prints the include server's file list instead.
+    pub fn run(&mut self, argv: Vec<OsString>, scan_includes: bool) -> Result<u8> {
+        if self.env.safeguard > 0 {
+            // A masquerade link found again after PATH trimming: the real
+            // compiler, here, without locks or rewriting (facts §4.6).
+            return local::run(&argv, self.env.safeguard);
+        }
+        let verdict = args::classify(&argv)?;
+        // The host list is read once: it also sets the local slot pools.
+        let loaded = pick::load(self.env);
+        if let Ok(Some(l)) = &loaded {
+            self.pools = (l.local_slots, l.local_slots_cpp);
+        }
+        match verdict {
+            Verdict::Local(reason) => {
+                log::info!("{}; running locally", reason.why);
+                let pool = if reason.preprocess_only {
+                    self.pools.1
+                } else {
+                    self.pools.0
+                };
+                let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
+                local::run(&argv, self.env.safeguard)
+            }
+            Verdict::Distribute(mut job) => {
+                if !self.env.no_rewrite_cross {
+                    args::cross::rewrite_cross(&mut job.argv, self.env.path.as_deref());
+                }
+                self.distribute(&job, loaded, scan_includes)
+            }
+        }
+    }
+
+    fn distribute(
+        &mut self,
+        job: &Job,
+        loaded: Result<Option<HostList>>,
+        scan_includes: bool,
+    ) -> Result<u8> {
+        let input = job.input.to_string_lossy().into_owned();
+        let list = match loaded {
+            Ok(Some(list)) => list,
+            Ok(None) => {
+                log::warn!("no hostlist is set; can't distribute work");
+                let e = Error::new(Kind::NoHosts, "no hostlist is set");
+                return self.fallback(job, None, e);
+            }
+            Err(e) => {
+                if e.kind() == Kind::NoHosts {
+                    log::warn!("{e}");
+                } else {
+                    log::error!("{e}");
+                }
+                return self.fallback(job, None, e);
+            }
+        };
+        self.state.job(&basename(&job.input), "", 0);
+        let _ = self.state.phase(Phase::Startup);
+        let mut excluded: Vec<String> = Vec::new();
+        let mut last: Option<(String, Error)> = None;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(picked) = pick::pick(self.env, &list, &excluded, &mut self.state)? else {
+                break;
+            };
+            log::debug!(
+                "picked {} slot {} (lock {:?})",
+                picked.host.text,
+                picked.slot,
+                picked.lock.as_ref().map(|l| l.path().to_path_buf())
+            );
+            if picked.host.is_local() {
+                log::info!("building {input} on localhost");
+                let code = local::run(&job.argv, self.env.safeguard)?;
+                drop(picked);
+                return Ok(code);
+            }
+            if scan_includes {
+                return self.scan_includes(job, &picked.host);
+            }
+            let key = picked.host.lock_key();
+            let name = picked.host.name().to_string();
+            match self.attempt(job, &list, &picked) {
+                Ok(Outcome::Done(code)) => return Ok(code),
+                Ok(Outcome::Fatal(e)) => return Err(e),
+                Ok(Outcome::RemoteFailed { reply, pump }) => {
+                    return self.remote_failed(job, picked, reply, pump);
+                }
+                Err(e) if e.kind() == Kind::Busy => return Err(e),
+                Err(e) => {
+                    log::warn!("{name} could not take {input}: {e}");
+                    let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
+                    excluded.push(key);
+                    last = Some((name, e));
+                }
+            }
+        }
+        match last {
+            Some((host, e)) => self.fallback(job, Some(&host), e),
+            None => {
+                let e = Error::new(Kind::NoHosts, "no usable host (all down or backed off)");
+                self.fallback(job, None, e)
+            }
+        }
+    }
+
+    /// Compiles locally after a failure to distribute, or fails when fallback is off.
+    fn fallback(&mut self, job: &Job, host: Option<&str>, why: Error) -> Result<u8> {
+        let input = job.input.to_string_lossy();
+        if !self.env.fallback {
+            log::error!("failed to distribute and fallbacks are disabled");
+            return Err(why.within(format!("failed to distribute {input}")));
+        }
+        match host {
+            Some(h) => {
+                log::warn!("failed to distribute {input} to {h}: {why}, running locally instead")
+            }
+            None => log::warn!("failed to distribute {input}: {why}, running locally instead"),
+        }
+        let pool = self.pools.0;
+        let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
+        local::run(&job.argv, self.env.safeguard)
+    }
+
+    fn remote_failed(&mut self, job: &Job, picked: Picked, reply: Reply, pump: bool) -> Result<u8> {
+        let code = reply.exit_code();
+        let input = job.input.to_string_lossy().into_owned();
+        let host = picked.host.name().to_string();
+        let key = picked.host.lock_key();
+        drop(picked);
+        if self.env.skip_local_retry && code < 128 {
+            let _ = std::io::stdout().write_all(&reply.stdout);
+            let _ = std::io::stderr().write_all(&reply.stderr);
+            return Ok(code);
+        }
+        if !self.env.fallback {
+            let _ = std::io::stdout().write_all(&reply.stdout);
+            log::error!(
+                "remote compilation of '{input}' on {host} failed (exit {code}) and fallbacks are disabled"
+            );
+            let _ = std::io::stderr().write_all(&reply.stderr);
+            return Ok(code);
+        }
+        log::warn!("remote compilation of '{input}' failed, retrying locally");
+        let pool = self.pools.0;
+        let local_code = {
+            let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
+            local::run(&job.argv, self.env.safeguard)?
+        };
+        if local_code != code {
+            let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
+            if pump {
+                log::warn!(
+                    "pump-mode compilation of '{input}' failed on {host} but gave exit {local_code} locally: counting a discrepancy"
+                );
+                pump::record_discrepancy(self.env);
+            }
+        }
+        Ok(local_code)
+    }
+
+    fn scan_includes(&mut self, job: &Job, host: &HostSpec) -> Result<u8> {
+        if host.protocol() != Version::PUMP {
+            return Err(Error::new(
+                Kind::Failed,
+                "'--scan_includes' specified, but distcc wouldn't have used include server (make sure hosts list includes ',cpp' option?)",
+            ));
+        }
+        let cwd = current_dir()?;
+        let paths = pump::query(self.env, &job.argv, &cwd)
+            .map_err(|why| Error::new(Kind::Failed, format!("include server: {why}")))?;
+        let mut out = std::io::stdout().lock();
+        for p in &paths {
+            let _ = writeln!(out, "{}", pump::scan_line(p));
+        }
+        Ok(0)
+    }
+
+    /// One try on one host. Err = failure to distribute (try elsewhere).
+    fn attempt(&mut self, job: &Job, list: &HostList, picked: &Picked) -> Result<Outcome> {
+        let host = &picked.host;
+        let env = self.env;
+        self.state
+            .job(&basename(&job.input), host.name(), picked.slot);
+        let mut version = host.protocol();
+        let mut files = None;
+        if version == Version::PUMP {
+            let _cpp_lock = pick::lock_local(env, list.local_slots_cpp, &mut self.state)?;
+            let _ = self.state.phase(Phase::Preprocess);
+            match self.pump_files(job) {
+                Ok(f) => files = Some(f),
+                Err(why) => {
+                    if env.testing_include_server {
+                        return Ok(Outcome::Fatal(Error::new(
+                            Kind::Failed,
+                            format!(
+                                "include server failed and DISTCC_TESTING_INCLUDE_SERVER is set: {why}"
+                            ),
+                        )));
+                    }
+                    log::warn!(
+                        "failed to get includes from include server, preprocessing locally: {why} ({})",
+                        job.input.to_string_lossy()
+                    );
+                    version = Version::LZO;
+                }
+            }
+        }
+        let _ = self.state.phase(Phase::Connect);
+        if let Some((cwd, argv, body, dotd)) = files {
+            let mut conn = Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork)?;
+            let _ = self.state.phase(Phase::Send);
+            remote::send_head(&mut conn, version, Some(&cwd), &argv)?;
+            remote::send_body(&mut conn, &body)?;
+            return self.finish(job, host, conn, version, dotd.as_deref(), true);
+        }
+        // Plain mode: start cpp, send the head while it runs, then DOTI.
+        if job.preprocessed && std::fs::metadata(&job.input).is_err() {
+            // Nothing to send: the compiler here reports it as it would.
+            return Ok(Outcome::Done(local::run(&job.argv, env.safeguard)?));
+        }
+        let mut cpp_lock = None;
+        let cpp = if job.preprocessed {
+            None
+        } else {
+            cpp_lock = pick::lock_local(env, list.local_slots_cpp, &mut self.state)?;
+            let _ = self.state.phase(Phase::Preprocess);
+            let ext = args::extensions::preprocessed_extension(&job.input);
+            Some(Cpp::start(
+                &args::strip::cpp_argv(job),
+                env.safeguard,
+                &env.tmpdir,
+                ext,
+                env.save_temps,
+            )?)
+        };
+        let mut conn = match Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork) {
+            Ok(c) => c,
+            Err(e) => {
+                drop(cpp);
+                return Err(e);
+            }
+        };
+        let server_argv = args::strip::server_argv(&job.argv);
+        remote::send_head(&mut conn, version, None, &server_argv)?;
+        let _ifile;
+        let source: &Path = match cpp {
+            Some(cpp) => {
+                let (code, ifile) = cpp.wait()?;
+                drop(cpp_lock);
+                if code != 0 {
+                    log::info!(
+                        "preprocessing {} failed with exit {code}",
+                        job.input.to_string_lossy()
+                    );
+                    return Ok(Outcome::Done(code));
+                }
+                _ifile = ifile;
+                &_ifile.path
+            }
+            None => Path::new(&job.input),
+        };
+        let _ = self.state.phase(Phase::Send);
+        remote::send_doti_file(&mut conn, version, source)?;
+        self.finish(job, host, conn, version, None, false)
+    }
+
+    /// Builds the protocol-3 request parts, or says why pump mode is off.
+    #[allow(clippy::type_complexity)]
+    fn pump_files(
+        &self,
+        job: &Job,
+    ) -> std::result::Result<(PathBuf, Vec<OsString>, Body, Option<PathBuf>), String> {
+        if let Some(why) = pump::downgrade_reason(self.env, job.preprocessed) {
+            return Err(why);
+        }
+        let cwd = current_dir().map_err(|e| e.to_string())?;
+        let paths = pump::query(self.env, &job.argv, &cwd)?;
+        let entries = pump::entries(&paths)?;
+        let dotd = args::dotd::dotd_info(job, self.env.dependencies_output.as_deref());
+        let mut argv = job.argv.clone();
+        if dotd.needed && !dotd.target_given {
+            argv.push("-MT".into());
+            argv.push(dotd.target.clone());
+        }
+        let path = if dotd.needed {
+            dotd.path.map(PathBuf::from)
+        } else {
+            None
+        };
+        Ok((cwd, argv, Body::Files(entries), path))
+    }
+
+    fn finish(
+        &mut self,
+        job: &Job,
+        host: &HostSpec,
+        mut conn: Connection,
+        version: Version,
+        dotd: Option<&Path>,
+        pump: bool,
+    ) -> Result<Outcome> {
+        let _ = self.state.phase(Phase::Compile);
+        let reply = remote::receive(&mut conn, version)?;
+        drop(conn);
+        let _ = self.state.phase(Phase::Receive);
+        if reply.status != 0 {
+            return Ok(Outcome::RemoteFailed { reply, pump });
+        }
+        remote::write_output(Path::new(&job.output), &reply.object)?;
+        if let (Some(path), Some(d)) = (dotd, &reply.dotd) {
+            remote::write_output(path, d)?;
+        }
+        let _ = std::io::stdout().write_all(&reply.stdout);
+        let _ = std::io::stderr().write_all(&reply.stderr);
+        lock::clear_backoff(
+            &self.env.lock_dir(),
+            &host.lock_key(),
+            self.env.backoff_period,
+        );
+        let _ = self.state.phase(Phase::Done);
+        log::info!(
+            "compiled {} on {} (protocol {})",
+            job.input.to_string_lossy(),
+            host.name(),
+            version.0
+        );
+        Ok(Outcome::Done(0))
+    }
+}
+
+/// The physical working directory (what stock sends as CDIR).
+fn current_dir() -> Result<PathBuf> {
+    std::env::current_dir().map_err(|e| Error::io("getcwd", e))
+}

@@ -1,0 +1,196 @@
+//! Running the compiler (or preprocessor) on this machine.
+//!
+//! Every child gets `_DISTCC_SAFEGUARD=<level+1>` so that a masquerade link
+//! that finds itself again on PATH stops with exit 111 instead of forking
+//! forever (facts §4.6). The exit status passes through unchanged; a signal
+//! becomes 128 + N, as a shell would report it. Also here: the client's
+//! temporary files (`$TMPDIR/distcc_XXXXXXXX.<ext>`, created exclusively).
+
+use distcc::{Error, Kind, Result};
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// The safeguard variable distcc sets in its children.
+pub const SAFEGUARD_VAR: &str = "_DISTCC_SAFEGUARD";
+
+/// A command for `argv` with the safeguard set for a child of level `level`.
+pub fn command(argv: &[OsString], level: u32) -> Result<Command> {
+    let Some(program) = argv.first() else {
+        return Err(Error::new(Kind::BadArguments, "empty compiler command"));
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..]);
+    cmd.env(SAFEGUARD_VAR, (level + 1).to_string());
+    Ok(cmd)
+}
+
+/// Exit code of a finished child: its status, or 128 + signal.
+pub fn exit_code(status: ExitStatus) -> u8 {
+    if let Some(code) = status.code() {
+        return (code & 0xff) as u8;
+    }
+    status.signal().map_or(1, |s| (128 + s).min(255) as u8)
+}
+
+/// Spawns a child, mapping "not found" to distcc's 110.
+pub fn spawn(cmd: &mut Command, what: &str) -> Result<Child> {
+    cmd.spawn().map_err(|e| {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                Kind::CompilerMissing
+            }
+            _ => Kind::Failed,
+        };
+        Error::new(kind, format!("failed to exec {what}: {e}"))
+    })
+}
+
+/// Runs the compiler here with the caller's stdio; returns its exit code.
+pub fn run(argv: &[OsString], level: u32) -> Result<u8> {
+    let mut cmd = command(argv, level)?;
+    let what = argv[0].to_string_lossy().into_owned();
+    let mut child = spawn(&mut cmd, &what)?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io(format!("waiting for {what}"), e))?;
+    Ok(exit_code(status))
+}
+
+/// Creates a new empty temp file `<dir>/<prefix>XXXXXXXX<suffix>` (mode 0600, exclusive).
+pub fn temp_file(dir: &Path, prefix: &str, suffix: &str) -> Result<(PathBuf, File)> {
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = seed | 1;
+    for _ in 0..100 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let path = dir.join(format!("{prefix}{:08x}{suffix}", x as u32));
+        match OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(Error::io(
+                    format!("create temp file in {}", dir.display()),
+                    e,
+                ));
+            }
+        }
+    }
+    Err(Error::new(
+        Kind::Io,
+        format!("no free temp file name in {}", dir.display()),
+    ))
+}
+
+/// A file removed on drop unless kept (`DISTCC_SAVE_TEMPS=1`).
+pub struct TempPath {
+    /// The path.
+    pub path: PathBuf,
+    /// Keep it on drop.
+    pub keep: bool,
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A running local preprocessor writing into a temp file.
+pub struct Cpp {
+    child: Option<Child>,
+    /// The `.i` file being written.
+    pub out: TempPath,
+}
+
+impl Cpp {
+    /// Starts `cpp_argv` with stdin `/dev/null` and stdout into a new temp
+    /// file with extension `ext` in `tmpdir`.
+    pub fn start(
+        cpp_argv: &[OsString],
+        level: u32,
+        tmpdir: &Path,
+        ext: &str,
+        keep: bool,
+    ) -> Result<Cpp> {
+        let (path, file) = temp_file(tmpdir, "distcc_", &format!(".{ext}"))?;
+        let out = TempPath { path, keep };
+        let mut cmd = command(cpp_argv, level)?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(file));
+        log::debug!("running preprocessor: {cpp_argv:?}");
+        let child = spawn(&mut cmd, &cpp_argv[0].to_string_lossy())?;
+        Ok(Cpp {
+            child: Some(child),
+            out,
+        })
+    }
+
+    /// Waits for it; returns its exit code.
+    pub fn wait(mut self) -> Result<(u8, TempPath)> {
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| Error::new(Kind::Failed, "preprocessor already reaped"))?;
+        let status = child
+            .wait()
+            .map_err(|e| Error::io("waiting for the preprocessor", e))?;
+        let out = TempPath {
+            path: std::mem::take(&mut self.out.path),
+            keep: self.out.keep,
+        };
+        self.out.keep = true;
+        Ok((exit_code(status), out))
+    }
+}
+
+impl Drop for Cpp {
+    fn drop(&mut self) {
+        // Abandoned (the connection failed): stop it, by its own pid.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(run(&["true".into()], 0).unwrap(), 0);
+        assert_eq!(run(&["false".into()], 0).unwrap(), 1);
+        let sig = run(&["sh".into(), "-c".into(), "kill -SEGV $$".into()], 0).unwrap();
+        assert_eq!(sig, 128 + 11);
+        let e = run(&["/no/such/compiler".into()], 0).unwrap_err();
+        assert_eq!(e.kind(), Kind::CompilerMissing);
+    }
+
+    #[test]
+    fn safeguard_is_incremented() {
+        let out = command(
+            &["sh".into(), "-c".into(), "echo $_DISTCC_SAFEGUARD".into()],
+            2,
+        )
+        .unwrap()
+        .output()
+        .unwrap();
+        assert_eq!(out.stdout, b"3\n");
+    }
+}

@@ -1,0 +1,190 @@
+//! Finding the host list and choosing a host: slot locks and backoff.
+//!
+//! The list comes from `DISTCC_HOSTS` (even empty), else
+//! `$DISTCC_DIR/hosts`, else `/etc/distcc/hosts` (facts §4.2). A host is
+//! chosen as distcc 3.4 does (facts §4.7): for slot 0, 1, 2, ... and within a
+//! slot in list order, the first host whose lock file `cpu_<key>_<slot>` can
+//! be locked wins; `,down` hosts, hosts with a fresh backoff file and hosts
+//! that already failed in this run are skipped. When every slot is busy the
+//! client sleeps `DISTCC_PAUSE_TIME_MSEC` and tries again (bounded).
+//! Local jobs take `cpu_localhost_<n>` slots from the `--localslots` or
+//! `--localslots_cpp` pool.
+
+use distcc::env::ClientEnv;
+use distcc::hosts::{self, HostList, HostSpec};
+use distcc::lock::{self, SlotLock};
+use distcc::state::{Phase, StateFile};
+use distcc::{Error, Kind, Result};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Longest a job waits for a free slot before giving up.
+const MAX_SLOT_WAIT: Duration = Duration::from_secs(24 * 3600);
+/// Shortest pause between rounds, so `DISTCC_PAUSE_TIME_MSEC=0` does not burn a CPU.
+const MIN_PAUSE: Duration = Duration::from_millis(1);
+
+/// Where the host list was found and its text.
+pub struct HostText {
+    /// `$DISTCC_HOSTS` or the file path.
+    pub source: String,
+    /// The list.
+    pub text: String,
+}
+
+/// Reads the host list text, or `None` when no source exists.
+pub fn host_text(env: &ClientEnv) -> Option<HostText> {
+    if let Some(h) = &env.hosts {
+        return Some(HostText {
+            source: "$DISTCC_HOSTS".into(),
+            text: h.to_string_lossy().into_owned(),
+        });
+    }
+    for path in [env.dir.join("hosts"), "/etc/distcc/hosts".into()] {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return Some(HostText {
+                source: path.display().to_string(),
+                text,
+            });
+        }
+    }
+    None
+}
+
+/// Loads and parses the host list (shuffled when `--randomize`).
+/// `Ok(None)` when no source is set at all.
+pub fn load(env: &ClientEnv) -> Result<Option<HostList>> {
+    let Some(ht) = host_text(env) else {
+        return Ok(None);
+    };
+    let mut list = hosts::parse(&ht.text, &ht.source)?;
+    if list.randomize {
+        list.shuffle(u64::from(std::process::id()));
+    }
+    if list.zeroconf {
+        log::warn!(
+            "+zeroconf in {} is not supported by this distcc; ignored",
+            ht.source
+        );
+    }
+    if list.hosts.iter().any(|h| h.auth.is_some()) {
+        log::warn!("',auth' (GSS-API) hosts are not supported by this distcc; they are skipped");
+    }
+    if list.hosts.is_empty() {
+        return Err(Error::new(
+            Kind::NoHosts,
+            format!("{} contained no hosts; can't distribute work", ht.source),
+        ));
+    }
+    Ok(Some(list))
+}
+
+/// A chosen host and the slot lock held for it.
+pub struct Picked {
+    /// The host.
+    pub host: HostSpec,
+    /// The lock (absent only when the lock directory is unusable).
+    pub lock: Option<SlotLock>,
+    /// The slot number.
+    pub slot: u32,
+}
+
+fn lock_dir(env: &ClientEnv) -> Option<std::path::PathBuf> {
+    let dir = env.lock_dir();
+    match lock::ensure_dir(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) => {
+            log::warn!("cannot use lock directory: {e}; running without slot limits");
+            None
+        }
+    }
+}
+
+/// Picks and locks a host, skipping those whose lock keys are in `excluded`.
+/// `Ok(None)` when no host is usable (all down, backed off or excluded).
+pub fn pick(
+    env: &ClientEnv,
+    list: &HostList,
+    excluded: &[String],
+    state: &mut StateFile,
+) -> Result<Option<Picked>> {
+    let dir = lock_dir(env);
+    let usable: Vec<&HostSpec> = list
+        .hosts
+        .iter()
+        .filter(|h| !h.down && h.auth.is_none())
+        .filter(|h| !excluded.contains(&h.lock_key()))
+        .filter(|h| {
+            dir.as_deref()
+                .is_none_or(|d| !lock::is_backed_off(d, &h.lock_key(), env.backoff_period))
+        })
+        .collect();
+    if usable.is_empty() {
+        return Ok(None);
+    }
+    let Some(dir) = dir else {
+        return Ok(Some(Picked {
+            host: usable[0].clone(),
+            lock: None,
+            slot: 0,
+        }));
+    };
+    let max_slots = usable.iter().map(|h| h.slots).max().unwrap_or(1);
+    let deadline = Instant::now() + MAX_SLOT_WAIT;
+    let mut blocked = false;
+    loop {
+        for slot in 0..max_slots {
+            for h in usable.iter().filter(|h| h.slots > slot) {
+                if let Some(l) = lock::try_lock(&dir, &h.lock_key(), slot)? {
+                    return Ok(Some(Picked {
+                        host: (*h).clone(),
+                        lock: Some(l),
+                        slot,
+                    }));
+                }
+            }
+        }
+        if !blocked {
+            blocked = true;
+            let _ = state.phase(Phase::Blocked);
+            log::debug!("all hosts busy; waiting for a slot");
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(Kind::Busy, "waited too long for a free slot"));
+        }
+        std::thread::sleep(env.pause_time.max(MIN_PAUSE));
+    }
+}
+
+/// Takes a local slot from a pool of `slots` (`--localslots` or
+/// `--localslots_cpp`), waiting if all are busy. `None` if locks are unusable.
+pub fn lock_local(env: &ClientEnv, slots: u32, state: &mut StateFile) -> Result<Option<SlotLock>> {
+    let Some(dir) = lock_dir(env) else {
+        return Ok(None);
+    };
+    lock_local_in(&dir, slots.max(1), env.pause_time, state)
+}
+
+fn lock_local_in(
+    dir: &Path,
+    slots: u32,
+    pause: Duration,
+    state: &mut StateFile,
+) -> Result<Option<SlotLock>> {
+    let deadline = Instant::now() + MAX_SLOT_WAIT;
+    let mut blocked = false;
+    loop {
+        for slot in 0..slots {
+            if let Some(l) = lock::try_lock(dir, "localhost", slot)? {
+                return Ok(Some(l));
+            }
+        }
+        if !blocked {
+            blocked = true;
+            let _ = state.phase(Phase::Blocked);
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(Kind::Busy, "waited too long for a local slot"));
+        }
+        std::thread::sleep(pause.max(MIN_PAUSE));
+    }
+}

@@ -1,0 +1,291 @@
+//! The client side of pump mode: asking the include server, building the
+//! protocol-3 file list, the downgrade rules and `--scan-includes`.
+//!
+//! The include server listens on the unix socket `$INCLUDE_SERVER_PORT`;
+//! the client sends `CDIR` + `ARGC/ARGV` (the compiler command) and reads
+//! back `ARGC/ARGV`: paths in the server's mirror tree ("client root", three
+//! components deep) (facts §2.1-2.2). Each path becomes a `NAME` (the path
+//! without its first three components, then without `.abs`, then without
+//! `.lzo`) and a `FILE` (the `.lzo` bytes verbatim: already compressed),
+//! a `LINK` (the symlink's target), or `FILE00000000` for a forcing file.
+//! When pump mode cannot be used for a unit, [`downgrade_reason`] or the
+//! query's error says why, and the caller falls back to protocol 2.
+
+use distcc::compress;
+use distcc::env::ClientEnv;
+use distcc::protocol::token::{HEADER_LEN, Token, parse_header, put_header, put_payload};
+use distcc::protocol::{FileContent, FileEntry};
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// Basename of the include server's forcing files.
+pub const FORCING_FILE: &str = "forcing_technique_271828";
+/// Longest usable socket path (`sizeof(sun_path) - 2`).
+const MAX_SOCKET_PATH: usize = 106;
+/// Most entries accepted in a reply.
+const MAX_ENTRIES: u32 = 1_000_000;
+/// Longest path accepted in a reply.
+const MAX_PATH: u32 = 64 * 1024;
+
+/// Why pump mode is not used for this unit before asking anyone (facts §1.3), if so.
+pub fn downgrade_reason(env: &ClientEnv, preprocessed: bool) -> Option<String> {
+    if preprocessed {
+        return Some("input is already preprocessed".into());
+    }
+    if let Some(var) = env.include_path_var {
+        return Some(format!("{var} is set"));
+    }
+    if let Some(counter) = discrepancy_file(env) {
+        let n = std::fs::metadata(&counter).map_or(0, |m| m.len());
+        if n >= env.max_discrepancy {
+            return Some(format!(
+                "pump mode was demoted after {n} discrepancies (see {})",
+                counter.display()
+            ));
+        }
+    }
+    None
+}
+
+/// `<dir of INCLUDE_SERVER_PORT>/discrepancy_counter`, only when the socket is `…/socket`.
+pub fn discrepancy_file(env: &ClientEnv) -> Option<PathBuf> {
+    let port = env.include_server_port.as_ref()?;
+    if port.file_name()? != "socket" {
+        return None;
+    }
+    Some(port.parent()?.join("discrepancy_counter"))
+}
+
+/// Appends one `@` to the discrepancy counter (a pump compile failed remotely
+/// but the local retry gave a different result).
+pub fn record_discrepancy(env: &ClientEnv) {
+    if let Some(path) = discrepancy_file(env)
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+    {
+        let _ = f.write_all(b"@");
+    }
+}
+
+/// Asks the include server (or reads `INCLUDE_SERVER_STUB`) for the files
+/// of `argv` compiled in `cwd`. Err = the reason to fall back.
+pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathBuf>, String> {
+    if let Some(stub) = &env.include_server_stub {
+        return Ok(stub
+            .as_bytes()
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(|w| PathBuf::from(OsString::from_vec(w.to_vec())))
+            .collect());
+    }
+    let Some(port) = &env.include_server_port else {
+        return Err("INCLUDE_SERVER_PORT is not set (did you forget to run under 'pump'?)".into());
+    };
+    if port.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(format!(
+            "include server socket path {} is too long",
+            port.display()
+        ));
+    }
+    let mut s = UnixStream::connect(port).map_err(|e| {
+        format!(
+            "cannot connect to include server at {}: {e}",
+            port.display()
+        )
+    })?;
+    let _ = s.set_read_timeout(Some(env.io_timeout));
+    let _ = s.set_write_timeout(Some(env.io_timeout));
+    let mut req = Vec::new();
+    let err = |e: distcc::Error| e.to_string();
+    put_payload(&mut req, Token::Cdir, cwd.as_os_str().as_bytes()).map_err(err)?;
+    put_header(&mut req, Token::Argc, argv.len() as u32);
+    for a in argv {
+        put_payload(&mut req, Token::Argv, a.as_bytes()).map_err(err)?;
+    }
+    s.write_all(&req)
+        .map_err(|e| format!("writing to include server: {e}"))?;
+    let n = read_header(&mut s, Token::Argc)?;
+    if n == 0 {
+        return Err("include server gave up analyzing".into());
+    }
+    if n > MAX_ENTRIES {
+        return Err(format!("include server sent an absurd count {n}"));
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let len = read_header(&mut s, Token::Argv)?;
+        if len > MAX_PATH {
+            return Err(format!("include server sent a {len}-byte path"));
+        }
+        let mut buf = vec![0u8; len as usize];
+        s.read_exact(&mut buf)
+            .map_err(|e| format!("reading include server reply: {e}"))?;
+        out.push(PathBuf::from(OsString::from_vec(buf)));
+    }
+    Ok(out)
+}
+
+fn read_header(s: &mut UnixStream, token: Token) -> Result<u32, String> {
+    let mut h = [0u8; HEADER_LEN];
+    s.read_exact(&mut h)
+        .map_err(|e| format!("reading include server reply: {e}"))?;
+    parse_header(&h, &[token])
+        .map(|(_, v)| v)
+        .map_err(|e| format!("include server reply: {e}"))
+}
+
+/// The client path a mirror-tree path stands for: drop the first three
+/// components, then a trailing `.abs`, then a trailing `.lzo`.
+pub fn original_name(path: &[u8]) -> Vec<u8> {
+    let mut slashes = 0;
+    let mut cut = path.len();
+    for (i, &b) in path.iter().enumerate() {
+        if b == b'/' {
+            slashes += 1;
+            if slashes == 4 {
+                cut = i;
+                break;
+            }
+        }
+    }
+    let mut name = &path[cut..];
+    if let Some(n) = name.strip_suffix(b".abs") {
+        name = n;
+    }
+    if let Some(n) = name.strip_suffix(b".lzo") {
+        name = n;
+    }
+    name.to_vec()
+}
+
+fn is_forcing(path: &[u8]) -> bool {
+    path.ends_with(format!("/{FORCING_FILE}").as_bytes())
+}
+
+/// Turns the reply paths into protocol-3 entries.
+pub fn entries(paths: &[PathBuf]) -> Result<Vec<FileEntry>, String> {
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        let raw = p.as_os_str().as_bytes();
+        let name = original_name(raw);
+        if is_forcing(raw) {
+            out.push(FileEntry {
+                name,
+                content: FileContent::File(Vec::new()),
+            });
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let content = if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            FileContent::Link(target.into_os_string().into_vec())
+        } else {
+            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if raw.ends_with(b".lzo") || raw.ends_with(b".lzo.abs") || bytes.is_empty() {
+                FileContent::File(bytes)
+            } else {
+                FileContent::File(compress::compress(&bytes))
+            }
+        };
+        out.push(FileEntry { name, content });
+    }
+    Ok(out)
+}
+
+/// One `--scan-includes` line for a reply path (facts §2.3).
+pub fn scan_line(path: &Path) -> String {
+    let raw = path.as_os_str().as_bytes();
+    let name = original_name(raw);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if is_forcing(raw) {
+        let suffix = format!("/{FORCING_FILE}");
+        let dir = name.strip_suffix(suffix.as_bytes()).unwrap_or(&name);
+        return format!("{:<9} {}", "DIRECTORY", text(dir));
+    }
+    let kind = match std::fs::read_link(path) {
+        Ok(target) => {
+            if is_system_link(target.as_os_str().as_bytes(), &name) {
+                "SYSTEMDIR"
+            } else {
+                "SYMLINK"
+            }
+        }
+        Err(_) => "FILE",
+    };
+    format!("{kind:<9} {}", text(&name))
+}
+
+/// A system-directory link: `k` leading `../` (k > slashes in the name),
+/// then the name without its leading `/`.
+fn is_system_link(target: &[u8], name: &[u8]) -> bool {
+    let mut rest = target;
+    let mut k = 0;
+    while let Some(r) = rest.strip_prefix(b"../") {
+        rest = r;
+        k += 1;
+    }
+    let slashes = name.iter().filter(|&&b| b == b'/').count();
+    k > 0 && k > slashes && Some(rest) == name.strip_prefix(b"/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_mirror_paths() {
+        assert_eq!(
+            original_name(b"/dev/shm/tmpab.include_server-1-1/home/u/x.c.lzo"),
+            b"/home/u/x.c"
+        );
+        assert_eq!(
+            original_name(b"/tmp/tmpab.include_server-1-1/padding/usr/inc/a.h.lzo.abs"),
+            b"/usr/inc/a.h"
+        );
+        assert_eq!(original_name(b"/a/b/c/usr/include"), b"/usr/include");
+    }
+
+    #[test]
+    fn short_forcing_paths_do_not_panic() {
+        assert!(scan_line(Path::new("/forcing_technique_271828")).starts_with("DIRECTORY"));
+        assert_eq!(original_name(b"/a"), b"");
+    }
+
+    #[test]
+    fn system_links() {
+        let t = b"../../../../../../../../../../../../../../../../../../../../../../usr/include";
+        assert!(is_system_link(t, b"/usr/include"));
+        assert!(!is_system_link(b"/home/u/real.h", b"/home/u/hdr.h"));
+        assert!(!is_system_link(b"../usr/include", b"/usr/include"));
+    }
+
+    #[test]
+    fn entries_and_scan_lines() {
+        let root = std::env::temp_dir().join(format!("distcc-pumpc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let base = root.join("x/y");
+        std::fs::create_dir_all(base.join("src")).unwrap();
+        let lzo = compress::compress(b"int x;\n");
+        std::fs::write(base.join("src/a.c.lzo"), &lzo).unwrap();
+        std::os::unix::fs::symlink("/src/real.h", base.join("src/l.h")).unwrap();
+        let paths = vec![
+            base.join("src/a.c.lzo"),
+            base.join("src/l.h"),
+            base.join("src").join(FORCING_FILE),
+        ];
+        // root has 4+ components; use a root of exactly three by construction:
+        let e = entries(&paths).unwrap();
+        assert_eq!(e[0].content, FileContent::File(lzo));
+        assert_eq!(e[1].content, FileContent::Link(b"/src/real.h".to_vec()));
+        assert_eq!(e[2].content, FileContent::File(Vec::new()));
+        assert!(scan_line(&paths[1]).starts_with("SYMLINK   "));
+        assert!(scan_line(&paths[2]).starts_with("DIRECTORY "));
+        assert!(scan_line(&paths[0]).starts_with("FILE      "));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

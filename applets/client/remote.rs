@@ -1,0 +1,199 @@
+//! Sending a job to a server and taking its reply apart.
+//!
+//! Request and reply use `distcc::protocol` (facts §1.5, §1.6): the head
+//! (DIST, CDIR, ARGC/ARGV) can go out before local preprocessing ends, the
+//! body follows. Reply payloads are LZO-decompressed for protocols 2 and 3
+//! (with the library's size cap). Outputs are written to a temporary file
+//! beside the target and renamed, so an interrupted job never leaves a
+//! truncated `.o`; a target that exists and is not a regular file
+//! (`-o /dev/null`) is written in place.
+
+use super::transport::Connection;
+use distcc::compress;
+use distcc::protocol::token::{Token, put_header};
+use distcc::protocol::{self, Body, Limits, Version};
+use distcc::{Error, Kind, Result};
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// The server's reply with payloads decompressed.
+pub struct Reply {
+    /// Raw wait status from `STAT`.
+    pub status: u32,
+    /// Compiler stderr (plus server warnings).
+    pub stderr: Vec<u8>,
+    /// Compiler stdout.
+    pub stdout: Vec<u8>,
+    /// The object (empty when the compile failed).
+    pub object: Vec<u8>,
+    /// The `.d` file (protocol 3, success only).
+    pub dotd: Option<Vec<u8>>,
+}
+
+impl Reply {
+    /// The exit code the status stands for: exit code, or 128 + signal.
+    pub fn exit_code(&self) -> u8 {
+        wait_status_code(self.status)
+    }
+}
+
+/// Exit code for a raw wait status.
+pub fn wait_status_code(status: u32) -> u8 {
+    let sig = status & 0x7f;
+    if sig == 0 {
+        ((status >> 8) & 0xff) as u8
+    } else {
+        (128 + sig).min(255) as u8
+    }
+}
+
+fn bytes_of(argv: &[OsString]) -> Vec<Vec<u8>> {
+    argv.iter().map(|a| a.as_bytes().to_vec()).collect()
+}
+
+/// Sends DIST, CDIR (v3) and the argv.
+pub fn send_head(
+    conn: &mut Connection,
+    version: Version,
+    cwd: Option<&Path>,
+    argv: &[OsString],
+) -> Result<()> {
+    let mut out = Vec::with_capacity(256);
+    protocol::encode_request_head(
+        &mut out,
+        version,
+        cwd.map(|c| c.as_os_str().as_bytes()),
+        &bytes_of(argv),
+    )?;
+    conn.send(&out)
+}
+
+/// Sends the body of a protocol-3 request (NFIL and the files).
+pub fn send_body(conn: &mut Connection, body: &Body) -> Result<()> {
+    let mut out = Vec::new();
+    protocol::encode_request_body(&mut out, body)?;
+    conn.send(&out)
+}
+
+/// Sends the preprocessed source in `path` as DOTI: for protocol 1 straight
+/// from the file (the kernel copies it: sendfile/splice), for protocol 2
+/// LZO-compressed. The header and payload go out without another copy.
+pub fn send_doti_file(conn: &mut Connection, version: Version, path: &Path) -> Result<()> {
+    let what = || format!("reading {}", path.display());
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(what(), e))?;
+    if version.compresses() {
+        let mut source = Vec::new();
+        file.read_to_end(&mut source)
+            .map_err(|e| Error::io(what(), e))?;
+        let wire = if source.is_empty() {
+            Vec::new()
+        } else {
+            compress::compress(&source)
+        };
+        drop(source);
+        return conn.send_parts(&header(Token::Doti, wire.len())?, &wire);
+    }
+    let len = file.metadata().map_err(|e| Error::io(what(), e))?.len();
+    conn.send_file(&header(Token::Doti, len as usize)?, &mut file, len)
+}
+
+fn header(token: Token, len: usize) -> Result<Vec<u8>> {
+    let len = u32::try_from(len)
+        .map_err(|_| Error::new(Kind::OutOfMemory, format!("{token} payload over 4 GiB")))?;
+    let mut h = Vec::with_capacity(12);
+    put_header(&mut h, token, len);
+    Ok(h)
+}
+
+fn expand(version: Version, wire: Vec<u8>) -> Result<Vec<u8>> {
+    if version.compresses() && !wire.is_empty() {
+        compress::decompress(&wire, compress::DEFAULT_MAX_OUTPUT)
+    } else {
+        Ok(wire)
+    }
+}
+
+/// Reads the whole reply and decompresses it.
+pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
+    let r = protocol::read_response(conn, version, Limits::default())?;
+    Ok(Reply {
+        status: r.status,
+        stderr: expand(version, r.stderr)?,
+        stdout: expand(version, r.stdout)?,
+        object: expand(version, r.object)?,
+        dotd: r.dotd.map(|d| expand(version, d)).transpose()?,
+    })
+}
+
+/// Writes `bytes` to `target` through a temp file beside it and a rename.
+pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
+    if let Ok(meta) = std::fs::metadata(target)
+        && !meta.is_file()
+    {
+        // /dev/null and friends: write in place, never replace them.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .map_err(|e| Error::io(format!("open {}", target.display()), e))?;
+        return f
+            .write_all(bytes)
+            .map_err(|e| Error::io(format!("write {}", target.display()), e));
+    }
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => ".".into(),
+    };
+    let _ = std::fs::create_dir_all(&dir);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.distcc-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o666)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+        drop(f);
+        std::fs::rename(&tmp, target)
+            .map_err(|e| Error::io(format!("rename to {}", target.display()), e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(wait_status_code(0), 0);
+        assert_eq!(wait_status_code(0x100), 1);
+        assert_eq!(wait_status_code(0x6e00), 110);
+        assert_eq!(wait_status_code(11), 139);
+    }
+
+    #[test]
+    fn output_is_renamed_into_place_and_dev_null_survives() {
+        let dir = std::env::temp_dir().join(format!("distcc-remote-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let target = dir.join("sub/x.o");
+        write_output(&target, b"abc").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"abc");
+        assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        write_output(Path::new("/dev/null"), b"abc").unwrap();
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

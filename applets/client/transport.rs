@@ -1,0 +1,301 @@
+//! Connections to a distcc server: TCP, or `ssh HOST distccd --inetd`.
+//!
+//! TCP (facts §1.9): every address of the name is tried with a 4-second
+//! connect timeout; all reads and writes use `DISTCC_IO_TIMEOUT`; the client
+//! never half-closes (distccd takes EOF as "client gone" and kills the job);
+//! `TCP_CORK` is set while the request is written unless
+//! `DISTCC_TCP_CORK=0`.
+//!
+//! SSH (facts §1.12): `<ssh> [args] [-l user] host <command|distccd> --inetd
+//! --enable-tcp-insecure`, with the child's stdin and stdout on one end of a
+//! socketpair; `DISTCC_SSH` is split on spaces into the program and extra
+//! arguments. The same bytes flow over it.
+
+use distcc::hosts::{HostSpec, Mode};
+use distcc::{Error, Kind, Result};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// distcc's fixed connect timeout.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// Most extra words taken from `DISTCC_SSH` (stock keeps 12).
+const MAX_SSH_WORDS: usize = 12;
+
+/// An open connection to a server.
+pub enum Connection {
+    /// distccd over TCP.
+    Tcp {
+        /// The socket.
+        stream: TcpStream,
+        /// Whether to cork while sending.
+        cork: bool,
+    },
+    /// distccd --inetd over ssh.
+    Ssh {
+        /// Our end of the socketpair.
+        stream: UnixStream,
+        /// The ssh process, waited for on drop.
+        child: Child,
+    },
+}
+
+impl Connection {
+    /// Opens a connection to `host` (TCP or SSH; never `localhost` mode).
+    pub fn open(
+        host: &HostSpec,
+        io_timeout: Duration,
+        ssh: &std::ffi::OsStr,
+        cork: bool,
+    ) -> Result<Connection> {
+        match &host.mode {
+            Mode::Tcp { host: name, port } => {
+                let stream = connect_tcp(name, *port)?;
+                set_timeouts_tcp(&stream, io_timeout)?;
+                Ok(Connection::Tcp { stream, cork })
+            }
+            Mode::Ssh {
+                user,
+                host: name,
+                command,
+            } => open_ssh(ssh, user.as_deref(), name, command.as_deref(), io_timeout),
+            Mode::Local => Err(Error::new(Kind::Failed, "localhost is not a remote host")),
+        }
+    }
+
+    /// Writes the whole buffer (the request, or part of it).
+    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Connection::Tcp { stream, cork: true } = self {
+            set_cork(stream, true);
+        }
+        let r = self
+            .write_all(bytes)
+            .map_err(|e| Error::io("sending the request", e));
+        if let Connection::Tcp { stream, cork: true } = self {
+            set_cork(stream, false);
+        }
+        r
+    }
+}
+
+impl Connection {
+    /// Writes a header and a payload (corked together on TCP).
+    pub fn send_parts(&mut self, head: &[u8], payload: &[u8]) -> Result<()> {
+        self.corked(|c| {
+            c.write_all(head)?;
+            c.write_all(payload)
+        })
+    }
+
+    /// Writes a header and then `len` bytes of `file`, letting the kernel
+    /// copy the file (std's `io::copy` uses sendfile/splice for sockets).
+    pub fn send_file(&mut self, head: &[u8], file: &mut std::fs::File, len: u64) -> Result<()> {
+        self.corked(|c| {
+            c.write_all(head)?;
+            let mut part = Read::take(file, len);
+            let n = match c {
+                Connection::Tcp { stream, .. } => std::io::copy(&mut part, stream)?,
+                Connection::Ssh { stream, .. } => std::io::copy(&mut part, stream)?,
+            };
+            if n != len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "preprocessed file shrank while being sent",
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    fn corked(&mut self, f: impl FnOnce(&mut Connection) -> std::io::Result<()>) -> Result<()> {
+        if let Connection::Tcp { stream, cork: true } = self {
+            set_cork(stream, true);
+        }
+        let r = f(self).map_err(|e| Error::io("sending the request", e));
+        if let Connection::Tcp { stream, cork: true } = self {
+            set_cork(stream, false);
+        }
+        r
+    }
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Connection::Tcp { stream, .. } => stream.read(buf),
+            Connection::Ssh { stream, .. } => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Connection::Tcp { stream, .. } => stream.write(buf),
+            Connection::Ssh { stream, .. } => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Connection::Ssh { stream, child } = self {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            // Bounded wait for ssh to exit, then kill it (by its own pid).
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn connect_tcp(name: &str, port: u16) -> Result<TcpStream> {
+    let addrs: Vec<_> = (name, port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            Error::new(
+                Kind::ConnectFailed,
+                format!("failed to look up {name}: {e}"),
+            )
+        })?
+        .collect();
+    let mut last = None;
+    for addr in &addrs {
+        match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+            Ok(s) => {
+                let _ = s.set_nodelay(false);
+                return Ok(s);
+            }
+            Err(e) => last = Some(format!("connect to {addr} failed: {e}")),
+        }
+    }
+    Err(Error::new(
+        Kind::ConnectFailed,
+        last.unwrap_or_else(|| format!("no address for {name}")),
+    ))
+}
+
+fn set_timeouts_tcp(s: &TcpStream, t: Duration) -> Result<()> {
+    s.set_read_timeout(Some(t))
+        .and_then(|_| s.set_write_timeout(Some(t)))
+        .map_err(|e| Error::io("setting socket timeouts", e))
+}
+
+fn set_cork(s: &TcpStream, on: bool) {
+    let v: libc::c_int = on.into();
+    // SAFETY: setsockopt on a socket we own with a pointer to a c_int.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// The ssh command line for a host (without spawning it).
+pub fn ssh_argv(
+    ssh: &std::ffi::OsStr,
+    user: Option<&str>,
+    host: &str,
+    command: Option<&str>,
+) -> Vec<std::ffi::OsString> {
+    let text = ssh.to_string_lossy();
+    let mut words: Vec<std::ffi::OsString> = text
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .take(MAX_SSH_WORDS + 1)
+        .map(Into::into)
+        .collect();
+    if words.is_empty() {
+        words.push("ssh".into());
+    }
+    if let Some(u) = user {
+        words.push("-l".into());
+        words.push(u.into());
+    }
+    words.push(host.into());
+    words.push(command.unwrap_or("distccd").into());
+    words.push("--inetd".into());
+    words.push("--enable-tcp-insecure".into());
+    words
+}
+
+fn open_ssh(
+    ssh: &std::ffi::OsStr,
+    user: Option<&str>,
+    host: &str,
+    command: Option<&str>,
+    io_timeout: Duration,
+) -> Result<Connection> {
+    let argv = ssh_argv(ssh, user, host, command);
+    let (ours, theirs) = UnixStream::pair().map_err(|e| Error::io("socketpair", e))?;
+    let theirs_out: OwnedFd = theirs
+        .try_clone()
+        .map_err(|e| Error::io("socketpair", e))?
+        .into();
+    let theirs_in: OwnedFd = theirs.into();
+    log::debug!("running {argv:?}");
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::from(theirs_in))
+        .stdout(Stdio::from(theirs_out))
+        .spawn()
+        .map_err(|e| {
+            Error::new(
+                Kind::ConnectFailed,
+                format!("failed to run {}: {e}", argv[0].to_string_lossy()),
+            )
+        })?;
+    ours.set_read_timeout(Some(io_timeout))
+        .and_then(|_| ours.set_write_timeout(Some(io_timeout)))
+        .map_err(|e| Error::io("setting socket timeouts", e))?;
+    Ok(Connection::Ssh {
+        stream: ours,
+        child,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_command_line() {
+        let a = ssh_argv("ssh -i key -p 22".as_ref(), Some("u"), "h", None);
+        let a: Vec<_> = a.iter().map(|s| s.to_str().unwrap()).collect();
+        assert_eq!(
+            a,
+            [
+                "ssh",
+                "-i",
+                "key",
+                "-p",
+                "22",
+                "-l",
+                "u",
+                "h",
+                "distccd",
+                "--inetd",
+                "--enable-tcp-insecure"
+            ]
+        );
+        let b = ssh_argv("ssh".as_ref(), None, "h", Some("/opt/distccd"));
+        assert_eq!(b[2], "/opt/distccd");
+    }
+}

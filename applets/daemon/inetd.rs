@@ -1,0 +1,164 @@
+//! `distccd --inetd`: one job over stdin/stdout (inetd, ssh, or a pipe),
+//! then exit (facts §5.6).
+//!
+//! Blocking I/O on fd 0 and 1, the same decoder, checks and job runner as
+//! the daemon. When stdin is an IP socket the access list applies; through
+//! a pipe there is no peer address and it is skipped, as in stock. Only a
+//! socket is watched for a hang-up while compiling, so a client that closes
+//! its write side of a pipe after the request still gets its reply.
+
+use super::compiler::Config;
+use super::runner::{self, JobControl, JobResult, Stop, Task};
+use distcc::acl::AccessList;
+use distcc::protocol::RequestDecoder;
+use distcc::{Error, Kind, Result};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// The peer address of fd 0, if it is an IP socket.
+fn peer_of_stdin() -> Option<IpAddr> {
+    // SAFETY: getpeername into a zeroed sockaddr_storage of the given size.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getpeername(0, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) != 0 {
+            return None;
+        }
+        match i32::from(ss.ss_family) {
+            libc::AF_INET => {
+                let sin = &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))))
+            }
+            libc::AF_INET6 => {
+                let sin6 = &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether fd 0 is a socket (stock's auto mode then means inetd).
+pub fn stdin_is_socket() -> bool {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
+}
+
+/// On a socket (real inetd), a client that hangs up while its job runs
+/// gets its compiler killed, as in daemon mode. Through a pipe, EOF on
+/// stdin is normal and is not watched.
+fn watch_for_hangup(control: Arc<JobControl>, done: Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::spawn(move || {
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut pfd = libc::pollfd {
+                fd: 0,
+                events: libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd for at most a second.
+            let n = unsafe { libc::poll(&mut pfd, 1, 1000) };
+            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                log::warn!("client hung up, killing its compiler");
+                control.stop(Stop::ClientGone, libc::SIGTERM);
+                return;
+            }
+        }
+    });
+}
+
+/// Serves one job on stdin/stdout.
+pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
+    match peer_of_stdin() {
+        Some(ip) if !acl.allows(ip) => {
+            return Err(Error::new(
+                Kind::AccessDenied,
+                format!("client {ip} not allowed"),
+            ));
+        }
+        Some(ip) => log::info!("inetd client {ip}"),
+        None => log::info!("stdin is not an IP socket: no access check"),
+    }
+    let mut decoder = RequestDecoder::new(super::compiler::request_limits());
+    let mut checked = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut stdin = std::io::stdin().lock();
+    let request = loop {
+        let n = stdin
+            .read(&mut buf)
+            .map_err(|e| Error::io("reading stdin", e))?;
+        if n == 0 {
+            return Err(Error::new(
+                Kind::Truncated,
+                "stdin ended before the request did",
+            ));
+        }
+        let req = decoder.feed(&buf[..n])?;
+        let argv = match &req {
+            Some(r) => Some(&r.argv[..]),
+            None => decoder.argv(),
+        };
+        if checked.is_none()
+            && let Some(argv) = argv
+        {
+            checked = Some(cfg.check(argv)?);
+        }
+        if let Some(r) = req {
+            break r;
+        }
+    };
+    let checked = checked.ok_or_else(|| Error::new(Kind::Protocol, "request without argv"))?;
+    let control = Arc::new(JobControl::default());
+    if let Some(limit) = cfg.job_lifetime {
+        let c = Arc::clone(&control);
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            c.stop(Stop::Lifetime, libc::SIGTERM);
+            std::thread::sleep(std::time::Duration::from_secs(3));
+            c.stop(Stop::Lifetime, libc::SIGKILL);
+        });
+    }
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if stdin_is_socket() {
+        watch_for_hangup(Arc::clone(&control), Arc::clone(&done));
+    }
+    let task = Task {
+        id: 0,
+        version: request.version,
+        cwd: request.cwd,
+        checked,
+        body: request.body,
+        control,
+    };
+    let outcome = runner::run(task, &cfg);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    log::info!(
+        "client: stdin {} exit:{} time:{}ms {} {}",
+        outcome.result.name(),
+        outcome.status >> 8,
+        outcome.elapsed.as_millis(),
+        outcome.compiler,
+        outcome.input
+    );
+    let Some(reply) = outcome.reply else {
+        return Err(Error::new(
+            Kind::Io,
+            outcome.error.unwrap_or_else(|| "job failed".into()),
+        ));
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&reply)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing stdout", e))?;
+    Ok(match outcome.result {
+        JobResult::CompileOk | JobResult::CompileError => ExitCode::SUCCESS,
+        JobResult::CompileTimeout => ExitCode::from(Kind::Timeout.exit_code()),
+        _ => ExitCode::from(Kind::Io.exit_code()),
+    })
+}

@@ -1,0 +1,342 @@
+//! Running one job on a worker thread: job directory, source or pump tree,
+//! the compiler in its own process group, and the encoded reply
+//! (facts §5.2, §1.6).
+//!
+//! The event loop may end a job at any time (client gone, `--job-lifetime`)
+//! through its [`JobControl`]: it signals the compiler's process group. The
+//! worker waits for the compiler with `waitid(WNOWAIT)` and clears the group
+//! under the lock before reaping it, so the loop can never signal a process
+//! group id that was already reused.
+
+use super::compiler::{Checked, Config};
+use super::jobdir::JobDir;
+use super::pump_root::Root;
+use super::rewrite;
+use distcc::protocol::{Body, Response, Version, encode_response};
+use distcc::{Error, Kind, Result, compress};
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+/// Why the loop ended a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The client closed its connection (CLI_DISCONN).
+    ClientGone = 1,
+    /// `--job-lifetime` passed (COMPILE_TIMEOUT, STAT 118<<8).
+    Lifetime = 2,
+    /// The daemon is shutting down.
+    Shutdown = 3,
+}
+
+/// Shared between the loop and the worker running a job.
+#[derive(Debug, Default)]
+pub struct JobControl {
+    group: Mutex<Option<i32>>,
+    stop: AtomicU8,
+}
+
+impl JobControl {
+    /// Records why the job is ended (the first reason wins) and sends `sig`
+    /// to the compiler's process group if it is running.
+    pub fn stop(&self, why: Stop, sig: i32) {
+        let _ = self
+            .stop
+            .compare_exchange(0, why as u8, Ordering::SeqCst, Ordering::SeqCst);
+        let group = self.group.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pg) = *group {
+            // SAFETY: the group leader is not reaped while we hold the lock
+            // (see module docs), so `pg` is still our compiler's group.
+            unsafe { libc::kill(-pg, sig) };
+        }
+    }
+
+    fn stopped(&self) -> Option<Stop> {
+        match self.stop.load(Ordering::SeqCst) {
+            1 => Some(Stop::ClientGone),
+            2 => Some(Stop::Lifetime),
+            3 => Some(Stop::Shutdown),
+            _ => None,
+        }
+    }
+}
+
+/// A job ready to run.
+pub struct Task {
+    pub id: usize,
+    pub version: Version,
+    pub cwd: Option<Vec<u8>>,
+    pub checked: Checked,
+    pub body: Body,
+    pub control: std::sync::Arc<JobControl>,
+}
+
+/// The job result categories of stock's summary line and stats page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobResult {
+    CompileOk,
+    CompileError,
+    CompileTimeout,
+    CliDisconn,
+    Other,
+}
+
+impl JobResult {
+    /// Stock's name in the log.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobResult::CompileOk => "COMPILE_OK",
+            JobResult::CompileError => "COMPILE_ERROR",
+            JobResult::CompileTimeout => "COMPILE_TIMEOUT",
+            JobResult::CliDisconn => "CLI_DISCONN",
+            JobResult::Other => "OTHER",
+        }
+    }
+}
+
+/// What a worker hands back.
+pub struct Outcome {
+    pub id: usize,
+    /// The encoded reply (None: nothing to send, close).
+    pub reply: Option<Vec<u8>>,
+    pub result: JobResult,
+    /// The wait status sent in STAT.
+    pub status: i32,
+    pub elapsed: Duration,
+    pub compiler: String,
+    pub input: String,
+    /// Why it failed, for the log.
+    pub error: Option<String>,
+}
+
+/// Runs a task to completion. Never panics on client input.
+pub fn run(task: Task, cfg: &Config) -> Outcome {
+    let start = Instant::now();
+    let compiler = task.checked.argv[0].to_string_lossy().into_owned();
+    let input = task.checked.argv[task.checked.shape.input]
+        .to_string_lossy()
+        .into_owned();
+    let id = task.id;
+    let (reply, result, status, error) = match execute(&task, cfg) {
+        Ok((status, reply)) => {
+            let result = match task.control.stopped() {
+                Some(Stop::ClientGone) | Some(Stop::Shutdown) => JobResult::CliDisconn,
+                Some(Stop::Lifetime) => JobResult::CompileTimeout,
+                None if status == 0 => JobResult::CompileOk,
+                None => JobResult::CompileError,
+            };
+            let reply = (result != JobResult::CliDisconn).then_some(reply);
+            (reply, result, status, None)
+        }
+        Err(e) => (None, JobResult::Other, 0, Some(e.to_string())),
+    };
+    Outcome {
+        id,
+        reply,
+        result,
+        status,
+        elapsed: start.elapsed(),
+        compiler,
+        input,
+        error,
+    }
+}
+
+fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
+    let dir = JobDir::create(&cfg.tmpdir, cfg.save_temps)?;
+    let output = dir.join("out.o");
+    let deps = dir.join("deps.d");
+    let shape = &task.checked.shape;
+    let (command, cwd, root) = match &task.body {
+        Body::Doti(wire) => {
+            let source = &task.checked.argv[shape.input];
+            let input = dir.join(&format!(
+                "in.{}",
+                distcc::args::extensions::preprocessed_extension(source)
+            ));
+            let data = if task.version.compresses() {
+                compress::decompress(wire, cfg.max_decompressed)?
+            } else {
+                wire.clone()
+            };
+            std::fs::write(&input, &data).map_err(|e| Error::io("writing the source", e))?;
+            let cmd = rewrite::build(
+                &task.checked.argv,
+                shape,
+                Some(&input),
+                &output,
+                &deps,
+                None,
+            );
+            (cmd, dir.path().to_path_buf(), None)
+        }
+        Body::Files(entries) => {
+            let root = Root::create(dir.join("root"))?;
+            let cdir = task.cwd.as_deref().unwrap_or(b"/");
+            let cwd = root.make_cwd(cdir)?;
+            root.unpack(entries, cfg.max_decompressed)?;
+            let cmd = rewrite::build(
+                &task.checked.argv,
+                shape,
+                None,
+                &output,
+                &deps,
+                Some(root.path()),
+            );
+            (cmd, cwd, Some(root))
+        }
+    };
+    if task.control.stopped().is_some() {
+        return Err(Error::new(
+            Kind::Io,
+            "job ended before the compiler started",
+        ));
+    }
+    let stdout_path = dir.join("stdout");
+    let stderr_path = dir.join("stderr");
+    let mut status = spawn_and_wait(
+        &command.argv,
+        &cwd,
+        dir.path(),
+        &stdout_path,
+        &stderr_path,
+        cfg,
+        &task.control,
+    )?;
+    let mut stderr = std::fs::read(&stderr_path).unwrap_or_default();
+    let stdout = std::fs::read(&stdout_path).unwrap_or_default();
+    if task.control.stopped() == Some(Stop::Lifetime) {
+        status = i32::from(Kind::Timeout.exit_code()) << 8;
+        stderr.extend_from_slice(
+            format!(
+                "distccd[{}] ERROR: compilation exceeded --job-lifetime, killed\n",
+                std::process::id()
+            )
+            .as_bytes(),
+        );
+    }
+    let mut object = Vec::new();
+    let mut dotd = None;
+    if status == 0 {
+        object = std::fs::read(&output).unwrap_or_default();
+        if let Some(root) = &root {
+            let root_bytes = root.path().as_os_str().as_bytes();
+            distcc::debuginfo::rewrite_root(&mut object, root_bytes);
+            let raw = std::fs::read(&deps).unwrap_or_default();
+            let target = command.dotd_target.as_deref().unwrap_or(b"");
+            dotd = Some(distcc::dotd_rewrite::rewrite(
+                &raw,
+                output.as_os_str().as_bytes(),
+                target,
+                root_bytes,
+            ));
+        }
+    }
+    let wire = |data: Vec<u8>| {
+        if task.version.compresses() {
+            compress::compress(&data)
+        } else {
+            data
+        }
+    };
+    let response = Response {
+        version: task.version.0,
+        status: status as u32,
+        stderr: wire(stderr),
+        stdout: wire(stdout),
+        object: wire(object),
+        dotd: dotd.map(wire),
+    };
+    let mut reply = Vec::with_capacity(response.object.len() + response.stderr.len() + 96);
+    encode_response(&mut reply, &response)?;
+    Ok((status, reply))
+}
+
+fn spawn_and_wait(
+    argv: &[OsString],
+    cwd: &Path,
+    jobdir: &Path,
+    stdout: &Path,
+    stderr: &Path,
+    cfg: &Config,
+    control: &JobControl,
+) -> Result<i32> {
+    let open =
+        |p: &Path| File::create(p).map_err(|e| Error::io(format!("creating {}", p.display()), e));
+    let mut candidates = vec![argv[0].clone()];
+    if let Some(base) = Path::new(&argv[0])
+        .file_name()
+        .filter(|_| argv[0].as_bytes().contains(&b'/'))
+    {
+        candidates.push(base.to_os_string());
+    }
+    let mut last_err = None;
+    for program in candidates {
+        let mut cmd = Command::new(&program);
+        cmd.args(&argv[1..])
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(open(stdout)?)
+            .stderr(open(stderr)?)
+            .env("_DISTCC_SAFEGUARD", &cfg.safeguard)
+            .env("TMPDIR", jobdir)
+            .process_group(0);
+        if let Some(path) = &cfg.path {
+            cmd.env("PATH", path);
+        }
+        // Hold the lock across spawn so a concurrent stop() either happens
+        // before (and is seen below) or signals the new group.
+        let mut group = control.group.lock().unwrap_or_else(|e| e.into_inner());
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                drop(group);
+                last_err = Some(e);
+                continue;
+            }
+        };
+        let pid = child.id() as i32;
+        *group = Some(pid);
+        if control.stopped().is_some() {
+            // SAFETY: our child's fresh process group.
+            unsafe { libc::kill(-pid, libc::SIGTERM) };
+        }
+        drop(group);
+        return wait_child(child, control);
+    }
+    let err = last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+    let msg = format!(
+        "distccd[{}] (dcc_execvp) ERROR: failed to exec {}: {err}\n",
+        std::process::id(),
+        argv[0].to_string_lossy()
+    );
+    std::fs::write(stderr, msg).map_err(|e| Error::io("writing stderr", e))?;
+    Ok(i32::from(Kind::CompilerMissing.exit_code()) << 8)
+}
+
+fn wait_child(mut child: std::process::Child, control: &JobControl) -> Result<i32> {
+    let pid = child.id();
+    loop {
+        // SAFETY: waitid on our own child, leaving it waitable (WNOWAIT).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    *control.group.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the compiler", e))?;
+    Ok(status.into_raw())
+}

@@ -1,0 +1,200 @@
+//! Process set-up of distccd: niceness, dropping root, detaching, the pid
+//! file and the termination signals (facts §5.1 "Startup order").
+//!
+//! Everything here runs before any thread exists, because `fork()` in a
+//! threaded process only keeps the calling thread. Signals are turned into
+//! bytes on a pipe that the event loop watches (the self-pipe trick), so
+//! the loop can stop cleanly: kill running compilers, remove job
+//! directories and the pid file, then re-raise the signal.
+
+use distcc::{Error, Kind, Result};
+use std::ffi::CString;
+use std::io;
+use std::os::fd::RawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Lowers the priority by `n` (stock's `--nice`, default 5).
+pub fn nice(n: i32) {
+    // SAFETY: nice() only changes this process's scheduling priority.
+    unsafe {
+        *libc::__errno_location() = 0;
+        if libc::nice(n) == -1 && *libc::__errno_location() != 0 {
+            log::warn!("nice({n}) failed: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so hundreds of
+/// connections and their compilers fit.
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The user and group a name or number stands for.
+fn lookup_user(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer to static storage or NULL; we copy
+    // the two ids out immediately, before any other call could reuse it.
+    unsafe {
+        let pw = libc::getpwnam(c.as_ptr());
+        if !pw.is_null() {
+            return Some(((*pw).pw_uid, (*pw).pw_gid));
+        }
+    }
+    name.parse::<libc::uid_t>().ok().map(|uid| (uid, uid))
+}
+
+/// When running as root, becomes `user` (default: `distccd`, `distcc`,
+/// `nobody`, else uid 65534), drops supplementary groups and sets
+/// `PR_SET_NO_NEW_PRIVS`. Failure is exit 112, as in stock.
+pub fn drop_root(user: Option<&str>) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        if let Some(u) = user {
+            log::debug!("not root: --user {u} ignored");
+        }
+        return Ok(());
+    }
+    let (uid, gid) = match user {
+        Some(u) => lookup_user(u)
+            .ok_or_else(|| Error::new(Kind::SetuidFailed, format!("no such user: {u}")))?,
+        None => ["distccd", "distcc", "nobody"]
+            .iter()
+            .find_map(|u| lookup_user(u))
+            .unwrap_or((65534, 65534)),
+    };
+    let fail = |what: &str| {
+        Error::new(
+            Kind::SetuidFailed,
+            format!("{what} failed: {}", io::Error::last_os_error()),
+        )
+    };
+    // SAFETY: setgroups/setgid/setuid/prctl on this single-threaded process.
+    unsafe {
+        let groups = [gid];
+        if libc::setgroups(1, groups.as_ptr()) != 0 {
+            return Err(fail("setgroups"));
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(fail("setgid"));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(fail("setuid"));
+        }
+        if uid != 0 && libc::setuid(0) == 0 {
+            return Err(Error::new(Kind::SetuidFailed, "could regain root"));
+        }
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err(fail("prctl(PR_SET_NO_NEW_PRIVS)"));
+        }
+    }
+    log::info!("running as uid {uid} gid {gid}");
+    Ok(())
+}
+
+/// Writes our pid (or `pid`) to the pid file.
+pub fn write_pid_file(path: &Path, pid: u32) -> Result<()> {
+    std::fs::write(path, format!("{pid}\n"))
+        .map_err(|e| Error::io(format!("writing pid file {}", path.display()), e))
+}
+
+/// Detaches from the terminal: the parent writes the child's pid to the pid
+/// file and exits 0; the child continues in a new session with stdio on
+/// /dev/null. Returns in the child only.
+pub fn detach(pid_file: Option<&Path>) -> Result<()> {
+    // SAFETY: called before any thread is started (see module docs).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::io("fork", io::Error::last_os_error()));
+    }
+    if pid > 0 {
+        let code = match pid_file.map(|p| write_pid_file(p, pid as u32)) {
+            Some(Err(e)) => {
+                eprintln!("distccd: ERROR: {e}");
+                1
+            }
+            _ => 0,
+        };
+        // SAFETY: the parent leaves without running destructors or atexit
+        // handlers that belong to the child now.
+        unsafe { libc::_exit(code) };
+    }
+    // SAFETY: setsid and dup2 on our own descriptors.
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+    }
+    Ok(())
+}
+
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; a full pipe just drops it.
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+}
+
+/// Installs handlers for SIGTERM, SIGINT, SIGHUP and SIGALRM that write the
+/// signal number to a non-blocking pipe; returns its read end. SIGPIPE is
+/// ignored (write errors end the job instead).
+pub fn signal_pipe() -> Result<RawFd> {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 into a local array; sigaction with a handler that only
+    // calls write(2).
+    unsafe {
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) != 0 {
+            return Err(Error::io("pipe", io::Error::last_os_error()));
+        }
+        SIGNAL_PIPE.store(fds[1], Ordering::Relaxed);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGALRM] {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    Ok(fds[0])
+}
+
+/// `--lifetime N`: SIGALRM after N seconds ends the daemon.
+pub fn set_lifetime(seconds: u64) {
+    if seconds > 0 {
+        // SAFETY: alarm has no preconditions.
+        unsafe { libc::alarm(u32::try_from(seconds).unwrap_or(u32::MAX)) };
+    }
+}
+
+/// Ends the process the way the signal would have, after clean-up.
+pub fn reraise(sig: i32) -> ! {
+    // SAFETY: restoring the default action and raising it on ourselves.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+        libc::_exit(128 + sig)
+    }
+}

@@ -1,0 +1,437 @@
+//! The distcc host-list grammar: `DISTCC_HOSTS` or a hosts file → [`HostList`].
+//!
+//! Grammar of distcc 3.4 `hosts.c` (facts §4.2): whitespace-separated tokens,
+//! `#` comments, global options (`--randomize`, `--localslots[=/]N`,
+//! `--localslots_cpp[=/]N`, `+zeroconf`), `localhost[/N]`, TCP hosts
+//! `HOST[/N][:PORT][/N]` or `[IPv6][:PORT]`, SSH hosts
+//! `[USER]@HOST[/N][:COMMAND]`, and options `,lzo ,cpp ,down ,auth[=NAME]`.
+//! Errors carry the source name and the column of the bad token (exit 106).
+//! The client's host picker (applets/client/pick.rs) turns specs into locks.
+
+use crate::error::{Error, Kind, Result};
+use crate::protocol::Version;
+
+/// Default TCP port of distccd.
+pub const DEFAULT_PORT: u16 = 3632;
+/// Default slots of a TCP or SSH host.
+pub const DEFAULT_REMOTE_SLOTS: u32 = 4;
+/// Default slots of `localhost`.
+pub const DEFAULT_LOCALHOST_SLOTS: u32 = 2;
+/// Default `--localslots` (local-only jobs).
+pub const DEFAULT_LOCAL_SLOTS: u32 = 4;
+/// Default `--localslots_cpp` (local preprocessing).
+pub const DEFAULT_LOCAL_SLOTS_CPP: u32 = 8;
+
+/// How a host is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Compile on this machine.
+    Local,
+    /// distccd over TCP.
+    Tcp {
+        /// Host name or address (IPv6 without brackets).
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// `distccd --inetd` over ssh.
+    Ssh {
+        /// `-l` user, if given.
+        user: Option<String>,
+        /// Host name for ssh.
+        host: String,
+        /// Remote command instead of `distccd`.
+        command: Option<String>,
+    },
+}
+
+/// One host of the list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSpec {
+    /// The token exactly as written (what `--show-hosts` prints).
+    pub text: String,
+    /// How to reach it.
+    pub mode: Mode,
+    /// Concurrent jobs allowed (`/N`).
+    pub slots: u32,
+    /// `,lzo`.
+    pub lzo: bool,
+    /// `,cpp` (pump mode; needs `,lzo`).
+    pub cpp: bool,
+    /// `,down`: listed but never used.
+    pub down: bool,
+    /// `,auth[=NAME]`: GSS-API requested (not supported by this build).
+    pub auth: Option<Option<String>>,
+}
+
+impl HostSpec {
+    /// The protocol version for this host (facts §1.3).
+    pub fn protocol(&self) -> Version {
+        match (self.lzo, self.cpp) {
+            (true, true) => Version::PUMP,
+            (true, false) => Version::LZO,
+            _ => Version::PLAIN,
+        }
+    }
+
+    /// The part of lock and backoff file names that names the host, as stock:
+    /// `localhost`, `tcp_<host>_<port>`, `ssh_<host>`.
+    pub fn lock_key(&self) -> String {
+        match &self.mode {
+            Mode::Local => "localhost".to_string(),
+            Mode::Tcp { host, port } => format!("tcp_{host}_{port}"),
+            Mode::Ssh { host, .. } => format!("ssh_{host}"),
+        }
+    }
+
+    /// The host name for logs and state files.
+    pub fn name(&self) -> &str {
+        match &self.mode {
+            Mode::Local => "localhost",
+            Mode::Tcp { host, .. } | Mode::Ssh { host, .. } => host,
+        }
+    }
+
+    /// Whether this is `localhost` (compile locally).
+    pub fn is_local(&self) -> bool {
+        self.mode == Mode::Local
+    }
+}
+
+/// A parsed host list with its global options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostList {
+    /// Hosts in the order written (shuffled later when `randomize`).
+    pub hosts: Vec<HostSpec>,
+    /// `--randomize`.
+    pub randomize: bool,
+    /// `--localslots`.
+    pub local_slots: u32,
+    /// `--localslots_cpp`.
+    pub local_slots_cpp: u32,
+    /// `+zeroconf` (parsed; this build does not browse zeroconf).
+    pub zeroconf: bool,
+}
+
+impl HostList {
+    /// What `distcc -j` prints: the sum of the hosts' slots.
+    pub fn total_slots(&self) -> u64 {
+        self.hosts.iter().map(|h| u64::from(h.slots)).sum()
+    }
+
+    /// Shuffles the hosts with a small PRNG seeded by `seed` (stock seeds with the pid).
+    pub fn shuffle(&mut self, seed: u64) {
+        let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+        for i in (1..self.hosts.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let j = (state % (i as u64 + 1)) as usize;
+            self.hosts.swap(i, j);
+        }
+    }
+}
+
+/// Parses a host list. `source` names where it came from (`$DISTCC_HOSTS`
+/// or a file path) for error messages.
+pub fn parse(text: &str, source: &str) -> Result<HostList> {
+    let mut list = HostList {
+        hosts: Vec::new(),
+        randomize: false,
+        local_slots: DEFAULT_LOCAL_SLOTS,
+        local_slots_cpp: DEFAULT_LOCAL_SLOTS_CPP,
+        zeroconf: false,
+    };
+    for (offset, token) in tokens(text) {
+        let fail = |why: String| {
+            Error::new(
+                Kind::BadHostSpec,
+                format!(
+                    "bad host specification {token:?} in {source} at column {}: {why}",
+                    offset + 1
+                ),
+            )
+        };
+        if token.starts_with("--randomize") {
+            list.randomize = true;
+        } else if let Some(rest) = token.strip_prefix("--localslots_cpp") {
+            list.local_slots_cpp = parse_mult(rest).map_err(fail)?;
+        } else if let Some(rest) = token.strip_prefix("--localslots") {
+            list.local_slots = parse_mult(rest).map_err(fail)?;
+        } else if token == "+zeroconf" {
+            list.zeroconf = true;
+        } else {
+            list.hosts.push(parse_host(token).map_err(fail)?);
+        }
+    }
+    Ok(list)
+}
+
+/// Splits into (byte offset, token); `#` ends a token and skips to end of line.
+fn tokens(text: &str) -> Vec<(usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'#' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else {
+            let start = i;
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'#' {
+                i += 1;
+            }
+            out.push((start, &text[start..i]));
+        }
+    }
+    out
+}
+
+/// `("/" | "=") DECIMAL`, the whole of `s`; 0 is an error.
+fn parse_mult(s: &str) -> std::result::Result<u32, String> {
+    let digits = s
+        .strip_prefix('/')
+        .or_else(|| s.strip_prefix('='))
+        .ok_or_else(|| format!("expected /N or =N, got {s:?}"))?;
+    match digits.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("bad job limit {digits:?}")),
+    }
+}
+
+/// Splits a leading MULT off `s`: returns (limit, rest).
+fn take_mult(s: &str) -> std::result::Result<(Option<u32>, &str), String> {
+    if !(s.starts_with('/') || s.starts_with('=')) {
+        return Ok((None, s));
+    }
+    let end = s[1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(s.len(), |e| e + 1);
+    Ok((Some(parse_mult(&s[..end])?), &s[end..]))
+}
+
+fn parse_host(token: &str) -> std::result::Result<HostSpec, String> {
+    let mut spec = HostSpec {
+        text: token.to_string(),
+        mode: Mode::Local,
+        slots: DEFAULT_REMOTE_SLOTS,
+        lzo: false,
+        cpp: false,
+        down: false,
+        auth: None,
+    };
+    let rest;
+    if token == "localhost" || token.starts_with("localhost/") {
+        let (limit, r) = take_mult(&token["localhost".len()..])?;
+        spec.slots = limit.unwrap_or(DEFAULT_LOCALHOST_SLOTS);
+        rest = r;
+    } else if let Some(at) = token.find('@') {
+        let user = &token[..at];
+        let after = &token[at + 1..];
+        let end = after.find(['/', '=', ':', ',']).unwrap_or(after.len());
+        let host = &after[..end];
+        if host.is_empty() {
+            return Err("empty host name after '@'".into());
+        }
+        let (limit, mut r) = take_mult(&after[end..])?;
+        let mut command = None;
+        if let Some(c) = r.strip_prefix(':') {
+            let cend = c.find(',').unwrap_or(c.len());
+            if cend == 0 {
+                return Err("empty command after ':'".into());
+            }
+            command = Some(c[..cend].to_string());
+            r = &c[cend..];
+        }
+        spec.slots = limit.unwrap_or(DEFAULT_REMOTE_SLOTS);
+        spec.mode = Mode::Ssh {
+            user: (!user.is_empty()).then(|| user.to_string()),
+            host: host.to_string(),
+            command,
+        };
+        rest = r;
+    } else {
+        let (host, after) = if let Some(v6) = token.strip_prefix('[') {
+            let close = v6.find(']').ok_or("missing ']' after IPv6 address")?;
+            (&v6[..close], &v6[close + 1..])
+        } else {
+            let end = token.find(['/', '=', ':', ',']).unwrap_or(token.len());
+            (&token[..end], &token[end..])
+        };
+        if host.is_empty() {
+            return Err("empty host name".into());
+        }
+        let (limit1, r) = take_mult(after)?;
+        let mut port = DEFAULT_PORT;
+        let mut r = r;
+        if let Some(p) = r.strip_prefix(':') {
+            let pend = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
+            port = match p[..pend].parse::<u16>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(format!("invalid tcp port specification in {r:?}")),
+            };
+            r = &p[pend..];
+        }
+        let (limit2, r) = take_mult(r)?;
+        spec.slots = limit2.or(limit1).unwrap_or(DEFAULT_REMOTE_SLOTS);
+        spec.mode = Mode::Tcp {
+            host: host.to_string(),
+            port,
+        };
+        rest = r;
+    }
+    parse_options(rest, &mut spec)?;
+    Ok(spec)
+}
+
+fn parse_options(mut rest: &str, spec: &mut HostSpec) -> std::result::Result<(), String> {
+    while !rest.is_empty() {
+        let Some(r) = rest.strip_prefix(',') else {
+            return Err(format!("unexpected {rest:?} (options start with ',')"));
+        };
+        let end = r.find(',').unwrap_or(r.len());
+        let opt = &r[..end];
+        match opt {
+            "lzo" => spec.lzo = true,
+            "cpp" => spec.cpp = true,
+            "down" => spec.down = true,
+            "auth" => spec.auth = Some(None),
+            _ if opt.starts_with("auth=") => spec.auth = Some(Some(opt[5..].to_string())),
+            _ => return Err(format!("unknown host option ',{opt}'")),
+        }
+        rest = &r[end..];
+    }
+    if spec.cpp && !spec.lzo {
+        return Err("pump mode (',cpp') requires compression (',lzo')".into());
+    }
+    if spec.cpp && spec.is_local() {
+        spec.cpp = false;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(s: &str) -> HostSpec {
+        let l = parse(s, "test").unwrap();
+        assert_eq!(l.hosts.len(), 1, "{s}");
+        l.hosts.into_iter().next().unwrap()
+    }
+
+    fn tcp(h: &HostSpec) -> (String, u16, u32) {
+        match &h.mode {
+            Mode::Tcp { host, port } => (host.clone(), *port, h.slots),
+            m => panic!("not tcp: {m:?}"),
+        }
+    }
+
+    #[test]
+    fn stock_parse_host_spec_cases() {
+        assert_eq!(one("localhost").mode, Mode::Local);
+        assert_eq!(one("localhost").slots, 2);
+        assert_eq!(tcp(&one("127.0.0.1")), ("127.0.0.1".into(), 3632, 4));
+        assert_eq!(
+            one("@angry").mode,
+            Mode::Ssh {
+                user: None,
+                host: "angry".into(),
+                command: None
+            }
+        );
+        assert_eq!(
+            one("ted@angry").mode,
+            Mode::Ssh {
+                user: Some("ted".into()),
+                host: "angry".into(),
+                command: None
+            }
+        );
+        assert_eq!(
+            one("@angry:/home/mbp/bin/distccd").mode,
+            Mode::Ssh {
+                user: None,
+                host: "angry".into(),
+                command: Some("/home/mbp/bin/distccd".into())
+            }
+        );
+        assert_eq!(tcp(&one("angry:4204")), ("angry".into(), 4204, 4));
+        assert_eq!(tcp(&one("ipv4-localhost")).0, "ipv4-localhost");
+        assert_eq!(tcp(&one("angry/44")), ("angry".into(), 3632, 44));
+        assert_eq!(tcp(&one("angry:300/44")), ("angry".into(), 300, 44));
+        assert_eq!(tcp(&one("angry/44:300")), ("angry".into(), 300, 44));
+        assert!(one("angry,lzo").lzo);
+        let h = one("angry:3000,lzo # comment");
+        assert_eq!((tcp(&h).1, h.lzo), (3000, true));
+        assert_eq!(one("angry/44,lzo").slots, 44);
+        assert!(one("@angry,lzo#asdasd").lzo);
+        let h = one("@angry:/usr/sbin/distccd,lzo");
+        assert!(h.lzo);
+        assert!(
+            matches!(h.mode, Mode::Ssh { command: Some(ref c), .. } if c == "/usr/sbin/distccd")
+        );
+        assert_eq!(
+            tcp(&one("localhostbutnotreally")).0,
+            "localhostbutnotreally"
+        );
+        assert_eq!(tcp(&one("localhost:4000")), ("localhost".into(), 4000, 4));
+    }
+
+    #[test]
+    fn observed_list_and_j() {
+        let l = parse(
+            "localhost/3 --randomize 127.0.0.1:47002/5,lzo @host/2:/opt/distccd,lzo,cpp [::1]:4000/6 --localslots=9 --localslots_cpp=11 host,down # c\n foo=3",
+            "$DISTCC_HOSTS",
+        )
+        .unwrap();
+        assert!(l.randomize);
+        assert_eq!((l.local_slots, l.local_slots_cpp), (9, 11));
+        let texts: Vec<&str> = l.hosts.iter().map(|h| h.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "localhost/3",
+                "127.0.0.1:47002/5,lzo",
+                "@host/2:/opt/distccd,lzo,cpp",
+                "[::1]:4000/6",
+                "host,down",
+                "foo=3"
+            ]
+        );
+        assert_eq!(tcp(&l.hosts[3]), ("::1".into(), 4000, 6));
+        assert_eq!(l.hosts[2].protocol(), Version::PUMP);
+        assert!(l.hosts[4].down);
+        let j = parse("localhost/3 h:1/5,lzo foo bar/1 localhost", "x").unwrap();
+        assert_eq!(j.total_slots(), 15);
+    }
+
+    #[test]
+    fn errors_have_position_and_kind() {
+        for bad in [
+            "angry::", ":4200", "mbp@", "[::1", "h,bogus", "h/0", "h/x", "x,cpp",
+        ] {
+            let e = parse(&format!("ok {bad}"), "$DISTCC_HOSTS").unwrap_err();
+            assert_eq!(e.kind(), Kind::BadHostSpec, "{bad}");
+            assert!(e.to_string().contains("column 4"), "{bad}: {e}");
+        }
+        let e = parse("x,cpp", "h").unwrap_err();
+        assert!(e.to_string().contains("requires compression"));
+    }
+
+    #[test]
+    fn lock_keys_and_shuffle() {
+        assert_eq!(one("h:99").lock_key(), "tcp_h_99");
+        assert_eq!(one("u@h").lock_key(), "ssh_h");
+        assert_eq!(one("localhost").lock_key(), "localhost");
+        let mut l = parse("a b c d e f", "x").unwrap();
+        l.shuffle(42);
+        let mut names: Vec<&str> = l.hosts.iter().map(|h| h.name()).collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c", "d", "e", "f"]);
+    }
+}

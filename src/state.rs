@@ -1,0 +1,326 @@
+//! Client state files `$DISTCC_DIR/state/binstate_<pid>`: writer and reader.
+//!
+//! distcc 3.4 clients describe their current job in a 296-byte native-endian
+//! struct (facts §4.7) so `distccmon-text`/`distccmon-gnome` can show who
+//! compiles what where. We write the same layout, so stock monitors show our
+//! jobs, and read it, so our monitor shows stock clients' jobs.
+//!
+//! Layout (x86-64): `size_t struct_size` = 296, `unsigned long magic` =
+//! 0x44494800, `unsigned long cpid`, `char file[128]`, `char host[128]`,
+//! `int slot`, `enum phase`, 8 bytes of pointer (written as zero).
+//!
+//! Reader API for monitors: [`read_state_dir`] returns the live jobs, sorted
+//! by pid, and deletes files of dead clients and files older than 60 s, as
+//! distccmon does.
+
+use crate::error::{Error, Result};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Size of the record.
+pub const STATE_SIZE: usize = 296;
+/// Magic number (`"\0HID"` read as a little-endian word).
+pub const STATE_MAGIC: u64 = 0x4449_4800;
+/// Files older than this are stale (distccmon's rule).
+pub const STALE_AGE: Duration = Duration::from_secs(60);
+const NAME_LEN: usize = 128;
+
+/// The phase of a client job (`enum dcc_phase`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// 0: starting.
+    Startup,
+    /// 1: waiting for a slot.
+    Blocked,
+    /// 2: connecting.
+    Connect,
+    /// 3: running the preprocessor.
+    Preprocess,
+    /// 4: sending the request.
+    Send,
+    /// 5: the server compiles.
+    Compile,
+    /// 6: receiving the reply.
+    Receive,
+    /// 7: finished.
+    Done,
+}
+
+impl Phase {
+    /// The number stored in the file.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The phase for a stored number.
+    pub fn from_code(code: u32) -> Option<Phase> {
+        Some(match code {
+            0 => Phase::Startup,
+            1 => Phase::Blocked,
+            2 => Phase::Connect,
+            3 => Phase::Preprocess,
+            4 => Phase::Send,
+            5 => Phase::Compile,
+            6 => Phase::Receive,
+            7 => Phase::Done,
+            _ => return None,
+        })
+    }
+
+    /// The name distccmon-text prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Startup => "Startup",
+            Phase::Blocked => "Blocked",
+            Phase::Connect => "Connect",
+            Phase::Preprocess => "Preprocess",
+            Phase::Send => "Send",
+            Phase::Compile => "Compile",
+            Phase::Receive => "Receive",
+            Phase::Done => "Done",
+        }
+    }
+}
+
+/// One job as recorded in a state file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobState {
+    /// The client's pid.
+    pub pid: u64,
+    /// Input file basename (at most 127 bytes kept).
+    pub file: Vec<u8>,
+    /// Host name (at most 127 bytes kept).
+    pub host: Vec<u8>,
+    /// Slot number.
+    pub slot: i32,
+    /// Current phase.
+    pub phase: Phase,
+}
+
+fn put_name(out: &mut [u8], name: &[u8]) {
+    let n = name.len().min(NAME_LEN - 1);
+    out[..n].copy_from_slice(&name[..n]);
+}
+
+fn get_name(field: &[u8]) -> Vec<u8> {
+    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    field[..end].to_vec()
+}
+
+/// Encodes a record in stock's layout.
+pub fn encode(job: &JobState) -> [u8; STATE_SIZE] {
+    let mut b = [0u8; STATE_SIZE];
+    b[0..8].copy_from_slice(&(STATE_SIZE as u64).to_ne_bytes());
+    b[8..16].copy_from_slice(&STATE_MAGIC.to_ne_bytes());
+    b[16..24].copy_from_slice(&job.pid.to_ne_bytes());
+    put_name(&mut b[24..24 + NAME_LEN], &job.file);
+    put_name(&mut b[152..152 + NAME_LEN], &job.host);
+    b[280..284].copy_from_slice(&job.slot.to_ne_bytes());
+    b[284..288].copy_from_slice(&job.phase.code().to_ne_bytes());
+    b
+}
+
+/// Decodes a record; `None` if size, magic or phase do not match.
+pub fn decode(b: &[u8]) -> Option<JobState> {
+    if b.len() != STATE_SIZE {
+        return None;
+    }
+    let word = |i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+    if word(0) != STATE_SIZE as u64 || word(8) != STATE_MAGIC {
+        return None;
+    }
+    let slot = i32::from_ne_bytes(b[280..284].try_into().ok()?);
+    let phase = Phase::from_code(u32::from_ne_bytes(b[284..288].try_into().ok()?))?;
+    Some(JobState {
+        pid: word(16),
+        file: get_name(&b[24..24 + NAME_LEN]),
+        host: get_name(&b[152..152 + NAME_LEN]),
+        slot,
+        phase,
+    })
+}
+
+/// The state file of one client process; removed when dropped.
+pub struct StateFile {
+    path: PathBuf,
+    job: JobState,
+}
+
+impl StateFile {
+    /// Prepares `<dir>/binstate_<pid>` (the directory is created on first write).
+    pub fn new(dir: &Path) -> StateFile {
+        let pid = std::process::id();
+        StateFile {
+            path: dir.join(format!("binstate_{pid}")),
+            job: JobState {
+                pid: u64::from(pid),
+                file: Vec::new(),
+                host: Vec::new(),
+                slot: 0,
+                phase: Phase::Startup,
+            },
+        }
+    }
+
+    /// Sets the file and host shown by monitors (call before [`StateFile::phase`]).
+    pub fn job(&mut self, file: &[u8], host: &str, slot: u32) {
+        self.job.file = file.to_vec();
+        self.job.host = host.as_bytes().to_vec();
+        self.job.slot = slot as i32;
+    }
+
+    /// Records a new phase, rewriting the file. Failures are ignored by
+    /// callers (monitoring must never break a compile) but returned.
+    pub fn phase(&mut self, phase: Phase) -> Result<()> {
+        self.job.phase = phase;
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o666)
+            .open(&self.path)
+            .map_err(|e| Error::io(format!("open {}", self.path.display()), e))?;
+        f.write_all(&encode(&self.job))
+            .map_err(|e| Error::io(format!("write {}", self.path.display()), e))
+    }
+
+    /// The path of the file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn pid_alive(pid: u64) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Reads every `binstate_*` file in `dir` (a `$DISTCC_DIR/state`).
+///
+/// Returns the jobs of live clients sorted by pid. Files that are not
+/// 296-byte records with the right magic are skipped; files of dead pids or
+/// older than [`STALE_AGE`] are deleted, as distccmon does. A missing
+/// directory is an empty list.
+pub fn read_state_dir(dir: &Path) -> Result<Vec<JobState>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("read {}", dir.display()), e)),
+    };
+    let now = SystemTime::now();
+    let mut jobs = Vec::new();
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().starts_with(b"binstate_") {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let Some(job) = decode(&bytes) else {
+            continue;
+        };
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_AGE);
+        if old || !pid_alive(job.pid) {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        jobs.push(job);
+    }
+    jobs.sort_by_key(|j| j.pid);
+    Ok(jobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_stock() {
+        let job = JobState {
+            pid: 0x1234,
+            file: b"hello.c".to_vec(),
+            host: b"127.0.0.1".to_vec(),
+            slot: 3,
+            phase: Phase::Compile,
+        };
+        let b = encode(&job);
+        assert_eq!(&b[0..8], &296u64.to_le_bytes());
+        assert_eq!(&b[8..12], &[0x00, 0x48, 0x49, 0x44]);
+        assert_eq!(&b[0x18..0x1f], b"hello.c");
+        assert_eq!(&b[0x98..0xa1], b"127.0.0.1");
+        assert_eq!(&b[0x118..0x11c], &3i32.to_le_bytes());
+        assert_eq!(&b[0x11c..0x120], &5u32.to_le_bytes());
+        assert_eq!(decode(&b), Some(job));
+        assert_eq!(decode(&b[..280]), None);
+        let mut bad = b;
+        bad[8] = 1;
+        assert_eq!(decode(&bad), None);
+    }
+
+    #[test]
+    fn long_names_are_truncated_and_terminated() {
+        let job = JobState {
+            pid: 1,
+            file: vec![b'a'; 300],
+            host: vec![],
+            slot: 0,
+            phase: Phase::Startup,
+        };
+        let back = decode(&encode(&job)).unwrap();
+        assert_eq!(back.file.len(), 127);
+    }
+
+    #[test]
+    fn writer_and_reader() {
+        let dir = std::env::temp_dir().join(format!("distcc-state-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let mut s = StateFile::new(&dir);
+            s.job(b"x.c", "h", 1);
+            s.phase(Phase::Send).unwrap();
+            std::fs::write(dir.join("binstate_999999999"), [0u8; 10]).unwrap();
+            let dead = JobState {
+                pid: 0x7fff_fff0,
+                file: b"d.c".to_vec(),
+                host: b"h".to_vec(),
+                slot: 0,
+                phase: Phase::Compile,
+            };
+            std::fs::write(dir.join("binstate_2147483632"), encode(&dead)).unwrap();
+            let jobs = read_state_dir(&dir).unwrap();
+            assert_eq!(jobs.len(), 1);
+            assert_eq!(jobs[0].file, b"x.c");
+            assert_eq!(jobs[0].phase, Phase::Send);
+            assert!(!dir.join("binstate_2147483632").exists());
+        }
+        assert!(
+            !dir.join(format!("binstate_{}", std::process::id()))
+                .exists()
+        );
+        assert!(read_state_dir(&dir.join("nope")).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

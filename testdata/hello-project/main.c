@@ -1,0 +1,9 @@
+#include <stdio.h>
+#include "hello.h"
+
+int main(void)
+{
+    greet("world");
+    printf("sum %d\n", sum_to(10));
+    return 0;
+}

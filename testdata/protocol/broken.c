@@ -1,0 +1,2 @@
+int ok(void) { return 1; }
+int broken(void) { return undeclared_name; }

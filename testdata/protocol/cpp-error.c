@@ -1,0 +1,2 @@
+int ok(void) { return 1; }
+#error this file is broken on purpose

@@ -1,0 +1,247 @@
+//! Our client against our own distccd and our own include server: protocols
+//! 1, 2 and 3, C and C++, `-g`, `-MD -MF`, compile errors, `make -j4`
+//! through masquerade links, and `--scan-includes`. The same checks as
+//! against stock distccd 3.4 (client_stock_daemon.rs, client_pump.rs), so
+//! both servers are held to one standard.
+
+use crate::client::*;
+use crate::util::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Our distccd; it drops root to an unprivileged user, so its TMPDIR must
+/// be writable by everyone (as /tmp is).
+fn ours_d() -> Daemon {
+    let d = our_daemon(&["--verbose"]);
+    std::fs::set_permissions(d.tmp(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    d
+}
+
+const C_SRC: &str = "#include <stdio.h>\n#include \"inc/hdr.h\"\nint main(void) { printf(\"%d\\n\", VALUE); return 0; }\n";
+const CXX_SRC: &str = "#include <iostream>\n#include <vector>\n#include \"inc/hdr.h\"\nint main() { std::vector<int> v(VALUE); std::cout << v.size() << std::endl; return 0; }\n";
+
+/// Remote (our daemon, `opts`) and reference objects must be identical:
+/// local for plain flags; for `-g` in plain mode, stock distcc's client
+/// through the same daemon (the line table comes from the .i file).
+fn check(opts: &str, compiler: &str, file: &str, src: &str, flags: &[&str]) {
+    let d = ours_d();
+    let dir = TestDir::new("od");
+    dir.write("inc/hdr.h", "#define VALUE 42\n");
+    dir.write(file, src);
+    let with = |out: &'static str| {
+        let mut a = vec![compiler];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["-c", file, "-o", out]);
+        a
+    };
+    let (_is, socket) = include_server(&dir);
+    let mut cmd = client(&dir, &d.host(opts));
+    cmd.env("INCLUDE_SERVER_PORT", &socket)
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1");
+    assert_quiet_ok(&run(cmd.args(with("remote.o"))));
+    assert_eq!(
+        wait_compiles(&d, 1),
+        1,
+        "not compiled remotely: {}",
+        d.log()
+    );
+    let plain_g = flags.contains(&"-g") && !opts.contains("cpp");
+    let reference = if plain_g {
+        let mut stock_client = Command::new("/usr/bin/distcc");
+        client_env(&mut stock_client, &dir, &d.host(opts));
+        stock_client.env("DISTCC_FALLBACK", "0");
+        assert_quiet_ok(&run(stock_client.args(with("stock.o"))));
+        "stock.o"
+    } else {
+        assert!(local(&dir, &with("local.o")).status.success());
+        "local.o"
+    };
+    if flags.contains(&"-g") && opts.contains("cpp") {
+        // Pump mode with -g: debug info names the server root until the
+        // daemon rewrites it; compare code only.
+        let text = |o: &str| {
+            let bin = format!("{o}.text");
+            let out = run(Command::new("objcopy")
+                .args(["-O", "binary", "-j", ".text", o, &bin])
+                .current_dir(&dir.path));
+            assert!(out.status.success(), "{}", show(&out));
+            read(&dir.join(&bin))
+        };
+        let remote_text = text("remote.o");
+        assert!(!remote_text.is_empty(), "objcopy gave no .text");
+        assert_eq!(remote_text, text(reference));
+        return;
+    }
+    assert_eq!(
+        read(&dir.join("remote.o")),
+        read(&dir.join(reference)),
+        "{opts} {compiler} {flags:?}: objects differ from {reference}"
+    );
+}
+
+/// Starts our include server on `<dir>/socket`.
+fn include_server(dir: &TestDir) -> (Guard, PathBuf) {
+    let socket = dir.join("socket");
+    let mut cmd = ours("include-server");
+    cmd.arg("--port")
+        .arg(&socket)
+        .env_remove("DISTCC_CLIENT_TMP")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("include-server.log")).unwrap());
+    let guard = Guard::spawn(cmd, "include-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(socket.exists(), "include server did not bind");
+    (guard, socket)
+}
+
+#[test]
+fn c_protocols_1_2_3() {
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        check(opts, "gcc", "t.c", C_SRC, &["-O2"]);
+        check(opts, "gcc", "t.c", C_SRC, &["-g"]);
+    }
+}
+
+#[test]
+fn cxx_protocols_1_2_3() {
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        check(opts, "g++", "t.cpp", CXX_SRC, &["-O1"]);
+    }
+}
+
+#[test]
+fn dependency_files_all_protocols() {
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        let d = ours_d();
+        let dir = TestDir::new("odmd");
+        dir.write("inc/hdr.h", "#define VALUE 1\n");
+        dir.write("t.c", C_SRC);
+        std::fs::create_dir_all(dir.join("deps")).unwrap();
+        let (_is, socket) = include_server(&dir);
+        let out = run(client(&dir, &d.host(opts))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .args(["gcc", "-MD", "-MF", "deps/t.d", "-c", "t.c", "-o", "t.o"]));
+        assert_quiet_ok(&out);
+        assert_eq!(wait_compiles(&d, 1), 1, "{opts}: {}", d.log());
+        let deps = String::from_utf8(read(&dir.join("deps/t.d"))).unwrap();
+        assert!(deps.starts_with("t.o:"), "{opts}: {deps}");
+        assert!(
+            deps.contains("inc/hdr.h") && deps.contains("stdio.h"),
+            "{opts}: {deps}"
+        );
+        assert!(!deps.contains("distccd_"), "{opts}: {deps}");
+    }
+}
+
+#[test]
+fn remote_errors_pass_through() {
+    for opts in ["", ",lzo"] {
+        let d = ours_d();
+        let dir = TestDir::new("oderr");
+        dir.write("bad.c", "int main(void) { return nosuch; }\n");
+        let out = run(client(&dir, &d.host(opts)).args(["gcc", "-c", "bad.c"]));
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.c:1:") && err.contains("nosuch"), "{err}");
+        assert!(!dir.join("bad.o").exists());
+    }
+}
+
+#[test]
+fn make_j4_with_masquerade_links() {
+    let d = ours_d();
+    let dir = TestDir::new("odmake");
+    let proj = dir.join("proj");
+    assert!(
+        Command::new("cp")
+            .arg("-r")
+            .arg(testdata("hello-project"))
+            .arg(&proj)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let links = dir.join("masq");
+    std::fs::create_dir_all(&links).unwrap();
+    for name in ["gcc", "cc"] {
+        std::os::unix::fs::symlink(bin(), links.join(name)).unwrap();
+    }
+    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap());
+    let mut cmd = Command::new("make");
+    client_env(&mut cmd, &dir, &d.host(",lzo"));
+    cmd.env("DISTCC_FALLBACK", "0")
+        .env("PATH", &path)
+        .args(["-j4", "CC=gcc"])
+        .current_dir(&proj);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(wait_compiles(&d, 3), 3, "daemon log: {}", d.log());
+    let out = run(&mut Command::new(proj.join("hello")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello world\nsum 55\n"
+    );
+}
+
+#[test]
+fn pump_with_our_include_server_on_stock_distccd() {
+    let d = stock();
+    let dir = TestDir::new("odpumpstock");
+    dir.write("inc/hdr.h", "#define VALUE 5\n");
+    dir.write("t.c", C_SRC);
+    let (_is, socket) = include_server(&dir);
+    let out = run(client(&dir, &d.host(",cpp,lzo"))
+        .env("INCLUDE_SERVER_PORT", &socket)
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .args(["gcc", "-O2", "-MMD", "-c", "t.c"]));
+    assert_quiet_ok(&out);
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+    assert!(
+        local(&dir, &["gcc", "-O2", "-c", "t.c", "-o", "l.o"])
+            .status
+            .success()
+    );
+    assert_eq!(read(&dir.join("t.o")), read(&dir.join("l.o")));
+    let deps = String::from_utf8(read(&dir.join("t.d"))).unwrap();
+    assert!(
+        deps.starts_with("t.o:") && deps.contains("inc/hdr.h"),
+        "{deps}"
+    );
+}
+
+#[test]
+fn scan_includes_with_our_include_server() {
+    let dir = TestDir::new("odscan");
+    dir.write("inc/hdr.h", "#define VALUE 5\n");
+    dir.write("t.c", C_SRC);
+    let (_is, socket) = include_server(&dir);
+    let out = run(client(&dir, "127.0.0.1:1,cpp,lzo")
+        .env("INCLUDE_SERVER_PORT", &socket)
+        .args(["--scan-includes", "gcc", "-c", "t.c"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let canon = |p: &Path| p.canonicalize().unwrap().display().to_string();
+    assert!(
+        text.contains(&format!("FILE      {}\n", canon(&dir.join("t.c")))),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("FILE      {}\n", canon(&dir.join("inc/hdr.h")))),
+        "{text}"
+    );
+    assert!(text.contains("SYSTEMDIR /usr/include\n"), "{text}");
+    for line in text.lines() {
+        let kind = line.split_whitespace().next().unwrap_or("");
+        assert!(
+            ["FILE", "SYMLINK", "DIRECTORY", "SYSTEMDIR"].contains(&kind),
+            "{line}"
+        );
+    }
+}

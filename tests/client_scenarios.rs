@@ -1,0 +1,367 @@
+//! The black-box scenarios of distcc's own test suite (`test/testdistcc.py`,
+//! facts §8.1), rewritten as our tests: our client, stock distccd 3.4 as the
+//! server, `DISTCC_FALLBACK=0` wherever the compile must really be remote.
+
+use crate::client::*;
+use crate::util::*;
+use std::os::unix::fs::FileTypeExt;
+use std::process::Command;
+
+const HELLO: &str = "#include <stdio.h>\nint main(void) { puts(\"hello world\"); return 0; }\n";
+
+fn setup(tag: &str) -> (Daemon, TestDir) {
+    (stock(), TestDir::new(tag))
+}
+
+#[test]
+fn comma_in_file_name() {
+    let (d, dir) = setup("comma");
+    dir.write("foo1,2.h", "#define N 3\n");
+    dir.write("t.c", "#include \"foo1,2.h\"\nint x = N;\n");
+    assert_quiet_ok(&run(
+        client(&dir, &d.host(",lzo")).args(["gcc", "-c", "t.c"])
+    ));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(dir.join("t.o").exists());
+}
+
+#[test]
+fn dash_o_without_space() {
+    let (d, dir) = setup("dasho");
+    dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "testtmp.c",
+        "-otesttmp.o",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn write_dev_null() {
+    let (d, dir) = setup("devnull");
+    dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "testtmp.c",
+        "-o",
+        "/dev/null",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device(), "/dev/null was replaced");
+}
+
+#[test]
+fn cpp_error_directive() {
+    let (d, dir) = setup("cpperr");
+    dir.write("testtmp.c", "#error not tonight dear\n");
+    let out = run(client(&dir, &d.host("")).args(["gcc", "-c", "testtmp.c"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not tonight dear"));
+    assert!(out.stdout.is_empty());
+    assert!(!dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn missing_header() {
+    let (d, dir) = setup("badinc");
+    dir.write("testtmp.c", "#include \"nosuchheader.h\"\n");
+    let out = run(client(&dir, &d.host("")).args(["gcc", "-c", "testtmp.c"]));
+    let local_rc = local(&dir, &["gcc", "-c", "testtmp.c", "-o", "l.o"])
+        .status
+        .code();
+    assert_eq!(out.status.code(), local_rc, "{}", show(&out));
+    assert_ne!(local_rc, Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchheader.h"));
+    assert!(!dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn s_beats_c() {
+    let (d, dir) = setup("sbeatsc");
+    dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "-S",
+        "testtmp.c",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(dir.join("testtmp.s").exists());
+    assert!(!dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn dash_d_quoting_survives() {
+    let (d, dir) = setup("dashd");
+    dir.write(
+        "testtmp.c",
+        "#include <stdio.h>\nint main(void) { puts(MESSAGE); return 0; }\n",
+    );
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-DMESSAGE=\"hello DashD\"",
+        "-c",
+        "testtmp.c",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(
+        local(&dir, &["gcc", "-o", "testtmp", "testtmp.o"])
+            .status
+            .success()
+    );
+    let out = run(&mut Command::new(dir.join("testtmp")));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello DashD\n");
+}
+
+#[test]
+fn wp_md_writes_depsfile() {
+    let (d, dir) = setup("wpmd");
+    dir.write("testhdr.h", "#define X 1\n");
+    dir.write(
+        "testtmp.c",
+        "#include <stdio.h>\n#include \"testhdr.h\"\nint x = X;\n",
+    );
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "-Wp,-MD,depsfile",
+        "testtmp.c",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    let deps = String::from_utf8(read(&dir.join("depsfile"))).unwrap();
+    assert!(
+        deps.contains("testhdr.h") && deps.contains("stdio.h"),
+        "{deps}"
+    );
+}
+
+#[test]
+fn md_mf_mt_target() {
+    let (d, dir) = setup("mdmfmt");
+    dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "-MD",
+        "-MFdotd_filename",
+        "-MTtarget_name_42",
+        "testtmp.c",
+    ])));
+    let deps = String::from_utf8(read(&dir.join("dotd_filename"))).unwrap();
+    assert!(deps.contains("target_name_42"), "{deps}");
+}
+
+#[test]
+fn false_and_true_as_compilers() {
+    let (d, dir) = setup("falsetrue");
+    dir.write("testtmp.i", "int x;\n");
+    let out = run(client(&dir, &d.host("")).args(["false", "-c", "testtmp.i"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let out = run(client(&dir, &d.host("")).args(["true", "-c", "testtmp.i"]));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(read(&dir.join("testtmp.o")), b"");
+}
+
+#[test]
+fn implied_output_name() {
+    let (d, dir) = setup("implied");
+    dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "testtmp.c",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn implicit_compiler() {
+    let (d, dir) = setup("implicit");
+    dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args(["-c", "testtmp.c"])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "-o",
+        "testtmp",
+        "testtmp.o",
+    ])));
+    let out = run(&mut Command::new(dir.join("testtmp")));
+    assert_eq!(out.stdout, b"hello world\n");
+}
+
+#[test]
+fn syntax_error() {
+    let (d, dir) = setup("syntax");
+    dir.write("testtmp.c", "not C at all\n");
+    let out = run(client(&dir, &d.host("")).args(["gcc", "-c", "testtmp.c"]));
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("testtmp.c:1:") && err.contains("error"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    assert!(!dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn no_hosts_warns_and_compiles_here() {
+    let dir = TestDir::new("nohosts");
+    dir.write("testtmp.c", HELLO);
+    let out = run(client(&dir, "")
+        .env("DISTCC_FALLBACK", "1")
+        .args(["gcc", "-c", "testtmp.c"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Warning")
+            && err.contains("$DISTCC_HOSTS")
+            && err.contains("can't distribute work"),
+        "{err}"
+    );
+    assert!(dir.join("testtmp.o").exists());
+    // Unset everywhere: the stock wording, and 116 without fallback.
+    let mut cmd = client(&dir, "");
+    cmd.env_remove("DISTCC_HOSTS").env("HOME", dir.join("home"));
+    let out = run(cmd.args(["gcc", "-c", "testtmp.c"]));
+    if !std::path::Path::new("/etc/distcc/hosts").exists() {
+        assert_eq!(out.status.code(), Some(116), "{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no hostlist is set"));
+    }
+}
+
+#[test]
+fn missing_compiler_is_110_from_server() {
+    let (d, dir) = setup("nocc");
+    dir.write("testtmp.i", "int x;\n");
+    let out = run(client(&dir, &d.host("")).args(["nosuchcc", "-c", "testtmp.i"]));
+    assert_eq!(out.status.code(), Some(110), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("failed to exec"));
+}
+
+#[test]
+fn empty_source() {
+    let (d, dir) = setup("empty");
+    dir.write("testtmp.i", "");
+    assert_quiet_ok(&run(client(&dir, &d.host(",lzo")).args([
+        "gcc",
+        "-c",
+        "testtmp.i",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn hosts_file() {
+    let (d, dir) = setup("hostfile");
+    dir.write("testtmp.c", HELLO);
+    dir.write("distccdir/hosts", format!("# our server\n{}\n", d.host("")));
+    let mut cmd = client(&dir, "");
+    cmd.env_remove("DISTCC_HOSTS");
+    assert_quiet_ok(&run(cmd.args(["gcc", "-c", "testtmp.c"])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+}
+
+#[test]
+fn absolute_source_path() {
+    let (d, dir) = setup("abssrc");
+    let src = dir.write("testtmp.c", HELLO);
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        src.to_str().unwrap(),
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(dir.join("testtmp.o").exists());
+}
+
+#[test]
+fn bogus_option_same_status_as_compiler() {
+    let (d, dir) = setup("bogus");
+    let out = run(client(&dir, &d.host(""))
+        .env("DISTCC_FALLBACK", "1")
+        .args(["gcc", "--bogus-option"]));
+    let local_rc = local(&dir, &["gcc", "--bogus-option"]).status.code();
+    assert_eq!(out.status.code(), local_rc, "{}", show(&out));
+}
+
+#[test]
+fn fifty_concurrent() {
+    let d = stock_with(&["-j", "8"]);
+    let dir = TestDir::new("fifty");
+    let mut children = Vec::new();
+    for i in 0..50 {
+        dir.write(
+            &format!("t{i}.c"),
+            format!("int f{i}(int x) {{ return x * {i}; }}\n"),
+        );
+        let mut cmd = client(&dir, &d.host("/8,lzo"));
+        cmd.args(["gcc", "-O2", "-c", &format!("t{i}.c")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        children.push(Guard::spawn(cmd, "client"));
+    }
+    for mut g in children {
+        let out = run_child(&mut g);
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    assert_eq!(wait_compiles(&d, 50), 50);
+    for i in [0, 17, 49] {
+        assert!(
+            local(&dir, &["gcc", "-O2", "-c", &format!("t{i}.c"), "-o", "l.o"])
+                .status
+                .success()
+        );
+        assert_eq!(read(&dir.join(&format!("t{i}.o"))), read(&dir.join("l.o")));
+    }
+}
+
+fn run_child(g: &mut Guard) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while g.alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    if let Some(o) = g.child.stdout.as_mut() {
+        let _ = o.read_to_end(&mut stdout);
+    }
+    if let Some(e) = g.child.stderr.as_mut() {
+        let _ = e.read_to_end(&mut stderr);
+    }
+    let status = g.child.wait().unwrap();
+    std::process::Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn big_source_of_200k_lines() {
+    let (d, dir) = setup("bigass");
+    let mut src = String::from("int f(int x) {\n  int y = x;\n");
+    for i in 0..200_000 {
+        src.push_str(&format!("  y += {};\n", i % 7));
+    }
+    src.push_str("  return y;\n}\n");
+    dir.write("big.c", src);
+    assert_quiet_ok(&run(
+        client(&dir, &d.host(",lzo")).args(["gcc", "-c", "big.c"])
+    ));
+    assert_eq!(wait_compiles(&d, 1), 1);
+    assert!(
+        local(&dir, &["gcc", "-c", "big.c", "-o", "l.o"])
+            .status
+            .success()
+    );
+    assert_eq!(read(&dir.join("big.o")), read(&dir.join("l.o")));
+}

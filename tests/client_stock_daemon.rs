@@ -1,0 +1,291 @@
+//! Our client against stock distccd 3.4 on loopback: protocols 1 and 2, C
+//! and C++, `-g`, `-MD -MF`, compile errors, masquerade links with
+//! `make -j4`, and fallback when the server is down, refuses or stalls.
+//! Success tests run with `DISTCC_FALLBACK=0` and check the daemon's log, so
+//! a silent local compile cannot pass them.
+
+use crate::client::*;
+use crate::util::*;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+const C_SRC: &str = "#include <stdio.h>\n#include \"hdr.h\"\nint main(void) { printf(\"%d\\n\", VALUE); return 0; }\n";
+const CXX_SRC: &str = "#include <iostream>\n#include <vector>\n#include \"hdr.h\"\nint main() { std::vector<int> v(VALUE); std::cout << v.size() << std::endl; return 0; }\n";
+
+/// Compiles `src` remotely and locally with the same flags; objects must
+/// match. With `-g` a plain-mode object cannot equal a local one (the line
+/// table comes from the `.i` file; stock distcc 3.4 differs the same way),
+/// so there the reference is stock distcc's client through the same daemon.
+fn same_as_local(opts: &str, compiler: &str, file: &str, src: &str, flags: &[&str]) {
+    let d = stock();
+    let dir = TestDir::new("p12");
+    dir.write("hdr.h", "#define VALUE 42\n");
+    dir.write(file, src);
+    let with = |out: &'static str| {
+        let mut a = vec![compiler];
+        a.extend_from_slice(flags);
+        a.extend_from_slice(&["-c", file, "-o", out]);
+        a
+    };
+    let out = run(client(&dir, &d.host(opts)).args(with("remote.o")));
+    assert_quiet_ok(&out);
+    assert_eq!(
+        wait_compiles(&d, 1),
+        1,
+        "not compiled remotely: {}",
+        d.log()
+    );
+    let reference = if flags.contains(&"-g") {
+        let mut stock_client = Command::new("/usr/bin/distcc");
+        client_env(&mut stock_client, &dir, &d.host(opts));
+        stock_client.env("DISTCC_FALLBACK", "0");
+        assert_quiet_ok(&run(stock_client.args(with("stock.o"))));
+        assert_eq!(
+            wait_compiles(&d, 2),
+            2,
+            "stock client not remote: {}",
+            d.log()
+        );
+        "stock.o"
+    } else {
+        assert!(local(&dir, &with("local.o")).status.success());
+        "local.o"
+    };
+    assert_eq!(
+        read(&dir.join("remote.o")),
+        read(&dir.join(reference)),
+        "{opts} {compiler} {flags:?}: objects differ from {reference}"
+    );
+}
+
+#[test]
+fn c_protocol_1_and_2() {
+    for opts in ["", ",lzo"] {
+        same_as_local(opts, "gcc", "t.c", C_SRC, &["-O2"]);
+        same_as_local(opts, "gcc", "t.c", C_SRC, &["-g"]);
+    }
+}
+
+#[test]
+fn cxx_protocol_1_and_2() {
+    for opts in ["", ",lzo"] {
+        same_as_local(opts, "g++", "t.cpp", CXX_SRC, &["-O1"]);
+        same_as_local(opts, "g++", "t.cpp", CXX_SRC, &["-g"]);
+    }
+}
+
+#[test]
+fn dependency_files_with_md_mf() {
+    for opts in ["", ",lzo"] {
+        let d = stock();
+        let dir = TestDir::new("mdmf");
+        dir.write("hdr.h", "#define VALUE 1\n");
+        dir.write("t.c", C_SRC);
+        let out = run(client(&dir, &d.host(opts))
+            .args(["gcc", "-MD", "-MF", "deps/t.d", "-c", "t.c", "-o", "t.o"]));
+        // gcc itself needs the deps directory; create it and retry if absent.
+        if !out.status.success() {
+            std::fs::create_dir_all(dir.join("deps")).unwrap();
+            let out = run(client(&dir, &d.host(opts))
+                .args(["gcc", "-MD", "-MF", "deps/t.d", "-c", "t.c", "-o", "t.o"]));
+            assert_quiet_ok(&out);
+        }
+        let deps = String::from_utf8(read(&dir.join("deps/t.d"))).unwrap();
+        assert!(deps.starts_with("t.o:"), "{deps}");
+        assert!(deps.contains("hdr.h") && deps.contains("stdio.h"), "{deps}");
+        assert_eq!(wait_compiles(&d, 1), 1);
+    }
+}
+
+#[test]
+fn remote_compile_errors_pass_through() {
+    for opts in ["", ",lzo"] {
+        let d = stock();
+        let dir = TestDir::new("err");
+        dir.write("bad.c", "int main(void) { return nosuch; }\n");
+        // Fallback off: the server's diagnostics and status are reported.
+        let out = run(client(&dir, &d.host(opts)).args(["gcc", "-c", "bad.c"]));
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.c:1:") && err.contains("nosuch"), "{err}");
+        assert!(out.stdout.is_empty());
+        assert!(!dir.join("bad.o").exists());
+        // Fallback on: retried locally, the local compiler's message, same status.
+        let out = run(client(&dir, &d.host(opts))
+            .env("DISTCC_FALLBACK", "1")
+            .args(["gcc", "-c", "bad.c"]));
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("retrying locally") && err.contains("nosuch"),
+            "{err}"
+        );
+        // DISTCC_SKIP_LOCAL_RETRY: server's result only.
+        let out = run(client(&dir, &d.host(opts))
+            .env("DISTCC_FALLBACK", "1")
+            .env("DISTCC_SKIP_LOCAL_RETRY", "1")
+            .args(["gcc", "-c", "bad.c"]));
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("retrying"));
+    }
+}
+
+#[test]
+fn masquerade_links_and_make_j4() {
+    let d = stock();
+    let dir = TestDir::new("make");
+    let proj = dir.join("proj");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(testdata("hello-project"))
+        .arg(&proj)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let links = dir.join("masq");
+    std::fs::create_dir_all(&links).unwrap();
+    for name in ["gcc", "cc"] {
+        std::os::unix::fs::symlink(bin(), links.join(name)).unwrap();
+    }
+    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap());
+    let mut cmd = Command::new("make");
+    client_env(&mut cmd, &dir, &d.host(",lzo"));
+    cmd.env("DISTCC_FALLBACK", "0")
+        .env("PATH", &path)
+        .args(["-j4", "CC=gcc"])
+        .current_dir(&proj);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(wait_compiles(&d, 3), 3, "daemon log: {}", d.log());
+    let out = run(&mut Command::new(proj.join("hello")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello world\nsum 55\n"
+    );
+}
+
+#[test]
+fn fallback_when_server_is_down() {
+    let dir = TestDir::new("down");
+    dir.write("x.c", "int x;\n");
+    let port = free_port();
+    let log = dir.join("log");
+    let out = run(client(&dir, &format!("127.0.0.1:{port}"))
+        .env("DISTCC_FALLBACK", "1")
+        .env("DISTCC_LOG", &log)
+        .args(["gcc", "-c", "x.c"]));
+    assert_quiet_ok(&out);
+    assert!(dir.join("x.o").exists());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let fallbacks: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("running locally instead"))
+        .collect();
+    assert_eq!(fallbacks.len(), 1, "{text}");
+    assert!(
+        fallbacks[0].contains("failed to distribute x.c to 127.0.0.1"),
+        "{text}"
+    );
+    assert!(
+        dir.join(&format!("distccdir/lock/backoff_tcp_127.0.0.1_{port}_0"))
+            .exists()
+    );
+    // Fallback disabled: a distcc error code (connect failed).
+    let dir2 = TestDir::new("down2");
+    dir2.write("x.c", "int x;\n");
+    let out = run(client(&dir2, &format!("127.0.0.1:{port}")).args(["gcc", "-c", "x.c"]));
+    assert_eq!(out.status.code(), Some(103), "{}", show(&out));
+    assert!(!dir2.join("x.o").exists());
+}
+
+#[test]
+fn down_host_is_skipped_for_a_good_one() {
+    let d = stock();
+    let dir = TestDir::new("skip");
+    dir.write("x.c", "int x;\n");
+    let hosts = format!("127.0.0.1:{}/1 {}", free_port(), d.host(""));
+    let out = run(client(&dir, &hosts)
+        .env("DISTCC_BACKOFF_PERIOD", "0")
+        .args(["gcc", "-c", "x.c"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(wait_compiles(&d, 1), 1);
+}
+
+#[test]
+fn bounded_attempts_when_backoff_is_disabled() {
+    let dir = TestDir::new("bounded");
+    dir.write("x.c", "int x;\n");
+    let port = free_port();
+    let out = run_with_timeout(
+        client(&dir, &format!("127.0.0.1:{port}"))
+            .env("DISTCC_FALLBACK", "1")
+            .env("DISTCC_BACKOFF_PERIOD", "0")
+            .args(["gcc", "-c", "x.c"]),
+        Duration::from_secs(30),
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("x.o").exists());
+}
+
+#[test]
+fn fallback_when_server_refuses() {
+    let d = stock_with(&["--allow", "127.0.0.2"]);
+    let dir = TestDir::new("refuse");
+    dir.write("x.c", "int x;\n");
+    let log = dir.join("log");
+    let out = run(client(&dir, &d.host(""))
+        .env("DISTCC_FALLBACK", "1")
+        .env("DISTCC_LOG", &log)
+        .args(["gcc", "-c", "x.c"]));
+    assert_quiet_ok(&out);
+    assert!(dir.join("x.o").exists());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("failed to distribute"), "{text}");
+    assert!(text.contains("running locally instead"), "{text}");
+}
+
+#[test]
+fn fallback_when_server_stalls_past_io_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hold = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        std::thread::sleep(Duration::from_secs(4));
+        drop(s);
+    });
+    let dir = TestDir::new("stall");
+    dir.write("x.c", "int x;\n");
+    let log = dir.join("log");
+    let out = run(client(&dir, &format!("127.0.0.1:{port}"))
+        .env("DISTCC_FALLBACK", "1")
+        .env("DISTCC_IO_TIMEOUT", "1")
+        .env("DISTCC_LOG", &log)
+        .args(["gcc", "-c", "x.c"]));
+    assert_quiet_ok(&out);
+    assert!(dir.join("x.o").exists());
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("running locally instead"), "{text}");
+    hold.join().unwrap();
+}
+
+#[test]
+fn mode_bits_follow_umask_zero() {
+    let d = stock();
+    let dir = TestDir::new("umask");
+    dir.write("x.c", "int x;\n");
+    let mut cmd = Command::new("sh");
+    client_env(&mut cmd, &dir, &d.host(""));
+    cmd.env("DISTCC_FALLBACK", "0").arg("-c").arg(format!(
+        "umask 0; exec '{}' gcc -c x.c -o x.o",
+        bin().display()
+    ));
+    let out = run(&mut cmd);
+    assert_quiet_ok(&out);
+    let mode = std::fs::metadata(dir.join("x.o"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o666);
+    assert_eq!(wait_compiles(&d, 1), 1);
+}

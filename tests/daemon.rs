@@ -1,0 +1,703 @@
+//! Our distccd against the stock distcc 3.4 client, and the daemon's own
+//! command-line behaviour (the stock suite's BogusOption, DaemonBadPort,
+//! StartStopDaemon, NoDetachDaemon), inetd mode through a pipe, the job
+//! lifetime and client-disconnect kills, and the stats page.
+//!
+//! Helpers here (`start`, `still_compiles`, `exchange`) are shared with
+//! daemon_hostile.rs and daemon_pump.rs.
+
+use crate::util::*;
+use distcc::protocol::{self, Body, Limits, Request, Response, Version};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Our daemon, with its TMPDIR writable by the user it drops to when the
+/// tests run as root.
+pub fn start(extra: &[&str]) -> Daemon {
+    let d = our_daemon(extra);
+    std::fs::set_permissions(d.tmp(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    d
+}
+
+/// Our daemon with exactly `args` (plus port, log and --no-detach) and
+/// extra environment, listening on `addr`.
+pub fn start_custom(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let dir = TestDir::new("custom");
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let port = free_port();
+    let mut cmd = ours("distccd");
+    cmd.args([
+        "--no-detach",
+        "--daemon",
+        "--port",
+        &port.to_string(),
+        "--log-file",
+    ])
+    .arg(dir.join("daemon.log"))
+    .args(args)
+    .env("TMPDIR", dir.join("tmp"))
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let guard = Guard::spawn(cmd, "custom");
+    assert!(
+        wait_for_port(addr, port, Duration::from_secs(10)),
+        "daemon does not listen on {addr}"
+    );
+    Daemon { guard, port, dir }
+}
+
+pub const HELLO_C: &str =
+    "#include <stdio.h>\nint main(void) { printf(\"hello world\\n\"); return 0; }\n";
+pub const HELLO_CPP: &str = "#include <vector>\n#include <cstdio>\nint main() { std::vector<int> v{1,2,3}; std::printf(\"%zu\\n\", v.size()); return 0; }\n";
+
+/// A stock distcc client command in `dir`, fallback disabled.
+pub fn stock_client(dir: &TestDir, hosts: &str) -> Command {
+    require_stock();
+    let mut c = Command::new("/usr/bin/distcc");
+    client_env(&mut c, dir, hosts);
+    c.env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_SKIP_LOCAL_RETRY", "1")
+        .env("DISTCC_LOG", dir.join("client.log"))
+        .env("DISTCC_VERBOSE", "1");
+    c
+}
+
+/// Proves the daemon still serves: a stock client compile with fallback off.
+pub fn still_compiles(d: &Daemon) {
+    let dir = TestDir::new("alive");
+    dir.write("alive.c", HELLO_C);
+    let out =
+        run(stock_client(&dir, &d.host(",lzo")).args(["gcc", "-c", "alive.c", "-o", "alive.o"]));
+    assert!(
+        out.status.success(),
+        "daemon stopped compiling: {}\n{}",
+        show(&out),
+        d.log()
+    );
+    assert!(dir.join("alive.o").exists());
+}
+
+/// Sends raw bytes, returns what the daemon sent back before closing
+/// (bounded by `limit`).
+pub fn exchange(port: u16, bytes: &[u8], limit: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let _ = s.write_all(bytes);
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    got
+}
+
+/// Sends a request and decodes the reply (None: the daemon closed).
+pub fn roundtrip(port: u16, req: &Request) -> Option<Response> {
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, req).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&bytes).unwrap();
+    protocol::read_response(&mut s, req.version, Limits::default()).ok()
+}
+
+fn local_compile(compiler: &str, dir: &TestDir, src: &str, obj: &str, flags: &[&str]) {
+    let out = run(Command::new(compiler)
+        .current_dir(&dir.path)
+        .args(flags)
+        .args(["-c", src, "-o", obj]));
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+fn strip_debug(path: &Path) -> Vec<u8> {
+    let stripped = path.with_extension("stripped");
+    let out = run(Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(path)
+        .arg(&stripped));
+    assert!(out.status.success(), "{}", show(&out));
+    std::fs::read(stripped).unwrap()
+}
+
+#[test]
+fn stock_client_c_and_cpp_plain_and_lzo() {
+    let d = start(&[]);
+    let dir = TestDir::new("interop");
+    dir.write("hello.c", HELLO_C);
+    dir.write("hello.cpp", HELLO_CPP);
+    for opts in ["", ",lzo"] {
+        for (compiler, src) in [("gcc", "hello.c"), ("g++", "hello.cpp")] {
+            for debug in [false, true] {
+                let flags: &[&str] = if debug { &["-g", "-O1"] } else { &["-O2"] };
+                let obj = format!(
+                    "remote{}{}.o",
+                    opts.replace(',', "_"),
+                    if debug { "g" } else { "" }
+                );
+                let out = run(stock_client(&dir, &d.host(opts))
+                    .arg(compiler)
+                    .args(flags)
+                    .args(["-c", src, "-o", &obj]));
+                assert!(
+                    out.status.success(),
+                    "{compiler} {opts}: {}\n{}",
+                    show(&out),
+                    d.log()
+                );
+                assert!(
+                    out.stdout.is_empty() && out.stderr.is_empty(),
+                    "{}",
+                    show(&out)
+                );
+                local_compile(compiler, &dir, src, "local.o", flags);
+                let remote = dir.join(&obj);
+                if debug {
+                    // With -g the DWARF names the compile directory, which is
+                    // the daemon's job directory remotely (stock's is its
+                    // TMPDIR): compare everything else.
+                    let text = std::fs::read(&remote).unwrap();
+                    assert!(
+                        text.windows(11).any(|w| w == b".debug_info"),
+                        "no debug info"
+                    );
+                    assert_eq!(
+                        strip_debug(&remote),
+                        strip_debug(&dir.join("local.o")),
+                        "{obj}"
+                    );
+                } else {
+                    assert_eq!(
+                        std::fs::read(&remote).unwrap(),
+                        std::fs::read(dir.join("local.o")).unwrap(),
+                        "{obj} differs from a local compile"
+                    );
+                }
+            }
+        }
+    }
+    let log = d.log();
+    assert_eq!(log.matches("COMPILE_OK").count(), 8, "{log}");
+    assert!(log.contains(" hello.cpp"), "{log}");
+}
+
+#[test]
+fn compile_error_returns_status_and_message() {
+    let d = start(&[]);
+    let dir = TestDir::new("err");
+    dir.write("bad.c", "int main(void) { return undeclared_thing; }\n");
+    let out = run(stock_client(&dir, &d.host(",lzo")).args(["gcc", "-c", "bad.c", "-o", "bad.o"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("undeclared_thing"), "{err}");
+    assert!(!dir.join("bad.o").exists());
+    assert!(d.log().contains("COMPILE_ERROR exit:1"), "{}", d.log());
+}
+
+#[test]
+fn refused_compiler_falls_back_locally() {
+    let d = start(&[]);
+    let dir = TestDir::new("refuse");
+    dir.write("hello.c", HELLO_C);
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/gcc", bin.join("gcc")).unwrap();
+    let cc = bin.join("gcc");
+    let mut cmd = stock_client(&dir, &d.host(""));
+    cmd.env_remove("DISTCC_FALLBACK");
+    let out = run(cmd.arg(&cc).args(["-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("hello.o").exists());
+    let client_log = std::fs::read_to_string(dir.join("client.log")).unwrap();
+    assert!(
+        client_log.contains("failed to distribute") && client_log.contains("locally"),
+        "{client_log}"
+    );
+    let log = d.log();
+    assert!(log.contains("absolute path"), "{log}");
+    assert!(!log.contains("COMPILE_OK"), "{log}");
+}
+
+#[test]
+fn fifty_concurrent_compiles_with_two_slots() {
+    let d = start(&["--jobs", "2"]);
+    let dir = TestDir::new("conc");
+    let mut children = Vec::new();
+    for i in 0..50 {
+        let src = format!("f{i}.c");
+        dir.write(&src, format!("int f{i}(int x) {{ return x * {i}; }}\n"));
+        let mut c = stock_client(&dir, &d.host(if i % 2 == 0 { "" } else { ",lzo" }));
+        c.env("DISTCC_LOG", dir.join(&format!("client{i}.log")))
+            .args(["gcc", "-c", &src, "-o", &format!("f{i}.o")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        children.push(c.spawn().unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(240);
+    for (i, mut child) in children.into_iter().enumerate() {
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "compile {i} failed\n{}", d.log());
+                break;
+            }
+            assert!(Instant::now() < deadline, "compiles did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(dir.join(&format!("f{i}.o")).exists());
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 50, "{}", d.log());
+}
+
+#[test]
+fn options_like_stock() {
+    // BogusOption
+    let out = run(ours("distccd").arg("--bogus-option"));
+    assert_eq!(out.status.code(), Some(101), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("distccd: ERROR: --bogus-option: unknown option")
+    );
+    // DaemonBadPort: 101 and no pid file
+    let dir = TestDir::new("badport");
+    let pid = dir.join("d.pid");
+    let out = run(ours("distccd")
+        .args(["--daemon", "--port", "80000", "--pid-file"])
+        .arg(&pid));
+    assert_eq!(out.status.code(), Some(101), "{}", show(&out));
+    assert!(!pid.exists());
+    // VersionOption / HelpOption
+    let out = run(ours("distccd").arg("--version"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(text.starts_with("distccd 3.4 "), "{text}");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains("(protocols 1, 2 and 3) (default port 3632)")
+    );
+    let out = run(ours("distccd").arg("--help"));
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+    // Bind failure: 102
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = run(ours("distccd").args([
+        "--no-detach",
+        "--daemon",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--log-stderr",
+    ]));
+    assert_eq!(out.status.code(), Some(102), "{}", show(&out));
+}
+
+fn wait_gone(pid: i32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        // SAFETY: probing a pid with signal 0.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn start_stop_daemon_with_pid_file() {
+    let dir = TestDir::new("startstop");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let pid_file = dir.join("d.pid");
+    let port = free_port();
+    let out = run(ours("distccd")
+        .args([
+            "--daemon",
+            "--listen",
+            "127.0.0.1",
+            "--allow",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--log-file",
+        ])
+        .arg(dir.join("d.log"))
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env("TMPDIR", &dir.path));
+    assert!(out.status.success(), "{}", show(&out));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(wait_for_port("127.0.0.1", port, Duration::from_secs(10)));
+    // SAFETY: the daemon we just started.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "daemon {pid} did not stop"
+    );
+    assert!(!pid_file.exists(), "pid file left behind");
+}
+
+#[test]
+fn no_detach_daemon_stops_on_sigterm() {
+    let dir = TestDir::new("nodetach");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let port = free_port();
+    let mut cmd = ours("distccd");
+    cmd.args([
+        "--no-detach",
+        "--daemon",
+        "--listen",
+        "127.0.0.1",
+        "--allow",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--pid-file",
+    ])
+    .arg(dir.join("d.pid"))
+    .env("TMPDIR", &dir.path)
+    .stderr(Stdio::null());
+    let mut g = Guard::spawn(cmd, "nodetach");
+    assert!(wait_for_port("127.0.0.1", port, Duration::from_secs(10)));
+    let pid: u32 = std::fs::read_to_string(dir.join("d.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, g.pid());
+    // SAFETY: our child.
+    unsafe { libc::kill(g.pid() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = g.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+}
+
+fn plain_request(version: Version, argv: &[&str], source: &[u8]) -> Request {
+    let doti = if version.compresses() {
+        distcc::compress::compress(source)
+    } else {
+        source.to_vec()
+    };
+    Request {
+        version,
+        cwd: None,
+        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        body: Body::Doti(doti),
+    }
+}
+
+#[test]
+fn inetd_through_a_pipe() {
+    let dir = TestDir::new("inetd");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 42; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    let mut child = ours("distccd")
+        .args(["--inetd", "--log-file"])
+        .arg(dir.join("d.log"))
+        .env("TMPDIR", &dir.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes).unwrap();
+    drop(stdin);
+    let pid = child.id() as i32;
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !waiter.is_finished() {
+        if Instant::now() > deadline {
+            // SAFETY: our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("inetd job did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = waiter.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        show(&out),
+        std::fs::read_to_string(dir.join("d.log")).unwrap_or_default()
+    );
+    let resp =
+        protocol::read_response(&mut &out.stdout[..], Version::LZO, Limits::default()).unwrap();
+    assert_eq!(resp.status, 0);
+    let obj = distcc::compress::decompress(&resp.object, 1 << 24).unwrap();
+    assert!(obj.starts_with(b"\x7fELF"));
+    assert!(
+        !dir.listing().iter().any(|f| f.starts_with("distccd_")),
+        "{:?}",
+        dir.listing()
+    );
+}
+
+fn slow_compiler(dir: &TestDir) -> String {
+    let script = dir.write(
+        "slowcc",
+        format!(
+            "#!/bin/sh\necho $$ > {}/cc.pid\nexec sleep 60\n",
+            dir.path.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    script.display().to_string()
+}
+
+fn wait_for_file(p: &Path, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(s) = std::fs::read_to_string(p)
+            && !s.trim().is_empty()
+        {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{} never appeared", p.display());
+}
+
+#[test]
+fn job_lifetime_kills_and_reports_118() {
+    let d = start(&["--enable-tcp-insecure", "--job-lifetime", "1"]);
+    let dir = TestDir::new("lifetime");
+    let cc = slow_compiler(&dir);
+    let req = plain_request(
+        Version::PLAIN,
+        &[&cc, "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let t = Instant::now();
+    let resp = roundtrip(d.port, &req).expect("a reply");
+    assert_eq!(resp.status, 118 << 8);
+    assert!(t.elapsed() < Duration::from_secs(30));
+    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(5))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "compiler {pid} still runs"
+    );
+    assert!(d.log().contains("COMPILE_TIMEOUT"), "{}", d.log());
+    still_compiles(&d);
+}
+
+#[test]
+fn client_disconnect_kills_the_compiler_group() {
+    let d = start(&["--enable-tcp-insecure"]);
+    let dir = TestDir::new("disconn");
+    let cc = slow_compiler(&dir);
+    let req = plain_request(
+        Version::PLAIN,
+        &[&cc, "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.write_all(&bytes).unwrap();
+    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(10))
+        .trim()
+        .parse()
+        .unwrap();
+    drop(s);
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "compiler {pid} survived the client"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.log().contains("CLI_DISCONN") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.log().contains("CLI_DISCONN"), "{}", d.log());
+    assert!(
+        std::fs::read_dir(d.tmp()).unwrap().next().is_none(),
+        "job directory left behind"
+    );
+    still_compiles(&d);
+}
+
+#[test]
+fn exec_failure_is_status_110_with_message() {
+    let d = start(&["--enable-tcp-insecure"]);
+    let req = plain_request(
+        Version::LZO,
+        &["no-such-compiler-xyz", "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let resp = roundtrip(d.port, &req).expect("a reply");
+    assert_eq!(resp.status, 0x6e00);
+    let err = distcc::compress::decompress(&resp.stderr, 1 << 20).unwrap();
+    assert!(
+        String::from_utf8_lossy(&err).contains("failed to exec"),
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+}
+
+#[test]
+fn stats_page_in_stock_format() {
+    let stats_port = free_port();
+    let d = start(&["--stats", "--stats-port", &stats_port.to_string()]);
+    still_compiles(&d);
+    let page = exchange(
+        stats_port,
+        b"GET / HTTP/1.0\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.starts_with("HTTP/1.0 200 OK\nContent-Type: text/plain\nConnection: close\n\nargv /distccd\n<distccstats>\n"), "{page}");
+    assert!(page.contains("dcc_compile_ok 1\n"), "{page}");
+    assert!(page.contains("dcc_longest_job alive.c\n"), "{page}");
+    assert!(page.ends_with("</distccstats>\n"), "{page}");
+}
+
+#[test]
+fn default_access_is_loopback_and_private_including_ipv6() {
+    // No --allow: stock 3.4 lets everyone in; we allow loopback and the
+    // private networks, ::1 included (stock's --allow-private omits it).
+    let d = start_custom("::1", &["--listen", "::1"], &[]);
+    let dir = TestDir::new("v6");
+    dir.write("hello.c", HELLO_C);
+    let host = format!("[::1]:{}", d.port);
+    let out = run(stock_client(&dir, &host).args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    assert!(d.log().contains("no --allow option"), "{}", d.log());
+    // Started as root, the daemon runs as an unprivileged user.
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", d.guard.pid())).unwrap();
+        let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            !uid.split_whitespace().skip(1).any(|u| u == "0"),
+            "still root: {uid}"
+        );
+    }
+}
+
+#[test]
+fn access_denied_client_falls_back_locally() {
+    // The stock suite's AccessDenied: --allow 127.0.0.2 refuses 127.0.0.1.
+    let d = start_custom(
+        "127.0.0.1",
+        &["--listen", "127.0.0.1", "--allow", "127.0.0.2"],
+        &[],
+    );
+    let dir = TestDir::new("denied");
+    dir.write("hello.c", HELLO_C);
+    let mut cmd = stock_client(&dir, &d.host(""));
+    cmd.env_remove("DISTCC_FALLBACK");
+    let out = run(cmd.args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("hello.o").exists());
+    let client_log = std::fs::read_to_string(dir.join("client.log")).unwrap();
+    assert!(client_log.contains("failed to distribute"), "{client_log}");
+    assert!(
+        d.log().contains("refused by the access list"),
+        "{}",
+        d.log()
+    );
+    assert!(!d.log().contains("COMPILE_OK"));
+}
+
+#[test]
+fn inetd_on_a_socket_serves_and_kills_on_hangup() {
+    let dir = TestDir::new("inetdsock");
+    let cc = slow_compiler(&dir);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spawn = |listener: &std::net::TcpListener| {
+        let (server_side, _) = listener.accept().unwrap();
+        let out: std::os::fd::OwnedFd = server_side.try_clone().unwrap().into();
+        let inp: std::os::fd::OwnedFd = server_side.into();
+        ours("distccd")
+            .args(["--log-file"])
+            .arg(dir.join("d.log"))
+            .args(["--enable-tcp-insecure"])
+            .env("TMPDIR", &dir.path)
+            .stdin(Stdio::from(inp))
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Auto mode (no --inetd): stdin is a socket, so one job is served there.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut child = spawn(&listener);
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 1; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    client.write_all(&bytes).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let resp = protocol::read_response(&mut client, Version::LZO, Limits::default()).unwrap();
+    assert_eq!(resp.status, 0);
+    assert!(child.wait().unwrap().success());
+    // A client that hangs up mid-compile gets its compiler killed.
+    let mut client = TcpStream::connect(addr).unwrap();
+    let mut child = spawn(&listener);
+    let req = plain_request(
+        Version::PLAIN,
+        &[&cc, "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    client.write_all(&bytes).unwrap();
+    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(10))
+        .trim()
+        .parse()
+        .unwrap();
+    drop(client);
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "compiler {pid} survived the hang-up"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "inetd daemon did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    assert!(
+        !dir.listing().iter().any(|f| f.starts_with("distccd_")),
+        "{:?}",
+        dir.listing()
+    );
+}

@@ -1,0 +1,385 @@
+//! Protocol 3 (pump) against our distccd, with requests crafted by the
+//! codec (the stock include server does not run on Python 3.11): a compile
+//! whose object equals a local compile, the .d rewrite, the debug-info
+//! rewrite (DWARF 5 `.debug_line_str` included), and path traversal in
+//! NAME, CDIR and LINK, each refused with nothing written outside the root.
+
+use crate::daemon::{roundtrip, start, still_compiles};
+use crate::daemon_hostile::{Victim, no_job_dirs_left};
+use crate::util::*;
+use distcc::compress::{compress, decompress};
+use distcc::protocol::{Body, FileContent, FileEntry, Request, Version};
+use std::process::Command;
+use std::time::Duration;
+
+const CWD: &str = "/home/u/proj";
+const HELLO: &str = "#include \"extra.h\"\n#include <stdio.h>\nint main(void) { printf(\"%d\\n\", EXTRA); return 0; }\n";
+const EXTRA: &str = "#define EXTRA 42\n";
+
+fn file(name: &str, data: &[u8]) -> FileEntry {
+    FileEntry {
+        name: name.as_bytes().to_vec(),
+        content: FileContent::File(compress(data)),
+    }
+}
+
+fn link(name: &str, target: &str) -> FileEntry {
+    FileEntry {
+        name: name.as_bytes().to_vec(),
+        content: FileContent::Link(target.as_bytes().to_vec()),
+    }
+}
+
+/// A system-directory link as the include server makes it.
+fn system_link(dir: &str) -> FileEntry {
+    let ups = "../".repeat(20 + dir.matches('/').count());
+    link(dir, &format!("{ups}{}", dir.trim_start_matches('/')))
+}
+
+fn pump(cwd: &str, argv: &[&str], files: Vec<FileEntry>) -> Request {
+    Request {
+        version: Version::PUMP,
+        cwd: Some(cwd.as_bytes().to_vec()),
+        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        body: Body::Files(files),
+    }
+}
+
+fn hello_tree() -> Vec<FileEntry> {
+    vec![
+        file(&format!("{CWD}/hello.c"), HELLO.as_bytes()),
+        file(&format!("{CWD}/inc/extra.h"), EXTRA.as_bytes()),
+        system_link("/usr/include"),
+        system_link("/usr/lib/gcc/x86_64-linux-gnu/12/include"),
+        file(&format!("{CWD}/forcing_technique_271828"), b""),
+    ]
+}
+
+fn local_tree() -> TestDir {
+    let dir = TestDir::new("pumplocal");
+    dir.write("hello.c", HELLO);
+    dir.write("inc/extra.h", EXTRA);
+    dir
+}
+
+#[test]
+fn pump_compile_equals_local_and_sends_clean_dotd() {
+    let d = start(&[]);
+    let argv = [
+        "gcc",
+        "-O2",
+        "-c",
+        "hello.c",
+        "-o",
+        "hello.o",
+        "-I/home/u/proj/inc",
+        "-isystem",
+        "/usr/include",
+        "-MD",
+        "-MF",
+        "hello.d",
+        "-MT",
+        "hello.o",
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, hello_tree())).expect("a reply");
+    let stderr = decompress(&resp.stderr, 1 << 20).unwrap();
+    assert_eq!(
+        resp.status,
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&stderr),
+        d.log()
+    );
+    let object = decompress(&resp.object, 1 << 26).unwrap();
+    let local = local_tree();
+    let out = run(Command::new("gcc")
+        .current_dir(&local.path)
+        .args(["-O2", "-c", "hello.c", "-o", "local.o", "-Iinc"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        object,
+        std::fs::read(local.join("local.o")).unwrap(),
+        "pump object differs from a local compile"
+    );
+    let dotd = String::from_utf8(decompress(resp.dotd.as_deref().expect("DOTD"), 1 << 20).unwrap())
+        .unwrap();
+    assert!(dotd.starts_with("hello.o: hello.c "), "{dotd}");
+    assert!(dotd.contains(" /home/u/proj/inc/extra.h "), "{dotd}");
+    assert!(dotd.contains("/usr/include/stdio.h"), "{dotd}");
+    let tmp = d.tmp().display().to_string();
+    assert!(!dotd.contains(&tmp), "{dotd}");
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    no_job_dirs_left(&d);
+}
+
+#[test]
+fn pump_debug_info_names_client_paths() {
+    let d = start(&[]);
+    let argv = [
+        "gcc",
+        "-g",
+        "-c",
+        "hello.c",
+        "-o",
+        "hello.o",
+        "-I/home/u/proj/inc",
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, hello_tree())).expect("a reply");
+    assert_eq!(resp.status, 0, "{}", d.log());
+    let object = decompress(&resp.object, 1 << 26).unwrap();
+    let tmp = d.tmp().display().to_string();
+    assert!(
+        !object.windows(tmp.len()).any(|w| w == tmp.as_bytes()),
+        "object still names the server root"
+    );
+    let dir = TestDir::new("pumpdwarf");
+    let obj = dir.write("hello.o", &object);
+    let out = run(Command::new("readelf").arg("--debug-dump=info").arg(&obj));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let comp_dir = text
+        .lines()
+        .find(|l| l.contains("DW_AT_comp_dir"))
+        .unwrap_or_else(|| panic!("no comp_dir:\n{text}"));
+    let path = comp_dir.rsplit(": ").next().unwrap().trim();
+    assert!(path.ends_with("/home/u/proj"), "{comp_dir}");
+    assert_eq!(path.trim_start_matches('/'), "home/u/proj", "{comp_dir}");
+    // The object without its debug sections equals a local -g compile's.
+    let local = local_tree();
+    let out = run(Command::new("gcc")
+        .current_dir(&local.path)
+        .args(["-g", "-c", "hello.c", "-o", "local.o", "-Iinc"]));
+    assert!(out.status.success());
+    for o in [obj.clone(), local.join("local.o")] {
+        let out = run(Command::new("objcopy").arg("--strip-debug").arg(&o));
+        assert!(out.status.success(), "{}", show(&out));
+    }
+    assert_eq!(
+        std::fs::read(&obj).unwrap(),
+        std::fs::read(local.join("local.o")).unwrap()
+    );
+}
+
+#[test]
+fn pump_compile_error_has_no_dotd() {
+    let d = start(&[]);
+    let files = vec![file(
+        &format!("{CWD}/bad.c"),
+        b"int main(void) { return nope; }\n",
+    )];
+    let resp = roundtrip(
+        d.port,
+        &pump(CWD, &["gcc", "-c", "bad.c", "-o", "bad.o"], files),
+    )
+    .expect("a reply");
+    assert_eq!(resp.status, 1 << 8);
+    assert!(resp.dotd.is_none() && resp.object.is_empty());
+    let err = decompress(&resp.stderr, 1 << 20).unwrap();
+    assert!(String::from_utf8_lossy(&err).contains("nope"));
+}
+
+#[test]
+fn pump_traversal_refused_nothing_written_outside() {
+    let d = start(&[]);
+    let victim = Victim::new();
+    let vdir = victim.dir.path.display().to_string();
+    let up = "../".repeat(40);
+    let argv = ["gcc", "-c", "hello.c", "-o", "hello.o"];
+    let src = file(&format!("{CWD}/hello.c"), b"int x;\n");
+    let cases: Vec<(&str, Request)> = vec![
+        (
+            "NAME with ..",
+            pump(
+                CWD,
+                &argv,
+                vec![
+                    src.clone(),
+                    file(
+                        &format!("/../../../../../../../..{vdir}/victim.txt"),
+                        b"pwned\n",
+                    ),
+                ],
+            ),
+        ),
+        (
+            "NAME relative",
+            pump(
+                CWD,
+                &argv,
+                vec![src.clone(), file("victim.txt", b"pwned\n")],
+            ),
+        ),
+        (
+            "NAME with .",
+            pump(
+                CWD,
+                &argv,
+                vec![src.clone(), file(&format!("{CWD}/./x.h"), b"x")],
+            ),
+        ),
+        (
+            "NAME is the root",
+            pump(CWD, &argv, vec![src.clone(), file("/", b"x")]),
+        ),
+        (
+            "CDIR with ..",
+            pump("/home/../../../../..", &argv, vec![src.clone()]),
+        ),
+        ("CDIR relative", pump("home/u", &argv, vec![src.clone()])),
+        (
+            "FILE through a relative LINK",
+            pump(
+                CWD,
+                &argv,
+                vec![
+                    src.clone(),
+                    link(
+                        &format!("{CWD}/evil"),
+                        &format!("{up}{}", vdir.trim_start_matches('/')),
+                    ),
+                    file(&format!("{CWD}/evil/pwned"), b"pwned\n"),
+                ],
+            ),
+        ),
+        (
+            "FILE over a LINK",
+            pump(
+                CWD,
+                &argv,
+                vec![
+                    src.clone(),
+                    link(
+                        &format!("{CWD}/l.h"),
+                        &format!("{up}{}/victim.txt", vdir.trim_start_matches('/')),
+                    ),
+                    file(&format!("{CWD}/l.h"), b"pwned\n"),
+                ],
+            ),
+        ),
+        (
+            "LINK over an existing FILE",
+            pump(
+                CWD,
+                &argv,
+                vec![src.clone(), link(&format!("{CWD}/hello.c"), "/etc/passwd")],
+            ),
+        ),
+        (
+            "FILE over a directory",
+            pump(CWD, &argv, vec![src.clone(), file(CWD, b"x")]),
+        ),
+        (
+            "LINK with ..",
+            pump(
+                CWD,
+                &argv,
+                vec![
+                    src.clone(),
+                    link(&format!("/../../../..{vdir}/link"), "/etc/passwd"),
+                ],
+            ),
+        ),
+    ];
+    for (what, req) in &cases {
+        assert!(
+            roundtrip(d.port, req).is_none(),
+            "{what}: the daemon compiled it"
+        );
+        no_job_dirs_left(&d);
+        victim.untouched();
+    }
+    // Absurd NFIL: refused before anything is allocated.
+    let mut bytes = Vec::new();
+    distcc::protocol::encode_request_head(
+        &mut bytes,
+        Version::PUMP,
+        Some(CWD.as_bytes()),
+        &argv
+            .iter()
+            .map(|a| a.as_bytes().to_vec())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    bytes.extend_from_slice(b"NFILffffffff");
+    assert!(crate::daemon::exchange(d.port, &bytes, Duration::from_secs(30)).is_empty());
+    // An absolute LINK target is re-rooted: reading through it stays inside.
+    let files = vec![
+        file(&format!("{CWD}/hello.c"), b"#include \"l.h\"\nint y = X;\n"),
+        file("/real/l.h", b"#define X 7\n"),
+        link(&format!("{CWD}/l.h"), "/real/l.h"),
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, files)).expect("a reply");
+    assert_eq!(
+        resp.status,
+        0,
+        "{}",
+        String::from_utf8_lossy(&decompress(&resp.stderr, 1 << 20).unwrap())
+    );
+    let log = d.log();
+    for why in ["component", "not absolute", "symlink", "root itself"] {
+        assert!(log.contains(why), "log lacks {why:?}:\n{log}");
+    }
+    victim.untouched();
+    no_job_dirs_left(&d);
+    still_compiles(&d);
+}
+
+#[test]
+fn stock_client_with_our_include_server_and_gdb_finds_the_source() {
+    require_stock();
+    let d = start(&[]);
+    let dir = TestDir::new("stockpump");
+    dir.write("src/m.c", "#include \"x.h\"\n#include <stdio.h>\nint main(void) { printf(\"%d\\n\", X); return 0; }\n");
+    dir.write("inc/x.h", "#define X 5\n");
+    let mut cmd = ours("pump");
+    client_env(&mut cmd, &dir, &d.host(",cpp,lzo"));
+    cmd.current_dir(dir.join("src"))
+        .env("DISTCC_FALLBACK", "0")
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .env("DISTCC_LOG", dir.join("client.log"))
+        .env("DISTCC_VERBOSE", "1")
+        .args([
+            "/usr/bin/distcc",
+            "gcc",
+            "-g",
+            "-c",
+            "m.c",
+            "-o",
+            "m.o",
+            "-I../inc",
+            "-MD",
+        ]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    let client_log = std::fs::read_to_string(dir.join("client.log")).unwrap();
+    assert!(
+        client_log.contains("send NFIL"),
+        "not protocol 3:\n{client_log}"
+    );
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    let dotd = std::fs::read_to_string(dir.join("src/m.d")).unwrap();
+    assert!(
+        dotd.starts_with("m.o: m.c ") && dotd.contains("../inc/x.h"),
+        "{dotd}"
+    );
+    let tmp = d.tmp().display().to_string();
+    assert!(!dotd.contains(&tmp), "{dotd}");
+    // gdb finds the source of the pump-built object.
+    let link = run(Command::new("gcc")
+        .current_dir(dir.join("src"))
+        .args(["m.o", "-o", "m"]));
+    assert!(link.status.success(), "{}", show(&link));
+    // Run from another directory: only DW_AT_comp_dir can lead gdb to m.c.
+    let gdb = run(Command::new("gdb").current_dir(&dir.path).args([
+        "-batch",
+        "-nx",
+        "-ex",
+        "list main",
+        "src/m",
+    ]));
+    let text = String::from_utf8_lossy(&gdb.stdout);
+    assert!(
+        text.contains("#include \"x.h\""),
+        "gdb did not find m.c:\n{}",
+        show(&gdb)
+    );
+}
