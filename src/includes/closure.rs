@@ -214,9 +214,16 @@ impl Walker<'_> {
     ) -> Vec<Found> {
         // Resolutions are memoised per request (a header is included from
         // many places); not while recording a system scan's dependencies.
-        let mut k = vec![quote as u8];
-        k.extend_from_slice(format!("{next:?}").as_bytes());
-        k.push(0);
+        let mut k = Vec::with_capacity(64);
+        k.push(quote as u8);
+        match next {
+            None => k.push(0),
+            Some(None) => k.push(1),
+            Some(Some(i)) => {
+                k.push(2);
+                k.extend_from_slice(&i.to_le_bytes());
+            }
+        }
         if quote && next.is_none() {
             k.extend_from_slice(key(dir.unwrap_or(Path::new(""))));
         }
