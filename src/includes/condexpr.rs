@@ -28,6 +28,7 @@ pub fn eval(
         let mut p = Parser {
             toks: &alt,
             pos: 0,
+            depth: 0,
             incomplete: env.incomplete,
             cplusplus,
         };
@@ -116,6 +117,8 @@ fn prepass(
 struct Parser<'a> {
     toks: &'a [Tok],
     pos: usize,
+    /// Nesting depth, bounded so that `((((...` cannot exhaust the stack.
+    depth: usize,
     incomplete: bool,
     cplusplus: bool,
 }
@@ -185,6 +188,16 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Option<V> {
+        self.depth += 1;
+        if self.depth > 256 {
+            return None;
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Option<V> {
         let t = self.peek()?.clone();
         self.pos += 1;
         if t.is(b"(") {
@@ -300,7 +313,11 @@ fn parse_number(text: &[u8]) -> V {
 
 fn parse_char(text: &[u8]) -> V {
     let q = text.iter().position(|&c| c == b'\'')?;
-    let inner = &text[q + 1..text.len().checked_sub(1)?];
+    let end = text.len().checked_sub(1)?;
+    if q + 1 > end {
+        return None;
+    }
+    let inner = &text[q + 1..end];
     match inner {
         [c] => Some(*c as i8 as i64),
         [b'\\', b'n'] => Some(10),
@@ -343,6 +360,9 @@ mod tests {
         assert_eq!(ev(&e, "-1 < 0 && 7 % 4 == 3 && (1 << 4) == 16"), Some(true));
         assert_eq!(ev(&e, "'a' == 97 && 10UL / 3 == 3"), Some(true));
         assert_eq!(ev(&e, "1 / 0"), None);
+        let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+        assert_eq!(ev(&e, &deep), None);
+        assert_eq!(ev(&e, "'"), None);
         assert_eq!(ev(&e, "UNDEFINED_THING"), Some(false));
     }
 

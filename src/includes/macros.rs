@@ -81,6 +81,9 @@ pub struct Env {
 
 /// Upper bound on the alternatives one expansion may produce.
 pub const MAX_ALTERNATIVES: usize = 32;
+/// Upper bound on the tokens of one alternative (macros that double their
+/// input at each level would otherwise grow exponentially).
+pub const MAX_TOKENS: usize = 10_000;
 const MAX_DEPTH: usize = 100;
 
 /// Why an expansion has no usable result.
@@ -212,6 +215,9 @@ fn expand_from(
     let mut results: Vec<Vec<Tok>> = Vec::new();
     let push = |results: &mut Vec<Vec<Tok>>, mid: &[Tok], rests: Vec<Vec<Tok>>| {
         for r in rests {
+            if prefix.len() + mid.len() + r.len() > MAX_TOKENS {
+                return Err(Unknown::TooMany);
+            }
             let mut v = prefix.to_vec();
             v.extend_from_slice(mid);
             v.extend(r);
@@ -485,6 +491,17 @@ mod tests {
         assert_eq!(e.is_defined(b"H"), None);
         e.undef(b"H", false);
         assert_eq!(e.is_defined(b"H"), Some(false));
+    }
+
+    #[test]
+    fn exponential_macros_are_bounded() {
+        let mut defs = vec!["A0 x".to_string()];
+        for i in 1..40 {
+            defs.push(format!("A{i} A{} A{}", i - 1, i - 1));
+        }
+        let refs: Vec<&str> = defs.iter().map(String::as_str).collect();
+        let e = env(&refs);
+        assert_eq!(expand(&lex(b"A39"), &e), Err(Unknown::TooMany));
     }
 
     #[test]
