@@ -276,8 +276,23 @@ macro_rules! corpus {
 }
 
 corpus!(
-    computed, macros, next, import, hasinclude, branches, symlinks, dotdot, absdir, forced,
-    searchdirs, nonascii, oddnames, cxx, absinclude, shadow,
+    computed,
+    macros,
+    next,
+    import,
+    hasinclude,
+    branches,
+    symlinks,
+    dotdot,
+    absdir,
+    forced,
+    searchdirs,
+    nonascii,
+    oddnames,
+    cxx,
+    absinclude,
+    shadow,
+    selfinclude,
 );
 
 /// A user header created between two requests that shadows a header

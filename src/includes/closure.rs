@@ -490,7 +490,18 @@ impl Walker<'_> {
         if let Some(n) = header_name(body) {
             return Ok(vec![n]);
         }
-        let toks = lex(body);
+        let mut toks = lex(body);
+        // `#include __FILE__` (self-inclusion tricks): the current file.
+        for t in toks.iter_mut().filter(|t| t.is_ident(b"__FILE__")) {
+            let mut text = vec![b'"'];
+            text.extend_from_slice(ctx.file.as_os_str().as_bytes());
+            text.push(b'"');
+            *t = super::lex::Tok {
+                kind: TokKind::Str,
+                text,
+                space: t.space,
+            };
+        }
         let alts = expand(&toks, &self.env).map_err(|e| {
             NotCovered(format!(
                 "computed include `{}` in {}: {e:?}",

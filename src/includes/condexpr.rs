@@ -10,6 +10,20 @@
 use super::lex::{Tok, TokKind};
 use super::macros::{Env, expand};
 
+/// Built-in macros `-dM` does not list, whose value depends on the place of
+/// use: unknown, never 0.
+const DYNAMIC: &[&[u8]] = &[
+    b"__LINE__",
+    b"__COUNTER__",
+    b"__INCLUDE_LEVEL__",
+    b"__FILE__",
+    b"__BASE_FILE__",
+    b"__FILE_NAME__",
+    b"__DATE__",
+    b"__TIME__",
+    b"__TIMESTAMP__",
+];
+
 /// Marker spelling for a sub-expression whose value is unknown.
 const UNKNOWN: &[u8] = b"\x01unknown";
 
@@ -223,7 +237,9 @@ impl Parser<'_> {
         match t.kind {
             TokKind::Number => Some(parse_number(&t.text)),
             TokKind::Char => Some(parse_char(&t.text)),
-            TokKind::Ident if t.text == UNKNOWN => Some(None),
+            TokKind::Ident if t.text == UNKNOWN || DYNAMIC.contains(&t.text.as_slice()) => {
+                Some(None)
+            }
             TokKind::Ident if self.cplusplus && t.text == b"true" => Some(Some(1)),
             TokKind::Ident if self.cplusplus && t.text == b"false" => Some(Some(0)),
             // A function-like macro name or unknown call: unknown, skip args.
@@ -364,6 +380,7 @@ mod tests {
         assert_eq!(ev(&e, &deep), None);
         assert_eq!(ev(&e, "'"), None);
         assert_eq!(ev(&e, "UNDEFINED_THING"), Some(false));
+        assert_eq!(ev(&e, "__LINE__ > 5"), None);
     }
 
     #[test]
