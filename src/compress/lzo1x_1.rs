@@ -165,17 +165,15 @@ fn encode_block(
     mut op: usize,
     dict: &mut Dict,
 ) -> (usize, usize) {
-    let end = start + len;
-    let limit = end - MIN_BLOCK;
-    // Only positions before `end` are ever read: keep that in the slice.
-    let src = &src[..end];
-    let mut ti = carried;
-    let mut ii = start;
-    let mut ip = start;
-    if ti < 4 {
-        ip += 4 - ti;
-    }
-    ip += 1 + ((ip - ii) >> 5);
+    // Positions below are relative to the block start (as the table's are),
+    // except `lit`, the absolute start of the literals not yet written.
+    let blk = &src[start..start + len];
+    let limit = blk.len().saturating_sub(MIN_BLOCK);
+    let mut lit = start - carried;
+    // Where the skip heuristic counts from: the end of the last match.
+    let mut ii = 0;
+    let mut ip = 4usize.saturating_sub(carried);
+    ip += 1 + (ip >> 5);
 
     'block: loop {
         // Find the next position whose 4 bytes occurred at its hashed slot.
@@ -183,28 +181,26 @@ fn encode_block(
             if ip >= limit {
                 break 'block;
             }
-            let dv = load32(src, ip);
+            let dv = load32(blk, ip);
             let h = (dv.wrapping_mul(HASH_MUL) >> (32 - D_BITS)) as usize;
-            let m = start + usize::from(dict[h]);
-            dict[h] = (ip - start) as u16;
-            if dv == load32(src, m) {
+            let m = usize::from(dict[h]);
+            dict[h] = ip as u16;
+            if dv == load32(blk, m) {
                 break m;
             }
             ip += 1 + ((ip - ii) >> 5);
         };
 
         // Literals since the last match (plus any carried from before).
-        ii -= ti;
-        ti = 0;
-        let t = ip - ii;
+        let t = start + ip - lit;
         if t > 0 {
             op = literal_run_header(dst, op, t);
             if t <= 16 && op + 16 <= dst.len() {
                 // One fixed-size copy; bytes past `t` are overwritten later.
-                // `ii + 16 < end` holds as `ip < limit`.
-                dst[op..op + 16].copy_from_slice(&src[ii..ii + 16]);
+                // `lit + 16 < start + len` holds as `ip < limit`.
+                dst[op..op + 16].copy_from_slice(&src[lit..lit + 16]);
             } else {
-                dst[op..op + t].copy_from_slice(&src[ii..ip]);
+                dst[op..op + t].copy_from_slice(&src[lit..lit + t]);
             }
             op += t;
         }
@@ -212,7 +208,7 @@ fn encode_block(
         // Extend the match 8 bytes at a time.
         let mut mlen = 4;
         loop {
-            let v = load64(src, ip + mlen) ^ load64(src, m + mlen);
+            let v = load64(blk, ip + mlen) ^ load64(blk, m + mlen);
             if v != 0 {
                 mlen += (v.trailing_zeros() / 8) as usize;
                 break;
@@ -226,9 +222,10 @@ fn encode_block(
         let off = ip - m;
         ip += mlen;
         ii = ip;
+        lit = start + ip;
         op = match_token(dst, op, mlen, off);
     }
-    (end - (ii - ti), op)
+    (start + len - lit, op)
 }
 
 /// Writes one match of `mlen` (≥ 4) bytes at distance `off` (1..=0xbfff);
