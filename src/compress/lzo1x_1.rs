@@ -40,8 +40,22 @@ const M4_MARKER: u8 = 16;
 /// Offsets (from the block start) of the last position seen per hash.
 type Dict = [u16; DICT_SIZE];
 
+/// Output scratch buffers up to this size are kept per thread between calls.
+const KEEP_SCRATCH: usize = 4 << 20;
+
+/// Per-thread working memory: the hash table, and an output buffer of
+/// worst-case size that is written in place and never needs re-zeroing
+/// (only bytes written by the current call are ever read back).
+struct Work {
+    dict: Box<Dict>,
+    scratch: Vec<u8>,
+}
+
 thread_local! {
-    static DICT: RefCell<Box<Dict>> = RefCell::new(Box::new([0; DICT_SIZE]));
+    static WORK: RefCell<Work> = RefCell::new(Work {
+        dict: Box::new([0; DICT_SIZE]),
+        scratch: Vec::new(),
+    });
 }
 
 /// Largest stream `compress` can produce for `n` input bytes.
@@ -49,19 +63,37 @@ pub fn worst_case(n: usize) -> usize {
     n + n / 16 + 64 + 3
 }
 
+/// Compresses `src` (non-empty) and hands the stream to `take`.
+fn with_stream<R>(src: &[u8], take: impl FnOnce(&[u8]) -> R) -> R {
+    let bound = worst_case(src.len());
+    WORK.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut work) => {
+            let Work { dict, scratch } = &mut *work;
+            if bound > KEEP_SCRATCH {
+                let mut out = vec![0; bound];
+                let n = encode(src, &mut out, dict);
+                return take(&out[..n]);
+            }
+            if scratch.len() < bound {
+                scratch.resize(bound, 0);
+            }
+            let n = encode(src, scratch, dict);
+            take(&scratch[..n])
+        }
+        // Unreachable (nothing re-enters), but never panic for it.
+        Err(_) => {
+            let mut out = vec![0; bound];
+            let n = encode(src, &mut out, &mut Box::new([0; DICT_SIZE]));
+            take(&out[..n])
+        }
+    })
+}
+
 /// Appends the LZO1X-1 stream for `src` to `out` (nothing for empty input).
 pub fn compress_into(src: &[u8], out: &mut Vec<u8>) {
-    if src.is_empty() {
-        return;
+    if !src.is_empty() {
+        with_stream(src, |stream| out.extend_from_slice(stream));
     }
-    let base = out.len();
-    out.resize(base + worst_case(src.len()), 0);
-    let written = DICT.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut dict) => encode(src, &mut out[base..], &mut dict),
-        // Unreachable (nothing re-enters), but never panic for it.
-        Err(_) => encode(src, &mut out[base..], &mut Box::new([0; DICT_SIZE])),
-    });
-    out.truncate(base + written);
 }
 
 /// Returns the LZO1X-1 stream for `src` (empty for empty input).
@@ -69,15 +101,7 @@ pub fn compress(src: &[u8]) -> Vec<u8> {
     if src.is_empty() {
         return Vec::new();
     }
-    // A fresh zeroed allocation is cheap (calloc); `compress_into` then only
-    // truncates it.
-    let mut out = vec![0; worst_case(src.len())];
-    let written = DICT.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut dict) => encode(src, &mut out, &mut dict),
-        Err(_) => encode(src, &mut out, &mut Box::new([0; DICT_SIZE])),
-    });
-    out.truncate(written);
-    out
+    with_stream(src, <[u8]>::to_vec)
 }
 
 fn load32(src: &[u8], at: usize) -> u32 {
@@ -90,8 +114,8 @@ fn load64(src: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// Compresses all of `src` into `dst` (at least `worst_case` long); returns
-/// the number of bytes written.
+/// Compresses all of `src` into `dst` (at least `worst_case` long, contents
+/// irrelevant); returns the number of bytes written.
 fn encode(src: &[u8], dst: &mut [u8], dict: &mut Dict) -> usize {
     let mut op = 0;
     let mut start = 0;
@@ -168,7 +192,10 @@ fn encode_block(
     // Positions below are relative to the block start (as the table's are),
     // except `lit`, the absolute start of the literals not yet written.
     let blk = &src[start..start + len];
-    let limit = blk.len().saturating_sub(MIN_BLOCK);
+    if blk.len() <= MIN_BLOCK {
+        return (carried + len, op);
+    }
+    let limit = blk.len() - MIN_BLOCK;
     let mut lit = start - carried;
     // Where the skip heuristic counts from: the end of the last match.
     let mut ii = 0;
@@ -205,16 +232,21 @@ fn encode_block(
             op += t;
         }
 
-        // Extend the match 8 bytes at a time.
+        // Extend the match 8 bytes at a time, stopping once the match
+        // reaches `limit` (the first 8 bytes are always compared). Every read
+        // ends before `limit + 12`, so the windows below bound them all.
         let mut mlen = 4;
+        let here = &blk[ip..limit + 12];
+        let there = &blk[m..m + here.len()];
         loop {
-            let v = load64(blk, ip + mlen) ^ load64(blk, m + mlen);
+            let v = load64(here, mlen) ^ load64(there, mlen);
             if v != 0 {
                 mlen += (v.trailing_zeros() / 8) as usize;
                 break;
             }
             mlen += 8;
-            if ip + mlen >= limit {
+            // Same as `ip + mlen >= limit`.
+            if mlen + 12 >= here.len() {
                 break;
             }
         }
