@@ -5,9 +5,12 @@
 //! requests and replies indistinguishable from stock's. This is the hot path
 //! of the client in lzo mode (source text), of distccd (object replies) and of
 //! the include server (`.lzo` copies), so it is written for speed in safe
-//! Rust: one preallocated worst-case output buffer, unaligned little-endian
-//! word loads, a fixed-size hash table reused per thread, and short literal
-//! runs copied as one 16-byte chunk.
+//! Rust: a per-thread worst-case output buffer that is never re-zeroed
+//! (inputs up to about 4 MB; larger ones get a fresh buffer), a fixed-size
+//! hash table reused per thread, unaligned little-endian word loads,
+//! positions relative to the block so most bounds checks fold away, and short
+//! literal runs copied as one 16-byte chunk. The result is copied out at its
+//! exact size.
 //!
 //! The algorithm: the input is cut into blocks of 49152 bytes (so every match
 //! offset fits the 0xbfff maximum); each block hashes the 4 bytes at each
