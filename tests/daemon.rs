@@ -711,3 +711,39 @@ fn inetd_on_a_socket_serves_and_kills_on_hangup() {
         dir.listing()
     );
 }
+
+#[test]
+fn empty_and_unmarked_sources_compile() {
+    // The stock suite's EmptySource, and a .i without line markers (its
+    // diagnostics then name the daemon's input, as in stock).
+    let d = start(&[]);
+    for (version, argv, src) in [
+        (Version::PLAIN, ["gcc", "-c", "e.i", "-o", "e.o"], &b""[..]),
+        (Version::LZO, ["g++", "-c", "e.ii", "-o", "e.o"], &b""[..]),
+        (
+            Version::LZO,
+            ["gcc", "-c", "u.c", "-o", "u.o"],
+            &b"int u(void) { return 3; }\n"[..],
+        ),
+    ] {
+        let resp = roundtrip(d.port, &plain_request(version, &argv, src)).expect("a reply");
+        assert_eq!(resp.status, 0, "{argv:?}");
+        let obj = if version.compresses() {
+            distcc::compress::decompress(&resp.object, 1 << 24).unwrap()
+        } else {
+            resp.object
+        };
+        assert!(obj.starts_with(b"\x7fELF"), "{argv:?}");
+    }
+    let resp = roundtrip(
+        d.port,
+        &plain_request(
+            Version::PLAIN,
+            &["gcc", "-c", "w.c", "-o", "w.o"],
+            b"int w(void) { return nope; }\n",
+        ),
+    )
+    .expect("a reply");
+    assert_eq!(resp.status, 1 << 8);
+    assert!(String::from_utf8_lossy(&resp.stderr).contains("nope"));
+}
