@@ -3,10 +3,10 @@
 //! (facts §5.2, §1.6).
 //!
 //! The event loop may end a job at any time (client gone, `--job-lifetime`)
-//! through its [`JobControl`]: it signals the compiler's process group. The
-//! worker waits for the compiler with `waitid(WNOWAIT)` and clears the group
-//! under the lock before reaping it, so the loop can never signal a process
-//! group id that was already reused.
+//! through its [`JobControl`]: it signals the compiler's process group.
+//! `process.rs` waits for the compiler with `waitid(WNOWAIT)` and clears the
+//! group under the lock before reaping it, so the loop can never signal a
+//! process group id that was already reused.
 
 use super::compiler::{Checked, Config};
 use super::jobdir::Slot;
