@@ -208,6 +208,13 @@ fn report_discrepancies(dir: &Path) {
 }
 
 fn run(args: &[OsString]) -> Result<ExitCode> {
+    // The include server runs in this process: its warnings (one line per
+    // translation unit it cannot cover) go to our stderr.
+    distcc::logging::init(
+        "include-server",
+        distcc::logging::LevelFilter::Warn,
+        distcc::logging::Destination::Stderr,
+    );
     let loc = location()?;
     eprintln!("__________Using distcc-pump from {}", loc.display());
     let hosts = determine_hosts(&loc)?;

@@ -143,8 +143,22 @@ pub fn stock_pump_daemon() -> (Guard, u16, TestDir) {
     panic!("could not start stock distccd");
 }
 
+/// Which implementation plays a part in a test.
+#[derive(Clone, Copy, Debug)]
+enum Peer {
+    Stock,
+    Ours,
+}
+
 fn client(case: &Case, dir: &TestDir, hosts: &str, socket: &Path) -> Command {
-    let mut cmd = Command::new("/usr/bin/distcc");
+    client_as(Peer::Stock, case, dir, hosts, socket)
+}
+
+fn client_as(peer: Peer, case: &Case, dir: &TestDir, hosts: &str, socket: &Path) -> Command {
+    let mut cmd = match peer {
+        Peer::Stock => Command::new("/usr/bin/distcc"),
+        Peer::Ours => ours("distcc"),
+    };
     client_env(&mut cmd, dir, hosts);
     cmd.current_dir(&case.work)
         .env("INCLUDE_SERVER_PORT", socket)
@@ -153,13 +167,36 @@ fn client(case: &Case, dir: &TestDir, hosts: &str, socket: &Path) -> Command {
     cmd
 }
 
+/// A daemon for pump compiles: (guard, port, log file).
+fn pump_daemon(peer: Peer) -> (Box<dyn std::any::Any>, u16, PathBuf) {
+    match peer {
+        Peer::Stock => {
+            let (guard, port, dir) = stock_pump_daemon();
+            let log = dir.join("daemon.log");
+            (Box::new((guard, dir)), port, log)
+        }
+        Peer::Ours => {
+            let d = our_daemon(&[]);
+            let (port, log) = (d.port, d.log_path());
+            (Box::new(d), port, log)
+        }
+    }
+}
+
 fn check_case(name: &str) {
+    check_case_with(name, Peer::Stock, Peer::Stock);
+}
+
+fn check_case_with(name: &str, client_peer: Peer, daemon_peer: Peer) {
     require_stock();
     let dir = TestDir::new(&format!("inc-{name}"));
     let case = setup(name, &dir);
     let (_server, socket) = include_server(&dir);
-    let (_daemon, port, daemon_dir) = stock_pump_daemon();
+    let (_daemon, port, daemon_log) = pump_daemon(daemon_peer);
     let hosts = format!("127.0.0.1:{port},cpp,lzo");
+    let client = |case: &Case, dir: &TestDir, hosts: &str, socket: &Path| {
+        client_as(client_peer, case, dir, hosts, socket)
+    };
 
     // 1. --scan-includes covers every non-system dependency gcc reports.
     let out = run(client(&case, &dir, &hosts, &socket)
@@ -193,7 +230,7 @@ fn check_case(name: &str) {
         out.status.success(),
         "{name} pump compile: {}\ninclude server: {log}\ndaemon: {}",
         show(&out),
-        std::fs::read_to_string(daemon_dir.join("daemon.log")).unwrap_or_default()
+        std::fs::read_to_string(&daemon_log).unwrap_or_default()
     );
     let obj = case.work.join("main.o");
     let pumped = std::fs::read(&obj).unwrap();
@@ -217,12 +254,45 @@ macro_rules! corpus {
                 check_case(stringify!($name));
             }
         )*
+        /// The corpus with our client against stock distccd.
+        mod our_client {
+            $(
+                #[test]
+                fn $name() {
+                    super::check_case_with(stringify!($name), super::Peer::Ours, super::Peer::Stock);
+                }
+            )*
+        }
+        /// The corpus with the stock client against our distccd.
+        mod our_daemon {
+            $(
+                #[test]
+                fn $name() {
+                    super::check_case_with(stringify!($name), super::Peer::Stock, super::Peer::Ours);
+                }
+            )*
+        }
     };
 }
 
 corpus!(
-    computed, macros, next, import, hasinclude, branches, symlinks, dotdot, absdir, forced,
-    searchdirs, nonascii, oddnames, cxx, absinclude, shadow,
+    computed,
+    macros,
+    next,
+    import,
+    hasinclude,
+    branches,
+    symlinks,
+    dotdot,
+    absdir,
+    forced,
+    searchdirs,
+    nonascii,
+    oddnames,
+    cxx,
+    absinclude,
+    shadow,
+    selfinclude,
 );
 
 /// A user header created between two requests that shadows a header

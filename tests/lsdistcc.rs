@@ -250,3 +250,27 @@ fn name_pattern_runs_until_names_stop_resolving() {
     let out = lsdistcc(&["-c0", "-m24", "127.0.0.1", "127.0.1.1", "127.0.0.2"]);
     assert_eq!(lines(&out), ["127.0.0.1", "127.0.0.2"]);
 }
+
+#[test]
+fn pump_finds_potential_hosts_through_lsdistcc() {
+    let d = crate::daemon::start(&[]);
+    let t = crate::util::TestDir::new("pump-potential");
+    std::fs::create_dir_all(t.join("distccdir")).unwrap();
+    let out = run(ours("pump")
+        .args(["sh", "-c", "echo \"HOSTS=$DISTCC_HOSTS\""])
+        .env("DISTCC_DIR", t.join("distccdir"))
+        .env("DISTCC_POTENTIAL_HOSTS", "127.0.0.1 127.0.0.2")
+        .env("LSDISTCC_ARGS", format!("-r{}", d.port))
+        .env_remove("DISTCC_HOSTS")
+        .current_dir(&t.path));
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // 127.0.0.2 has no listener on that port: only the live daemon is used.
+    assert_eq!(
+        stdout.trim(),
+        format!("HOSTS=--randomize 127.0.0.1:{},cpp,lzo", d.port),
+        "{}",
+        show(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Found 1 available distcc servers"));
+}

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
+/// Stack size of analysis workers.
+const WORKER_STACK: usize = 32 << 20;
 /// A connection that sends nothing for this long is dropped.
 const IDLE_LIMIT: Duration = Duration::from_secs(300);
 
@@ -74,9 +76,15 @@ struct Conn {
 pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<Running> {
     let tmp = client_tmp(std::env::var_os("DISTCC_CLIENT_TMP").as_deref());
     clean_dead_roots(&tmp);
-    let root = ClientRoot::create(&tmp, std::process::id(), 1)?;
     let listener = UnixListener::bind(socket)
         .map_err(|e| Error::io(format!("bind {}", socket.display()), e))?;
+    let root = match ClientRoot::create(&tmp, std::process::id(), 1) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(socket);
+            return Err(e);
+        }
+    };
     let poll = Poll::new().map_err(|e| Error::io("create poll", e))?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| Error::io("waker", e))?);
     let server = Arc::new(Server {
@@ -97,7 +105,13 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
             server.clone(),
             waker.clone(),
         );
-        handles.push(std::thread::spawn(move || worker(rx, tx, &server, &waker)));
+        // Deeply nested includes recurse; give workers room.
+        let spawned = std::thread::Builder::new()
+            .name("include-worker".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || worker(rx, tx, &server, &waker))
+            .map_err(|e| Error::io("spawn include-server worker", e))?;
+        handles.push(spawned);
     }
     drop(job_rx);
     let loop_stop = stop.clone();

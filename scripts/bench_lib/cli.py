@@ -49,7 +49,7 @@ def parse_args(argv):
     ap.add_argument("--full", action="store_true",
                     help="everything: micro projects, libgit2 and RocksDB (under an hour on 2 cores)")
     ap.add_argument("--runs", type=int, help="runs per configuration, the median is reported "
-                    "(default 3; with --full 3 for micro projects and libgit2, see --real-runs)")
+                    "(default 3 for micro projects, 2 for libgit2; smoke 1)")
     ap.add_argument("--real-runs", type=int,
                     help="runs for the RocksDB subset (default: --runs if given, else 1)")
     ap.add_argument("--jobs", "-j", type=int, default=4,
@@ -66,8 +66,9 @@ def parse_args(argv):
                     "include server (default ${XDG_CACHE_HOME:-~/.cache}/distcc-bench)")
     ap.add_argument("--files", type=int, help="files per micro project (default 200 empty, "
                     "100 headers; smoke 6)")
-    ap.add_argument("--rocksdb-files", type=int, default=100,
-                    help="size of the RocksDB subset (default 100)")
+    ap.add_argument("--rocksdb-files", type=int, default=30,
+                    help="size of the RocksDB subset (default 30: one local build of 100 files "
+                    "takes about 460 s of CPU here, too much for --full's hour)")
     ap.add_argument("--interval", type=float, default=0.05,
                     help="sampling interval of /proc for daemon CPU and memory (default 0.05 s)")
     ap.add_argument("--no-netns", action="store_true",
@@ -90,8 +91,11 @@ def parse_args(argv):
         args.projects = list(ALL_PROJECTS)
     else:
         args.projects = ["empty", "headers"]
+    args.libgit2_runs = args.runs
     if args.runs is None:
         args.runs = 1 if args.smoke else 3
+        # The real projects dominate the time budget of --full (< 1 h on 2 cores).
+        args.libgit2_runs = 2
         if args.real_runs is None:
             args.real_runs = 1
     if args.real_runs is None:
@@ -315,7 +319,7 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
     results = {}
     started = time.monotonic()
     for project in proj_list:
-        runs = args.real_runs if project.name == "rocksdb" else args.runs
+        runs = {"rocksdb": args.real_runs, "libgit2": args.libgit2_runs}.get(project.name, args.runs)
         projects.warm_cache(project)
         ctx.reference.pop(project.name, None)
         for r in range(runs):

@@ -117,6 +117,7 @@ def markdown(args, proj_list, configs, status, results, notes, elapsed):
     L = ["# distcc benchmark: ours beside stock distcc 3.4", ""]
     L.append(f"make -j{args.jobs}, two daemons (127.0.0.2, 127.0.0.3) each `--jobs {args.jobs}`, "
              f"hosts `/{args.jobs}`; median of {args.runs} run(s)"
+             + (f" ({args.libgit2_runs} for libgit2)" if "libgit2" in args.projects else "")
              + (f" ({args.real_runs} for RocksDB)" if "rocksdb" in args.projects else "")
              + f"; measured builds took {elapsed / 60:.1f} min.")
     L.append("")

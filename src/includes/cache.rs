@@ -77,8 +77,25 @@ pub type FastMap<K, V> = HashMap<K, V, FastBuild>;
 /// A `HashSet` with [`FxHasher`].
 pub type FastSet<K> = HashSet<K, FastBuild>;
 
-/// The entry names of a directory.
-pub type Listing = Arc<FastSet<Vec<u8>>>;
+/// The entries of a directory: name → [`ENTRY_FILE`], [`ENTRY_DIR`] or
+/// [`ENTRY_OTHER`] (symlinks and the rest, which need a `stat`).
+pub type Listing = Arc<FastMap<Vec<u8>, u8>>;
+/// A regular file.
+pub const ENTRY_FILE: u8 = 0;
+/// A directory.
+pub const ENTRY_DIR: u8 = 1;
+/// Anything else.
+pub const ENTRY_OTHER: u8 = 2;
+
+/// Whether a file or directory changed so recently that a further change
+/// within the file system's timestamp granularity could go unnoticed; such
+/// versions are used but not cached ("racy" entries, as git calls them).
+pub fn too_recent(id: &FileId) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    now - id.mtime < 2_000_000_000
+}
 /// A directory's identity when listed, and its names.
 pub type DirListing = (FileId, Listing);
 
@@ -300,13 +317,22 @@ impl Cache {
         if let Some((_, names)) = self.listings.find(key(dir), |(i, _)| *i == id) {
             return Some(names.clone());
         }
-        let names: FastSet<Vec<u8>> = std::fs::read_dir(dir)
+        let names: FastMap<Vec<u8>, u8> = std::fs::read_dir(dir)
             .ok()?
             .flatten()
-            .map(|e| e.file_name().as_bytes().to_vec())
+            .map(|e| {
+                let kind = match e.file_type() {
+                    Ok(t) if t.is_file() => ENTRY_FILE,
+                    Ok(t) if t.is_dir() => ENTRY_DIR,
+                    _ => ENTRY_OTHER,
+                };
+                (e.file_name().as_bytes().to_vec(), kind)
+            })
             .collect();
         let names = Arc::new(names);
-        self.listings.insert(key(dir).to_vec(), (id, names.clone()));
+        if !too_recent(&id) {
+            self.listings.insert(key(dir).to_vec(), (id, names.clone()));
+        }
         Some(names)
     }
 
@@ -321,14 +347,27 @@ impl Cache {
 
     /// The directives of `path`, parsed at most once per file version.
     pub fn parsed(&self, path: &Path) -> Result<Arc<Parsed>> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
-        let id = FileId::of(&meta);
+        self.parsed_as(path, None)
+    }
+
+    /// Like [`Cache::parsed`] when the caller already has the file's
+    /// identity from a stat made for this request.
+    pub fn parsed_as(&self, path: &Path, id: Option<FileId>) -> Result<Arc<Parsed>> {
+        let id = match id {
+            Some(id) => id,
+            None => FileId::of(
+                &std::fs::metadata(path)
+                    .map_err(|e| Error::io(format!("stat {}", path.display()), e))?,
+            ),
+        };
         if let Some(pf) = self.parsed.find(key(path), |pf| pf.id == id) {
             return Ok(pf.parsed.clone());
         }
         let (contents, id) = map_file(path)?;
         let parsed = Arc::new(parse(&contents));
+        if too_recent(&id) {
+            return Ok(parsed);
+        }
         self.parsed.insert(
             key(path).to_vec(),
             ParsedFile {
@@ -374,14 +413,25 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let f = dir.join("h.h");
         std::fs::write(&f, "#include \"a.h\"\n").expect("write");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(&f)
+            .and_then(|h| h.set_modified(old))
+            .expect("set mtime");
         let c = Cache::new();
         assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 1);
         assert!(Arc::ptr_eq(
             &c.parsed(&f).expect("parse"),
             &c.parsed(&f).expect("parse")
         ));
+        // A fresh rewrite (same inode) is seen, and not cached while racy.
         std::fs::write(&f, "#include \"a.h\"\n#include \"b.h\"\n").expect("write");
         assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 2);
+        assert!(!Arc::ptr_eq(
+            &c.parsed(&f).expect("parse"),
+            &c.parsed(&f).expect("parse")
+        ));
         std::fs::write(&f, "").expect("write");
         assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 0);
         std::fs::remove_dir_all(&dir).ok();

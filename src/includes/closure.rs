@@ -13,7 +13,7 @@
 
 pub mod sysscan;
 
-use super::cache::{Cache, DirListing, FastMap, FastSet, key};
+use super::cache::{Cache, DirListing, ENTRY_DIR, ENTRY_FILE, FastMap, FastSet, FileId, key};
 use super::command::{Command, MacroOp};
 use super::compiler;
 use super::condexpr;
@@ -42,6 +42,8 @@ pub struct Sent {
     /// directive lines only) by paths relative to its directory, so that
     /// the server opens its copy under the root: `(from, to)`, quotes kept.
     pub rewrites: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Its identity when the request looked at it, if known.
+    pub id: Option<FileId>,
 }
 
 /// The closure of one translation unit.
@@ -54,6 +56,8 @@ pub struct Closure {
     pub opened: Vec<PathBuf>,
     /// The compiler's default directories (canonical).
     pub system_dirs: Vec<PathBuf>,
+    /// Directives walked (for the debug log).
+    pub steps: usize,
 }
 
 /// Bound on directives walked per translation unit.
@@ -66,10 +70,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
     let search = SearchPath::new(cmd, &info, cwd);
-    let mut env = Env::default();
-    for (n, m) in &info.macros {
-        env.define(n, m.clone(), false);
-    }
+    let mut env = Env::with_base(info.base_env.clone());
     for op in &cmd.macro_ops {
         match op {
             MacroOp::Define(text) => {
@@ -98,6 +99,8 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         sys_scanned: FastSet::default(),
         real: FastMap::default(),
         is_file: FastMap::default(),
+        ids: FastMap::default(),
+        resolved: FastMap::default(),
         listings: FastMap::default(),
         recording: None,
         config_key: sysscan::config_key(cwd, &search),
@@ -125,6 +128,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         dir_index: None,
     };
     w.visit(src, 0, false)?;
+    w.out.steps = w.steps;
     Ok(w.out)
 }
 
@@ -147,6 +151,8 @@ struct Walker<'a> {
     sys_scanned: FastSet<Vec<u8>>,
     real: FastMap<Vec<u8>, Option<PathBuf>>,
     is_file: FastMap<Vec<u8>, bool>,
+    ids: FastMap<Vec<u8>, FileId>,
+    resolved: FastMap<Vec<u8>, Vec<Found>>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
     /// While computing a memoised system-header scan: what it depended on.
     recording: Option<Vec<sysscan::Dep>>,
@@ -206,41 +212,73 @@ impl Walker<'_> {
         dir: Option<&Path>,
         next: Option<Option<usize>>,
     ) -> Vec<Found> {
+        // Resolutions are memoised per request (a header is included from
+        // many places); not while recording a system scan's dependencies.
+        let mut k = Vec::with_capacity(64);
+        k.push(quote as u8);
+        match next {
+            None => k.push(0),
+            Some(None) => k.push(1),
+            Some(Some(i)) => {
+                k.push(2);
+                k.extend_from_slice(&i.to_le_bytes());
+            }
+        }
+        if quote && next.is_none() {
+            k.extend_from_slice(key(dir.unwrap_or(Path::new(""))));
+        }
+        k.push(0);
+        k.extend_from_slice(key(name));
+        if self.recording.is_none()
+            && let Some(hit) = self.resolved.get(&k)
+        {
+            return hit.clone();
+        }
         let search = self.search;
-        search.find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
+        let found = search.find(name, quote, dir, next, &mut |d, n| self.file_in(d, n));
+        self.resolved.insert(k, found.clone());
+        found
     }
 
-    /// Whether `dir/name` is a file. A miss on the first component of
-    /// `name` is answered from a listing of `dir` (revalidated by the
-    /// directory's own size, mtime and inode once per request), which saves
-    /// most stats of system headers' lookups through user `-I` directories.
+    /// Whether `dir/name` is a regular file, answered from a listing of its
+    /// directory (revalidated by the directory's own size, mtime and inode
+    /// once per request): one `stat` per directory instead of one per
+    /// lookup. Symlinks and odd entries are stat'ed.
     fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
-        let user = !self.in_system(&self.cwd.join(dir));
-        if !name.is_absolute()
-            && let Some(std::path::Component::Normal(first)) = name.components().next()
-        {
-            let listing = self.listing(dir);
-            if user && let Some(rec) = &mut self.recording {
-                rec.push(sysscan::Dep::Listing(
-                    dir.to_path_buf(),
-                    listing.as_ref().map(|l| l.0),
-                ));
-            }
-            match listing {
-                None => return false,
-                Some((_, names)) if !names.contains(first.as_bytes()) => return false,
-                Some(_) => {}
-            }
+        let full = dir.join(name);
+        if self.in_system(&self.cwd.join(&full)) || key(&full).ends_with(b"/.") {
+            return self.file(&full);
         }
-        let found = self.file(&dir.join(name));
-        if user && let Some(rec) = &mut self.recording {
-            rec.push(sysscan::Dep::Probe(
-                dir.to_path_buf(),
-                name.to_path_buf(),
-                found,
+        let (Some(parent), Some(last)) = (full.parent(), full.file_name()) else {
+            return self.file(&full);
+        };
+        let listing = self.listing(parent);
+        if let Some(rec) = &mut self.recording {
+            rec.push(sysscan::Dep::Listing(
+                parent.to_path_buf(),
+                listing.as_ref().map(|l| l.0),
             ));
         }
-        found
+        let kind = match &listing {
+            None => return false,
+            Some((_, names)) => names.get(last.as_bytes()).copied(),
+        };
+        match kind {
+            None => false,
+            Some(ENTRY_FILE) => true,
+            Some(ENTRY_DIR) => false,
+            Some(_) => {
+                let found = self.file(&full);
+                if let Some(rec) = &mut self.recording {
+                    rec.push(sysscan::Dep::Probe(
+                        parent.to_path_buf(),
+                        PathBuf::from(last),
+                        found,
+                    ));
+                }
+                found
+            }
+        }
     }
 
     /// The entry names of `dir` (spelled relative to cwd), or None if it is
@@ -254,7 +292,7 @@ impl Walker<'_> {
             .ok()
             .filter(|m| m.is_dir())
             .and_then(|m| {
-                let id = super::cache::FileId::of(&m);
+                let id = FileId::of(&m);
                 self.cache.listing(&abs, id).map(|l| (id, l))
             });
         self.listings.insert(key(dir).to_vec(), l.clone());
@@ -268,16 +306,39 @@ impl Walker<'_> {
         let stable = self.in_system(abs);
         let r = match self.cache.system_real.find(key(abs), |_| true) {
             Some(r) if stable => r.clone(),
-            _ => {
+            _ if stable => {
                 let r = std::fs::canonicalize(abs).ok();
-                if stable {
-                    self.cache.system_real.insert(key(abs).to_vec(), r.clone());
-                }
+                self.cache.system_real.insert(key(abs).to_vec(), r.clone());
                 r
             }
+            _ => self.resolve_user(abs),
         };
         self.real.insert(key(abs).to_vec(), r.clone());
         r
+    }
+
+    /// Canonical path of a user path: the canonical parent (memoised per
+    /// request, so directories shared by many headers are resolved once)
+    /// plus one `lstat` of the last component, whose identity is kept for
+    /// the parse cache and the mirror. Symlinks and `..` fall back to the
+    /// system's realpath.
+    fn resolve_user(&mut self, abs: &Path) -> Option<PathBuf> {
+        let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+            return std::fs::canonicalize(abs).ok();
+        };
+        if key(abs).ends_with(b"/.") || key(abs).ends_with(b"/..") {
+            return std::fs::canonicalize(abs).ok();
+        }
+        let dir = self.realpath(parent)?;
+        let candidate = dir.join(name);
+        let meta = std::fs::symlink_metadata(&candidate).ok()?;
+        if meta.is_symlink() {
+            return std::fs::canonicalize(abs).ok();
+        }
+        if meta.is_file() {
+            self.ids.insert(key(&candidate).to_vec(), FileId::of(&meta));
+        }
+        Some(candidate)
     }
 
     /// Records a path the compiler opens, for mirroring its symlinks. Paths
@@ -294,18 +355,24 @@ impl Walker<'_> {
 
     fn visit(&mut self, found: Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
         let abs = self.cwd.join(&found.spelled);
-        self.opened(abs.clone());
         let Some(real) = self.realpath(&abs) else {
+            self.opened(abs);
             return Ok(());
         };
+        // Only paths through symlinks or `..` need mirroring.
+        if real != abs {
+            self.opened(abs);
+        }
         if self.is_system(&real) {
             self.env.incomplete = true;
             return self.scan_system(real, &found);
         }
+        let id = self.ids.get(key(&real)).copied();
         if self.sent.insert(key(&real).to_vec()) {
             self.index.insert(key(&real).to_vec(), self.out.files.len());
             self.out.files.push(Sent {
                 real: real.clone(),
+                id,
                 line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
                 rewrites: Vec::new(),
             });
@@ -315,7 +382,7 @@ impl Walker<'_> {
         }
         let parsed = self
             .cache
-            .parsed(&real)
+            .parsed_as(&real, id)
             .map_err(|e| NotCovered(format!("cannot read {}: {e}", real.display())))?;
         if import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)) {
             self.once.insert(key(&real).to_vec());
@@ -408,12 +475,33 @@ impl Walker<'_> {
         }
     }
 
+    /// Whether `body` is a single identifier with no known definition.
+    fn undefined_name(&self, body: &[u8]) -> bool {
+        match lex(body).as_slice() {
+            [t] if t.kind == TokKind::Ident => {
+                self.env.get(&t.text).is_none_or(|st| st.defs.is_empty())
+            }
+            _ => false,
+        }
+    }
+
     /// The header names an include directive body may denote.
     fn names(&self, body: &[u8], ctx: &Ctx) -> Result<Vec<(PathBuf, bool)>, NotCovered> {
         if let Some(n) = header_name(body) {
             return Ok(vec![n]);
         }
-        let toks = lex(body);
+        let mut toks = lex(body);
+        // `#include __FILE__` (self-inclusion tricks): the current file.
+        for t in toks.iter_mut().filter(|t| t.is_ident(b"__FILE__")) {
+            let mut text = vec![b'"'];
+            text.extend_from_slice(ctx.file.as_os_str().as_bytes());
+            text.push(b'"');
+            *t = super::lex::Tok {
+                kind: TokKind::Str,
+                text,
+                space: t.space,
+            };
+        }
         let alts = expand(&toks, &self.env).map_err(|e| {
             NotCovered(format!(
                 "computed include `{}` in {}: {e:?}",
@@ -446,7 +534,15 @@ impl Walker<'_> {
         ctx: &Ctx,
         uncertain: usize,
     ) -> Result<(), NotCovered> {
-        for (name, quote) in self.names(body, ctx)? {
+        let names = match self.names(body, ctx) {
+            Ok(n) => n,
+            // `#ifdef X` / `#include X` in a branch we could not decide, with
+            // X defined nowhere we looked: the branch is dead unless X comes
+            // from a system header, which we accept as a known limit.
+            Err(_) if uncertain > 0 && self.undefined_name(body) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for (name, quote) in names {
             if name.is_absolute()
                 && self.file(&name)
                 && !self.realpath(&name).is_some_and(|r| self.is_system(&r))

@@ -9,7 +9,7 @@
 
 use super::cache::Cache;
 use super::command::{Command, Lang};
-use super::macros::{Macro, parse_define};
+use super::macros::{Base, Env, Macro, parse_define};
 use crate::error::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -26,6 +26,8 @@ pub struct CompilerInfo {
     pub angle_dirs: Vec<PathBuf>,
     /// Predefined macros.
     pub macros: Vec<(Vec<u8>, Arc<Macro>)>,
+    /// The same, as the shared base of every request's environment.
+    pub base_env: Arc<Base>,
 }
 
 /// The probe result for `cmd` run from `cwd`, probing at most once.
@@ -67,17 +69,22 @@ fn probe(compiler: &OsString, lang: Lang, flags: &[OsString], cwd: &Path) -> Res
         ));
     }
     let (quote_dirs, angle_dirs) = parse_search_list(&out.stderr)?;
-    let macros = out
+    let macros: Vec<(Vec<u8>, Arc<Macro>)> = out
         .stdout
         .split(|&c| c == b'\n')
         .filter_map(|l| l.strip_prefix(b"#define "))
         .filter_map(parse_define)
         .map(|(n, m)| (n, Arc::new(m)))
         .collect();
+    let mut env = Env::default();
+    for (n, m) in &macros {
+        env.define(n, m.clone(), false);
+    }
     Ok(CompilerInfo {
         quote_dirs,
         angle_dirs,
         macros,
+        base_env: Arc::new(env.into_base()),
     })
 }
 

@@ -10,6 +10,20 @@
 use super::lex::{Tok, TokKind};
 use super::macros::{Env, expand};
 
+/// Built-in macros `-dM` does not list, whose value depends on the place of
+/// use: unknown, never 0.
+const DYNAMIC: &[&[u8]] = &[
+    b"__LINE__",
+    b"__COUNTER__",
+    b"__INCLUDE_LEVEL__",
+    b"__FILE__",
+    b"__BASE_FILE__",
+    b"__FILE_NAME__",
+    b"__DATE__",
+    b"__TIME__",
+    b"__TIMESTAMP__",
+];
+
 /// Marker spelling for a sub-expression whose value is unknown.
 const UNKNOWN: &[u8] = b"\x01unknown";
 
@@ -28,6 +42,7 @@ pub fn eval(
         let mut p = Parser {
             toks: &alt,
             pos: 0,
+            depth: 0,
             incomplete: env.incomplete,
             cplusplus,
         };
@@ -116,6 +131,8 @@ fn prepass(
 struct Parser<'a> {
     toks: &'a [Tok],
     pos: usize,
+    /// Nesting depth, bounded so that `((((...` cannot exhaust the stack.
+    depth: usize,
     incomplete: bool,
     cplusplus: bool,
 }
@@ -185,6 +202,16 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Option<V> {
+        self.depth += 1;
+        if self.depth > 256 {
+            return None;
+        }
+        let r = self.unary_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn unary_inner(&mut self) -> Option<V> {
         let t = self.peek()?.clone();
         self.pos += 1;
         if t.is(b"(") {
@@ -210,7 +237,9 @@ impl Parser<'_> {
         match t.kind {
             TokKind::Number => Some(parse_number(&t.text)),
             TokKind::Char => Some(parse_char(&t.text)),
-            TokKind::Ident if t.text == UNKNOWN => Some(None),
+            TokKind::Ident if t.text == UNKNOWN || DYNAMIC.contains(&t.text.as_slice()) => {
+                Some(None)
+            }
             TokKind::Ident if self.cplusplus && t.text == b"true" => Some(Some(1)),
             TokKind::Ident if self.cplusplus && t.text == b"false" => Some(Some(0)),
             // A function-like macro name or unknown call: unknown, skip args.
@@ -300,7 +329,11 @@ fn parse_number(text: &[u8]) -> V {
 
 fn parse_char(text: &[u8]) -> V {
     let q = text.iter().position(|&c| c == b'\'')?;
-    let inner = &text[q + 1..text.len().checked_sub(1)?];
+    let end = text.len().checked_sub(1)?;
+    if q + 1 > end {
+        return None;
+    }
+    let inner = &text[q + 1..end];
     match inner {
         [c] => Some(*c as i8 as i64),
         [b'\\', b'n'] => Some(10),
@@ -343,7 +376,11 @@ mod tests {
         assert_eq!(ev(&e, "-1 < 0 && 7 % 4 == 3 && (1 << 4) == 16"), Some(true));
         assert_eq!(ev(&e, "'a' == 97 && 10UL / 3 == 3"), Some(true));
         assert_eq!(ev(&e, "1 / 0"), None);
+        let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+        assert_eq!(ev(&e, &deep), None);
+        assert_eq!(ev(&e, "'"), None);
         assert_eq!(ev(&e, "UNDEFINED_THING"), Some(false));
+        assert_eq!(ev(&e, "__LINE__ > 5"), None);
     }
 
     #[test]

@@ -9,7 +9,6 @@
 //! possible expansion (bounded), and callers treat "too many" as unknown.
 
 use super::lex::{Tok, TokKind, lex, spell};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A macro definition.
@@ -70,7 +69,10 @@ pub struct State {
 /// The macro environment of one translation unit.
 #[derive(Debug, Default)]
 pub struct Env {
-    map: HashMap<Vec<u8>, State>,
+    map: super::cache::FastMap<Vec<u8>, State>,
+    /// Shared, read-only definitions underneath `map` (the compiler's
+    /// predefined macros), copied into `map` only when changed.
+    base: Option<Arc<Base>>,
     /// True once something may have defined macros we did not see (a system
     /// header was included without being walked); names we have no record of
     /// are then unknown rather than undefined.
@@ -79,6 +81,9 @@ pub struct Env {
 
 /// Upper bound on the alternatives one expansion may produce.
 pub const MAX_ALTERNATIVES: usize = 32;
+/// Upper bound on the tokens of one alternative (macros that double their
+/// input at each level would otherwise grow exponentially).
+pub const MAX_TOKENS: usize = 10_000;
 const MAX_DEPTH: usize = 100;
 
 /// Why an expansion has no usable result.
@@ -90,12 +95,43 @@ pub enum Unknown {
     Unbalanced,
 }
 
+/// A read-only set of macro states shared between environments.
+pub type Base = super::cache::FastMap<Vec<u8>, State>;
+
 impl Env {
+    /// An environment on top of `base`.
+    pub fn with_base(base: Arc<Base>) -> Env {
+        Env {
+            base: Some(base),
+            ..Env::default()
+        }
+    }
+
+    /// Freezes the definitions made so far into a shareable base.
+    pub fn into_base(self) -> Base {
+        let mut all = self.base.map(|b| (*b).clone()).unwrap_or_default();
+        all.extend(self.map);
+        all
+    }
+
+    fn base_state(&self, name: &[u8]) -> Option<&State> {
+        self.base.as_ref().and_then(|b| b.get(name))
+    }
+
+    /// The overlay entry for `name`, copied from the base on first change.
+    fn entry(&mut self, name: &[u8]) -> &mut State {
+        if !self.map.contains_key(name) {
+            let st = self.base_state(name).cloned().unwrap_or_default();
+            self.map.insert(name.to_vec(), st);
+        }
+        self.map.get_mut(name).expect("just inserted")
+    }
+
     /// Records a definition. Under uncertainty the definition is added to the
     /// possibilities instead of replacing them.
     pub fn define(&mut self, name: &[u8], m: Arc<Macro>, uncertain: bool) {
-        let fresh = !self.map.contains_key(name);
-        let st = self.map.entry(name.to_vec()).or_default();
+        let fresh = self.get(name).is_none();
+        let st = self.entry(name);
         if uncertain {
             if fresh {
                 st.maybe_undef = true;
@@ -111,7 +147,7 @@ impl Env {
 
     /// Records an `#undef`.
     pub fn undef(&mut self, name: &[u8], uncertain: bool) {
-        let st = self.map.entry(name.to_vec()).or_default();
+        let st = self.entry(name);
         if uncertain {
             st.maybe_undef = true;
         } else {
@@ -122,21 +158,22 @@ impl Env {
 
     /// Marks `name` as certainly defined (after walking a guarded header).
     pub fn settle(&mut self, name: &[u8]) {
-        if let Some(st) = self.map.get_mut(name)
-            && !st.defs.is_empty()
+        if self
+            .get(name)
+            .is_some_and(|st| !st.defs.is_empty() && st.maybe_undef)
         {
-            st.maybe_undef = false;
+            self.entry(name).maybe_undef = false;
         }
     }
 
     /// What is known about `name`.
     pub fn get(&self, name: &[u8]) -> Option<&State> {
-        self.map.get(name)
+        self.map.get(name).or_else(|| self.base_state(name))
     }
 
     /// `defined(name)`: `Some` when known.
     pub fn is_defined(&self, name: &[u8]) -> Option<bool> {
-        match self.map.get(name) {
+        match self.get(name) {
             Some(st) if st.maybe_undef => None,
             Some(st) => Some(!st.defs.is_empty()),
             None if self.incomplete => None,
@@ -178,6 +215,9 @@ fn expand_from(
     let mut results: Vec<Vec<Tok>> = Vec::new();
     let push = |results: &mut Vec<Vec<Tok>>, mid: &[Tok], rests: Vec<Vec<Tok>>| {
         for r in rests {
+            if prefix.len() + mid.len() + r.len() > MAX_TOKENS {
+                return Err(Unknown::TooMany);
+            }
             let mut v = prefix.to_vec();
             v.extend_from_slice(mid);
             v.extend(r);
@@ -451,6 +491,17 @@ mod tests {
         assert_eq!(e.is_defined(b"H"), None);
         e.undef(b"H", false);
         assert_eq!(e.is_defined(b"H"), Some(false));
+    }
+
+    #[test]
+    fn exponential_macros_are_bounded() {
+        let mut defs = vec!["A0 x".to_string()];
+        for i in 1..40 {
+            defs.push(format!("A{i} A{} A{}", i - 1, i - 1));
+        }
+        let refs: Vec<&str> = defs.iter().map(String::as_str).collect();
+        let e = env(&refs);
+        assert_eq!(expand(&lex(b"A39"), &e), Err(Unknown::TooMany));
     }
 
     #[test]

@@ -307,9 +307,12 @@ pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u
 /// file (with this `#line` name and these rewrites) is already there.
 fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
     let src = &f.real;
-    let meta =
-        std::fs::metadata(src).map_err(|e| Error::io(format!("stat {}", src.display()), e))?;
-    let id = FileId::of(&meta);
+    let id = match f.id {
+        Some(id) => id,
+        None => FileId::of(
+            &std::fs::metadata(src).map_err(|e| Error::io(format!("stat {}", src.display()), e))?,
+        ),
+    };
     let variant = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();

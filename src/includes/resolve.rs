@@ -221,6 +221,7 @@ mod tests {
             quote_dirs: vec![],
             angle_dirs: vec![PathBuf::from("/usr/include")],
             macros: vec![],
+            base_env: Default::default(),
         };
         let s = SearchPath::new(&cmd, &info, &dir);
         assert_eq!(

@@ -74,13 +74,14 @@ type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
 pub fn parse(src: &[u8]) -> Parsed {
     let mut stack: Vec<Open> = Vec::new();
     let mut cur: Vec<Node> = Vec::new();
+    let mut flat = 0usize;
     let mut i = 0;
     while i < src.len() {
         i = skip_blank(src, i);
         if i < src.len() && src[i] == b'#' {
             let (line, next) = directive_line(src, i + 1);
             i = next;
-            handle(&line, &mut stack, &mut cur);
+            handle(&line, &mut stack, &mut cur, &mut flat);
         } else {
             i = skip_code_line(src, i);
         }
@@ -95,7 +96,11 @@ pub fn parse(src: &[u8]) -> Parsed {
     Parsed { nodes: cur, guard }
 }
 
-fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>) {
+/// Conditional nesting kept as a tree; deeper blocks are flattened (their
+/// directives kept as if every branch were taken: a superset).
+const MAX_NESTING: usize = 512;
+
+fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut usize) {
     let mut j = 0;
     while j < line.len() && line[j].is_ascii_whitespace() {
         j += 1;
@@ -130,6 +135,9 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>) {
         }
         b"undef" => cur.push(Node::Undef(first_word())),
         b"pragma" if lex(rest).first().is_some_and(|t| t.is_ident(b"once")) => cur.push(Node::Once),
+        b"if" | b"ifdef" | b"ifndef" if *flat > 0 || stack.len() >= MAX_NESTING => *flat += 1,
+        b"elif" | b"elifdef" | b"elifndef" | b"else" if *flat > 0 => {}
+        b"endif" if *flat > 0 => *flat -= 1,
         b"if" | b"ifdef" | b"ifndef" => {
             let cond = match name {
                 b"if" => Cond::Expr(lex(rest)),
@@ -375,6 +383,63 @@ mod tests {
             vec!["\"z.h\""]
         );
         assert!(parse(b"#ifndef G\n#endif\n#define G\n").guard.is_none());
+    }
+
+    #[test]
+    fn deep_nesting_is_flattened() {
+        let mut src = String::new();
+        for _ in 0..5000 {
+            src.push_str("#if X\n");
+        }
+        src.push_str("#include \"deep.h\"\n");
+        for _ in 0..5000 {
+            src.push_str("#else\n#endif\n");
+        }
+        assert_eq!(all_includes(&src), vec!["\"deep.h\""]);
+    }
+
+    /// Random bytes never panic the scanner, the macro expander or the
+    /// condition evaluator.
+    #[test]
+    fn garbage_does_not_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet = b"#ifdefinclude \"<>()/*\\\n'AB_1+-!&|?:,##x";
+        let mut env = crate::includes::macros::Env::default();
+        for round in 0..300 {
+            let len = (x % 400) as usize;
+            let mut src = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let c = if round % 3 == 0 {
+                    (x >> 24) as u8
+                } else {
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                };
+                src.push(c);
+            }
+            let p = parse(&src);
+            let mut stack: Vec<&Node> = p.nodes.iter().collect();
+            while let Some(n) = stack.pop() {
+                match n {
+                    Node::Define(name, m) => env.define(name, m.clone(), round % 2 == 0),
+                    Node::Cond(b) => {
+                        for (c, body) in b {
+                            if let Cond::Expr(t) = c {
+                                let _ =
+                                    crate::includes::condexpr::eval(t, &env, true, &mut |_, _| {
+                                        None
+                                    });
+                                let _ = crate::includes::macros::expand(t, &env);
+                            }
+                            stack.extend(body.iter());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     #[test]

@@ -127,6 +127,11 @@ pub struct Server {
 impl Server {
     /// The reply paths for `req`, or why it is not covered.
     pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
+        self.analyse_counted(req).map(|(p, _)| p)
+    }
+
+    /// Like [`Server::analyse`], also returning the directives walked.
+    fn analyse_counted(&self, req: &Request) -> std::result::Result<(Vec<PathBuf>, usize), String> {
         if !req.cwd.is_absolute() {
             return Err(format!(
                 "working directory {} is not absolute",
@@ -141,6 +146,7 @@ impl Server {
             &closure,
             !self.options.no_force_dirs,
         )
+        .map(|p| (p, closure.steps))
         .map_err(|e| format!("cannot write the client root: {e}"))
     }
 
@@ -148,10 +154,10 @@ impl Server {
     /// covered gets `ARGC00000000` and one log line saying which and why.
     pub fn handle(&self, req: &Request) -> Vec<u8> {
         let started = std::time::Instant::now();
-        let paths = match self.analyse(req) {
-            Ok(p) => {
+        let paths = match self.analyse_counted(req) {
+            Ok((p, steps)) => {
                 log::debug!(
-                    "{}: {} paths in {} us",
+                    "{}: {} paths, {steps} directives, in {} us",
                     source_name(req),
                     p.len(),
                     started.elapsed().as_micros()
