@@ -122,7 +122,6 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
             libc::fcntl(p.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
         }
     }
-    let mut written = 0;
     if input.is_empty() {
         stdin = None;
     }
@@ -130,7 +129,25 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
         child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
     ];
-    let mut buf = vec![0u8; 32 * 1024];
+    READ_BUFFER
+        .with_borrow_mut(|buf| pump_pipes(&mut stdin, input, &mut pipes, buf, &mut out, &mut err));
+    (out, err)
+}
+
+thread_local! {
+    /// Each worker's read buffer, allocated once rather than per job.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 32 * 1024]);
+}
+
+fn pump_pipes(
+    stdin: &mut Option<std::process::ChildStdin>,
+    input: &[u8],
+    pipes: &mut [Option<Box<dyn ReadFd>>; 2],
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+    err: &mut Vec<u8>,
+) {
+    let mut written = 0;
     // Bounded: each round moves bytes or closes a pipe; the compiler's
     // input and output are finite (and the loop can kill it).
     while stdin.is_some() || pipes.iter().any(Option::is_some) {
@@ -167,7 +184,7 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
                 Err(_) => written = input.len(),
             }
             if written >= input.len() {
-                stdin = None;
+                *stdin = None;
             }
         }
         for (i, slot) in pipes.iter_mut().enumerate() {
@@ -175,8 +192,8 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
             if !ready.next().unwrap_or(false) {
                 continue;
             }
-            let sink = if i == 0 { &mut out } else { &mut err };
-            match pipe.read(&mut buf) {
+            let sink = if i == 0 { &mut *out } else { &mut *err };
+            match pipe.read(buf) {
                 Ok(0) | Err(_) => *slot = None,
                 Ok(n) => {
                     let keep = n.min(OUTPUT_CAP.saturating_sub(sink.len()));
@@ -185,7 +202,6 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
             }
         }
     }
-    (out, err)
 }
 
 /// A pipe we can both read and poll.
