@@ -8,7 +8,7 @@
 
 use crate::util::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,29 @@ pub fn local(dir: &TestDir, args: &[&str]) -> Output {
 /// Reads a file (panics with its name).
 pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Starts our include server on `<dir>/socket`.
+pub fn include_server(dir: &TestDir) -> (Guard, PathBuf) {
+    let socket = dir.join("socket");
+    let mut cmd = ours("include-server");
+    cmd.arg("--port")
+        .arg(&socket)
+        .env_remove("DISTCC_CLIENT_TMP")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("include-server.log")).unwrap());
+    let guard = Guard::spawn(cmd, "include-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The socket file appears at bind(), before listen(): wait for a connect.
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+        "include server does not accept connections"
+    );
+    (guard, socket)
 }
 
 #[test]

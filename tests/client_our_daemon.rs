@@ -7,9 +7,8 @@
 use crate::client::*;
 use crate::util::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 /// Our distccd; it drops root to an unprivileged user, so its TMPDIR must
 /// be writable by everyone (as /tmp is).
@@ -79,25 +78,6 @@ fn check(opts: &str, compiler: &str, file: &str, src: &str, flags: &[&str]) {
         read(&dir.join(reference)),
         "{opts} {compiler} {flags:?}: objects differ from {reference}"
     );
-}
-
-/// Starts our include server on `<dir>/socket`.
-fn include_server(dir: &TestDir) -> (Guard, PathBuf) {
-    let socket = dir.join("socket");
-    let mut cmd = ours("include-server");
-    cmd.arg("--port")
-        .arg(&socket)
-        .env_remove("DISTCC_CLIENT_TMP")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("include-server.log")).unwrap());
-    let guard = Guard::spawn(cmd, "include-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(socket.exists(), "include server did not bind");
-    (guard, socket)
 }
 
 #[test]

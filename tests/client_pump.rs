@@ -203,3 +203,47 @@ fn testing_include_server_makes_failure_fatal() {
     assert_eq!(out.status.code(), Some(100), "{}", show(&out));
     assert!(!dir.join("proj/t.o").exists());
 }
+
+/// A pump compile that fails on the server but works here is a
+/// discrepancy: counted in `discrepancy_counter` beside the socket, and
+/// once the count reaches DISTCC_MAX_DISCREPANCY later compiles use plain
+/// mode (facts §2.6).
+#[test]
+fn discrepancy_demotes_to_plain_mode() {
+    let d = stock();
+    let dir = TestDir::new("discrep");
+    let src = dir.write("proj/t.c", "#include \"inc/hdr.h\"\nint x = VALUE;\n");
+    dir.write("proj/inc/hdr.h", "#define VALUE 7\n");
+    // The mirror misses the header: the server cannot compile it.
+    let mut m = Mirror::new(&dir);
+    m.file(&src);
+    m.system_dirs();
+    let socket = dir.join("pumpdir/socket");
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    let log = dir.join("log");
+    let compile = || {
+        let mut cmd = client(&dir, &d.host(",cpp,lzo"));
+        cmd.current_dir(dir.join("proj"))
+            .env("DISTCC_FALLBACK", "1")
+            .env("DISTCC_LOG", &log)
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("INCLUDE_SERVER_STUB", m.stub())
+            .args(["gcc", "-c", "t.c"]);
+        run(&mut cmd)
+    };
+    let out = compile();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("proj/t.o").exists());
+    let counter = dir.join("pumpdir/discrepancy_counter");
+    assert_eq!(read(&counter), b"@");
+    let out = compile();
+    assert!(out.status.success(), "{}", show(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("demoted"), "{text}");
+    assert_eq!(read(&counter), b"@", "no new discrepancy in plain mode");
+    assert_eq!(
+        wait_compiles(&d, 1),
+        1,
+        "the plain-mode compile ran remotely"
+    );
+}

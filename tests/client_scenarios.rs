@@ -365,3 +365,12 @@ fn big_source_of_200k_lines() {
     );
     assert_eq!(read(&dir.join("big.o")), read(&dir.join("l.o")));
 }
+
+#[test]
+fn compiler_options_passed_to_a_local_compiler() {
+    let dir = TestDir::new("ccopts");
+    let out = run(client(&dir, "localhost").args(["cc", "--help"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let local_out = local(&dir, &["cc", "--help"]);
+    assert_eq!(out.stdout, local_out.stdout);
+}

@@ -1,4 +1,4 @@
-//! The SSH transport against a real sshd on loopback.
+//! The SSH transport against a real sshd on loopback, protocols 1, 2 and 3.
 //!
 //! The test starts `/usr/sbin/sshd -D` (needs root) with its own config,
 //! host key and authorized key in a temp directory, and a throw-away client
@@ -92,9 +92,12 @@ fn over_ssh(daemon: &str) {
         sshd.dir.join("id").display(),
         sshd.port
     );
+    let is_dir = TestDir::new("sshis");
+    let (_is, socket) = include_server(&is_dir);
     for (n, spec) in [
         format!("@127.0.0.1:{}", wrapper.display()),
         format!("root@127.0.0.1:{},lzo", wrapper.display()),
+        format!("@127.0.0.1:{},cpp,lzo", wrapper.display()),
     ]
     .iter()
     .enumerate()
@@ -106,6 +109,8 @@ fn over_ssh(daemon: &str) {
         );
         let out = run(client(&dir, spec)
             .env("DISTCC_SSH", &ssh)
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
             .args(["gcc", "-O2", "-c", "t.c", "-o", "t.o"]));
         assert_quiet_ok(&out);
         // distccd logs its summary after replying: wait (bounded) for it.

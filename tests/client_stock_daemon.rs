@@ -109,6 +109,10 @@ fn remote_compile_errors_pass_through() {
         assert_eq!(out.status.code(), Some(1), "{}", show(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("bad.c:1:") && err.contains("nosuch"), "{err}");
+        assert!(
+            !err.contains("distcc["),
+            "stderr is the compiler's only: {err}"
+        );
         assert!(out.stdout.is_empty());
         assert!(!dir.join("bad.o").exists());
         // Fallback on: retried locally, the local compiler's message, same status.

@@ -51,15 +51,21 @@ impl Victim {
     }
 }
 
-/// Waits (bounded) until the daemon's TMPDIR holds no job directory.
-pub fn no_job_dirs_left(d: &Daemon) {
+/// Waits (bounded) until nothing of a job is left in the daemon's TMPDIR:
+/// only the workers' own private directories may remain, and empty.
+pub fn no_job_files_left(d: &Daemon) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left: Vec<_> = std::fs::read_dir(d.tmp())
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir(d.tmp()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_worker_dir = name.starts_with("distccd_")
+                && entry.file_type().unwrap().is_dir()
+                && std::fs::read_dir(entry.path()).unwrap().next().is_none();
+            if !is_worker_dir {
+                left.push(name);
+            }
+        }
         if left.is_empty() {
             return;
         }
@@ -163,7 +169,7 @@ fn garbage_versions_counts_lengths_and_truncation() {
     ];
     for (what, bytes) in cases {
         refused(&d, what, &bytes);
-        no_job_dirs_left(&d);
+        no_job_files_left(&d);
     }
     // A truncated stream: the client stops mid-request and closes.
     let v = request(
@@ -191,7 +197,7 @@ fn garbage_versions_counts_lengths_and_truncation() {
     );
     still_compiles(&d);
     victim.untouched();
-    no_job_dirs_left(&d);
+    no_job_files_left(&d);
 }
 
 #[test]
@@ -212,7 +218,7 @@ fn lzo_bomb_is_capped() {
     };
     protocol::encode_request(&mut bytes, &req).unwrap();
     refused(&d, "LZO bomb", &bytes);
-    no_job_dirs_left(&d);
+    no_job_files_left(&d);
     assert!(d.log().contains("OTHER"), "{}", d.log());
     still_compiles(&d);
 }
@@ -289,7 +295,7 @@ fn argument_tricks_refused_and_nothing_runs() {
     }
     assert!(!log.contains("COMPILE_OK"), "{log}");
     victim.untouched();
-    no_job_dirs_left(&d);
+    no_job_files_left(&d);
     still_compiles(&d);
 }
 

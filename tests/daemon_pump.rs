@@ -5,7 +5,7 @@
 //! NAME, CDIR and LINK, each refused with nothing written outside the root.
 
 use crate::daemon::{roundtrip, start, still_compiles};
-use crate::daemon_hostile::{Victim, no_job_dirs_left};
+use crate::daemon_hostile::{Victim, no_job_files_left};
 use crate::util::*;
 use distcc::compress::{compress, decompress};
 use distcc::protocol::{Body, FileContent, FileEntry, Request, Version};
@@ -109,7 +109,7 @@ fn pump_compile_equals_local_and_sends_clean_dotd() {
     let tmp = d.tmp().display().to_string();
     assert!(!dotd.contains(&tmp), "{dotd}");
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
-    no_job_dirs_left(&d);
+    no_job_files_left(&d);
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn pump_traversal_refused_nothing_written_outside() {
             roundtrip(d.port, req).is_none(),
             "{what}: the daemon compiled it"
         );
-        no_job_dirs_left(&d);
+        no_job_files_left(&d);
         victim.untouched();
     }
     // Absurd NFIL: refused before anything is allocated.
@@ -319,7 +319,7 @@ fn pump_traversal_refused_nothing_written_outside() {
         assert!(log.contains(why), "log lacks {why:?}:\n{log}");
     }
     victim.untouched();
-    no_job_dirs_left(&d);
+    no_job_files_left(&d);
     still_compiles(&d);
 }
 

@@ -37,6 +37,18 @@ pub struct Build<'a> {
     pools: (u32, u32),
 }
 
+/// The parts of a protocol-3 request.
+struct PumpRequest {
+    /// CDIR.
+    cwd: PathBuf,
+    /// The full command, plus `-MT target` when a .d is wanted without one.
+    argv: Vec<OsString>,
+    /// NFIL and the files.
+    body: Body,
+    /// Where the DOTD reply goes, when a .d is wanted.
+    dotd: Option<PathBuf>,
+}
+
 /// What a remote attempt came to, other than a distribution failure.
 enum Outcome {
     /// The job is finished with this exit code (success, or a local
@@ -205,8 +217,10 @@ impl<'a> Build<'a> {
         }
         if !self.env.fallback {
             let _ = std::io::stdout().write_all(&reply.stdout);
-            log::error!(
-                "remote compilation of '{input}' on {host} failed (exit {code}) and fallbacks are disabled"
+            // The compiler's own messages say what went wrong; stderr stays
+            // exactly the compiler's.
+            log::info!(
+                "remote compilation of '{input}' on {host} failed (exit {code}); fallbacks are disabled"
             );
             let _ = std::io::stderr().write_all(&reply.stderr);
             return Ok(code);
@@ -218,8 +232,11 @@ impl<'a> Build<'a> {
             local::run(&job.argv, self.env.safeguard)?
         };
         if local_code != code {
-            let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
-            if pump {
+            // In pump mode the likely culprit is the include analysis, not
+            // the host: the discrepancy counter deals with that.
+            if !pump {
+                let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
+            } else {
                 log::warn!(
                     "pump-mode compilation of '{input}' failed on {host} but gave exit {local_code} locally: counting a discrepancy"
                 );
@@ -254,10 +271,26 @@ impl<'a> Build<'a> {
             .job(&basename(&job.input), host.name(), picked.slot);
         let mut version = host.protocol();
         let mut files = None;
+        if version == Version::PUMP
+            && let Some(why) = pump::downgrade_reason(env, job.preprocessed)
+        {
+            // Already-preprocessed input is routine; the others deserve a warning.
+            let level = if job.preprocessed {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            };
+            log::log!(
+                level,
+                "not using pump mode for {}: {why}; preprocessing locally",
+                job.input.to_string_lossy()
+            );
+            version = Version::LZO;
+        }
         if version == Version::PUMP {
             let _cpp_lock = pick::lock_local(env, list.local_slots_cpp, &mut self.state)?;
             let _ = self.state.phase(Phase::Preprocess);
-            match self.pump_files(job) {
+            match self.pump_request(job) {
                 Ok(f) => files = Some(f),
                 Err(why) => {
                     if env.testing_include_server {
@@ -277,12 +310,12 @@ impl<'a> Build<'a> {
             }
         }
         let _ = self.state.phase(Phase::Connect);
-        if let Some((cwd, argv, body, dotd)) = files {
+        if let Some(req) = files {
             let mut conn = Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork)?;
             let _ = self.state.phase(Phase::Send);
-            remote::send_head(&mut conn, version, Some(&cwd), &argv)?;
-            remote::send_body(&mut conn, &body)?;
-            return self.finish(job, host, conn, version, dotd.as_deref(), true);
+            remote::send_head(&mut conn, version, Some(&req.cwd), &req.argv)?;
+            remote::send_body(&mut conn, &req.body)?;
+            return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
         }
         // Plain mode: start cpp, send the head while it runs, then DOTI.
         if job.preprocessed && std::fs::metadata(&job.input).is_err() {
@@ -335,15 +368,9 @@ impl<'a> Build<'a> {
         self.finish(job, host, conn, version, None, false)
     }
 
-    /// Builds the protocol-3 request parts, or says why pump mode is off.
-    #[allow(clippy::type_complexity)]
-    fn pump_files(
-        &self,
-        job: &Job,
-    ) -> std::result::Result<(PathBuf, Vec<OsString>, Body, Option<PathBuf>), String> {
-        if let Some(why) = pump::downgrade_reason(self.env, job.preprocessed) {
-            return Err(why);
-        }
+    /// Asks the include server and builds the protocol-3 request; Err says
+    /// why that failed.
+    fn pump_request(&self, job: &Job) -> std::result::Result<PumpRequest, String> {
         let cwd = current_dir().map_err(|e| e.to_string())?;
         let paths = pump::query(self.env, &job.argv, &cwd)?;
         let entries = pump::entries(&paths)?;
@@ -353,12 +380,17 @@ impl<'a> Build<'a> {
             argv.push("-MT".into());
             argv.push(dotd.target.clone());
         }
-        let path = if dotd.needed {
+        let dotd = if dotd.needed {
             dotd.path.map(PathBuf::from)
         } else {
             None
         };
-        Ok((cwd, argv, Body::Files(entries), path))
+        Ok(PumpRequest {
+            cwd,
+            argv,
+            body: Body::Files(entries),
+            dotd,
+        })
     }
 
     fn finish(

@@ -17,12 +17,16 @@ use distcc::protocol::token::{HEADER_LEN, Token, parse_header, put_header, put_p
 use distcc::protocol::{FileContent, FileEntry};
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Basename of the include server's forcing files.
 pub const FORCING_FILE: &str = "forcing_technique_271828";
+/// Connect timeout for the include server (as for distcc servers).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// Longest usable socket path (`sizeof(sun_path) - 2`).
 const MAX_SOCKET_PATH: usize = 106;
 /// Most entries accepted in a reply.
@@ -92,7 +96,7 @@ pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathB
             port.display()
         ));
     }
-    let mut s = UnixStream::connect(port).map_err(|e| {
+    let mut s = connect(port, CONNECT_TIMEOUT).map_err(|e| {
         format!(
             "cannot connect to include server at {}: {e}",
             port.display()
@@ -128,6 +132,65 @@ pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathB
         out.push(PathBuf::from(OsString::from_vec(buf)));
     }
     Ok(out)
+}
+
+/// Connects to a unix socket, waiting at most `timeout` while its backlog
+/// is full (a blocking connect would wait without limit).
+fn connect(path: &Path, timeout: Duration) -> std::io::Result<UnixStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match connect_nonblocking(path) {
+            Ok(s) => {
+                s.set_nonblocking(false)?;
+                return Ok(s);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn connect_nonblocking(path: &Path) -> std::io::Result<UnixStream> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: an all-zero sockaddr_un is valid; the path is copied in below.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "unusable socket path",
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, &b) in addr.sun_path.iter_mut().zip(bytes) {
+        *dst = b as libc::c_char;
+    }
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let owned = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: connect(2) with a valid sockaddr_un of the size given.
+    let rc = unsafe {
+        libc::connect(
+            owned.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(UnixStream::from(owned))
 }
 
 fn read_header(s: &mut UnixStream, token: Token) -> Result<u32, String> {
@@ -248,6 +311,23 @@ mod tests {
             b"/usr/inc/a.h"
         );
         assert_eq!(original_name(b"/a/b/c/usr/include"), b"/usr/include");
+    }
+
+    #[test]
+    fn unix_connect_with_timeout() {
+        let dir = std::env::temp_dir().join(format!("distcc-uconn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        assert!(connect(&path, Duration::from_millis(100)).is_err());
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut s = connect(&path, Duration::from_secs(1)).unwrap();
+        s.write_all(b"x").unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let mut b = [0u8; 1];
+        peer.read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"x");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         body: request.body,
         control,
     };
-    let outcome = runner::run(task, &cfg);
+    let outcome = runner::run(task, &cfg, &mut super::jobdir::Slot::default());
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     log::info!(
         "client: stdin {} exit:{} time:{}ms {} {}",

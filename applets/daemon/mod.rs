@@ -15,6 +15,7 @@ mod jobdir;
 mod metrics;
 mod options;
 mod pool;
+mod process;
 mod pump_root;
 mod rewrite;
 mod runner;

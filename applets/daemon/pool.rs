@@ -4,6 +4,7 @@
 //! of the loop's `Waker`.
 
 use super::compiler::Config;
+use super::jobdir::Slot;
 use super::runner::{self, Outcome, Task};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::Arc;
@@ -31,8 +32,9 @@ impl Pool {
             let wake = Arc::clone(&wake);
             workers.push(std::thread::Builder::new().name(format!("job-{i}")).spawn(
                 move || {
+                    let mut slot = Slot::default();
                     for task in rx.iter() {
-                        let outcome = runner::run(task, &cfg);
+                        let outcome = runner::run(task, &cfg, &mut slot);
                         if results.send(outcome).is_err() {
                             break;
                         }

@@ -9,17 +9,13 @@
 //! group id that was already reused.
 
 use super::compiler::{Checked, Config};
-use super::jobdir::JobDir;
+use super::jobdir::Slot;
+use super::process;
 use super::pump_root::Root;
 use super::rewrite;
 use distcc::protocol::{Body, Response, Version, encode_response};
 use distcc::{Error, Kind, Result, compress};
-use std::ffi::OsString;
-use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
@@ -38,7 +34,7 @@ pub enum Stop {
 /// Shared between the loop and the worker running a job.
 #[derive(Debug, Default)]
 pub struct JobControl {
-    group: Mutex<Option<i32>>,
+    pub(super) group: Mutex<Option<i32>>,
     stop: AtomicU8,
 }
 
@@ -57,7 +53,8 @@ impl JobControl {
         }
     }
 
-    fn stopped(&self) -> Option<Stop> {
+    /// Why the job was ended, if it was.
+    pub fn stopped(&self) -> Option<Stop> {
         match self.stop.load(Ordering::SeqCst) {
             1 => Some(Stop::ClientGone),
             2 => Some(Stop::Lifetime),
@@ -115,15 +112,16 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-/// Runs a task to completion. Never panics on client input.
-pub fn run(task: Task, cfg: &Config) -> Outcome {
+/// Runs a task to completion in a directory from `slot`. Never panics on
+/// client input.
+pub fn run(task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
     let start = Instant::now();
     let compiler = task.checked.argv[0].to_string_lossy().into_owned();
     let input = task.checked.argv[task.checked.shape.input]
         .to_string_lossy()
         .into_owned();
     let id = task.id;
-    let (reply, result, status, error) = match execute(&task, cfg) {
+    let (reply, result, status, error) = match execute(&task, cfg, slot) {
         Ok((status, reply)) => {
             let result = match task.control.stopped() {
                 Some(Stop::ClientGone) | Some(Stop::Shutdown) => JobResult::CliDisconn,
@@ -148,8 +146,14 @@ pub fn run(task: Task, cfg: &Config) -> Outcome {
     }
 }
 
-fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
-    let dir = JobDir::create(&cfg.tmpdir, cfg.save_temps)?;
+fn execute(task: &Task, cfg: &Config, slot: &mut Slot) -> Result<(i32, Vec<u8>)> {
+    let dir = slot.take(&cfg.tmpdir, cfg.save_temps)?;
+    let result = execute_in(task, cfg, &dir);
+    slot.give_back(dir);
+    result
+}
+
+fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<(i32, Vec<u8>)> {
     let output = dir.join("out.o");
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
@@ -198,19 +202,10 @@ fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
             "job ended before the compiler started",
         ));
     }
-    let stdout_path = dir.join("stdout");
-    let stderr_path = dir.join("stderr");
-    let mut status = spawn_and_wait(
-        &command.argv,
-        &cwd,
-        dir.path(),
-        &stdout_path,
-        &stderr_path,
-        cfg,
-        &task.control,
-    )?;
-    let mut stderr = std::fs::read(&stderr_path).unwrap_or_default();
-    let stdout = std::fs::read(&stdout_path).unwrap_or_default();
+    let ran = process::run(&command.argv, &cwd, dir.path(), cfg, &task.control)?;
+    let mut status = ran.status;
+    let mut stderr = ran.stderr;
+    let stdout = ran.stdout;
     if task.control.stopped() == Some(Stop::Lifetime) {
         status = i32::from(Kind::Timeout.exit_code()) << 8;
         stderr.extend_from_slice(
@@ -256,87 +251,4 @@ fn execute(task: &Task, cfg: &Config) -> Result<(i32, Vec<u8>)> {
     let mut reply = Vec::with_capacity(response.object.len() + response.stderr.len() + 96);
     encode_response(&mut reply, &response)?;
     Ok((status, reply))
-}
-
-fn spawn_and_wait(
-    argv: &[OsString],
-    cwd: &Path,
-    jobdir: &Path,
-    stdout: &Path,
-    stderr: &Path,
-    cfg: &Config,
-    control: &JobControl,
-) -> Result<i32> {
-    let open =
-        |p: &Path| File::create(p).map_err(|e| Error::io(format!("creating {}", p.display()), e));
-    let mut candidates = vec![argv[0].clone()];
-    if let Some(base) = Path::new(&argv[0])
-        .file_name()
-        .filter(|_| argv[0].as_bytes().contains(&b'/'))
-    {
-        candidates.push(base.to_os_string());
-    }
-    let mut last_err = None;
-    for program in candidates {
-        let mut cmd = Command::new(&program);
-        cmd.args(&argv[1..])
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(open(stdout)?)
-            .stderr(open(stderr)?)
-            .env("_DISTCC_SAFEGUARD", &cfg.safeguard)
-            .env("TMPDIR", jobdir)
-            .process_group(0);
-        if let Some(path) = &cfg.path {
-            cmd.env("PATH", path);
-        }
-        // Hold the lock across spawn so a concurrent stop() either happens
-        // before (and is seen below) or signals the new group.
-        let mut group = control.group.lock().unwrap_or_else(|e| e.into_inner());
-        let child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                drop(group);
-                last_err = Some(e);
-                continue;
-            }
-        };
-        let pid = child.id() as i32;
-        *group = Some(pid);
-        if control.stopped().is_some() {
-            // SAFETY: our child's fresh process group.
-            unsafe { libc::kill(-pid, libc::SIGTERM) };
-        }
-        drop(group);
-        return wait_child(child, control);
-    }
-    let err = last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
-    let msg = format!(
-        "distccd[{}] (dcc_execvp) ERROR: failed to exec {}: {err}\n",
-        std::process::id(),
-        argv[0].to_string_lossy()
-    );
-    std::fs::write(stderr, msg).map_err(|e| Error::io("writing stderr", e))?;
-    Ok(i32::from(Kind::CompilerMissing.exit_code()) << 8)
-}
-
-fn wait_child(mut child: std::process::Child, control: &JobControl) -> Result<i32> {
-    let pid = child.id();
-    loop {
-        // SAFETY: waitid on our own child, leaving it waitable (WNOWAIT).
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
-        if r == 0 {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
-    }
-    *control.group.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for the compiler", e))?;
-    Ok(status.into_raw())
 }

@@ -1,0 +1,181 @@
+//! Running the compiler process of one job and collecting its output.
+//!
+//! The compiler is spawned (posix_spawn where std can) in its own process
+//! group with stdin on /dev/null and stdout/stderr on pipes, `cwd` set, the
+//! incremented `_DISTCC_SAFEGUARD` and `TMPDIR` pointing into the job
+//! directory (facts §5.2 step 7). Pipes instead of stock's temp files save
+//! creating and deleting two files per job. If argv[0] contains a `/` and
+//! cannot be executed, its basename is tried, as stock does; if nothing can
+//! be executed the job "fails" with wait status 110<<8 and a "failed to
+//! exec" message in its stderr.
+
+use super::compiler::Config;
+use super::runner::JobControl;
+use distcc::{Error, Kind, Result};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Most bytes kept of the compiler's stdout and of its stderr; the rest is
+/// read and dropped, so a chatty compiler cannot exhaust memory.
+const OUTPUT_CAP: usize = 64 * 1024 * 1024;
+
+/// What the compiler did.
+pub struct Ran {
+    /// The wait status (or 110<<8 if it could not be executed).
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs `argv` in `cwd` and waits for it, under `control`.
+pub fn run(
+    argv: &[OsString],
+    cwd: &Path,
+    jobdir: &Path,
+    cfg: &Config,
+    control: &JobControl,
+) -> Result<Ran> {
+    let mut candidates = vec![argv[0].clone()];
+    if let Some(base) = Path::new(&argv[0])
+        .file_name()
+        .filter(|_| argv[0].as_bytes().contains(&b'/'))
+    {
+        candidates.push(base.to_os_string());
+    }
+    let mut last_err = None;
+    for program in candidates {
+        let mut cmd = Command::new(&program);
+        cmd.arg0(&argv[0])
+            .args(&argv[1..])
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("_DISTCC_SAFEGUARD", &cfg.safeguard)
+            .env("TMPDIR", jobdir)
+            .process_group(0);
+        if let Some(path) = &cfg.path {
+            cmd.env("PATH", path);
+        }
+        // Hold the lock across spawn so a concurrent stop() either happens
+        // before (and is seen below) or signals the new group.
+        let mut group = control.group.lock().unwrap_or_else(|e| e.into_inner());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                drop(group);
+                last_err = Some(e);
+                continue;
+            }
+        };
+        let pid = child.id() as i32;
+        *group = Some(pid);
+        if control.stopped().is_some() {
+            // SAFETY: our child's fresh process group.
+            unsafe { libc::kill(-pid, libc::SIGTERM) };
+        }
+        drop(group);
+        let (stdout, stderr) = drain(&mut child);
+        let status = wait(child, control)?;
+        return Ok(Ran {
+            status,
+            stdout,
+            stderr,
+        });
+    }
+    let err = last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+    let msg = format!(
+        "distccd[{}] (dcc_execvp) ERROR: failed to exec {}: {err}\n",
+        std::process::id(),
+        argv[0].to_string_lossy()
+    );
+    Ok(Ran {
+        status: i32::from(Kind::CompilerMissing.exit_code()) << 8,
+        stdout: Vec::new(),
+        stderr: msg.into_bytes(),
+    })
+}
+
+/// Reads stdout and stderr until both are closed.
+fn drain(child: &mut Child) -> (Vec<u8>, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+    ];
+    let mut buf = vec![0u8; 64 * 1024];
+    // Bounded: each round either reads bytes or closes a pipe, and the
+    // compiler's output is finite (the loop can also kill it).
+    while pipes.iter().any(Option::is_some) {
+        let mut fds: Vec<libc::pollfd> = pipes
+            .iter()
+            .flatten()
+            .map(|p| libc::pollfd {
+                fd: p.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: poll on our own pipe descriptors.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        let mut ready = fds.iter().map(|f| f.revents != 0);
+        for (i, slot) in pipes.iter_mut().enumerate() {
+            let Some(pipe) = slot else { continue };
+            if !ready.next().unwrap_or(false) {
+                continue;
+            }
+            let sink = if i == 0 { &mut out } else { &mut err };
+            match pipe.read(&mut buf) {
+                Ok(0) | Err(_) => *slot = None,
+                Ok(n) => {
+                    let keep = n.min(OUTPUT_CAP.saturating_sub(sink.len()));
+                    sink.extend_from_slice(&buf[..keep]);
+                }
+            }
+        }
+    }
+    (out, err)
+}
+
+/// A pipe we can both read and poll.
+trait ReadFd: Read {
+    fn fd(&self) -> i32;
+}
+
+impl<T: Read + AsRawFd> ReadFd for T {
+    fn fd(&self) -> i32 {
+        self.as_raw_fd()
+    }
+}
+
+/// Waits for the compiler without reaping it (`WNOWAIT`), forgets its
+/// process group under the lock, then reaps it: the loop can never signal
+/// a reused process group id.
+fn wait(mut child: Child, control: &JobControl) -> Result<i32> {
+    let pid = child.id();
+    for _ in 0..1_000_000 {
+        // SAFETY: waitid on our own child into a zeroed siginfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    *control.group.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for the compiler", e))?;
+    Ok(status.into_raw())
+}
