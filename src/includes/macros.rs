@@ -245,7 +245,7 @@ fn expand_from(
                     push(&mut results, &toks[j..=j], rests)?;
                     continue;
                 }
-                let (args, after) = collect_args(&toks, j + 2, params.len())?;
+                let (args, after) = collect_args(toks, j + 2, params.len())?;
                 let mut expanded_sets: Vec<Vec<Vec<Tok>>> = Vec::new();
                 for a in &args {
                     expanded_sets.push(expand_from(a, 0, env, hidden, depth + 1)?);
