@@ -130,18 +130,28 @@ impl Env {
     /// Records a definition. Under uncertainty the definition is added to the
     /// possibilities instead of replacing them.
     pub fn define(&mut self, name: &[u8], m: Arc<Macro>, uncertain: bool) {
+        // Common case first: a certain definition replaces everything, with
+        // one lookup (and one key allocation only for a new name).
+        if !uncertain {
+            let st = State {
+                defs: vec![m],
+                maybe_undef: false,
+            };
+            match self.map.get_mut(name) {
+                Some(old) => *old = st,
+                None => {
+                    self.map.insert(name.to_vec(), st);
+                }
+            }
+            return;
+        }
         let fresh = self.get(name).is_none();
         let st = self.entry(name);
-        if uncertain {
-            if fresh {
-                st.maybe_undef = true;
-            }
-            if !st.defs.iter().any(|d| **d == *m) {
-                st.defs.push(m);
-            }
-        } else {
-            st.defs = vec![m];
-            st.maybe_undef = false;
+        if fresh {
+            st.maybe_undef = true;
+        }
+        if !st.defs.iter().any(|d| **d == *m) {
+            st.defs.push(m);
         }
     }
 
