@@ -64,16 +64,19 @@ def parse_args(argv):
     ap.add_argument("--out", help="results dir (default bench-results/<UTC timestamp>)")
     ap.add_argument("--cache", help="cache dir for fetched sources and the patched stock "
                     "include server (default ${XDG_CACHE_HOME:-~/.cache}/distcc-bench)")
-    ap.add_argument("--files", type=int, help="files per micro project (default 200 empty, "
-                    "100 headers; smoke 6)")
+    ap.add_argument("--files", type=int, help="files per micro project (default 150 empty, "
+                    "60 headers; smoke 6)")
     ap.add_argument("--rocksdb-files", type=int, default=30,
                     help="size of the RocksDB subset (default 30: one local build of 100 files "
                     "takes about 460 s of CPU here, too much for --full's hour)")
     ap.add_argument("--interval", type=float, default=0.05,
                     help="sampling interval of /proc for daemon CPU and memory (default 0.05 s)")
+    ap.add_argument("--report", metavar="DIR",
+                    help="only rewrite DIR/results.md and ratios.svg from DIR/results.json")
+    ap.add_argument("--no-cgroups", action="store_true",
+                    help="account CPU with getrusage and /proc instead of cgroups v2")
     ap.add_argument("--no-netns", action="store_true",
                     help="do not move into a private network namespace")
-    ap.add_argument("--keep-failed", action="store_true", default=True, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for m in modes:
@@ -174,6 +177,9 @@ def judge_probe(cfg, res):
 
 def main(argv):
     args = parse_args(argv)
+    if args.report:
+        print(write_report(os.path.abspath(args.report)))
+        return 0
     log = Log()
     procs.install_signal_handlers()
     table = procs.ProcessTable()
@@ -266,7 +272,10 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
         else:
             notes.append("private network namespace: daemons on 127.0.0.2/127.0.0.3, loopback "
                          "bytes are this benchmark's only")
-    cgroups, why = accounting.CgroupSet.create(table)
+    if args.no_cgroups:
+        cgroups, why = None, "--no-cgroups"
+    else:
+        cgroups, why = accounting.CgroupSet.create(table)
     CLEANUP["cgroups"] = cgroups
     if cgroups:
         notes.append(f"CPU by cgroups v2 (cpu.stat usage_usec) under {cgroups.base}")
@@ -279,9 +288,9 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
     gen = os.path.join(workdir, "src")
     for name in args.projects:
         if name == "empty":
-            proj_list.append(projects.make_empty(gen, args.files or (6 if args.smoke else 200)))
+            proj_list.append(projects.make_empty(gen, args.files or (6 if args.smoke else 150)))
         elif name == "headers":
-            proj_list.append(projects.make_headers(gen, args.files or (6 if args.smoke else 100)))
+            proj_list.append(projects.make_headers(gen, args.files or (6 if args.smoke else 60)))
         elif name == "libgit2" and crate_dirs:
             proj_list.append(projects.make_libgit2(cache, crate_dirs))
         elif name == "rocksdb" and crate_dirs:
@@ -338,18 +347,16 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
     elapsed = time.monotonic() - started
 
     os.makedirs(out, exist_ok=True)
-    md = report.markdown(args, proj_list, configs, status, results, notes, elapsed)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(md)
-    svg = report.svg(proj_list, configs, results)
-    if svg:
-        with open(os.path.join(out, "ratios.svg"), "w") as f:
-            f.write(svg)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"args": vars(args), "status": status, "notes": notes, "results": results},
+        json.dump({"args": vars(args), "status": status, "notes": notes, "results": results,
+                   "elapsed": elapsed,
+                   "projects": [{"name": p.name, "description": p.description, "jobs": len(p)}
+                                for p in proj_list],
+                   "configs": [[c.mode, c.client, c.daemon] for c in configs]},
                   f, indent=1, default=str)
     with open(os.path.join(out, "bench.log"), "w") as f:
         f.write("\n".join(log.lines) + "\n")
+    md = write_report(out)
     print()
     print(md)
     log(f"results in {out}")
@@ -358,6 +365,35 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             log(f"FAILED: {f}")
         return 1
     return 0
+
+
+class _Saved:
+    """A project as recorded in results.json (enough for the report)."""
+
+    def __init__(self, d):
+        self.name, self.description, self.jobs = d["name"], d["description"], d["jobs"]
+
+    def __len__(self):
+        return self.jobs
+
+
+def write_report(out):
+    """(Re)writes results.md and ratios.svg from out/results.json; returns
+    the markdown. `scripts/bench --report DIR` calls this alone."""
+    with open(os.path.join(out, "results.json")) as f:
+        data = json.load(f)
+    args = argparse.Namespace(**data["args"])
+    proj_list = [_Saved(d) for d in data["projects"]]
+    configs = [Config(*c) for c in data["configs"]]
+    md = report.markdown(args, proj_list, configs, data["status"], data["results"],
+                         data["notes"], data["elapsed"])
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    svg = report.svg(proj_list, configs, data["results"])
+    if svg:
+        with open(os.path.join(out, "ratios.svg"), "w") as f:
+            f.write(svg)
+    return md
 
 
 def entry():
