@@ -61,7 +61,8 @@ def parse_args(argv):
     ap.add_argument("--no-cross", action="store_true",
                     help="skip stock client > our daemon (the daemon figures under stock load)")
     ap.add_argument("--bin", help="our distcc binary (default: build with cargo build --release)")
-    ap.add_argument("--out", help="results dir (default bench-results/<UTC timestamp>)")
+    ap.add_argument("--out", help="results dir (default bench-results/<UTC timestamp>, "
+                    "bench-results/smoke for --smoke)")
     ap.add_argument("--cache", help="cache dir for fetched sources and the patched stock "
                     "include server (default ${XDG_CACHE_HOME:-~/.cache}/distcc-bench)")
     ap.add_argument("--files", type=int, help="files per micro project (default 150 empty, "
@@ -136,7 +137,7 @@ def build_ours(table, args, log):
     return path, None
 
 
-def plan_configs(args, impl_ok):
+def plan_configs(args):
     """The configurations to run, local and the baselines first."""
     want = set(["ours", "stock"] if args.impl == "both" else [args.impl])
     cfgs = []
@@ -156,7 +157,7 @@ def plan_configs(args, impl_ok):
             cfgs.append(Config(m, "stock", "ours"))
         if m == "pump" and "stock" in want:
             cfgs.append(Config(m, "stock-debian", "stock"))
-    return [c for c in cfgs if all(r is None or r in impl_ok for r in (c.client, c.daemon))]
+    return cfgs
 
 
 def judge_probe(cfg, res):
@@ -187,8 +188,11 @@ def main(argv):
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "distcc-bench"))
     os.makedirs(cache, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    # Smoke runs (every scripts/test) overwrite one dir instead of piling up.
     out = os.path.abspath(args.out or os.path.join(REPO, "bench-results",
-                                                   ("smoke-" if args.smoke else "") + stamp))
+                                                   "smoke" if args.smoke else stamp))
+    if args.smoke and not args.out:
+        shutil.rmtree(out, ignore_errors=True)
     workdir = tempfile.mkdtemp(prefix="distcc-bench.")
     os.chmod(workdir, 0o755)
     failures = []
@@ -297,7 +301,7 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             proj_list.append(projects.make_rocksdb(crate_dirs, args.rocksdb_files))
 
     ctx = Context(table, cgroups, workdir, args.jobs, args.interval, impl_by_name, log)
-    configs = plan_configs(args, impl_by_name)
+    configs = plan_configs(args)
     probe = projects.make_headers(os.path.join(workdir, "probe"), 2, depth=3)
     probe.name = "probe"
     runnable = []
@@ -308,7 +312,11 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
         reason = None
         for role in ("client", "daemon"):
             name = getattr(cfg, role)
-            if name and impl_by_name[name].unavailable(role, cfg.mode):
+            if not name:
+                continue
+            if name not in impl_by_name:
+                reason = unavailable.get(name.split("-")[0], "not installed")
+            elif impl_by_name[name].unavailable(role, cfg.mode):
                 reason = impl_by_name[name].unavailable(role, cfg.mode)
         if reason is None:
             res = run_build(ctx, probe, cfg, keep_logs=out,
@@ -325,6 +333,8 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
         log(f"probe {cfg.label():40} {status[cfg.key]}")
     for name, why in unavailable.items():
         notes.append(f"{name}: unavailable: {why}")
+        if name == "stock":
+            failures.append(f"stock distcc: {why}")
 
     results = {}
     started = time.monotonic()
