@@ -201,6 +201,13 @@ def main(argv):
         return _main(args, log, table, cache, out, workdir, notes, failures)
     except procs.Interrupted as e:
         log(f"interrupted by {e}; cleaning up")
+        saver = CLEANUP.pop("save", None)
+        if saver is not None:
+            try:
+                saver()
+                log(f"partial results in {out}")
+            except (OSError, ValueError, KeyError) as err:
+                log(f"could not write partial results: {err}")
         return 130
     finally:
         signal_safe_cleanup(table, workdir, log)
@@ -338,6 +345,24 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
 
     results = {}
     started = time.monotonic()
+
+    def save(partial):
+        """results.json after every build, so an interrupted run keeps what
+        it measured (the report is written from it at the end or on SIGINT)."""
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump({"args": vars(args), "status": status, "notes": notes + (
+                       ["PARTIAL: the run was interrupted; only the builds done so far are "
+                        "in the figures"] if partial else []),
+                       "results": results, "elapsed": time.monotonic() - started,
+                       "projects": [{"name": p.name, "description": p.description,
+                                     "jobs": len(p)} for p in proj_list],
+                       "configs": [[c.mode, c.client, c.daemon] for c in configs]},
+                      f, indent=1, default=str)
+        with open(os.path.join(out, "bench.log"), "w") as f:
+            f.write("\n".join(log.lines) + "\n")
+
+    CLEANUP["save"] = lambda: (save(True), write_report(out))
     for project in proj_list:
         runs = {"rocksdb": args.real_runs, "libgit2": args.libgit2_runs}.get(project.name, args.runs)
         projects.warm_cache(project)
@@ -351,6 +376,7 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
                 results.setdefault(project.name, {}).setdefault(cfg.key, []).append(res)
                 log(f"{project.name:8} run {r + 1}/{runs} {cfg.label():40} "
                     + report.one_line(res))
+                save(True)
                 if res.get("error") or res.get("objects_bad"):
                     failures.append(f"{project.name} {cfg.label()}: "
                                     + (res.get("error") or f"{res['objects_bad']} objects missing"))
@@ -358,18 +384,8 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
                     # Without -g a distributed compile gives the local bytes.
                     failures.append(f"{project.name} {cfg.label()}: {res['objects_differ']} "
                                     "objects differ from the local build's")
-    elapsed = time.monotonic() - started
-
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"args": vars(args), "status": status, "notes": notes, "results": results,
-                   "elapsed": elapsed,
-                   "projects": [{"name": p.name, "description": p.description, "jobs": len(p)}
-                                for p in proj_list],
-                   "configs": [[c.mode, c.client, c.daemon] for c in configs]},
-                  f, indent=1, default=str)
-    with open(os.path.join(out, "bench.log"), "w") as f:
-        f.write("\n".join(log.lines) + "\n")
+    CLEANUP.pop("save", None)
+    save(False)
     md = write_report(out)
     print()
     print(md)
