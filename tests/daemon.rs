@@ -711,3 +711,99 @@ fn inetd_on_a_socket_serves_and_kills_on_hangup() {
         dir.listing()
     );
 }
+
+#[test]
+fn empty_and_unmarked_sources_compile() {
+    // The stock suite's EmptySource, and a .i without line markers (its
+    // diagnostics then name the daemon's input, as in stock).
+    let d = start(&[]);
+    for (version, argv, src) in [
+        (Version::PLAIN, ["gcc", "-c", "e.i", "-o", "e.o"], &b""[..]),
+        (Version::LZO, ["g++", "-c", "e.ii", "-o", "e.o"], &b""[..]),
+        (
+            Version::LZO,
+            ["gcc", "-c", "u.c", "-o", "u.o"],
+            &b"int u(void) { return 3; }\n"[..],
+        ),
+    ] {
+        let resp = roundtrip(d.port, &plain_request(version, &argv, src)).expect("a reply");
+        assert_eq!(resp.status, 0, "{argv:?}");
+        let obj = if version.compresses() {
+            distcc::compress::decompress(&resp.object, 1 << 24).unwrap()
+        } else {
+            resp.object
+        };
+        assert!(obj.starts_with(b"\x7fELF"), "{argv:?}");
+    }
+    let resp = roundtrip(
+        d.port,
+        &plain_request(
+            Version::PLAIN,
+            &["gcc", "-c", "w.c", "-o", "w.o"],
+            b"int w(void) { return nope; }\n",
+        ),
+    )
+    .expect("a reply");
+    assert_eq!(resp.status, 1 << 8);
+    assert!(String::from_utf8_lossy(&resp.stderr).contains("nope"));
+}
+
+/// A TMPDIR the daemon's user cannot write is a start-up error with the
+/// reason, not a server that accepts jobs and fails every one.
+#[test]
+fn unwritable_tmpdir_is_a_startup_error() {
+    let dir = TestDir::new("ro-tmp");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // As root the daemon drops to the distccd user, for whom a root-owned
+    // 0755 directory is read-only; otherwise make it read-only for us.
+    // SAFETY: getuid cannot fail.
+    let mode = if unsafe { libc::getuid() } == 0 {
+        0o755
+    } else {
+        0o555
+    };
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+    let port = free_port();
+    let out = run(ours("distccd")
+        .args([
+            "--no-detach",
+            "--daemon",
+            "--log-stderr",
+            "--allow",
+            "127.0.0.1",
+        ])
+        .args(["--listen", "127.0.0.1", "--port", &port.to_string()])
+        .env("TMPDIR", &tmp));
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(out.status.code(), Some(107), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot create job directories"), "{err}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// A pid file that cannot be written fails the start and leaves no
+/// detached server running behind the user's back.
+#[test]
+fn unwritable_pid_file_leaves_no_server_running() {
+    let dir = TestDir::new("bad-pid");
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::set_permissions(dir.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let port = free_port();
+    let out = run(ours("distccd")
+        .args(["--daemon", "--allow", "127.0.0.1", "--listen", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--pid-file"])
+        .arg(dir.join("no/such/dir/distccd.pid"))
+        .env("TMPDIR", dir.join("tmp")));
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pid file"),
+        "{}",
+        show(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "a daemon is still listening on {port}"
+    );
+}

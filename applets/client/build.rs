@@ -151,6 +151,14 @@ impl<'a> Build<'a> {
                 picked.slot,
                 picked.lock.as_ref().map(|l| l.path().to_path_buf())
             );
+            if let Some((failed, e)) = &last {
+                // Said here, when another host is tried; the last failure is
+                // reported once, by the fallback line.
+                log::warn!(
+                    "{failed} could not take {input}: {e}; trying {}",
+                    picked.host.name()
+                );
+            }
             if picked.host.is_local() {
                 log::info!("building {input} on localhost");
                 let code = local::run(&job.argv, self.env.safeguard)?;
@@ -170,7 +178,7 @@ impl<'a> Build<'a> {
                 }
                 Err(e) if e.kind() == Kind::Busy => return Err(e),
                 Err(e) => {
-                    log::warn!("{name} could not take {input}: {e}");
+                    log::debug!("{name} could not take {input}: {e}");
                     let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
                     excluded.push(key);
                     last = Some((name, e));

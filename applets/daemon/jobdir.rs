@@ -8,7 +8,8 @@
 //! be emptied completely is removed and replaced by a fresh one; the
 //! directory itself goes when its worker ends.
 //!
-//! Layout: `in.<ext>` (v1/v2 source), `out.o`, `deps.d`, anything the
+//! Layout: `in.<ext>` (a v1/v2 source of unknown language; known ones go
+//! to the compiler on stdin), `out.o`, `deps.d`, anything the
 //! compiler puts in its `TMPDIR`, and for protocol 3 the client's tree
 //! under `root/`. Only `root/` is shaped by the client, so nothing it sends
 //! can pre-empt the paths the compiler writes.

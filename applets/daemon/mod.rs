@@ -197,12 +197,18 @@ fn bind(addr: IpAddr, port: u16) -> Result<mio::net::TcpListener> {
 fn serve(o: Options) -> Result<ExitCode> {
     startup::nice(o.nice);
     open_log(&o)?;
-    startup::drop_root(o.user.as_deref())?;
+    let pid_file = match &o.pid_file {
+        Some(p) if o.mode != Mode::Inetd => Some(startup::create_pid_file(p)?),
+        _ => None,
+    };
+    let owned: Vec<&std::fs::File> = pid_file.iter().collect();
+    startup::drop_root(o.user.as_deref(), &owned)?;
     let tmpdir = std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
     std::env::set_current_dir(&tmpdir)
         .map_err(|e| Error::io(format!("chdir {}", tmpdir.display()), e))?;
+    startup::check_work_dir(&tmpdir)?;
     let cfg = Arc::new(config(&o, tmpdir)?);
     if !o.insecure && cfg.cmdlist.is_none() && !compiler::whitelist_dir_exists() {
         return Err(Error::new(
@@ -243,9 +249,9 @@ fn serve(o: Options) -> Result<ExitCode> {
     // still go through the clean shutdown (pid file removed).
     let signals = startup::signal_pipe()?;
     if o.detach {
-        startup::detach(o.pid_file.as_deref())?;
-    } else if let Some(p) = &o.pid_file {
-        startup::write_pid_file(p, std::process::id())?;
+        startup::detach(pid_file)?;
+    } else if let Some(mut file) = pid_file {
+        startup::write_pid_file(&mut file, std::process::id())?;
     }
     startup::set_lifetime(o.lifetime);
     log::info!(

@@ -1,7 +1,8 @@
 //! Running the compiler process of one job and collecting its output.
 //!
 //! The compiler is spawned (posix_spawn where std can) in its own process
-//! group with stdin on /dev/null and stdout/stderr on pipes, `cwd` set, the
+//! group with stdin on /dev/null or a pipe carrying the preprocessed source,
+//! stdout/stderr on pipes, `cwd` set, the
 //! incremented `_DISTCC_SAFEGUARD` and `TMPDIR` pointing into the job
 //! directory (facts §5.2 step 7). Pipes instead of stock's temp files save
 //! creating and deleting two files per job. If argv[0] contains a `/` and
@@ -13,7 +14,7 @@ use super::compiler::Config;
 use super::runner::JobControl;
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -32,11 +33,13 @@ pub struct Ran {
     pub stderr: Vec<u8>,
 }
 
-/// Runs `argv` in `cwd` and waits for it, under `control`.
+/// Runs `argv` in `cwd` and waits for it, under `control`. `stdin`: bytes
+/// fed to the compiler's standard input (else /dev/null).
 pub fn run(
     argv: &[OsString],
     cwd: &Path,
     jobdir: &Path,
+    stdin: Option<Vec<u8>>,
     cfg: &Config,
     control: &JobControl,
 ) -> Result<Ran> {
@@ -53,7 +56,11 @@ pub fn run(
         cmd.arg0(&argv[0])
             .args(&argv[1..])
             .current_dir(cwd)
-            .stdin(Stdio::null())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("_DISTCC_SAFEGUARD", &cfg.safeguard)
@@ -80,7 +87,7 @@ pub fn run(
             unsafe { libc::kill(-pid, libc::SIGTERM) };
         }
         drop(group);
-        let (stdout, stderr) = drain(&mut child);
+        let (stdout, stderr) = exchange(&mut child, stdin.as_deref().unwrap_or(&[]));
         let status = wait(child, control)?;
         return Ok(Ran {
             status,
@@ -101,27 +108,62 @@ pub fn run(
     })
 }
 
-/// Reads stdout and stderr until both are closed.
-fn drain(child: &mut Child) -> (Vec<u8>, Vec<u8>) {
+/// Feeds `input` to the child's stdin (if piped) while reading its stdout
+/// and stderr, until all three are done. Non-blocking writes, so a
+/// compiler that talks before it has read everything cannot deadlock us.
+fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut out = Vec::new();
     let mut err = Vec::new();
+    let mut stdin = child.stdin.take();
+    if let Some(p) = &stdin {
+        // SAFETY: fcntl on our own pipe descriptor.
+        unsafe {
+            let fl = libc::fcntl(p.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(p.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+    }
+    if input.is_empty() {
+        stdin = None;
+    }
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
     ];
-    let mut buf = vec![0u8; 64 * 1024];
-    // Bounded: each round either reads bytes or closes a pipe, and the
-    // compiler's output is finite (the loop can also kill it).
-    while pipes.iter().any(Option::is_some) {
-        let mut fds: Vec<libc::pollfd> = pipes
-            .iter()
-            .flatten()
-            .map(|p| libc::pollfd {
-                fd: p.fd(),
-                events: libc::POLLIN,
+    READ_BUFFER
+        .with_borrow_mut(|buf| pump_pipes(&mut stdin, input, &mut pipes, buf, &mut out, &mut err));
+    (out, err)
+}
+
+thread_local! {
+    /// Each worker's read buffer, allocated once rather than per job.
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 32 * 1024]);
+}
+
+fn pump_pipes(
+    stdin: &mut Option<std::process::ChildStdin>,
+    input: &[u8],
+    pipes: &mut [Option<Box<dyn ReadFd>>; 2],
+    buf: &mut [u8],
+    out: &mut Vec<u8>,
+    err: &mut Vec<u8>,
+) {
+    let mut written = 0;
+    // Bounded: each round moves bytes or closes a pipe; the compiler's
+    // input and output are finite (and the loop can kill it).
+    while stdin.is_some() || pipes.iter().any(Option::is_some) {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+        if let Some(p) = &stdin {
+            fds.push(libc::pollfd {
+                fd: p.as_raw_fd(),
+                events: libc::POLLOUT,
                 revents: 0,
-            })
-            .collect();
+            });
+        }
+        fds.extend(pipes.iter().flatten().map(|p| libc::pollfd {
+            fd: p.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
         // SAFETY: poll on our own pipe descriptors.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if n < 0 {
@@ -131,13 +173,27 @@ fn drain(child: &mut Child) -> (Vec<u8>, Vec<u8>) {
             break;
         }
         let mut ready = fds.iter().map(|f| f.revents != 0);
+        if let Some(p) = stdin.as_mut()
+            && ready.next().unwrap_or(false)
+        {
+            match p.write(&input[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // EPIPE: the compiler stopped reading; its status says why.
+                Err(_) => written = input.len(),
+            }
+            if written >= input.len() {
+                *stdin = None;
+            }
+        }
         for (i, slot) in pipes.iter_mut().enumerate() {
             let Some(pipe) = slot else { continue };
             if !ready.next().unwrap_or(false) {
                 continue;
             }
-            let sink = if i == 0 { &mut out } else { &mut err };
-            match pipe.read(&mut buf) {
+            let sink = if i == 0 { &mut *out } else { &mut *err };
+            match pipe.read(buf) {
                 Ok(0) | Err(_) => *slot = None,
                 Ok(n) => {
                     let keep = n.min(OUTPUT_CAP.saturating_sub(sink.len()));
@@ -146,7 +202,6 @@ fn drain(child: &mut Child) -> (Vec<u8>, Vec<u8>) {
             }
         }
     }
-    (out, err)
 }
 
 /// A pipe we can both read and poll.

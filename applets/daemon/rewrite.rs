@@ -46,12 +46,22 @@ fn rooted(root: &Path, path: &[u8]) -> OsString {
     os(v)
 }
 
-/// Builds the command. `input` is the daemon's source path for v1/v2 (None
-/// for v3, where the client's source path is used, re-rooted if absolute).
+/// What replaces the client's source argument.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// v1/v2: the daemon's copy of the preprocessed source.
+    Path(&'a Path),
+    /// v1/v2: the preprocessed source on stdin, `-x LANG -`.
+    Stdin(&'static str),
+    /// v3: the client's own path (re-rooted if absolute).
+    Client,
+}
+
+/// Builds the command.
 pub fn build(
     argv: &[OsString],
     shape: &Shape,
-    input: Option<&Path>,
+    input: Source,
     output: &Path,
     deps: &Path,
     root: Option<&Path>,
@@ -65,8 +75,9 @@ pub fn build(
         let arg = argv[i].as_bytes();
         if i == shape.input && i > 0 {
             match (input, root) {
-                (Some(p), _) => out.push(p.as_os_str().to_owned()),
-                (None, Some(r)) if arg.starts_with(b"/") => out.push(rooted(r, arg)),
+                (Source::Path(p), _) => out.push(p.as_os_str().to_owned()),
+                (Source::Stdin(lang), _) => out.extend(["-x".into(), lang.into(), "-".into()]),
+                (Source::Client, Some(r)) if arg.starts_with(b"/") => out.push(rooted(r, arg)),
                 _ => out.push(argv[i].clone()),
             }
             i += 1;
@@ -193,7 +204,7 @@ mod tests {
         let c = build(
             &a,
             &shape,
-            Some(Path::new("/j/in.i")),
+            Source::Path(Path::new("/j/in.i")),
             Path::new("/j/out.o"),
             Path::new("/j/deps.d"),
             None,
@@ -204,12 +215,21 @@ mod tests {
         let c = build(
             &a,
             &check(&a).unwrap(),
-            Some(Path::new("/j/in.i")),
+            Source::Path(Path::new("/j/in.i")),
             Path::new("/j/out.o"),
             Path::new("/j/d"),
             None,
         );
         assert_eq!(words(&c.argv), "gcc -c /j/in.i -o /j/out.o");
+        let c = build(
+            &a,
+            &check(&a).unwrap(),
+            Source::Stdin("cpp-output"),
+            Path::new("/j/out.o"),
+            Path::new("/j/d"),
+            None,
+        );
+        assert_eq!(words(&c.argv), "gcc -c -x cpp-output - -o /j/out.o");
     }
 
     #[test]
@@ -221,7 +241,7 @@ mod tests {
         let c = build(
             &a,
             &shape,
-            None,
+            Source::Client,
             Path::new("/j/out.o"),
             Path::new("/j/deps.d"),
             Some(Path::new("/j/root")),
@@ -235,7 +255,7 @@ mod tests {
         let c = build(
             &a,
             &check(&a).unwrap(),
-            None,
+            Source::Client,
             Path::new("/j/out.o"),
             Path::new("/j/deps.d"),
             Some(Path::new("/j/root")),

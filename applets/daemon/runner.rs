@@ -3,10 +3,10 @@
 //! (facts §5.2, §1.6).
 //!
 //! The event loop may end a job at any time (client gone, `--job-lifetime`)
-//! through its [`JobControl`]: it signals the compiler's process group. The
-//! worker waits for the compiler with `waitid(WNOWAIT)` and clears the group
-//! under the lock before reaping it, so the loop can never signal a process
-//! group id that was already reused.
+//! through its [`JobControl`]: it signals the compiler's process group.
+//! `process.rs` waits for the compiler with `waitid(WNOWAIT)` and clears the
+//! group under the lock before reaping it, so the loop can never signal a
+//! process group id that was already reused.
 
 use super::compiler::{Checked, Config};
 use super::jobdir::Slot;
@@ -153,31 +153,47 @@ fn execute(task: &Task, cfg: &Config, slot: &mut Slot) -> Result<(i32, Vec<u8>)>
     result
 }
 
+/// The `-x` language for a preprocessed source on stdin.
+fn stdin_language(ext: &str) -> Option<&'static str> {
+    match ext {
+        "i" => Some("cpp-output"),
+        "ii" => Some("c++-cpp-output"),
+        "mi" => Some("objective-c-cpp-output"),
+        "mii" => Some("objective-c++-cpp-output"),
+        _ => None,
+    }
+}
+
 fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<(i32, Vec<u8>)> {
     let output = dir.join("out.o");
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
+    let mut stdin = None;
     let (command, cwd, root) = match &task.body {
         Body::Doti(wire) => {
-            let source = &task.checked.argv[shape.input];
-            let input = dir.join(&format!(
-                "in.{}",
-                distcc::args::extensions::preprocessed_extension(source)
-            ));
             let data = if task.version.compresses() {
                 compress::decompress(wire, cfg.max_decompressed)?
             } else {
                 wire.clone()
             };
-            std::fs::write(&input, &data).map_err(|e| Error::io("writing the source", e))?;
-            let cmd = rewrite::build(
-                &task.checked.argv,
-                shape,
-                Some(&input),
-                &output,
-                &deps,
-                None,
-            );
+            let source = &task.checked.argv[shape.input];
+            let ext = distcc::args::extensions::preprocessed_extension(source);
+            // The source goes to the compiler on stdin when its language is
+            // known: no file to create and delete (ext4 inode churn was most
+            // of the daemon's own CPU). Otherwise it is written as in.<ext>.
+            let input_path = dir.join(&format!("in.{ext}"));
+            let source_arg = match stdin_language(ext) {
+                Some(lang) => {
+                    stdin = Some(data);
+                    rewrite::Source::Stdin(lang)
+                }
+                None => {
+                    std::fs::write(&input_path, &data)
+                        .map_err(|e| Error::io("writing the source", e))?;
+                    rewrite::Source::Path(&input_path)
+                }
+            };
+            let cmd = rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
             (cmd, dir.path().to_path_buf(), None)
         }
         Body::Files(entries) => {
@@ -188,7 +204,7 @@ fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<
             let cmd = rewrite::build(
                 &task.checked.argv,
                 shape,
-                None,
+                rewrite::Source::Client,
                 &output,
                 &deps,
                 Some(root.path()),
@@ -202,7 +218,7 @@ fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<
             "job ended before the compiler started",
         ));
     }
-    let ran = process::run(&command.argv, &cwd, dir.path(), cfg, &task.control)?;
+    let ran = process::run(&command.argv, &cwd, dir.path(), stdin, cfg, &task.control)?;
     let mut status = ran.status;
     let mut stderr = ran.stderr;
     let stdout = ran.stdout;

@@ -26,6 +26,7 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(0);
@@ -35,6 +36,8 @@ const STATS: Token = Token(3);
 const FIRST_CONNECTION: usize = 16;
 /// How long a compiler gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(3);
+/// Most stats connections being answered at once.
+const MAX_STATS_SENDERS: usize = 16;
 /// Most simultaneous client connections (each holds at most a request).
 const MAX_CONNECTIONS: usize = 4096;
 
@@ -54,6 +57,7 @@ pub struct Server {
     cfg: Arc<Config>,
     acl: AccessList,
     stats: Stats,
+    stats_senders: Arc<AtomicUsize>,
     limits: Limits,
     scratch: Vec<u8>,
 }
@@ -109,6 +113,7 @@ impl Server {
             cfg,
             acl,
             stats: Stats::new(),
+            stats_senders: Arc::default(),
             limits: super::compiler::request_limits(),
             scratch: vec![0; 64 * 1024],
         })
@@ -389,15 +394,32 @@ impl Server {
         let Some(listener) = self.stats_listener.as_ref() else {
             return;
         };
-        for _ in 0..64 {
+        for _ in 0..4096 {
             let Ok((stream, peer)) = listener.accept() else {
                 return;
             };
             if !self.acl.allows(peer.ip()) {
                 continue;
             }
+            // The page is built here (it needs the counters); the slow part,
+            // waiting for the request and sending, runs off the loop so a
+            // silent stats client cannot stall compiles.
+            if self.stats_senders.load(Ordering::Relaxed) >= MAX_STATS_SENDERS {
+                log::debug!("stats request from {peer} dropped: too many at once");
+                continue;
+            }
             let page = self.stats.page(&self.cfg.tmpdir);
-            send_stats(stream, &page);
+            let senders = Arc::clone(&self.stats_senders);
+            senders.fetch_add(1, Ordering::Relaxed);
+            let spawned = std::thread::Builder::new()
+                .name("stats".into())
+                .spawn(move || {
+                    send_stats(stream, &page);
+                    senders.fetch_sub(1, Ordering::Relaxed);
+                });
+            if spawned.is_err() {
+                self.stats_senders.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -436,7 +458,7 @@ fn send_stats(stream: mio::net::TcpStream, page: &str) {
     // SAFETY: the fd comes from into_raw_fd and is owned by the new stream.
     let mut s = unsafe { std::net::TcpStream::from_raw_fd(stream.into_raw_fd()) };
     let _ = s.set_nonblocking(false);
-    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
     let mut req = [0u8; 1024];
     let n = s.read(&mut req).unwrap_or(0);

@@ -9,6 +9,7 @@
 
 use distcc::{Error, Kind, Result};
 use std::ffi::CString;
+use std::fs::File;
 use std::io;
 use std::os::fd::RawFd;
 use std::path::Path;
@@ -58,7 +59,9 @@ fn lookup_user(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
 /// When running as root, becomes `user` (default: `distccd`, `distcc`,
 /// `nobody`, else uid 65534), drops supplementary groups and sets
 /// `PR_SET_NO_NEW_PRIVS`. Failure is exit 112, as in stock.
-pub fn drop_root(user: Option<&str>) -> Result<()> {
+/// `files` (the pid file) are handed to that user first, so the daemon can
+/// still remove them at exit.
+pub fn drop_root(user: Option<&str>, files: &[&File]) -> Result<()> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         if let Some(u) = user {
@@ -74,6 +77,16 @@ pub fn drop_root(user: Option<&str>) -> Result<()> {
             .find_map(|u| lookup_user(u))
             .unwrap_or((65534, 65534)),
     };
+    for file in files {
+        use std::os::fd::AsRawFd;
+        // SAFETY: fchown on a descriptor we own.
+        if unsafe { libc::fchown(file.as_raw_fd(), uid, gid) } != 0 {
+            log::warn!(
+                "cannot hand the pid file to uid {uid}: {}",
+                io::Error::last_os_error()
+            );
+        }
+    }
     let fail = |what: &str| {
         Error::new(
             Kind::SetuidFailed,
@@ -103,33 +116,52 @@ pub fn drop_root(user: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Writes our pid (or `pid`) to the pid file.
-pub fn write_pid_file(path: &Path, pid: u32) -> Result<()> {
-    std::fs::write(path, format!("{pid}\n"))
-        .map_err(|e| Error::io(format!("writing pid file {}", path.display()), e))
+/// Creates the pid file before root is dropped and before detaching, so that
+/// a pid file the daemon cannot write is an error at start-up, not a server
+/// left running with no pid file.
+pub fn create_pid_file(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(format!("creating pid file {}", path.display()), e))
+}
+
+/// Writes `pid` to the pid file created by [`create_pid_file`].
+pub fn write_pid_file(file: &mut File, pid: u32) -> Result<()> {
+    use std::io::Write;
+    writeln!(file, "{pid}")
+        .and_then(|()| file.flush())
+        .map_err(|e| Error::io("writing pid file", e))
 }
 
 /// Detaches from the terminal: the parent writes the child's pid to the pid
 /// file and exits 0; the child continues in a new session with stdio on
-/// /dev/null. Returns in the child only.
-pub fn detach(pid_file: Option<&Path>) -> Result<()> {
+/// /dev/null. Returns in the child only. If the parent cannot record the
+/// pid it stops the child and fails, rather than leave an untracked server.
+pub fn detach(pid_file: Option<File>) -> Result<()> {
     // SAFETY: called before any thread is started (see module docs).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Error::io("fork", io::Error::last_os_error()));
     }
     if pid > 0 {
-        let code = match pid_file.map(|p| write_pid_file(p, pid as u32)) {
-            Some(Err(e)) => {
-                eprintln!("distccd: ERROR: {e}");
-                1
-            }
-            _ => 0,
-        };
+        if let Some(mut file) = pid_file
+            && let Err(e) = write_pid_file(&mut file, pid as u32)
+        {
+            // SAFETY: signalling the child we just forked.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            return Err(e);
+        }
         // SAFETY: the parent leaves without running destructors or atexit
         // handlers that belong to the child now.
-        unsafe { libc::_exit(code) };
+        unsafe { libc::_exit(0) };
     }
+    drop(pid_file);
     // SAFETY: setsid and dup2 on our own descriptors.
     unsafe {
         libc::setsid();
@@ -196,5 +228,28 @@ pub fn reraise(sig: i32) -> ! {
         libc::signal(sig, libc::SIG_DFL);
         libc::raise(sig);
         libc::_exit(128 + sig)
+    }
+}
+
+/// Checks, as the user the daemon now runs as, that job directories can be
+/// made in `dir` (its TMPDIR). Without this a daemon started as root with a
+/// root-owned TMPDIR would accept every job and fail each one.
+pub fn check_work_dir(dir: &Path) -> Result<()> {
+    let probe = dir.join(format!("distccd_probe_{}", std::process::id()));
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::new(
+            Kind::Io,
+            format!(
+                "cannot create job directories in TMPDIR {} as uid {}: {e} \
+                 (set TMPDIR to a directory this user can write, or --user)",
+                dir.display(),
+                // SAFETY: getuid cannot fail.
+                unsafe { libc::getuid() }
+            ),
+        )),
     }
 }

@@ -98,7 +98,8 @@ pub fn level_for(debug: u32) -> LevelFilter {
         0 => LevelFilter::Error,
         1 => LevelFilter::Warn,
         2..=3 => LevelFilter::Info,
-        _ => LevelFilter::Debug,
+        4..=15 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
     }
 }
 

@@ -61,19 +61,23 @@ def parse_args(argv):
     ap.add_argument("--no-cross", action="store_true",
                     help="skip stock client > our daemon (the daemon figures under stock load)")
     ap.add_argument("--bin", help="our distcc binary (default: build with cargo build --release)")
-    ap.add_argument("--out", help="results dir (default bench-results/<UTC timestamp>)")
+    ap.add_argument("--out", help="results dir (default bench-results/<UTC timestamp>, "
+                    "bench-results/smoke for --smoke)")
     ap.add_argument("--cache", help="cache dir for fetched sources and the patched stock "
                     "include server (default ${XDG_CACHE_HOME:-~/.cache}/distcc-bench)")
-    ap.add_argument("--files", type=int, help="files per micro project (default 200 empty, "
-                    "100 headers; smoke 6)")
+    ap.add_argument("--files", type=int, help="files per micro project (default 150 empty, "
+                    "60 headers; smoke 6)")
     ap.add_argument("--rocksdb-files", type=int, default=30,
                     help="size of the RocksDB subset (default 30: one local build of 100 files "
                     "takes about 460 s of CPU here, too much for --full's hour)")
     ap.add_argument("--interval", type=float, default=0.05,
                     help="sampling interval of /proc for daemon CPU and memory (default 0.05 s)")
+    ap.add_argument("--report", metavar="DIR",
+                    help="only rewrite DIR/results.md and ratios.svg from DIR/results.json")
+    ap.add_argument("--no-cgroups", action="store_true",
+                    help="account CPU with getrusage and /proc instead of cgroups v2")
     ap.add_argument("--no-netns", action="store_true",
                     help="do not move into a private network namespace")
-    ap.add_argument("--keep-failed", action="store_true", default=True, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for m in modes:
@@ -133,7 +137,7 @@ def build_ours(table, args, log):
     return path, None
 
 
-def plan_configs(args, impl_ok):
+def plan_configs(args):
     """The configurations to run, local and the baselines first."""
     want = set(["ours", "stock"] if args.impl == "both" else [args.impl])
     cfgs = []
@@ -153,7 +157,7 @@ def plan_configs(args, impl_ok):
             cfgs.append(Config(m, "stock", "ours"))
         if m == "pump" and "stock" in want:
             cfgs.append(Config(m, "stock-debian", "stock"))
-    return [c for c in cfgs if all(r is None or r in impl_ok for r in (c.client, c.daemon))]
+    return cfgs
 
 
 def judge_probe(cfg, res):
@@ -174,6 +178,9 @@ def judge_probe(cfg, res):
 
 def main(argv):
     args = parse_args(argv)
+    if args.report:
+        print(write_report(os.path.abspath(args.report)))
+        return 0
     log = Log()
     procs.install_signal_handlers()
     table = procs.ProcessTable()
@@ -181,8 +188,11 @@ def main(argv):
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "distcc-bench"))
     os.makedirs(cache, exist_ok=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    # Smoke runs (every scripts/test) overwrite one dir instead of piling up.
     out = os.path.abspath(args.out or os.path.join(REPO, "bench-results",
-                                                   ("smoke-" if args.smoke else "") + stamp))
+                                                   "smoke" if args.smoke else stamp))
+    if args.smoke and not args.out:
+        shutil.rmtree(out, ignore_errors=True)
     workdir = tempfile.mkdtemp(prefix="distcc-bench.")
     os.chmod(workdir, 0o755)
     failures = []
@@ -191,6 +201,13 @@ def main(argv):
         return _main(args, log, table, cache, out, workdir, notes, failures)
     except procs.Interrupted as e:
         log(f"interrupted by {e}; cleaning up")
+        saver = CLEANUP.pop("save", None)
+        if saver is not None:
+            try:
+                saver()
+                log(f"partial results in {out}")
+            except (OSError, ValueError, KeyError) as err:
+                log(f"could not write partial results: {err}")
         return 130
     finally:
         signal_safe_cleanup(table, workdir, log)
@@ -266,7 +283,10 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
         else:
             notes.append("private network namespace: daemons on 127.0.0.2/127.0.0.3, loopback "
                          "bytes are this benchmark's only")
-    cgroups, why = accounting.CgroupSet.create(table)
+    if args.no_cgroups:
+        cgroups, why = None, "--no-cgroups"
+    else:
+        cgroups, why = accounting.CgroupSet.create(table)
     CLEANUP["cgroups"] = cgroups
     if cgroups:
         notes.append(f"CPU by cgroups v2 (cpu.stat usage_usec) under {cgroups.base}")
@@ -279,45 +299,70 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
     gen = os.path.join(workdir, "src")
     for name in args.projects:
         if name == "empty":
-            proj_list.append(projects.make_empty(gen, args.files or (6 if args.smoke else 200)))
+            proj_list.append(projects.make_empty(gen, args.files or (6 if args.smoke else 150)))
         elif name == "headers":
-            proj_list.append(projects.make_headers(gen, args.files or (6 if args.smoke else 100)))
+            proj_list.append(projects.make_headers(gen, args.files or (6 if args.smoke else 60)))
         elif name == "libgit2" and crate_dirs:
             proj_list.append(projects.make_libgit2(cache, crate_dirs))
         elif name == "rocksdb" and crate_dirs:
             proj_list.append(projects.make_rocksdb(crate_dirs, args.rocksdb_files))
 
     ctx = Context(table, cgroups, workdir, args.jobs, args.interval, impl_by_name, log)
-    configs = plan_configs(args, impl_by_name)
+    configs = plan_configs(args)
     probe = projects.make_headers(os.path.join(workdir, "probe"), 2, depth=3)
     probe.name = "probe"
     runnable = []
     status = {}
     for cfg in configs:
-        res = run_build(ctx, probe, cfg, keep_logs=out,
-                        keep_if=lambda r, c=cfg: judge_probe(c, r) is not None)
-        why = judge_probe(cfg, res)
+        # A part known not to be there (e.g. the patched stock pump could not
+        # be built) makes the configuration unavailable without a probe.
         reason = None
         for role in ("client", "daemon"):
             name = getattr(cfg, role)
-            if name and impl_by_name[name].unavailable(role, cfg.mode):
+            if not name:
+                continue
+            if name not in impl_by_name:
+                reason = unavailable.get(name.split("-")[0], "not installed")
+            elif impl_by_name[name].unavailable(role, cfg.mode):
                 reason = impl_by_name[name].unavailable(role, cfg.mode)
-        if reason is None and why is not None:
-            reason = why
+        if reason is None:
+            res = run_build(ctx, probe, cfg, keep_logs=out,
+                            keep_if=lambda r, c=cfg: judge_probe(c, r) is not None)
+            reason = judge_probe(cfg, res)
+            if reason is not None and "ours" not in (cfg.client, cfg.daemon):
+                # Stock and local must work: otherwise the harness is broken.
+                failures.append(f"{cfg.label()} does not work on the probe project: {reason}")
         if reason is None:
             runnable.append(cfg)
             status[cfg.key] = "ok"
         else:
             status[cfg.key] = f"unavailable: {reason}"
-            involves_ours = "ours" in (cfg.client, cfg.daemon)
-            if not involves_ours:
-                failures.append(f"{cfg.label()} does not work on the probe project: {reason}")
         log(f"probe {cfg.label():40} {status[cfg.key]}")
     for name, why in unavailable.items():
         notes.append(f"{name}: unavailable: {why}")
+        if name == "stock":
+            failures.append(f"stock distcc: {why}")
 
     results = {}
     started = time.monotonic()
+
+    def save(partial):
+        """results.json after every build, so an interrupted run keeps what
+        it measured (the report is written from it at the end or on SIGINT)."""
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "results.json"), "w") as f:
+            json.dump({"args": vars(args), "status": status, "notes": notes + (
+                       ["PARTIAL: the run was interrupted; only the builds done so far are "
+                        "in the figures"] if partial else []),
+                       "results": results, "elapsed": time.monotonic() - started,
+                       "projects": [{"name": p.name, "description": p.description,
+                                     "jobs": len(p)} for p in proj_list],
+                       "configs": [[c.mode, c.client, c.daemon] for c in configs]},
+                      f, indent=1, default=str)
+        with open(os.path.join(out, "bench.log"), "w") as f:
+            f.write("\n".join(log.lines) + "\n")
+
+    CLEANUP["save"] = lambda: (save(True), write_report(out))
     for project in proj_list:
         runs = {"rocksdb": args.real_runs, "libgit2": args.libgit2_runs}.get(project.name, args.runs)
         projects.warm_cache(project)
@@ -331,25 +376,17 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
                 results.setdefault(project.name, {}).setdefault(cfg.key, []).append(res)
                 log(f"{project.name:8} run {r + 1}/{runs} {cfg.label():40} "
                     + report.one_line(res))
-                bad = res.get("error") or res.get("objects_bad")
-                if bad:
+                save(True)
+                if res.get("error") or res.get("objects_bad"):
                     failures.append(f"{project.name} {cfg.label()}: "
                                     + (res.get("error") or f"{res['objects_bad']} objects missing"))
-    elapsed = time.monotonic() - started
-
-    os.makedirs(out, exist_ok=True)
-    md = report.markdown(args, proj_list, configs, status, results, notes, elapsed)
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write(md)
-    svg = report.svg(proj_list, configs, results)
-    if svg:
-        with open(os.path.join(out, "ratios.svg"), "w") as f:
-            f.write(svg)
-    with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump({"args": vars(args), "status": status, "notes": notes, "results": results},
-                  f, indent=1, default=str)
-    with open(os.path.join(out, "bench.log"), "w") as f:
-        f.write("\n".join(log.lines) + "\n")
+                elif res.get("objects_differ"):
+                    # Without -g a distributed compile gives the local bytes.
+                    failures.append(f"{project.name} {cfg.label()}: {res['objects_differ']} "
+                                    "objects differ from the local build's")
+    CLEANUP.pop("save", None)
+    save(False)
+    md = write_report(out)
     print()
     print(md)
     log(f"results in {out}")
@@ -358,6 +395,35 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             log(f"FAILED: {f}")
         return 1
     return 0
+
+
+class _Saved:
+    """A project as recorded in results.json (enough for the report)."""
+
+    def __init__(self, d):
+        self.name, self.description, self.jobs = d["name"], d["description"], d["jobs"]
+
+    def __len__(self):
+        return self.jobs
+
+
+def write_report(out):
+    """(Re)writes results.md and ratios.svg from out/results.json; returns
+    the markdown. `scripts/bench --report DIR` calls this alone."""
+    with open(os.path.join(out, "results.json")) as f:
+        data = json.load(f)
+    args = argparse.Namespace(**data["args"])
+    proj_list = [_Saved(d) for d in data["projects"]]
+    configs = [Config(*c) for c in data["configs"]]
+    md = report.markdown(args, proj_list, configs, data["status"], data["results"],
+                         data["notes"], data["elapsed"])
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    svg = report.svg(proj_list, configs, data["results"])
+    if svg:
+        with open(os.path.join(out, "ratios.svg"), "w") as f:
+            f.write(svg)
+    return md
 
 
 def entry():

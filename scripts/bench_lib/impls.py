@@ -14,7 +14,6 @@ Daemons are started by PID (`--no-detach --daemon`) on 127.0.0.2,
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tarfile
@@ -28,7 +27,6 @@ STOCK_PUMP = "/usr/bin/distcc-pump"
 STOCK_INCLUDE_SERVER_DIR = "/usr/lib/python3/dist-packages/include_server"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
-FALLBACK_RE = re.compile(r"running locally|preprocessing locally|failed to get includes")
 LOCAL_FALLBACK_RE = re.compile(r"running locally")
 PUMP_FALLBACK_RE = re.compile(r"preprocessing locally|failed to get includes")
 

@@ -131,6 +131,7 @@ def markdown(args, proj_list, configs, status, results, notes, elapsed):
     for c in configs:
         L.append(f"| {c.label()} | {status.get(c.key, 'not run')} |")
     L.append("")
+    L += headlines(proj_list, figs_all)
     for p in proj_list:
         figs = figs_all.get(p.name, {})
         local = figs.get("local")
@@ -194,6 +195,66 @@ def markdown(args, proj_list, configs, status, results, notes, elapsed):
              "warnings (the job then ran in lzo mode).")
     L.append("")
     return "\n".join(L)
+
+
+def _ok(f):
+    return f is not None and f.n > 0
+
+
+def headlines(proj_list, figs_all):
+    """The figures the daemon, client and pump issues quote, side by side."""
+    L = []
+    daemon_rows, client_rows, pump_rows = [], [], []
+    for p in proj_list:
+        figs = figs_all.get(p.name, {})
+        local = figs.get("local")
+        for mode in DISTRIBUTED:
+            s, x, o = figs.get(f"{mode}:stock"), figs.get(f"{mode}:stock>ours"), figs.get(f"{mode}:ours")
+            if _ok(s) and _ok(x):
+                daemon_rows.append("| " + " | ".join([
+                    p.name, mode, _f(x.jobs / x.wall), _f(s.jobs / s.wall),
+                    _f(x.ms(x.daemon)), _f(s.ms(s.daemon)), _f(_ratio(x.daemon, s.daemon)),
+                    _f(x.d_rss / 1024 if x.d_rss else None), _f(s.d_rss / 1024 if s.d_rss else None),
+                    _f(x.d_hwm / 1024 if x.d_hwm else None), _f(s.d_hwm / 1024 if s.d_hwm else None),
+                ]) + " |")
+            if mode in ("plain", "lzo") and _ok(s) and _ok(o):
+                client_rows.append("| " + " | ".join([
+                    p.name, mode, _f(o.ms(o.overhead)), _f(s.ms(s.overhead)),
+                    _f(_ratio(o.overhead, s.overhead)), _f(o.ms(o.client)), _f(s.ms(s.client)),
+                ]) + " |")
+        for key, name in (("pump:ours", "pump ours"), ("pump:stock", "pump stock (patched)"),
+                          ("pump:stock-debian>stock", "pump stock-debian"), ("plain:ours", "plain ours"),
+                          ("plain:stock", "plain stock")):
+            f = figs.get(key)
+            if not _ok(f):
+                continue
+            pump = key.startswith("pump")
+            pump_rows.append("| " + " | ".join([
+                p.name, name, _f(f.ms(f.client)), _f(f.ms(f.overhead)),
+                _f(_ratio(f.total, local.total if _ok(local) else None)),
+                f"{f.fb_local:.0f} + {f.fb_pump:.0f}" if pump else f"{f.fb_local:.0f}",
+                _f(f.ms(f.is_cpu)) if pump else "–",
+                _f(f.is_hwm / 1024 if f.is_hwm else None) if pump else "–",
+            ]) + " |")
+    if daemon_rows:
+        L.append("## Daemon under stock client load (stock client > our daemon vs stock/stock)")
+        L.append("| project | mode | jobs/s ours | jobs/s stock | daemon ms/job ours | stock | ratio "
+                 "| daemon peak RSS MB ours | stock | VmHWM MB ours | stock |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        L += daemon_rows + [""]
+    if client_rows:
+        L.append("## Client CPU per job outside the preprocessor (plain, lzo)")
+        L.append("| project | mode | overhead ms/job ours | stock | ratio | client ms/job ours | stock |")
+        L.append("|---|---|---:|---:|---:|---:|---:|")
+        L += client_rows + [""]
+    if pump_rows:
+        L.append("## Pump")
+        L.append("| project | configuration | client ms/job (incl. include server) | same minus make "
+                 "| total CPU / local | fallbacks (local + preprocessed locally) "
+                 "| include server ms/job | include server peak MB |")
+        L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        L += pump_rows + [""]
+    return L
 
 
 def ratio_rows(pname, figs, configs):

@@ -122,7 +122,6 @@ def run_build(ctx, project, cfg, keep_logs=None, keep_if=None):
         argv, extra = _make_argv(ctx, cfg, daemons)
         env = impls.clean_env(dict(extra, TMPDIR=tmp, DISTCC_DIR=os.path.join(bdir, "distcc-dir")))
         daemon_exes = [ctx.impls[cfg.daemon].daemon_exe] if daemons else []
-        make_holder = {}
 
         def server_pids():
             if server_cg:
@@ -132,8 +131,10 @@ def run_build(ctx, project, cfg, keep_logs=None, keep_if=None):
         def client_pids():
             if client_cg:
                 return client_cg.pids()
-            p = make_holder.get("p")
-            return [p.pid] + descendants([p.pid]) if p else []
+            # Everything below the harness that is not a daemon: make's tree
+            # and the daemonised include server (re-parented to the harness).
+            server = set(server_pids())
+            return [q for q in descendants([table.me]) if q not in server]
 
         our_exe = ctx.impls["ours"].daemon_exe if "ours" in ctx.impls else None
 
@@ -152,7 +153,6 @@ def run_build(ctx, project, cfg, keep_logs=None, keep_if=None):
         with open(logpath, "w") as logf:
             p = table.spawn(argv, cgroup=client_cg, cwd=bdir, env=env, stdin=subprocess.DEVNULL,
                             stdout=logf, stderr=subprocess.STDOUT)
-            make_holder["p"] = p
             sampler.start()
             try:
                 rc = table.wait(p, timeout=ctx.timeout)

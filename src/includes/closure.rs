@@ -246,7 +246,12 @@ impl Walker<'_> {
     /// lookup. Symlinks and odd entries are stat'ed.
     fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
         let full = dir.join(name);
-        if self.in_system(&self.cwd.join(&full)) || key(&full).ends_with(b"/.") {
+        let system = if full.is_absolute() {
+            self.in_system(&full)
+        } else {
+            self.in_system(&self.cwd.join(&full))
+        };
+        if system || key(&full).ends_with(b"/.") {
             return self.file(&full);
         }
         let (Some(parent), Some(last)) = (full.parent(), full.file_name()) else {

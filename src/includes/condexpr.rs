@@ -36,7 +36,16 @@ pub fn eval(
     has_include: &mut dyn FnMut(&[u8], bool) -> Option<bool>,
 ) -> Option<bool> {
     let pre = prepass(toks, env, has_include)?;
-    let alts = expand(&pre, env).ok()?;
+    // Most conditions use no macro (after `defined` is replaced): evaluate
+    // them as they are, without copying tokens through the expander.
+    let needs_expansion = pre
+        .iter()
+        .any(|t| t.kind == TokKind::Ident && env.get(&t.text).is_some_and(|s| !s.defs.is_empty()));
+    let alts = if needs_expansion {
+        expand(&pre, env).ok()?
+    } else {
+        vec![pre]
+    };
     let mut result = None;
     for alt in alts {
         let mut p = Parser {

@@ -130,18 +130,28 @@ impl Env {
     /// Records a definition. Under uncertainty the definition is added to the
     /// possibilities instead of replacing them.
     pub fn define(&mut self, name: &[u8], m: Arc<Macro>, uncertain: bool) {
+        // Common case first: a certain definition replaces everything, with
+        // one lookup (and one key allocation only for a new name).
+        if !uncertain {
+            let st = State {
+                defs: vec![m],
+                maybe_undef: false,
+            };
+            match self.map.get_mut(name) {
+                Some(old) => *old = st,
+                None => {
+                    self.map.insert(name.to_vec(), st);
+                }
+            }
+            return;
+        }
         let fresh = self.get(name).is_none();
         let st = self.entry(name);
-        if uncertain {
-            if fresh {
-                st.maybe_undef = true;
-            }
-            if !st.defs.iter().any(|d| **d == *m) {
-                st.defs.push(m);
-            }
-        } else {
-            st.defs = vec![m];
-            st.maybe_undef = false;
+        if fresh {
+            st.maybe_undef = true;
+        }
+        if !st.defs.iter().any(|d| **d == *m) {
+            st.defs.push(m);
         }
     }
 
@@ -185,13 +195,13 @@ impl Env {
 /// Every possible full expansion of `toks` (at most [`MAX_ALTERNATIVES`]).
 pub fn expand(toks: &[Tok], env: &Env) -> Result<Vec<Vec<Tok>>, Unknown> {
     let mut hidden = Vec::new();
-    let mut out = expand_from(toks.to_vec(), 0, env, &mut hidden, 0)?;
+    let mut out = expand_from(toks, 0, env, &mut hidden, 0)?;
     out.dedup();
     Ok(out)
 }
 
 fn expand_from(
-    toks: Vec<Tok>,
+    toks: &[Tok],
     from: usize,
     env: &Env,
     hidden: &mut Vec<Vec<u8>>,
@@ -232,7 +242,7 @@ fn expand_from(
         }
     };
     if state.maybe_undef {
-        let rests = expand_from(toks.clone(), j + 1, env, hidden, depth + 1)?;
+        let rests = expand_from(toks, j + 1, env, hidden, depth + 1)?;
         push(&mut results, &toks[j..=j], rests)?;
     }
     for m in &state.defs {
@@ -241,14 +251,14 @@ fn expand_from(
             None => (vec![substitute(m, &[], &[], space)], j + 1),
             Some(params) => {
                 if !toks.get(j + 1).is_some_and(|t| t.is(b"(")) {
-                    let rests = expand_from(toks.clone(), j + 1, env, hidden, depth + 1)?;
+                    let rests = expand_from(toks, j + 1, env, hidden, depth + 1)?;
                     push(&mut results, &toks[j..=j], rests)?;
                     continue;
                 }
-                let (args, after) = collect_args(&toks, j + 2, params.len())?;
+                let (args, after) = collect_args(toks, j + 2, params.len())?;
                 let mut expanded_sets: Vec<Vec<Vec<Tok>>> = Vec::new();
                 for a in &args {
-                    expanded_sets.push(expand_from(a.clone(), 0, env, hidden, depth + 1)?);
+                    expanded_sets.push(expand_from(a, 0, env, hidden, depth + 1)?);
                 }
                 let mut bodies = Vec::new();
                 for combo in combinations(&expanded_sets)? {
@@ -259,7 +269,7 @@ fn expand_from(
         };
         for body in bodies {
             hidden.push(name.clone());
-            let alts = expand_from(body, 0, env, hidden, depth + 1);
+            let alts = expand_from(&body, 0, env, hidden, depth + 1);
             hidden.pop();
             for alt in alts? {
                 // A body ending in a function-like macro name may take its
@@ -274,10 +284,10 @@ fn expand_from(
                     let mut joined = alt.clone();
                     joined.extend_from_slice(&toks[after..]);
                     let start = alt.len() - 1;
-                    let rests = expand_from(joined, start, env, hidden, depth + 1)?;
+                    let rests = expand_from(&joined, start, env, hidden, depth + 1)?;
                     push(&mut results, &alt[..start], rests)?;
                 } else {
-                    let rests = expand_from(toks.clone(), after, env, hidden, depth + 1)?;
+                    let rests = expand_from(toks, after, env, hidden, depth + 1)?;
                     push(&mut results, &alt, rests)?;
                 }
             }

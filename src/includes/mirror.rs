@@ -370,6 +370,21 @@ mod tests {
     }
 
     #[test]
+    fn dead_servers_roots_are_removed() {
+        let tmp = std::env::temp_dir().join(format!("inc-dead-{}", std::process::id()));
+        let dead = tmp.join("tmpabc.include_server-999999999-1");
+        let live = tmp.join(format!("tmpdef.include_server-{}-1", std::process::id()));
+        let other = tmp.join("unrelated");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir_all(d.join("padding")).expect("mkdir");
+        }
+        clean_dead_roots(&tmp);
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
+        std::fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
     fn line_prefix_escapes() {
         assert_eq!(
             line_prefix(Path::new("/a\\b\"c.h")),

@@ -139,7 +139,13 @@ impl Server {
             ));
         }
         let cmd = command::parse(&req.argv)?;
+        let t0 = std::time::Instant::now();
         let closure = compute(&self.cache, &cmd, &req.cwd).map_err(|e| e.0)?;
+        log::trace!(
+            "closure of {} in {} us",
+            cmd.source.display(),
+            t0.elapsed().as_micros()
+        );
         materialize(
             &self.root,
             &self.cache,
