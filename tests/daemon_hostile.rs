@@ -200,11 +200,44 @@ fn garbage_versions_counts_lengths_and_truncation() {
     no_job_files_left(&d);
 }
 
+/// A raw LZO1X stream that expands to at least `total` zero bytes, built
+/// directly (compressing hundreds of MiB in a debug build is slow): one
+/// literal zero, then distance-1 matches with long extended lengths.
+fn zeros_bomb(total: usize) -> Vec<u8> {
+    const ZERO_BYTES: usize = 1000;
+    // A match of 0x20 with length 0 is extended: each zero byte adds 255,
+    // the final non-zero byte is added, plus 2 + 31.
+    let per_match = 2 + 31 + 255 * ZERO_BYTES + 255;
+    let mut out = vec![18, 0]; // one literal byte: 0
+    let mut produced = 1;
+    while produced < total {
+        out.push(0x20);
+        out.extend(std::iter::repeat_n(0u8, ZERO_BYTES));
+        out.push(0xff);
+        out.extend_from_slice(&[0, 0]); // distance 1, no trailing literals
+        produced += per_match;
+    }
+    out.extend_from_slice(&[0x11, 0, 0]);
+    out
+}
+
+#[test]
+fn zeros_bomb_is_a_valid_stream() {
+    let small = zeros_bomb(1);
+    assert_eq!(
+        distcc::compress::decompress(&small, 1 << 20).unwrap(),
+        vec![0u8]
+    );
+    let two = zeros_bomb(2);
+    let out = distcc::compress::decompress(&two, 1 << 20).unwrap();
+    assert!(out.len() > 255_000 && out.iter().all(|&b| b == 0));
+}
+
 #[test]
 fn lzo_bomb_is_capped() {
     let d = start(&[]);
-    // 300 MiB of zeros compress to about a megabyte; the cap is 256 MiB.
-    let bomb = distcc::compress::compress(&vec![0u8; 300 * 1024 * 1024]);
+    // 300 MiB of zeros in about a megabyte of LZO; the cap is 256 MiB.
+    let bomb = zeros_bomb(300 * 1024 * 1024);
     assert!(bomb.len() < 4 * 1024 * 1024);
     let mut bytes = Vec::new();
     let req = Request {
