@@ -239,7 +239,10 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
     if args.impl != "stock":
         if ours_bin:
             impl_by_name["ours"] = impls.link_ours(ours_bin, os.path.join(workdir, "bin"))
-            notes.append(f"ours = {ours_bin}" + (" (debug build)" if args.smoke and not args.bin else ""))
+            rc, head = table.run(["git", "-C", REPO, "describe", "--always", "--dirty"], timeout=30)
+            commit = f", commit {head.strip()}" if rc == 0 and not args.bin else ""
+            notes.append(f"ours = {ours_bin}{commit}"
+                         + (" (debug build)" if args.smoke and not args.bin else ""))
         else:
             unavailable["ours"] = why
     if args.impl != "ours":
