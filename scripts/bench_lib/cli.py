@@ -239,7 +239,10 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
     if args.impl != "stock":
         if ours_bin:
             impl_by_name["ours"] = impls.link_ours(ours_bin, os.path.join(workdir, "bin"))
-            notes.append(f"ours = {ours_bin}" + (" (debug build)" if args.smoke and not args.bin else ""))
+            rc, head = table.run(["git", "-C", REPO, "describe", "--always", "--dirty"], timeout=30)
+            commit = f", commit {head.strip()}" if rc == 0 and not args.bin else ""
+            notes.append(f"ours = {ours_bin}{commit}"
+                         + (" (debug build)" if args.smoke and not args.bin else ""))
         else:
             unavailable["ours"] = why
     if args.impl != "ours":
@@ -372,7 +375,9 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             rest = [c for c in runnable if c.mode != "local"]
             order += rest if r % 2 == 0 else rest[::-1]
             for cfg in order:
-                res = run_build(ctx, project, cfg, keep_logs=out)
+                res = run_build(ctx, project, cfg, keep_logs=out,
+                                keep_if=lambda r, c=cfg: c.client == "ours" and bool(
+                                    r.get("fallback_local") or r.get("fallback_pump")))
                 results.setdefault(project.name, {}).setdefault(cfg.key, []).append(res)
                 log(f"{project.name:8} run {r + 1}/{runs} {cfg.label():40} "
                     + report.one_line(res))

@@ -233,8 +233,9 @@ def check_objects(ctx, project, cfg, bdir, res):
 
 
 def _keep(bdir, dest, name):
-    """Copies the logs of a failed build to the results dir."""
-    out = os.path.join(dest, "failed-builds", name)
+    """Copies the logs of a failed build (or one of ours with fallbacks) to
+    the results dir."""
+    out = os.path.join(dest, "kept-logs", name)
     os.makedirs(out, exist_ok=True)
     for root, _dirs, files in os.walk(bdir):
         for f in files:
