@@ -136,38 +136,7 @@ fn remote_errors_pass_through() {
 
 #[test]
 fn make_j4_with_masquerade_links() {
-    let d = ours_d();
-    let dir = TestDir::new("odmake");
-    let proj = dir.join("proj");
-    assert!(
-        Command::new("cp")
-            .arg("-r")
-            .arg(testdata("hello-project"))
-            .arg(&proj)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let links = dir.join("masq");
-    std::fs::create_dir_all(&links).unwrap();
-    for name in ["gcc", "cc"] {
-        std::os::unix::fs::symlink(bin(), links.join(name)).unwrap();
-    }
-    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap());
-    let mut cmd = Command::new("make");
-    client_env(&mut cmd, &dir, &d.host(",lzo"));
-    cmd.env("DISTCC_FALLBACK", "0")
-        .env("PATH", &path)
-        .args(["-j4", "CC=gcc"])
-        .current_dir(&proj);
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(wait_compiles(&d, 3), 3, "daemon log: {}", d.log());
-    let out = run(&mut Command::new(proj.join("hello")));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello world\nsum 55\n"
-    );
+    make_hello_project_through_links(&ours_d(), "odmake");
 }
 
 #[test]

@@ -137,36 +137,7 @@ fn remote_compile_errors_pass_through() {
 
 #[test]
 fn masquerade_links_and_make_j4() {
-    let d = stock();
-    let dir = TestDir::new("make");
-    let proj = dir.join("proj");
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(testdata("hello-project"))
-        .arg(&proj)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let links = dir.join("masq");
-    std::fs::create_dir_all(&links).unwrap();
-    for name in ["gcc", "cc"] {
-        std::os::unix::fs::symlink(bin(), links.join(name)).unwrap();
-    }
-    let path = format!("{}:{}", links.display(), std::env::var("PATH").unwrap());
-    let mut cmd = Command::new("make");
-    client_env(&mut cmd, &dir, &d.host(",lzo"));
-    cmd.env("DISTCC_FALLBACK", "0")
-        .env("PATH", &path)
-        .args(["-j4", "CC=gcc"])
-        .current_dir(&proj);
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(wait_compiles(&d, 3), 3, "daemon log: {}", d.log());
-    let out = run(&mut Command::new(proj.join("hello")));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "hello world\nsum 55\n"
-    );
+    make_hello_project_through_links(&stock(), "make");
 }
 
 #[test]
