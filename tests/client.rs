@@ -20,40 +20,9 @@ pub fn stock() -> Daemon {
 
 /// Like [`stock`] with extra daemon options.
 pub fn stock_with(extra: &[&str]) -> Daemon {
-    require_stock();
-    let dir = TestDir::new("stockd");
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    for p in [&dir.path, &tmp] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    for _ in 0..5 {
-        let port = free_port();
-        let mut cmd = Command::new("/usr/bin/distccd");
-        cmd.args([
-            "--no-detach",
-            "--daemon",
-            "--verbose",
-            "--enable-tcp-insecure",
-        ])
-        .arg("--log-file")
-        .arg(dir.join("daemon.log"))
-        .args(["--port", &port.to_string(), "--listen", "127.0.0.1"])
-        .args(extra)
-        .env("TMPDIR", &tmp)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        if !extra.contains(&"--allow") {
-            cmd.args(["--allow", "127.0.0.1"]);
-        }
-        let mut guard = Guard::spawn(cmd, "stock distccd");
-        if wait_for_port("127.0.0.1", port, Duration::from_secs(10)) {
-            return Daemon { guard, port, dir };
-        }
-        assert!(!guard.alive(), "distccd runs but does not listen");
-    }
-    panic!("could not start stock distccd");
+    let mut args = vec!["--verbose", "--enable-tcp-insecure"];
+    args.extend_from_slice(extra);
+    stock_daemon(&args)
 }
 
 /// Our client as `distcc`, with a hermetic environment in `dir` and

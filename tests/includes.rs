@@ -112,35 +112,10 @@ fn gcc_deps(case: &Case) -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// Stock distccd on loopback. Run as root it drops privileges to the
-/// `distcc` user, so its TMPDIR and log must be writable by anyone
-/// (`util::stock_daemon` makes them root-only, which fails every job).
+/// Stock distccd on loopback for pump tests: its guard, port and directory.
 pub fn stock_pump_daemon() -> (Guard, u16, TestDir) {
-    use std::os::unix::fs::PermissionsExt;
-    require_stock();
-    let dir = TestDir::new("stockd");
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    for p in [&dir.path, &tmp] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    for _attempt in 0..5 {
-        let port = free_port();
-        let mut cmd = Command::new("/usr/bin/distccd");
-        cmd.args(["--no-detach", "--daemon", "--log-file"])
-            .arg(dir.join("daemon.log"))
-            .args(["--port", &port.to_string()])
-            .args(["--allow", "127.0.0.1", "--listen", "127.0.0.1"])
-            .env("TMPDIR", &tmp)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let guard = Guard::spawn(cmd, "stock distccd");
-        if wait_for_port("127.0.0.1", port, Duration::from_secs(10)) {
-            return (guard, port, dir);
-        }
-    }
-    panic!("could not start stock distccd");
+    let d = stock_daemon(&[]);
+    (d.guard, d.port, d.dir)
 }
 
 /// Which implementation plays a part in a test.

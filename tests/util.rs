@@ -252,13 +252,17 @@ fn start_daemon(program: &OsStr, argv0: Option<&str>, tag: &str, extra: &[&str])
             .arg(dir.join("daemon.log"))
             .arg("--port")
             .arg(port.to_string())
-            .args(["--allow", "127.0.0.1", "--listen", "127.0.0.1"])
+            .args(["--listen", "127.0.0.1"])
             .args(extra)
             .env("TMPDIR", dir.join("tmp"))
             .env_remove("DISTCC_HOSTS")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        // A caller's own --allow replaces the default (access-denied tests).
+        if !extra.contains(&"--allow") {
+            cmd.args(["--allow", "127.0.0.1"]);
+        }
         let mut guard = Guard::spawn(cmd, tag);
         if wait_for_port("127.0.0.1", port, Duration::from_secs(10)) {
             return Daemon { guard, port, dir };
