@@ -14,9 +14,8 @@
 //! distccmon does.
 
 use crate::error::{Error, Result};
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -144,9 +143,17 @@ pub fn decode(b: &[u8]) -> Option<JobState> {
 }
 
 /// The state file of one client process; removed when dropped.
+///
+/// The directory is created and the file opened on the first write; every
+/// later phase overwrites the record in place (`pwrite` at offset 0 of the
+/// fd kept open). The record has a fixed size, so the file is never
+/// truncated: on ext4 a truncate or a create-with-`O_TRUNC` of a file with
+/// data forces block allocation and writeback at close (`auto_da_alloc`),
+/// which cost more than the rest of the client's own work.
 pub struct StateFile {
     path: PathBuf,
     job: JobState,
+    file: Option<File>,
 }
 
 impl StateFile {
@@ -162,6 +169,7 @@ impl StateFile {
                 slot: 0,
                 phase: Phase::Startup,
             },
+            file: None,
         }
     }
 
@@ -176,18 +184,36 @@ impl StateFile {
     /// callers (monitoring must never break a compile) but returned.
     pub fn phase(&mut self, phase: Phase) -> Result<()> {
         self.job.phase = phase;
-        if let Some(dir) = self.path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+        if self.file.is_none() {
+            self.file = Some(self.open()?);
         }
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o666)
-            .open(&self.path)
-            .map_err(|e| Error::io(format!("open {}", self.path.display()), e))?;
-        f.write_all(&encode(&self.job))
+        let Some(f) = &self.file else {
+            return Ok(());
+        };
+        f.write_all_at(&encode(&self.job), 0)
             .map_err(|e| Error::io(format!("write {}", self.path.display()), e))
+    }
+
+    fn open(&self) -> Result<File> {
+        let open = || {
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o666)
+                .open(&self.path)
+        };
+        let first = open();
+        let f = match first {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = self.path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                open()
+            }
+            other => other,
+        };
+        f.map_err(|e| Error::io(format!("open {}", self.path.display()), e))
     }
 
     /// The path of the file.
@@ -198,7 +224,10 @@ impl StateFile {
 
 impl Drop for StateFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Never written, nothing to remove.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -325,7 +325,8 @@ impl<'a> Build<'a> {
             remote::send_body(&mut conn, &req.body)?;
             return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
         }
-        // Plain mode: start cpp, send the head while it runs, then DOTI.
+        // Plain mode: start cpp, connect while it runs, then send the
+        // whole request at once.
         if job.preprocessed && std::fs::metadata(&job.input).is_err() {
             // Nothing to send: the compiler here reports it as it would.
             return Ok(Outcome::Done(local::run(&job.argv, env.safeguard)?));
@@ -352,12 +353,9 @@ impl<'a> Build<'a> {
                 return Err(e);
             }
         };
-        let server_argv = args::strip::server_argv(&job.argv);
-        remote::send_head(&mut conn, version, None, &server_argv)?;
-        let _ifile;
-        let source: &Path = match cpp {
+        let source = match cpp {
             Some(cpp) => {
-                let (code, ifile) = cpp.wait()?;
+                let (code, out) = cpp.wait()?;
                 drop(cpp_lock);
                 if code != 0 {
                     log::info!(
@@ -366,13 +364,17 @@ impl<'a> Build<'a> {
                     );
                     return Ok(Outcome::Done(code));
                 }
-                _ifile = ifile;
-                &_ifile.path
+                out
             }
-            None => Path::new(&job.input),
+            None => {
+                let path = Path::new(&job.input);
+                std::fs::File::open(path)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+            }
         };
         let _ = self.state.phase(Phase::Send);
-        remote::send_doti_file(&mut conn, version, source)?;
+        let server_argv = args::strip::server_argv(&job.argv);
+        remote::send_plain(&mut conn, version, &server_argv, source)?;
         self.finish(job, host, conn, version, None, false)
     }
 

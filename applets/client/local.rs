@@ -4,7 +4,9 @@
 //! that finds itself again on PATH stops with exit 111 instead of forking
 //! forever (facts §4.6). The exit status passes through unchanged; a signal
 //! becomes 128 + N, as a shell would report it. Also here: the client's
-//! temporary files (`$TMPDIR/distcc_XXXXXXXX.<ext>`, created exclusively).
+//! temporary files (`$TMPDIR/distcc_XXXXXXXX.<ext>`, created exclusively,
+//! only when `DISTCC_SAVE_TEMPS` keeps the preprocessor's output; otherwise
+//! that output stays in memory).
 
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
@@ -95,32 +97,31 @@ pub fn temp_file(dir: &Path, prefix: &str, suffix: &str) -> Result<(PathBuf, Fil
     ))
 }
 
-/// A file removed on drop unless kept (`DISTCC_SAVE_TEMPS=1`).
-pub struct TempPath {
-    /// The path.
-    pub path: PathBuf,
-    /// Keep it on drop.
-    pub keep: bool,
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
-        }
+/// An anonymous in-memory file (`memfd_create`), for the preprocessor's
+/// output: nothing touches the disk's filesystem (no inode to create, no
+/// blocks to allocate, discard and free), and the client still sends it
+/// with sendfile.
+fn memory_file() -> Result<File> {
+    // SAFETY: the name is a NUL-terminated literal; the result is checked.
+    let fd = unsafe { libc::memfd_create(c"distcc-cpp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::io("memfd_create", std::io::Error::last_os_error()));
     }
+    // SAFETY: `fd` is a fresh descriptor that we own.
+    Ok(unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
 
-/// A running local preprocessor writing into a temp file.
+/// A running local preprocessor writing to its stdout.
 pub struct Cpp {
     child: Option<Child>,
-    /// The `.i` file being written.
-    pub out: TempPath,
+    /// The output (shares its offset with what the preprocessor writes).
+    out: Option<File>,
 }
 
 impl Cpp {
-    /// Starts `cpp_argv` with stdin `/dev/null` and stdout into a new temp
-    /// file with extension `ext` in `tmpdir`.
+    /// Starts `cpp_argv` with stdin `/dev/null` and stdout into an
+    /// in-memory file, or, with `keep` (`DISTCC_SAVE_TEMPS`), into a new
+    /// temp file with extension `ext` in `tmpdir` that stays afterwards.
     pub fn start(
         cpp_argv: &[OsString],
         level: u32,
@@ -128,32 +129,36 @@ impl Cpp {
         ext: &str,
         keep: bool,
     ) -> Result<Cpp> {
-        let (path, file) = temp_file(tmpdir, "distcc_", &format!(".{ext}"))?;
-        let out = TempPath { path, keep };
+        let file = if keep {
+            let (path, file) = temp_file(tmpdir, "distcc_", &format!(".{ext}"))?;
+            log::debug!("preprocessor output kept in {}", path.display());
+            file
+        } else {
+            memory_file()?
+        };
+        let stdout = file
+            .try_clone()
+            .map_err(|e| Error::io("dup of the preprocessor output", e))?;
         let mut cmd = command(cpp_argv, level)?;
-        cmd.stdin(Stdio::null()).stdout(Stdio::from(file));
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(stdout));
         log::debug!("running preprocessor: {cpp_argv:?}");
         let child = spawn(&mut cmd, &cpp_argv[0].to_string_lossy())?;
         Ok(Cpp {
             child: Some(child),
-            out,
+            out: Some(file),
         })
     }
 
-    /// Waits for it; returns its exit code.
-    pub fn wait(mut self) -> Result<(u8, TempPath)> {
-        let mut child = self
-            .child
-            .take()
-            .ok_or_else(|| Error::new(Kind::Failed, "preprocessor already reaped"))?;
+    /// Waits for it; returns its exit code and its output, rewound.
+    pub fn wait(mut self) -> Result<(u8, File)> {
+        let (Some(mut child), Some(mut out)) = (self.child.take(), self.out.take()) else {
+            return Err(Error::new(Kind::Failed, "preprocessor already reaped"));
+        };
         let status = child
             .wait()
             .map_err(|e| Error::io("waiting for the preprocessor", e))?;
-        let out = TempPath {
-            path: std::mem::take(&mut self.out.path),
-            keep: self.out.keep,
-        };
-        self.out.keep = true;
+        std::io::Seek::rewind(&mut out)
+            .map_err(|e| Error::io("rewinding the preprocessor output", e))?;
         Ok((exit_code(status), out))
     }
 }

@@ -88,15 +88,21 @@ pub struct Picked {
     pub slot: u32,
 }
 
+/// `$DISTCC_DIR/lock`, created on the first call of the process (the
+/// answer is kept: a job asks several times), or `None` if unusable.
 fn lock_dir(env: &ClientEnv) -> Option<std::path::PathBuf> {
-    let dir = env.lock_dir();
-    match lock::ensure_dir(&dir) {
-        Ok(()) => Some(dir),
-        Err(e) => {
-            log::warn!("cannot use lock directory: {e}; running without slot limits");
-            None
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = env.lock_dir();
+        match lock::ensure_dir(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                log::warn!("cannot use lock directory: {e}; running without slot limits");
+                None
+            }
         }
-    }
+    })
+    .clone()
 }
 
 /// Picks and locks a host, skipping those whose lock keys are in `excluded`.

@@ -14,7 +14,8 @@ use distcc::protocol::token::{Token, put_header};
 use distcc::protocol::{self, Body, Limits, Version};
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -78,26 +79,41 @@ pub fn send_body(conn: &mut Connection, body: &Body) -> Result<()> {
     conn.send(&out)
 }
 
-/// Sends the preprocessed source in `path` as DOTI: for protocol 1 straight
-/// from the file (the kernel copies it: sendfile/splice), for protocol 2
-/// LZO-compressed. The header and payload go out without another copy.
-pub fn send_doti_file(conn: &mut Connection, version: Version, path: &Path) -> Result<()> {
-    let what = || format!("reading {}", path.display());
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(what(), e))?;
-    if version.compresses() {
-        let mut source = Vec::new();
-        file.read_to_end(&mut source)
-            .map_err(|e| Error::io(what(), e))?;
-        let wire = if source.is_empty() {
-            Vec::new()
-        } else {
-            compress::compress(&source)
-        };
-        drop(source);
-        return conn.send_parts(&header(Token::Doti, wire.len())?, &wire);
+/// Largest protocol-1 source copied into the request buffer; longer ones
+/// are sent by the kernel straight from the file (sendfile/splice).
+const INLINE_MAX: u64 = 64 * 1024;
+
+/// Sends a whole plain-mode request: the head (DIST, ARGC/ARGV) and the
+/// preprocessed source `file` (from its current offset to its end) as DOTI,
+/// LZO-compressed for protocol 2. Usually one write; a long protocol-1
+/// source follows the head from the file itself, corked with it.
+pub fn send_plain(
+    conn: &mut Connection,
+    version: Version,
+    argv: &[OsString],
+    mut file: File,
+) -> Result<()> {
+    let what = "reading the preprocessed source";
+    let len = file.metadata().map_err(|e| Error::io(what, e))?.len();
+    let pos = file.stream_position().map_err(|e| Error::io(what, e))?;
+    let len = len.saturating_sub(pos);
+    let mut out = Vec::with_capacity(256);
+    protocol::encode_request_head(&mut out, version, None, &bytes_of(argv))?;
+    if !version.compresses() && len > INLINE_MAX {
+        out.extend_from_slice(&header(Token::Doti, len as usize)?);
+        return conn.send_file(&out, &mut file, len);
     }
-    let len = file.metadata().map_err(|e| Error::io(what(), e))?.len();
-    conn.send_file(&header(Token::Doti, len as usize)?, &mut file, len)
+    let mut source = vec![0; len as usize];
+    file.read_exact(&mut source)
+        .map_err(|e| Error::io(what, e))?;
+    drop(file);
+    let wire = if version.compresses() && !source.is_empty() {
+        compress::compress(&source)
+    } else {
+        source
+    };
+    out.extend_from_slice(&header(Token::Doti, wire.len())?);
+    conn.send_parts(&out, &wire)
 }
 
 fn header(token: Token, len: usize) -> Result<Vec<u8>> {
@@ -143,33 +159,47 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
             .map_err(|e| Error::io(format!("write {}", target.display()), e));
     }
     let dir = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => ".".into(),
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
-    let _ = std::fs::create_dir_all(&dir);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.distcc-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
+    let create = || {
+        std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o666)
             .open(&tmp)
-            .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+    };
+    let result = (|| {
+        let mut f = match create() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::create_dir_all(dir);
+                create()
+            }
+            other => other,
+        }
+        .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
         f.write_all(bytes)
             .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
         drop(f);
-        std::fs::rename(&tmp, target)
-            .map_err(|e| Error::io(format!("rename to {}", target.display()), e))
+        replace(&tmp, target)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Renames `tmp` over `target`.
+fn replace(tmp: &Path, target: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(target);
+    std::fs::rename(tmp, target)
+        .map_err(|e| Error::io(format!("rename to {}", target.display()), e))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use distcc::hosts::{HostSpec, Mode};
 use distcc::{Error, Kind, Result};
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 /// distcc's fixed connect timeout.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+/// Most write calls for one send (a bound, far above what a request needs:
+/// each call moves at least one byte, normally a socket buffer's worth).
+const MAX_WRITES: usize = 1 << 24;
 /// Most extra words taken from `DISTCC_SSH` (stock keeps 12).
 const MAX_SSH_WORDS: usize = 12;
 
@@ -68,26 +71,41 @@ impl Connection {
 
     /// Writes the whole buffer (the request, or part of it).
     pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        if let Connection::Tcp { stream, cork: true } = self {
-            set_cork(stream, true);
-        }
-        let r = self
-            .write_all(bytes)
-            .map_err(|e| Error::io("sending the request", e));
-        if let Connection::Tcp { stream, cork: true } = self {
-            set_cork(stream, false);
-        }
-        r
+        self.send_parts(bytes, &[])
     }
 }
 
+/// Requests up to this size go out with plain writes and no `TCP_CORK`
+/// around them: one `writev` normally takes them whole, so there are no
+/// partial frames to hold back.
+const UNCORKED_MAX: usize = 128 * 1024;
+
 impl Connection {
-    /// Writes a header and a payload (corked together on TCP).
+    /// Writes a header and a payload, with one `writev` when it takes them
+    /// (corked together on TCP when they are long).
     pub fn send_parts(&mut self, head: &[u8], payload: &[u8]) -> Result<()> {
-        self.corked(|c| {
-            c.write_all(head)?;
-            c.write_all(payload)
-        })
+        let write = |c: &mut Connection| {
+            let mut bufs = [IoSlice::new(head), IoSlice::new(payload)];
+            let mut bufs: &mut [IoSlice<'_>] = &mut bufs;
+            let mut rounds = 0usize;
+            while !bufs.is_empty() && bufs.iter().any(|b| !b.is_empty()) {
+                rounds += 1;
+                if rounds > MAX_WRITES {
+                    return Err(std::io::Error::other("too many partial writes"));
+                }
+                match c.write_vectored(bufs) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        if head.len() + payload.len() <= UNCORKED_MAX {
+            return write(self).map_err(|e| Error::io("sending the request", e));
+        }
+        self.corked(write)
     }
 
     /// Writes a header and then `len` bytes of `file`, letting the kernel
@@ -139,6 +157,13 @@ impl Write for Connection {
         }
     }
 
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Connection::Tcp { stream, .. } => stream.write_vectored(bufs),
+            Connection::Ssh { stream, .. } => stream.write_vectored(bufs),
+        }
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
@@ -175,10 +200,7 @@ fn connect_tcp(name: &str, port: u16) -> Result<TcpStream> {
     let mut last = None;
     for addr in &addrs {
         match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
-            Ok(s) => {
-                let _ = s.set_nodelay(false);
-                return Ok(s);
-            }
+            Ok(s) => return Ok(s),
             Err(e) => last = Some(format!("connect to {addr} failed: {e}")),
         }
     }

@@ -99,8 +99,13 @@ impl std::fmt::Display for Token {
 
 /// Appends a header for `token` with `value`, as stock senders write it.
 pub fn put_header(out: &mut Vec<u8>, token: Token, value: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 8];
+    for (i, digit) in text.iter_mut().enumerate() {
+        *digit = HEX[((value >> (28 - 4 * i)) & 0xf) as usize];
+    }
     out.extend_from_slice(token.name());
-    out.extend_from_slice(format!("{value:08x}").as_bytes());
+    out.extend_from_slice(&text);
 }
 
 /// Appends a length-prefixed element: header with the payload length, then the payload.
