@@ -19,7 +19,7 @@ use distcc::args::{self, Job, Verdict};
 use distcc::env::ClientEnv;
 use distcc::hosts::{HostList, HostSpec};
 use distcc::lock;
-use distcc::protocol::{Body, Version};
+use distcc::protocol::Version;
 use distcc::state::{Phase, StateFile};
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
@@ -43,8 +43,8 @@ struct PumpRequest {
     cwd: PathBuf,
     /// The full command, plus `-MT target` when a .d is wanted without one.
     argv: Vec<OsString>,
-    /// NFIL and the files.
-    body: Body,
+    /// NFIL and the files, encoded.
+    body: Vec<u8>,
     /// Where the DOTD reply goes, when a .d is wanted.
     dotd: Option<PathBuf>,
 }
@@ -321,8 +321,7 @@ impl<'a> Build<'a> {
         if let Some(req) = files {
             let mut conn = Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork)?;
             let _ = self.state.phase(Phase::Send);
-            remote::send_head(&mut conn, version, Some(&req.cwd), &req.argv)?;
-            remote::send_body(&mut conn, &req.body)?;
+            remote::send_pump(&mut conn, &req.cwd, &req.argv, &req.body)?;
             return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
         }
         // Plain mode: start cpp, connect while it runs, then send the
@@ -383,7 +382,9 @@ impl<'a> Build<'a> {
     fn pump_request(&self, job: &Job) -> std::result::Result<PumpRequest, String> {
         let cwd = current_dir().map_err(|e| e.to_string())?;
         let paths = pump::query(self.env, &job.argv, &cwd)?;
-        let entries = pump::entries(&paths)?;
+        // Room for a typical unit's headers at once (pages untouched stay free).
+        let mut body = Vec::with_capacity(1 << 20);
+        pump::encode_files(&paths, &mut body)?;
         let dotd = args::dotd::dotd_info(job, self.env.dependencies_output.as_deref());
         let mut argv = job.argv.clone();
         if dotd.needed && !dotd.target_given {
@@ -398,7 +399,7 @@ impl<'a> Build<'a> {
         Ok(PumpRequest {
             cwd,
             argv,
-            body: Body::Files(entries),
+            body,
             dotd,
         })
     }

@@ -26,8 +26,25 @@ pub fn command(argv: &[OsString], level: u32) -> Result<Command> {
     };
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..]);
-    cmd.env(SAFEGUARD_VAR, (level + 1).to_string());
+    let value = (level + 1).to_string();
+    // When our own environment already carries the value (see
+    // [`set_own_safeguard`]) the child inherits it as is: no copy of the
+    // whole environment is built for the spawn.
+    if std::env::var_os(SAFEGUARD_VAR).is_none_or(|v| v != value.as_str()) {
+        cmd.env(SAFEGUARD_VAR, value);
+    }
     Ok(cmd)
+}
+
+/// Puts `_DISTCC_SAFEGUARD=<level+1>` into this process's own environment,
+/// where every child inherits it (the client's children all get that value).
+///
+/// # Safety
+/// No other thread may read or write the environment at the same time:
+/// call it while the process is single-threaded.
+pub unsafe fn set_own_safeguard(level: u32) {
+    // SAFETY: the caller guarantees no concurrent environment access.
+    unsafe { std::env::set_var(SAFEGUARD_VAR, (level + 1).to_string()) };
 }
 
 /// Exit code of a finished child: its status, or 128 + signal.

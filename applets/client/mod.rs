@@ -194,6 +194,8 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
         (parse_client_args(inv.args)?, false)
     };
     let env = ClientEnv::from_process()?;
+    // SAFETY: still single-threaded; nothing else touches the environment.
+    unsafe { local::set_own_safeguard(env.safeguard) };
     setup_logging(&env);
     let mut out = std::io::stdout().lock();
     let code = match action {

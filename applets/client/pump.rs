@@ -14,11 +14,11 @@
 use distcc::compress;
 use distcc::env::ClientEnv;
 use distcc::protocol::token::{HEADER_LEN, Token, parse_header, put_header, put_payload};
-use distcc::protocol::{FileContent, FileEntry};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -113,6 +113,7 @@ pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathB
     }
     s.write_all(&req)
         .map_err(|e| format!("writing to include server: {e}"))?;
+    let mut s = std::io::BufReader::with_capacity(64 * 1024, s);
     let n = read_header(&mut s, Token::Argc)?;
     if n == 0 {
         return Err("include server gave up analyzing".into());
@@ -193,7 +194,7 @@ fn connect_nonblocking(path: &Path) -> std::io::Result<UnixStream> {
     Ok(UnixStream::from(owned))
 }
 
-fn read_header(s: &mut UnixStream, token: Token) -> Result<u32, String> {
+fn read_header(s: &mut impl Read, token: Token) -> Result<u32, String> {
     let mut h = [0u8; HEADER_LEN];
     s.read_exact(&mut h)
         .map_err(|e| format!("reading include server reply: {e}"))?;
@@ -230,34 +231,65 @@ fn is_forcing(path: &[u8]) -> bool {
     path.ends_with(format!("/{FORCING_FILE}").as_bytes())
 }
 
-/// Turns the reply paths into protocol-3 entries.
-pub fn entries(paths: &[PathBuf]) -> Result<Vec<FileEntry>, String> {
-    let mut out = Vec::with_capacity(paths.len());
+/// Appends the protocol-3 body for the reply paths to `out`: `NFIL`, then
+/// per path its `NAME` and a `FILE` (the `.lzo` bytes read straight into
+/// `out`; other files compressed; forcing files empty) or a `LINK`.
+///
+/// One `open(O_NOFOLLOW)`, `fstat`, `read`, `close` per file (a symlink
+/// shows itself by `ELOOP` and is read with `readlink`), no per-file buffer.
+pub fn encode_files(paths: &[PathBuf], out: &mut Vec<u8>) -> Result<(), String> {
+    let count = u32::try_from(paths.len()).map_err(|_| "too many files".to_string())?;
+    put_header(out, Token::Nfil, count);
     for p in paths {
         let raw = p.as_os_str().as_bytes();
-        let name = original_name(raw);
+        put_payload(out, Token::Name, &original_name(raw)).map_err(|e| e.to_string())?;
         if is_forcing(raw) {
-            out.push(FileEntry {
-                name,
-                content: FileContent::File(Vec::new()),
-            });
+            put_header(out, Token::File, 0);
             continue;
         }
-        let meta = std::fs::symlink_metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let content = if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            FileContent::Link(target.into_os_string().into_vec())
-        } else {
-            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            if raw.ends_with(b".lzo") || raw.ends_with(b".lzo.abs") || bytes.is_empty() {
-                FileContent::File(bytes)
-            } else {
-                FileContent::File(compress::compress(&bytes))
-            }
-        };
-        out.push(FileEntry { name, content });
+        append_file(out, p, raw.ends_with(b".lzo") || raw.ends_with(b".lzo.abs"))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Appends `FILE` (or `LINK`, for a symlink) for the mirror file `path`;
+/// `compressed` = its bytes are already LZO.
+fn append_file(out: &mut Vec<u8>, path: &Path, compressed: bool) -> std::io::Result<()> {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    let mut file = match opened {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            let target = std::fs::read_link(path)?;
+            return put_payload(out, Token::Link, target.as_os_str().as_bytes())
+                .map_err(|e| std::io::Error::other(e.to_string()));
+        }
+        Err(e) => return Err(e),
+    };
+    let len = usize::try_from(file.metadata()?.len())
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| std::io::Error::other("file over 4 GiB"))?;
+    if compressed || len == 0 {
+        put_header(out, Token::File, len);
+        // Straight into `out`'s spare room: no zeroing, no second copy.
+        out.reserve(len as usize);
+        let got = Read::take(&mut file, u64::from(len)).read_to_end(out)?;
+        if got != len as usize {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while being read",
+            ));
+        }
+        return Ok(());
+    }
+    let mut bytes = vec![0; len as usize];
+    file.read_exact(&mut bytes)?;
+    put_payload(out, Token::File, &compress::compress(&bytes))
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// One `--scan-includes` line for a reply path (facts §2.3).
@@ -299,6 +331,7 @@ fn is_system_link(target: &[u8], name: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use distcc::protocol::{Body, FileContent, FileEntry};
 
     #[test]
     fn names_from_mirror_paths() {
@@ -358,11 +391,32 @@ mod tests {
             base.join("src/l.h"),
             base.join("src").join(FORCING_FILE),
         ];
-        // root has 4+ components; use a root of exactly three by construction:
-        let e = entries(&paths).unwrap();
-        assert_eq!(e[0].content, FileContent::File(lzo));
-        assert_eq!(e[1].content, FileContent::Link(b"/src/real.h".to_vec()));
-        assert_eq!(e[2].content, FileContent::File(Vec::new()));
+        let mut got = Vec::new();
+        encode_files(&paths, &mut got).unwrap();
+        let name = |p: &PathBuf| original_name(p.as_os_str().as_bytes());
+        let want = Body::Files(vec![
+            FileEntry {
+                name: name(&paths[0]),
+                content: FileContent::File(lzo),
+            },
+            FileEntry {
+                name: name(&paths[1]),
+                content: FileContent::Link(b"/src/real.h".to_vec()),
+            },
+            FileEntry {
+                name: name(&paths[2]),
+                content: FileContent::File(Vec::new()),
+            },
+        ]);
+        let mut expected = Vec::new();
+        distcc::protocol::encode_request_body(&mut expected, &want).unwrap();
+        assert_eq!(got, expected);
+        // A plain (uncompressed) file is compressed on the way.
+        std::fs::write(base.join("src/b.h"), b"int y;\n").unwrap();
+        let mut plain = Vec::new();
+        encode_files(&[base.join("src/b.h")], &mut plain).unwrap();
+        assert!(plain.ends_with(&compress::compress(b"int y;\n")));
+        assert!(encode_files(&[base.join("src/missing.h")], &mut plain).is_err());
         assert!(scan_line(&paths[1]).starts_with("SYMLINK   "));
         assert!(scan_line(&paths[2]).starts_with("DIRECTORY "));
         assert!(scan_line(&paths[0]).starts_with("FILE      "));

@@ -11,7 +11,7 @@
 use super::transport::Connection;
 use distcc::compress;
 use distcc::protocol::token::{Token, put_header};
-use distcc::protocol::{self, Body, Limits, Version};
+use distcc::protocol::{self, Limits, Version};
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::fs::File;
@@ -55,28 +55,17 @@ fn bytes_of(argv: &[OsString]) -> Vec<Vec<u8>> {
     argv.iter().map(|a| a.as_bytes().to_vec()).collect()
 }
 
-/// Sends DIST, CDIR (v3) and the argv.
-pub fn send_head(
-    conn: &mut Connection,
-    version: Version,
-    cwd: Option<&Path>,
-    argv: &[OsString],
-) -> Result<()> {
-    let mut out = Vec::with_capacity(256);
+/// Sends a whole protocol-3 request: DIST, CDIR, the argv, then `body`
+/// (NFIL and the files, already encoded), together.
+pub fn send_pump(conn: &mut Connection, cwd: &Path, argv: &[OsString], body: &[u8]) -> Result<()> {
+    let mut head = Vec::with_capacity(256);
     protocol::encode_request_head(
-        &mut out,
-        version,
-        cwd.map(|c| c.as_os_str().as_bytes()),
+        &mut head,
+        Version::PUMP,
+        Some(cwd.as_os_str().as_bytes()),
         &bytes_of(argv),
     )?;
-    conn.send(&out)
-}
-
-/// Sends the body of a protocol-3 request (NFIL and the files).
-pub fn send_body(conn: &mut Connection, body: &Body) -> Result<()> {
-    let mut out = Vec::new();
-    protocol::encode_request_body(&mut out, body)?;
-    conn.send(&out)
+    conn.send_parts(&head, body)
 }
 
 /// Largest protocol-1 source copied into the request buffer; longer ones

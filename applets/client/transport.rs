@@ -3,8 +3,8 @@
 //! TCP (facts §1.9): every address of the name is tried with a 4-second
 //! connect timeout; all reads and writes use `DISTCC_IO_TIMEOUT`; the client
 //! never half-closes (distccd takes EOF as "client gone" and kills the job);
-//! `TCP_CORK` is set while the request is written unless
-//! `DISTCC_TCP_CORK=0`.
+//! a request goes out in one `writev` when it is short, and with `TCP_CORK`
+//! set while it is written when it is long (unless `DISTCC_TCP_CORK=0`).
 //!
 //! SSH (facts §1.12): `<ssh> [args] [-l user] host <command|distccd> --inetd
 //! --enable-tcp-insecure`, with the child's stdin and stdout on one end of a
@@ -67,11 +67,6 @@ impl Connection {
             } => open_ssh(ssh, user.as_deref(), name, command.as_deref(), io_timeout),
             Mode::Local => Err(Error::new(Kind::Failed, "localhost is not a remote host")),
         }
-    }
-
-    /// Writes the whole buffer (the request, or part of it).
-    pub fn send(&mut self, bytes: &[u8]) -> Result<()> {
-        self.send_parts(bytes, &[])
     }
 }
 
