@@ -352,6 +352,7 @@ impl<'a> Build<'a> {
                 return Err(e);
             }
         };
+        let private = cpp.is_some() && !env.save_temps;
         let source = match cpp {
             Some(cpp) => {
                 let (code, out) = cpp.wait()?;
@@ -373,7 +374,7 @@ impl<'a> Build<'a> {
         };
         let _ = self.state.phase(Phase::Send);
         let server_argv = args::strip::server_argv(&job.argv);
-        remote::send_plain(&mut conn, version, &server_argv, source)?;
+        remote::send_plain(&mut conn, version, &server_argv, source, private)?;
         self.finish(job, host, conn, version, None, false)
     }
 

@@ -75,12 +75,15 @@ const INLINE_MAX: u64 = 64 * 1024;
 /// Sends a whole plain-mode request: the head (DIST, ARGC/ARGV) and the
 /// preprocessed source `file` (from its current offset to its end) as DOTI,
 /// LZO-compressed for protocol 2. Usually one write; a long protocol-1
-/// source follows the head from the file itself, corked with it.
+/// source follows the head from the file itself, corked with it. `private`
+/// = the file is the client's own memfd (a long one is then compressed
+/// from a mapping of it).
 pub fn send_plain(
     conn: &mut Connection,
     version: Version,
     argv: &[OsString],
     mut file: File,
+    private: bool,
 ) -> Result<()> {
     let what = "reading the preprocessed source";
     let len = file.metadata().map_err(|e| Error::io(what, e))?.len();
@@ -91,6 +94,18 @@ pub fn send_plain(
     if !version.compresses() && len > INLINE_MAX {
         out.extend_from_slice(&header(Token::Doti, len as usize)?);
         return conn.send_file(&out, &mut file, len);
+    }
+    if version.compresses() && private && pos == 0 && len > INLINE_MAX {
+        // Our own in-memory file: compress it where it lies, without
+        // copying it into fresh heap pages first.
+        // SAFETY: the memfd is ours alone and nothing writes it any more
+        // (the preprocessor has exited), so the mapping cannot change or
+        // shrink under us.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(what, e))?;
+        let wire = compress::compress(&map[..len as usize]);
+        drop(map);
+        out.extend_from_slice(&header(Token::Doti, wire.len())?);
+        return conn.send_parts(&out, &wire);
     }
     let mut source = vec![0; len as usize];
     file.read_exact(&mut source)

@@ -78,7 +78,11 @@ fn with_stream<R>(src: &[u8], take: impl FnOnce(&[u8]) -> R) -> R {
                 return take(&out[..n]);
             }
             if scratch.len() < bound {
-                scratch.resize(bound, 0);
+                // A fresh zeroed allocation, not a resize: the old bytes
+                // need no copying, and a large one comes from calloc as
+                // untouched pages, so a one-shot caller (the client) only
+                // faults in the pages the stream actually fills.
+                *scratch = vec![0; bound];
             }
             let n = encode(src, scratch, dict);
             take(&scratch[..n])
