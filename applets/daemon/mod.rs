@@ -10,6 +10,7 @@
 
 mod compiler;
 mod connection;
+mod fsat;
 mod inetd;
 mod jobdir;
 mod metrics;
