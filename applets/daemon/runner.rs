@@ -11,8 +11,9 @@
 use super::compiler::{Checked, Config};
 use super::jobdir::Slot;
 use super::process;
+use super::reply;
 use super::rewrite;
-use distcc::protocol::{Body, Response, Version, encode_response};
+use distcc::protocol::{Body, Version};
 use distcc::{Error, Kind, Result, compress};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
@@ -245,13 +246,15 @@ fn execute_in(
             .as_bytes(),
         );
     }
-    let mut object = Vec::new();
+    let mut object = reply::Object::None;
     let mut dotd = None;
     if status == 0 {
-        object = std::fs::read(&output).unwrap_or_default();
+        object = reply::Object::File(&output);
         if let Some(root) = &root {
             let root_bytes = root.as_os_str().as_bytes();
-            distcc::debuginfo::rewrite_root(&mut object, root_bytes);
+            let mut bytes = std::fs::read(&output).unwrap_or_default();
+            distcc::debuginfo::rewrite_root(&mut bytes, root_bytes);
+            object = reply::Object::Bytes(bytes);
             let raw = std::fs::read(&deps).unwrap_or_default();
             let target = command.dotd_target.as_deref().unwrap_or(b"");
             dotd = Some(distcc::dotd_rewrite::rewrite(
@@ -262,22 +265,14 @@ fn execute_in(
             ));
         }
     }
-    let wire = |data: Vec<u8>| {
-        if task.version.compresses() {
-            compress::compress(&data)
-        } else {
-            data
-        }
-    };
-    let response = Response {
-        version: task.version.0,
-        status: status as u32,
-        stderr: wire(stderr),
-        stdout: wire(stdout),
-        object: wire(object),
-        dotd: dotd.map(wire),
-    };
-    let mut reply = Vec::with_capacity(response.object.len() + response.stderr.len() + 96);
-    encode_response(&mut reply, &response)?;
+    let reply = reply::build(
+        task.version.0,
+        status,
+        task.version.compresses(),
+        &stderr,
+        &stdout,
+        object,
+        dotd.as_deref(),
+    )?;
     Ok((status, reply))
 }
