@@ -1,12 +1,26 @@
 //! Bounded decoder for raw LZO1X streams as distcc sends them (facts §1.4).
 //!
 //! The `lzo1x` crate's decoder needs the exact output size, which the
-//! protocol never carries, so decoding is done here: a safe decoder that
+//! protocol never carries, so decoding is done here: a decoder that
 //! discovers the size as it goes and stops at a hard cap (stock doubles its
 //! buffer without bound, a memory-exhaustion hole). It accepts streams of
 //! any LZO1X level. Sits under `compress::decompress`.
+//!
+//! Speed matters (the daemon decodes every LZO source and pump file, the
+//! client every object), so the copies are done the way fast LZ decoders
+//! do them: the output keeps [`SLACK`] spare bytes of capacity, short
+//! literal runs and matches are moved as whole 16-byte blocks (the bytes
+//! written past the run are garbage that the next instruction overwrites
+//! or that stays beyond the final length), and matches are copied in
+//! blocks no longer than their distance. Every read of the input and of
+//! earlier output is checked before it happens; the `unsafe` blocks only
+//! do copies whose bounds were checked just above them.
 
 use crate::error::{Error, Kind, Result};
+use std::ptr;
+
+/// Spare capacity kept beyond the output, for block copies.
+const SLACK: usize = 32;
 
 /// Decompresses a raw LZO1X stream (any LZO1X level), refusing to produce more
 /// than `max_output` bytes. Empty input is an empty payload.
@@ -14,162 +28,238 @@ pub fn decompress(src: &[u8], max_output: usize) -> Result<Vec<u8>> {
     if src.is_empty() {
         return Ok(Vec::new());
     }
-    let mut out = Vec::with_capacity(src.len().saturating_mul(4).min(max_output));
-    Lzo {
-        src,
-        pos: 0,
-        out: &mut out,
-        max_output,
-    }
-    .run()?;
-    Ok(out)
-}
-
-struct Lzo<'a> {
-    src: &'a [u8],
-    pos: usize,
-    out: &'a mut Vec<u8>,
-    max_output: usize,
+    let guess = src.len().saturating_mul(4).min(max_output);
+    let mut out = Vec::with_capacity(guess + SLACK);
+    let mut w = Writer {
+        base: out.as_mut_ptr(),
+        len: 0,
+        cap: out.capacity(),
+        max: max_output,
+    };
+    let result = run(src, &mut w, &mut out);
+    // SAFETY: the first w.len bytes of out's buffer were written by run().
+    unsafe { out.set_len(w.len) };
+    result.map(|()| out)
 }
 
 fn corrupt(what: &str) -> Error {
     Error::new(Kind::Io, format!("corrupt LZO stream: {what}"))
 }
 
-impl Lzo<'_> {
-    fn byte(&mut self) -> Result<usize> {
-        let b = *self.src.get(self.pos).ok_or_else(|| corrupt("truncated"))?;
-        self.pos += 1;
-        Ok(usize::from(b))
-    }
+fn too_big(max: usize) -> Error {
+    Error::new(
+        Kind::OutOfMemory,
+        format!("LZO payload expands beyond the limit of {max} bytes"),
+    )
+}
 
-    fn le16(&mut self) -> Result<usize> {
-        let lo = self.byte()?;
-        let hi = self.byte()?;
-        Ok(lo | (hi << 8))
-    }
+/// The output, as locals the optimiser can keep in registers: the
+/// buffer's start, the bytes written, its capacity (always at least
+/// `len + SLACK`), and the cap.
+struct Writer {
+    base: *mut u8,
+    len: usize,
+    cap: usize,
+    max: usize,
+}
 
-    /// A run length continued in extra bytes: each zero adds 255, then the
-    /// first non-zero byte is added.
-    fn extended(&mut self, base: usize) -> Result<usize> {
-        let mut len = base;
-        loop {
-            let b = self.byte()?;
-            if b != 0 {
-                return Ok(len + b);
-            }
-            len += 255;
-            if len > self.max_output {
-                return Err(corrupt("run length too long"));
-            }
+impl Writer {
+    /// Makes room for `n` more bytes plus the slack, growing `out`.
+    #[inline(always)]
+    fn room(&mut self, n: usize, out: &mut Vec<u8>) -> Result<()> {
+        if n > self.max - self.len {
+            return Err(too_big(self.max));
         }
-    }
-
-    fn room(&self, n: usize) -> Result<()> {
-        if self.out.len() + n > self.max_output {
-            return Err(Error::new(
-                Kind::OutOfMemory,
-                format!(
-                    "LZO payload expands beyond the limit of {} bytes",
-                    self.max_output
-                ),
-            ));
+        if self.cap - self.len < n + SLACK {
+            self.grow(n, out);
         }
         Ok(())
     }
 
-    fn literals(&mut self, n: usize) -> Result<()> {
-        let end = self.pos.checked_add(n).ok_or_else(|| corrupt("overflow"))?;
-        if end > self.src.len() {
-            return Err(corrupt("literal run past end of input"));
-        }
-        self.room(n)?;
-        self.out.extend_from_slice(&self.src[self.pos..end]);
-        self.pos = end;
-        Ok(())
+    #[cold]
+    fn grow(&mut self, n: usize, out: &mut Vec<u8>) {
+        let want = (self.len + n).max(self.cap * 2).min(self.max);
+        // SAFETY: the first len bytes are initialised; reserve keeps them.
+        unsafe { out.set_len(self.len) };
+        out.reserve(want - self.len + SLACK);
+        self.base = out.as_mut_ptr();
+        self.cap = out.capacity();
     }
+}
 
-    fn copy_match(&mut self, distance: usize, len: usize) -> Result<()> {
-        if distance == 0 || distance > self.out.len() {
-            return Err(corrupt("match reaches before start of output"));
+/// Reads one byte of input.
+macro_rules! next {
+    ($src:ident, $ip:ident) => {{
+        let Some(&b) = $src.get($ip) else {
+            return Err(corrupt("truncated"));
+        };
+        $ip += 1;
+        usize::from(b)
+    }};
+}
+
+/// A run length continued in extra bytes: each zero adds 255, then the
+/// first non-zero byte is added.
+#[inline(always)]
+fn extended(src: &[u8], ip: &mut usize, base: usize, max: usize) -> Result<usize> {
+    let mut len = base;
+    loop {
+        let Some(&b) = src.get(*ip) else {
+            return Err(corrupt("truncated"));
+        };
+        *ip += 1;
+        if b != 0 {
+            return Ok(len + usize::from(b));
         }
-        self.room(len)?;
-        let start = self.out.len() - distance;
-        if distance >= len {
-            self.out.extend_from_within(start..start + len);
+        len += 255;
+        if len > max {
+            return Err(corrupt("run length too long"));
+        }
+    }
+}
+
+/// Copies `n` literal bytes from `src[*ip..]`.
+#[inline(always)]
+fn literals(src: &[u8], ip: &mut usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
+    let left = src.len() - *ip;
+    if n > left {
+        return Err(corrupt("literal run past end of input"));
+    }
+    w.room(n, out)?;
+    // SAFETY: the input has n bytes at ip (checked above) and room() left
+    // n + SLACK bytes of capacity at len. The 16-byte block copy is used
+    // only when 16 input bytes exist and n <= 16 < SLACK.
+    unsafe {
+        let from = src.as_ptr().add(*ip);
+        let to = w.base.add(w.len);
+        if n <= 16 && left >= 16 {
+            ptr::copy_nonoverlapping(from, to, 16);
         } else {
-            for i in 0..len {
-                let b = self.out[start + i];
-                self.out.push(b);
+            ptr::copy_nonoverlapping(from, to, n);
+        }
+    }
+    *ip += n;
+    w.len += n;
+    Ok(())
+}
+
+/// Copies `n` bytes from `distance` bytes back in the output.
+#[inline(always)]
+fn copy_match(distance: usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
+    if distance == 0 || distance > w.len {
+        return Err(corrupt("match reaches before start of output"));
+    }
+    w.room(n, out)?;
+    // SAFETY: the source starts `distance` (1..=len) bytes back inside the
+    // written output; room() left n + SLACK bytes of capacity. Blocks of B
+    // bytes are used only when distance >= B, so a block's source lies
+    // wholly before its destination (already written, not overlapping it);
+    // the last block writes at most B - 1 < SLACK bytes past n.
+    unsafe {
+        let mut to = w.base.add(w.len);
+        let mut from = to.sub(distance);
+        let end = to.add(n);
+        if distance >= 16 {
+            while to < end {
+                ptr::copy_nonoverlapping(from, to, 16);
+                to = to.add(16);
+                from = from.add(16);
+            }
+        } else if distance >= 8 {
+            while to < end {
+                ptr::copy_nonoverlapping(from, to, 8);
+                to = to.add(8);
+                from = from.add(8);
+            }
+        } else if distance == 1 {
+            ptr::write_bytes(to, *from, n);
+        } else {
+            while to < end {
+                *to = *from;
+                to = to.add(1);
+                from = from.add(1);
             }
         }
-        Ok(())
     }
+    w.len += n;
+    Ok(())
+}
 
-    fn run(&mut self) -> Result<()> {
-        // `state`: literals copied by the previous instruction (4 = four or more).
-        let mut state = 0usize;
-        if self.src[0] > 17 {
-            self.pos = 1;
-            let n = usize::from(self.src[0]) - 17;
-            self.literals(n)?;
-            state = n.min(4);
-        }
-        loop {
-            let inst = self.byte()?;
-            let (distance, len, trailing) = if inst < 16 {
-                match state {
-                    0 => {
-                        let len = if inst == 0 { self.extended(15)? } else { inst } + 3;
-                        self.literals(len)?;
-                        state = 4;
-                        continue;
-                    }
-                    1..=3 => {
-                        let h = self.byte()?;
-                        ((h << 2) + ((inst >> 2) & 3) + 1, 2, inst & 3)
-                    }
-                    _ => {
-                        let h = self.byte()?;
-                        ((h << 2) + ((inst >> 2) & 3) + 2049, 3, inst & 3)
-                    }
-                }
-            } else if inst < 32 {
-                let l = inst & 7;
-                let len = 2 + if l == 0 { self.extended(7)? } else { l };
-                let d = self.le16()?;
-                let distance = 16384 + ((inst & 8) << 11) + (d >> 2);
-                if distance == 16384 {
-                    // End of stream marker: it must be the last thing.
-                    if self.pos != self.src.len() {
-                        return Err(corrupt("data after end marker"));
-                    }
-                    return Ok(());
-                }
-                (distance, len, d & 3)
-            } else if inst < 64 {
-                let l = inst & 31;
-                let len = 2 + if l == 0 { self.extended(31)? } else { l };
-                let d = self.le16()?;
-                ((d >> 2) + 1, len, d & 3)
-            } else if inst < 128 {
-                let h = self.byte()?;
-                (
-                    (h << 3) + ((inst >> 2) & 7) + 1,
-                    3 + ((inst >> 5) & 1),
-                    inst & 3,
-                )
+fn run(src: &[u8], w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
+    let max = w.max;
+    let mut ip = 0usize;
+    // `state`: literals copied by the previous instruction (4 = four or more).
+    let mut state = 0usize;
+    if src[0] > 17 {
+        ip = 1;
+        let n = usize::from(src[0]) - 17;
+        literals(src, &mut ip, n, w, out)?;
+        state = n.min(4);
+    }
+    loop {
+        let inst = next!(src, ip);
+        let (distance, len, trailing) = if inst >= 64 {
+            let h = next!(src, ip);
+            let len = if inst >= 128 {
+                5 + ((inst >> 5) & 3)
             } else {
-                let h = self.byte()?;
-                (
-                    (h << 3) + ((inst >> 2) & 7) + 1,
-                    5 + ((inst >> 5) & 3),
-                    inst & 3,
-                )
+                3 + ((inst >> 5) & 1)
             };
-            self.copy_match(distance, len)?;
-            self.literals(trailing)?;
-            state = trailing;
+            ((h << 3) + ((inst >> 2) & 7) + 1, len, inst & 3)
+        } else if inst >= 32 {
+            let l = inst & 31;
+            let len = 2 + if l == 0 {
+                extended(src, &mut ip, 31, max)?
+            } else {
+                l
+            };
+            let lo = next!(src, ip);
+            let d = lo | (next!(src, ip) << 8);
+            ((d >> 2) + 1, len, d & 3)
+        } else if inst >= 16 {
+            let l = inst & 7;
+            let len = 2 + if l == 0 {
+                extended(src, &mut ip, 7, max)?
+            } else {
+                l
+            };
+            let lo = next!(src, ip);
+            let d = lo | (next!(src, ip) << 8);
+            let distance = 16384 + ((inst & 8) << 11) + (d >> 2);
+            if distance == 16384 {
+                // End of stream marker: it must be the last thing.
+                if ip != src.len() {
+                    return Err(corrupt("data after end marker"));
+                }
+                return Ok(());
+            }
+            (distance, len, d & 3)
+        } else {
+            match state {
+                0 => {
+                    let len = if inst == 0 {
+                        extended(src, &mut ip, 15, max)?
+                    } else {
+                        inst
+                    } + 3;
+                    literals(src, &mut ip, len, w, out)?;
+                    state = 4;
+                    continue;
+                }
+                1..=3 => {
+                    let h = next!(src, ip);
+                    ((h << 2) + ((inst >> 2) & 3) + 1, 2, inst & 3)
+                }
+                _ => {
+                    let h = next!(src, ip);
+                    ((h << 2) + ((inst >> 2) & 3) + 2049, 3, inst & 3)
+                }
+            }
+        };
+        copy_match(distance, len, w, out)?;
+        if trailing > 0 {
+            literals(src, &mut ip, trailing, w, out)?;
         }
+        state = trailing;
     }
 }

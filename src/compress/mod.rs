@@ -78,6 +78,29 @@ mod tests {
         }
     }
 
+    /// Repeats of every period from 1 to 40 (matches of every distance
+    /// class the decoder copies differently), and runs of every length.
+    #[test]
+    fn every_match_distance_and_run_length() {
+        let mut data = Vec::new();
+        for period in 1..=40usize {
+            let pattern: Vec<u8> = (0..period).map(|i| (i * 37 + period) as u8).collect();
+            for run in [1usize, 2, 3, 7, 15, 16, 17, 31, 33, 300] {
+                data.extend(pattern.iter().cycle().take(run * period.min(5)));
+                data.extend_from_slice(format!("<{period}:{run}>").as_bytes());
+            }
+        }
+        for c in [
+            compress(&data),
+            lzo1x::compress(&data, lzo1x::CompressLevel::new(9)),
+        ] {
+            assert_eq!(decompress(&c, DEFAULT_MAX_OUTPUT).unwrap(), data);
+            // The exact cap is enough; one byte less is refused.
+            assert_eq!(decompress(&c, data.len()).unwrap(), data);
+            assert!(decompress(&c, data.len() - 1).is_err());
+        }
+    }
+
     #[test]
     fn empty_is_empty_and_stream_ends_with_marker() {
         assert!(compress(b"").is_empty());
