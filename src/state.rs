@@ -328,8 +328,14 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         {
             let mut s = StateFile::new(&dir);
+            s.job(b"averyveryverylongname.c", "a-long-host-name", 1);
+            s.phase(Phase::Compile).unwrap();
+            // Later phases overwrite the record in place: one record, the latest.
             s.job(b"x.c", "h", 1);
             s.phase(Phase::Send).unwrap();
+            let bytes = std::fs::read(s.path()).unwrap();
+            assert_eq!(bytes.len(), STATE_SIZE);
+            assert_eq!(decode(&bytes).unwrap().host, b"h");
             std::fs::write(dir.join("binstate_999999999"), [0u8; 10]).unwrap();
             let dead = JobState {
                 pid: 0x7fff_fff0,

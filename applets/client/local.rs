@@ -151,7 +151,17 @@ impl Cpp {
             log::debug!("preprocessor output kept in {}", path.display());
             file
         } else {
-            memory_file()?
+            match memory_file() {
+                Ok(f) => f,
+                Err(e) => {
+                    // No memfd here (an old kernel, a sandbox): an unnamed
+                    // temp file serves as well; it vanishes with its fd.
+                    log::debug!("{e}; using a temp file for the preprocessor output");
+                    let (path, file) = temp_file(tmpdir, "distcc_", &format!(".{ext}"))?;
+                    let _ = std::fs::remove_file(&path);
+                    file
+                }
+            }
         };
         let stdout = file
             .try_clone()
@@ -202,6 +212,28 @@ mod tests {
         assert_eq!(sig, 128 + 11);
         let e = run(&["/no/such/compiler".into()], 0).unwrap_err();
         assert_eq!(e.kind(), Kind::CompilerMissing);
+    }
+
+    #[test]
+    fn preprocessor_output_is_read_back_from_the_start() {
+        use std::io::Read;
+        let tmp = std::env::temp_dir();
+        let sh = |script: &str| -> Vec<OsString> { vec!["sh".into(), "-c".into(), script.into()] };
+        let cpp = Cpp::start(
+            &sh("printf 'int x;\\n'; echo warn >&2"),
+            0,
+            &tmp,
+            "i",
+            false,
+        )
+        .unwrap();
+        let (code, mut out) = cpp.wait().unwrap();
+        assert_eq!(code, 0);
+        let mut text = String::new();
+        out.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "int x;\n");
+        let cpp = Cpp::start(&sh("echo partial; exit 3"), 0, &tmp, "i", false).unwrap();
+        assert_eq!(cpp.wait().unwrap().0, 3);
     }
 
     #[test]
