@@ -103,23 +103,17 @@ impl Connection {
         self.corked(write)
     }
 
-    /// Writes a header and then `len` bytes of `file`, letting the kernel
-    /// copy the file (std's `io::copy` uses sendfile/splice for sockets).
+    /// Writes a header and then `len` bytes of `file` from its current
+    /// offset, the kernel copying them with `sendfile(2)` (no trip through
+    /// our memory; as stock does).
     pub fn send_file(&mut self, head: &[u8], file: &mut std::fs::File, len: u64) -> Result<()> {
         self.corked(|c| {
             c.write_all(head)?;
-            let mut part = Read::take(file, len);
-            let n = match c {
-                Connection::Tcp { stream, .. } => std::io::copy(&mut part, stream)?,
-                Connection::Ssh { stream, .. } => std::io::copy(&mut part, stream)?,
+            let out = match c {
+                Connection::Tcp { stream, .. } => stream.as_raw_fd(),
+                Connection::Ssh { stream, .. } => stream.as_raw_fd(),
             };
-            if n != len {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "preprocessed file shrank while being sent",
-                ));
-            }
-            Ok(())
+            sendfile_all(out, file, len)
         })
     }
 
@@ -180,6 +174,50 @@ impl Drop for Connection {
             let _ = child.wait();
         }
     }
+}
+
+/// Sends `len` bytes of `file` from its current offset to the socket `out`
+/// (blocking, so the socket's send timeout applies), advancing the offset.
+fn sendfile_all(
+    out: std::os::fd::RawFd,
+    file: &mut std::fs::File,
+    len: u64,
+) -> std::io::Result<()> {
+    let mut left = len;
+    let mut calls = 0usize;
+    while left > 0 {
+        calls += 1;
+        if calls > MAX_WRITES {
+            return Err(std::io::Error::other("too many partial writes"));
+        }
+        let chunk = usize::try_from(left).unwrap_or(usize::MAX).min(1 << 30);
+        // SAFETY: both descriptors are open and owned by live objects; a
+        // null offset means "the file's own offset", which the kernel advances.
+        let n = unsafe { libc::sendfile(out, file.as_raw_fd(), std::ptr::null_mut(), chunk) };
+        match n {
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "preprocessed file shrank while being sent",
+                ));
+            }
+            n if n > 0 => left -= n as u64,
+            _ => {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EAGAIN) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "timed out sending the preprocessed source",
+                        ));
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn connect_tcp(name: &str, port: u16) -> Result<TcpStream> {
