@@ -8,8 +8,9 @@
 //! branches where it cannot, resolves includes ([`super::resolve`]) and
 //! descends into what they open. System headers (under the compiler's
 //! default directories) are not sent; they are scanned only for includes
-//! that lead back into non-system directories. The result feeds
-//! [`super::mirror`].
+//! that lead back into non-system directories, and for the macro names they
+//! may write ([`super::unseen`]): every other name the walk has not defined
+//! is known to be undefined. The result feeds [`super::mirror`].
 
 pub mod sysscan;
 
@@ -18,9 +19,10 @@ use super::command::{Command, MacroOp};
 use super::compiler;
 use super::condexpr;
 use super::lex::{TokKind, lex, spell};
-use super::macros::{Env, expand, parse_define};
+use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
 use super::resolve::{Found, SearchPath};
 use super::scanner::{Cond, IncludeKind, Node};
+use super::unseen::Unseen;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -70,7 +72,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
     let search = SearchPath::new(cmd, &info, cwd);
-    let mut env = Env::with_base(info.base_env.clone());
+    let mut env = Env::with_base(info.base_env.clone(), Unseen::new(&cache.writers));
     for op in &cmd.macro_ops {
         match op {
             MacroOp::Define(text) => {
@@ -96,7 +98,6 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         index: FastMap::default(),
         opened: FastSet::default(),
         once: FastSet::default(),
-        sys_scanned: FastSet::default(),
         real: FastMap::default(),
         is_file: FastMap::default(),
         ids: FastMap::default(),
@@ -142,13 +143,12 @@ struct Walker<'a> {
     search: &'a SearchPath,
     system_bytes: Vec<Vec<u8>>,
     cplusplus: bool,
-    env: Env,
+    env: Env<'a>,
     out: Closure,
     sent: FastSet<Vec<u8>>,
     index: FastMap<Vec<u8>, usize>,
     opened: FastSet<Vec<u8>>,
     once: FastSet<Vec<u8>>,
-    sys_scanned: FastSet<Vec<u8>>,
     real: FastMap<Vec<u8>, Option<PathBuf>>,
     is_file: FastMap<Vec<u8>, bool>,
     ids: FastMap<Vec<u8>, FileId>,
@@ -369,7 +369,6 @@ impl Walker<'_> {
             self.opened(abs);
         }
         if self.is_system(&real) {
-            self.env.incomplete = true;
             return self.scan_system(real, &found);
         }
         let id = self.ids.get(key(&real)).copied();
@@ -438,6 +437,7 @@ impl Walker<'_> {
                 Node::Define(n, m) => self.env.define(n, m.clone(), uncertain > 0),
                 Node::Undef(n) => self.env.undef(n, uncertain > 0),
                 Node::Once => {}
+                Node::PopMacro { name, sticky } => self.env.forget(name, *sticky),
                 Node::Cond(branches) => {
                     let mut unknown_before = false;
                     for (cond, body) in branches {
@@ -480,12 +480,14 @@ impl Walker<'_> {
         }
     }
 
-    /// Whether `body` is a single identifier with no known definition.
+    /// Whether `body` is a single identifier certainly not defined.
     fn undefined_name(&self, body: &[u8]) -> bool {
         match lex(body).as_slice() {
-            [t] if t.kind == TokKind::Ident => {
-                self.env.get(&t.text).is_none_or(|st| st.defs.is_empty())
-            }
+            [t] if t.kind == TokKind::Ident => match self.env.lookup(&t.text) {
+                Lookup::Undefined => true,
+                Lookup::Known(st) => st.defs.is_empty(),
+                Lookup::Unknown => false,
+            },
             _ => false,
         }
     }
@@ -514,6 +516,13 @@ impl Walker<'_> {
                 ctx.file.display()
             ))
         })?;
+        if alts.iter().flatten().any(|t| t.text == UNKNOWN) {
+            return Err(NotCovered(format!(
+                "computed include `{}` in {} depends on a macro a system header may define",
+                show(body),
+                ctx.file.display()
+            )));
+        }
         let names: Vec<_> = alts
             .iter()
             .filter_map(|alt| match alt.as_slice() {
@@ -542,8 +551,8 @@ impl Walker<'_> {
         let names = match self.names(body, ctx) {
             Ok(n) => n,
             // `#ifdef X` / `#include X` in a branch we could not decide, with
-            // X defined nowhere we looked: the branch is dead unless X comes
-            // from a system header, which we accept as a known limit.
+            // X certainly undefined there (no system header included so far
+            // writes it): the compiler would fail if the branch were live.
             Err(_) if uncertain > 0 && self.undefined_name(body) => return Ok(()),
             Err(e) => return Err(e),
         };

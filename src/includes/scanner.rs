@@ -11,6 +11,7 @@
 
 use super::lex::{Tok, lex};
 use super::macros::{Macro, parse_define};
+use super::unseen::{find, popped_names};
 use std::sync::Arc;
 
 /// Which include directive.
@@ -55,6 +56,16 @@ pub enum Node {
     Cond(Vec<(Cond, Vec<Node>)>),
     /// `#pragma once`.
     Once,
+    /// `#pragma pop_macro("NAME")`, or `_Pragma` doing the same, which
+    /// restores a definition the walk does not track: NAME becomes
+    /// unknown. `sticky` when the `_Pragma` is in a macro body, where it
+    /// acts at every expansion of that macro (see [`super::unseen`]).
+    PopMacro {
+        /// The macro restored.
+        name: Vec<u8>,
+        /// Whether it acts wherever a macro is expanded.
+        sticky: bool,
+    },
 }
 
 /// The directives of one file.
@@ -76,6 +87,9 @@ pub fn parse(src: &[u8]) -> Parsed {
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
     let mut i = 0;
+    // `_Pragma("pop_macro(...)")` may also appear outside directives; look
+    // for it in ordinary lines only when the file mentions it at all.
+    let pops = find(src, b"pop_macro").is_some();
     while i < src.len() {
         i = skip_blank(src, i);
         if i < src.len() && src[i] == b'#' {
@@ -83,7 +97,16 @@ pub fn parse(src: &[u8]) -> Parsed {
             i = next;
             handle(&line, &mut stack, &mut cur, &mut flat);
         } else {
+            let start = i;
             i = skip_code_line(src, i);
+            if pops {
+                for name in popped_names(&src[start..i]) {
+                    cur.push(Node::PopMacro {
+                        name,
+                        sticky: false,
+                    });
+                }
+            }
         }
     }
     while let Some((mut branches, outer)) = stack.pop() {
@@ -129,12 +152,28 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
             body: rest.to_vec(),
         }),
         b"define" => {
+            if find(rest, b"pop_macro").is_some() {
+                for name in popped_names(rest) {
+                    cur.push(Node::PopMacro { name, sticky: true });
+                }
+            }
             if let Some((n, m)) = parse_define(rest) {
                 cur.push(Node::Define(n, Arc::new(m)));
             }
         }
         b"undef" => cur.push(Node::Undef(first_word())),
-        b"pragma" if lex(rest).first().is_some_and(|t| t.is_ident(b"once")) => cur.push(Node::Once),
+        b"pragma" => match lex(rest).first() {
+            Some(t) if t.is_ident(b"once") => cur.push(Node::Once),
+            Some(t) if t.is_ident(b"pop_macro") => {
+                for name in popped_names(rest) {
+                    cur.push(Node::PopMacro {
+                        name,
+                        sticky: false,
+                    });
+                }
+            }
+            _ => {}
+        },
         b"if" | b"ifdef" | b"ifndef" if *flat > 0 || stack.len() >= MAX_NESTING => *flat += 1,
         b"elif" | b"elifdef" | b"elifndef" | b"else" if *flat > 0 => {}
         b"endif" if *flat > 0 => *flat -= 1,
