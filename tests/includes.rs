@@ -7,7 +7,9 @@
 //! Each case directory holds the sources and a `case.txt`: `cmd:` the
 //! compiler command (run in the case's copy; `@DIR@` is that copy's
 //! absolute path), `link: NAME -> TARGET` symlinks to create, `gen: FILE`
-//! files in which `@DIR@` is substituted too.
+//! files in which `@DIR@` is substituted too. A case's `sysroot/`
+//! directory (given with `--sysroot=@DIR@/sysroot`) holds system headers:
+//! like those under /usr, they are not sent and not checked.
 
 use crate::util::*;
 use std::collections::BTreeSet;
@@ -108,7 +110,7 @@ fn gcc_deps(case: &Case) -> BTreeSet<PathBuf> {
         .skip(1)
         .filter(|w| *w != "\\")
         .map(|w| std::fs::canonicalize(case.work.join(w)).unwrap())
-        .filter(|p| !p.starts_with("/usr/"))
+        .filter(|p| !p.starts_with("/usr/") && !p.starts_with(case.work.join("sysroot")))
         .collect()
 }
 
@@ -268,7 +270,29 @@ corpus!(
     absinclude,
     shadow,
     selfinclude,
+    sysmacros,
+    sysroot,
+    syscomputed,
+    popmacro,
 );
+
+/// Names no system header writes are known to be undefined after system
+/// headers, as for the compiler: the branch under `#ifdef
+/// PROJECT_NEVER_DEFINED` in the sysmacros case is not followed.
+#[test]
+fn undefined_names_stay_undefined_after_system_headers() {
+    require_stock();
+    let dir = TestDir::new("inc-precise");
+    let case = setup("sysmacros", &dir);
+    let (_server, socket) = include_server(&dir);
+    let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+        .arg("--scan-includes")
+        .args(&case.args));
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/check.h"), "{text}");
+    assert!(!text.contains("/never.h"), "{text}");
+}
 
 /// A user header created between two requests that shadows a header
 /// included from a system header is found: the memoised system-header scan
