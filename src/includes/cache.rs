@@ -17,7 +17,7 @@
 //! This module and the mmap in [`map_file`] are the only `unsafe` code of
 //! the include analysis.
 
-use super::scanner::{Parsed, parse};
+use super::scanner::{Parsed, parse, parse_as};
 use super::unseen::{SysHeader, Writer, WriterIndex, writes};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
@@ -349,7 +349,7 @@ impl Cache {
             return Ok(h.clone());
         }
         let (contents, _) = map_file(path)?;
-        let parsed = Arc::new(parse(&contents));
+        let parsed = Arc::new(parse_as(&contents, true));
         let (names, computed) = writes(&parsed);
         let id = self.next_header.fetch_add(1, Ordering::Relaxed);
         for (name, sticky) in names {

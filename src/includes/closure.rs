@@ -155,7 +155,7 @@ struct Walker<'a> {
     resolved: FastMap<Vec<u8>, Vec<Found>>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
     /// While computing a memoised system-header scan: what it depended on.
-    recording: Option<Vec<sysscan::Dep>>,
+    recording: Option<sysscan::Recording>,
     /// Identity of this request's search configuration, for memo keys.
     config_key: Vec<u8>,
     steps: usize,
@@ -259,10 +259,7 @@ impl Walker<'_> {
         };
         let listing = self.listing(parent);
         if let Some(rec) = &mut self.recording {
-            rec.push(sysscan::Dep::Listing(
-                parent.to_path_buf(),
-                listing.as_ref().map(|l| l.0),
-            ));
+            rec.listing(parent, listing.as_ref().map(|l| l.0));
         }
         let kind = match &listing {
             None => return false,
@@ -275,11 +272,7 @@ impl Walker<'_> {
             Some(_) => {
                 let found = self.file(&full);
                 if let Some(rec) = &mut self.recording {
-                    rec.push(sysscan::Dep::Probe(
-                        parent.to_path_buf(),
-                        PathBuf::from(last),
-                        found,
-                    ));
+                    rec.probe(parent, last, found);
                 }
                 found
             }

@@ -150,7 +150,8 @@ impl<'c> Env<'c> {
     pub fn with_base(base: Arc<Base>, unseen: Unseen<'c>) -> Env<'c> {
         Env {
             base: Some(base),
-            map: Default::default(),
+            // Room for the macros of a typical translation unit's headers.
+            map: super::cache::FastMap::with_capacity_and_hasher(1024, Default::default()),
             unseen,
             volatile: Default::default(),
         }

@@ -83,6 +83,14 @@ type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
 
 /// Parses the directives of `src`.
 pub fn parse(src: &[u8]) -> Parsed {
+    parse_as(src, false)
+}
+
+/// Parses the directives of `src`; `light` keeps only what the scan of a
+/// system header needs (includes, and the names `#define`, `#undef` and
+/// `pop_macro` write): macro bodies are empty and `#if` conditions are not
+/// tokenised.
+pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut stack: Vec<Open> = Vec::new();
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
@@ -95,7 +103,7 @@ pub fn parse(src: &[u8]) -> Parsed {
         if i < src.len() && src[i] == b'#' {
             let (line, next) = directive_line(src, i + 1);
             i = next;
-            handle(&line, &mut stack, &mut cur, &mut flat);
+            handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
             let start = i;
             i = skip_code_line(src, i);
@@ -123,7 +131,7 @@ pub fn parse(src: &[u8]) -> Parsed {
 /// directives kept as if every branch were taken: a superset).
 const MAX_NESTING: usize = 512;
 
-fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut usize) {
+fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut usize, light: bool) {
     let mut j = 0;
     while j < line.len() && line[j].is_ascii_whitespace() {
         j += 1;
@@ -135,12 +143,20 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
     let name = &line[start..j];
     let rest = trim(&line[j..]);
     let first_word = || {
+        if light {
+            let end = rest
+                .iter()
+                .position(|&c| !super::lex::ident_char(c))
+                .unwrap_or(rest.len());
+            return rest[..end].to_vec();
+        }
         lex(rest)
             .into_iter()
             .next()
             .map(|t| t.text)
             .unwrap_or_default()
     };
+    let expr = || Cond::Expr(if light { Vec::new() } else { lex(rest) });
     match name {
         b"include" | b"import" | b"include_next" => cur.push(Node::Include {
             kind: if name == b"include_next" {
@@ -157,7 +173,12 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
                     cur.push(Node::PopMacro { name, sticky: true });
                 }
             }
-            if let Some((n, m)) = parse_define(rest) {
+            if light {
+                let name = first_word();
+                if !name.is_empty() {
+                    cur.push(Node::Define(name, empty_macro()));
+                }
+            } else if let Some((n, m)) = parse_define(rest) {
                 cur.push(Node::Define(n, Arc::new(m)));
             }
         }
@@ -179,7 +200,7 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
         b"endif" if *flat > 0 => *flat -= 1,
         b"if" | b"ifdef" | b"ifndef" => {
             let cond = match name {
-                b"if" => Cond::Expr(lex(rest)),
+                b"if" => expr(),
                 b"ifdef" => Cond::Defined(first_word()),
                 _ => Cond::NotDefined(first_word()),
             };
@@ -188,7 +209,7 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
         b"elif" | b"elifdef" | b"elifndef" | b"else" => {
             if let Some((branches, _)) = stack.last_mut() {
                 let cond = match name {
-                    b"elif" => Cond::Expr(lex(rest)),
+                    b"elif" => expr(),
                     b"elifdef" => Cond::Defined(first_word()),
                     b"elifndef" => Cond::NotDefined(first_word()),
                     _ => Cond::Else,
@@ -209,6 +230,19 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
         }
         _ => {}
     }
+}
+
+/// One shared empty macro for light parses.
+fn empty_macro() -> Arc<Macro> {
+    static EMPTY: std::sync::OnceLock<Arc<Macro>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| {
+            Arc::new(Macro {
+                params: None,
+                body: Vec::new(),
+            })
+        })
+        .clone()
 }
 
 /// The guard of a file made of a single `#ifndef X` block that defines X.

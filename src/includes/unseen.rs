@@ -258,6 +258,14 @@ mod tests {
         ];
         assert_eq!(names, want);
         assert!(!computed);
+        let light = crate::includes::scanner::parse_as(
+            b"#if X(1)\n#define F(a) a\n#elif defined Y\n#undef Z /* c */\n#endif\n#include \"q.h\"\n",
+            true,
+        );
+        let full = parse(
+            b"#if X(1)\n#define F(a) a\n#elif defined Y\n#undef Z /* c */\n#endif\n#include \"q.h\"\n",
+        );
+        assert_eq!(writes(&light), writes(&full));
         assert!(writes(&parse(b"#if 0\n#include HDR\n#endif\n")).1);
     }
 

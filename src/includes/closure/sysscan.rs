@@ -21,11 +21,13 @@
 //! macro name becomes unknown after it), but a user file reached only
 //! through such an include is not seen (a known limit).
 
-use super::super::cache::{FileId, key};
+use super::super::cache::{FastSet, FileId, key};
 use super::super::resolve::{Found, SearchPath};
 use super::super::scanner::IncludeKind;
 use super::super::unseen::{HeaderId, IdSet};
 use super::{NotCovered, Walker, collect_includes, header_name};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,6 +39,45 @@ pub enum Dep {
     Listing(PathBuf, Option<FileId>),
     /// `dir/name` was (or was not) a regular file.
     Probe(PathBuf, PathBuf, bool),
+}
+
+/// The dependencies of a scan being computed, each recorded once.
+#[derive(Default)]
+pub struct Recording {
+    deps: Vec<Dep>,
+    seen: FastSet<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Recording {
+    fn first(&mut self, tag: u8, parts: &[&[u8]]) -> bool {
+        self.buf.clear();
+        self.buf.push(tag);
+        for p in parts {
+            self.buf.extend_from_slice(p);
+            self.buf.push(0);
+        }
+        if self.seen.contains(&self.buf) {
+            return false;
+        }
+        self.seen.insert(self.buf.clone());
+        true
+    }
+
+    /// Directory `dir` had identity `id` when listed.
+    pub fn listing(&mut self, dir: &Path, id: Option<FileId>) {
+        if self.first(b'L', &[key(dir)]) {
+            self.deps.push(Dep::Listing(dir.to_path_buf(), id));
+        }
+    }
+
+    /// `dir/name` was (or was not) a regular file.
+    pub fn probe(&mut self, dir: &Path, name: &OsStr, found: bool) {
+        if self.first(b'P', &[key(dir), name.as_bytes()]) {
+            self.deps
+                .push(Dep::Probe(dir.to_path_buf(), PathBuf::from(name), found));
+        }
+    }
 }
 
 /// The memoised scan from one system header.
@@ -139,12 +180,12 @@ impl Walker<'_> {
     fn compute(&mut self, real: PathBuf, found: &Found) -> Result<SysScan, NotCovered> {
         let saved_opened = std::mem::take(&mut self.opened);
         let saved_out = std::mem::take(&mut self.out.opened);
-        let saved_rec = self.recording.replace(Vec::new());
+        let saved_rec = self.recording.replace(Recording::default());
         let mut scan = Scan::default();
         self.collect(real, found, &mut scan);
-        let mut deps = std::mem::replace(&mut self.recording, saved_rec).unwrap_or_default();
-        deps.sort();
-        deps.dedup();
+        let deps = std::mem::replace(&mut self.recording, saved_rec)
+            .map(|r| r.deps)
+            .unwrap_or_default();
         self.opened = saved_opened;
         let opened = std::mem::replace(&mut self.out.opened, saved_out);
         Ok(SysScan {
