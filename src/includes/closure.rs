@@ -26,6 +26,7 @@ use super::unseen::Unseen;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a translation unit cannot be covered (the client then preprocesses
 /// locally).
@@ -102,6 +103,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         is_file: FastMap::default(),
         ids: FastMap::default(),
         resolved: FastMap::default(),
+        key_buf: Vec::new(),
         listings: FastMap::default(),
         recording: None,
         config_key: sysscan::config_key(cwd, &search),
@@ -113,10 +115,10 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
     for forced in cmd.imacros.iter().chain(&cmd.includes) {
         let found = w
             .find(forced, true, Some(Path::new("")), None)
-            .into_iter()
-            .next()
+            .first()
+            .cloned()
             .ok_or_else(|| NotCovered(format!("forced include {} not found", forced.display())))?;
-        w.visit(found, 0, false)?;
+        w.visit(&found, 0, false)?;
     }
     if !w.file(&cmd.source) {
         return Err(NotCovered(format!(
@@ -128,7 +130,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         spelled: cmd.source.clone(),
         dir_index: None,
     };
-    w.visit(src, 0, false)?;
+    w.visit(&src, 0, false)?;
     w.out.steps = w.steps;
     Ok(w.out)
 }
@@ -152,7 +154,9 @@ struct Walker<'a> {
     real: FastMap<Vec<u8>, Option<PathBuf>>,
     is_file: FastMap<Vec<u8>, bool>,
     ids: FastMap<Vec<u8>, FileId>,
-    resolved: FastMap<Vec<u8>, Vec<Found>>,
+    resolved: FastMap<Vec<u8>, Arc<[Found]>>,
+    /// Reused for memo keys.
+    key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
     /// While computing a memoised system-header scan: what it depended on.
     recording: Option<sysscan::Recording>,
@@ -211,10 +215,11 @@ impl Walker<'_> {
         quote: bool,
         dir: Option<&Path>,
         next: Option<Option<usize>>,
-    ) -> Vec<Found> {
+    ) -> Arc<[Found]> {
         // Resolutions are memoised per request (a header is included from
         // many places); not while recording a system scan's dependencies.
-        let mut k = Vec::with_capacity(64);
+        let mut k = std::mem::take(&mut self.key_buf);
+        k.clear();
         k.push(quote as u8);
         match next {
             None => k.push(0),
@@ -232,11 +237,16 @@ impl Walker<'_> {
         if self.recording.is_none()
             && let Some(hit) = self.resolved.get(&k)
         {
-            return hit.clone();
+            let hit = hit.clone();
+            self.key_buf = k;
+            return hit;
         }
         let search = self.search;
-        let found = search.find(name, quote, dir, next, &mut |d, n| self.file_in(d, n));
-        self.resolved.insert(k, found.clone());
+        let found: Arc<[Found]> = search
+            .find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
+            .into();
+        self.resolved.insert(k.clone(), found.clone());
+        self.key_buf = k;
         found
     }
 
@@ -351,21 +361,23 @@ impl Walker<'_> {
         self.in_system(real)
     }
 
-    fn visit(&mut self, found: Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
+    fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
         let abs = self.cwd.join(&found.spelled);
         let Some(real) = self.realpath(&abs) else {
             self.opened(abs);
             return Ok(());
         };
-        // Only paths through symlinks or `..` need mirroring.
-        if real != abs {
+        // Only paths through symlinks or `..` need mirroring (a path that
+        // differs only in spelling, like `a//b`, is mirrored harmlessly).
+        if key(&real) != key(&abs) {
             self.opened(abs);
         }
         if self.is_system(&real) {
-            return self.scan_system(real, &found);
+            return self.scan_system(real, found);
         }
         let id = self.ids.get(key(&real)).copied();
-        if self.sent.insert(key(&real).to_vec()) {
+        if !self.sent.contains(key(&real)) {
+            self.sent.insert(key(&real).to_vec());
             self.index.insert(key(&real).to_vec(), self.out.files.len());
             self.out.files.push(Sent {
                 real: real.clone(),
@@ -381,7 +393,9 @@ impl Walker<'_> {
             .cache
             .parsed_as(&real, id)
             .map_err(|e| NotCovered(format!("cannot read {}: {e}", real.display())))?;
-        if import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)) {
+        if (import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)))
+            && !self.once.contains(key(&real))
+        {
             self.once.insert(key(&real).to_vec());
         }
         if let Some(g) = &parsed.guard
@@ -557,7 +571,7 @@ impl Walker<'_> {
                 self.rewrite_absolute(body, &name, quote, ctx)?;
             }
             let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
-            for found in self.find(&name, quote, Some(ctx.dir), next) {
+            for found in self.find(&name, quote, Some(ctx.dir), next).iter() {
                 self.visit(found, uncertain, import)?;
             }
         }

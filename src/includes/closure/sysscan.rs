@@ -158,7 +158,7 @@ impl Walker<'_> {
             self.opened(p.clone());
         }
         for f in &memo.user {
-            self.visit(f.clone(), 1, false)?;
+            self.visit(f, 1, false)?;
         }
         Ok(())
     }
@@ -166,7 +166,11 @@ impl Walker<'_> {
     fn revalidate(&mut self, m: &SysScan) -> bool {
         for d in &m.deps {
             let ok = match d {
-                Dep::Listing(dir, id) => self.listing(dir).map(|l| l.0) == *id,
+                // Listed already in this request: compare without a copy.
+                Dep::Listing(dir, id) => match self.listings.get(key(dir)) {
+                    Some(l) => l.as_ref().map(|l| l.0) == *id,
+                    None => self.listing(dir).map(|l| l.0) == *id,
+                },
                 Dep::Probe(dir, name, was) => self.file(&dir.join(name)) == *was,
             };
             if !ok {
@@ -223,14 +227,14 @@ impl Walker<'_> {
                 continue;
             };
             let next = (kind == IncludeKind::Next).then_some(found.dir_index);
-            for f in self.find(&name, quote, Some(&dir), next) {
+            for f in self.find(&name, quote, Some(&dir), next).iter() {
                 let abs = self.cwd.join(&f.spelled);
                 match self.realpath(&abs) {
                     Some(r) if self.is_system(&r) => {
                         self.opened(abs);
-                        self.collect(r, &f, scan);
+                        self.collect(r, f, scan);
                     }
-                    Some(_) if !scan.user.contains(&f) => scan.user.push(f),
+                    Some(_) if !scan.user.contains(f) => scan.user.push(f.clone()),
                     _ => {}
                 }
             }
