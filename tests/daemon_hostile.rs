@@ -52,7 +52,8 @@ impl Victim {
 }
 
 /// Waits (bounded) until nothing of a job is left in the daemon's TMPDIR:
-/// only the workers' own private directories may remain, and empty.
+/// only the workers' own private directories may remain, holding at most
+/// the pump tree `root/` a worker keeps for its next pump job.
 pub fn no_job_files_left(d: &Daemon) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -61,7 +62,10 @@ pub fn no_job_files_left(d: &Daemon) {
             let name = entry.file_name().to_string_lossy().into_owned();
             let is_worker_dir = name.starts_with("distccd_")
                 && entry.file_type().unwrap().is_dir()
-                && std::fs::read_dir(entry.path()).unwrap().next().is_none();
+                && std::fs::read_dir(entry.path())
+                    .unwrap()
+                    .flatten()
+                    .all(|e| e.file_name() == "root" && e.file_type().unwrap().is_dir());
             if !is_worker_dir {
                 left.push(name);
             }

@@ -1,8 +1,9 @@
 //! Protocol 3 (pump) against our distccd, with requests crafted by the
 //! codec (the stock include server does not run on Python 3.11): a compile
 //! whose object equals a local compile, the .d rewrite, the debug-info
-//! rewrite (DWARF 5 `.debug_line_str` included), and path traversal in
-//! NAME, CDIR and LINK, each refused with nothing written outside the root.
+//! rewrite (DWARF 5 `.debug_line_str` included), path traversal in NAME,
+//! CDIR and LINK, each refused with nothing written outside the root, and
+//! the worker's kept tree never showing one job's files to the next.
 
 use crate::daemon::{roundtrip, start, still_compiles};
 use crate::daemon_hostile::{Victim, no_job_files_left};
@@ -157,6 +158,54 @@ fn pump_debug_info_names_client_paths() {
         std::fs::read(&obj).unwrap(),
         std::fs::read(local.join("local.o")).unwrap()
     );
+}
+
+/// One worker (`--jobs 1`) keeps its pump tree between jobs: a header the
+/// first request sent, and a header it sent with other content, must look
+/// to the second job exactly as the second request says.
+#[test]
+fn kept_tree_shows_each_job_only_its_own_files() {
+    let d = start(&["--jobs", "1"]);
+    let argv = ["gcc", "-c", "t.c", "-o", "t.o", "-I/home/u/proj/inc"];
+    let probe = "#if __has_include(\"gone.h\")\n#error gone.h leaked from the last job\n#endif\n\
+                 #include \"same.h\"\n#include \"changed.h\"\nint v = SAME + CHANGED;\n";
+    let first = vec![
+        file(
+            &format!("{CWD}/t.c"),
+            b"#include \"gone.h\"\n#include \"changed.h\"\nint v = CHANGED;\n",
+        ),
+        file(&format!("{CWD}/inc/gone.h"), b"#define GONE 1\n"),
+        file(&format!("{CWD}/inc/same.h"), b"#define SAME 1\n"),
+        file(&format!("{CWD}/inc/changed.h"), b"#define CHANGED 1\n"),
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, first)).expect("a reply");
+    assert_eq!(resp.status, 0, "{}", d.log());
+    let second = vec![
+        file(&format!("{CWD}/t.c"), probe.as_bytes()),
+        file(&format!("{CWD}/inc/same.h"), b"#define SAME 1\n"),
+        file(&format!("{CWD}/inc/changed.h"), b"#define CHANGED 40\n"),
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, second)).expect("a reply");
+    let stderr = decompress(&resp.stderr, 1 << 20).unwrap();
+    assert_eq!(
+        resp.status,
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&stderr),
+        d.log()
+    );
+    // The object must equal a local compile of the second tree.
+    let local = TestDir::new("kepttree");
+    local.write("t.c", probe);
+    local.write("inc/same.h", "#define SAME 1\n");
+    local.write("inc/changed.h", "#define CHANGED 40\n");
+    let out = run(Command::new("gcc")
+        .current_dir(&local.path)
+        .args(["-c", "t.c", "-o", "local.o", "-Iinc"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let object = decompress(&resp.object, 1 << 26).unwrap();
+    assert_eq!(object, std::fs::read(local.join("local.o")).unwrap());
+    no_job_files_left(&d);
 }
 
 #[test]

@@ -59,6 +59,20 @@ pub struct Connection {
     pub deadline: Option<Instant>,
 }
 
+/// How much a payload buffer may grow ahead of the bytes that arrived.
+const DIRECT_CHUNK: usize = 1024 * 1024;
+
+/// `recv` into uninitialised room; returns how many bytes it initialised.
+fn recv_into(stream: &TcpStream, room: &mut [std::mem::MaybeUninit<u8>]) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: recv writes at most room.len() bytes into memory we own.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), room.as_mut_ptr().cast(), room.len(), 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 impl Connection {
     /// A new connection that starts reading its request.
     pub fn new(id: usize, stream: TcpStream, peer: SocketAddr, limits: Limits) -> Connection {
@@ -74,14 +88,25 @@ impl Connection {
         }
     }
 
-    /// Reads everything available (the socket is edge-triggered).
+    /// Reads everything available (the socket is edge-triggered). A large
+    /// payload is read straight into its buffer, other bytes go through
+    /// `scratch` into the decoder.
     pub fn on_readable(&mut self, scratch: &mut [u8], cfg: &Config) -> Step {
         let mut step = Step::Continue;
         loop {
             let Some(stream) = self.stream.as_mut() else {
                 return step;
             };
-            let n = match stream.read(scratch) {
+            let room = match &mut self.phase {
+                Phase::ReadingRequest { decoder, .. } => decoder.payload_room(DIRECT_CHUNK),
+                _ => None,
+            };
+            let direct = room.is_some();
+            let n = match room {
+                Some(room) => recv_into(stream, room),
+                None => stream.read(scratch),
+            };
+            let n = match n {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return step,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -97,7 +122,13 @@ impl Connection {
             }
             match &mut self.phase {
                 Phase::ReadingRequest { decoder, checked } => {
-                    let request = match decoder.feed(&scratch[..n]) {
+                    let request = if direct {
+                        // SAFETY: recv_into initialised the first n bytes of the room.
+                        unsafe { decoder.payload_filled(n) }
+                    } else {
+                        decoder.feed(&scratch[..n])
+                    };
+                    let request = match request {
                         Ok(r) => r,
                         Err(e) => return Step::Close(format!("bad request: {e}")),
                     };

@@ -4,9 +4,11 @@
 //!
 //! Each worker keeps its emptied directory in a [`Slot`] for its next job:
 //! creating and deleting a directory per job was the largest part of the
-//! daemon's own CPU time (ext4 inode allocation). A directory that cannot
-//! be emptied completely is removed and replaced by a fresh one; the
-//! directory itself goes when its worker ends.
+//! daemon's own CPU time (ext4 inode allocation). The pump tree under
+//! `root/` is kept too, and brought up to date by the next pump job
+//! (pump_root.rs). A directory that cannot be emptied completely is
+//! removed and replaced by a fresh one; the directory itself goes when its
+//! worker ends.
 //!
 //! Layout: `in.<ext>` (a v1/v2 source of unknown language; known ones go
 //! to the compiler on stdin), `out.o`, `deps.d`, anything the
@@ -14,6 +16,7 @@
 //! under `root/`. Only `root/` is shaped by the client, so nothing it sends
 //! can pre-empt the paths the compiler writes.
 
+use super::pump_root::Tree;
 use distcc::{Error, Result};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStringExt;
@@ -69,10 +72,14 @@ impl Drop for JobDir {
     }
 }
 
-/// A worker's reusable job directory.
+/// The name of the pump tree inside a job directory.
+const TREE: &str = "root";
+
+/// A worker's reusable job directory and pump tree.
 #[derive(Default)]
 pub struct Slot {
     dir: Option<JobDir>,
+    tree: Option<Tree>,
 }
 
 impl Slot {
@@ -84,23 +91,42 @@ impl Slot {
         }
     }
 
-    /// Empties `dir` and keeps it for the next job; a directory that cannot
-    /// be emptied is dropped (removed) instead.
-    pub fn give_back(&mut self, dir: JobDir) {
+    /// The pump tree of `dir`: the one the last job left there, or a new
+    /// empty one.
+    pub fn take_tree(&mut self, dir: &JobDir) -> Result<Tree> {
+        let path = dir.join(TREE);
+        match self.tree.take() {
+            Some(t) if t.path() == path => Ok(t),
+            _ => Tree::create(path),
+        }
+    }
+
+    /// Empties `dir` and keeps it for the next job, with `tree` (the job's
+    /// pump tree, if it is sound) left in place; a directory that cannot be
+    /// emptied is dropped (removed) instead.
+    pub fn give_back(&mut self, dir: JobDir, tree: Option<Tree>) {
         if dir.keep {
             return;
         }
-        match clear(&dir.path) {
-            Ok(()) => self.dir = Some(dir),
+        let keep_tree = tree.is_some();
+        match clear(&dir.path, keep_tree) {
+            Ok(()) => {
+                self.dir = Some(dir);
+                self.tree = tree;
+            }
             Err(e) => log::warn!("emptying {}: {e}; replacing it", dir.path.display()),
         }
     }
 }
 
-/// Removes every entry of `dir` without following symlinks.
-fn clear(dir: &Path) -> std::io::Result<()> {
+/// Removes every entry of `dir` without following symlinks (but the pump
+/// tree when `keep_tree`).
+fn clear(dir: &Path, keep_tree: bool) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
+        if keep_tree && entry.file_name() == TREE {
+            continue;
+        }
         if entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(entry.path())?;
         } else {
@@ -151,7 +177,7 @@ mod tests {
         std::fs::create_dir_all(d.join("root/a/b")).unwrap();
         std::os::unix::fs::symlink("/etc", d.join("root/link")).unwrap();
         std::fs::write(d.join("out.o"), b"x").unwrap();
-        slot.give_back(d);
+        slot.give_back(d, None);
         let d = slot.take(&base, false).unwrap();
         assert_eq!(d.path(), first);
         assert!(std::fs::read_dir(d.path()).unwrap().next().is_none());

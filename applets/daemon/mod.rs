@@ -10,6 +10,7 @@
 
 mod compiler;
 mod connection;
+mod fsat;
 mod inetd;
 mod jobdir;
 mod metrics;
@@ -17,6 +18,7 @@ mod options;
 mod pool;
 mod process;
 mod pump_root;
+mod reply;
 mod rewrite;
 mod runner;
 mod server;
@@ -196,6 +198,7 @@ fn bind(addr: IpAddr, port: u16) -> Result<mio::net::TcpListener> {
 
 fn serve(o: Options) -> Result<ExitCode> {
     startup::nice(o.nice);
+    startup::keep_freed_memory();
     open_log(&o)?;
     let pid_file = match &o.pid_file {
         Some(p) if o.mode != Mode::Inetd => Some(startup::create_pid_file(p)?),

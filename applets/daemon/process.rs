@@ -5,7 +5,11 @@
 //! stdout/stderr on pipes, `cwd` set, the
 //! incremented `_DISTCC_SAFEGUARD` and `TMPDIR` pointing into the job
 //! directory (facts §5.2 step 7). Pipes instead of stock's temp files save
-//! creating and deleting two files per job. If argv[0] contains a `/` and
+//! creating and deleting two files per job. The source goes into the stdin
+//! pipe with `vmsplice`, which lends the pipe our pages instead of copying
+//! them (the buffer is neither changed nor freed before the compiler has
+//! exited), and the pipe is enlarged so that a big source needs few
+//! wake-ups. If argv[0] contains a `/` and
 //! cannot be executed, its basename is tried, as stock does; if nothing can
 //! be executed the job "fails" with wait status 110<<8 and a "failed to
 //! exec" message in its stderr.
@@ -14,7 +18,7 @@ use super::compiler::Config;
 use super::runner::JobControl;
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -120,6 +124,10 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
         unsafe {
             let fl = libc::fcntl(p.as_raw_fd(), libc::F_GETFL);
             libc::fcntl(p.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+            if input.len() > 64 * 1024 {
+                // Best effort: the system may cap pipe sizes lower.
+                libc::fcntl(p.as_raw_fd(), libc::F_SETPIPE_SZ, STDIN_PIPE_SIZE);
+            }
         }
     }
     if input.is_empty() {
@@ -132,6 +140,35 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
     READ_BUFFER
         .with_borrow_mut(|buf| pump_pipes(&mut stdin, input, &mut pipes, buf, &mut out, &mut err));
     (out, err)
+}
+
+/// The stdin pipe's size for big sources (the unprivileged maximum).
+const STDIN_PIPE_SIZE: libc::c_int = 1024 * 1024;
+
+/// Moves bytes of `data` into the non-blocking pipe `fd`: `vmsplice`
+/// (no copy; the caller keeps `data` unchanged until the reader is gone),
+/// or `write` where the kernel cannot splice.
+fn feed_pipe(fd: i32, data: &[u8]) -> std::io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: vmsplice reads the iovec, which describes memory we own and
+    // keep alive and unchanged until the compiler has exited (see run()).
+    let n = unsafe { libc::vmsplice(fd, &iov, 1, libc::SPLICE_F_NONBLOCK) };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let err = std::io::Error::last_os_error();
+    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(err);
+    }
+    // SAFETY: write from a slice we own.
+    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 thread_local! {
@@ -176,7 +213,7 @@ fn pump_pipes(
         if let Some(p) = stdin.as_mut()
             && ready.next().unwrap_or(false)
         {
-            match p.write(&input[written..]) {
+            match feed_pipe(p.as_raw_fd(), &input[written..]) {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -1,32 +1,47 @@
-//! Unpacking a protocol-3 (pump) request into the job's private root.
+//! The client's tree of a protocol-3 (pump) request, unpacked below the
+//! job's private `root/` and kept from one job to the next.
 //!
-//! Stock 3.4 concatenates root + NAME without any check, so a NAME like
-//! `/../../victim` overwrites and deletes files outside the root, and a
-//! planted `LINK` lets a later `FILE` write through it (facts §7). Here:
-//! CDIR and every NAME must be absolute, free of `.` and `..` components
-//! (empty components from `//` are dropped); directories are walked one
-//! component at a time with `openat(O_NOFOLLOW | O_DIRECTORY)` and files
-//! are created with `O_NOFOLLOW`, so no write ever passes through a
-//! symlink; a LINK is created by `symlinkat` in a directory reached that
-//! way, so the link itself always lies beneath the root. Relative link
-//! targets are kept verbatim (system directories are `../` chains by
-//! design), absolute ones are re-rooted, as in stock (facts §1.10.1).
+//! Safety first. Stock 3.4 concatenates root + NAME without any check, so
+//! a NAME like `/../../victim` overwrites and deletes files outside the
+//! root, and a planted `LINK` lets a later `FILE` write through it (facts
+//! §7). Here CDIR and every NAME must be absolute, free of `.` and `..`
+//! components (empty components from `//` are dropped); directories are
+//! walked one component at a time with `openat(O_NOFOLLOW | O_DIRECTORY)`
+//! and files are created with `O_NOFOLLOW` (fsat.rs), so no write or
+//! removal ever passes through a symlink; a LINK is created by `symlinkat`
+//! in a directory reached that way, so the link itself always lies beneath
+//! the root. Relative link targets are kept verbatim (system directories
+//! are `../` chains by design), absolute ones are re-rooted, as in stock
+//! (facts §1.10.1).
+//!
+//! Speed second. Consecutive jobs of one build send mostly the same
+//! headers, and creating then deleting a few hundred files per job made
+//! ext4's inode allocator (which skips recently deleted inodes) the largest
+//! part of the daemon's CPU in pump mode. So a worker keeps its tree and
+//! remembers what it holds ([`Tree::sync`]). A file is left alone when the
+//! client sent the same wire bytes as last time (same length and the same
+//! keyed SipHash, whose per-process random key a client cannot know, so it
+//! cannot craft a collision) and the file on disk is untouched since we
+//! wrote it (same inode, size and ctime, which no process can set back; the
+//! compiler, the only other process that runs here, is not allowed to name
+//! files in the tree anyway: compiler.rs);
+//! then it is neither decompressed nor read. Anything else is replaced, and
+//! everything the new request does not name is removed before the compiler
+//! starts. The compiler therefore sees exactly the tree a
+//! fresh unpack would give. If anything goes wrong the caller drops the
+//! tree and the next job starts from an empty root.
 
+use super::fsat::{Stamp, hostile, open_dir_at, read_link_at, remove_at, stamp_at};
 use super::jobdir::cstr;
 use distcc::protocol::{FileContent, FileEntry};
-use distcc::{Error, Kind, Result};
+use distcc::{Error, Result};
+use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-fn hostile(what: &str, path: &[u8]) -> Error {
-    Error::new(
-        Kind::Protocol,
-        format!("{what}: {:?}", String::from_utf8_lossy(path)),
-    )
-}
 
 /// The components of an absolute client path, checked.
 pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
@@ -46,69 +61,63 @@ pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
     Ok(parts)
 }
 
-/// The root directory, open, plus its path.
-pub struct Root {
+/// What one path of the tree is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Node {
+    Dir,
+    /// A regular file as written from a FILE element.
+    File(Written),
+    /// A symlink with this (server-side) target.
+    Link(Vec<u8>),
+}
+
+/// What we know of a file we wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Written {
+    /// Length and keyed hash of the wire (compressed) bytes.
+    wire_len: usize,
+    wire_hash: u64,
+    /// Decompressed length (counted against the budget when kept).
+    data_len: usize,
+    /// The file's identity and change time right after writing.
+    stamp: Stamp,
+}
+
+/// A worker's pump tree: the root directory, open, and what it holds.
+pub struct Tree {
     fd: OwnedFd,
     path: PathBuf,
+    /// What the last job left, by client path without the leading `/`.
+    known: HashMap<Vec<u8>, Node>,
+    /// The key of the wire-bytes hash.
+    hasher: RandomState,
 }
 
-fn open_dir_at(dir: &OwnedFd, name: &[u8], create: bool) -> Result<OwnedFd> {
-    let c = cstr(name)?;
-    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-    for _ in 0..2 {
-        // SAFETY: openat with a valid directory fd and NUL-terminated name.
-        let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
-        if fd >= 0 {
-            // SAFETY: fd was just returned by openat and is owned by nobody else.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        let err = std::io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::ENOENT) if create => {
-                // SAFETY: mkdirat with a valid directory fd and name.
-                if unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o777) } != 0 {
-                    let e = std::io::Error::last_os_error();
-                    if e.raw_os_error() != Some(libc::EEXIST) {
-                        return Err(Error::io("mkdirat", e));
-                    }
-                }
-            }
-            Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
-                return Err(hostile("path passes through a symlink or file", name));
-            }
-            _ => return Err(Error::io("openat", err)),
-        }
-    }
-    Err(hostile("directory vanished while created", name))
+/// The state of one [`Tree::sync`]: directories opened so far and what
+/// the new request names.
+struct Pass {
+    /// Directory key -> index into `fds` (the root is "" -> 0).
+    dirs: HashMap<Vec<u8>, usize>,
+    fds: Vec<OwnedFd>,
+    new: HashMap<Vec<u8>, Node>,
 }
 
-/// The target of the symlink `name` in `dir`, if it is one.
-fn read_link_at(dir: &OwnedFd, name: &std::ffi::CStr) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: readlinkat into a buffer of the given length.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let n = usize::try_from(n).ok()?;
-    buf.truncate(n);
-    Some(buf)
+fn key_of(parts: &[&[u8]]) -> Vec<u8> {
+    parts.join(&b'/')
 }
 
-impl Root {
-    /// Creates the root directory at `path` (inside the job directory).
-    pub fn create(path: PathBuf) -> Result<Root> {
+impl Tree {
+    /// Creates an empty root directory at `path` (inside the job directory).
+    pub fn create(path: PathBuf) -> Result<Tree> {
         std::fs::create_dir(&path)
             .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
         let fd =
             File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        Ok(Root {
+        Ok(Tree {
             fd: fd.into(),
             path,
+            known: HashMap::new(),
+            hasher: RandomState::new(),
         })
     }
 
@@ -117,57 +126,71 @@ impl Root {
         &self.path
     }
 
-    /// Walks (creating) the directories `parts` below the root.
-    fn walk(&self, parts: &[&[u8]]) -> Result<OwnedFd> {
-        let mut dir = self.fd.try_clone().map_err(|e| Error::io("dup", e))?;
-        for part in parts {
-            dir = open_dir_at(&dir, part, true)?;
-        }
-        Ok(dir)
-    }
-
-    /// Creates the client's working directory; returns its server path.
-    pub fn make_cwd(&self, cdir: &[u8]) -> Result<PathBuf> {
-        let parts = components(cdir)?;
-        self.walk(&parts)?;
-        let mut p = self.path.clone();
-        for part in parts {
-            p.push(std::ffi::OsStr::from_bytes(part));
-        }
-        Ok(p)
-    }
-
-    /// Writes every NAME entry; `budget` caps the decompressed bytes in all.
-    pub fn unpack(&self, entries: &[FileEntry], mut budget: usize) -> Result<()> {
+    /// Makes the tree hold exactly the client's working directory `cdir`
+    /// and the NAME entries (`budget` caps their decompressed bytes in
+    /// all). Returns the working directory's server path.
+    pub fn sync(
+        &mut self,
+        cdir: &[u8],
+        entries: &[FileEntry],
+        mut budget: usize,
+    ) -> Result<PathBuf> {
+        let root = self.fd.try_clone().map_err(|e| Error::io("dup", e))?;
+        let mut pass = Pass {
+            dirs: HashMap::from([(Vec::new(), 0)]),
+            fds: vec![root],
+            new: HashMap::with_capacity(self.known.len().max(64)),
+        };
+        let cwd_parts = components(cdir)?;
+        self.dir_index(&mut pass, &cwd_parts)?;
         for entry in entries {
             let parts = components(&entry.name)?;
             let Some((last, dirs)) = parts.split_last() else {
                 return Err(hostile("NAME names the root itself", &entry.name));
             };
-            let dir = self.walk(dirs)?;
+            let dir = self.dir_index(&mut pass, dirs)?;
+            let key = key_of(&parts);
             let name = cstr(last)?;
-            match &entry.content {
+            let node = match &entry.content {
                 FileContent::File(lzo) => {
-                    let data = distcc::compress::decompress(lzo, budget)?;
-                    budget -= data.len();
-                    let flags = libc::O_WRONLY
-                        | libc::O_CREAT
-                        | libc::O_TRUNC
-                        | libc::O_NOFOLLOW
-                        | libc::O_CLOEXEC;
-                    // SAFETY: openat with a valid directory fd and name.
-                    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o666) };
-                    if fd < 0 {
-                        let e = std::io::Error::last_os_error();
-                        if e.raw_os_error() == Some(libc::ELOOP) {
+                    match pass.new.get(&key) {
+                        Some(Node::Dir) => {
+                            return Err(hostile("FILE names a directory", &entry.name));
+                        }
+                        Some(Node::Link(_)) => {
                             return Err(hostile("FILE would write through a symlink", &entry.name));
                         }
-                        return Err(Error::io("creating a pump file", e));
+                        _ => {}
                     }
-                    // SAFETY: fd was just returned by openat.
-                    let mut file = unsafe { File::from_raw_fd(fd) };
-                    file.write_all(&data)
-                        .map_err(|e| Error::io("writing a pump file", e))?;
+                    let wire_hash = self.hasher.hash_one(&lzo[..]);
+                    let kept = match self.known.get(&key) {
+                        Some(Node::File(w))
+                            if !pass.new.contains_key(&key)
+                                && w.wire_len == lzo.len()
+                                && w.wire_hash == wire_hash
+                                && w.data_len <= budget
+                                && stamp_at(&pass.fds[dir], &name) == Some(w.stamp) =>
+                        {
+                            Some(w.clone())
+                        }
+                        _ => None,
+                    };
+                    let written = match kept {
+                        Some(w) => w,
+                        None => {
+                            let data = distcc::compress::decompress(lzo, budget)?;
+                            remove_at(&pass.fds[dir], &name, 0)?;
+                            let stamp = write_new_file(&pass.fds[dir], &name, &data, &entry.name)?;
+                            Written {
+                                wire_len: lzo.len(),
+                                wire_hash,
+                                data_len: data.len(),
+                                stamp,
+                            }
+                        }
+                    };
+                    budget -= written.data_len;
+                    Node::File(written)
                 }
                 FileContent::Link(target) => {
                     let target = if target.starts_with(b"/") {
@@ -177,31 +200,142 @@ impl Root {
                     } else {
                         target.clone()
                     };
-                    let t = cstr(&target)?;
-                    // SAFETY: symlinkat with valid strings and directory fd.
-                    if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), name.as_ptr()) } != 0 {
-                        let err = std::io::Error::last_os_error();
+                    let node = Node::Link(target);
+                    match pass.new.get(&key) {
                         // The same link sent twice is harmless.
-                        if err.raw_os_error() == Some(libc::EEXIST)
-                            && read_link_at(&dir, &name).as_deref() == Some(&target[..])
-                        {
-                            continue;
+                        Some(n) if *n == node => continue,
+                        Some(_) => {
+                            return Err(hostile("LINK conflicts with an entry", &entry.name));
                         }
-                        return Err(Error::io(
-                            format!("creating link {:?}", String::from_utf8_lossy(&entry.name)),
-                            err,
-                        ));
+                        None => {}
                     }
+                    let Node::Link(target) = &node else {
+                        unreachable!("built as a link above")
+                    };
+                    let unchanged = self.known.get(&key) == Some(&node)
+                        && read_link_at(&pass.fds[dir], &name).as_deref() == Some(&target[..]);
+                    if !unchanged {
+                        remove_at(&pass.fds[dir], &name, 0)?;
+                        let t = cstr(target)?;
+                        // SAFETY: symlinkat with valid strings and directory fd.
+                        let r = unsafe {
+                            libc::symlinkat(t.as_ptr(), pass.fds[dir].as_raw_fd(), name.as_ptr())
+                        };
+                        if r != 0 {
+                            return Err(Error::io(
+                                format!("creating link {:?}", String::from_utf8_lossy(&entry.name)),
+                                std::io::Error::last_os_error(),
+                            ));
+                        }
+                    }
+                    node
                 }
-            }
+            };
+            pass.new.insert(key, node);
+        }
+        self.remove_stale(&pass)?;
+        self.known = pass.new;
+        let mut cwd = self.path.clone();
+        for part in cwd_parts {
+            cwd.push(std::ffi::OsStr::from_bytes(part));
+        }
+        Ok(cwd)
+    }
+
+    /// The directory `parts` below the root, walked (and created) once per
+    /// pass; replaces a file or link the last job left at that name.
+    fn dir_index(&self, pass: &mut Pass, parts: &[&[u8]]) -> Result<usize> {
+        let key = key_of(parts);
+        if let Some(&i) = pass.dirs.get(&key) {
+            return Ok(i);
+        }
+        let Some((last, above)) = parts.split_last() else {
+            return Ok(0);
+        };
+        let parent = self.dir_index(pass, above)?;
+        match pass.new.get(&key) {
+            Some(Node::Dir) | None => {}
+            Some(_) => return Err(hostile("directory conflicts with a FILE or LINK", &key)),
+        }
+        if matches!(
+            self.known.get(&key),
+            Some(Node::File(_)) | Some(Node::Link(_))
+        ) {
+            remove_at(&pass.fds[parent], &cstr(last)?, 0)?;
+        }
+        let fd = open_dir_at(&pass.fds[parent], last, true)?;
+        pass.fds.push(fd);
+        let i = pass.fds.len() - 1;
+        pass.dirs.insert(key.clone(), i);
+        pass.new.insert(key, Node::Dir);
+        Ok(i)
+    }
+
+    /// Removes what the last job left and this one does not name, deepest
+    /// paths first.
+    fn remove_stale(&self, pass: &Pass) -> Result<()> {
+        let mut stale: Vec<&Vec<u8>> = self
+            .known
+            .keys()
+            .filter(|k| !pass.new.contains_key(*k))
+            .collect();
+        stale.sort_by_key(|k| std::cmp::Reverse(k.iter().filter(|&&b| b == b'/').count()));
+        for key in stale {
+            let parts: Vec<&[u8]> = key.split(|&b| b == b'/').collect();
+            let Some((last, above)) = parts.split_last() else {
+                continue;
+            };
+            // A parent that is gone or is no longer a directory took the
+            // stale entry with it.
+            let Some(parent) = self.open_existing(pass, above) else {
+                continue;
+            };
+            remove_at(&parent, &cstr(last)?, 0)?;
         }
         Ok(())
     }
+
+    /// Opens an existing directory below the root without creating it.
+    fn open_existing(&self, pass: &Pass, parts: &[&[u8]]) -> Option<OwnedFd> {
+        if let Some(&i) = pass.dirs.get(&key_of(parts)) {
+            return pass.fds[i].try_clone().ok();
+        }
+        let mut dir = self.fd.try_clone().ok()?;
+        for part in parts {
+            dir = open_dir_at(&dir, part, false).ok()?;
+        }
+        Some(dir)
+    }
+}
+
+/// Creates `name` (which must not exist) with `data`; returns its stamp.
+fn write_new_file(
+    dir: &OwnedFd,
+    name: &std::ffi::CStr,
+    data: &[u8],
+    client: &[u8],
+) -> Result<Stamp> {
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: openat with a valid directory fd and name.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o666) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::EEXIST)) {
+            return Err(hostile("FILE would write through a symlink", client));
+        }
+        return Err(Error::io("creating a pump file", e));
+    }
+    // SAFETY: fd was just returned by openat.
+    let mut file = unsafe { File::from_raw_fd(fd) };
+    file.write_all(data)
+        .map_err(|e| Error::io("writing a pump file", e))?;
+    Stamp::of(&file).map_err(|e| Error::io("stat of a pump file", e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     fn file(name: &str, data: &[u8]) -> FileEntry {
         FileEntry {
@@ -215,6 +349,40 @@ mod tests {
             name: name.as_bytes().to_vec(),
             content: FileContent::Link(target.as_bytes().to_vec()),
         }
+    }
+
+    fn scratch(tag: &str) -> PathBuf {
+        let base = std::env::temp_dir().join(format!("pumproot-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        base
+    }
+
+    /// Every path below `dir`, with "d", "f:<bytes>" or "l:<target>".
+    fn listing(dir: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                let t = e.file_type().unwrap();
+                let what = if t.is_symlink() {
+                    format!("l:{}", std::fs::read_link(e.path()).unwrap().display())
+                } else if t.is_dir() {
+                    stack.push(e.path());
+                    "d".to_string()
+                } else {
+                    format!(
+                        "f:{}",
+                        String::from_utf8_lossy(&std::fs::read(e.path()).unwrap())
+                    )
+                };
+                out.push((rel, what));
+            }
+        }
+        out.sort();
+        out
     }
 
     #[test]
@@ -231,49 +399,99 @@ mod tests {
 
     #[test]
     fn no_write_through_links() {
-        let base = std::env::temp_dir().join(format!("pumproot-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir_all(&base).unwrap();
+        let base = scratch("links");
         let outside = base.join("outside");
         std::fs::create_dir_all(&outside).unwrap();
-        let root = Root::create(base.join("root")).unwrap();
-        root.unpack(
-            &[
-                file("/home/u/a.c", b"int x;\n"),
-                link("/usr/include", "../../usr/include"),
-            ],
-            1 << 20,
-        )
-        .unwrap();
+        let mut tree = Tree::create(base.join("root")).unwrap();
+        let cwd = tree
+            .sync(
+                b"/home/u",
+                &[
+                    file("/home/u/a.c", b"int x;\n"),
+                    link("/usr/include", "../../usr/include"),
+                    link("/usr/include", "../../usr/include"),
+                ],
+                1 << 20,
+            )
+            .unwrap();
+        assert_eq!(cwd, base.join("root/home/u"));
         assert_eq!(
             std::fs::read(base.join("root/home/u/a.c")).unwrap(),
             b"int x;\n"
         );
-        // The same link again is fine, a different target at that name is not.
-        let again = [link("/usr/include", "../../usr/include")];
-        root.unpack(&again, 1 << 20).unwrap();
-        assert!(
-            root.unpack(&[link("/usr/include", "/etc")], 1 << 20)
-                .is_err()
-        );
-        let escape = format!("{}", outside.display());
+        // A different target at the same name in one request is refused.
+        let twice = [link("/l", "a"), link("/l", "b")];
+        assert!(tree.sync(b"/", &twice, 1 << 20).is_err());
         // A link pointing outside, then a FILE through it: refused.
-        root.unpack(
-            &[link("/evil", &format!("../../../../../../..{escape}"))],
-            1 << 20,
-        )
-        .unwrap();
-        assert!(root.unpack(&[file("/evil/victim", b"x")], 1 << 20).is_err());
-        // A link named like an existing file, then a FILE at the link: refused.
-        root.unpack(&[link("/home/u/l.h", "/etc/passwd")], 1 << 20)
-            .unwrap();
-        assert!(root.unpack(&[file("/home/u/l.h", b"x")], 1 << 20).is_err());
+        let escape = format!("../../../../../../..{}", outside.display());
+        let through = [link("/evil", &escape), file("/evil/victim", b"x")];
+        assert!(tree.sync(b"/", &through, 1 << 20).is_err());
+        // A FILE at the name of a link of the same request: refused.
+        let at_link = [
+            link("/home/u/l.h", "/etc/passwd"),
+            file("/home/u/l.h", b"x"),
+        ];
+        assert!(tree.sync(b"/", &at_link, 1 << 20).is_err());
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         // Absolute link targets are re-rooted.
-        let t = std::fs::read_link(base.join("root/home/u/l.h")).unwrap();
-        assert!(t.starts_with(base.join("root")), "{t:?}");
+        let mut tree = Tree::create(base.join("root2")).unwrap();
+        tree.sync(b"/", &[link("/home/u/l.h", "/etc/passwd")], 1 << 20)
+            .unwrap();
+        let t = std::fs::read_link(base.join("root2/home/u/l.h")).unwrap();
+        assert!(t.starts_with(base.join("root2")), "{t:?}");
         // Decompression budget.
-        assert!(root.unpack(&[file("/big", &vec![0u8; 4096])], 100).is_err());
+        assert!(
+            tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100)
+                .is_err()
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_kept_tree_holds_exactly_the_new_request() {
+        let base = scratch("reuse");
+        let mut tree = Tree::create(base.join("root")).unwrap();
+        let first = [
+            file("/p/inc/a.h", b"int a;\n"),
+            file("/p/inc/b.h", b"int b;\n"),
+            file("/p/old/gone.h", b"gone\n"),
+            link("/p/sys", "../usr/include"),
+            file("/p/x", b"file that becomes a directory\n"),
+        ];
+        tree.sync(b"/p/src", &first, 1 << 20).unwrap();
+        let a_inode = std::fs::metadata(base.join("root/p/inc/a.h"))
+            .unwrap()
+            .ino();
+        let second = [
+            file("/p/inc/a.h", b"int a;\n"),
+            file("/p/inc/b.h", b"int B;\n"),
+            file("/p/inc/c.h", b"int c;\n"),
+            file("/p/sys", b"a file where a link was\n"),
+            file("/p/x/y.h", b"int y;\n"),
+        ];
+        tree.sync(b"/p/src", &second, 1 << 20).unwrap();
+        let mut fresh = Tree::create(base.join("fresh")).unwrap();
+        fresh.sync(b"/p/src", &second, 1 << 20).unwrap();
+        assert_eq!(listing(&base.join("root")), listing(&base.join("fresh")));
+        // The unchanged header was left in place.
+        let again = std::fs::metadata(base.join("root/p/inc/a.h"))
+            .unwrap()
+            .ino();
+        assert_eq!(a_inode, again);
+        // A file changed on disk behind our back is rewritten (after a pause
+        // longer than the kernel's timestamp granularity, so its ctime moves).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(base.join("root/p/inc/a.h"), b"int z;\n").unwrap();
+        tree.sync(b"/p/src", &second, 1 << 20).unwrap();
+        assert_eq!(
+            std::fs::read(base.join("root/p/inc/a.h")).unwrap(),
+            b"int a;\n"
+        );
+        // And back to the first request, from the second.
+        tree.sync(b"/p/src", &first, 1 << 20).unwrap();
+        let mut fresh1 = Tree::create(base.join("fresh1")).unwrap();
+        fresh1.sync(b"/p/src", &first, 1 << 20).unwrap();
+        assert_eq!(listing(&base.join("root")), listing(&base.join("fresh1")));
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -11,9 +11,9 @@
 use super::compiler::{Checked, Config};
 use super::jobdir::Slot;
 use super::process;
-use super::pump_root::Root;
+use super::reply;
 use super::rewrite;
-use distcc::protocol::{Body, Response, Version, encode_response};
+use distcc::protocol::{Body, Version};
 use distcc::{Error, Kind, Result, compress};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
@@ -114,14 +114,15 @@ pub struct Outcome {
 
 /// Runs a task to completion in a directory from `slot`. Never panics on
 /// client input.
-pub fn run(task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
+pub fn run(mut task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
     let start = Instant::now();
     let compiler = task.checked.argv[0].to_string_lossy().into_owned();
     let input = task.checked.argv[task.checked.shape.input]
         .to_string_lossy()
         .into_owned();
     let id = task.id;
-    let (reply, result, status, error) = match execute(&task, cfg, slot) {
+    let body = std::mem::replace(&mut task.body, Body::Doti(Vec::new()));
+    let (reply, result, status, error) = match execute(&task, body, cfg, slot) {
         Ok((status, reply)) => {
             let result = match task.control.stopped() {
                 Some(Stop::ClientGone) | Some(Stop::Shutdown) => JobResult::CliDisconn,
@@ -146,10 +147,11 @@ pub fn run(task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
     }
 }
 
-fn execute(task: &Task, cfg: &Config, slot: &mut Slot) -> Result<(i32, Vec<u8>)> {
+fn execute(task: &Task, body: Body, cfg: &Config, slot: &mut Slot) -> Result<(i32, Vec<u8>)> {
     let dir = slot.take(&cfg.tmpdir, cfg.save_temps)?;
-    let result = execute_in(task, cfg, &dir);
-    slot.give_back(dir);
+    let mut tree = None;
+    let result = execute_in(task, body, cfg, &dir, slot, &mut tree);
+    slot.give_back(dir, tree);
     result
 }
 
@@ -164,17 +166,26 @@ fn stdin_language(ext: &str) -> Option<&'static str> {
     }
 }
 
-fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<(i32, Vec<u8>)> {
+/// Runs the job in `dir`; a pump job's tree is handed back in `tree_out`
+/// once it is sound (synced), so that the next job can reuse it.
+fn execute_in(
+    task: &Task,
+    body: Body,
+    cfg: &Config,
+    dir: &super::jobdir::JobDir,
+    slot: &mut Slot,
+    tree_out: &mut Option<super::pump_root::Tree>,
+) -> Result<(i32, Vec<u8>)> {
     let output = dir.join("out.o");
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
     let mut stdin = None;
-    let (command, cwd, root) = match &task.body {
+    let (command, cwd, root) = match body {
         Body::Doti(wire) => {
             let data = if task.version.compresses() {
-                compress::decompress(wire, cfg.max_decompressed)?
+                compress::decompress(&wire, cfg.max_decompressed)?
             } else {
-                wire.clone()
+                wire
             };
             let source = &task.checked.argv[shape.input];
             let ext = distcc::args::extensions::preprocessed_extension(source);
@@ -197,17 +208,20 @@ fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<
             (cmd, dir.path().to_path_buf(), None)
         }
         Body::Files(entries) => {
-            let root = Root::create(dir.join("root"))?;
+            let mut tree = slot.take_tree(dir)?;
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
-            let cwd = root.make_cwd(cdir)?;
-            root.unpack(entries, cfg.max_decompressed)?;
+            // A tree that failed to sync is dropped: the next job starts empty.
+            let cwd = tree.sync(cdir, &entries, cfg.max_decompressed)?;
+            drop(entries);
+            let root = tree.path().to_path_buf();
+            *tree_out = Some(tree);
             let cmd = rewrite::build(
                 &task.checked.argv,
                 shape,
                 rewrite::Source::Client,
                 &output,
                 &deps,
-                Some(root.path()),
+                Some(&root),
             );
             (cmd, cwd, Some(root))
         }
@@ -232,13 +246,15 @@ fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<
             .as_bytes(),
         );
     }
-    let mut object = Vec::new();
+    let mut object = reply::Object::None;
     let mut dotd = None;
     if status == 0 {
-        object = std::fs::read(&output).unwrap_or_default();
+        object = reply::Object::File(&output);
         if let Some(root) = &root {
-            let root_bytes = root.path().as_os_str().as_bytes();
-            distcc::debuginfo::rewrite_root(&mut object, root_bytes);
+            let root_bytes = root.as_os_str().as_bytes();
+            let mut bytes = std::fs::read(&output).unwrap_or_default();
+            distcc::debuginfo::rewrite_root(&mut bytes, root_bytes);
+            object = reply::Object::Bytes(bytes);
             let raw = std::fs::read(&deps).unwrap_or_default();
             let target = command.dotd_target.as_deref().unwrap_or(b"");
             dotd = Some(distcc::dotd_rewrite::rewrite(
@@ -249,22 +265,14 @@ fn execute_in(task: &Task, cfg: &Config, dir: &super::jobdir::JobDir) -> Result<
             ));
         }
     }
-    let wire = |data: Vec<u8>| {
-        if task.version.compresses() {
-            compress::compress(&data)
-        } else {
-            data
-        }
-    };
-    let response = Response {
-        version: task.version.0,
-        status: status as u32,
-        stderr: wire(stderr),
-        stdout: wire(stdout),
-        object: wire(object),
-        dotd: dotd.map(wire),
-    };
-    let mut reply = Vec::with_capacity(response.object.len() + response.stderr.len() + 96);
-    encode_response(&mut reply, &response)?;
+    let reply = reply::build(
+        task.version.0,
+        status,
+        task.version.compresses(),
+        &stderr,
+        &stdout,
+        object,
+        dotd.as_deref(),
+    )?;
     Ok((status, reply))
 }

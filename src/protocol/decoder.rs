@@ -8,12 +8,14 @@
 //! Every count and length is checked against [`Limits`] when its header is
 //! read, before anything is allocated, and payload buffers grow only with the
 //! bytes that really arrived: a hostile peer cannot make us reserve memory
-//! by announcing a huge length.
+//! by announcing a huge length (the daemon's direct reads reserve at most
+//! 8 MiB of address space ahead of the bytes, see `payload_room`).
 
 use super::message::{Body, FileContent, FileEntry, Request, Response, Version};
 use super::token::{HEADER_LEN, Token, parse_header};
 use crate::error::{Error, Kind, Result};
 use std::io::Read;
+use std::mem::MaybeUninit;
 
 /// Upper bounds on what a peer may send.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +60,13 @@ fn is_value_token(t: Token) -> bool {
 fn is_string_token(t: Token) -> bool {
     matches!(t, Token::Argv | Token::Cdir | Token::Name | Token::Link)
 }
+
+/// Payloads with at least this many bytes still to come are read straight
+/// into their buffer ([`RequestDecoder::payload_room`]).
+const DIRECT_MIN: usize = 16 * 1024;
+
+/// The most address space reserved for a payload before its bytes arrive.
+const DIRECT_FIRST: usize = 8 * 1024 * 1024;
 
 /// Reads one element at a time out of a byte stream that arrives in pieces.
 #[derive(Default)]
@@ -119,6 +128,55 @@ impl ElementReader {
             self.payload = Some((token, buf, len));
             return Ok(None);
         }
+        Self::finish(token, buf)
+    }
+
+    /// Room for the next bytes of a large payload in progress, to read into
+    /// directly. The first room is the announced length up to
+    /// [`DIRECT_FIRST`] (address space: pages become resident only as bytes
+    /// arrive), so a typical source needs no reallocation and no copy; past
+    /// that the buffer grows by at most `max(chunk, bytes so far)` at a time,
+    /// never beyond the announced length, so memory follows the bytes that
+    /// really arrived.
+    fn payload_room(&mut self, chunk: usize) -> Option<&mut [MaybeUninit<u8>]> {
+        let (_, buf, len) = self.payload.as_mut()?;
+        let remaining = *len - buf.len();
+        if remaining < DIRECT_MIN {
+            return None;
+        }
+        if buf.capacity() == buf.len() {
+            let grow = if buf.is_empty() {
+                DIRECT_FIRST
+            } else {
+                chunk.max(buf.len())
+            };
+            buf.reserve_exact(remaining.min(grow));
+        }
+        let room = remaining.min(buf.capacity() - buf.len());
+        Some(&mut buf.spare_capacity_mut()[..room])
+    }
+
+    /// Counts `n` bytes written into [`Self::payload_room`] as received.
+    ///
+    /// # Safety
+    /// The first `n` bytes of the last room handed out must have been
+    /// initialised.
+    unsafe fn payload_filled(&mut self, n: usize) -> Result<Option<Element>> {
+        let Some((_, buf, len)) = self.payload.as_mut() else {
+            return Ok(None);
+        };
+        let n = n.min(*len - buf.len()).min(buf.capacity() - buf.len());
+        // SAFETY: the caller initialised these bytes of the spare capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+        if buf.len() < *len {
+            return Ok(None);
+        }
+        let (token, buf, _) = self.payload.take().expect("payload in progress");
+        Self::finish(token, buf)
+    }
+
+    /// A complete payload as an element (strings may not hold NUL).
+    fn finish(token: Token, buf: Vec<u8>) -> Result<Option<Element>> {
         if is_string_token(token) && buf.contains(&0) {
             return Err(Error::new(
                 Kind::Protocol,
@@ -215,6 +273,32 @@ impl RequestDecoder {
             let Some(element) = self.reader.next(data, &mut pos, expected, &self.limits)? else {
                 break;
             };
+            self.accept(element)?;
+        }
+        if self.phase == RequestPhase::Complete && self.reader.at_boundary() {
+            return Ok(Some(self.take_request()));
+        }
+        Ok(None)
+    }
+
+    /// While a large payload (a source, a file) is arriving: room to read
+    /// its next bytes into directly, which saves copying them through a
+    /// scratch buffer. Fill some of it, then call [`Self::payload_filled`].
+    pub fn payload_room(&mut self, chunk: usize) -> Option<&mut [MaybeUninit<u8>]> {
+        if self.phase == RequestPhase::Complete {
+            return None;
+        }
+        self.reader.payload_room(chunk)
+    }
+
+    /// Counts `n` bytes read into the last [`Self::payload_room`]; returns
+    /// the request when it is complete, like [`Self::feed`].
+    ///
+    /// # Safety
+    /// The first `n` bytes of that room must have been initialised.
+    pub unsafe fn payload_filled(&mut self, n: usize) -> Result<Option<Request>> {
+        // SAFETY: forwarded from the caller.
+        if let Some(element) = unsafe { self.reader.payload_filled(n) }? {
             self.accept(element)?;
         }
         if self.phase == RequestPhase::Complete && self.reader.at_boundary() {
@@ -533,6 +617,59 @@ mod tests {
                     got = Some(r);
                 }
             }
+            assert_eq!(got.unwrap(), req);
+        }
+    }
+
+    /// Large payloads read straight into their buffers, mixed with small
+    /// feeds for everything else, give the same request.
+    #[test]
+    fn direct_payload_reads_give_the_same_request() {
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut pump = pump_request();
+        if let Body::Files(files) = &mut pump.body {
+            files.insert(
+                1,
+                FileEntry {
+                    name: b"/home/u/p/big.h".to_vec(),
+                    content: FileContent::File(big.clone()),
+                },
+            );
+        }
+        for req in [
+            pump,
+            Request {
+                version: Version::PLAIN,
+                cwd: None,
+                argv: vec![b"cc".to_vec(), b"-c".to_vec()],
+                body: Body::Doti(big.clone()),
+            },
+        ] {
+            let mut wire = Vec::new();
+            encode_request(&mut wire, &req).unwrap();
+            let mut dec = RequestDecoder::new(Limits::default());
+            let (mut pos, mut got, mut direct) = (0, None, 0);
+            while pos < wire.len() {
+                let r = if let Some(room) = dec.payload_room(5000) {
+                    assert!(room.len() <= 300_000);
+                    let n = room.len().min(3001).min(wire.len() - pos);
+                    for (dst, src) in room.iter_mut().zip(&wire[pos..pos + n]) {
+                        dst.write(*src);
+                    }
+                    pos += n;
+                    direct += n;
+                    // SAFETY: the first n bytes were written just above.
+                    unsafe { dec.payload_filled(n) }.unwrap()
+                } else {
+                    let n = 7.min(wire.len() - pos);
+                    pos += n;
+                    dec.feed(&wire[pos - n..pos]).unwrap()
+                };
+                if r.is_some() {
+                    got = r;
+                }
+            }
+            assert!(direct > 250_000, "only {direct} bytes went direct");
             assert_eq!(got.unwrap(), req);
         }
     }

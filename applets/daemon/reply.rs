@@ -1,0 +1,176 @@
+//! Building a job's reply (facts §1.6: DONE, STAT, SERR, SOUT, DOTO and,
+//! for protocol 3, DOTD) in one buffer, with the object put straight into
+//! place: read from its file into the reply for plain protocols, or
+//! compressed into the reply for LZO ones. Objects of large C++ units are
+//! megabytes; copying each once more into a separate reply buffer was a
+//! visible part of the daemon's own CPU.
+
+use distcc::protocol::Token;
+use distcc::protocol::token::{put_header, put_payload};
+use distcc::{Error, Result, compress};
+use std::io::Read;
+use std::path::Path;
+
+/// Where the object comes from.
+pub enum Object<'a> {
+    /// No object (the compile failed or the job ended early).
+    None,
+    /// The compiler's output file, sent as it is.
+    File(&'a Path),
+    /// Bytes already in memory (after a debug-info rewrite).
+    Bytes(Vec<u8>),
+}
+
+/// The reply of one job. `compressed`: the protocol sends LZO payloads.
+pub fn build(
+    version: u32,
+    status: i32,
+    compressed: bool,
+    stderr: &[u8],
+    stdout: &[u8],
+    object: Object<'_>,
+    dotd: Option<&[u8]>,
+) -> Result<Vec<u8>> {
+    // A compile that "succeeded" without writing its output sends an empty
+    // object, as before.
+    let file = match object {
+        Object::File(path) => std::fs::File::open(path).ok(),
+        _ => None,
+    };
+    let file_len = match &file {
+        Some(f) => f
+            .metadata()
+            .map_err(|e| Error::io("stat of the object", e))?
+            .len() as usize,
+        None => 0,
+    };
+    let bytes_len = match &object {
+        Object::Bytes(b) => b.len(),
+        _ => 0,
+    };
+    let mut reply = Vec::with_capacity(
+        96 + stderr.len() + stdout.len() + file_len + bytes_len + dotd.map_or(0, <[u8]>::len),
+    );
+    put_header(&mut reply, Token::Done, version);
+    put_header(&mut reply, Token::Stat, status as u32);
+    put_element(&mut reply, Token::Serr, compressed, stderr)?;
+    put_element(&mut reply, Token::Sout, compressed, stdout)?;
+    match (object, file) {
+        (Object::File(path), Some(mut f)) if !compressed => {
+            put_header(&mut reply, Token::Doto, checked_len(file_len)?);
+            let start = reply.len();
+            f.read_to_end(&mut reply)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if reply.len() - start != file_len {
+                return Err(Error::io(
+                    "reading the object",
+                    std::io::Error::other("the object changed size while read"),
+                ));
+            }
+        }
+        (Object::File(path), Some(mut f)) => {
+            let mut data = Vec::with_capacity(file_len);
+            f.read_to_end(&mut data)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            put_element(&mut reply, Token::Doto, true, &data)?;
+        }
+        (Object::Bytes(data), _) => put_element(&mut reply, Token::Doto, compressed, &data)?,
+        (Object::File(_), None) | (Object::None, _) => put_header(&mut reply, Token::Doto, 0),
+    }
+    if let Some(dotd) = dotd {
+        put_element(&mut reply, Token::Dotd, compressed, dotd)?;
+    }
+    Ok(reply)
+}
+
+fn checked_len(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        Error::new(
+            distcc::Kind::OutOfMemory,
+            format!("payload of {n} bytes exceeds 4 GiB"),
+        )
+    })
+}
+
+/// Appends one element, LZO-compressed straight into the reply when asked
+/// (an empty payload stays empty, as stock sends it).
+fn put_element(reply: &mut Vec<u8>, token: Token, compressed: bool, data: &[u8]) -> Result<()> {
+    if !compressed || data.is_empty() {
+        return put_payload(reply, token, data);
+    }
+    let at = reply.len();
+    put_header(reply, token, 0);
+    let start = reply.len();
+    compress::compress_into(data, reply);
+    let len = checked_len(reply.len() - start)?;
+    let mut header = Vec::with_capacity(12);
+    put_header(&mut header, token, len);
+    reply[at..start].copy_from_slice(&header);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distcc::protocol::{Response, encode_response};
+
+    fn expected(compressed: bool, object: &[u8], dotd: Option<&[u8]>) -> Vec<u8> {
+        let wire = |d: &[u8]| {
+            if compressed {
+                compress::compress(d)
+            } else {
+                d.to_vec()
+            }
+        };
+        let mut out = Vec::new();
+        encode_response(
+            &mut out,
+            &Response {
+                version: 2,
+                status: 0,
+                stderr: wire(b"warning: x\n"),
+                stdout: wire(b""),
+                object: wire(object),
+                dotd: dotd.map(wire),
+            },
+        )
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn same_bytes_as_the_codec() {
+        let dir = std::env::temp_dir().join(format!("reply-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.o");
+        let object: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
+        std::fs::write(&path, &object).unwrap();
+        for compressed in [false, true] {
+            let got = build(
+                2,
+                0,
+                compressed,
+                b"warning: x\n",
+                b"",
+                Object::File(&path),
+                None,
+            )
+            .unwrap();
+            assert_eq!(got, expected(compressed, &object, None));
+            let got = build(
+                2,
+                0,
+                compressed,
+                b"warning: x\n",
+                b"",
+                Object::Bytes(object.clone()),
+                Some(b"a.o: a.c\n"),
+            )
+            .unwrap();
+            assert_eq!(got, expected(compressed, &object, Some(b"a.o: a.c\n")));
+            let got = build(2, 0, compressed, b"warning: x\n", b"", Object::None, None).unwrap();
+            assert_eq!(got, expected(compressed, b"", None));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
