@@ -57,6 +57,27 @@
 //! answer is then "unknown", and both branches are walked. Names no
 //! scanned header writes are undefined unless the walk defined them, which
 //! is exactly what the compiler sees.
+//!
+//! Details that keep the argument true:
+//! - The predefined macros are those of a `-dM` probe run with every
+//!   option that may change them (`-O2` gives `__OPTIMIZE__`, `-std=`
+//!   `__cplusplus`, `-pthread` `_REENTRANT`, ...): see
+//!   [`super::compiler`]. Options that inject macros the probe cannot see
+//!   (`-Wp,`, `-Xpreprocessor`) make the command not covered.
+//! - Non-system files reached from a system header are walked after its
+//!   names are marked, with their definitions as possibilities only.
+//! - `#pragma pop_macro` and `_Pragma` in walked files make the name
+//!   unknown too ([`super::macros::Env::forget`]), sticky when written in
+//!   a macro body.
+//! - Unknown is never guessed: in `#if` both branches are walked; an
+//!   `#include MACRO` whose expansion involves an unknown name makes the
+//!   translation unit not covered (the client preprocesses it locally);
+//!   `#include X` in an undecided branch is skipped only when X is
+//!   certainly undefined there (the compiler would fail on it).
+//!
+//! Known limit, unchanged by this module: a non-system file reached only
+//! through a computed include inside a system header is not seen (the
+//! scan cannot evaluate it), although the macros after it are unknown.
 
 use super::cache::AppendMap;
 use super::lex::{TokKind, lex};
