@@ -328,6 +328,47 @@ fn new_header_shadowing_a_system_header_is_found() {
     assert!(second.contains(&want), "{second}");
 }
 
+/// The memo of a system-header scan keeps the dependencies of resolutions
+/// it shares with an earlier scan of the same request: `<b.h>` is scanned
+/// after `<a.h>`, and both look for `<common.h>` in `-I.` first, so `b.h`'s
+/// scan reuses that resolution. A `common.h` created later in `.` must still
+/// invalidate the memo of `<b.h>` alone.
+#[test]
+fn shared_resolutions_keep_their_dependencies() {
+    require_stock();
+    let dir = TestDir::new("inc-shared-deps");
+    let work = dir.join("w");
+    let sys = work.join("sysroot/usr/include");
+    std::fs::create_dir_all(&sys).unwrap();
+    std::fs::write(sys.join("a.h"), "#include <common.h>\n").unwrap();
+    std::fs::write(sys.join("b.h"), "#include <common.h>\n").unwrap();
+    std::fs::write(sys.join("common.h"), "\n").unwrap();
+    std::fs::write(work.join("both.c"), "#include <a.h>\n#include <b.h>\n").unwrap();
+    std::fs::write(work.join("one.c"), "#include <b.h>\n").unwrap();
+    let work = std::fs::canonicalize(&work).unwrap();
+    let sysroot = format!("--sysroot={}/sysroot", work.display());
+    let (_server, socket) = include_server(&dir);
+    let scan = |src: &str| {
+        let case = Case {
+            work: work.clone(),
+            args: ["gcc", &sysroot, "-I.", "-c", src]
+                .map(String::from)
+                .to_vec(),
+        };
+        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args));
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = scan("both.c");
+    assert!(!first.contains("/common.h"), "{first}");
+    std::fs::write(work.join("common.h"), "\n").unwrap();
+    let second = scan("one.c");
+    let want = format!("FILE      {}/common.h", work.display());
+    assert!(second.contains(&want), "{second}");
+}
+
 /// A header rewritten between two requests is re-read (the cache checks
 /// size, mtime and inode), so the second answer follows the new include.
 #[test]

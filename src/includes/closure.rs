@@ -103,6 +103,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         is_file: FastMap::default(),
         ids: FastMap::default(),
         resolved: FastMap::default(),
+        resolved_rec: FastMap::default(),
         key_buf: Vec::new(),
         listings: FastMap::default(),
         recording: None,
@@ -139,6 +140,9 @@ fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A resolution made while recording, with what it depended on.
+type RecordedFind = (Arc<[Found]>, Arc<[sysscan::Dep]>);
+
 struct Walker<'a> {
     cache: &'a Cache,
     cwd: &'a Path,
@@ -155,6 +159,8 @@ struct Walker<'a> {
     is_file: FastMap<Vec<u8>, bool>,
     ids: FastMap<Vec<u8>, FileId>,
     resolved: FastMap<Vec<u8>, Arc<[Found]>>,
+    /// The same while recording, with the dependencies of each resolution.
+    resolved_rec: FastMap<Vec<u8>, RecordedFind>,
     /// Reused for memo keys.
     key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
@@ -217,7 +223,9 @@ impl Walker<'_> {
         next: Option<Option<usize>>,
     ) -> Arc<[Found]> {
         // Resolutions are memoised per request (a header is included from
-        // many places); not while recording a system scan's dependencies.
+        // many places). While a system scan records its dependencies, a
+        // separate memo keeps the dependencies of each resolution and
+        // replays them into the recording on a hit.
         let mut k = std::mem::take(&mut self.key_buf);
         k.clear();
         k.push(quote as u8);
@@ -234,14 +242,38 @@ impl Walker<'_> {
         }
         k.push(0);
         k.extend_from_slice(key(name));
-        if self.recording.is_none()
-            && let Some(hit) = self.resolved.get(&k)
-        {
+        let search = self.search;
+        if self.recording.is_some() {
+            let found = match self.resolved_rec.get(&k) {
+                Some((hit, deps)) => {
+                    if let Some(rec) = &mut self.recording {
+                        deps.iter().for_each(|d| rec.replay(d));
+                    }
+                    hit.clone()
+                }
+                None => {
+                    let outer = self.recording.replace(sysscan::Recording::default());
+                    let found: Arc<[Found]> = search
+                        .find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
+                        .into();
+                    let inner = std::mem::replace(&mut self.recording, outer);
+                    let deps: Arc<[sysscan::Dep]> =
+                        inner.map(|r| r.into_deps()).unwrap_or_default().into();
+                    if let Some(rec) = &mut self.recording {
+                        deps.iter().for_each(|d| rec.replay(d));
+                    }
+                    self.resolved_rec.insert(k.clone(), (found.clone(), deps));
+                    found
+                }
+            };
+            self.key_buf = k;
+            return found;
+        }
+        if let Some(hit) = self.resolved.get(&k) {
             let hit = hit.clone();
             self.key_buf = k;
             return hit;
         }
-        let search = self.search;
         let found: Arc<[Found]> = search
             .find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
             .into();

@@ -78,6 +78,19 @@ impl Recording {
                 .push(Dep::Probe(dir.to_path_buf(), PathBuf::from(name), found));
         }
     }
+
+    /// Records `d` again (from a memoised resolution).
+    pub fn replay(&mut self, d: &Dep) {
+        match d {
+            Dep::Listing(dir, id) => self.listing(dir, *id),
+            Dep::Probe(dir, name, found) => self.probe(dir, name.as_os_str(), *found),
+        }
+    }
+
+    /// The dependencies recorded, each once.
+    pub fn into_deps(self) -> Vec<Dep> {
+        self.deps
+    }
 }
 
 /// The memoised scan from one system header.
