@@ -95,9 +95,6 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
     let mut i = 0;
-    // `_Pragma("pop_macro(...)")` may also appear outside directives; look
-    // for it in ordinary lines only when the file mentions it at all.
-    let pops = find(src, b"pop_macro").is_some();
     while i < src.len() {
         i = skip_blank(src, i);
         if i < src.len() && src[i] == b'#' {
@@ -105,9 +102,12 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
             i = next;
             handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
+            // `_Pragma("pop_macro(...)")` may also appear outside
+            // directives: such lines are looked at more closely.
             let start = i;
-            i = skip_code_line(src, i);
-            if pops {
+            let pragma;
+            (i, pragma) = skip_code_line(src, i);
+            if pragma {
                 for name in popped_names(&src[start..i]) {
                     cur.push(Node::PopMacro {
                         name,
@@ -316,19 +316,25 @@ fn end_block_comment(s: &[u8], i: usize) -> usize {
 }
 
 /// Skips an ordinary (non-directive) logical line, honouring literals,
-/// comments and continuations. Returns the index after its newline.
-fn skip_code_line(s: &[u8], mut i: usize) -> usize {
+/// comments and continuations. Returns the index after its newline and
+/// whether the line has a `_Pragma` outside literals and comments.
+fn skip_code_line(s: &[u8], mut i: usize) -> (usize, bool) {
+    let mut pragma = false;
     while i < s.len() {
         match s[i] {
-            b'\n' => return i + 1,
+            b'\n' => return (i + 1, pragma),
             b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
             b'/' if s.get(i + 1) == Some(&b'*') => i = end_block_comment(s, i + 2),
-            b'/' if s.get(i + 1) == Some(&b'/') => return skip_line_comment(s, i + 2),
+            b'/' if s.get(i + 1) == Some(&b'/') => return (skip_line_comment(s, i + 2), pragma),
             q @ (b'"' | b'\'') => i = skip_quoted(s, i + 1, q),
+            b'_' if s[i..].starts_with(b"_Pragma") => {
+                pragma = true;
+                i += 7;
+            }
             _ => i += 1,
         }
     }
-    i
+    (i, pragma)
 }
 
 /// Skips a `//` comment (which continues across backslash-newlines).
