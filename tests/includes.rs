@@ -7,7 +7,9 @@
 //! Each case directory holds the sources and a `case.txt`: `cmd:` the
 //! compiler command (run in the case's copy; `@DIR@` is that copy's
 //! absolute path), `link: NAME -> TARGET` symlinks to create, `gen: FILE`
-//! files in which `@DIR@` is substituted too.
+//! files in which `@DIR@` is substituted too. A case's `sysroot/`
+//! directory (given with `--sysroot=@DIR@/sysroot`) holds system headers:
+//! like those under /usr, they are not sent and not checked.
 
 use crate::util::*;
 use std::collections::BTreeSet;
@@ -108,7 +110,7 @@ fn gcc_deps(case: &Case) -> BTreeSet<PathBuf> {
         .skip(1)
         .filter(|w| *w != "\\")
         .map(|w| std::fs::canonicalize(case.work.join(w)).unwrap())
-        .filter(|p| !p.starts_with("/usr/"))
+        .filter(|p| !p.starts_with("/usr/") && !p.starts_with(case.work.join("sysroot")))
         .collect()
 }
 
@@ -268,7 +270,29 @@ corpus!(
     absinclude,
     shadow,
     selfinclude,
+    sysmacros,
+    sysroot,
+    syscomputed,
+    popmacro,
 );
+
+/// Names no system header writes are known to be undefined after system
+/// headers, as for the compiler: the branch under `#ifdef
+/// PROJECT_NEVER_DEFINED` in the sysmacros case is not followed.
+#[test]
+fn undefined_names_stay_undefined_after_system_headers() {
+    require_stock();
+    let dir = TestDir::new("inc-precise");
+    let case = setup("sysmacros", &dir);
+    let (_server, socket) = include_server(&dir);
+    let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+        .arg("--scan-includes")
+        .args(&case.args));
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/check.h"), "{text}");
+    assert!(!text.contains("/never.h"), "{text}");
+}
 
 /// A user header created between two requests that shadows a header
 /// included from a system header is found: the memoised system-header scan
@@ -301,6 +325,47 @@ fn new_header_shadowing_a_system_header_is_found() {
     std::fs::write(work.join("features.h"), "#include_next <features.h>\n").unwrap();
     let second = scan();
     let want = format!("FILE      {}/features.h", case.work.display());
+    assert!(second.contains(&want), "{second}");
+}
+
+/// The memo of a system-header scan keeps the dependencies of resolutions
+/// it shares with an earlier scan of the same request: `<b.h>` is scanned
+/// after `<a.h>`, and both look for `<common.h>` in `-I.` first, so `b.h`'s
+/// scan reuses that resolution. A `common.h` created later in `.` must still
+/// invalidate the memo of `<b.h>` alone.
+#[test]
+fn shared_resolutions_keep_their_dependencies() {
+    require_stock();
+    let dir = TestDir::new("inc-shared-deps");
+    let work = dir.join("w");
+    let sys = work.join("sysroot/usr/include");
+    std::fs::create_dir_all(&sys).unwrap();
+    std::fs::write(sys.join("a.h"), "#include <common.h>\n").unwrap();
+    std::fs::write(sys.join("b.h"), "#include <common.h>\n").unwrap();
+    std::fs::write(sys.join("common.h"), "\n").unwrap();
+    std::fs::write(work.join("both.c"), "#include <a.h>\n#include <b.h>\n").unwrap();
+    std::fs::write(work.join("one.c"), "#include <b.h>\n").unwrap();
+    let work = std::fs::canonicalize(&work).unwrap();
+    let sysroot = format!("--sysroot={}/sysroot", work.display());
+    let (_server, socket) = include_server(&dir);
+    let scan = |src: &str| {
+        let case = Case {
+            work: work.clone(),
+            args: ["gcc", &sysroot, "-I.", "-c", src]
+                .map(String::from)
+                .to_vec(),
+        };
+        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args));
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = scan("both.c");
+    assert!(!first.contains("/common.h"), "{first}");
+    std::fs::write(work.join("common.h"), "\n").unwrap();
+    let second = scan("one.c");
+    let want = format!("FILE      {}/common.h", work.display());
     assert!(second.contains(&want), "{second}");
 }
 

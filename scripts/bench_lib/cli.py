@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import accounting
+import clientcpu
 import impls
 import procs
 import projects
@@ -72,6 +73,9 @@ def parse_args(argv):
                     "takes about 460 s of CPU here, too much for --full's hour)")
     ap.add_argument("--interval", type=float, default=0.05,
                     help="sampling interval of /proc for daemon CPU and memory (default 0.05 s)")
+    ap.add_argument("--no-client-cpu", action="store_true",
+                    help="skip the direct measurement of each client process's own CPU "
+                    "(perf stat -i on a sample of files; never run by --smoke)")
     ap.add_argument("--report", metavar="DIR",
                     help="only rewrite DIR/results.md and ratios.svg from DIR/results.json")
     ap.add_argument("--no-cgroups", action="store_true",
@@ -347,6 +351,7 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             failures.append(f"stock distcc: {why}")
 
     results = {}
+    client_own = {}
     started = time.monotonic()
 
     def save(partial):
@@ -357,7 +362,8 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             json.dump({"args": vars(args), "status": status, "notes": notes + (
                        ["PARTIAL: the run was interrupted; only the builds done so far are "
                         "in the figures"] if partial else []),
-                       "results": results, "elapsed": time.monotonic() - started,
+                       "results": results, "client_own": client_own,
+                       "elapsed": time.monotonic() - started,
                        "projects": [{"name": p.name, "description": p.description,
                                      "jobs": len(p)} for p in proj_list],
                        "configs": [[c.mode, c.client, c.daemon] for c in configs]},
@@ -389,6 +395,16 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
                     # Without -g a distributed compile gives the local bytes.
                     failures.append(f"{project.name} {cfg.label()}: {res['objects_differ']} "
                                     "objects differ from the local build's")
+    if not args.smoke and not args.no_client_cpu and "ours" in impl_by_name \
+            and "stock" in impl_by_name:
+        why = clientcpu.perf_available(table)
+        if why:
+            notes.append(f"client processes' own CPU not measured: {why}")
+        else:
+            measured, errors = clientcpu.measure(ctx, proj_list, log)
+            client_own.update(measured)
+            save(True)
+            failures.extend(f"client own CPU: {e}" for e in errors)
     CLEANUP.pop("save", None)
     save(False)
     md = write_report(out)
@@ -422,6 +438,7 @@ def write_report(out):
     configs = [Config(*c) for c in data["configs"]]
     md = report.markdown(args, proj_list, configs, data["status"], data["results"],
                          data["notes"], data["elapsed"])
+    md += "\n".join(clientcpu.markdown(data.get("client_own"))) + "\n"
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md)
     svg = report.svg(proj_list, configs, data["results"])

@@ -17,7 +17,8 @@
 //! This module and the mmap in [`map_file`] are the only `unsafe` code of
 //! the include analysis.
 
-use super::scanner::{Parsed, parse};
+use super::scanner::{Parsed, parse, parse_as};
+use super::unseen::{SysHeader, Writer, WriterIndex, writes};
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -27,7 +28,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 /// A fast non-cryptographic hasher (the Fx multiply-rotate scheme) for the
 /// byte-string keys of the cache and of per-request maps. Keys come from the
@@ -166,6 +167,25 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
         None
     }
 
+    /// Whether any value stored under `key` (every version, for maps used
+    /// as multi-maps) satisfies `accept`.
+    pub fn any<Q>(&self, key: &Q, accept: impl Fn(&V) -> bool) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut p = self.bucket(key).load(Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: as in `find`.
+            let node = unsafe { &*p };
+            if node.key.borrow() == key && accept(&node.value) {
+                return true;
+            }
+            p = node.next;
+        }
+        false
+    }
+
     /// Stores `value` under `key` in front of any older version, and returns it.
     pub fn insert(&self, key: K, value: V) -> &V {
         let bucket = self.bucket(&key);
@@ -282,6 +302,12 @@ pub struct Cache {
     pub system_is_file: AppendMap<Vec<u8>, bool>,
     /// Canonical paths of paths inside system directories.
     pub system_real: AppendMap<Vec<u8>, Option<PathBuf>>,
+    /// System headers by canonical path: id, directives, whether they have
+    /// a computed include (see [`super::unseen`]).
+    pub system_headers: AppendMap<Vec<u8>, Arc<SysHeader>>,
+    /// Macro name → system headers that may change it.
+    pub writers: WriterIndex,
+    next_header: AtomicU32,
     /// Memoised system-header scans (see `closure::sysscan`).
     pub system_scans: AppendMap<Vec<u8>, Arc<super::closure::sysscan::SysScan>>,
     /// Directory listings with the directory's identity when listed.
@@ -308,7 +334,35 @@ impl Cache {
             system_real: AppendMap::new(16),
             listings: AppendMap::new(14),
             system_scans: AppendMap::new(12),
+            system_headers: AppendMap::new(14),
+            writers: AppendMap::new(16),
+            next_header: AtomicU32::new(0),
         }
+    }
+
+    /// The system header at canonical path `path`: parsed once (system
+    /// directories do not change during a build), given an id, and the
+    /// macro names it writes recorded in [`Cache::writers`] before the
+    /// header can be found here, so whoever sees the id sees its names.
+    pub fn system_header(&self, path: &Path) -> Result<Arc<SysHeader>> {
+        if let Some(h) = self.system_headers.find(key(path), |_| true) {
+            return Ok(h.clone());
+        }
+        let (contents, _) = map_file(path)?;
+        let parsed = Arc::new(parse_as(&contents, true));
+        let (names, computed) = writes(&parsed);
+        let id = self.next_header.fetch_add(1, Ordering::Relaxed);
+        for (name, sticky) in names {
+            self.writers
+                .insert(name.into(), Writer { header: id, sticky });
+        }
+        let h = Arc::new(SysHeader {
+            id,
+            parsed,
+            computed,
+        });
+        self.system_headers.insert(key(path).to_vec(), h.clone());
+        Ok(h)
     }
 
     /// The entry names of directory `dir` whose identity is now `id`,
@@ -334,15 +388,6 @@ impl Cache {
             self.listings.insert(key(dir).to_vec(), (id, names.clone()));
         }
         Some(names)
-    }
-
-    /// The directives of a system header: parsed once, not revalidated
-    /// (system directories do not change during a build).
-    pub fn parsed_stable(&self, path: &Path) -> Result<Arc<Parsed>> {
-        if let Some(pf) = self.parsed.find(key(path), |_| true) {
-            return Ok(pf.parsed.clone());
-        }
-        self.parsed(path)
     }
 
     /// The directives of `path`, parsed at most once per file version.

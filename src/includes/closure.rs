@@ -8,8 +8,9 @@
 //! branches where it cannot, resolves includes ([`super::resolve`]) and
 //! descends into what they open. System headers (under the compiler's
 //! default directories) are not sent; they are scanned only for includes
-//! that lead back into non-system directories. The result feeds
-//! [`super::mirror`].
+//! that lead back into non-system directories, and for the macro names they
+//! may write ([`super::unseen`]): every other name the walk has not defined
+//! is known to be undefined. The result feeds [`super::mirror`].
 
 pub mod sysscan;
 
@@ -18,12 +19,14 @@ use super::command::{Command, MacroOp};
 use super::compiler;
 use super::condexpr;
 use super::lex::{TokKind, lex, spell};
-use super::macros::{Env, expand, parse_define};
+use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
 use super::resolve::{Found, SearchPath};
 use super::scanner::{Cond, IncludeKind, Node};
+use super::unseen::Unseen;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Why a translation unit cannot be covered (the client then preprocesses
 /// locally).
@@ -70,7 +73,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
     let search = SearchPath::new(cmd, &info, cwd);
-    let mut env = Env::with_base(info.base_env.clone());
+    let mut env = Env::with_base(info.base_env.clone(), Unseen::new(&cache.writers));
     for op in &cmd.macro_ops {
         match op {
             MacroOp::Define(text) => {
@@ -96,11 +99,12 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         index: FastMap::default(),
         opened: FastSet::default(),
         once: FastSet::default(),
-        sys_scanned: FastSet::default(),
         real: FastMap::default(),
         is_file: FastMap::default(),
         ids: FastMap::default(),
         resolved: FastMap::default(),
+        resolved_rec: FastMap::default(),
+        key_buf: Vec::new(),
         listings: FastMap::default(),
         recording: None,
         config_key: sysscan::config_key(cwd, &search),
@@ -112,10 +116,10 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
     for forced in cmd.imacros.iter().chain(&cmd.includes) {
         let found = w
             .find(forced, true, Some(Path::new("")), None)
-            .into_iter()
-            .next()
+            .first()
+            .cloned()
             .ok_or_else(|| NotCovered(format!("forced include {} not found", forced.display())))?;
-        w.visit(found, 0, false)?;
+        w.visit(&found, 0, false)?;
     }
     if !w.file(&cmd.source) {
         return Err(NotCovered(format!(
@@ -127,7 +131,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         spelled: cmd.source.clone(),
         dir_index: None,
     };
-    w.visit(src, 0, false)?;
+    w.visit(&src, 0, false)?;
     w.out.steps = w.steps;
     Ok(w.out)
 }
@@ -136,26 +140,32 @@ fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A resolution made while recording, with what it depended on.
+type RecordedFind = (Arc<[Found]>, Arc<[sysscan::Dep]>);
+
 struct Walker<'a> {
     cache: &'a Cache,
     cwd: &'a Path,
     search: &'a SearchPath,
     system_bytes: Vec<Vec<u8>>,
     cplusplus: bool,
-    env: Env,
+    env: Env<'a>,
     out: Closure,
     sent: FastSet<Vec<u8>>,
     index: FastMap<Vec<u8>, usize>,
     opened: FastSet<Vec<u8>>,
     once: FastSet<Vec<u8>>,
-    sys_scanned: FastSet<Vec<u8>>,
     real: FastMap<Vec<u8>, Option<PathBuf>>,
     is_file: FastMap<Vec<u8>, bool>,
     ids: FastMap<Vec<u8>, FileId>,
-    resolved: FastMap<Vec<u8>, Vec<Found>>,
+    resolved: FastMap<Vec<u8>, Arc<[Found]>>,
+    /// The same while recording, with the dependencies of each resolution.
+    resolved_rec: FastMap<Vec<u8>, RecordedFind>,
+    /// Reused for memo keys.
+    key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
     /// While computing a memoised system-header scan: what it depended on.
-    recording: Option<Vec<sysscan::Dep>>,
+    recording: Option<sysscan::Recording>,
     /// Identity of this request's search configuration, for memo keys.
     config_key: Vec<u8>,
     steps: usize,
@@ -211,10 +221,13 @@ impl Walker<'_> {
         quote: bool,
         dir: Option<&Path>,
         next: Option<Option<usize>>,
-    ) -> Vec<Found> {
+    ) -> Arc<[Found]> {
         // Resolutions are memoised per request (a header is included from
-        // many places); not while recording a system scan's dependencies.
-        let mut k = Vec::with_capacity(64);
+        // many places). While a system scan records its dependencies, a
+        // separate memo keeps the dependencies of each resolution and
+        // replays them into the recording on a hit.
+        let mut k = std::mem::take(&mut self.key_buf);
+        k.clear();
         k.push(quote as u8);
         match next {
             None => k.push(0),
@@ -229,14 +242,43 @@ impl Walker<'_> {
         }
         k.push(0);
         k.extend_from_slice(key(name));
-        if self.recording.is_none()
-            && let Some(hit) = self.resolved.get(&k)
-        {
-            return hit.clone();
-        }
         let search = self.search;
-        let found = search.find(name, quote, dir, next, &mut |d, n| self.file_in(d, n));
-        self.resolved.insert(k, found.clone());
+        if self.recording.is_some() {
+            let found = match self.resolved_rec.get(&k) {
+                Some((hit, deps)) => {
+                    if let Some(rec) = &mut self.recording {
+                        deps.iter().for_each(|d| rec.replay(d));
+                    }
+                    hit.clone()
+                }
+                None => {
+                    let outer = self.recording.replace(sysscan::Recording::default());
+                    let found: Arc<[Found]> = search
+                        .find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
+                        .into();
+                    let inner = std::mem::replace(&mut self.recording, outer);
+                    let deps: Arc<[sysscan::Dep]> =
+                        inner.map(|r| r.into_deps()).unwrap_or_default().into();
+                    if let Some(rec) = &mut self.recording {
+                        deps.iter().for_each(|d| rec.replay(d));
+                    }
+                    self.resolved_rec.insert(k.clone(), (found.clone(), deps));
+                    found
+                }
+            };
+            self.key_buf = k;
+            return found;
+        }
+        if let Some(hit) = self.resolved.get(&k) {
+            let hit = hit.clone();
+            self.key_buf = k;
+            return hit;
+        }
+        let found: Arc<[Found]> = search
+            .find(name, quote, dir, next, &mut |d, n| self.file_in(d, n))
+            .into();
+        self.resolved.insert(k.clone(), found.clone());
+        self.key_buf = k;
         found
     }
 
@@ -259,10 +301,7 @@ impl Walker<'_> {
         };
         let listing = self.listing(parent);
         if let Some(rec) = &mut self.recording {
-            rec.push(sysscan::Dep::Listing(
-                parent.to_path_buf(),
-                listing.as_ref().map(|l| l.0),
-            ));
+            rec.listing(parent, listing.as_ref().map(|l| l.0));
         }
         let kind = match &listing {
             None => return false,
@@ -275,11 +314,7 @@ impl Walker<'_> {
             Some(_) => {
                 let found = self.file(&full);
                 if let Some(rec) = &mut self.recording {
-                    rec.push(sysscan::Dep::Probe(
-                        parent.to_path_buf(),
-                        PathBuf::from(last),
-                        found,
-                    ));
+                    rec.probe(parent, last, found);
                 }
                 found
             }
@@ -358,22 +393,23 @@ impl Walker<'_> {
         self.in_system(real)
     }
 
-    fn visit(&mut self, found: Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
+    fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
         let abs = self.cwd.join(&found.spelled);
         let Some(real) = self.realpath(&abs) else {
             self.opened(abs);
             return Ok(());
         };
-        // Only paths through symlinks or `..` need mirroring.
-        if real != abs {
+        // Only paths through symlinks or `..` need mirroring (a path that
+        // differs only in spelling, like `a//b`, is mirrored harmlessly).
+        if key(&real) != key(&abs) {
             self.opened(abs);
         }
         if self.is_system(&real) {
-            self.env.incomplete = true;
-            return self.scan_system(real, &found);
+            return self.scan_system(real, found);
         }
         let id = self.ids.get(key(&real)).copied();
-        if self.sent.insert(key(&real).to_vec()) {
+        if !self.sent.contains(key(&real)) {
+            self.sent.insert(key(&real).to_vec());
             self.index.insert(key(&real).to_vec(), self.out.files.len());
             self.out.files.push(Sent {
                 real: real.clone(),
@@ -389,7 +425,9 @@ impl Walker<'_> {
             .cache
             .parsed_as(&real, id)
             .map_err(|e| NotCovered(format!("cannot read {}: {e}", real.display())))?;
-        if import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)) {
+        if (import || parsed.nodes.iter().any(|n| matches!(n, Node::Once)))
+            && !self.once.contains(key(&real))
+        {
             self.once.insert(key(&real).to_vec());
         }
         if let Some(g) = &parsed.guard
@@ -438,6 +476,7 @@ impl Walker<'_> {
                 Node::Define(n, m) => self.env.define(n, m.clone(), uncertain > 0),
                 Node::Undef(n) => self.env.undef(n, uncertain > 0),
                 Node::Once => {}
+                Node::PopMacro { name, sticky } => self.env.forget(name, *sticky),
                 Node::Cond(branches) => {
                     let mut unknown_before = false;
                     for (cond, body) in branches {
@@ -480,12 +519,14 @@ impl Walker<'_> {
         }
     }
 
-    /// Whether `body` is a single identifier with no known definition.
+    /// Whether `body` is a single identifier certainly not defined.
     fn undefined_name(&self, body: &[u8]) -> bool {
         match lex(body).as_slice() {
-            [t] if t.kind == TokKind::Ident => {
-                self.env.get(&t.text).is_none_or(|st| st.defs.is_empty())
-            }
+            [t] if t.kind == TokKind::Ident => match self.env.lookup(&t.text) {
+                Lookup::Undefined => true,
+                Lookup::Known(st) => st.defs.is_empty(),
+                Lookup::Unknown => false,
+            },
             _ => false,
         }
     }
@@ -514,6 +555,13 @@ impl Walker<'_> {
                 ctx.file.display()
             ))
         })?;
+        if alts.iter().flatten().any(|t| t.text == UNKNOWN) {
+            return Err(NotCovered(format!(
+                "computed include `{}` in {} depends on a macro a system header may define",
+                show(body),
+                ctx.file.display()
+            )));
+        }
         let names: Vec<_> = alts
             .iter()
             .filter_map(|alt| match alt.as_slice() {
@@ -542,8 +590,8 @@ impl Walker<'_> {
         let names = match self.names(body, ctx) {
             Ok(n) => n,
             // `#ifdef X` / `#include X` in a branch we could not decide, with
-            // X defined nowhere we looked: the branch is dead unless X comes
-            // from a system header, which we accept as a known limit.
+            // X certainly undefined there (no system header included so far
+            // writes it): the compiler would fail if the branch were live.
             Err(_) if uncertain > 0 && self.undefined_name(body) => return Ok(()),
             Err(e) => return Err(e),
         };
@@ -555,7 +603,7 @@ impl Walker<'_> {
                 self.rewrite_absolute(body, &name, quote, ctx)?;
             }
             let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
-            for found in self.find(&name, quote, Some(ctx.dir), next) {
+            for found in self.find(&name, quote, Some(ctx.dir), next).iter() {
                 self.visit(found, uncertain, import)?;
             }
         }

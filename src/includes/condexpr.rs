@@ -8,24 +8,7 @@
 //! that no header is ever missed.
 
 use super::lex::{Tok, TokKind};
-use super::macros::{Env, expand};
-
-/// Built-in macros `-dM` does not list, whose value depends on the place of
-/// use: unknown, never 0.
-const DYNAMIC: &[&[u8]] = &[
-    b"__LINE__",
-    b"__COUNTER__",
-    b"__INCLUDE_LEVEL__",
-    b"__FILE__",
-    b"__BASE_FILE__",
-    b"__FILE_NAME__",
-    b"__DATE__",
-    b"__TIME__",
-    b"__TIMESTAMP__",
-];
-
-/// Marker spelling for a sub-expression whose value is unknown.
-const UNKNOWN: &[u8] = b"\x01unknown";
+use super::macros::{Env, UNKNOWN, builtin, expand};
 
 /// Evaluates a condition. `has_include(spelling, next)` answers
 /// `__has_include`/`__has_include_next` for a `"x"` or `<x>` operand.
@@ -40,7 +23,7 @@ pub fn eval(
     // them as they are, without copying tokens through the expander.
     let needs_expansion = pre
         .iter()
-        .any(|t| t.kind == TokKind::Ident && env.get(&t.text).is_some_and(|s| !s.defs.is_empty()));
+        .any(|t| t.kind == TokKind::Ident && env.expands(&t.text));
     let alts = if needs_expansion {
         expand(&pre, env).ok()?
     } else {
@@ -52,7 +35,6 @@ pub fn eval(
             toks: &alt,
             pos: 0,
             depth: 0,
-            incomplete: env.incomplete,
             cplusplus,
         };
         let v = p.ternary()?;
@@ -142,7 +124,6 @@ struct Parser<'a> {
     pos: usize,
     /// Nesting depth, bounded so that `((((...` cannot exhaust the stack.
     depth: usize,
-    incomplete: bool,
     cplusplus: bool,
 }
 
@@ -246,9 +227,7 @@ impl Parser<'_> {
         match t.kind {
             TokKind::Number => Some(parse_number(&t.text)),
             TokKind::Char => Some(parse_char(&t.text)),
-            TokKind::Ident if t.text == UNKNOWN || DYNAMIC.contains(&t.text.as_slice()) => {
-                Some(None)
-            }
+            TokKind::Ident if t.text == UNKNOWN || builtin(&t.text) => Some(None),
             TokKind::Ident if self.cplusplus && t.text == b"true" => Some(Some(1)),
             TokKind::Ident if self.cplusplus && t.text == b"false" => Some(Some(0)),
             // A function-like macro name or unknown call: unknown, skip args.
@@ -268,7 +247,8 @@ impl Parser<'_> {
                     }
                     return Some(None);
                 }
-                Some(if self.incomplete { None } else { Some(0) })
+                // Left after expansion: not a macro, so 0.
+                Some(Some(0))
             }
             _ => None,
         }
@@ -360,7 +340,7 @@ mod tests {
     use crate::includes::macros::parse_define;
     use std::sync::Arc;
 
-    fn env(defs: &[&str]) -> Env {
+    fn env(defs: &[&str]) -> Env<'static> {
         let mut e = Env::default();
         for d in defs {
             let (n, m) = parse_define(d.as_bytes()).expect("define");
@@ -394,8 +374,14 @@ mod tests {
 
     #[test]
     fn unknown_stays_unknown() {
-        let mut e = env(&["A 1"]);
-        e.incomplete = true;
+        // After a system header with a computed include, anything written
+        // before it is unknown; what the walk writes after it is not.
+        let mut e = env(&["B 1"]);
+        e.unseen.open = true;
+        e.unseen.include();
+        assert_eq!(ev(&e, "B == 1"), None);
+        let (n, m) = parse_define(b"A 1").expect("define");
+        e.define(&n, Arc::new(m), false);
         assert_eq!(ev(&e, "NOT_SEEN"), None);
         assert_eq!(ev(&e, "defined(NOT_SEEN)"), None);
         assert_eq!(ev(&e, "NOT_SEEN && 0"), Some(false));

@@ -9,6 +9,7 @@
 //! possible expansion (bounded), and callers treat "too many" as unknown.
 
 use super::lex::{Tok, TokKind, lex, spell};
+use super::unseen::Unseen;
 use std::sync::Arc;
 
 /// A macro definition.
@@ -64,19 +65,65 @@ pub struct State {
     pub defs: Vec<Arc<Macro>>,
     /// Whether it may also be undefined.
     pub maybe_undef: bool,
+    /// Whether it may also have a definition the walk did not see (after
+    /// `#pragma pop_macro`).
+    pub unknown: bool,
+    /// The system-inclusion generation of its last certain write (see
+    /// [`Unseen::may_write`]); 0 for predefined and command-line macros.
+    pub written: u32,
 }
 
 /// The macro environment of one translation unit.
 #[derive(Debug, Default)]
-pub struct Env {
+pub struct Env<'c> {
     map: super::cache::FastMap<Vec<u8>, State>,
     /// Shared, read-only definitions underneath `map` (the compiler's
     /// predefined macros), copied into `map` only when changed.
     base: Option<Arc<Base>>,
-    /// True once something may have defined macros we did not see (a system
-    /// header was included without being walked); names we have no record of
-    /// are then unknown rather than undefined.
-    pub incomplete: bool,
+    /// What system headers (scanned, not walked) may have written.
+    pub unseen: Unseen<'c>,
+    /// Names restored by a `_Pragma("pop_macro")` in the body of a macro
+    /// the walk defined: that may act wherever the macro is expanded, so
+    /// they stay unknown for the rest of the translation unit.
+    volatile: super::cache::FastSet<Vec<u8>>,
+}
+
+/// The answer to "what is `name`?".
+#[derive(Debug)]
+pub enum Lookup<'e> {
+    /// Certainly not defined.
+    Undefined,
+    /// One of the definitions in the state (or undefined if it says so).
+    Known(&'e State),
+    /// Anything: defined or not, with any definition.
+    Unknown,
+}
+
+/// Spelling of the token that stands for an unknown macro in expansions:
+/// unknown in `#if`, never a header name.
+pub const UNKNOWN: &[u8] = b"\x01unknown";
+
+/// Built-in macros that `-dM` does not list but `#ifdef` sees, whose value
+/// depends on the place of use. Names starting with `__has_` are treated
+/// the same way (operators of this or another compiler version).
+pub const BUILTIN: &[&[u8]] = &[
+    b"__LINE__",
+    b"__COUNTER__",
+    b"__INCLUDE_LEVEL__",
+    b"__FILE__",
+    b"__BASE_FILE__",
+    b"__FILE_NAME__",
+    b"__DATE__",
+    b"__TIME__",
+    b"__TIMESTAMP__",
+    b"_Pragma",
+    b"__is_identifier",
+    b"__building_module",
+];
+
+/// Whether `name` is a built-in the environment cannot know.
+pub fn builtin(name: &[u8]) -> bool {
+    name.starts_with(b"__has_") || BUILTIN.contains(&name)
 }
 
 /// Upper bound on the alternatives one expansion may produce.
@@ -98,12 +145,15 @@ pub enum Unknown {
 /// A read-only set of macro states shared between environments.
 pub type Base = super::cache::FastMap<Vec<u8>, State>;
 
-impl Env {
+impl<'c> Env<'c> {
     /// An environment on top of `base`.
-    pub fn with_base(base: Arc<Base>) -> Env {
+    pub fn with_base(base: Arc<Base>, unseen: Unseen<'c>) -> Env<'c> {
         Env {
             base: Some(base),
-            ..Env::default()
+            // Room for the macros of a typical translation unit's headers.
+            map: super::cache::FastMap::with_capacity_and_hasher(1024, Default::default()),
+            unseen,
+            volatile: Default::default(),
         }
     }
 
@@ -136,6 +186,8 @@ impl Env {
             let st = State {
                 defs: vec![m],
                 maybe_undef: false,
+                unknown: false,
+                written: self.unseen.generation,
             };
             match self.map.get_mut(name) {
                 Some(old) => *old = st,
@@ -157,37 +209,80 @@ impl Env {
 
     /// Records an `#undef`.
     pub fn undef(&mut self, name: &[u8], uncertain: bool) {
+        let generation = self.unseen.generation;
         let st = self.entry(name);
         if uncertain {
             st.maybe_undef = true;
         } else {
-            st.defs.clear();
-            st.maybe_undef = false;
+            *st = State {
+                written: generation,
+                ..State::default()
+            };
         }
+    }
+
+    /// Records a `pop_macro`: `name` may now have any definition, until
+    /// the next certain write (`sticky`: for good).
+    pub fn forget(&mut self, name: &[u8], sticky: bool) {
+        if sticky {
+            self.volatile.insert(name.to_vec());
+        }
+        let st = self.entry(name);
+        st.unknown = true;
+        st.maybe_undef = true;
     }
 
     /// Marks `name` as certainly defined (after walking a guarded header).
     pub fn settle(&mut self, name: &[u8]) {
         if self
             .get(name)
-            .is_some_and(|st| !st.defs.is_empty() && st.maybe_undef)
+            .is_some_and(|st| !st.defs.is_empty() && st.maybe_undef && !st.unknown)
         {
             self.entry(name).maybe_undef = false;
         }
     }
 
-    /// What is known about `name`.
+    /// The recorded state of `name`, without asking what system headers
+    /// may have done: use [`Env::lookup`] to decide anything.
     pub fn get(&self, name: &[u8]) -> Option<&State> {
         self.map.get(name).or_else(|| self.base_state(name))
     }
 
+    /// What `name` may be here: the recorded state, unless a system header
+    /// may have changed it since (or it is a built-in `-dM` does not list,
+    /// or was restored by `pop_macro`), in which case it is unknown.
+    pub fn lookup(&self, name: &[u8]) -> Lookup<'_> {
+        let st = self.get(name);
+        if st.is_some_and(|s| s.unknown)
+            || (!self.volatile.is_empty() && self.volatile.contains(name))
+            || self.unseen.may_write(name, st.map_or(0, |s| s.written))
+        {
+            return Lookup::Unknown;
+        }
+        match st {
+            Some(s) => Lookup::Known(s),
+            None if builtin(name) => Lookup::Unknown,
+            None => Lookup::Undefined,
+        }
+    }
+
+    /// Whether `name` is a macro to expand (defined, or possibly defined
+    /// in a way unknown).
+    pub fn expands(&self, name: &[u8]) -> bool {
+        match self.lookup(name) {
+            Lookup::Undefined => false,
+            Lookup::Known(s) => !s.defs.is_empty(),
+            Lookup::Unknown => true,
+        }
+    }
+
     /// `defined(name)`: `Some` when known.
     pub fn is_defined(&self, name: &[u8]) -> Option<bool> {
-        match self.get(name) {
-            Some(st) if st.maybe_undef => None,
-            Some(st) => Some(!st.defs.is_empty()),
-            None if self.incomplete => None,
-            None => Some(false),
+        match self.lookup(name) {
+            Lookup::Known(st) if st.maybe_undef => None,
+            Lookup::Known(st) => Some(!st.defs.is_empty()),
+            Lookup::Undefined => Some(false),
+            Lookup::Unknown => None,
         }
     }
 }
@@ -213,7 +308,7 @@ fn expand_from(
     let Some(j) = (from..toks.len()).find(|&j| {
         toks[j].kind == TokKind::Ident
             && !hidden.contains(&toks[j].text)
-            && env.get(&toks[j].text).is_some_and(|s| !s.defs.is_empty())
+            && env.expands(&toks[j].text)
             && !(j > 0 && toks[j - 1].is_ident(b"defined"))
             && !(j > 1 && toks[j - 2].is_ident(b"defined") && toks[j - 1].is(b"("))
     }) else {
@@ -221,8 +316,28 @@ fn expand_from(
     };
     let prefix = &toks[from..j];
     let name = toks[j].text.clone();
-    let state = env.get(&name).cloned().unwrap_or_default();
     let mut results: Vec<Vec<Tok>> = Vec::new();
+    let state = match env.lookup(&name) {
+        Lookup::Known(s) => s.clone(),
+        // Anything could come out: one alternative with a marker token
+        // that `#if` treats as unknown and no header name contains.
+        _ => {
+            let mark = [Tok {
+                kind: TokKind::Ident,
+                text: UNKNOWN.to_vec(),
+                space: toks[j].space,
+            }];
+            let rests = expand_from(toks, j + 1, env, hidden, depth + 1)?;
+            let mut out = Vec::new();
+            for r in rests {
+                let mut v = prefix.to_vec();
+                v.extend_from_slice(&mark);
+                v.extend(r);
+                out.push(v);
+            }
+            return Ok(out);
+        }
+    };
     let push = |results: &mut Vec<Vec<Tok>>, mid: &[Tok], rests: Vec<Vec<Tok>>| {
         for r in rests {
             if prefix.len() + mid.len() + r.len() > MAX_TOKENS {
@@ -276,9 +391,11 @@ fn expand_from(
                 // arguments from the text after the call: rescan together.
                 let tail_fn = alt.last().is_some_and(|t| {
                     t.kind == TokKind::Ident
-                        && env
-                            .get(&t.text)
-                            .is_some_and(|s| s.defs.iter().any(|d| d.params.is_some()))
+                        && match env.lookup(&t.text) {
+                            Lookup::Known(s) => s.defs.iter().any(|d| d.params.is_some()),
+                            Lookup::Unknown => true,
+                            Lookup::Undefined => false,
+                        }
                 }) && toks.get(after).is_some_and(|t| t.is(b"("));
                 if tail_fn {
                     let mut joined = alt.clone();
@@ -449,7 +566,7 @@ pub fn spelling(toks: &[Tok]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn env(defs: &[&str]) -> Env {
+    fn env(defs: &[&str]) -> Env<'static> {
         let mut e = Env::default();
         for d in defs {
             let (n, m) = parse_define(d.as_bytes()).expect("define");

@@ -20,3 +20,4 @@ pub mod mirror;
 pub mod resolve;
 pub mod scanner;
 pub mod server;
+pub mod unseen;

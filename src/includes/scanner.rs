@@ -11,6 +11,7 @@
 
 use super::lex::{Tok, lex};
 use super::macros::{Macro, parse_define};
+use super::unseen::{find, popped_names};
 use std::sync::Arc;
 
 /// Which include directive.
@@ -55,6 +56,16 @@ pub enum Node {
     Cond(Vec<(Cond, Vec<Node>)>),
     /// `#pragma once`.
     Once,
+    /// `#pragma pop_macro("NAME")`, or `_Pragma` doing the same, which
+    /// restores a definition the walk does not track: NAME becomes
+    /// unknown. `sticky` when the `_Pragma` is in a macro body, where it
+    /// acts at every expansion of that macro (see [`super::unseen`]).
+    PopMacro {
+        /// The macro restored.
+        name: Vec<u8>,
+        /// Whether it acts wherever a macro is expanded.
+        sticky: bool,
+    },
 }
 
 /// The directives of one file.
@@ -72,6 +83,14 @@ type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
 
 /// Parses the directives of `src`.
 pub fn parse(src: &[u8]) -> Parsed {
+    parse_as(src, false)
+}
+
+/// Parses the directives of `src`; `light` keeps only what the scan of a
+/// system header needs (includes, and the names `#define`, `#undef` and
+/// `pop_macro` write): macro bodies are empty and `#if` conditions are not
+/// tokenised.
+pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut stack: Vec<Open> = Vec::new();
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
@@ -81,9 +100,21 @@ pub fn parse(src: &[u8]) -> Parsed {
         if i < src.len() && src[i] == b'#' {
             let (line, next) = directive_line(src, i + 1);
             i = next;
-            handle(&line, &mut stack, &mut cur, &mut flat);
+            handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
-            i = skip_code_line(src, i);
+            // `_Pragma("pop_macro(...)")` may also appear outside
+            // directives: such lines are looked at more closely.
+            let start = i;
+            let pragma;
+            (i, pragma) = skip_code_line(src, i);
+            if pragma {
+                for name in popped_names(&src[start..i]) {
+                    cur.push(Node::PopMacro {
+                        name,
+                        sticky: false,
+                    });
+                }
+            }
         }
     }
     while let Some((mut branches, outer)) = stack.pop() {
@@ -100,7 +131,7 @@ pub fn parse(src: &[u8]) -> Parsed {
 /// directives kept as if every branch were taken: a superset).
 const MAX_NESTING: usize = 512;
 
-fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut usize) {
+fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut usize, light: bool) {
     let mut j = 0;
     while j < line.len() && line[j].is_ascii_whitespace() {
         j += 1;
@@ -112,12 +143,20 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
     let name = &line[start..j];
     let rest = trim(&line[j..]);
     let first_word = || {
+        if light {
+            let end = rest
+                .iter()
+                .position(|&c| !super::lex::ident_char(c))
+                .unwrap_or(rest.len());
+            return rest[..end].to_vec();
+        }
         lex(rest)
             .into_iter()
             .next()
             .map(|t| t.text)
             .unwrap_or_default()
     };
+    let expr = || Cond::Expr(if light { Vec::new() } else { lex(rest) });
     match name {
         b"include" | b"import" | b"include_next" => cur.push(Node::Include {
             kind: if name == b"include_next" {
@@ -129,18 +168,39 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
             body: rest.to_vec(),
         }),
         b"define" => {
-            if let Some((n, m)) = parse_define(rest) {
+            if find(rest, b"pop_macro").is_some() {
+                for name in popped_names(rest) {
+                    cur.push(Node::PopMacro { name, sticky: true });
+                }
+            }
+            if light {
+                let name = first_word();
+                if !name.is_empty() {
+                    cur.push(Node::Define(name, empty_macro()));
+                }
+            } else if let Some((n, m)) = parse_define(rest) {
                 cur.push(Node::Define(n, Arc::new(m)));
             }
         }
         b"undef" => cur.push(Node::Undef(first_word())),
-        b"pragma" if lex(rest).first().is_some_and(|t| t.is_ident(b"once")) => cur.push(Node::Once),
+        b"pragma" => match lex(rest).first() {
+            Some(t) if t.is_ident(b"once") => cur.push(Node::Once),
+            Some(t) if t.is_ident(b"pop_macro") => {
+                for name in popped_names(rest) {
+                    cur.push(Node::PopMacro {
+                        name,
+                        sticky: false,
+                    });
+                }
+            }
+            _ => {}
+        },
         b"if" | b"ifdef" | b"ifndef" if *flat > 0 || stack.len() >= MAX_NESTING => *flat += 1,
         b"elif" | b"elifdef" | b"elifndef" | b"else" if *flat > 0 => {}
         b"endif" if *flat > 0 => *flat -= 1,
         b"if" | b"ifdef" | b"ifndef" => {
             let cond = match name {
-                b"if" => Cond::Expr(lex(rest)),
+                b"if" => expr(),
                 b"ifdef" => Cond::Defined(first_word()),
                 _ => Cond::NotDefined(first_word()),
             };
@@ -149,7 +209,7 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
         b"elif" | b"elifdef" | b"elifndef" | b"else" => {
             if let Some((branches, _)) = stack.last_mut() {
                 let cond = match name {
-                    b"elif" => Cond::Expr(lex(rest)),
+                    b"elif" => expr(),
                     b"elifdef" => Cond::Defined(first_word()),
                     b"elifndef" => Cond::NotDefined(first_word()),
                     _ => Cond::Else,
@@ -170,6 +230,19 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
         }
         _ => {}
     }
+}
+
+/// One shared empty macro for light parses.
+fn empty_macro() -> Arc<Macro> {
+    static EMPTY: std::sync::OnceLock<Arc<Macro>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| {
+            Arc::new(Macro {
+                params: None,
+                body: Vec::new(),
+            })
+        })
+        .clone()
 }
 
 /// The guard of a file made of a single `#ifndef X` block that defines X.
@@ -243,19 +316,25 @@ fn end_block_comment(s: &[u8], i: usize) -> usize {
 }
 
 /// Skips an ordinary (non-directive) logical line, honouring literals,
-/// comments and continuations. Returns the index after its newline.
-fn skip_code_line(s: &[u8], mut i: usize) -> usize {
+/// comments and continuations. Returns the index after its newline and
+/// whether the line has a `_Pragma` outside literals and comments.
+fn skip_code_line(s: &[u8], mut i: usize) -> (usize, bool) {
+    let mut pragma = false;
     while i < s.len() {
         match s[i] {
-            b'\n' => return i + 1,
+            b'\n' => return (i + 1, pragma),
             b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
             b'/' if s.get(i + 1) == Some(&b'*') => i = end_block_comment(s, i + 2),
-            b'/' if s.get(i + 1) == Some(&b'/') => return skip_line_comment(s, i + 2),
+            b'/' if s.get(i + 1) == Some(&b'/') => return (skip_line_comment(s, i + 2), pragma),
             q @ (b'"' | b'\'') => i = skip_quoted(s, i + 1, q),
+            b'_' if s[i..].starts_with(b"_Pragma") => {
+                pragma = true;
+                i += 7;
+            }
             _ => i += 1,
         }
     }
-    i
+    (i, pragma)
 }
 
 /// Skips a `//` comment (which continues across backslash-newlines).

@@ -12,14 +12,22 @@
 //! only when all of those still hold; a header created in a user directory
 //! changes that directory's identity and forces a rescan.
 //!
-//! The scan ignores conditions and computed includes inside system headers
-//! (only literal `"x"`/`<x>` names are followed): a computed include in a
-//! system header that leads into a user directory is not seen.
+//! The scan ignores conditions inside system headers and follows every
+//! literal `"x"`/`<x>` name, so the headers it records are a superset of
+//! those the compiler opens from there. Their ids go into the request's
+//! [`Unseen`](crate::includes::unseen::Unseen) set, which decides which
+//! macro names a system header may have written. A computed include inside
+//! a system header is not followed: the scan is then marked open (every
+//! macro name becomes unknown after it), but a user file reached only
+//! through such an include is not seen (a known limit).
 
-use super::super::cache::{FileId, key};
+use super::super::cache::{FastSet, FileId, key};
 use super::super::resolve::{Found, SearchPath};
 use super::super::scanner::IncludeKind;
+use super::super::unseen::{HeaderId, IdSet};
 use super::{NotCovered, Walker, collect_includes, header_name};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,11 +41,65 @@ pub enum Dep {
     Probe(PathBuf, PathBuf, bool),
 }
 
+/// The dependencies of a scan being computed, each recorded once.
+#[derive(Default)]
+pub struct Recording {
+    deps: Vec<Dep>,
+    seen: FastSet<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl Recording {
+    fn first(&mut self, tag: u8, parts: &[&[u8]]) -> bool {
+        self.buf.clear();
+        self.buf.push(tag);
+        for p in parts {
+            self.buf.extend_from_slice(p);
+            self.buf.push(0);
+        }
+        if self.seen.contains(&self.buf) {
+            return false;
+        }
+        self.seen.insert(self.buf.clone());
+        true
+    }
+
+    /// Directory `dir` had identity `id` when listed.
+    pub fn listing(&mut self, dir: &Path, id: Option<FileId>) {
+        if self.first(b'L', &[key(dir)]) {
+            self.deps.push(Dep::Listing(dir.to_path_buf(), id));
+        }
+    }
+
+    /// `dir/name` was (or was not) a regular file.
+    pub fn probe(&mut self, dir: &Path, name: &OsStr, found: bool) {
+        if self.first(b'P', &[key(dir), name.as_bytes()]) {
+            self.deps
+                .push(Dep::Probe(dir.to_path_buf(), PathBuf::from(name), found));
+        }
+    }
+
+    /// Records `d` again (from a memoised resolution).
+    pub fn replay(&mut self, d: &Dep) {
+        match d {
+            Dep::Listing(dir, id) => self.listing(dir, *id),
+            Dep::Probe(dir, name, found) => self.probe(dir, name.as_os_str(), *found),
+        }
+    }
+
+    /// The dependencies recorded, each once.
+    pub fn into_deps(self) -> Vec<Dep> {
+        self.deps
+    }
+}
+
 /// The memoised scan from one system header.
 #[derive(Debug, Default)]
 pub struct SysScan {
-    /// Canonical paths of every system header reached.
-    system: Vec<Vec<u8>>,
+    /// Ids of every system header reached (see [`crate::includes::unseen`]).
+    system: Vec<HeaderId>,
+    /// Whether one of them has a computed include or could not be read.
+    open: bool,
     /// Non-system files reached, to be walked normally.
     user: Vec<Found>,
     /// Paths opened outside system directories on the way (symlinked `-I`
@@ -45,6 +107,15 @@ pub struct SysScan {
     opened: Vec<PathBuf>,
     /// What must still hold for the memo to be valid.
     deps: Vec<Dep>,
+}
+
+/// A scan in progress.
+#[derive(Default)]
+struct Scan {
+    seen: IdSet,
+    ids: Vec<HeaderId>,
+    open: bool,
+    user: Vec<Found>,
 }
 
 /// The part of the memo key shared by all headers of one request.
@@ -62,7 +133,19 @@ pub fn config_key(cwd: &Path, search: &SearchPath) -> Vec<u8> {
 impl Walker<'_> {
     /// Follows system header `real` (opened as `found`).
     pub(super) fn scan_system(&mut self, real: PathBuf, found: &Found) -> Result<(), NotCovered> {
-        if self.sys_scanned.contains(key(&real)) {
+        // Every inclusion counts, even of a header scanned before: it may
+        // write its macros again (see `unseen`).
+        self.env.unseen.include();
+        let header = match self.cache.system_header(&real) {
+            Ok(h) => h,
+            Err(_) => {
+                // Unreadable: the compiler will fail on it, or read
+                // something we cannot see.
+                self.env.unseen.open = true;
+                return Ok(());
+            }
+        };
+        if self.env.unseen.scanned.contains(header.id) {
             return Ok(());
         }
         let mut k = self.config_key.clone();
@@ -80,14 +163,15 @@ impl Walker<'_> {
                 m
             }
         };
-        for s in &memo.system {
-            self.sys_scanned.insert(s.clone());
+        for &id in &memo.system {
+            self.env.unseen.scanned.insert(id);
         }
+        self.env.unseen.open |= memo.open;
         for p in &memo.opened {
             self.opened(p.clone());
         }
         for f in &memo.user {
-            self.visit(f.clone(), 1, false)?;
+            self.visit(f, 1, false)?;
         }
         Ok(())
     }
@@ -95,7 +179,11 @@ impl Walker<'_> {
     fn revalidate(&mut self, m: &SysScan) -> bool {
         for d in &m.deps {
             let ok = match d {
-                Dep::Listing(dir, id) => self.listing(dir).map(|l| l.0) == *id,
+                // Listed already in this request: compare without a copy.
+                Dep::Listing(dir, id) => match self.listings.get(key(dir)) {
+                    Some(l) => l.as_ref().map(|l| l.0) == *id,
+                    None => self.listing(dir).map(|l| l.0) == *id,
+                },
                 Dep::Probe(dir, name, was) => self.file(&dir.join(name)) == *was,
             };
             if !ok {
@@ -107,33 +195,39 @@ impl Walker<'_> {
 
     /// Scans from `real` with fresh visited sets, recording dependencies.
     fn compute(&mut self, real: PathBuf, found: &Found) -> Result<SysScan, NotCovered> {
-        let saved_scanned = std::mem::take(&mut self.sys_scanned);
         let saved_opened = std::mem::take(&mut self.opened);
         let saved_out = std::mem::take(&mut self.out.opened);
-        let saved_rec = self.recording.replace(Vec::new());
-        let mut user = Vec::new();
-        self.collect(real, found, &mut user);
-        let mut deps = std::mem::replace(&mut self.recording, saved_rec).unwrap_or_default();
-        deps.sort();
-        deps.dedup();
-        let scanned = std::mem::replace(&mut self.sys_scanned, saved_scanned);
+        let saved_rec = self.recording.replace(Recording::default());
+        let mut scan = Scan::default();
+        self.collect(real, found, &mut scan);
+        let deps = std::mem::replace(&mut self.recording, saved_rec)
+            .map(|r| r.deps)
+            .unwrap_or_default();
         self.opened = saved_opened;
         let opened = std::mem::replace(&mut self.out.opened, saved_out);
         Ok(SysScan {
-            system: scanned.into_iter().collect(),
-            user,
+            system: scan.ids,
+            open: scan.open,
+            user: scan.user,
             opened,
             deps,
         })
     }
 
-    fn collect(&mut self, real: PathBuf, found: &Found, user: &mut Vec<Found>) {
-        if !self.sys_scanned.insert(key(&real).to_vec()) {
+    fn collect(&mut self, real: PathBuf, found: &Found, scan: &mut Scan) {
+        let header = match self.cache.system_header(&real) {
+            Ok(h) => h,
+            Err(_) => {
+                scan.open = true;
+                return;
+            }
+        };
+        if !scan.seen.insert(header.id) {
             return;
         }
-        let Ok(parsed) = self.cache.parsed_stable(&real) else {
-            return;
-        };
+        scan.ids.push(header.id);
+        scan.open |= header.computed;
+        let parsed = &header.parsed;
         let dir = found
             .spelled
             .parent()
@@ -146,14 +240,14 @@ impl Walker<'_> {
                 continue;
             };
             let next = (kind == IncludeKind::Next).then_some(found.dir_index);
-            for f in self.find(&name, quote, Some(&dir), next) {
+            for f in self.find(&name, quote, Some(&dir), next).iter() {
                 let abs = self.cwd.join(&f.spelled);
                 match self.realpath(&abs) {
                     Some(r) if self.is_system(&r) => {
                         self.opened(abs);
-                        self.collect(r, &f, user);
+                        self.collect(r, f, scan);
                     }
-                    Some(_) if !user.contains(&f) => user.push(f),
+                    Some(_) if !scan.user.contains(f) => scan.user.push(f.clone()),
                     _ => {}
                 }
             }

@@ -1,0 +1,1 @@
+#define POPPED 1

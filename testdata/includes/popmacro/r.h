@@ -1,0 +1,1 @@
+#define R_SEEN 1

@@ -1,0 +1,1 @@
+#define RESTORED 1

@@ -1,0 +1,1 @@
+#define CONF_SEEN 1

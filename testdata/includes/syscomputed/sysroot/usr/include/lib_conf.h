@@ -1,0 +1,3 @@
+#define LIB_CONF_VALUE 3
+#undef PROJ_VALUE
+#define PROJ_VALUE 2

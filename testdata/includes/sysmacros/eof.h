@@ -1,0 +1,1 @@
+#define EOF_SEEN 1

@@ -1,0 +1,1 @@
+#define GNU_SEEN 1

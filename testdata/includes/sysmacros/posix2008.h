@@ -1,0 +1,1 @@
+#define P2008_SEEN 1

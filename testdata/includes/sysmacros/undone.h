@@ -1,0 +1,1 @@
+#define UNDONE_SEEN 1

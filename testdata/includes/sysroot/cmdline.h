@@ -1,0 +1,1 @@
+#define CMDLINE_SEEN 1

@@ -1,0 +1,1 @@
+#define MORE_SEEN 1

@@ -1,0 +1,1 @@
+#define PLAIN_SEEN 1

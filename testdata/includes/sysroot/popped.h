@@ -1,0 +1,1 @@
+#define POPPED_SEEN 1

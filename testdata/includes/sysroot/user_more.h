@@ -1,0 +1,1 @@
+#define USER_MORE 1
