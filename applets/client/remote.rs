@@ -1,12 +1,13 @@
 //! Sending a job to a server and taking its reply apart.
 //!
-//! Request and reply use `distcc::protocol` (facts §1.5, §1.6): the head
-//! (DIST, CDIR, ARGC/ARGV) can go out before local preprocessing ends, the
-//! body follows. Reply payloads are LZO-decompressed for protocols 2 and 3
-//! (with the library's size cap). Outputs are written to a temporary file
-//! beside the target and renamed, so an interrupted job never leaves a
-//! truncated `.o`; a target that exists and is not a regular file
-//! (`-o /dev/null`) is written in place.
+//! Request and reply use `distcc::protocol` (facts §1.5, §1.6): a whole
+//! request (head, then DOTI or NFIL and the files) goes out at once, in one
+//! `writev` when short, the head then `sendfile` for a long protocol-1
+//! source. Reply payloads are LZO-decompressed for protocols 2 and 3 (with
+//! the library's size cap). Outputs are written to a temporary file beside
+//! the target and renamed, so an interrupted job never leaves a truncated
+//! `.o`; a target that exists and is not a regular file (`-o /dev/null`) is
+//! written in place.
 
 use super::transport::Connection;
 use distcc::compress;
@@ -199,7 +200,11 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
-/// Renames `tmp` over `target`.
+/// Puts the complete `tmp` in place of `target`. An old target is unlinked
+/// first: a reader sees either no file or the complete new one, never a
+/// truncated one, and ext4 does not force the new file's blocks out at the
+/// rename (`auto_da_alloc` does that only when a rename replaces a file),
+/// which measured 25-60 µs per output.
 fn replace(tmp: &Path, target: &Path) -> Result<()> {
     let _ = std::fs::remove_file(target);
     std::fs::rename(tmp, target)
