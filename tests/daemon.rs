@@ -555,6 +555,44 @@ fn client_disconnect_kills_the_compiler_group() {
 }
 
 #[test]
+fn processes_a_compiler_leaves_behind_are_killed() {
+    let d = start(&["--enable-tcp-insecure"]);
+    let dir = TestDir::new("straggler");
+    let script = dir.write(
+        "leavescc",
+        format!(
+            "#!/bin/sh\nsleep 120 &\necho $! > {}/bg.pid\nexit 0\n",
+            dir.path.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let cc = script.display().to_string();
+    let req = plain_request(
+        Version::PLAIN,
+        &[&cc, "-c", "x.c", "-o", "x.o"],
+        b"int x;\n",
+    );
+    let t = Instant::now();
+    let resp = roundtrip(d.port, &req).expect("a reply");
+    assert_eq!(resp.status, 0, "{}", d.log());
+    // The reply does not wait for the leftover (which holds stdout/stderr).
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "the job waited for its leftover"
+    );
+    let pid: i32 = wait_for_file(&dir.join("bg.pid"), Duration::from_secs(5))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_gone(pid, Duration::from_secs(10)),
+        "background process {pid} outlived its job"
+    );
+    still_compiles(&d);
+}
+
+#[test]
 fn exec_failure_is_status_110_with_message() {
     let d = start(&["--enable-tcp-insecure"]);
     let req = plain_request(

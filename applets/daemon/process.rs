@@ -19,7 +19,7 @@ use super::runner::JobControl;
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -137,9 +137,30 @@ fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
         child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
     ];
-    READ_BUFFER
-        .with_borrow_mut(|buf| pump_pipes(&mut stdin, input, &mut pipes, buf, &mut out, &mut err));
+    let mut leader = watch_exit(child.id() as i32);
+    READ_BUFFER.with_borrow_mut(|buf| {
+        pump_pipes(
+            &mut stdin,
+            input,
+            &mut pipes,
+            &mut leader,
+            buf,
+            &mut out,
+            &mut err,
+        )
+    });
     (out, err)
+}
+
+/// A descriptor that becomes readable when the compiler exits (pidfd), so
+/// the exchange does not wait for processes it left holding its output
+/// pipes; None on kernels without pidfd_open (then they are waited for).
+fn watch_exit(pid: i32) -> Option<(OwnedFd, i32)> {
+    // SAFETY: pidfd_open on our own child, not yet reaped.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: a descriptor just returned to us.
+    Some((unsafe { OwnedFd::from_raw_fd(fd) }, pid))
 }
 
 /// The stdin pipe's size for big sources (the unprivileged maximum).
@@ -180,6 +201,7 @@ fn pump_pipes(
     stdin: &mut Option<std::process::ChildStdin>,
     input: &[u8],
     pipes: &mut [Option<Box<dyn ReadFd>>; 2],
+    leader: &mut Option<(OwnedFd, i32)>,
     buf: &mut [u8],
     out: &mut Vec<u8>,
     err: &mut Vec<u8>,
@@ -201,6 +223,13 @@ fn pump_pipes(
             events: libc::POLLIN,
             revents: 0,
         }));
+        if let Some((pidfd, _)) = leader {
+            fds.push(libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         // SAFETY: poll on our own pipe descriptors.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if n < 0 {
@@ -208,6 +237,15 @@ fn pump_pipes(
                 continue;
             }
             break;
+        }
+        if let Some((_, pid)) = leader
+            && fds.last().is_some_and(|f| f.revents != 0)
+        {
+            // The compiler exited: what it left in its group (holding our
+            // pipes open) is killed now. SAFETY: the leader is not reaped
+            // yet (wait() does that), so the group id is still ours.
+            unsafe { libc::kill(-*pid, libc::SIGKILL) };
+            *leader = None;
         }
         let mut ready = fds.iter().map(|f| f.revents != 0);
         if let Some(p) = stdin.as_mut()
@@ -254,7 +292,10 @@ impl<T: Read + AsRawFd> ReadFd for T {
 
 /// Waits for the compiler without reaping it (`WNOWAIT`), forgets its
 /// process group under the lock, then reaps it: the loop can never signal
-/// a reused process group id.
+/// a reused process group id. Between the two, while the unreaped leader
+/// still holds the group id, whatever the compiler left running in its
+/// group is killed: a job leaves no process behind (one could otherwise
+/// still read the stdin pipe, whose pages vmsplice lent from our buffer).
 fn wait(mut child: Child, control: &JobControl) -> Result<i32> {
     let pid = child.id();
     for _ in 0..1_000_000 {
@@ -265,7 +306,14 @@ fn wait(mut child: Child, control: &JobControl) -> Result<i32> {
             break;
         }
     }
-    *control.group.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    {
+        let mut group = control.group.lock().unwrap_or_else(|e| e.into_inner());
+        if group.take().is_some() {
+            // SAFETY: the leader is a zombie we have not reaped, so the
+            // group id is still our compiler's.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+        }
+    }
     let status = child
         .wait()
         .map_err(|e| Error::io("waiting for the compiler", e))?;
