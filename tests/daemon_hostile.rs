@@ -53,20 +53,27 @@ impl Victim {
 
 /// Waits (bounded) until nothing of a job is left in the daemon's TMPDIR:
 /// only the workers' own private directories may remain, holding at most
-/// the pump tree `root/` a worker keeps for its next pump job.
+/// the pump tree `root/` a worker keeps for its next pump job, and the
+/// daemon's pump store (`distccd_store_*`, files only).
 pub fn no_job_files_left(d: &Daemon) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut left = Vec::new();
         for entry in std::fs::read_dir(d.tmp()).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
+            let is_store = name.starts_with("distccd_store_")
+                && entry.file_type().unwrap().is_dir()
+                && std::fs::read_dir(entry.path())
+                    .unwrap()
+                    .flatten()
+                    .all(|e| e.file_type().unwrap().is_file());
             let is_worker_dir = name.starts_with("distccd_")
                 && entry.file_type().unwrap().is_dir()
                 && std::fs::read_dir(entry.path())
                     .unwrap()
                     .flatten()
                     .all(|e| e.file_name() == "root" && e.file_type().unwrap().is_dir());
-            if !is_worker_dir {
+            if !is_worker_dir && !is_store {
                 left.push(name);
             }
         }

@@ -67,14 +67,15 @@ pub fn read_link_at(dir: &OwnedFd, name: &CStr) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// A regular file's identity and last change: a file rewritten, replaced
-/// or touched in any way since the stamp was taken has another stamp
-/// (ctime cannot be set back by any process).
+/// A regular file's identity and last data change: a file replaced or
+/// rewritten since the stamp was taken has another stamp. (Not ctime: hard
+/// links to a shared file, pump_store.rs, change it without changing the
+/// data.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     ino: u64,
     size: i64,
-    ctime: (i64, i64),
+    mtime: (i64, i64),
 }
 
 impl Stamp {
@@ -82,7 +83,7 @@ impl Stamp {
         Stamp {
             ino: st.st_ino,
             size: st.st_size,
-            ctime: (st.st_ctime, st.st_ctime_nsec),
+            mtime: (st.st_mtime, st.st_mtime_nsec),
         }
     }
 

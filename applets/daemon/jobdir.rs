@@ -31,7 +31,12 @@ pub struct JobDir {
 impl JobDir {
     /// Creates a fresh directory below `tmpdir`.
     pub fn create(tmpdir: &Path, keep: bool) -> Result<JobDir> {
-        let template = tmpdir.join("distccd_XXXXXX");
+        JobDir::create_named(tmpdir, "distccd_XXXXXX", keep)
+    }
+
+    /// Creates a fresh directory below `tmpdir` from a mkdtemp template.
+    pub fn create_named(tmpdir: &Path, template: &str, keep: bool) -> Result<JobDir> {
+        let template = tmpdir.join(template);
         let mut bytes = template.into_os_string().into_vec();
         bytes.push(0);
         let mut buf = bytes;
@@ -75,14 +80,29 @@ impl Drop for JobDir {
 /// The name of the pump tree inside a job directory.
 const TREE: &str = "root";
 
-/// A worker's reusable job directory and pump tree.
+/// A worker's reusable job directory and pump tree, and the daemon's
+/// shared pump store.
 #[derive(Default)]
 pub struct Slot {
     dir: Option<JobDir>,
     tree: Option<Tree>,
+    store: Option<std::sync::Arc<super::pump_store::Store>>,
 }
 
 impl Slot {
+    /// A slot whose pump trees share `store`.
+    pub fn with_store(store: Option<std::sync::Arc<super::pump_store::Store>>) -> Slot {
+        Slot {
+            store,
+            ..Slot::default()
+        }
+    }
+
+    /// The daemon's shared pump store, if there is one.
+    pub fn store(&self) -> Option<&super::pump_store::Store> {
+        self.store.as_deref()
+    }
+
     /// An empty private directory for the next job.
     pub fn take(&mut self, tmpdir: &Path, keep: bool) -> Result<JobDir> {
         match self.dir.take() {

@@ -18,6 +18,7 @@ mod options;
 mod pool;
 mod process;
 mod pump_root;
+mod pump_store;
 mod reply;
 mod rewrite;
 mod runner;

@@ -25,14 +25,17 @@ impl Pool {
     ) -> std::io::Result<Pool> {
         let (tasks, rx): (Sender<Task>, Receiver<Task>) = crossbeam_channel::unbounded();
         let mut workers = Vec::with_capacity(n);
+        // Shared by the workers' pump trees; removed when the last one ends.
+        let store = super::pump_store::Store::create(&cfg.tmpdir).map(Arc::new);
         for i in 0..n {
+            let store = store.clone();
             let rx = rx.clone();
             let cfg = Arc::clone(&cfg);
             let results = results.clone();
             let wake = Arc::clone(&wake);
             workers.push(std::thread::Builder::new().name(format!("job-{i}")).spawn(
                 move || {
-                    let mut slot = Slot::default();
+                    let mut slot = Slot::with_store(store);
                     for task in rx.iter() {
                         let outcome = runner::run(task, &cfg, &mut slot);
                         if results.send(outcome).is_err() {

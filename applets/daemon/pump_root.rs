@@ -22,10 +22,12 @@
 //! client sent the same wire bytes as last time (same length and the same
 //! keyed SipHash, whose per-process random key a client cannot know, so it
 //! cannot craft a collision) and the file on disk is untouched since we
-//! wrote it (same inode, size and ctime, which no process can set back; the
-//! compiler, the only other process that runs here, is not allowed to name
-//! files in the tree anyway: compiler.rs);
-//! then it is neither decompressed nor read. Anything else is replaced, and
+//! wrote it (same inode, size and mtime; the compiler, the only other
+//! process that runs here, is not allowed to name files in the tree:
+//! compiler.rs); then it is neither decompressed nor read. A file this
+//! tree lacks is linked from the daemon-wide store when another worker
+//! already unpacked the same bytes (pump_store.rs);
+//! anything else is replaced, and
 //! everything the new request does not name is removed before the compiler
 //! starts. The compiler therefore sees exactly the tree a
 //! fresh unpack would give. If anything goes wrong the caller drops the
@@ -33,11 +35,11 @@
 
 use super::fsat::{Stamp, hostile, open_dir_at, read_link_at, remove_at, stamp_at};
 use super::jobdir::cstr;
+use super::pump_store::{Store, wire_hash};
 use distcc::protocol::{FileContent, FileEntry};
 use distcc::{Error, Result};
 use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{BuildHasher, RandomState};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -89,8 +91,6 @@ pub struct Tree {
     path: PathBuf,
     /// What the last job left, by client path without the leading `/`.
     known: HashMap<Vec<u8>, Node>,
-    /// The key of the wire-bytes hash.
-    hasher: RandomState,
 }
 
 /// The state of one [`Tree::sync`]: directories opened so far and what
@@ -117,7 +117,6 @@ impl Tree {
             fd: fd.into(),
             path,
             known: HashMap::new(),
-            hasher: RandomState::new(),
         })
     }
 
@@ -128,12 +127,14 @@ impl Tree {
 
     /// Makes the tree hold exactly the client's working directory `cdir`
     /// and the NAME entries (`budget` caps their decompressed bytes in
-    /// all). Returns the working directory's server path.
+    /// all). Files this tree lacks come from `store` when it has them.
+    /// Returns the working directory's server path.
     pub fn sync(
         &mut self,
         cdir: &[u8],
         entries: &[FileEntry],
         mut budget: usize,
+        store: Option<&Store>,
     ) -> Result<PathBuf> {
         let root = self.fd.try_clone().map_err(|e| Error::io("dup", e))?;
         let mut pass = Pass {
@@ -162,7 +163,7 @@ impl Tree {
                         }
                         _ => {}
                     }
-                    let wire_hash = self.hasher.hash_one(&lzo[..]);
+                    let wire_hash = wire_hash(lzo);
                     let kept = match self.known.get(&key) {
                         Some(Node::File(w))
                             if !pass.new.contains_key(&key)
@@ -178,13 +179,26 @@ impl Tree {
                     let written = match kept {
                         Some(w) => w,
                         None => {
-                            let data = distcc::compress::decompress(lzo, budget)?;
                             remove_at(&pass.fds[dir], &name, 0)?;
-                            let stamp = write_new_file(&pass.fds[dir], &name, &data, &entry.name)?;
+                            let linked = store.and_then(|s| {
+                                s.link_into(wire_hash, lzo.len(), budget, &pass.fds[dir], &name)
+                            });
+                            let (stamp, data_len) = match linked {
+                                Some(l) => l,
+                                None => {
+                                    let data = distcc::compress::decompress(lzo, budget)?;
+                                    let fd = &pass.fds[dir];
+                                    let stamp = write_new_file(fd, &name, &data, &entry.name)?;
+                                    if let Some(s) = store {
+                                        s.add(wire_hash, lzo.len(), data.len(), fd, &name);
+                                    }
+                                    (stamp, data.len())
+                                }
+                            };
                             Written {
                                 wire_len: lzo.len(),
                                 wire_hash,
-                                data_len: data.len(),
+                                data_len,
                                 stamp,
                             }
                         }
@@ -412,6 +426,7 @@ mod tests {
                     link("/usr/include", "../../usr/include"),
                 ],
                 1 << 20,
+                None,
             )
             .unwrap();
         assert_eq!(cwd, base.join("root/home/u"));
@@ -421,27 +436,27 @@ mod tests {
         );
         // A different target at the same name in one request is refused.
         let twice = [link("/l", "a"), link("/l", "b")];
-        assert!(tree.sync(b"/", &twice, 1 << 20).is_err());
+        assert!(tree.sync(b"/", &twice, 1 << 20, None).is_err());
         // A link pointing outside, then a FILE through it: refused.
         let escape = format!("../../../../../../..{}", outside.display());
         let through = [link("/evil", &escape), file("/evil/victim", b"x")];
-        assert!(tree.sync(b"/", &through, 1 << 20).is_err());
+        assert!(tree.sync(b"/", &through, 1 << 20, None).is_err());
         // A FILE at the name of a link of the same request: refused.
         let at_link = [
             link("/home/u/l.h", "/etc/passwd"),
             file("/home/u/l.h", b"x"),
         ];
-        assert!(tree.sync(b"/", &at_link, 1 << 20).is_err());
+        assert!(tree.sync(b"/", &at_link, 1 << 20, None).is_err());
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         // Absolute link targets are re-rooted.
         let mut tree = Tree::create(base.join("root2")).unwrap();
-        tree.sync(b"/", &[link("/home/u/l.h", "/etc/passwd")], 1 << 20)
+        tree.sync(b"/", &[link("/home/u/l.h", "/etc/passwd")], 1 << 20, None)
             .unwrap();
         let t = std::fs::read_link(base.join("root2/home/u/l.h")).unwrap();
         assert!(t.starts_with(base.join("root2")), "{t:?}");
         // Decompression budget.
         assert!(
-            tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100)
+            tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100, None)
                 .is_err()
         );
         std::fs::remove_dir_all(&base).unwrap();
@@ -458,7 +473,7 @@ mod tests {
             link("/p/sys", "../usr/include"),
             file("/p/x", b"file that becomes a directory\n"),
         ];
-        tree.sync(b"/p/src", &first, 1 << 20).unwrap();
+        tree.sync(b"/p/src", &first, 1 << 20, None).unwrap();
         let a_inode = std::fs::metadata(base.join("root/p/inc/a.h"))
             .unwrap()
             .ino();
@@ -469,9 +484,9 @@ mod tests {
             file("/p/sys", b"a file where a link was\n"),
             file("/p/x/y.h", b"int y;\n"),
         ];
-        tree.sync(b"/p/src", &second, 1 << 20).unwrap();
+        tree.sync(b"/p/src", &second, 1 << 20, None).unwrap();
         let mut fresh = Tree::create(base.join("fresh")).unwrap();
-        fresh.sync(b"/p/src", &second, 1 << 20).unwrap();
+        fresh.sync(b"/p/src", &second, 1 << 20, None).unwrap();
         assert_eq!(listing(&base.join("root")), listing(&base.join("fresh")));
         // The unchanged header was left in place.
         let again = std::fs::metadata(base.join("root/p/inc/a.h"))
@@ -482,15 +497,15 @@ mod tests {
         // longer than the kernel's timestamp granularity, so its ctime moves).
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(base.join("root/p/inc/a.h"), b"int z;\n").unwrap();
-        tree.sync(b"/p/src", &second, 1 << 20).unwrap();
+        tree.sync(b"/p/src", &second, 1 << 20, None).unwrap();
         assert_eq!(
             std::fs::read(base.join("root/p/inc/a.h")).unwrap(),
             b"int a;\n"
         );
         // And back to the first request, from the second.
-        tree.sync(b"/p/src", &first, 1 << 20).unwrap();
+        tree.sync(b"/p/src", &first, 1 << 20, None).unwrap();
         let mut fresh1 = Tree::create(base.join("fresh1")).unwrap();
-        fresh1.sync(b"/p/src", &first, 1 << 20).unwrap();
+        fresh1.sync(b"/p/src", &first, 1 << 20, None).unwrap();
         assert_eq!(listing(&base.join("root")), listing(&base.join("fresh1")));
         std::fs::remove_dir_all(&base).unwrap();
     }

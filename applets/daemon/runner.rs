@@ -211,7 +211,7 @@ fn execute_in(
             let mut tree = slot.take_tree(dir)?;
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
             // A tree that failed to sync is dropped: the next job starts empty.
-            let cwd = tree.sync(cdir, &entries, cfg.max_decompressed)?;
+            let cwd = tree.sync(cdir, &entries, cfg.max_decompressed, slot.store())?;
             drop(entries);
             let root = tree.path().to_path_buf();
             *tree_out = Some(tree);

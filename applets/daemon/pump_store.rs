@@ -1,0 +1,205 @@
+//! A daemon-wide store of the files pump clients sent, shared by the
+//! workers' trees through hard links.
+//!
+//! Each worker keeps its own tree (pump_root.rs), so without this the
+//! first job on every worker, and every header a worker has not seen yet,
+//! meant decompressing and creating a file, and file creation (ext4 inode
+//! allocation) dominated the daemon's CPU on large C++ units. With the
+//! store a file is decompressed and written once per daemon: every other
+//! tree that needs the same bytes gets a hard link to it (`linkat`, no new
+//! inode, no data written).
+//!
+//! Files are named by the length and keyed SipHash of the client's wire
+//! (LZO) bytes (the key is random per process, so a client cannot craft a
+//! collision); the index remembers each one's decompressed length. Trees never change a file in
+//! place (a changed file is unlinked and created anew), so sharing inodes
+//! between trees is safe. The store is bounded: past [`MAX_FILES`] files or
+//! [`MAX_BYTES`] bytes it is emptied (links in the trees keep their
+//! inodes). It lives in `$TMPDIR/distccd_store_XXXXXX`, removed when the
+//! daemon's workers end.
+
+use super::fsat::{Stamp, stamp_at};
+use super::jobdir::{JobDir, cstr};
+use std::collections::HashMap;
+use std::ffi::CStr;
+use std::fs::File;
+use std::hash::{BuildHasher, RandomState};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+/// Most files kept.
+pub const MAX_FILES: usize = 100_000;
+/// Most bytes kept.
+pub const MAX_BYTES: u64 = 2 << 30;
+
+/// The process-wide key of the wire-bytes hash (trees and the store).
+pub fn wire_hash(wire: &[u8]) -> u64 {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    KEY.get_or_init(RandomState::new).hash_one(wire)
+}
+
+/// The store.
+pub struct Store {
+    /// The directory; removed when the store is dropped.
+    _dir: JobDir,
+    fd: OwnedFd,
+    index: Mutex<Index>,
+}
+
+#[derive(Default)]
+struct Index {
+    /// (wire hash, wire length) -> decompressed length.
+    names: HashMap<(u64, usize), usize>,
+    bytes: u64,
+}
+
+fn name_of(hash: u64, wire_len: usize) -> String {
+    format!("{hash:016x}-{wire_len}")
+}
+
+impl Store {
+    /// Creates the store's directory below `tmpdir`.
+    pub fn create(tmpdir: &Path) -> Option<Store> {
+        let dir = match JobDir::create_named(tmpdir, "distccd_store_XXXXXX", false) {
+            Ok(d) => d,
+            Err(e) => {
+                log::warn!("pump file store unavailable: {e}");
+                return None;
+            }
+        };
+        let fd: OwnedFd = File::open(dir.path()).ok()?.into();
+        Some(Store {
+            _dir: dir,
+            fd,
+            index: Mutex::new(Index::default()),
+        })
+    }
+
+    /// Links the stored file with these wire bytes as `name` in `dir` (which
+    /// must not exist there) if it decompresses to at most `budget` bytes;
+    /// its stamp and length, or None if the store lacks it.
+    pub fn link_into(
+        &self,
+        hash: u64,
+        wire_len: usize,
+        budget: usize,
+        dir: &OwnedFd,
+        name: &CStr,
+    ) -> Option<(Stamp, usize)> {
+        let data_len = *self.lock().names.get(&(hash, wire_len))?;
+        if data_len > budget {
+            return None;
+        }
+        let stored = cstr(name_of(hash, wire_len).as_bytes()).ok()?;
+        // SAFETY: linkat between two directory fds we hold, names checked;
+        // flags 0: the stored name is a regular file we created.
+        let r = unsafe {
+            libc::linkat(
+                self.fd.as_raw_fd(),
+                stored.as_ptr(),
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                0,
+            )
+        };
+        if r != 0 {
+            return None;
+        }
+        Some((stamp_at(dir, name)?, data_len))
+    }
+
+    /// Adds the file just written as `name` in `dir` to the store.
+    pub fn add(&self, hash: u64, wire_len: usize, data_len: usize, dir: &OwnedFd, name: &CStr) {
+        let key = (hash, wire_len);
+        let mut index = self.lock();
+        if index.names.contains_key(&key) {
+            return;
+        }
+        if index.names.len() >= MAX_FILES || index.bytes + data_len as u64 > MAX_BYTES {
+            self.empty(&mut index);
+        }
+        let Ok(stored) = cstr(name_of(hash, wire_len).as_bytes()) else {
+            return;
+        };
+        // SAFETY: linkat between two directory fds we hold, names checked.
+        let r = unsafe {
+            libc::linkat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                self.fd.as_raw_fd(),
+                stored.as_ptr(),
+                0,
+            )
+        };
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
+            index.names.insert(key, data_len);
+            index.bytes += data_len as u64;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Unlinks every stored name (trees keep their own links).
+    fn empty(&self, index: &mut Index) {
+        for &(hash, wire_len) in index.names.keys() {
+            if let Ok(c) = cstr(name_of(hash, wire_len).as_bytes()) {
+                // SAFETY: unlinkat of a name in our store directory.
+                unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) };
+            }
+        }
+        index.names.clear();
+        index.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pump_root::Tree;
+    use super::*;
+    use distcc::protocol::{FileContent, FileEntry};
+    use std::os::unix::fs::MetadataExt;
+
+    fn file(name: &str, data: &[u8]) -> FileEntry {
+        FileEntry {
+            name: name.as_bytes().to_vec(),
+            content: FileContent::File(distcc::compress::compress(data)),
+        }
+    }
+
+    #[test]
+    fn trees_share_unpacked_files_through_links() {
+        let base = std::env::temp_dir().join(format!("pumpstore-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let store = Store::create(&base).unwrap();
+        let mut a = Tree::create(base.join("a")).unwrap();
+        let mut b = Tree::create(base.join("b")).unwrap();
+        let req = [file("/p/x.h", b"int x;\n"), file("/p/y.h", b"int y;\n")];
+        a.sync(b"/p", &req, 1 << 20, Some(&store)).unwrap();
+        b.sync(b"/p", &req, 1 << 20, Some(&store)).unwrap();
+        let ino = |p: &str| std::fs::metadata(base.join(p)).unwrap().ino();
+        assert_eq!(ino("a/p/x.h"), ino("b/p/x.h"));
+        assert_eq!(std::fs::read(base.join("b/p/y.h")).unwrap(), b"int y;\n");
+        // Other bytes at the same name in one tree leave the other alone.
+        b.sync(b"/p", &[file("/p/x.h", b"int X;\n")], 1 << 20, Some(&store))
+            .unwrap();
+        assert_eq!(std::fs::read(base.join("a/p/x.h")).unwrap(), b"int x;\n");
+        assert_eq!(std::fs::read(base.join("b/p/x.h")).unwrap(), b"int X;\n");
+        assert!(!base.join("b/p/y.h").exists());
+        // A stored file is only linked where the budget allows it.
+        let mut c = Tree::create(base.join("c")).unwrap();
+        assert!(c.sync(b"/p", &req[..1], 3, Some(&store)).is_err());
+        drop(store);
+        let left: Vec<_> = std::fs::read_dir(&base)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("distccd_store_"))
+            .collect();
+        assert!(left.is_empty(), "store left behind: {left:?}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
