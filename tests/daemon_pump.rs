@@ -208,6 +208,53 @@ fn kept_tree_shows_each_job_only_its_own_files() {
     no_job_files_left(&d);
 }
 
+/// Headers found through an absolute directory arrive with the include
+/// server's `#line 1 "<client path>"` first. The daemon drops that line
+/// (so the compiler's include-guard optimisation works) and maps the root
+/// away instead: `__FILE__` and the compiler's messages still name the
+/// client's paths, never the daemon's directory.
+#[test]
+fn line_prefixed_headers_keep_client_paths() {
+    let d = start(&[]);
+    let with_line =
+        |path: &str, body: &str| file(path, format!("#line 1 \"{path}\"\n{body}").as_bytes());
+    let argv = ["gcc", "-c", "w.c", "-o", "w.o", "-I/home/u/proj/inc"];
+    let files = vec![
+        file(
+            &format!("{CWD}/w.c"),
+            b"#include \"where.h\"\n#include \"where.h\"\nconst char *w(void) { return where_file; }\n",
+        ),
+        with_line(
+            "/home/u/proj/inc/where.h",
+            "#ifndef WHERE_H\n#define WHERE_H\nstatic const char *where_file = __FILE__;\n#endif\n",
+        ),
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, files)).expect("a reply");
+    assert_eq!(resp.status, 0, "{}", d.log());
+    let object = decompress(&resp.object, 1 << 26).unwrap();
+    let has = |needle: &[u8]| object.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(b"/home/u/proj/inc/where.h\0"),
+        "__FILE__ lost the client path"
+    );
+    assert!(
+        !has(b"distccd_"),
+        "the daemon's directory leaked into the object"
+    );
+    let files = vec![
+        file(&format!("{CWD}/w.c"), b"#include \"broken.h\"\n"),
+        with_line("/home/u/proj/inc/broken.h", "int x = nope;\n"),
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, files)).expect("a reply");
+    assert_ne!(resp.status, 0);
+    let err = String::from_utf8_lossy(&decompress(&resp.stderr, 1 << 20).unwrap()).into_owned();
+    assert!(
+        err.contains("/home/u/proj/inc/broken.h:1:9: error"),
+        "{err}"
+    );
+    assert!(!err.contains("distccd_"), "{err}");
+}
+
 #[test]
 fn pump_compile_error_has_no_dotd() {
     let d = start(&[]);

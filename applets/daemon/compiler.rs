@@ -57,6 +57,8 @@ pub struct Config {
     pub max_decompressed: usize,
     /// `DISTCC_SAVE_TEMPS=1`: keep job directories.
     pub save_temps: bool,
+    /// Which compilers accept `-fmacro-prefix-map` (line_prefix.rs).
+    pub prefix_map: super::line_prefix::Support,
 }
 
 /// An argv that passed every check.
@@ -192,6 +194,7 @@ mod tests {
             job_lifetime: None,
             max_decompressed: 1 << 20,
             save_temps: false,
+            prefix_map: Default::default(),
         }
     }
 

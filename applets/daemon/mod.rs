@@ -13,6 +13,7 @@ mod connection;
 mod fsat;
 mod inetd;
 mod jobdir;
+mod line_prefix;
 mod metrics;
 mod options;
 mod pool;
@@ -173,6 +174,7 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         job_lifetime: (o.job_lifetime > 0).then(|| Duration::from_secs(o.job_lifetime)),
         max_decompressed: 256 * 1024 * 1024,
         save_temps: std::env::var("DISTCC_SAVE_TEMPS").is_ok_and(|v| v == "1"),
+        prefix_map: Default::default(),
     })
 }
 

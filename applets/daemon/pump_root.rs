@@ -81,6 +81,8 @@ struct Written {
     wire_hash: u64,
     /// Decompressed length (counted against the budget when kept).
     data_len: usize,
+    /// Written without the include server's `#line` (line_prefix.rs).
+    stripped: bool,
     /// The file's identity and change time right after writing.
     stamp: Stamp,
 }
@@ -128,13 +130,18 @@ impl Tree {
     /// Makes the tree hold exactly the client's working directory `cdir`
     /// and the NAME entries (`budget` caps their decompressed bytes in
     /// all). Files this tree lacks come from `store` when it has them.
-    /// Returns the working directory's server path.
+    /// `strip_line`: files are written without the `#line` the include
+    /// server put first (line_prefix.rs; the store and the kept tree only
+    /// ever hold one form: a worker or store serves one daemon, whose
+    /// choice per compiler is fixed). Returns the working directory's
+    /// server path.
     pub fn sync(
         &mut self,
         cdir: &[u8],
         entries: &[FileEntry],
         mut budget: usize,
         store: Option<&Store>,
+        strip_line: bool,
     ) -> Result<PathBuf> {
         let root = self.fd.try_clone().map_err(|e| Error::io("dup", e))?;
         let mut pass = Pass {
@@ -170,6 +177,7 @@ impl Tree {
                                 && w.wire_len == lzo.len()
                                 && w.wire_hash == wire_hash
                                 && w.data_len <= budget
+                                && w.stripped == strip_line
                                 && stamp_at(&pass.fds[dir], &name) == Some(w.stamp) =>
                         {
                             Some(w.clone())
@@ -181,16 +189,24 @@ impl Tree {
                         None => {
                             remove_at(&pass.fds[dir], &name, 0)?;
                             let linked = store.and_then(|s| {
-                                s.link_into(wire_hash, lzo.len(), budget, &pass.fds[dir], &name)
+                                let fd = &pass.fds[dir];
+                                s.link_into(wire_hash, lzo.len(), strip_line, budget, fd, &name)
                             });
                             let (stamp, data_len) = match linked {
                                 Some(l) => l,
                                 None => {
                                     let data = distcc::compress::decompress(lzo, budget)?;
                                     let fd = &pass.fds[dir];
-                                    let stamp = write_new_file(fd, &name, &data, &entry.name)?;
+                                    let skip = if strip_line {
+                                        super::line_prefix::inserted_line(&data).unwrap_or(0)
+                                    } else {
+                                        0
+                                    };
+                                    let stamp =
+                                        write_new_file(fd, &name, &data[skip..], &entry.name)?;
                                     if let Some(s) = store {
-                                        s.add(wire_hash, lzo.len(), data.len(), fd, &name);
+                                        let len = lzo.len();
+                                        s.add(wire_hash, len, strip_line, data.len(), fd, &name);
                                     }
                                     (stamp, data.len())
                                 }
@@ -199,6 +215,7 @@ impl Tree {
                                 wire_len: lzo.len(),
                                 wire_hash,
                                 data_len,
+                                stripped: strip_line,
                                 stamp,
                             }
                         }
@@ -427,6 +444,7 @@ mod tests {
                 ],
                 1 << 20,
                 None,
+                false,
             )
             .unwrap();
         assert_eq!(cwd, base.join("root/home/u"));
@@ -436,27 +454,33 @@ mod tests {
         );
         // A different target at the same name in one request is refused.
         let twice = [link("/l", "a"), link("/l", "b")];
-        assert!(tree.sync(b"/", &twice, 1 << 20, None).is_err());
+        assert!(tree.sync(b"/", &twice, 1 << 20, None, false).is_err());
         // A link pointing outside, then a FILE through it: refused.
         let escape = format!("../../../../../../..{}", outside.display());
         let through = [link("/evil", &escape), file("/evil/victim", b"x")];
-        assert!(tree.sync(b"/", &through, 1 << 20, None).is_err());
+        assert!(tree.sync(b"/", &through, 1 << 20, None, false).is_err());
         // A FILE at the name of a link of the same request: refused.
         let at_link = [
             link("/home/u/l.h", "/etc/passwd"),
             file("/home/u/l.h", b"x"),
         ];
-        assert!(tree.sync(b"/", &at_link, 1 << 20, None).is_err());
+        assert!(tree.sync(b"/", &at_link, 1 << 20, None, false).is_err());
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         // Absolute link targets are re-rooted.
         let mut tree = Tree::create(base.join("root2")).unwrap();
-        tree.sync(b"/", &[link("/home/u/l.h", "/etc/passwd")], 1 << 20, None)
-            .unwrap();
+        tree.sync(
+            b"/",
+            &[link("/home/u/l.h", "/etc/passwd")],
+            1 << 20,
+            None,
+            false,
+        )
+        .unwrap();
         let t = std::fs::read_link(base.join("root2/home/u/l.h")).unwrap();
         assert!(t.starts_with(base.join("root2")), "{t:?}");
         // Decompression budget.
         assert!(
-            tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100, None)
+            tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100, None, false)
                 .is_err()
         );
         std::fs::remove_dir_all(&base).unwrap();
@@ -473,7 +497,7 @@ mod tests {
             link("/p/sys", "../usr/include"),
             file("/p/x", b"file that becomes a directory\n"),
         ];
-        tree.sync(b"/p/src", &first, 1 << 20, None).unwrap();
+        tree.sync(b"/p/src", &first, 1 << 20, None, false).unwrap();
         let a_inode = std::fs::metadata(base.join("root/p/inc/a.h"))
             .unwrap()
             .ino();
@@ -484,9 +508,11 @@ mod tests {
             file("/p/sys", b"a file where a link was\n"),
             file("/p/x/y.h", b"int y;\n"),
         ];
-        tree.sync(b"/p/src", &second, 1 << 20, None).unwrap();
+        tree.sync(b"/p/src", &second, 1 << 20, None, false).unwrap();
         let mut fresh = Tree::create(base.join("fresh")).unwrap();
-        fresh.sync(b"/p/src", &second, 1 << 20, None).unwrap();
+        fresh
+            .sync(b"/p/src", &second, 1 << 20, None, false)
+            .unwrap();
         assert_eq!(listing(&base.join("root")), listing(&base.join("fresh")));
         // The unchanged header was left in place.
         let again = std::fs::metadata(base.join("root/p/inc/a.h"))
@@ -497,15 +523,17 @@ mod tests {
         // longer than the kernel's timestamp granularity, so its ctime moves).
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(base.join("root/p/inc/a.h"), b"int z;\n").unwrap();
-        tree.sync(b"/p/src", &second, 1 << 20, None).unwrap();
+        tree.sync(b"/p/src", &second, 1 << 20, None, false).unwrap();
         assert_eq!(
             std::fs::read(base.join("root/p/inc/a.h")).unwrap(),
             b"int a;\n"
         );
         // And back to the first request, from the second.
-        tree.sync(b"/p/src", &first, 1 << 20, None).unwrap();
+        tree.sync(b"/p/src", &first, 1 << 20, None, false).unwrap();
         let mut fresh1 = Tree::create(base.join("fresh1")).unwrap();
-        fresh1.sync(b"/p/src", &first, 1 << 20, None).unwrap();
+        fresh1
+            .sync(b"/p/src", &first, 1 << 20, None, false)
+            .unwrap();
         assert_eq!(listing(&base.join("root")), listing(&base.join("fresh1")));
         std::fs::remove_dir_all(&base).unwrap();
     }

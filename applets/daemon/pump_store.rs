@@ -49,13 +49,13 @@ pub struct Store {
 
 #[derive(Default)]
 struct Index {
-    /// (wire hash, wire length) -> decompressed length.
-    names: HashMap<(u64, usize), usize>,
+    /// (wire hash, wire length, written without `#line`) -> decompressed length.
+    names: HashMap<(u64, usize, bool), usize>,
     bytes: u64,
 }
 
-fn name_of(hash: u64, wire_len: usize) -> String {
-    format!("{hash:016x}-{wire_len}")
+fn name_of(hash: u64, wire_len: usize, stripped: bool) -> String {
+    format!("{hash:016x}-{wire_len}-{}", u8::from(stripped))
 }
 
 impl Store {
@@ -83,15 +83,16 @@ impl Store {
         &self,
         hash: u64,
         wire_len: usize,
+        stripped: bool,
         budget: usize,
         dir: &OwnedFd,
         name: &CStr,
     ) -> Option<(Stamp, usize)> {
-        let data_len = *self.lock().names.get(&(hash, wire_len))?;
+        let data_len = *self.lock().names.get(&(hash, wire_len, stripped))?;
         if data_len > budget {
             return None;
         }
-        let stored = cstr(name_of(hash, wire_len).as_bytes()).ok()?;
+        let stored = cstr(name_of(hash, wire_len, stripped).as_bytes()).ok()?;
         // SAFETY: linkat between two directory fds we hold, names checked;
         // flags 0: the stored name is a regular file we created.
         let r = unsafe {
@@ -110,8 +111,16 @@ impl Store {
     }
 
     /// Adds the file just written as `name` in `dir` to the store.
-    pub fn add(&self, hash: u64, wire_len: usize, data_len: usize, dir: &OwnedFd, name: &CStr) {
-        let key = (hash, wire_len);
+    pub fn add(
+        &self,
+        hash: u64,
+        wire_len: usize,
+        stripped: bool,
+        data_len: usize,
+        dir: &OwnedFd,
+        name: &CStr,
+    ) {
+        let key = (hash, wire_len, stripped);
         let mut index = self.lock();
         if index.names.contains_key(&key) {
             return;
@@ -119,7 +128,7 @@ impl Store {
         if index.names.len() >= MAX_FILES || index.bytes + data_len as u64 > MAX_BYTES {
             self.empty(&mut index);
         }
-        let Ok(stored) = cstr(name_of(hash, wire_len).as_bytes()) else {
+        let Ok(stored) = cstr(name_of(hash, wire_len, stripped).as_bytes()) else {
             return;
         };
         // SAFETY: linkat between two directory fds we hold, names checked.
@@ -144,8 +153,8 @@ impl Store {
 
     /// Unlinks every stored name (trees keep their own links).
     fn empty(&self, index: &mut Index) {
-        for &(hash, wire_len) in index.names.keys() {
-            if let Ok(c) = cstr(name_of(hash, wire_len).as_bytes()) {
+        for &(hash, wire_len, stripped) in index.names.keys() {
+            if let Ok(c) = cstr(name_of(hash, wire_len, stripped).as_bytes()) {
                 // SAFETY: unlinkat of a name in our store directory.
                 unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) };
             }
@@ -178,20 +187,26 @@ mod tests {
         let mut a = Tree::create(base.join("a")).unwrap();
         let mut b = Tree::create(base.join("b")).unwrap();
         let req = [file("/p/x.h", b"int x;\n"), file("/p/y.h", b"int y;\n")];
-        a.sync(b"/p", &req, 1 << 20, Some(&store)).unwrap();
-        b.sync(b"/p", &req, 1 << 20, Some(&store)).unwrap();
+        a.sync(b"/p", &req, 1 << 20, Some(&store), false).unwrap();
+        b.sync(b"/p", &req, 1 << 20, Some(&store), false).unwrap();
         let ino = |p: &str| std::fs::metadata(base.join(p)).unwrap().ino();
         assert_eq!(ino("a/p/x.h"), ino("b/p/x.h"));
         assert_eq!(std::fs::read(base.join("b/p/y.h")).unwrap(), b"int y;\n");
         // Other bytes at the same name in one tree leave the other alone.
-        b.sync(b"/p", &[file("/p/x.h", b"int X;\n")], 1 << 20, Some(&store))
-            .unwrap();
+        b.sync(
+            b"/p",
+            &[file("/p/x.h", b"int X;\n")],
+            1 << 20,
+            Some(&store),
+            false,
+        )
+        .unwrap();
         assert_eq!(std::fs::read(base.join("a/p/x.h")).unwrap(), b"int x;\n");
         assert_eq!(std::fs::read(base.join("b/p/x.h")).unwrap(), b"int X;\n");
         assert!(!base.join("b/p/y.h").exists());
         // A stored file is only linked where the budget allows it.
         let mut c = Tree::create(base.join("c")).unwrap();
-        assert!(c.sync(b"/p", &req[..1], 3, Some(&store)).is_err());
+        assert!(c.sync(b"/p", &req[..1], 3, Some(&store), false).is_err());
         drop(store);
         let left: Vec<_> = std::fs::read_dir(&base)
             .unwrap()

@@ -10,11 +10,13 @@
 
 use super::compiler::{Checked, Config};
 use super::jobdir::Slot;
+use super::line_prefix;
 use super::process;
 use super::reply;
 use super::rewrite;
 use distcc::protocol::{Body, Version};
 use distcc::{Error, Kind, Result, compress};
+use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -180,6 +182,7 @@ fn execute_in(
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
     let mut stdin = None;
+    let mut strip_line = false;
     let (command, cwd, root) = match body {
         Body::Doti(wire) => {
             let data = if task.version.compresses() {
@@ -210,12 +213,19 @@ fn execute_in(
         Body::Files(entries) => {
             let mut tree = slot.take_tree(dir)?;
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
+            // Files without the include server's #line keep the compiler's
+            // multiple-include optimisation (line_prefix.rs).
+            strip_line = !line_prefix::has_own_map(&task.checked.argv)
+                && cfg
+                    .prefix_map
+                    .macro_prefix_map(&task.checked.argv[0], cfg.path.as_deref());
             // A tree that failed to sync is dropped: the next job starts empty.
-            let cwd = tree.sync(cdir, &entries, cfg.max_decompressed, slot.store())?;
+            let budget = cfg.max_decompressed;
+            let cwd = tree.sync(cdir, &entries, budget, slot.store(), strip_line)?;
             drop(entries);
             let root = tree.path().to_path_buf();
             *tree_out = Some(tree);
-            let cmd = rewrite::build(
+            let mut cmd = rewrite::build(
                 &task.checked.argv,
                 shape,
                 rewrite::Source::Client,
@@ -223,6 +233,12 @@ fn execute_in(
                 &deps,
                 Some(&root),
             );
+            if strip_line {
+                let mut map = OsString::from("-fmacro-prefix-map=");
+                map.push(root.as_os_str());
+                map.push("=");
+                cmd.argv.push(map);
+            }
             (cmd, cwd, Some(root))
         }
     };
@@ -235,6 +251,9 @@ fn execute_in(
     let ran = process::run(&command.argv, &cwd, dir.path(), stdin, cfg, &task.control)?;
     let mut status = ran.status;
     let mut stderr = ran.stderr;
+    if strip_line && let Some(root) = &root {
+        stderr = line_prefix::unroot_messages(&stderr, root.as_os_str().as_bytes());
+    }
     let stdout = ran.stdout;
     if task.control.stopped() == Some(Stop::Lifetime) {
         status = i32::from(Kind::Timeout.exit_code()) << 8;
