@@ -49,8 +49,14 @@ pub struct Support {
 
 impl Support {
     /// Whether `compiler` accepts `-fmacro-prefix-map` (runs it once:
-    /// preprocessing an empty C input with the option).
-    pub fn macro_prefix_map(&self, compiler: &OsStr, path: Option<&OsStr>) -> bool {
+    /// preprocessing an empty C input with the option), with the
+    /// environment a compile gets (`PATH`, the recursion safeguard).
+    pub fn macro_prefix_map(
+        &self,
+        compiler: &OsStr,
+        path: Option<&OsStr>,
+        safeguard: &str,
+    ) -> bool {
         if let Some(&b) = self.lock().get(compiler) {
             return b;
         }
@@ -66,7 +72,8 @@ impl Support {
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::null())
+        .env("_DISTCC_SAFEGUARD", safeguard);
         if let Some(p) = path {
             cmd.env("PATH", p);
         }

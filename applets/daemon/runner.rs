@@ -216,9 +216,11 @@ fn execute_in(
             // Files without the include server's #line keep the compiler's
             // multiple-include optimisation (line_prefix.rs).
             strip_line = !line_prefix::has_own_map(&task.checked.argv)
-                && cfg
-                    .prefix_map
-                    .macro_prefix_map(&task.checked.argv[0], cfg.path.as_deref());
+                && cfg.prefix_map.macro_prefix_map(
+                    &task.checked.argv[0],
+                    cfg.path.as_deref(),
+                    &cfg.safeguard,
+                );
             // A tree that failed to sync is dropped: the next job starts empty.
             let budget = cfg.max_decompressed;
             let cwd = tree.sync(cdir, &entries, budget, slot.store(), strip_line)?;
