@@ -470,17 +470,18 @@ fn inetd_through_a_pipe() {
     );
 }
 
-fn slow_compiler(dir: &TestDir) -> String {
-    let script = dir.write(
-        "slowcc",
-        format!(
-            "#!/bin/sh\necho $$ > {}/cc.pid\nexec sleep 60\n",
-            dir.path.display()
-        ),
-    );
+/// A shell script used as the compiler (needs `--enable-tcp-insecure`):
+/// `body` runs after `#!/bin/sh`, with `{dir}` replaced by the test dir.
+fn script_compiler(dir: &TestDir, name: &str, body: &str) -> String {
+    let body = body.replace("{dir}", &dir.path.display().to_string());
+    let script = dir.write(name, format!("#!/bin/sh\n{body}"));
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
     script.display().to_string()
+}
+
+fn slow_compiler(dir: &TestDir) -> String {
+    script_compiler(dir, "slowcc", "echo $$ > {dir}/cc.pid\nexec sleep 60\n")
 }
 
 fn wait_for_file(p: &Path, limit: Duration) -> String {
@@ -558,16 +559,11 @@ fn client_disconnect_kills_the_compiler_group() {
 fn processes_a_compiler_leaves_behind_are_killed() {
     let d = start(&["--enable-tcp-insecure"]);
     let dir = TestDir::new("straggler");
-    let script = dir.write(
+    let cc = script_compiler(
+        &dir,
         "leavescc",
-        format!(
-            "#!/bin/sh\nsleep 120 &\necho $! > {}/bg.pid\nexit 0\n",
-            dir.path.display()
-        ),
+        "sleep 120 &\necho $! > {dir}/bg.pid\nexit 0\n",
     );
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let cc = script.display().to_string();
     let req = plain_request(
         Version::PLAIN,
         &[&cc, "-c", "x.c", "-o", "x.o"],

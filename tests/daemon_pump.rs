@@ -37,6 +37,18 @@ fn system_link(dir: &str) -> FileEntry {
     link(dir, &format!("{ups}{}", dir.trim_start_matches('/')))
 }
 
+/// Asserts the job succeeded, showing the compiler's messages and the log.
+fn assert_compiled(d: &Daemon, resp: &distcc::protocol::Response) {
+    let stderr = decompress(&resp.stderr, 1 << 20).unwrap();
+    assert_eq!(
+        resp.status,
+        0,
+        "{}\n{}",
+        String::from_utf8_lossy(&stderr),
+        d.log()
+    );
+}
+
 fn pump(cwd: &str, argv: &[&str], files: Vec<FileEntry>) -> Request {
     Request {
         version: Version::PUMP,
@@ -83,14 +95,7 @@ fn pump_compile_equals_local_and_sends_clean_dotd() {
         "hello.o",
     ];
     let resp = roundtrip(d.port, &pump(CWD, &argv, hello_tree())).expect("a reply");
-    let stderr = decompress(&resp.stderr, 1 << 20).unwrap();
-    assert_eq!(
-        resp.status,
-        0,
-        "{}\n{}",
-        String::from_utf8_lossy(&stderr),
-        d.log()
-    );
+    assert_compiled(&d, &resp);
     let object = decompress(&resp.object, 1 << 26).unwrap();
     let local = local_tree();
     let out = run(Command::new("gcc")
@@ -186,14 +191,7 @@ fn kept_tree_shows_each_job_only_its_own_files() {
         file(&format!("{CWD}/inc/changed.h"), b"#define CHANGED 40\n"),
     ];
     let resp = roundtrip(d.port, &pump(CWD, &argv, second)).expect("a reply");
-    let stderr = decompress(&resp.stderr, 1 << 20).unwrap();
-    assert_eq!(
-        resp.status,
-        0,
-        "{}\n{}",
-        String::from_utf8_lossy(&stderr),
-        d.log()
-    );
+    assert_compiled(&d, &resp);
     // The object must equal a local compile of the second tree.
     let local = TestDir::new("kepttree");
     local.write("t.c", probe);

@@ -187,7 +187,9 @@ impl Tree {
                     let written = match kept {
                         Some(w) => w,
                         None => {
-                            remove_at(&pass.fds[dir], &name, 0)?;
+                            if self.may_hold(&pass, &key) {
+                                remove_at(&pass.fds[dir], &name, 0)?;
+                            }
                             let linked = store.and_then(|s| {
                                 let fd = &pass.fds[dir];
                                 s.link_into(wire_hash, lzo.len(), strip_line, budget, fd, &name)
@@ -246,7 +248,9 @@ impl Tree {
                     let unchanged = self.known.get(&key) == Some(&node)
                         && read_link_at(&pass.fds[dir], &name).as_deref() == Some(&target[..]);
                     if !unchanged {
-                        remove_at(&pass.fds[dir], &name, 0)?;
+                        if self.may_hold(&pass, &key) {
+                            remove_at(&pass.fds[dir], &name, 0)?;
+                        }
                         let t = cstr(target)?;
                         // SAFETY: symlinkat with valid strings and directory fd.
                         let r = unsafe {
@@ -300,6 +304,14 @@ impl Tree {
         pass.dirs.insert(key.clone(), i);
         pass.new.insert(key, Node::Dir);
         Ok(i)
+    }
+
+    /// Whether something may exist at `key`: the tree holds only what the
+    /// last job or this pass put there (anything else makes the exclusive
+    /// create fail, and the tree is then dropped), so a path neither named
+    /// needs no unlink first.
+    fn may_hold(&self, pass: &Pass, key: &[u8]) -> bool {
+        self.known.contains_key(key) || pass.new.contains_key(key)
     }
 
     /// Removes what the last job left and this one does not name, deepest
@@ -364,11 +376,12 @@ fn write_new_file(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    fn file(name: &str, data: &[u8]) -> FileEntry {
+    /// A FILE element with `data`, compressed as clients send it.
+    pub(in super::super) fn file(name: &str, data: &[u8]) -> FileEntry {
         FileEntry {
             name: name.as_bytes().to_vec(),
             content: FileContent::File(distcc::compress::compress(data)),

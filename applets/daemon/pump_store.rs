@@ -167,16 +167,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::super::pump_root::Tree;
+    use super::super::pump_root::tests::file;
     use super::*;
-    use distcc::protocol::{FileContent, FileEntry};
     use std::os::unix::fs::MetadataExt;
-
-    fn file(name: &str, data: &[u8]) -> FileEntry {
-        FileEntry {
-            name: name.as_bytes().to_vec(),
-            content: FileContent::File(distcc::compress::compress(data)),
-        }
-    }
 
     #[test]
     fn trees_share_unpacked_files_through_links() {

@@ -6,7 +6,7 @@
 //! visible part of the daemon's own CPU.
 
 use distcc::protocol::Token;
-use distcc::protocol::token::{put_header, put_payload};
+use distcc::protocol::token::{payload_len, put_header, put_payload};
 use distcc::{Error, Result, compress};
 use std::io::Read;
 use std::path::Path;
@@ -57,7 +57,7 @@ pub fn build(
     put_element(&mut reply, Token::Sout, compressed, stdout)?;
     match (object, file) {
         (Object::File(path), Some(mut f)) if !compressed => {
-            put_header(&mut reply, Token::Doto, checked_len(file_len)?);
+            put_header(&mut reply, Token::Doto, payload_len(Token::Doto, file_len)?);
             let start = reply.len();
             f.read_to_end(&mut reply)
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
@@ -83,15 +83,6 @@ pub fn build(
     Ok(reply)
 }
 
-fn checked_len(n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| {
-        Error::new(
-            distcc::Kind::OutOfMemory,
-            format!("payload of {n} bytes exceeds 4 GiB"),
-        )
-    })
-}
-
 /// Appends one element, LZO-compressed straight into the reply when asked
 /// (an empty payload stays empty, as stock sends it).
 fn put_element(reply: &mut Vec<u8>, token: Token, compressed: bool, data: &[u8]) -> Result<()> {
@@ -102,7 +93,7 @@ fn put_element(reply: &mut Vec<u8>, token: Token, compressed: bool, data: &[u8])
     put_header(reply, token, 0);
     let start = reply.len();
     compress::compress_into(data, reply);
-    let len = checked_len(reply.len() - start)?;
+    let len = payload_len(token, reply.len() - start)?;
     let mut header = Vec::with_capacity(12);
     put_header(&mut header, token, len);
     reply[at..start].copy_from_slice(&header);

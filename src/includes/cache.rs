@@ -142,29 +142,40 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
         &self.buckets[i]
     }
 
+    /// The values stored under `key`, newest first.
+    fn versions<'a, 'k, Q>(
+        &'a self,
+        key: &'k Q,
+    ) -> impl Iterator<Item = &'a V> + use<'a, 'k, K, V, Q>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut p = self.bucket(key).load(Ordering::Acquire);
+        std::iter::from_fn(move || {
+            while !p.is_null() {
+                // SAFETY: non-null pointers in a bucket list point to nodes
+                // made by `insert` (published with Release, read with
+                // Acquire) that are not freed or mutated before the map is
+                // dropped; `&self` keeps the map alive for the lifetime 'a.
+                let node = unsafe { &*p };
+                p = node.next;
+                if node.key.borrow() == key {
+                    return Some(&node.value);
+                }
+            }
+            None
+        })
+    }
+
     /// The newest value stored under `key` for which `accept` holds.
     pub fn find<Q>(&self, key: &Q, accept: impl Fn(&V) -> bool) -> Option<&V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let mut p = self.bucket(key).load(Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: non-null pointers in a bucket list point to nodes made by
-            // `insert` (published with Release, read with Acquire) that are not
-            // freed or mutated before the map is dropped; `&self` keeps the map
-            // alive for the returned lifetime.
-            let node = unsafe { &*p };
-            if node.key.borrow() == key {
-                if accept(&node.value) {
-                    return Some(&node.value);
-                }
-                // Older versions of the same key are stale: stop here.
-                return None;
-            }
-            p = node.next;
-        }
-        None
+        // Older versions of the same key are stale: only the newest counts.
+        self.versions(key).next().filter(|v| accept(v))
     }
 
     /// Whether any value stored under `key` (every version, for maps used
@@ -174,16 +185,7 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let mut p = self.bucket(key).load(Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: as in `find`.
-            let node = unsafe { &*p };
-            if node.key.borrow() == key && accept(&node.value) {
-                return true;
-            }
-            p = node.next;
-        }
-        false
+        self.versions(key).any(accept)
     }
 
     /// Stores `value` under `key` in front of any older version, and returns it.

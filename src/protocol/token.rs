@@ -113,15 +113,20 @@ pub fn put_header(out: &mut Vec<u8>, token: Token, value: u32) {
 /// Payloads are limited to `u32::MAX` bytes by the protocol; a longer one is
 /// a caller bug and is refused rather than silently truncated as stock does.
 pub fn put_payload(out: &mut Vec<u8>, token: Token, payload: &[u8]) -> Result<()> {
-    let len = u32::try_from(payload.len()).map_err(|_| {
-        Error::new(
-            Kind::OutOfMemory,
-            format!("{token} payload of {} bytes exceeds 4 GiB", payload.len()),
-        )
-    })?;
+    let len = payload_len(token, payload.len())?;
     put_header(out, token, len);
     out.extend_from_slice(payload);
     Ok(())
+}
+
+/// A payload length as the header's 32-bit value (the protocol's limit).
+pub fn payload_len(token: Token, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        Error::new(
+            Kind::OutOfMemory,
+            format!("{token} payload of {n} bytes exceeds 4 GiB"),
+        )
+    })
 }
 
 /// Parses the 8-character value field like `strtoul(s, &end, 16)` with
