@@ -24,6 +24,7 @@ mod reply;
 mod rewrite;
 mod runner;
 mod server;
+mod source_feed;
 mod startup;
 mod stats;
 mod syslog;

@@ -5,17 +5,16 @@
 //! stdout/stderr on pipes, `cwd` set, the
 //! incremented `_DISTCC_SAFEGUARD` and `TMPDIR` pointing into the job
 //! directory (facts §5.2 step 7). Pipes instead of stock's temp files save
-//! creating and deleting two files per job. The source goes into the stdin
-//! pipe with `vmsplice`, which lends the pipe our pages instead of copying
-//! them (the buffer is neither changed nor freed before the compiler has
-//! exited), and the pipe is enlarged so that a big source needs few
-//! wake-ups. If argv[0] contains a `/` and
+//! creating and deleting two files per job; the source is handed over as
+//! `source_feed` describes (the buffer is neither changed nor freed before
+//! the compiler's group is gone). If argv[0] contains a `/` and
 //! cannot be executed, its basename is tried, as stock does; if nothing can
 //! be executed the job "fails" with wait status 110<<8 and a "failed to
 //! exec" message in its stderr.
 
 use super::compiler::Config;
 use super::runner::JobControl;
+use super::source_feed::{self, SourceFeed};
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::io::Read;
@@ -43,7 +42,7 @@ pub fn run(
     argv: &[OsString],
     cwd: &Path,
     jobdir: &Path,
-    stdin: Option<Vec<u8>>,
+    stdin: Option<&[u8]>,
     cfg: &Config,
     control: &JobControl,
 ) -> Result<Ran> {
@@ -56,15 +55,14 @@ pub fn run(
     }
     let mut last_err = None;
     for program in candidates {
+        let feed = SourceFeed::prepare(stdin)
+            .map_err(|e| Error::io("handing the source to the compiler", e))?;
+        let (child_stdin, rest) = feed.into_parts();
         let mut cmd = Command::new(&program);
         cmd.arg0(&argv[0])
             .args(&argv[1..])
             .current_dir(cwd)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+            .stdin(child_stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("_DISTCC_SAFEGUARD", &cfg.safeguard)
@@ -91,7 +89,8 @@ pub fn run(
             unsafe { libc::kill(-pid, libc::SIGTERM) };
         }
         drop(group);
-        let (stdout, stderr) = exchange(&mut child, stdin.as_deref().unwrap_or(&[]));
+        drop(cmd);
+        let (stdout, stderr) = exchange(&mut child, rest, stdin.unwrap_or(&[]));
         let status = wait(child, control)?;
         return Ok(Ran {
             status,
@@ -112,27 +111,14 @@ pub fn run(
     })
 }
 
-/// Feeds `input` to the child's stdin (if piped) while reading its stdout
-/// and stderr, until all three are done. Non-blocking writes, so a
-/// compiler that talks before it has read everything cannot deadlock us.
-fn exchange(child: &mut Child, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Writes what is left of `input` into the child's stdin pipe (`rest`:
+/// the write end and the offset reached) while reading its stdout and
+/// stderr, until all three are done. Non-blocking writes, so a compiler
+/// that talks before it has read everything cannot deadlock us.
+fn exchange(child: &mut Child, rest: Option<(OwnedFd, usize)>, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let mut stdin = child.stdin.take();
-    if let Some(p) = &stdin {
-        // SAFETY: fcntl on our own pipe descriptor.
-        unsafe {
-            let fl = libc::fcntl(p.as_raw_fd(), libc::F_GETFL);
-            libc::fcntl(p.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-            if input.len() > 64 * 1024 {
-                // Best effort: the system may cap pipe sizes lower.
-                libc::fcntl(p.as_raw_fd(), libc::F_SETPIPE_SZ, STDIN_PIPE_SIZE);
-            }
-        }
-    }
-    if input.is_empty() {
-        stdin = None;
-    }
+    let mut stdin = rest;
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
@@ -163,42 +149,13 @@ fn watch_exit(pid: i32) -> Option<(OwnedFd, i32)> {
     Some((unsafe { OwnedFd::from_raw_fd(fd) }, pid))
 }
 
-/// The stdin pipe's size for big sources (the unprivileged maximum).
-const STDIN_PIPE_SIZE: libc::c_int = 1024 * 1024;
-
-/// Moves bytes of `data` into the non-blocking pipe `fd`: `vmsplice`
-/// (no copy; the caller keeps `data` unchanged until the reader is gone),
-/// or `write` where the kernel cannot splice.
-fn feed_pipe(fd: i32, data: &[u8]) -> std::io::Result<usize> {
-    let iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // SAFETY: vmsplice reads the iovec, which describes memory we own and
-    // keep alive and unchanged until the compiler has exited (see run()).
-    let n = unsafe { libc::vmsplice(fd, &iov, 1, libc::SPLICE_F_NONBLOCK) };
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    let err = std::io::Error::last_os_error();
-    if !matches!(err.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-        return Err(err);
-    }
-    // SAFETY: write from a slice we own.
-    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
 thread_local! {
     /// Each worker's read buffer, allocated once rather than per job.
     static READ_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 32 * 1024]);
 }
 
 fn pump_pipes(
-    stdin: &mut Option<std::process::ChildStdin>,
+    stdin: &mut Option<(OwnedFd, usize)>,
     input: &[u8],
     pipes: &mut [Option<Box<dyn ReadFd>>; 2],
     leader: &mut Option<(OwnedFd, i32)>,
@@ -206,76 +163,119 @@ fn pump_pipes(
     out: &mut Vec<u8>,
     err: &mut Vec<u8>,
 ) {
-    let mut written = 0;
+    let Some(epoll) = Epoll::new() else {
+        return;
+    };
+    // Tokens: 0 stdin, 1 stdout, 2 stderr, 3 the compiler's exit.
+    if let Some((p, _)) = &stdin {
+        // Edge-triggered: see source_feed on why level-triggered spins.
+        epoll.add(p.as_raw_fd(), libc::EPOLLOUT | libc::EPOLLET, 0);
+    }
+    for (i, p) in pipes.iter().enumerate() {
+        if let Some(p) = p {
+            epoll.add(p.fd(), libc::EPOLLIN, 1 + i as u64);
+        }
+    }
+    if let Some((pidfd, _)) = leader {
+        epoll.add(pidfd.as_raw_fd(), libc::EPOLLIN, 3);
+    }
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
     // Bounded: each round moves bytes or closes a pipe; the compiler's
     // input and output are finite (and the loop can kill it).
     while stdin.is_some() || pipes.iter().any(Option::is_some) {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
-        if let Some(p) = &stdin {
-            fds.push(libc::pollfd {
-                fd: p.as_raw_fd(),
-                events: libc::POLLOUT,
-                revents: 0,
-            });
-        }
-        fds.extend(pipes.iter().flatten().map(|p| libc::pollfd {
-            fd: p.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        if let Some((pidfd, _)) = leader {
-            fds.push(libc::pollfd {
-                fd: pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-        }
-        // SAFETY: poll on our own pipe descriptors.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        // SAFETY: epoll_wait into our own array.
+        let n = unsafe { libc::epoll_wait(epoll.fd.as_raw_fd(), events.as_mut_ptr(), 4, -1) };
         if n < 0 {
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
             break;
         }
-        if let Some((_, pid)) = leader
-            && fds.last().is_some_and(|f| f.revents != 0)
-        {
-            // The compiler exited: what it left in its group (holding our
-            // pipes open) is killed now. SAFETY: the leader is not reaped
-            // yet (wait() does that), so the group id is still ours.
-            unsafe { libc::kill(-*pid, libc::SIGKILL) };
-            *leader = None;
-        }
-        let mut ready = fds.iter().map(|f| f.revents != 0);
-        if let Some(p) = stdin.as_mut()
-            && ready.next().unwrap_or(false)
-        {
-            match feed_pipe(p.as_raw_fd(), &input[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // EPIPE: the compiler stopped reading; its status says why.
-                Err(_) => written = input.len(),
-            }
-            if written >= input.len() {
-                *stdin = None;
-            }
-        }
-        for (i, slot) in pipes.iter_mut().enumerate() {
-            let Some(pipe) = slot else { continue };
-            if !ready.next().unwrap_or(false) {
-                continue;
-            }
-            let sink = if i == 0 { &mut *out } else { &mut *err };
-            match pipe.read(buf) {
-                Ok(0) | Err(_) => *slot = None,
-                Ok(n) => {
-                    let keep = n.min(OUTPUT_CAP.saturating_sub(sink.len()));
-                    sink.extend_from_slice(&buf[..keep]);
+        for ev in &events[..n as usize] {
+            match ev.u64 {
+                0 => {
+                    let Some((p, written)) = stdin.as_mut() else {
+                        continue;
+                    };
+                    match source_feed::fill(p, &input[*written..]) {
+                        Ok(n) => *written += n,
+                        // EPIPE: the compiler stopped reading; its status
+                        // says why.
+                        Err(_) => *written = input.len(),
+                    }
+                    if *written >= input.len() {
+                        *stdin = None;
+                    }
+                }
+                3 => {
+                    if let Some((pidfd, pid)) = leader.take() {
+                        // The compiler exited: what it left in its group
+                        // (holding our pipes open) is killed now. SAFETY:
+                        // the leader is not reaped yet (wait() does that),
+                        // so the group id is still ours.
+                        unsafe { libc::kill(-pid, libc::SIGKILL) };
+                        epoll.remove(pidfd.as_raw_fd());
+                    }
+                }
+                t => {
+                    let i = (t - 1) as usize;
+                    let Some(pipe) = &mut pipes[i] else { continue };
+                    let sink = if i == 0 { &mut *out } else { &mut *err };
+                    match pipe.read(buf) {
+                        Ok(0) => {
+                            epoll.remove(pipe.fd());
+                            pipes[i] = None;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => {
+                            epoll.remove(pipe.fd());
+                            pipes[i] = None;
+                        }
+                        Ok(n) => {
+                            let keep = n.min(OUTPUT_CAP.saturating_sub(sink.len()));
+                            sink.extend_from_slice(&buf[..keep]);
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+/// An epoll instance for one exchange.
+struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    fn new() -> Option<Epoll> {
+        // SAFETY: epoll_create1 returns a new descriptor or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        // SAFETY: just returned to us.
+        (fd >= 0).then(|| Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn add(&self, fd: i32, events: i32, token: u64) {
+        let mut ev = libc::epoll_event {
+            events: events as u32,
+            u64: token,
+        };
+        // SAFETY: epoll_ctl on our own descriptors.
+        unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    }
+
+    fn remove(&self, fd: i32) {
+        // SAFETY: epoll_ctl on our own descriptors.
+        unsafe {
+            libc::epoll_ctl(
+                self.fd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
     }
 }
 
@@ -318,4 +318,32 @@ fn wait(mut child: Child, control: &JobControl) -> Result<i32> {
         .wait()
         .map_err(|e| Error::io("waiting for the compiler", e))?;
     Ok(status.into_raw())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_too_big_for_the_pipe_is_written_as_the_reader_goes() {
+        let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
+        let feed = SourceFeed::small_pipe(&data).unwrap();
+        let (stdin, rest) = feed.into_parts();
+        assert!(rest.is_some(), "a default pipe cannot take 5 MB");
+        let mut child = Command::new("cat")
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (out, err) = exchange(&mut child, rest, &data);
+        assert!(child.wait().unwrap().success());
+        assert!(err.is_empty());
+        assert!(
+            out == data,
+            "cat echoed {} of {} bytes",
+            out.len(),
+            data.len()
+        );
+    }
 }

@@ -118,7 +118,13 @@ impl ElementReader {
             }
             self.total += u64::from(value);
             self.check_total(limits)?;
-            self.payload = Some((token, Vec::new(), value as usize));
+            let mut buf = Vec::new();
+            if value as usize >= DIRECT_MIN {
+                // The room direct reads would take, reserved before the
+                // first bytes are copied in: growing later would copy.
+                buf.reserve_exact((value as usize).min(DIRECT_FIRST));
+            }
+            self.payload = Some((token, buf, value as usize));
         }
         let (token, mut buf, len) = self.payload.take().expect("payload in progress");
         let take = (len - buf.len()).min(data.len() - *pos);
