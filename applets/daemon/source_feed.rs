@@ -1,25 +1,27 @@
 //! How the preprocessed source reaches the compiler's standard input.
 //!
-//! The source is handed over complete before the compiler starts. A pipe
-//! the compiler reads while we still write it costs the daemon a lot: the
-//! reader holds the pipe's mutex while it copies, and a write arriving
-//! meanwhile spins on that mutex (a quarter of the daemon's CPU on
-//! multi-megabyte C++ sources, and gcc's reads of doubling size make the
-//! overlap unavoidable). So:
+//! Through a pipe, with `vmsplice`: our pages are lent to the pipe, not
+//! copied (the caller keeps the buffer unchanged until the compiler and its
+//! group are gone). The pipe is enlarged to hold the whole source when the
+//! system lets us (an unprivileged process may go up to
+//! /proc/sys/fs/pipe-max-size, 1 MiB by default) and filled before the
+//! compiler starts, so its write end is closed at once and no write of ours
+//! ever meets a read of the compiler's.
 //!
-//! - a source that fits in a pipe we may enlarge to its size (an
-//!   unprivileged process may go up to /proc/sys/fs/pipe-max-size, 1 MiB
-//!   by default) goes in with `vmsplice`: our pages are lent, not copied
-//!   (the caller keeps the buffer unchanged until the compiler and its
-//!   group are gone), and the write end is closed before the spawn;
-//! - a bigger one is copied into a memfd that each worker keeps mapped
-//!   from job to job, so its pages are allocated and mapped once rather
-//!   than per job; the compiler reads it as a regular file;
-//! - should neither work, the pipe takes what it can and the rest is
-//!   written as the compiler reads (see `process`).
+//! A bigger source is written as the compiler reads, and there care is
+//! needed: the reader holds the pipe's mutex while it copies, and a write
+//! arriving meanwhile spins on that mutex (on an idle machine this was a
+//! quarter of the daemon's CPU on multi-megabyte C++ sources: level-
+//! triggered POLLOUT fires as soon as the reader has freed one slot). So
+//! the rest is written only on the wake-up the reader sends after it has
+//! released the mutex (edge-triggered EPOLLOUT, see `process`), and a short
+//! write is never followed by another try that would only meet the lock.
+//! A memfd handed over complete was tried too: it wins on an idle machine
+//! but loses a third under load (the copy and the page churn of varying
+//! sizes), where the reader is mostly preempted and the spin rare.
 //!
 //! An LZO source is decoded into a buffer each worker keeps from job to
-//! job (its pages stay resident: no page faults), then handed over alike.
+//! job (its pages stay resident: no page faults), then lent the same way.
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -35,21 +37,14 @@ pub enum SourceFeed {
         read: OwnedFd,
         rest: Option<(OwnedFd, usize)>,
     },
-    /// A regular file holding the whole source, at offset 0.
-    File(OwnedFd),
 }
 
 /// Largest decode buffer a worker keeps between jobs.
 const KEPT_BUFFER_CAP: usize = 64 * 1024 * 1024;
 
-/// Largest source the kept file holds on to between jobs.
-const KEPT_FILE_CAP: usize = 64 * 1024 * 1024;
-
 thread_local! {
     /// Each worker's decode buffer, reused by its next LZO job.
     static DECODE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    /// Each worker's source file, reused by its next big source.
-    static SOURCE_FILE: RefCell<Option<SourceFile>> = const { RefCell::new(None) };
 }
 
 impl SourceFeed {
@@ -59,19 +54,14 @@ impl SourceFeed {
             return Ok(SourceFeed::Null);
         };
         let (read, write) = pipe()?;
-        if !enlarge_for(&write, data)
-            && let Ok(file) = SOURCE_FILE.with_borrow_mut(|kept| copy_to_kept_file(kept, data))
-        {
-            return Ok(SourceFeed::File(file));
-        }
+        enlarge_for(&write, data);
         let written = fill(&write, data)?;
         let rest = (written < data.len()).then_some((write, written));
         Ok(SourceFeed::Pipe { read, rest })
     }
 
     /// A default-sized pipe holding what it takes of `data`, the rest left
-    /// to write as the reader goes: the path taken when neither enlarging
-    /// the pipe nor the kept file works.
+    /// to write as the reader goes (what a big source takes).
     #[cfg(test)]
     pub fn small_pipe(data: &[u8]) -> std::io::Result<SourceFeed> {
         let (read, write) = pipe()?;
@@ -85,7 +75,6 @@ impl SourceFeed {
         match self {
             SourceFeed::Null => (std::process::Stdio::null(), None),
             SourceFeed::Pipe { read, rest } => (read.into(), rest),
-            SourceFeed::File(fd) => (fd.into(), None),
         }
     }
 }
@@ -138,150 +127,23 @@ fn pages_spanned(data: &[u8]) -> usize {
 /// The most an unprivileged process may enlarge a pipe to.
 const UNPRIVILEGED_PIPE_MAX: libc::c_int = 1024 * 1024;
 
-/// Enlarges the pipe to hold `data` whole if the system lets us (true),
-/// else as far as an unprivileged process may (false).
-fn enlarge_for(write: &OwnedFd, data: &[u8]) -> bool {
+/// Enlarges the pipe to hold `data` whole if the system lets us, else as
+/// far as an unprivileged process may (best effort either way).
+fn enlarge_for(write: &OwnedFd, data: &[u8]) {
     let need = pages_spanned(data) * 4096;
     if need <= 16 * 4096 {
-        return true;
+        return;
     }
     let want = libc::c_int::try_from(need).unwrap_or(libc::c_int::MAX);
     // SAFETY: fcntl on our own pipe; the kernel rounds up to a power of 2.
     unsafe {
-        if libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, want) >= want {
-            return true;
+        if libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, want) < 0 {
+            libc::fcntl(
+                write.as_raw_fd(),
+                libc::F_SETPIPE_SZ,
+                want.min(UNPRIVILEGED_PIPE_MAX),
+            );
         }
-        libc::fcntl(
-            write.as_raw_fd(),
-            libc::F_SETPIPE_SZ,
-            want.min(UNPRIVILEGED_PIPE_MAX),
-        );
-    }
-    false
-}
-
-/// Copies `data` into the worker's kept file (created on first use) and
-/// returns a descriptor for the compiler; a file grown past the cap is
-/// let go afterwards, so one huge source does not pin memory.
-fn copy_to_kept_file(kept: &mut Option<SourceFile>, data: &[u8]) -> std::io::Result<OwnedFd> {
-    if kept.is_none() {
-        *kept = Some(SourceFile::create()?);
-    }
-    let file = kept.as_mut().expect("just created");
-    file.resize(data.len())?;
-    file.bytes_mut().copy_from_slice(data);
-    let reader = file.reader();
-    if data.len() > KEPT_FILE_CAP {
-        *kept = None;
-    }
-    reader
-}
-
-/// Address space each worker's kept file is mapped with: room for the
-/// largest source the daemon accepts; pages exist only as far as the file.
-const RESERVED: usize = 512 * 1024 * 1024;
-
-/// A memfd mapped once, as large as it may ever grow; its size (what the
-/// compiler reads) is set per job.
-struct SourceFile {
-    fd: OwnedFd,
-    base: *mut u8,
-    /// The file's size now.
-    size: usize,
-}
-
-impl SourceFile {
-    fn create() -> std::io::Result<SourceFile> {
-        // SAFETY: memfd_create with a static name.
-        let fd = unsafe { libc::memfd_create(c"distccd-source".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: just returned to us.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: a fresh shared mapping of our own memfd; pages past the
-        // file's end are never touched (the size is set before writes).
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                RESERVED,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_NORESERVE,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(SourceFile {
-            fd,
-            base: base.cast(),
-            size: 0,
-        })
-    }
-
-    /// Sets the file's size; pages newly inside it are populated in one
-    /// call rather than by a fault each.
-    fn resize(&mut self, size: usize) -> std::io::Result<()> {
-        if size > RESERVED {
-            return Err(std::io::ErrorKind::FileTooLarge.into());
-        }
-        if size == self.size {
-            return Ok(());
-        }
-        // SAFETY: ftruncate on our own memfd.
-        if unsafe { libc::ftruncate(self.fd.as_raw_fd(), size as libc::off_t) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if size > self.size {
-            let from = self.size & !4095;
-            // SAFETY: a range inside our mapping and now inside the file.
-            // Without MADV_POPULATE_WRITE (before Linux 5.14) the writes
-            // fault the pages in instead; a failure to allocate is an
-            // error here rather than a SIGBUS later.
-            let r = unsafe {
-                libc::madvise(
-                    self.base.add(from).cast(),
-                    size - from,
-                    libc::MADV_POPULATE_WRITE,
-                )
-            };
-            let e = std::io::Error::last_os_error();
-            if r != 0 && e.raw_os_error() != Some(libc::EINVAL) {
-                self.size = size;
-                return Err(e);
-            }
-        }
-        self.size = size;
-        Ok(())
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the first `size` bytes are mapped and inside the file.
-        unsafe { std::slice::from_raw_parts_mut(self.base, self.size) }
-    }
-
-    /// A descriptor at offset 0 for the compiler (we only use offset-free
-    /// calls on the file).
-    fn reader(&self) -> std::io::Result<OwnedFd> {
-        // SAFETY: lseek and dup on our own memfd.
-        let fd = unsafe {
-            libc::lseek(self.fd.as_raw_fd(), 0, libc::SEEK_SET);
-            libc::fcntl(self.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3)
-        };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: just returned to us.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-}
-
-impl Drop for SourceFile {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in create(), not used after this.
-        unsafe { libc::munmap(self.base.cast(), RESERVED) };
     }
 }
 
@@ -343,7 +205,6 @@ mod tests {
     fn compiler_reads(feed: SourceFeed, data: &[u8]) -> Vec<u8> {
         match feed {
             SourceFeed::Null => Vec::new(),
-            SourceFeed::File(fd) => read_all(fd),
             SourceFeed::Pipe { read, rest } => {
                 let writer = rest.map(|(w, at)| {
                     let tail = data[at..].to_vec();
@@ -379,20 +240,6 @@ mod tests {
         let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
         let feed = SourceFeed::prepare(Some(&big)).unwrap();
         assert_eq!(compiler_reads(feed, &big), big);
-    }
-
-    #[test]
-    fn kept_file_never_carries_an_earlier_tail() {
-        let mut kept = None;
-        let first: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
-        let fd = copy_to_kept_file(&mut kept, &first).unwrap();
-        assert_eq!(read_all(fd), first);
-        let second = vec![b'x'; 2_000_000];
-        let fd = copy_to_kept_file(&mut kept, &second).unwrap();
-        assert_eq!(read_all(fd), second);
-        let third: Vec<u8> = (0..2_500_000u32).map(|i| (i % 239) as u8).collect();
-        let fd = copy_to_kept_file(&mut kept, &third).unwrap();
-        assert_eq!(read_all(fd), third);
     }
 
     #[test]
