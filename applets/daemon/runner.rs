@@ -14,7 +14,6 @@ use super::line_prefix;
 use super::process;
 use super::reply;
 use super::rewrite;
-use super::source_feed;
 use distcc::protocol::{Body, Version};
 use distcc::{Error, Kind, Result, compress};
 use std::ffi::OsString;
@@ -183,33 +182,26 @@ fn execute_in(
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
     let mut stdin = None;
-    let mut kept_buffer = false;
     let mut strip_line = false;
     let (command, cwd, root) = match body {
         Body::Doti(wire) => {
+            let data = if task.version.compresses() {
+                compress::decompress(&wire, cfg.max_decompressed)?
+            } else {
+                wire
+            };
             let source = &task.checked.argv[shape.input];
             let ext = distcc::args::extensions::preprocessed_extension(source);
             // The source goes to the compiler on stdin when its language is
             // known: no file to create and delete (ext4 inode churn was most
-            // of the daemon's own CPU). An LZO source is decoded into the
-            // worker's kept buffer. Otherwise it is written as in.<ext>.
+            // of the daemon's own CPU). Otherwise it is written as in.<ext>.
             let input_path = dir.join(&format!("in.{ext}"));
             let source_arg = match stdin_language(ext) {
                 Some(lang) => {
-                    stdin = Some(if task.version.compresses() {
-                        kept_buffer = true;
-                        source_feed::decode_in_kept_buffer(&wire, cfg.max_decompressed)?
-                    } else {
-                        wire
-                    });
+                    stdin = Some(data);
                     rewrite::Source::Stdin(lang)
                 }
                 None => {
-                    let data = if task.version.compresses() {
-                        compress::decompress(&wire, cfg.max_decompressed)?
-                    } else {
-                        wire
-                    };
                     std::fs::write(&input_path, &data)
                         .map_err(|e| Error::io("writing the source", e))?;
                     rewrite::Source::Path(&input_path)
@@ -265,11 +257,7 @@ fn execute_in(
         stdin.as_deref(),
         cfg,
         &task.control,
-    );
-    if kept_buffer && let Some(buf) = stdin {
-        source_feed::give_back_buffer(buf);
-    }
-    let ran = ran?;
+    )?;
     let mut status = ran.status;
     let mut stderr = ran.stderr;
     if strip_line && let Some(root) = &root {

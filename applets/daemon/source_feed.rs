@@ -19,11 +19,7 @@
 //! A memfd handed over complete was tried too: it wins on an idle machine
 //! but loses a third under load (the copy and the page churn of varying
 //! sizes), where the reader is mostly preempted and the spin rare.
-//!
-//! An LZO source is decoded into a buffer each worker keeps from job to
-//! job (its pages stay resident: no page faults), then lent the same way.
 
-use std::cell::RefCell;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// What the compiler's stdin is, and what is left for us to write to it.
@@ -37,14 +33,6 @@ pub enum SourceFeed {
         read: OwnedFd,
         rest: Option<(OwnedFd, usize)>,
     },
-}
-
-/// Largest decode buffer a worker keeps between jobs.
-const KEPT_BUFFER_CAP: usize = 64 * 1024 * 1024;
-
-thread_local! {
-    /// Each worker's decode buffer, reused by its next LZO job.
-    static DECODE_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl SourceFeed {
@@ -76,25 +64,6 @@ impl SourceFeed {
             SourceFeed::Null => (std::process::Stdio::null(), None),
             SourceFeed::Pipe { read, rest } => (read.into(), rest),
         }
-    }
-}
-
-/// Decodes the LZO stream `wire` (at most `max` bytes out) into the
-/// worker's kept buffer, which the caller hands back with
-/// [`give_back_buffer`] once the compiler is gone.
-pub fn decode_in_kept_buffer(wire: &[u8], max: usize) -> distcc::Result<Vec<u8>> {
-    let mut buf = DECODE_BUFFER.with_borrow_mut(std::mem::take);
-    buf.clear();
-    let len = distcc::compress::decompress_into(wire, max, &mut buf)?;
-    // SAFETY: decompress_into wrote the first len bytes.
-    unsafe { buf.set_len(len) };
-    Ok(buf)
-}
-
-/// Keeps `buf` for the worker's next LZO job, unless it is oversized.
-pub fn give_back_buffer(buf: Vec<u8>) {
-    if buf.capacity() <= KEPT_BUFFER_CAP {
-        DECODE_BUFFER.with_borrow_mut(|kept| *kept = buf);
     }
 }
 
@@ -240,26 +209,6 @@ mod tests {
         let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
         let feed = SourceFeed::prepare(Some(&big)).unwrap();
         assert_eq!(compiler_reads(feed, &big), big);
-    }
-
-    #[test]
-    fn kept_buffer_holds_exactly_the_new_source() {
-        // Runs on its own thread: the kept buffer is per thread.
-        std::thread::spawn(|| {
-            let first: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
-            let wire = distcc::compress::compress(&first);
-            let buf = decode_in_kept_buffer(&wire, 1 << 30).unwrap();
-            assert_eq!(buf, first);
-            give_back_buffer(buf);
-            let second = vec![b'x'; 2_000_000];
-            let buf = decode_in_kept_buffer(&distcc::compress::compress(&second), 1 << 30);
-            assert_eq!(buf.unwrap(), second);
-            // A corrupt stream is refused, and the cap holds.
-            assert!(decode_in_kept_buffer(&wire[..wire.len() / 2], 1 << 30).is_err());
-            assert!(decode_in_kept_buffer(&wire, 1000).is_err());
-        })
-        .join()
-        .unwrap();
     }
 
     #[test]

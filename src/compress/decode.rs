@@ -25,48 +25,21 @@ const SLACK: usize = 32;
 /// Decompresses a raw LZO1X stream (any LZO1X level), refusing to produce more
 /// than `max_output` bytes. Empty input is an empty payload.
 pub fn decompress(src: &[u8], max_output: usize) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let len = decompress_into(src, max_output, &mut out)?;
-    // SAFETY: decompress_into wrote the first len bytes of out's buffer.
-    unsafe { out.set_len(len) };
-    Ok(out)
-}
-
-/// Where decoded bytes go: a buffer that can grow. The decoder writes up
-/// to [`SLACK`] bytes of garbage past the final length, within capacity.
-pub trait Output {
-    /// Makes the buffer at least `want` bytes long, keeping its first
-    /// `len` bytes; returns its start and its new capacity.
-    fn grow(&mut self, len: usize, want: usize) -> Result<(*mut u8, usize)>;
-}
-
-impl Output for Vec<u8> {
-    fn grow(&mut self, len: usize, want: usize) -> Result<(*mut u8, usize)> {
-        // SAFETY: the decoder wrote the first len bytes; reserve keeps them.
-        unsafe { self.set_len(len) };
-        self.reserve(want.saturating_sub(len));
-        // SAFETY: back to empty: the caller sets the final length.
-        unsafe { self.set_len(0) };
-        Ok((self.as_mut_ptr(), self.capacity()))
-    }
-}
-
-/// Decompresses `src` into `out` (as [`decompress`]); returns the length
-/// of the decoded bytes at the start of `out`'s buffer.
-pub fn decompress_into<O: Output>(src: &[u8], max_output: usize, out: &mut O) -> Result<usize> {
     if src.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let guess = src.len().saturating_mul(4).min(max_output);
-    let (base, cap) = out.grow(0, guess + SLACK)?;
+    let mut out = Vec::with_capacity(guess + SLACK);
     let mut w = Writer {
-        base,
+        base: out.as_mut_ptr(),
         len: 0,
-        cap,
+        cap: out.capacity(),
         max: max_output,
     };
-    run(src, &mut w, out)?;
-    Ok(w.len)
+    let result = run(src, &mut w, &mut out);
+    // SAFETY: the first w.len bytes of out's buffer were written by run().
+    unsafe { out.set_len(w.len) };
+    result.map(|()| out)
 }
 
 fn corrupt(what: &str) -> Error {
@@ -93,26 +66,24 @@ struct Writer {
 impl Writer {
     /// Makes room for `n` more bytes plus the slack, growing `out`.
     #[inline(always)]
-    fn room<O: Output>(&mut self, n: usize, out: &mut O) -> Result<()> {
+    fn room(&mut self, n: usize, out: &mut Vec<u8>) -> Result<()> {
         if n > self.max - self.len {
             return Err(too_big(self.max));
         }
         if self.cap - self.len < n + SLACK {
-            self.grow(n, out)?;
+            self.grow(n, out);
         }
         Ok(())
     }
 
     #[cold]
-    fn grow<O: Output>(&mut self, n: usize, out: &mut O) -> Result<()> {
+    fn grow(&mut self, n: usize, out: &mut Vec<u8>) {
         let want = (self.len + n).max(self.cap * 2).min(self.max);
-        let (base, cap) = out.grow(self.len, want + SLACK)?;
-        if cap < self.len + n + SLACK {
-            return Err(too_big(self.max));
-        }
-        self.base = base;
-        self.cap = cap;
-        Ok(())
+        // SAFETY: the first len bytes are initialised; reserve keeps them.
+        unsafe { out.set_len(self.len) };
+        out.reserve(want - self.len + SLACK);
+        self.base = out.as_mut_ptr();
+        self.cap = out.capacity();
     }
 }
 
@@ -149,13 +120,7 @@ fn extended(src: &[u8], ip: &mut usize, base: usize, max: usize) -> Result<usize
 
 /// Copies `n` literal bytes from `src[*ip..]`.
 #[inline(always)]
-fn literals<O: Output>(
-    src: &[u8],
-    ip: &mut usize,
-    n: usize,
-    w: &mut Writer,
-    out: &mut O,
-) -> Result<()> {
+fn literals(src: &[u8], ip: &mut usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
     let left = src.len() - *ip;
     if n > left {
         return Err(corrupt("literal run past end of input"));
@@ -182,12 +147,12 @@ fn literals<O: Output>(
 /// remain, one 16-byte block is copied whatever the count, so there is no
 /// branch on it to mispredict.
 #[inline(always)]
-fn trailing_literals<O: Output>(
+fn trailing_literals(
     src: &[u8],
     ip: &mut usize,
     n: usize,
     w: &mut Writer,
-    out: &mut O,
+    out: &mut Vec<u8>,
 ) -> Result<()> {
     if src.len() - *ip < 16 {
         return if n > 0 {
@@ -209,7 +174,7 @@ fn trailing_literals<O: Output>(
 
 /// Copies `n` bytes from `distance` bytes back in the output.
 #[inline(always)]
-fn copy_match<O: Output>(distance: usize, n: usize, w: &mut Writer, out: &mut O) -> Result<()> {
+fn copy_match(distance: usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
     if distance == 0 || distance > w.len {
         return Err(corrupt("match reaches before start of output"));
     }
@@ -259,7 +224,7 @@ fn copy_match<O: Output>(distance: usize, n: usize, w: &mut Writer, out: &mut O)
     Ok(())
 }
 
-fn run<O: Output>(src: &[u8], w: &mut Writer, out: &mut O) -> Result<()> {
+fn run(src: &[u8], w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
     let max = w.max;
     let mut ip = 0usize;
     // `state`: literals copied by the previous instruction (4 = four or more).
