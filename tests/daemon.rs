@@ -484,6 +484,14 @@ fn slow_compiler(dir: &TestDir) -> String {
     script_compiler(dir, "slowcc", "echo $$ > {dir}/cc.pid\nexec sleep 60\n")
 }
 
+/// The process id a script compiler wrote to `p`, once it appears.
+fn wait_for_pid(p: &Path, limit: Duration) -> i32 {
+    let text = wait_for_file(p, limit);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{} holds no pid: {text:?}", p.display()))
+}
+
 fn wait_for_file(p: &Path, limit: Duration) -> String {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -511,10 +519,7 @@ fn job_lifetime_kills_and_reports_118() {
     let resp = roundtrip(d.port, &req).expect("a reply");
     assert_eq!(resp.status, 118 << 8);
     assert!(t.elapsed() < Duration::from_secs(30));
-    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(5))
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = wait_for_pid(&dir.join("cc.pid"), Duration::from_secs(5));
     assert!(
         wait_gone(pid, Duration::from_secs(10)),
         "compiler {pid} still runs"
@@ -537,10 +542,7 @@ fn client_disconnect_kills_the_compiler_group() {
     protocol::encode_request(&mut bytes, &req).unwrap();
     let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
     s.write_all(&bytes).unwrap();
-    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(10))
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = wait_for_pid(&dir.join("cc.pid"), Duration::from_secs(10));
     drop(s);
     assert!(
         wait_gone(pid, Duration::from_secs(10)),
@@ -577,10 +579,7 @@ fn processes_a_compiler_leaves_behind_are_killed() {
         t.elapsed() < Duration::from_secs(60),
         "the job waited for its leftover"
     );
-    let pid: i32 = wait_for_file(&dir.join("bg.pid"), Duration::from_secs(5))
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = wait_for_pid(&dir.join("bg.pid"), Duration::from_secs(5));
     assert!(
         wait_gone(pid, Duration::from_secs(10)),
         "background process {pid} outlived its job"
@@ -721,10 +720,7 @@ fn inetd_on_a_socket_serves_and_kills_on_hangup() {
     let mut bytes = Vec::new();
     protocol::encode_request(&mut bytes, &req).unwrap();
     client.write_all(&bytes).unwrap();
-    let pid: i32 = wait_for_file(&dir.join("cc.pid"), Duration::from_secs(10))
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = wait_for_pid(&dir.join("cc.pid"), Duration::from_secs(10));
     drop(client);
     assert!(
         wait_gone(pid, Duration::from_secs(10)),

@@ -116,25 +116,37 @@ pub fn run(
 /// stderr, until all three are done. Non-blocking writes, so a compiler
 /// that talks before it has read everything cannot deadlock us.
 fn exchange(child: &mut Child, rest: Option<(OwnedFd, usize)>, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut out = Vec::new();
-    let mut err = Vec::new();
+    let mut outputs = [Vec::new(), Vec::new()];
     let mut stdin = rest;
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
     ];
+    let Some(epoll) = Epoll::new() else {
+        // Out of descriptors: the compiler's output cannot be collected, so
+        // it is stopped rather than left blocked on a full pipe.
+        // SAFETY: our child's own process group, not yet reaped.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let msg = format!(
+            "distccd[{}] ERROR: cannot watch the compiler's pipes: {}\n",
+            std::process::id(),
+            std::io::Error::last_os_error()
+        );
+        return (Vec::new(), msg.into_bytes());
+    };
     let mut leader = watch_exit(child.id() as i32);
     READ_BUFFER.with_borrow_mut(|buf| {
         pump_pipes(
+            &epoll,
             &mut stdin,
             input,
             &mut pipes,
             &mut leader,
             buf,
-            &mut out,
-            &mut err,
+            &mut outputs,
         )
     });
+    let [out, err] = outputs;
     (out, err)
 }
 
@@ -155,17 +167,14 @@ thread_local! {
 }
 
 fn pump_pipes(
+    epoll: &Epoll,
     stdin: &mut Option<(OwnedFd, usize)>,
     input: &[u8],
     pipes: &mut [Option<Box<dyn ReadFd>>; 2],
     leader: &mut Option<(OwnedFd, i32)>,
     buf: &mut [u8],
-    out: &mut Vec<u8>,
-    err: &mut Vec<u8>,
+    outputs: &mut [Vec<u8>; 2],
 ) {
-    let Some(epoll) = Epoll::new() else {
-        return;
-    };
     // Tokens: 0 stdin, 1 stdout, 2 stderr, 3 the compiler's exit.
     if let Some((p, _)) = &stdin {
         // Edge-triggered: see source_feed on why level-triggered spins.
@@ -220,7 +229,7 @@ fn pump_pipes(
                 t => {
                     let i = (t - 1) as usize;
                     let Some(pipe) = &mut pipes[i] else { continue };
-                    let sink = if i == 0 { &mut *out } else { &mut *err };
+                    let sink = &mut outputs[i];
                     match pipe.read(buf) {
                         Ok(0) => {
                             epoll.remove(pipe.fd());

@@ -403,6 +403,14 @@ pub(super) mod tests {
     }
 
     /// Every path below `dir`, with "d", "f:<bytes>" or "l:<target>".
+    /// Asserts that the kept tree at `base/root` holds exactly what a fresh
+    /// tree (made at `base/fresh`) synced to `entries` holds.
+    fn assert_like_fresh(base: &Path, fresh: &str, entries: &[FileEntry]) {
+        let mut tree = Tree::create(base.join(fresh)).unwrap();
+        tree.sync(b"/p/src", entries, 1 << 20, None, false).unwrap();
+        assert_eq!(listing(&base.join("root")), listing(&base.join(fresh)));
+    }
+
     fn listing(dir: &Path) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
@@ -522,11 +530,7 @@ pub(super) mod tests {
             file("/p/x/y.h", b"int y;\n"),
         ];
         tree.sync(b"/p/src", &second, 1 << 20, None, false).unwrap();
-        let mut fresh = Tree::create(base.join("fresh")).unwrap();
-        fresh
-            .sync(b"/p/src", &second, 1 << 20, None, false)
-            .unwrap();
-        assert_eq!(listing(&base.join("root")), listing(&base.join("fresh")));
+        assert_like_fresh(&base, "fresh", &second);
         // The unchanged header was left in place.
         let again = std::fs::metadata(base.join("root/p/inc/a.h"))
             .unwrap()
@@ -543,11 +547,7 @@ pub(super) mod tests {
         );
         // And back to the first request, from the second.
         tree.sync(b"/p/src", &first, 1 << 20, None, false).unwrap();
-        let mut fresh1 = Tree::create(base.join("fresh1")).unwrap();
-        fresh1
-            .sync(b"/p/src", &first, 1 << 20, None, false)
-            .unwrap();
-        assert_eq!(listing(&base.join("root")), listing(&base.join("fresh1")));
+        assert_like_fresh(&base, "fresh1", &first);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

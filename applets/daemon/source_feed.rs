@@ -43,9 +43,7 @@ impl SourceFeed {
         };
         let (read, write) = pipe()?;
         enlarge_for(&write, data);
-        let written = fill(&write, data)?;
-        let rest = (written < data.len()).then_some((write, written));
-        Ok(SourceFeed::Pipe { read, rest })
+        filled(read, write, data)
     }
 
     /// A default-sized pipe holding what it takes of `data`, the rest left
@@ -53,9 +51,7 @@ impl SourceFeed {
     #[cfg(test)]
     pub fn small_pipe(data: &[u8]) -> std::io::Result<SourceFeed> {
         let (read, write) = pipe()?;
-        let written = fill(&write, data)?;
-        let rest = (written < data.len()).then_some((write, written));
-        Ok(SourceFeed::Pipe { read, rest })
+        filled(read, write, data)
     }
 
     /// The compiler's stdin, and what is still to be written into it.
@@ -65,6 +61,14 @@ impl SourceFeed {
             SourceFeed::Pipe { read, rest } => (read.into(), rest),
         }
     }
+}
+
+/// The pipe with as much of `data` lent to it as it takes now, and the
+/// rest, if any, left for `process` to write as the compiler reads.
+fn filled(read: OwnedFd, write: OwnedFd, data: &[u8]) -> std::io::Result<SourceFeed> {
+    let written = fill(&write, data)?;
+    let rest = (written < data.len()).then_some((write, written));
+    Ok(SourceFeed::Pipe { read, rest })
 }
 
 /// A pipe, both ends close-on-exec (the child's stdin is dup2'd anyway);

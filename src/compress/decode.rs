@@ -118,6 +118,27 @@ fn extended(src: &[u8], ip: &mut usize, base: usize, max: usize) -> Result<usize
     }
 }
 
+/// The length and the 16-bit distance word of an M3 or M4 match: the
+/// length is 2 plus the instruction's low bits `low`, or, when they are 0,
+/// `mask` plus the extension bytes that follow; then the word, low byte first.
+#[inline(always)]
+fn long_match(
+    src: &[u8],
+    ip: &mut usize,
+    low: usize,
+    mask: usize,
+    max: usize,
+) -> Result<(usize, usize)> {
+    let len = 2 + if low == 0 {
+        extended(src, ip, mask, max)?
+    } else {
+        low
+    };
+    let word = src.get(*ip..*ip + 2).ok_or_else(|| corrupt("truncated"))?;
+    *ip += 2;
+    Ok((len, usize::from(word[0]) | usize::from(word[1]) << 8))
+}
+
 /// Copies `n` literal bytes from `src[*ip..]`.
 #[inline(always)]
 fn literals(src: &[u8], ip: &mut usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
@@ -246,24 +267,10 @@ fn run(src: &[u8], w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
             };
             ((h << 3) + ((inst >> 2) & 7) + 1, len, inst & 3)
         } else if inst >= 32 {
-            let l = inst & 31;
-            let len = 2 + if l == 0 {
-                extended(src, &mut ip, 31, max)?
-            } else {
-                l
-            };
-            let lo = next!(src, ip);
-            let d = lo | (next!(src, ip) << 8);
+            let (len, d) = long_match(src, &mut ip, inst & 31, 31, max)?;
             ((d >> 2) + 1, len, d & 3)
         } else if inst >= 16 {
-            let l = inst & 7;
-            let len = 2 + if l == 0 {
-                extended(src, &mut ip, 7, max)?
-            } else {
-                l
-            };
-            let lo = next!(src, ip);
-            let d = lo | (next!(src, ip) << 8);
+            let (len, d) = long_match(src, &mut ip, inst & 7, 7, max)?;
             let distance = 16384 + ((inst & 8) << 11) + (d >> 2);
             if distance == 16384 {
                 // End of stream marker: it must be the last thing.
