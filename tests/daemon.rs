@@ -187,6 +187,53 @@ fn stock_client_c_and_cpp_plain_and_lzo() {
     assert!(log.contains(" hello.cpp"), "{log}");
 }
 
+/// Plain (protocol 1) sources of several megabytes are spliced from the
+/// socket into pipes rather than received into memory: the stock client
+/// sends one by sendfile, and a raw client sends one slowly in small
+/// pieces; both give the object a local compile gives.
+#[test]
+fn multi_megabyte_plain_sources_compile_exactly() {
+    let d = start(&[]);
+    let dir = TestDir::new("bigplain");
+    let mut src = String::from("#include <vector>\n");
+    for i in 0..150_000 {
+        src.push_str(&format!("extern int v{i};\n"));
+    }
+    src.push_str("int size() { std::vector<int> x{v1, v2}; return x.size(); }\n");
+    dir.write("big.cpp", &src);
+    local_compile("g++", &dir, "big.cpp", "local.o", &["-O2"]);
+    let out = run(
+        stock_client(&dir, &d.host("")).args(["g++", "-O2", "-c", "big.cpp", "-o", "remote.o"])
+    );
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    assert_eq!(
+        std::fs::read(dir.join("remote.o")).unwrap(),
+        std::fs::read(dir.join("local.o")).unwrap(),
+        "a spliced source gave a different object"
+    );
+    // The same source, preprocessed here and sent by hand in 64 KiB pieces.
+    let pre = run(Command::new("g++")
+        .current_dir(&dir.path)
+        .args(["-O2", "-E", "big.cpp"]));
+    assert!(pre.status.success() && pre.stdout.len() > 3_000_000);
+    let req = plain_request(
+        Version::PLAIN,
+        &["g++", "-O2", "-c", "big.cpp", "-o", "big.o"],
+        &pre.stdout,
+    );
+    let mut wire = Vec::new();
+    protocol::encode_request(&mut wire, &req).unwrap();
+    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    for piece in wire.chunks(64 * 1024) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let resp = protocol::read_response(&mut s, Version::PLAIN, Limits::default()).unwrap();
+    assert_eq!(resp.status, 0, "{}", String::from_utf8_lossy(&resp.stderr));
+    assert_eq!(resp.object, std::fs::read(dir.join("local.o")).unwrap());
+}
+
 #[test]
 fn compile_error_returns_status_and_message() {
     let d = start(&[]);

@@ -399,3 +399,57 @@ fn io_timeout_closes_silent_clients() {
     assert!(d.log().contains("IO timeout"), "{}", d.log());
     still_compiles(&d);
 }
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Plain sources are received into pipes; clients that announce megabytes,
+/// send part and vanish (some while others still hold theirs) leave no
+/// pipe, descriptor or file behind, and the daemon goes on compiling.
+#[test]
+fn plain_sources_cut_short_leave_no_pipes_behind() {
+    let d = start(&[]);
+    let victim = Victim::new();
+    still_compiles(&d);
+    let pid = d.guard.pid();
+    let baseline = open_fds(pid);
+    let source: Vec<u8> = b"int x;\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(6_000_000)
+        .collect();
+    let wire = request(Version::PLAIN, &["gcc", "-c", "x.c", "-o", "x.o"], &source);
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        // Up to 4 MB of the 6: several pipes' worth for some.
+        let cut = 100 + (i * 200_000) % 4_000_000;
+        s.write_all(&wire[..cut]).unwrap();
+        held.push(s);
+    }
+    // Let the daemon take in what was sent, then every client vanishes.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while open_fds(pid) > baseline && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        open_fds(pid),
+        baseline,
+        "descriptors left open:\n{}",
+        d.log()
+    );
+    let log = d.log();
+    assert!(
+        log.matches("client closed before sending the whole request")
+            .count()
+            >= 20,
+        "{log}"
+    );
+    still_compiles(&d);
+    victim.untouched();
+    no_job_files_left(&d);
+}

@@ -9,8 +9,9 @@
 //! drives it; this file only knows about one connection.
 
 use super::compiler::{Checked, Config};
-use super::runner::{JobControl, Task};
-use distcc::protocol::{Limits, RequestDecoder};
+use super::runner::{self, JobControl, Task};
+use super::spliced::{self, Received, SplicedSource};
+use distcc::protocol::{Limits, Request, RequestDecoder};
 use mio::net::TcpStream;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub enum Phase {
     ReadingRequest {
         decoder: Box<RequestDecoder>,
         checked: Option<Checked>,
+        splice: Splice,
     },
     /// Complete request, waiting for a free worker.
     WaitingForSlot(Box<Task>),
@@ -33,6 +35,28 @@ pub enum Phase {
     },
     /// Sending the reply.
     WritingReply { buf: Vec<u8>, pos: usize },
+}
+
+/// Whether a plain source goes into pipes instead of memory (`spliced`).
+pub enum Splice {
+    /// Not decided yet (the source's header is not in).
+    Undecided,
+    /// Its bytes are being spliced into pipes.
+    Receiving(Box<SplicedSource>),
+    /// Into memory, as every other payload.
+    Declined,
+}
+
+/// What a splice step did (`Connection::splice_step`).
+enum Spliced {
+    /// The source is not being spliced: read as usual.
+    NotSplicing,
+    /// Bytes moved; try for more.
+    Progress,
+    /// The socket is empty for now.
+    WouldBlock,
+    /// The request is complete (`Queued`) or the connection must close.
+    Finished(Step),
 }
 
 /// What the loop must do after an event on the connection.
@@ -83,6 +107,7 @@ impl Connection {
             phase: Phase::ReadingRequest {
                 decoder: Box::new(RequestDecoder::new(limits)),
                 checked: None,
+                splice: Splice::Undecided,
             },
             deadline: None,
         }
@@ -94,6 +119,20 @@ impl Connection {
     pub fn on_readable(&mut self, scratch: &mut [u8], cfg: &Config) -> Step {
         let mut step = Step::Continue;
         loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return step;
+            };
+            let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+            match self.splice_step(fd) {
+                Spliced::NotSplicing => {}
+                Spliced::Progress => continue,
+                Spliced::WouldBlock => return step,
+                Spliced::Finished(Step::Queued) => {
+                    step = Step::Queued;
+                    continue;
+                }
+                Spliced::Finished(other) => return other,
+            }
             let Some(stream) = self.stream.as_mut() else {
                 return step;
             };
@@ -121,7 +160,9 @@ impl Connection {
                 };
             }
             match &mut self.phase {
-                Phase::ReadingRequest { decoder, checked } => {
+                Phase::ReadingRequest {
+                    decoder, checked, ..
+                } => {
                     let request = if direct {
                         // SAFETY: recv_into initialised the first n bytes of the room.
                         unsafe { decoder.payload_filled(n) }
@@ -147,18 +188,10 @@ impl Connection {
                         }
                     }
                     if let Some(req) = request {
-                        let Some(checked) = checked.take() else {
-                            return Step::Close("request without argv".into());
-                        };
-                        self.phase = Phase::WaitingForSlot(Box::new(Task {
-                            id: self.id,
-                            version: req.version,
-                            cwd: req.cwd,
-                            checked,
-                            body: req.body,
-                            control: Arc::new(JobControl::default()),
-                        }));
-                        step = Step::Queued;
+                        step = self.queue(req);
+                        if !matches!(step, Step::Queued) {
+                            return step;
+                        }
                     }
                 }
                 _ => {
@@ -167,6 +200,78 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// While a plain source arrives: decides once whether it goes into
+    /// pipes, and if so moves the bytes the socket has. None: read as usual.
+    fn splice_step(&mut self, fd: std::os::fd::RawFd) -> Spliced {
+        let Phase::ReadingRequest {
+            decoder,
+            checked,
+            splice,
+        } = &mut self.phase
+        else {
+            return Spliced::NotSplicing;
+        };
+        if matches!(splice, Splice::Undecided) {
+            let Some(remaining) = decoder.source_remaining() else {
+                return Spliced::NotSplicing;
+            };
+            let eligible = remaining >= spliced::MIN_SOURCE
+                && checked.as_ref().is_some_and(runner::source_goes_to_stdin);
+            let started = eligible
+                .then(|| SplicedSource::start(decoder.source_so_far().unwrap_or(&[]), remaining))
+                .flatten();
+            *splice = match started {
+                Some(s) => Splice::Receiving(Box::new(s)),
+                None => Splice::Declined,
+            };
+        }
+        let Splice::Receiving(source) = splice else {
+            return Spliced::NotSplicing;
+        };
+        let n = match source.receive(fd) {
+            Ok(Received::Moved(n)) => n,
+            Ok(Received::WouldBlock) => return Spliced::WouldBlock,
+            Ok(Received::Closed) => {
+                return Spliced::Finished(Step::Close(
+                    "client closed before sending the whole request".into(),
+                ));
+            }
+            Err(e) => return Spliced::Finished(Step::Close(format!("read error: {e}"))),
+        };
+        match decoder.source_moved(n) {
+            Ok(None) => Spliced::Progress,
+            Ok(Some(req)) => Spliced::Finished(self.queue(req)),
+            Err(e) => Spliced::Finished(Step::Close(format!("bad request: {e}"))),
+        }
+    }
+
+    /// The request is complete: it waits for a worker.
+    fn queue(&mut self, req: Request) -> Step {
+        let Phase::ReadingRequest {
+            checked, splice, ..
+        } = &mut self.phase
+        else {
+            return Step::Close("request completed twice".into());
+        };
+        let Some(checked) = checked.take() else {
+            return Step::Close("request without argv".into());
+        };
+        let spliced = match std::mem::replace(splice, Splice::Declined) {
+            Splice::Receiving(s) => Some(*s),
+            _ => None,
+        };
+        self.phase = Phase::WaitingForSlot(Box::new(Task {
+            id: self.id,
+            version: req.version,
+            cwd: req.cwd,
+            checked,
+            body: req.body,
+            spliced,
+            control: Arc::new(JobControl::default()),
+        }));
+        Step::Queued
     }
 
     /// Writes as much of the reply as the socket takes.

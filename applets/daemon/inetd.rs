@@ -134,6 +134,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         cwd: request.cwd,
         checked,
         body: request.body,
+        spliced: None,
         control,
     };
     let outcome = runner::run(task, &cfg, &mut super::jobdir::Slot::default());

@@ -25,6 +25,7 @@ mod rewrite;
 mod runner;
 mod server;
 mod source_feed;
+mod spliced;
 mod startup;
 mod stats;
 mod syslog;

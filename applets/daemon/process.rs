@@ -14,7 +14,8 @@
 
 use super::compiler::Config;
 use super::runner::JobControl;
-use super::source_feed::{self, SourceFeed};
+use super::source_feed::{Pending, SourceFeed};
+use super::spliced::SplicedSource;
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::io::Read;
@@ -36,13 +37,23 @@ pub struct Ran {
     pub stderr: Vec<u8>,
 }
 
-/// Runs `argv` in `cwd` and waits for it, under `control`. `stdin`: bytes
-/// fed to the compiler's standard input (else /dev/null).
+/// What the compiler reads on its standard input.
+pub enum Input<'a> {
+    /// Nothing: /dev/null.
+    Null,
+    /// These bytes (kept unchanged until `run` returns).
+    Bytes(&'a [u8]),
+    /// A source received into pipes.
+    Spliced(SplicedSource),
+}
+
+/// Runs `argv` in `cwd` and waits for it, under `control`, with `input`
+/// on its standard input.
 pub fn run(
     argv: &[OsString],
     cwd: &Path,
     jobdir: &Path,
-    stdin: Option<&[u8]>,
+    input: Input<'_>,
     cfg: &Config,
     control: &JobControl,
 ) -> Result<Ran> {
@@ -53,11 +64,17 @@ pub fn run(
     {
         candidates.push(base.to_os_string());
     }
+    let feed = match input {
+        Input::Null => SourceFeed::prepare(None),
+        Input::Bytes(data) => SourceFeed::prepare(Some(data)),
+        Input::Spliced(source) => Ok(SourceFeed::spliced(source)),
+    };
+    let feed = feed.map_err(|e| Error::io("handing the source to the compiler", e))?;
     let mut last_err = None;
     for program in candidates {
-        let feed = SourceFeed::prepare(stdin)
+        let child_stdin = feed
+            .stdin()
             .map_err(|e| Error::io("handing the source to the compiler", e))?;
-        let (child_stdin, rest) = feed.into_parts();
         let mut cmd = Command::new(&program);
         cmd.arg0(&argv[0])
             .args(&argv[1..])
@@ -90,7 +107,7 @@ pub fn run(
         }
         drop(group);
         drop(cmd);
-        let (stdout, stderr) = exchange(&mut child, rest, stdin.unwrap_or(&[]));
+        let (stdout, stderr) = exchange(&mut child, feed.into_pending());
         let status = wait(child, control)?;
         return Ok(Ran {
             status,
@@ -111,13 +128,13 @@ pub fn run(
     })
 }
 
-/// Writes what is left of `input` into the child's stdin pipe (`rest`:
-/// the write end and the offset reached) while reading its stdout and
-/// stderr, until all three are done. Non-blocking writes, so a compiler
-/// that talks before it has read everything cannot deadlock us.
-fn exchange(child: &mut Child, rest: Option<(OwnedFd, usize)>, input: &[u8]) -> (Vec<u8>, Vec<u8>) {
+/// Puts what is left of the source (`pending`) into the child's stdin
+/// pipe while reading its stdout and stderr, until all three are done.
+/// Non-blocking writes, so a compiler that talks before it has read
+/// everything cannot deadlock us.
+fn exchange(child: &mut Child, pending: Option<Pending<'_>>) -> (Vec<u8>, Vec<u8>) {
     let mut outputs = [Vec::new(), Vec::new()];
-    let mut stdin = rest;
+    let mut stdin = pending;
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
         child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
@@ -139,7 +156,6 @@ fn exchange(child: &mut Child, rest: Option<(OwnedFd, usize)>, input: &[u8]) -> 
         pump_pipes(
             &epoll,
             &mut stdin,
-            input,
             &mut pipes,
             &mut leader,
             buf,
@@ -168,17 +184,16 @@ thread_local! {
 
 fn pump_pipes(
     epoll: &Epoll,
-    stdin: &mut Option<(OwnedFd, usize)>,
-    input: &[u8],
+    stdin: &mut Option<Pending<'_>>,
     pipes: &mut [Option<Box<dyn ReadFd>>; 2],
     leader: &mut Option<(OwnedFd, i32)>,
     buf: &mut [u8],
     outputs: &mut [Vec<u8>; 2],
 ) {
     // Tokens: 0 stdin, 1 stdout, 2 stderr, 3 the compiler's exit.
-    if let Some((p, _)) = &stdin {
+    if let Some(p) = &stdin {
         // Edge-triggered: see source_feed on why level-triggered spins.
-        epoll.add(p.as_raw_fd(), libc::EPOLLOUT | libc::EPOLLET, 0);
+        epoll.add(p.fd(), libc::EPOLLOUT | libc::EPOLLET, 0);
     }
     for (i, p) in pipes.iter().enumerate() {
         if let Some(p) = p {
@@ -203,16 +218,12 @@ fn pump_pipes(
         for ev in &events[..n as usize] {
             match ev.u64 {
                 0 => {
-                    let Some((p, written)) = stdin.as_mut() else {
+                    let Some(p) = stdin.as_mut() else {
                         continue;
                     };
-                    match source_feed::fill(p, &input[*written..]) {
-                        Ok(n) => *written += n,
-                        // EPIPE: the compiler stopped reading; its status
-                        // says why.
-                        Err(_) => *written = input.len(),
-                    }
-                    if *written >= input.len() {
+                    // Done, or EPIPE: the compiler stopped reading (its
+                    // status says why).
+                    if !matches!(p.advance(), Ok(false)) {
                         *stdin = None;
                     }
                 }
@@ -337,15 +348,16 @@ mod tests {
     fn source_too_big_for_the_pipe_is_written_as_the_reader_goes() {
         let data: Vec<u8> = (0..5_000_000u32).map(|i| (i % 253) as u8).collect();
         let feed = SourceFeed::small_pipe(&data).unwrap();
-        let (stdin, rest) = feed.into_parts();
-        assert!(rest.is_some(), "a default pipe cannot take 5 MB");
+        let stdin = feed.stdin().unwrap();
+        let pending = feed.into_pending();
+        assert!(pending.is_some(), "a default pipe cannot take 5 MB");
         let mut child = Command::new("cat")
             .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (out, err) = exchange(&mut child, rest, &data);
+        let (out, err) = exchange(&mut child, pending);
         assert!(child.wait().unwrap().success());
         assert!(err.is_empty());
         assert!(

@@ -14,6 +14,7 @@ use super::line_prefix;
 use super::process;
 use super::reply;
 use super::rewrite;
+use super::spliced::SplicedSource;
 use distcc::protocol::{Body, Version};
 use distcc::{Error, Kind, Result, compress};
 use std::ffi::OsString;
@@ -73,6 +74,9 @@ pub struct Task {
     pub cwd: Option<Vec<u8>>,
     pub checked: Checked,
     pub body: Body,
+    /// A plain source received into pipes (`spliced`): the body then holds
+    /// only the bytes that came before, already in the first pipe.
+    pub spliced: Option<super::spliced::SplicedSource>,
     pub control: std::sync::Arc<JobControl>,
 }
 
@@ -124,7 +128,8 @@ pub fn run(mut task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
         .into_owned();
     let id = task.id;
     let body = std::mem::replace(&mut task.body, Body::Doti(Vec::new()));
-    let (reply, result, status, error) = match execute(&task, body, cfg, slot) {
+    let spliced = task.spliced.take();
+    let (reply, result, status, error) = match execute(&task, body, spliced, cfg, slot) {
         Ok((status, reply)) => {
             let result = match task.control.stopped() {
                 Some(Stop::ClientGone) | Some(Stop::Shutdown) => JobResult::CliDisconn,
@@ -149,12 +154,25 @@ pub fn run(mut task: Task, cfg: &Config, slot: &mut Slot) -> Outcome {
     }
 }
 
-fn execute(task: &Task, body: Body, cfg: &Config, slot: &mut Slot) -> Result<(i32, Vec<u8>)> {
+fn execute(
+    task: &Task,
+    body: Body,
+    spliced: Option<SplicedSource>,
+    cfg: &Config,
+    slot: &mut Slot,
+) -> Result<(i32, Vec<u8>)> {
     let dir = slot.take(&cfg.tmpdir, cfg.save_temps)?;
     let mut tree = None;
-    let result = execute_in(task, body, cfg, &dir, slot, &mut tree);
+    let result = execute_in(task, body, spliced, cfg, &dir, slot, &mut tree);
     slot.give_back(dir, tree);
     result
+}
+
+/// Whether the job's source goes to the compiler on stdin (so that it may
+/// be received into pipes, see `spliced`).
+pub fn source_goes_to_stdin(checked: &Checked) -> bool {
+    let source = &checked.argv[checked.shape.input];
+    stdin_language(distcc::args::extensions::preprocessed_extension(source)).is_some()
 }
 
 /// The `-x` language for a preprocessed source on stdin.
@@ -173,6 +191,7 @@ fn stdin_language(ext: &str) -> Option<&'static str> {
 fn execute_in(
     task: &Task,
     body: Body,
+    spliced: Option<SplicedSource>,
     cfg: &Config,
     dir: &super::jobdir::JobDir,
     slot: &mut Slot,
@@ -182,6 +201,7 @@ fn execute_in(
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
     let mut stdin = None;
+    let mut spliced = spliced;
     let mut strip_line = false;
     let (command, cwd, root) = match body {
         Body::Doti(wire) => {
@@ -200,6 +220,13 @@ fn execute_in(
                 Some(lang) => {
                     stdin = Some(data);
                     rewrite::Source::Stdin(lang)
+                }
+                // Only sources for stdin are spliced (connection.rs).
+                None if spliced.is_some() => {
+                    return Err(Error::new(
+                        Kind::Io,
+                        "spliced source without a stdin language",
+                    ));
                 }
                 None => {
                     std::fs::write(&input_path, &data)
@@ -254,7 +281,12 @@ fn execute_in(
         &command.argv,
         &cwd,
         dir.path(),
-        stdin.as_deref(),
+        match (spliced.take(), stdin.as_deref()) {
+            // The bytes in the body are already in the first pipe.
+            (Some(source), _) => process::Input::Spliced(source),
+            (None, Some(data)) => process::Input::Bytes(data),
+            (None, None) => process::Input::Null,
+        },
         cfg,
         &task.control,
     )?;

@@ -75,6 +75,9 @@ struct ElementReader {
     header_fill: usize,
     /// The payload being filled: its token, the bytes so far, the full length.
     payload: Option<(Token, Vec<u8>, usize)>,
+    /// Bytes of that payload the caller moved past us (they follow the
+    /// bytes held, see [`RequestDecoder::source_moved`]).
+    moved: usize,
     total: u64,
 }
 
@@ -126,6 +129,12 @@ impl ElementReader {
             }
             self.payload = Some((token, buf, value as usize));
         }
+        if self.moved > 0 {
+            return Err(Error::new(
+                Kind::Protocol,
+                "payload bytes fed after the caller began moving them",
+            ));
+        }
         let (token, mut buf, len) = self.payload.take().expect("payload in progress");
         let take = (len - buf.len()).min(data.len() - *pos);
         buf.extend_from_slice(&data[*pos..*pos + take]);
@@ -137,6 +146,34 @@ impl ElementReader {
         Self::finish(token, buf)
     }
 
+    /// Bytes of the payload in progress still to come.
+    fn remaining(&self) -> Option<usize> {
+        let (_, buf, len) = self.payload.as_ref()?;
+        Some(len - buf.len() - self.moved)
+    }
+
+    /// Counts `n` bytes of the payload in progress as moved past us; the
+    /// payload element (holding only the bytes that came through us) once
+    /// all have been moved.
+    fn payload_moved(&mut self, n: usize) -> Result<Option<Element>> {
+        let Some(left) = self.remaining() else {
+            return Err(Error::new(Kind::Protocol, "no payload in progress"));
+        };
+        if n > left {
+            return Err(Error::new(
+                Kind::Protocol,
+                format!("{n} bytes moved with only {left} left in the payload"),
+            ));
+        }
+        self.moved += n;
+        if n < left {
+            return Ok(None);
+        }
+        self.moved = 0;
+        let (token, buf, _) = self.payload.take().expect("payload in progress");
+        Self::finish(token, buf)
+    }
+
     /// Room for the next bytes of a large payload in progress, to read into
     /// directly. The first room is the announced length up to
     /// [`DIRECT_FIRST`] (address space: pages become resident only as bytes
@@ -145,6 +182,9 @@ impl ElementReader {
     /// never beyond the announced length, so memory follows the bytes that
     /// really arrived.
     fn payload_room(&mut self, chunk: usize) -> Option<&mut [MaybeUninit<u8>]> {
+        if self.moved > 0 {
+            return None;
+        }
         let (_, buf, len) = self.payload.as_mut()?;
         let remaining = *len - buf.len();
         if remaining < DIRECT_MIN {
@@ -171,6 +211,9 @@ impl ElementReader {
         let Some((_, buf, len)) = self.payload.as_mut() else {
             return Ok(None);
         };
+        if self.moved > 0 {
+            return Ok(None);
+        }
         let n = n.min(*len - buf.len()).min(buf.capacity() - buf.len());
         // SAFETY: the caller initialised these bytes of the spare capacity.
         unsafe { buf.set_len(buf.len() + n) };
@@ -305,6 +348,43 @@ impl RequestDecoder {
     pub unsafe fn payload_filled(&mut self, n: usize) -> Result<Option<Request>> {
         // SAFETY: forwarded from the caller.
         if let Some(element) = unsafe { self.reader.payload_filled(n) }? {
+            self.accept(element)?;
+        }
+        if self.phase == RequestPhase::Complete && self.reader.at_boundary() {
+            return Ok(Some(self.take_request()));
+        }
+        Ok(None)
+    }
+
+    /// While the source (DOTI) of a protocol-1 request (uncompressed) is
+    /// arriving: how many of its bytes are still to come. The caller may
+    /// then move them past the decoder (the daemon splices them from the
+    /// socket into a pipe, with no copy) and count them with
+    /// [`Self::source_moved`]; the source is then the bytes the decoder
+    /// already holds (the body of the request) followed by the moved ones.
+    pub fn source_remaining(&self) -> Option<usize> {
+        if self.phase != RequestPhase::Doti || self.version.compresses() {
+            return None;
+        }
+        self.reader.remaining()
+    }
+
+    /// The bytes of the source (see [`Self::source_remaining`]) the decoder
+    /// holds so far.
+    pub fn source_so_far(&self) -> Option<&[u8]> {
+        self.source_remaining()?;
+        self.reader.payload.as_ref().map(|(_, buf, _)| &buf[..])
+    }
+
+    /// Counts `n` bytes of the source moved past the decoder (see
+    /// [`Self::source_remaining`]); once the caller has started, every
+    /// remaining byte of the source must go that way. Returns the request
+    /// when it is complete.
+    pub fn source_moved(&mut self, n: usize) -> Result<Option<Request>> {
+        if self.source_remaining().is_none() {
+            return Err(Error::new(Kind::Protocol, "no source in progress"));
+        }
+        if let Some(element) = self.reader.payload_moved(n)? {
             self.accept(element)?;
         }
         if self.phase == RequestPhase::Complete && self.reader.at_boundary() {
@@ -678,6 +758,60 @@ mod tests {
             assert!(direct > 250_000, "only {direct} bytes went direct");
             assert_eq!(got.unwrap(), req);
         }
+    }
+
+    /// A protocol-1 source may be moved past the decoder after its first
+    /// bytes: the request then holds only those, and nothing else may be
+    /// fed until the source is complete.
+    #[test]
+    fn a_plain_source_can_be_moved_past_the_decoder() {
+        let source: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let req = Request {
+            version: Version::PLAIN,
+            cwd: None,
+            argv: vec![b"cc".to_vec(), b"-c".to_vec(), b"a.i".to_vec()],
+            body: Body::Doti(source.clone()),
+        };
+        let mut wire = Vec::new();
+        encode_request(&mut wire, &req).unwrap();
+        let doti_data = wire.len() - source.len();
+        let mut dec = RequestDecoder::new(Limits::default());
+        assert!(dec.feed(&wire[..doti_data - 12]).unwrap().is_none());
+        assert_eq!(dec.source_remaining(), None, "DOTI header not read yet");
+        assert!(
+            dec.feed(&wire[doti_data - 12..doti_data + 10])
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(dec.source_remaining(), Some(source.len() - 10));
+        assert_eq!(dec.source_so_far(), Some(&source[..10]));
+        assert!(dec.source_moved(40_000).unwrap().is_none());
+        assert!(
+            dec.payload_room(1 << 20).is_none(),
+            "no direct reads once moving"
+        );
+        assert!(dec.feed(&wire[doti_data + 10..doti_data + 11]).is_err());
+        let mut dec = RequestDecoder::new(Limits::default());
+        dec.feed(&wire[..doti_data + 10]).unwrap();
+        dec.source_moved(40_000).unwrap();
+        assert!(
+            dec.source_moved(source.len()).is_err(),
+            "more than announced"
+        );
+        let got = dec.source_moved(source.len() - 40_010).unwrap().unwrap();
+        assert_eq!(got.body, Body::Doti(source[..10].to_vec()));
+        assert_eq!(got.argv, req.argv);
+        // Compressed sources must go through the decoder (they are decoded).
+        let lzo = Request {
+            version: Version::LZO,
+            ..req
+        };
+        let mut wire = Vec::new();
+        encode_request(&mut wire, &lzo).unwrap();
+        let mut dec = RequestDecoder::new(Limits::default());
+        dec.feed(&wire[..wire.len() - 100]).unwrap();
+        assert_eq!(dec.source_remaining(), None);
+        assert!(dec.source_moved(1).is_err());
     }
 
     #[test]
