@@ -20,7 +20,7 @@ use super::compiler;
 use super::condexpr;
 use super::lex::{TokKind, lex, spell};
 use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
-use super::resolve::{Found, SearchPath};
+use super::resolve::{Found, SearchPath, join};
 use super::scanner::{Cond, IncludeKind, Node};
 use super::unseen::Unseen;
 use std::ffi::OsStr;
@@ -197,7 +197,7 @@ impl Walker<'_> {
         if let Some(&b) = self.is_file.get(key(spelled)) {
             return b;
         }
-        let abs = self.cwd.join(spelled);
+        let abs = join(self.cwd, spelled);
         let stable = self.in_system(&abs);
         let cached = if stable {
             self.cache.system_is_file.find(key(&abs), |_| true).copied()
@@ -287,11 +287,11 @@ impl Walker<'_> {
     /// once per request): one `stat` per directory instead of one per
     /// lookup. Symlinks and odd entries are stat'ed.
     fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
-        let full = dir.join(name);
+        let full = join(dir, name);
         let system = if full.is_absolute() {
             self.in_system(&full)
         } else {
-            self.in_system(&self.cwd.join(&full))
+            self.in_system(&join(self.cwd, &full))
         };
         if system || key(&full).ends_with(b"/.") {
             return self.file(&full);
@@ -327,7 +327,7 @@ impl Walker<'_> {
         if let Some(l) = self.listings.get(key(dir)) {
             return l.clone();
         }
-        let abs = self.cwd.join(dir);
+        let abs = join(self.cwd, dir);
         let l = std::fs::metadata(&abs)
             .ok()
             .filter(|m| m.is_dir())
@@ -370,7 +370,7 @@ impl Walker<'_> {
             return std::fs::canonicalize(abs).ok();
         }
         let dir = self.realpath(parent)?;
-        let candidate = dir.join(name);
+        let candidate = join(&dir, Path::new(name));
         let meta = std::fs::symlink_metadata(&candidate).ok()?;
         if meta.is_symlink() {
             return std::fs::canonicalize(abs).ok();
@@ -394,7 +394,7 @@ impl Walker<'_> {
     }
 
     fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
-        let abs = self.cwd.join(&found.spelled);
+        let abs = join(self.cwd, &found.spelled);
         let Some(real) = self.realpath(&abs) else {
             self.opened(abs);
             return Ok(());

@@ -15,6 +15,25 @@ use super::command::Command;
 use super::compiler::CompilerInfo;
 use std::path::{Path, PathBuf};
 
+/// `base/rest` as `Path::join` forms it (an absolute `rest` stands alone,
+/// an empty `base` adds nothing), in one allocation of the exact size: the
+/// walk joins paths for every lookup, and growing a copy of `base` was a
+/// tenth of the include server's time.
+pub fn join(base: &Path, rest: &Path) -> PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (b, r) = (base.as_os_str().as_bytes(), rest.as_os_str().as_bytes());
+    if r.first() == Some(&b'/') || b.is_empty() {
+        return rest.to_path_buf();
+    }
+    let mut v = Vec::with_capacity(b.len() + 1 + r.len());
+    v.extend_from_slice(b);
+    if !b.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(r);
+    PathBuf::from(std::ffi::OsString::from_vec(v))
+}
+
 /// The ordered search directories of one command.
 #[derive(Debug, Clone)]
 pub struct SearchPath {
@@ -120,14 +139,14 @@ impl SearchPath {
             && is_file(dir, name)
         {
             return vec![Found {
-                spelled: dir.join(name),
+                spelled: join(dir, name),
                 dir_index: None,
             }];
         }
         for (i, d) in self.dirs.iter().enumerate().skip(start) {
             if is_file(d, name) {
                 out.push(Found {
-                    spelled: d.join(name),
+                    spelled: join(d, name),
                     dir_index: Some(i),
                 });
                 if !all {
@@ -154,6 +173,32 @@ mod tests {
         v.into_iter()
             .map(|f| f.spelled.display().to_string())
             .collect()
+    }
+
+    #[test]
+    fn join_is_path_join() {
+        for (a, b) in [
+            ("", "x.h"),
+            ("a", "x.h"),
+            ("a/", "x.h"),
+            ("/a/b", "c/x.h"),
+            ("a", "/abs/x.h"),
+            ("a", ""),
+            ("", ""),
+            ("a//", "./x.h"),
+            ("/", "x"),
+        ] {
+            assert_eq!(
+                join(Path::new(a), Path::new(b)),
+                Path::new(a).join(b),
+                "{a:?} {b:?}"
+            );
+            assert_eq!(
+                join(Path::new(a), Path::new(b)).as_os_str(),
+                Path::new(a).join(b).as_os_str(),
+                "{a:?} {b:?}"
+            );
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! through such an include is not seen (a known limit).
 
 use super::super::cache::{FastSet, FileId, key};
-use super::super::resolve::{Found, SearchPath};
+use super::super::resolve::{Found, SearchPath, join};
 use super::super::scanner::IncludeKind;
 use super::super::unseen::{HeaderId, IdSet};
 use super::{NotCovered, Walker, collect_includes, header_name};
@@ -184,7 +184,7 @@ impl Walker<'_> {
                     Some(l) => l.as_ref().map(|l| l.0) == *id,
                     None => self.listing(dir).map(|l| l.0) == *id,
                 },
-                Dep::Probe(dir, name, was) => self.file(&dir.join(name)) == *was,
+                Dep::Probe(dir, name, was) => self.file(&join(dir, name)) == *was,
             };
             if !ok {
                 return false;
@@ -241,7 +241,7 @@ impl Walker<'_> {
             };
             let next = (kind == IncludeKind::Next).then_some(found.dir_index);
             for f in self.find(&name, quote, Some(&dir), next).iter() {
-                let abs = self.cwd.join(&f.spelled);
+                let abs = join(self.cwd, &f.spelled);
                 match self.realpath(&abs) {
                     Some(r) if self.is_system(&r) => {
                         self.opened(abs);
