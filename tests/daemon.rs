@@ -234,6 +234,68 @@ fn multi_megabyte_plain_sources_compile_exactly() {
     assert_eq!(resp.object, std::fs::read(dir.join("local.o")).unwrap());
 }
 
+/// A plain object is sent from its file after the job has ended; the
+/// next job in the same job directory must not touch it. Client A reads its
+/// 64 MB object only after client B's job (one slot: the same directory)
+/// has written a different one; A's must still be A's.
+#[test]
+fn an_object_still_being_sent_is_not_overwritten_by_the_next_job() {
+    let d = start(&["--jobs", "1"]);
+    let dir = TestDir::new("slowreader");
+    dir.write("a.c", "char blob[64 << 20] = {1, 2, 3};\n");
+    dir.write("b.c", "char blob[64 << 20] = {7, 7, 7, 7, 7};\n");
+    local_compile("gcc", &dir, "a.c", "local-a.o", &["-O2"]);
+    let pre = run(Command::new("gcc")
+        .current_dir(&dir.path)
+        .args(["-O2", "-E", "a.c"]));
+    assert!(pre.status.success());
+    let req = plain_request(
+        Version::PLAIN,
+        &["gcc", "-O2", "-c", "a.c", "-o", "a.o"],
+        &pre.stdout,
+    );
+    let mut wire = Vec::new();
+    protocol::encode_request(&mut wire, &req).unwrap();
+    let mut a = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+    a.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    a.write_all(&wire).unwrap();
+    // A's job finishes; its reply cannot all go out while A does not read.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.log().contains("COMPILE_OK") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The daemon still holds most of A's reply: A's socket has only what
+    // its buffers take.
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&a),
+            libc::FIONREAD,
+            &mut queued,
+        )
+    };
+    assert!(
+        (queued as usize) < 64 << 20,
+        "the whole reply is already queued"
+    );
+    let out =
+        run(stock_client(&dir, &d.host("")).args(["gcc", "-O2", "-c", "b.c", "-o", "remote-b.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    let resp = protocol::read_response(&mut a, Version::PLAIN, Limits::default()).unwrap();
+    assert_eq!(resp.status, 0);
+    assert!(
+        resp.object == std::fs::read(dir.join("local-a.o")).unwrap(),
+        "A's object changed while it was sent ({} bytes)",
+        resp.object.len()
+    );
+    local_compile("gcc", &dir, "b.c", "local-b.o", &["-O2"]);
+    assert_eq!(
+        std::fs::read(dir.join("remote-b.o")).unwrap(),
+        std::fs::read(dir.join("local-b.o")).unwrap()
+    );
+}
+
 #[test]
 fn compile_error_returns_status_and_message() {
     let d = start(&[]);

@@ -13,7 +13,7 @@ use super::runner::{self, JobControl, Task};
 use super::spliced::{self, Received, SplicedSource};
 use distcc::protocol::{Limits, Request, RequestDecoder};
 use mio::net::TcpStream;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,8 +33,13 @@ pub enum Phase {
         control: Arc<JobControl>,
         kill_sent: Option<Instant>,
     },
-    /// Sending the reply.
-    WritingReply { buf: Vec<u8>, pos: usize },
+    /// Sending the reply: the bytes, then the object's file (`sent` of it).
+    WritingReply {
+        buf: Vec<u8>,
+        pos: usize,
+        file: Option<(std::fs::File, u64)>,
+        sent: u64,
+    },
 }
 
 /// Whether a plain source goes into pipes instead of memory (`spliced`).
@@ -91,6 +96,36 @@ fn recv_into(stream: &TcpStream, room: &mut [std::mem::MaybeUninit<u8>]) -> std:
     use std::os::fd::AsRawFd;
     // SAFETY: recv writes at most room.len() bytes into memory we own.
     let n = unsafe { libc::recv(stream.as_raw_fd(), room.as_mut_ptr().cast(), room.len(), 0) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// `send` with flags on the non-blocking socket.
+fn send(stream: &TcpStream, data: &[u8], flags: i32) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: send reads from a slice we own.
+    let n = unsafe { libc::send(stream.as_raw_fd(), data.as_ptr().cast(), data.len(), flags) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// `sendfile` of up to `len` bytes of `file` from `offset` (the file's
+/// own position is not used) into the non-blocking socket.
+fn send_file(
+    stream: &TcpStream,
+    file: &std::fs::File,
+    offset: u64,
+    len: u64,
+) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut off = libc::off_t::try_from(offset).map_err(std::io::Error::other)?;
+    let chunk = usize::try_from(len).unwrap_or(usize::MAX).min(1 << 30);
+    // SAFETY: sendfile between descriptors we own; `off` is ours.
+    let n = unsafe { libc::sendfile(stream.as_raw_fd(), file.as_raw_fd(), &mut off, chunk) };
     if n < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -276,19 +311,38 @@ impl Connection {
 
     /// Writes as much of the reply as the socket takes.
     pub fn on_writable(&mut self) -> Step {
-        let Phase::WritingReply { buf, pos } = &mut self.phase else {
+        let Phase::WritingReply {
+            buf,
+            pos,
+            file,
+            sent,
+        } = &mut self.phase
+        else {
             return Step::Continue;
         };
         let Some(stream) = self.stream.as_mut() else {
             return Step::Close("client gone before the reply".into());
         };
         while *pos < buf.len() {
-            match stream.write(&buf[*pos..]) {
+            // More follows from the file: no need to push this out alone.
+            let flags = if file.is_some() { libc::MSG_MORE } else { 0 };
+            match send(stream, &buf[*pos..], flags) {
                 Ok(0) => return Step::Close("write returned 0".into()),
                 Ok(n) => *pos += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Continue,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Step::Close(format!("write error: {e}")),
+            }
+        }
+        if let Some((f, len)) = file {
+            while *sent < *len {
+                match send_file(stream, f, *sent, *len - *sent) {
+                    Ok(0) => return Step::Close("the object shrank while sent".into()),
+                    Ok(n) => *sent += n as u64,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Continue,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Step::Close(format!("write error: {e}")),
+                }
             }
         }
         Step::Finished

@@ -153,6 +153,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
             outcome.error.unwrap_or_else(|| "job failed".into()),
         ));
     };
+    let reply = reply.into_bytes()?;
     let mut out = std::io::stdout().lock();
     out.write_all(&reply)
         .and_then(|()| out.flush())

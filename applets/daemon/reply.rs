@@ -1,15 +1,46 @@
 //! Building a job's reply (facts §1.6: DONE, STAT, SERR, SOUT, DOTO and,
-//! for protocol 3, DOTD) in one buffer, with the object put straight into
-//! place: read from its file into the reply for plain protocols, or
-//! compressed into the reply for LZO ones. Objects of large C++ units are
-//! megabytes; copying each once more into a separate reply buffer was a
-//! visible part of the daemon's own CPU.
+//! for protocol 3, DOTD). For a plain protocol the object stays in its
+//! file, opened, and the event loop sends it after the buffer with
+//! `sendfile` (no copy into our memory); for LZO ones it is compressed
+//! straight into the buffer. Objects of large C++ units are megabytes;
+//! copying them through our memory was a visible part of the daemon's own
+//! CPU.
 
 use distcc::protocol::Token;
 use distcc::protocol::token::{payload_len, put_header, put_payload};
 use distcc::{Error, Result, compress};
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+
+/// An encoded reply: the bytes, then (plain protocols) the object's file,
+/// whose length is already in the DOTO header at the end of the bytes.
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub file: Option<(File, u64)>,
+}
+
+impl Reply {
+    /// The whole reply in memory (for writers that cannot sendfile, and tests).
+    pub fn into_bytes(self) -> Result<Vec<u8>> {
+        let mut bytes = self.bytes;
+        if let Some((mut f, len)) = self.file {
+            let start = bytes.len();
+            f.read_to_end(&mut bytes)
+                .map_err(|e| Error::io("reading the object", e))?;
+            if (bytes.len() - start) as u64 != len {
+                return Err(Error::io(
+                    "reading the object",
+                    std::io::Error::other("the object changed size while read"),
+                ));
+            }
+        }
+        Ok(bytes)
+    }
+}
+
+/// Smallest object sent from its file rather than through the buffer.
+pub const SENDFILE_MIN: usize = 128 * 1024;
 
 /// Where the object comes from.
 pub enum Object<'a> {
@@ -30,7 +61,7 @@ pub fn build(
     stdout: &[u8],
     object: Object<'_>,
     dotd: Option<&[u8]>,
-) -> Result<Vec<u8>> {
+) -> Result<Reply> {
     // A compile that "succeeded" without writing its output sends an empty
     // object, as before.
     let file = match object {
@@ -48,14 +79,26 @@ pub fn build(
         Object::Bytes(b) => b.len(),
         _ => 0,
     };
+    // The file goes out by itself when nothing follows it (DOTD only
+    // comes with protocol 3, whose objects are in memory), and when it is
+    // big enough for the saved copy to outweigh a second system call.
+    let send_file = !compressed && dotd.is_none() && file.is_some() && file_len >= SENDFILE_MIN;
+    let in_buffer = if send_file { 0 } else { file_len };
     let mut reply = Vec::with_capacity(
-        96 + stderr.len() + stdout.len() + file_len + bytes_len + dotd.map_or(0, <[u8]>::len),
+        96 + stderr.len() + stdout.len() + in_buffer + bytes_len + dotd.map_or(0, <[u8]>::len),
     );
     put_header(&mut reply, Token::Done, version);
     put_header(&mut reply, Token::Stat, status as u32);
     put_element(&mut reply, Token::Serr, compressed, stderr)?;
     put_element(&mut reply, Token::Sout, compressed, stdout)?;
     match (object, file) {
+        (Object::File(_), Some(f)) if send_file => {
+            put_header(&mut reply, Token::Doto, payload_len(Token::Doto, file_len)?);
+            return Ok(Reply {
+                bytes: reply,
+                file: Some((f, file_len as u64)),
+            });
+        }
         (Object::File(path), Some(mut f)) if !compressed => {
             put_header(&mut reply, Token::Doto, payload_len(Token::Doto, file_len)?);
             let start = reply.len();
@@ -80,7 +123,10 @@ pub fn build(
     if let Some(dotd) = dotd {
         put_element(&mut reply, Token::Dotd, compressed, dotd)?;
     }
-    Ok(reply)
+    Ok(Reply {
+        bytes: reply,
+        file: None,
+    })
 }
 
 /// Appends one element, LZO-compressed straight into the reply when asked
@@ -134,7 +180,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("reply-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out.o");
-        let object: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
+        let object: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
         std::fs::write(&path, &object).unwrap();
         for compressed in [false, true] {
             let got = build(
@@ -147,7 +193,15 @@ mod tests {
                 None,
             )
             .unwrap();
-            assert_eq!(got, expected(compressed, &object, None));
+            assert_eq!(
+                got.file.is_some(),
+                !compressed,
+                "plain objects are sent from the file"
+            );
+            assert_eq!(
+                got.into_bytes().unwrap(),
+                expected(compressed, &object, None)
+            );
             let got = build(
                 2,
                 0,
@@ -158,9 +212,31 @@ mod tests {
                 Some(b"a.o: a.c\n"),
             )
             .unwrap();
-            assert_eq!(got, expected(compressed, &object, Some(b"a.o: a.c\n")));
+            assert!(got.file.is_none());
+            assert_eq!(
+                got.into_bytes().unwrap(),
+                expected(compressed, &object, Some(b"a.o: a.c\n"))
+            );
             let got = build(2, 0, compressed, b"warning: x\n", b"", Object::None, None).unwrap();
-            assert_eq!(got, expected(compressed, b"", None));
+            assert_eq!(got.into_bytes().unwrap(), expected(compressed, b"", None));
+            // A small object goes through the buffer.
+            std::fs::write(&path, b"small").unwrap();
+            let got = build(
+                2,
+                0,
+                compressed,
+                b"warning: x\n",
+                b"",
+                Object::File(&path),
+                None,
+            )
+            .unwrap();
+            assert!(got.file.is_none());
+            assert_eq!(
+                got.into_bytes().unwrap(),
+                expected(compressed, b"small", None)
+            );
+            std::fs::write(&path, &object).unwrap();
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -107,7 +107,7 @@ impl JobResult {
 pub struct Outcome {
     pub id: usize,
     /// The encoded reply (None: nothing to send, close).
-    pub reply: Option<Vec<u8>>,
+    pub reply: Option<reply::Reply>,
     pub result: JobResult,
     /// The wait status sent in STAT.
     pub status: i32,
@@ -160,7 +160,7 @@ fn execute(
     spliced: Option<SplicedSource>,
     cfg: &Config,
     slot: &mut Slot,
-) -> Result<(i32, Vec<u8>)> {
+) -> Result<(i32, reply::Reply)> {
     let dir = slot.take(&cfg.tmpdir, cfg.save_temps)?;
     let mut tree = None;
     let result = execute_in(task, body, spliced, cfg, &dir, slot, &mut tree);
@@ -196,7 +196,7 @@ fn execute_in(
     dir: &super::jobdir::JobDir,
     slot: &mut Slot,
     tree_out: &mut Option<super::pump_root::Tree>,
-) -> Result<(i32, Vec<u8>)> {
+) -> Result<(i32, reply::Reply)> {
     let output = dir.join("out.o");
     let deps = dir.join("deps.d");
     let shape = &task.checked.shape;
@@ -325,7 +325,7 @@ fn execute_in(
             ));
         }
     }
-    let reply = reply::build(
+    let built = reply::build(
         task.version.0,
         status,
         task.version.compresses(),
@@ -334,5 +334,11 @@ fn execute_in(
         object,
         dotd.as_deref(),
     )?;
-    Ok((status, reply))
+    // An object to be sent from its file is gone from the job directory
+    // now: the next job there (perhaps before the loop has sent it all)
+    // writes a new file, never into this one.
+    if built.file.is_some() {
+        let _ = std::fs::remove_file(&output);
+    }
+    Ok((status, built))
 }

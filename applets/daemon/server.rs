@@ -191,7 +191,8 @@ impl Server {
                 log::warn!("client: {peer} REJ_OVERLOAD: {MAX_CONNECTIONS} connections open");
                 continue;
             }
-            // The reply goes out in one write; no reason to wait for ACKs.
+            // The reply goes out at once (its head corked until the object
+            // follows, see connection.rs); no reason to wait for ACKs.
             let _ = stream.set_nodelay(true);
             let id = self.next_id;
             self.next_id += 1;
@@ -374,7 +375,7 @@ impl Server {
         log_summary(&conn.peer, result, &o);
         self.stats.record(result, o.elapsed, &o.input, &o.compiler);
         match (o.reply, conn.stream.as_mut()) {
-            (Some(buf), Some(stream)) => {
+            (Some(reply), Some(stream)) => {
                 if let Err(e) = self.poll.registry().reregister(
                     stream,
                     Token(o.id),
@@ -382,7 +383,12 @@ impl Server {
                 ) {
                     log::warn!("reregister: {e}");
                 }
-                conn.phase = Phase::WritingReply { buf, pos: 0 };
+                conn.phase = Phase::WritingReply {
+                    buf: reply.bytes,
+                    pos: 0,
+                    file: reply.file,
+                    sent: 0,
+                };
                 conn.deadline = Some(Instant::now() + self.cfg.io_timeout);
                 self.writable(o.id);
             }
