@@ -260,11 +260,15 @@ pub fn check_work_dir(dir: &Path) -> Result<()> {
 /// (a quarter of the daemon's CPU on large C++ units). Serving them from
 /// the heap instead, and not trimming it, reuses the same pages: the
 /// daemon's resident size stays near its peak rather than shrinking
-/// between jobs.
+/// between jobs. One arena for all threads: a buffer the loop frees after
+/// a worker allocated it is reused by the next job whichever thread runs
+/// it, instead of every worker keeping its own (RocksDB lzo, both daemons:
+/// peak 30.2 against 46.6 MB, CPU per job within noise).
 pub fn keep_freed_memory() {
     // SAFETY: mallopt only changes allocator tuning; called before any
     // worker thread exists.
     unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024 * 1024);
     }
