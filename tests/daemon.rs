@@ -187,6 +187,29 @@ fn stock_client_c_and_cpp_plain_and_lzo() {
     assert!(log.contains(" hello.cpp"), "{log}");
 }
 
+/// `compiler -O2 -E src` in `dir`: the preprocessed source.
+fn preprocess(dir: &TestDir, compiler: &str, src: &str) -> Vec<u8> {
+    let pre = run(Command::new(compiler)
+        .current_dir(&dir.path)
+        .args(["-O2", "-E", src]));
+    assert!(pre.status.success(), "{}", show(&pre));
+    pre.stdout
+}
+
+/// A protocol-1 request for `argv` with `source`, encoded.
+fn plain_wire(argv: &[&str], source: &[u8]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    protocol::encode_request(&mut wire, &plain_request(Version::PLAIN, argv, source)).unwrap();
+    wire
+}
+
+/// A connection to the daemon on `port` that waits up to 2 minutes for a reply.
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    s
+}
+
 /// Plain (protocol 1) sources of several megabytes are spliced from the
 /// socket into pipes rather than received into memory: the stock client
 /// sends one by sendfile, and a raw client sends one slowly in small
@@ -212,19 +235,10 @@ fn multi_megabyte_plain_sources_compile_exactly() {
         "a spliced source gave a different object"
     );
     // The same source, preprocessed here and sent by hand in 64 KiB pieces.
-    let pre = run(Command::new("g++")
-        .current_dir(&dir.path)
-        .args(["-O2", "-E", "big.cpp"]));
-    assert!(pre.status.success() && pre.stdout.len() > 3_000_000);
-    let req = plain_request(
-        Version::PLAIN,
-        &["g++", "-O2", "-c", "big.cpp", "-o", "big.o"],
-        &pre.stdout,
-    );
-    let mut wire = Vec::new();
-    protocol::encode_request(&mut wire, &req).unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let source = preprocess(&dir, "g++", "big.cpp");
+    assert!(source.len() > 3_000_000);
+    let wire = plain_wire(&["g++", "-O2", "-c", "big.cpp", "-o", "big.o"], &source);
+    let mut s = connect(d.port);
     for piece in wire.chunks(64 * 1024) {
         s.write_all(piece).unwrap();
         std::thread::sleep(Duration::from_millis(1));
@@ -245,19 +259,9 @@ fn an_object_still_being_sent_is_not_overwritten_by_the_next_job() {
     dir.write("a.c", "char blob[64 << 20] = {1, 2, 3};\n");
     dir.write("b.c", "char blob[64 << 20] = {7, 7, 7, 7, 7};\n");
     local_compile("gcc", &dir, "a.c", "local-a.o", &["-O2"]);
-    let pre = run(Command::new("gcc")
-        .current_dir(&dir.path)
-        .args(["-O2", "-E", "a.c"]));
-    assert!(pre.status.success());
-    let req = plain_request(
-        Version::PLAIN,
-        &["gcc", "-O2", "-c", "a.c", "-o", "a.o"],
-        &pre.stdout,
-    );
-    let mut wire = Vec::new();
-    protocol::encode_request(&mut wire, &req).unwrap();
-    let mut a = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    a.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let source = preprocess(&dir, "gcc", "a.c");
+    let wire = plain_wire(&["gcc", "-O2", "-c", "a.c", "-o", "a.o"], &source);
+    let mut a = connect(d.port);
     a.write_all(&wire).unwrap();
     // A's job finishes; its reply cannot all go out while A does not read.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -53,7 +53,7 @@ pub enum Splice {
 }
 
 /// What a splice step did (`Connection::splice_step`).
-enum Spliced {
+enum SpliceStep {
     /// The source is not being spliced: read as usual.
     NotSplicing,
     /// Bytes moved; try for more.
@@ -159,14 +159,14 @@ impl Connection {
             };
             let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
             match self.splice_step(fd) {
-                Spliced::NotSplicing => {}
-                Spliced::Progress => continue,
-                Spliced::WouldBlock => return step,
-                Spliced::Finished(Step::Queued) => {
+                SpliceStep::NotSplicing => {}
+                SpliceStep::Progress => continue,
+                SpliceStep::WouldBlock => return step,
+                SpliceStep::Finished(Step::Queued) => {
                     step = Step::Queued;
                     continue;
                 }
-                Spliced::Finished(other) => return other,
+                SpliceStep::Finished(other) => return other,
             }
             let Some(stream) = self.stream.as_mut() else {
                 return step;
@@ -239,18 +239,18 @@ impl Connection {
 
     /// While a plain source arrives: decides once whether it goes into
     /// pipes, and if so moves the bytes the socket has. None: read as usual.
-    fn splice_step(&mut self, fd: std::os::fd::RawFd) -> Spliced {
+    fn splice_step(&mut self, fd: std::os::fd::RawFd) -> SpliceStep {
         let Phase::ReadingRequest {
             decoder,
             checked,
             splice,
         } = &mut self.phase
         else {
-            return Spliced::NotSplicing;
+            return SpliceStep::NotSplicing;
         };
         if matches!(splice, Splice::Undecided) {
             let Some(remaining) = decoder.source_remaining() else {
-                return Spliced::NotSplicing;
+                return SpliceStep::NotSplicing;
             };
             let eligible = remaining >= spliced::MIN_SOURCE
                 && checked.as_ref().is_some_and(runner::source_goes_to_stdin);
@@ -263,22 +263,22 @@ impl Connection {
             };
         }
         let Splice::Receiving(source) = splice else {
-            return Spliced::NotSplicing;
+            return SpliceStep::NotSplicing;
         };
         let n = match source.receive(fd) {
             Ok(Received::Moved(n)) => n,
-            Ok(Received::WouldBlock) => return Spliced::WouldBlock,
+            Ok(Received::WouldBlock) => return SpliceStep::WouldBlock,
             Ok(Received::Closed) => {
-                return Spliced::Finished(Step::Close(
+                return SpliceStep::Finished(Step::Close(
                     "client closed before sending the whole request".into(),
                 ));
             }
-            Err(e) => return Spliced::Finished(Step::Close(format!("read error: {e}"))),
+            Err(e) => return SpliceStep::Finished(Step::Close(format!("read error: {e}"))),
         };
         match decoder.source_moved(n) {
-            Ok(None) => Spliced::Progress,
-            Ok(Some(req)) => Spliced::Finished(self.queue(req)),
-            Err(e) => Spliced::Finished(Step::Close(format!("bad request: {e}"))),
+            Ok(None) => SpliceStep::Progress,
+            Ok(Some(req)) => SpliceStep::Finished(self.queue(req)),
+            Err(e) => SpliceStep::Finished(Step::Close(format!("bad request: {e}"))),
         }
     }
 

@@ -15,6 +15,7 @@ mod inetd;
 mod jobdir;
 mod line_prefix;
 mod metrics;
+mod nonblocking;
 mod options;
 mod pool;
 mod process;

@@ -92,24 +92,16 @@ pub fn build(
     put_element(&mut reply, Token::Serr, compressed, stderr)?;
     put_element(&mut reply, Token::Sout, compressed, stdout)?;
     match (object, file) {
-        (Object::File(_), Some(f)) if send_file => {
+        (Object::File(_), Some(f)) if !compressed => {
             put_header(&mut reply, Token::Doto, payload_len(Token::Doto, file_len)?);
-            return Ok(Reply {
+            let with_file = Reply {
                 bytes: reply,
                 file: Some((f, file_len as u64)),
-            });
-        }
-        (Object::File(path), Some(mut f)) if !compressed => {
-            put_header(&mut reply, Token::Doto, payload_len(Token::Doto, file_len)?);
-            let start = reply.len();
-            f.read_to_end(&mut reply)
-                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-            if reply.len() - start != file_len {
-                return Err(Error::io(
-                    "reading the object",
-                    std::io::Error::other("the object changed size while read"),
-                ));
+            };
+            if send_file {
+                return Ok(with_file);
             }
+            reply = with_file.into_bytes()?;
         }
         (Object::File(path), Some(mut f)) => {
             let mut data = Vec::with_capacity(file_len);
@@ -182,8 +174,8 @@ mod tests {
         let path = dir.join("out.o");
         let object: Vec<u8> = (0..300_000u32).map(|i| (i % 13) as u8).collect();
         std::fs::write(&path, &object).unwrap();
-        for compressed in [false, true] {
-            let got = build(
+        let from_file = |compressed| {
+            build(
                 2,
                 0,
                 compressed,
@@ -192,7 +184,10 @@ mod tests {
                 Object::File(&path),
                 None,
             )
-            .unwrap();
+            .unwrap()
+        };
+        for compressed in [false, true] {
+            let got = from_file(compressed);
             assert_eq!(
                 got.file.is_some(),
                 !compressed,
@@ -221,16 +216,7 @@ mod tests {
             assert_eq!(got.into_bytes().unwrap(), expected(compressed, b"", None));
             // A small object goes through the buffer.
             std::fs::write(&path, b"small").unwrap();
-            let got = build(
-                2,
-                0,
-                compressed,
-                b"warning: x\n",
-                b"",
-                Object::File(&path),
-                None,
-            )
-            .unwrap();
+            let got = from_file(compressed);
             assert!(got.file.is_none());
             assert_eq!(
                 got.into_bytes().unwrap(),

@@ -23,6 +23,7 @@
 //! but loses a third under load (the copy and the page churn of varying
 //! sizes), where the reader is mostly preempted and the spin rare.
 
+use super::nonblocking::{self, Outcome};
 use super::spliced::SplicedSource;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -162,53 +163,37 @@ fn filled(read: OwnedFd, write: OwnedFd, data: &[u8]) -> std::io::Result<SourceF
 /// `to` (pipe buffers change hands, nothing is copied); 0 if `to` is full.
 /// End of input before `len` is an error: we know what the pipe holds.
 fn splice_all_or_some(from: &OwnedFd, to: &OwnedFd, len: usize) -> std::io::Result<usize> {
-    for _ in 0..100 {
-        // SAFETY: splice between two pipes we own.
-        let n = unsafe {
-            libc::splice(
-                from.as_raw_fd(),
-                std::ptr::null_mut(),
-                to.as_raw_fd(),
-                std::ptr::null_mut(),
-                len,
-                libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
-            )
-        };
-        if n > 0 {
-            return Ok(n as usize);
-        }
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "a source pipe ended early",
-            ));
-        }
-        let err = std::io::Error::last_os_error();
-        match err.kind() {
-            std::io::ErrorKind::WouldBlock => return Ok(0),
-            std::io::ErrorKind::Interrupted => continue,
-            _ => return Err(err),
-        }
+    // SAFETY: splice between two pipes we own.
+    let moved = nonblocking::call(|| unsafe {
+        libc::splice(
+            from.as_raw_fd(),
+            std::ptr::null_mut(),
+            to.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
+        )
+    })?;
+    match moved {
+        Outcome::Moved(n) => Ok(n),
+        Outcome::WouldBlock => Ok(0),
+        Outcome::End => Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "a source pipe ended early",
+        )),
     }
-    Ok(0)
 }
 
 /// One `write` into the non-blocking pipe; 0 if it is full.
 fn write_some(to: &OwnedFd, data: &[u8]) -> std::io::Result<usize> {
-    for _ in 0..100 {
-        // SAFETY: write from a slice we own.
-        let n = unsafe { libc::write(to.as_raw_fd(), data.as_ptr().cast(), data.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let err = std::io::Error::last_os_error();
-        match err.kind() {
-            std::io::ErrorKind::WouldBlock => return Ok(0),
-            std::io::ErrorKind::Interrupted => continue,
-            _ => return Err(err),
-        }
-    }
-    Ok(0)
+    // SAFETY: write from a slice we own.
+    let written = nonblocking::call(|| unsafe {
+        libc::write(to.as_raw_fd(), data.as_ptr().cast(), data.len())
+    })?;
+    Ok(match written {
+        Outcome::Moved(n) => n,
+        Outcome::End | Outcome::WouldBlock => 0,
+    })
 }
 
 /// A pipe, both ends close-on-exec (the child's stdin is dup2'd anyway);

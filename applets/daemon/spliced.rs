@@ -19,6 +19,7 @@
 //! by default); when no more can be had, the rest is received into memory,
 //! as without splicing. Nothing here changes what the compiler reads.
 
+use super::nonblocking::{self, Outcome};
 use super::source_feed::{self, Part};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -166,7 +167,7 @@ impl SplicedSource {
                 continue;
             };
             // SAFETY: splice from our socket into our own pipe.
-            let n = unsafe {
+            let spliced = nonblocking::call(|| unsafe {
                 libc::splice(
                     sock,
                     std::ptr::null_mut(),
@@ -175,26 +176,21 @@ impl SplicedSource {
                     self.remaining,
                     libc::SPLICE_F_NONBLOCK | libc::SPLICE_F_MOVE,
                 )
-            };
-            if n > 0 {
-                let n = n as usize;
-                last.bytes += n;
-                self.remaining -= n;
-                return Ok(Received::Moved(n));
-            }
-            if n == 0 {
-                return Ok(Received::Closed);
-            }
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => continue,
-                std::io::ErrorKind::WouldBlock => {}
+            });
+            match spliced {
+                Ok(Outcome::Moved(n)) => {
+                    last.bytes += n;
+                    self.remaining -= n;
+                    return Ok(Received::Moved(n));
+                }
+                Ok(Outcome::End) => return Ok(Received::Closed),
+                Ok(Outcome::WouldBlock) => {}
                 // A socket the kernel cannot splice from: memory it is.
-                _ if matches!(err.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
                     self.tail = Some(Vec::new());
                     continue;
                 }
-                _ => return Err(err),
+                Err(e) => return Err(e),
             }
             // Either the socket is empty or the pipe is full.
             if pending_bytes(sock)? == 0 {
@@ -234,28 +230,20 @@ impl SplicedSource {
         }
         let want = self.remaining.min(tail.capacity() - tail.len());
         let room = &mut tail.spare_capacity_mut()[..want];
-        // Bounded: only an interrupted call is repeated.
-        for _ in 0..100 {
-            // SAFETY: recv writes at most room.len() bytes into memory we own.
-            let n = unsafe { libc::recv(sock, room.as_mut_ptr().cast(), room.len(), 0) };
-            if n > 0 {
-                let n = n as usize;
+        // SAFETY: recv writes at most room.len() bytes into memory we own.
+        let received = nonblocking::call(|| unsafe {
+            libc::recv(sock, room.as_mut_ptr().cast(), room.len(), 0)
+        })?;
+        Ok(match received {
+            Outcome::Moved(n) => {
                 // SAFETY: recv initialised these n bytes.
                 unsafe { tail.set_len(tail.len() + n) };
                 self.remaining -= n;
-                return Ok(Received::Moved(n));
+                Received::Moved(n)
             }
-            if n == 0 {
-                return Ok(Received::Closed);
-            }
-            let err = std::io::Error::last_os_error();
-            match err.kind() {
-                std::io::ErrorKind::Interrupted => continue,
-                std::io::ErrorKind::WouldBlock => return Ok(Received::WouldBlock),
-                _ => return Err(err),
-            }
-        }
-        Ok(Received::WouldBlock)
+            Outcome::End => Received::Closed,
+            Outcome::WouldBlock => Received::WouldBlock,
+        })
     }
 
     /// For the compiler, once every byte is in: the first pipe's read end
