@@ -413,6 +413,78 @@ fn regenerated_header_is_picked_up() {
     );
 }
 
+/// Changes to the tree between two requests of one include server are seen,
+/// whatever their shape: the server caches what it learns of user
+/// directories and relies on change events to drop it.
+#[test]
+fn changes_between_requests_are_seen() {
+    require_stock();
+    let dir = TestDir::new("inc-changes");
+    let work = dir.join("w");
+    for d in ["a", "b", "gen", "d1", "d2"] {
+        std::fs::create_dir_all(work.join(d)).unwrap();
+    }
+    let write = |p: &str, text: &str| std::fs::write(work.join(p), text).unwrap();
+    write(
+        "main.c",
+        "#include <x.h>\n#include <g.h>\n#include <l.h>\n#include \"p.h\"\n",
+    );
+    write("b/x.h", "\n");
+    write("gen/g.h", "#include \"g1.h\"\n");
+    write("gen/g1.h", "\n");
+    write("d1/l.h", "\n");
+    write("d2/l.h", "#include \"l2.h\"\n");
+    write("d2/l2.h", "\n");
+    write("p.h", "#include \"p1.h\"\n");
+    write("p1.h", "\n");
+    write("p2.h", "\n");
+    std::os::unix::fs::symlink("d1", work.join("link")).unwrap();
+    let case = Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-Ia", "-Ib", "-Igen", "-Ilink", "-c", "main.c"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let scan = || {
+        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args));
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let has = |out: &str, p: &str| out.contains(&format!("{}/{p}\n", case.work.display()));
+    let first = scan();
+    for p in ["b/x.h", "gen/g1.h", "d1/l.h", "p1.h"] {
+        assert!(has(&first, p), "{p} missing:\n{first}");
+    }
+    // Warm: the same answer again from the cache.
+    assert_eq!(scan(), first);
+    // A header appears in an earlier directory of the chain.
+    write("a/x.h", "\n");
+    // The directory of a header is replaced by a new one.
+    std::fs::rename(work.join("gen"), work.join("gen.old")).unwrap();
+    std::fs::create_dir_all(work.join("gen")).unwrap();
+    write("gen/g.h", "#include \"g2.h\"\n");
+    write("gen/g2.h", "\n");
+    // A symlinked include directory is pointed elsewhere.
+    std::fs::remove_file(work.join("link")).unwrap();
+    std::os::unix::fs::symlink("d2", work.join("link")).unwrap();
+    // A header is rewritten in place, same size, same inode.
+    write("p.h", "#include \"p2.h\"\n");
+    let second = scan();
+    for p in ["a/x.h", "gen/g2.h", "d2/l2.h", "p2.h"] {
+        assert!(has(&second, p), "{p} missing after the changes:\n{second}");
+    }
+    for p in ["b/x.h", "gen/g1.h", "d1/l.h", "p1.h"] {
+        assert!(!has(&second, p), "stale {p} after the changes:\n{second}");
+    }
+    // A header is deleted: the compile can no longer be covered as before.
+    std::fs::remove_file(work.join("a/x.h")).unwrap();
+    let third = scan();
+    assert!(has(&third, "b/x.h") && !has(&third, "a/x.h"), "{third}");
+}
+
 /// A request the server cannot cover gets an empty reply and one log line
 /// naming the file and the reason.
 #[test]

@@ -17,6 +17,7 @@
 //! This module and the mmap in [`map_file`] are the only `unsafe` code of
 //! the include analysis.
 
+use super::fsview::FsView;
 use super::scanner::{Parsed, parse, parse_as};
 use super::unseen::{SysHeader, Writer, WriterIndex, writes};
 use crate::error::{Error, Result};
@@ -168,6 +169,18 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
         })
     }
 
+    /// Every value stored under `key`, newest first.
+    pub fn versions_of<'a, 'k, Q>(
+        &'a self,
+        key: &'k Q,
+    ) -> impl Iterator<Item = &'a V> + use<'a, 'k, K, V, Q>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.versions(key)
+    }
+
     /// The newest value stored under `key` for which `accept` holds.
     pub fn find<Q>(&self, key: &Q, accept: impl Fn(&V) -> bool) -> Option<&V>
     where
@@ -317,6 +330,8 @@ pub struct Cache {
     /// The value is the source version and a hash of the `#line` name and
     /// directive rewrites the copy was made with.
     pub written: AppendMap<Vec<u8>, (FileId, u64)>,
+    /// Answers about user files and directories, kept current by inotify.
+    pub fs: FsView,
 }
 
 impl Default for Cache {
@@ -339,6 +354,7 @@ impl Cache {
             system_headers: AppendMap::new(14),
             writers: AppendMap::new(16),
             next_header: AtomicU32::new(0),
+            fs: FsView::new(),
         }
     }
 

@@ -18,6 +18,7 @@ use super::cache::{Cache, DirListing, ENTRY_DIR, ENTRY_FILE, FastMap, FastSet, F
 use super::command::{Command, MacroOp};
 use super::compiler;
 use super::condexpr;
+use super::fsview::{EntryKind, FsLookup};
 use super::lex::{TokKind, lex, spell};
 use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
 use super::resolve::{Found, SearchPath, join};
@@ -72,7 +73,8 @@ const MAX_DEPTH: usize = 200;
 pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotCovered> {
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
-    let search = SearchPath::new(cmd, &info, cwd);
+    let mut fs = FsLookup::new(&cache.fs);
+    let search = SearchPath::with_canonical(cmd, &info, cwd, &mut |p| fs.canonical(p));
     let mut env = Env::with_base(info.base_env.clone(), Unseen::new(&cache.writers));
     for op in &cmd.macro_ops {
         match op {
@@ -108,6 +110,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         listings: FastMap::default(),
         recording: None,
         config_key: sysscan::config_key(cwd, &search),
+        fs,
         steps: 0,
         depth: 0,
     };
@@ -168,6 +171,8 @@ struct Walker<'a> {
     recording: Option<sysscan::Recording>,
     /// Identity of this request's search configuration, for memo keys.
     config_key: Vec<u8>,
+    /// Answers about user files, cached across requests.
+    fs: FsLookup<'a>,
     steps: usize,
     depth: usize,
 }
@@ -204,13 +209,23 @@ impl Walker<'_> {
         } else {
             None
         };
-        let b = cached.unwrap_or_else(|| {
-            let b = std::fs::metadata(&abs).is_ok_and(|m| m.is_file());
-            if stable {
+        let b = match cached {
+            Some(b) => b,
+            None if stable => {
+                let b = std::fs::metadata(&abs).is_ok_and(|m| m.is_file());
                 self.cache.system_is_file.insert(key(&abs).to_vec(), b);
+                b
             }
-            b
-        });
+            // The canonical path has no symlinks: its own lstat says whether
+            // the spelled path leads to a regular file.
+            None => match self.realpath(&abs) {
+                Some(real) => self
+                    .fs
+                    .lstat(&real)
+                    .is_some_and(|m| m.kind == EntryKind::File),
+                None => false,
+            },
+        };
         self.is_file.insert(key(spelled).to_vec(), b);
         b
     }
@@ -328,13 +343,12 @@ impl Walker<'_> {
             return l.clone();
         }
         let abs = join(self.cwd, dir);
-        let l = std::fs::metadata(&abs)
-            .ok()
-            .filter(|m| m.is_dir())
-            .and_then(|m| {
-                let id = FileId::of(&m);
-                self.cache.listing(&abs, id).map(|l| (id, l))
-            });
+        // The directory's identity (its mtime changes with its entries)
+        // from the cached view; listed again only when it changed.
+        let meta = self.realpath(&abs).and_then(|real| self.fs.lstat(&real));
+        let l = meta
+            .filter(|m| m.kind == EntryKind::Dir)
+            .and_then(|m| self.cache.listing(&abs, m.id).map(|l| (m.id, l)));
         self.listings.insert(key(dir).to_vec(), l.clone());
         l
     }
@@ -363,6 +377,9 @@ impl Walker<'_> {
     /// the parse cache and the mirror. Symlinks and `..` fall back to the
     /// system's realpath.
     fn resolve_user(&mut self, abs: &Path) -> Option<PathBuf> {
+        if key(abs) == b"/" {
+            return Some(PathBuf::from("/"));
+        }
         let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
             return std::fs::canonicalize(abs).ok();
         };
@@ -371,12 +388,13 @@ impl Walker<'_> {
         }
         let dir = self.realpath(parent)?;
         let candidate = join(&dir, Path::new(name));
-        let meta = std::fs::symlink_metadata(&candidate).ok()?;
-        if meta.is_symlink() {
-            return std::fs::canonicalize(abs).ok();
-        }
-        if meta.is_file() {
-            self.ids.insert(key(&candidate).to_vec(), FileId::of(&meta));
+        let meta = self.fs.lstat(&candidate)?;
+        match meta.kind {
+            EntryKind::Symlink => return std::fs::canonicalize(abs).ok(),
+            EntryKind::File => {
+                self.ids.insert(key(&candidate).to_vec(), meta.id);
+            }
+            EntryKind::Dir | EntryKind::Other => {}
         }
         Some(candidate)
     }

@@ -15,6 +15,7 @@
 
 use super::cache::{Cache, FileId, key, map_file};
 use super::closure::{Closure, Sent};
+use super::fsview::FsLookup;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -142,6 +143,7 @@ pub fn materialize(
     force_dirs: bool,
 ) -> Result<Vec<PathBuf>> {
     let mut reply = Vec::new();
+    let mut fs = FsLookup::new(&cache.fs);
     for f in &closure.files {
         let suffix = if f.line_name.is_some() {
             ".lzo.abs"
@@ -149,7 +151,7 @@ pub fn materialize(
             ".lzo"
         };
         let dest = root.under(&f.real, suffix);
-        write_copy(cache, f, &dest)?;
+        write_copy(cache, &mut fs, f, &dest)?;
         reply.push(dest);
     }
     let systems = outermost(&closure.system_dirs);
@@ -163,7 +165,7 @@ pub fn materialize(
             .count();
         let mut target = b"../".repeat(20 + slashes);
         target.extend_from_slice(&d.as_os_str().as_bytes()[1..]);
-        make_link(&dest, Path::new(OsStr::from_bytes(&target)))?;
+        make_link(&mut fs, &dest, Path::new(OsStr::from_bytes(&target)))?;
         reply.push(dest);
     }
     let mut links = Vec::new();
@@ -175,7 +177,7 @@ pub fn materialize(
     for (at, target) in links {
         if seen.insert(at.clone()) {
             let dest = root.under(&at, "");
-            make_link(&dest, &target)?;
+            make_link(&mut fs, &dest, &target)?;
             reply.push(dest);
         }
     }
@@ -183,7 +185,7 @@ pub fn materialize(
         for d in must_exist {
             if seen.insert(d.clone()) && !systems.iter().any(|s| d.starts_with(s)) {
                 let dest = root.under(&d.join(FORCING_FILE), "");
-                if std::fs::symlink_metadata(&dest).is_err() {
+                if fs.lstat(&dest).is_none() {
                     mkdir_parent(&dest)?;
                     std::fs::write(&dest, b"")
                         .map_err(|e| Error::io(format!("create {}", dest.display()), e))?;
@@ -256,8 +258,8 @@ fn mkdir_parent(dest: &Path) -> Result<()> {
     Ok(())
 }
 
-fn make_link(dest: &Path, target: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(dest).is_ok() {
+fn make_link(fs: &mut FsLookup, dest: &Path, target: &Path) -> Result<()> {
+    if fs.lstat(dest).is_some() {
         return Ok(());
     }
     mkdir_parent(dest)?;
@@ -305,7 +307,7 @@ pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u
 
 /// Writes the compressed copy of `f` at `dest` unless this version of the
 /// file (with this `#line` name and these rewrites) is already there.
-fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
+fn write_copy(cache: &Cache, fs: &mut FsLookup, f: &Sent, dest: &Path) -> Result<()> {
     let src = &f.real;
     let id = match f.id {
         Some(id) => id,
@@ -323,7 +325,7 @@ fn write_copy(cache: &Cache, f: &Sent, dest: &Path) -> Result<()> {
         .written
         .find(key(dest), |v| *v == (id, variant))
         .is_some()
-        && dest.exists()
+        && fs.lstat(dest).is_some()
     {
         return Ok(());
     }

@@ -14,6 +14,7 @@ pub mod closure;
 pub mod command;
 pub mod compiler;
 pub mod condexpr;
+pub mod fsview;
 pub mod lex;
 pub mod macros;
 pub mod mirror;

@@ -55,7 +55,18 @@ pub struct Found {
 impl SearchPath {
     /// Builds the search path of `cmd` with the compiler defaults in `info`.
     pub fn new(cmd: &Command, info: &CompilerInfo, cwd: &Path) -> SearchPath {
-        let canon = |d: &Path| std::fs::canonicalize(cwd.join(d)).ok();
+        SearchPath::with_canonical(cmd, info, cwd, &mut |p| std::fs::canonicalize(p).ok())
+    }
+
+    /// Like [`SearchPath::new`], with `canonical` giving the canonical form
+    /// of an absolute path (or None if it does not exist).
+    pub fn with_canonical(
+        cmd: &Command,
+        info: &CompilerInfo,
+        cwd: &Path,
+        canonical: &mut dyn FnMut(&Path) -> Option<PathBuf>,
+    ) -> SearchPath {
+        let mut canon = |d: &Path| canonical(&join(cwd, d));
         let mut dirs = Vec::new();
         let mut seen: Vec<PathBuf> = Vec::new();
         for d in cmd.quote_dirs.iter().chain(&info.quote_dirs) {

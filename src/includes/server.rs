@@ -139,6 +139,8 @@ impl Server {
             ));
         }
         let cmd = command::parse(&req.argv)?;
+        // Changes made before this request arrived must be seen by it.
+        self.cache.fs.refresh();
         let t0 = std::time::Instant::now();
         let closure = compute(&self.cache, &cmd, &req.cwd).map_err(|e| e.0)?;
         log::trace!(
