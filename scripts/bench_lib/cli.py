@@ -61,7 +61,10 @@ def parse_args(argv):
                     help="implementations to measure (default both)")
     ap.add_argument("--no-cross", action="store_true",
                     help="skip stock client > our daemon (the daemon figures under stock load)")
-    ap.add_argument("--bin", help="our distcc binary (default: build with cargo build --release)")
+    ap.add_argument("--bin", help="our distcc binary (default: build the static release binary, "
+                    "as scripts/build-static does: the form we ship)")
+    ap.add_argument("--dynamic", action="store_true",
+                    help="build ours with a plain `cargo build --release` (dynamically linked) instead")
     ap.add_argument("--out", help="results dir (default bench-results/<UTC timestamp>, "
                     "bench-results/smoke for --smoke)")
     ap.add_argument("--cache", help="cache dir for fetched sources and the patched stock "
@@ -123,6 +126,9 @@ class Log:
         print(line, flush=True)
 
 
+STATIC_TARGET = "x86_64-unknown-linux-gnu"
+
+
 def build_ours(table, args, log):
     """Path of our binary, or (None, reason)."""
     if args.bin:
@@ -130,12 +136,21 @@ def build_ours(table, args, log):
         if not os.access(path, os.X_OK):
             return None, f"--bin {args.bin} is not an executable file"
         return path, None
+    static = not args.smoke and not args.dynamic
     profile = [] if args.smoke else ["--release"]
-    log(f"building ours: cargo build {' '.join(profile)}".rstrip())
-    rc, out = table.run(["cargo", "build", "--quiet"] + profile, cwd=REPO, timeout=1800)
+    env = None
+    if static:
+        # The shipped form (scripts/build-static): glibc linked in, so each
+        # compile's exec of the client skips the dynamic loader.
+        profile += ["--target", STATIC_TARGET]
+        env = dict(os.environ, RUSTFLAGS="-C target-feature=+crt-static")
+    log(f"building ours: cargo build {' '.join(profile)}".rstrip()
+        + (" (RUSTFLAGS=-C target-feature=+crt-static)" if static else ""))
+    rc, out = table.run(["cargo", "build", "--quiet"] + profile, cwd=REPO, timeout=1800, env=env)
     if rc != 0:
         return None, "cargo build failed: " + out.strip().splitlines()[-1][:200] if out.strip() else "cargo build failed"
-    path = os.path.join(REPO, "target", "debug" if args.smoke else "release", "distcc")
+    parts = ["target"] + ([STATIC_TARGET] if static else []) + ["debug" if args.smoke else "release"]
+    path = os.path.join(REPO, *parts, "distcc")
     if not os.access(path, os.X_OK):
         return None, f"{path} missing after cargo build"
     return path, None
@@ -246,7 +261,9 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             rc, head = table.run(["git", "-C", REPO, "describe", "--always", "--dirty"], timeout=30)
             commit = f", commit {head.strip()}" if rc == 0 and not args.bin else ""
             notes.append(f"ours = {ours_bin}{commit}"
-                         + (" (debug build)" if args.smoke and not args.bin else ""))
+                         + (" (debug build)" if args.smoke and not args.bin else "")
+                         + (" (static release build)" if not args.smoke and not args.bin
+                            and not args.dynamic else ""))
         else:
             unavailable["ours"] = why
     if args.impl != "ours":
