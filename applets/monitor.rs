@@ -38,9 +38,12 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
         _ => return usage(),
     };
     let state = state_dir()?;
-    if !state.is_dir() {
-        std::fs::create_dir(&state)
-            .map_err(|e| Error::io(format!("creating {}", state.display()), e))?;
+    // A client may create it at the same moment: that is not an error.
+    match std::fs::create_dir(&state) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::io(format!("creating {}", state.display()), e));
+        }
+        _ => {}
     }
     loop {
         let mut jobs = read_state_dir(&state)?;
