@@ -26,6 +26,7 @@ mod rewrite;
 mod runner;
 mod server;
 mod source_feed;
+mod spawn;
 mod spliced;
 mod startup;
 mod stats;
@@ -154,8 +155,7 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         Some(p) => Some(Config::load_cmdlist(&p, cmdlist_words)?),
         None => None,
     };
-    // Only DISTCCD_PATH changes the compilers' PATH; leaving the inherited
-    // one alone lets std spawn with posix_spawn (vfork) instead of fork.
+    // Only DISTCCD_PATH changes the compilers' PATH.
     let path = std::env::var_os("DISTCCD_PATH");
     log::debug!(
         "compiler PATH: {:?}",

@@ -1,6 +1,6 @@
 //! Running the compiler process of one job and collecting its output.
 //!
-//! The compiler is spawned (posix_spawn where std can) in its own process
+//! The compiler is spawned (posix_spawn, see `spawn`) in its own process
 //! group with stdin on /dev/null or a pipe carrying the preprocessed source,
 //! stdout/stderr on pipes, `cwd` set, the
 //! incremented `_DISTCC_SAFEGUARD` and `TMPDIR` pointing into the job
@@ -15,15 +15,14 @@
 use super::compiler::Config;
 use super::runner::JobControl;
 use super::source_feed::{Pending, SourceFeed};
+use super::spawn::{Spawned, spawn};
 use super::spliced::SplicedSource;
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 /// Most bytes kept of the compiler's stdout and of its stderr; the rest is
 /// read and dropped, so a chatty compiler cannot exhaust memory.
@@ -75,23 +74,18 @@ pub fn run(
         let child_stdin = feed
             .stdin()
             .map_err(|e| Error::io("handing the source to the compiler", e))?;
-        let mut cmd = Command::new(&program);
-        cmd.arg0(&argv[0])
-            .args(&argv[1..])
-            .current_dir(cwd)
-            .stdin(child_stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .env("_DISTCC_SAFEGUARD", &cfg.safeguard)
-            .env("TMPDIR", jobdir)
-            .process_group(0);
+        let safeguard = cfg.safeguard.to_string();
+        let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![
+            ("_DISTCC_SAFEGUARD", std::ffi::OsStr::new(&safeguard)),
+            ("TMPDIR", jobdir.as_os_str()),
+        ];
         if let Some(path) = &cfg.path {
-            cmd.env("PATH", path);
+            env.push(("PATH", path.as_os_str()));
         }
         // Hold the lock across spawn so a concurrent stop() either happens
         // before (and is seen below) or signals the new group.
         let mut group = control.group.lock().unwrap_or_else(|e| e.into_inner());
-        let mut child = match cmd.spawn() {
+        let mut child = match spawn(&program, argv, cwd, &env, child_stdin) {
             Ok(c) => c,
             Err(e) => {
                 drop(group);
@@ -99,14 +93,13 @@ pub fn run(
                 continue;
             }
         };
-        let pid = child.id() as i32;
+        let pid = child.pid;
         *group = Some(pid);
         if control.stopped().is_some() {
             // SAFETY: our child's fresh process group.
             unsafe { libc::kill(-pid, libc::SIGTERM) };
         }
         drop(group);
-        drop(cmd);
         let (stdout, stderr) = exchange(&mut child, feed.into_pending());
         let status = wait(child, control)?;
         return Ok(Ran {
@@ -132,7 +125,7 @@ pub fn run(
 /// pipe while reading its stdout and stderr, until all three are done.
 /// Non-blocking writes, so a compiler that talks before it has read
 /// everything cannot deadlock us.
-fn exchange(child: &mut Child, pending: Option<Pending<'_>>) -> (Vec<u8>, Vec<u8>) {
+fn exchange(child: &mut Spawned, pending: Option<Pending<'_>>) -> (Vec<u8>, Vec<u8>) {
     let mut outputs = [Vec::new(), Vec::new()];
     let mut stdin = pending;
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
@@ -143,7 +136,7 @@ fn exchange(child: &mut Child, pending: Option<Pending<'_>>) -> (Vec<u8>, Vec<u8
         // Out of descriptors: the compiler's output cannot be collected, so
         // it is stopped rather than left blocked on a full pipe.
         // SAFETY: our child's own process group, not yet reaped.
-        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        unsafe { libc::kill(-child.pid, libc::SIGKILL) };
         let msg = format!(
             "distccd[{}] ERROR: cannot watch the compiler's pipes: {}\n",
             std::process::id(),
@@ -151,7 +144,7 @@ fn exchange(child: &mut Child, pending: Option<Pending<'_>>) -> (Vec<u8>, Vec<u8
         );
         return (Vec::new(), msg.into_bytes());
     };
-    let mut leader = watch_exit(child.id() as i32);
+    let mut leader = watch_exit(child.pid);
     READ_BUFFER.with_borrow_mut(|buf| {
         pump_pipes(
             &epoll,
@@ -316,12 +309,20 @@ impl<T: Read + AsRawFd> ReadFd for T {
 /// still holds the group id, whatever the compiler left running in its
 /// group is killed: a job leaves no process behind (one could otherwise
 /// still read the stdin pipe, whose pages vmsplice lent from our buffer).
-fn wait(mut child: Child, control: &JobControl) -> Result<i32> {
-    let pid = child.id();
+fn wait(child: Spawned, control: &JobControl) -> Result<i32> {
+    let pid = child.pid;
+    drop(child);
     for _ in 0..1_000_000 {
         // SAFETY: waitid on our own child into a zeroed siginfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
         if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
             break;
         }
@@ -331,13 +332,25 @@ fn wait(mut child: Child, control: &JobControl) -> Result<i32> {
         if group.take().is_some() {
             // SAFETY: the leader is a zombie we have not reaped, so the
             // group id is still our compiler's.
-            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io("waiting for the compiler", e))?;
-    Ok(status.into_raw())
+    for _ in 0..1_000_000 {
+        let mut status = 0;
+        // SAFETY: reaps our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return Ok(status);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(Error::io("waiting for the compiler", e));
+        }
+    }
+    Err(Error::io(
+        "waiting for the compiler",
+        std::io::Error::from_raw_os_error(libc::EINTR),
+    ))
 }
 
 #[cfg(test)]
@@ -351,14 +364,11 @@ mod tests {
         let stdin = feed.stdin().unwrap();
         let pending = feed.into_pending();
         assert!(pending.is_some(), "a default pipe cannot take 5 MB");
-        let mut child = Command::new("cat")
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let argv = [OsString::from("cat")];
+        let mut child = spawn(argv[0].as_os_str(), &argv, Path::new("/"), &[], stdin).unwrap();
         let (out, err) = exchange(&mut child, pending);
-        assert!(child.wait().unwrap().success());
+        let control = JobControl::default();
+        assert_eq!(wait(child, &control).unwrap(), 0);
         assert!(err.is_empty());
         assert!(
             out == data,

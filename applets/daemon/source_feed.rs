@@ -93,10 +93,10 @@ impl<'a> SourceFeed<'a> {
 
     /// A standard input for one spawn attempt (a duplicate of the read end:
     /// the feed stays whole if the spawn fails).
-    pub fn stdin(&self) -> std::io::Result<std::process::Stdio> {
+    pub fn stdin(&self) -> std::io::Result<std::os::fd::OwnedFd> {
         match &self.read {
-            None => Ok(std::process::Stdio::null()),
-            Some(r) => Ok(r.try_clone()?.into()),
+            None => Ok(std::fs::File::open("/dev/null")?.into()),
+            Some(r) => r.try_clone(),
         }
     }
 
