@@ -17,13 +17,14 @@
 //! generator first), so a change made before a request is always seen by it.
 //!
 //! Where inotify cannot be trusted the view asks the kernel every time:
-//! directories on network, cluster or FUSE file systems (a change made on
-//! another machine raises no event here), files with several hard links (a
+//! directories on network, cluster, FUSE or automounted file systems (a
+//! change made on another machine raises no event here), files with several hard links (a
 //! write through another name raises no event in this directory), and any
 //! directory once no watch can be added (the per-user watch limit, or our
-//! own cap of [`MAX_WATCHES`]). An
-//! overflowed event queue, or a backlog too long to drain, invalidates every
-//! answer. Callers walk paths from the root one directory at a time
+//! own cap of [`MAX_WATCHES`]). An overflowed event queue, or a backlog too
+//! long to drain, invalidates every answer. A file system mounted over a
+//! watched directory while the server runs raises no event either; that is
+//! not handled. Callers walk paths from the root one directory at a time
 //! ([`FsLookup`]), so an answer about `/a/b/c` is only used after the answers
 //! for `/a` and `/a/b` were checked in the same request.
 
@@ -276,6 +277,7 @@ const UNWATCHABLE_FS: &[i64] = &[
     0x0bd0_0bd0, // Lustre
     0x1983_0326, // OrangeFS
     0x786f_4256, // vboxsf
+    0x0187,      // autofs (mounts come and go without events)
 ];
 
 /// The cached view. One per include server, shared by its workers.
