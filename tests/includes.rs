@@ -127,6 +127,16 @@ enum Peer {
     Ours,
 }
 
+/// `distcc --scan-includes` of `case` through the include server at
+/// `socket`; its output (the command must succeed).
+fn scan_includes(case: &Case, dir: &TestDir, socket: &Path) -> String {
+    let out = run(client(case, dir, "127.0.0.1:1,cpp,lzo", socket)
+        .arg("--scan-includes")
+        .args(&case.args));
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn client(case: &Case, dir: &TestDir, hosts: &str, socket: &Path) -> Command {
     client_as(Peer::Stock, case, dir, hosts, socket)
 }
@@ -313,13 +323,7 @@ fn new_header_shadowing_a_system_header_is_found() {
         args: ["gcc", "-I.", "-c", "main.c"].map(String::from).to_vec(),
     };
     let (_server, socket) = include_server(&dir);
-    let scan = || {
-        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-            .arg("--scan-includes")
-            .args(&case.args));
-        assert!(out.status.success(), "{}", show(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let scan = || scan_includes(&case, &dir, &socket);
     let first = scan();
     assert!(!first.contains("/features.h"), "{first}");
     std::fs::write(work.join("features.h"), "#include_next <features.h>\n").unwrap();
@@ -390,13 +394,7 @@ fn regenerated_header_is_picked_up() {
         args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
     };
     let (_server, socket) = include_server(&dir);
-    let scan = || {
-        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-            .arg("--scan-includes")
-            .args(&case.args));
-        assert!(out.status.success(), "{}", show(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let scan = || scan_includes(&case, &dir, &socket);
     let first = scan();
     assert!(
         first.contains("/first.h") && !first.contains("/second.h"),
@@ -446,13 +444,7 @@ fn changes_between_requests_are_seen() {
             .to_vec(),
     };
     let (_server, socket) = include_server(&dir);
-    let scan = || {
-        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-            .arg("--scan-includes")
-            .args(&case.args));
-        assert!(out.status.success(), "{}", show(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let scan = || scan_includes(&case, &dir, &socket);
     let has = |out: &str, p: &str| out.contains(&format!("{}/{p}\n", case.work.display()));
     let first = scan();
     for p in ["b/x.h", "gen/g1.h", "d1/l.h", "p1.h"] {

@@ -74,9 +74,8 @@ pub fn run(
         let child_stdin = feed
             .stdin()
             .map_err(|e| Error::io("handing the source to the compiler", e))?;
-        let safeguard = cfg.safeguard.to_string();
         let mut env: Vec<(&str, &std::ffi::OsStr)> = vec![
-            ("_DISTCC_SAFEGUARD", std::ffi::OsStr::new(&safeguard)),
+            ("_DISTCC_SAFEGUARD", std::ffi::OsStr::new(&cfg.safeguard)),
             ("TMPDIR", jobdir.as_os_str()),
         ];
         if let Some(path) = &cfg.path {

@@ -1,4 +1,4 @@
-//! Starting a compiler with `posix_spawn` (vfork semantics), always.
+//! Starting a compiler with `posix_spawnp` (vfork semantics), always.
 //!
 //! std's `Command` uses `posix_spawn` only when it can find glibc's version
 //! and `posix_spawn_file_actions_addchdir_np` at run time through `dlsym`.
@@ -60,12 +60,11 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The program to execute for `program`: as given if it contains a `/`,
-/// else looked up in `path` (when the child gets a PATH of its own).
-fn resolve(program: &OsStr, path: Option<&OsStr>) -> Option<OsString> {
+/// else looked up in `path` (the PATH the child gets).
+fn resolve(program: &OsStr, path: &OsStr) -> Option<OsString> {
     if program.as_bytes().contains(&b'/') {
         return Some(program.to_owned());
     }
-    let path = path?;
     std::env::split_paths(path)
         .map(|d| d.join(program))
         .find(|p| {
@@ -131,13 +130,15 @@ pub fn spawn(
     env: &[(&str, &OsStr)],
     stdin: OwnedFd,
 ) -> std::io::Result<Spawned> {
-    let child_path = env
-        .iter()
-        .find(|(k, _)| *k == "PATH")
-        .map(|(_, v)| v.to_os_string())
-        .or_else(|| std::env::var_os("PATH"));
-    let exe = resolve(program, child_path.as_deref())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not found in PATH"))?;
+    // posix_spawnp searches our own PATH; only a PATH of the child's own
+    // needs a lookup here.
+    let own_path = env.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v);
+    let exe = match own_path {
+        Some(path) => resolve(program, path).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not found in PATH")
+        })?,
+        None => program.to_owned(),
+    };
     let exe = cstring(&exe)?;
     let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
     let mut argp: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
@@ -212,7 +213,7 @@ pub fn spawn(
             flags as libc::c_short,
         ))?;
         let mut pid: libc::pid_t = 0;
-        check(libc::posix_spawn(
+        check(libc::posix_spawnp(
             &mut pid,
             exe.as_ptr(),
             &s.actions,
@@ -304,28 +305,14 @@ mod tests {
     #[test]
     fn a_missing_program_is_an_error() {
         let argv = vec![OsString::from("nope")];
-        let r = spawn(
-            OsStr::new("/nonexistent/cc"),
-            &argv,
-            Path::new("/"),
-            &[],
-            null(),
-        );
-        assert_eq!(
-            r.err().map(|e| e.kind()),
-            Some(std::io::ErrorKind::NotFound)
-        );
-        let r = spawn(
-            OsStr::new("no-such-program-xyz"),
-            &argv,
-            Path::new("/"),
-            &[],
-            null(),
-        );
-        assert_eq!(
-            r.err().map(|e| e.kind()),
-            Some(std::io::ErrorKind::NotFound)
-        );
+        for program in ["/nonexistent/cc", "no-such-program-xyz"] {
+            let r = spawn(OsStr::new(program), &argv, Path::new("/"), &[], null());
+            assert_eq!(
+                r.err().map(|e| e.kind()),
+                Some(std::io::ErrorKind::NotFound),
+                "{program}"
+            );
+        }
     }
 
     #[test]

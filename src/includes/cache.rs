@@ -144,7 +144,7 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
     }
 
     /// The values stored under `key`, newest first.
-    fn versions<'a, 'k, Q>(
+    pub fn versions<'a, 'k, Q>(
         &'a self,
         key: &'k Q,
     ) -> impl Iterator<Item = &'a V> + use<'a, 'k, K, V, Q>
@@ -167,18 +167,6 @@ impl<K: Hash + Eq, V> AppendMap<K, V> {
             }
             None
         })
-    }
-
-    /// Every value stored under `key`, newest first.
-    pub fn versions_of<'a, 'k, Q>(
-        &'a self,
-        key: &'k Q,
-    ) -> impl Iterator<Item = &'a V> + use<'a, 'k, K, V, Q>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.versions(key)
     }
 
     /// The newest value stored under `key` for which `accept` holds.

@@ -337,39 +337,16 @@ impl FsView {
         // u64 words: aligned for the event records.
         let mut buf = [0u64; 1024];
         for _ in 0..MAX_READS {
-            // SAFETY: reads at most the buffer's size into it.
-            let n = unsafe {
-                libc::read(
-                    fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len() * std::mem::size_of::<u64>(),
-                )
-            };
-            if n <= 0 {
-                return;
+            match read_events(fd, &mut buf) {
+                Some(bytes) => self.apply(&mut w, bytes),
+                None => return,
             }
-            // SAFETY: the first n bytes were written by read.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
-            self.apply(&mut w, bytes);
         }
-        // Still more: rather than trust a partial drain, forget everything.
+        // Still more: rather than trust a partial drain, forget everything
+        // and discard the rest.
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.drain_quietly(fd);
-    }
-
-    fn drain_quietly(&self, fd: &OwnedFd) {
-        let mut buf = [0u64; 1024];
         for _ in 0..100_000 {
-            // SAFETY: as in refresh.
-            let n = unsafe {
-                libc::read(
-                    fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len() * std::mem::size_of::<u64>(),
-                )
-            };
-            if n <= 0 {
+            if read_events(fd, &mut buf).is_none() {
                 return;
             }
         }
@@ -425,7 +402,7 @@ impl FsView {
 
     /// Invalidates the answers about `path`.
     fn bump(&self, path: &[u8]) {
-        for e in self.paths.versions_of(path) {
+        for e in self.paths.versions(path) {
             e.changes.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -518,6 +495,22 @@ impl FsView {
         entry.record(meta, watch.serial, changes, epoch);
         meta
     }
+}
+
+/// One non-blocking read of queued events into `buf`: the bytes read, or
+/// None when the queue is empty (or the read failed).
+fn read_events<'b>(fd: &OwnedFd, buf: &'b mut [u64]) -> Option<&'b [u8]> {
+    // SAFETY: reads at most the buffer's size into it.
+    let n = unsafe {
+        libc::read(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            std::mem::size_of_val(buf),
+        )
+    };
+    let n = usize::try_from(n).ok().filter(|&n| n > 0)?;
+    // SAFETY: the first n bytes were written by read.
+    Some(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) })
 }
 
 /// Whether changes under `dir` all raise events on this machine.
