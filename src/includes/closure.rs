@@ -21,12 +21,13 @@ use super::condexpr;
 use super::fsview::{EntryKind, FsLookup};
 use super::lex::{TokKind, lex, spell};
 use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
-use super::resolve::{Found, SearchPath, join};
+use super::resolve::{Found, SearchPath, join, join_cow};
 use super::scanner::{Cond, IncludeKind, Node};
 use super::unseen::Unseen;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Why a translation unit cannot be covered (the client then preprocesses
@@ -158,7 +159,8 @@ struct Walker<'a> {
     index: FastMap<Vec<u8>, usize>,
     opened: FastSet<Vec<u8>>,
     once: FastSet<Vec<u8>>,
-    real: FastMap<Vec<u8>, Option<PathBuf>>,
+    /// Canonical paths (shared: most callers only look at them).
+    real: FastMap<Vec<u8>, Option<Rc<Path>>>,
     is_file: FastMap<Vec<u8>, bool>,
     ids: FastMap<Vec<u8>, FileId>,
     resolved: FastMap<Vec<u8>, Arc<[Found]>>,
@@ -302,6 +304,33 @@ impl Walker<'_> {
     /// once per request): one `stat` per directory instead of one per
     /// lookup. Symlinks and odd entries are stat'ed.
     fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
+        // The common case without building a path: a plain file name in an
+        // absolute user directory.
+        let (d, n) = (key(dir), key(name));
+        if d.starts_with(b"/")
+            && !d.ends_with(b"/")
+            && !n.is_empty()
+            && n != b"."
+            && n != b".."
+            && !n.contains(&b'/')
+            && !self.in_system(dir)
+        {
+            let listing = self.listing(dir);
+            if let Some(rec) = &mut self.recording {
+                rec.listing(dir, listing.as_ref().map(|l| l.0));
+            }
+            return match listing.as_ref().map(|(_, names)| names.get(n).copied()) {
+                None | Some(None) | Some(Some(ENTRY_DIR)) => false,
+                Some(Some(ENTRY_FILE)) => true,
+                Some(Some(_)) => {
+                    let found = self.file(&join(dir, name));
+                    if let Some(rec) = &mut self.recording {
+                        rec.probe(dir, name.as_os_str(), found);
+                    }
+                    found
+                }
+            };
+        }
         let full = join(dir, name);
         let system = if full.is_absolute() {
             self.in_system(&full)
@@ -353,7 +382,7 @@ impl Walker<'_> {
         l
     }
 
-    fn realpath(&mut self, abs: &Path) -> Option<PathBuf> {
+    fn realpath(&mut self, abs: &Path) -> Option<Rc<Path>> {
         if let Some(r) = self.real.get(key(abs)) {
             return r.clone();
         }
@@ -367,6 +396,7 @@ impl Walker<'_> {
             }
             _ => self.resolve_user(abs),
         };
+        let r: Option<Rc<Path>> = r.map(Rc::from);
         self.real.insert(key(abs).to_vec(), r.clone());
         r
     }
@@ -412,25 +442,25 @@ impl Walker<'_> {
     }
 
     fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
-        let abs = join(self.cwd, &found.spelled);
+        let abs = join_cow(self.cwd, &found.spelled);
         let Some(real) = self.realpath(&abs) else {
-            self.opened(abs);
+            self.opened(abs.into_owned());
             return Ok(());
         };
         // Only paths through symlinks or `..` need mirroring (a path that
         // differs only in spelling, like `a//b`, is mirrored harmlessly).
         if key(&real) != key(&abs) {
-            self.opened(abs);
+            self.opened(abs.into_owned());
         }
         if self.is_system(&real) {
-            return self.scan_system(real, found);
+            return self.scan_system(real.to_path_buf(), found);
         }
         let id = self.ids.get(key(&real)).copied();
         if !self.sent.contains(key(&real)) {
             self.sent.insert(key(&real).to_vec());
             self.index.insert(key(&real).to_vec(), self.out.files.len());
             self.out.files.push(Sent {
-                real: real.clone(),
+                real: real.to_path_buf(),
                 id,
                 line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
                 rewrites: Vec::new(),
@@ -491,7 +521,7 @@ impl Walker<'_> {
                 Node::Include { kind, import, body } => {
                     self.include(body, *kind, *import, ctx, uncertain)?
                 }
-                Node::Define(n, m) => self.env.define(n, m.clone(), uncertain > 0),
+                Node::Define(n, m) => self.env.define_shared(n, m.clone(), uncertain > 0),
                 Node::Undef(n) => self.env.undef(n, uncertain > 0),
                 Node::Once => {}
                 Node::PopMacro { name, sticky } => self.env.forget(name, *sticky),
@@ -605,6 +635,10 @@ impl Walker<'_> {
         ctx: &Ctx,
         uncertain: usize,
     ) -> Result<(), NotCovered> {
+        // A literal name (nearly always): borrowed from the directive.
+        if let Some((name, quote)) = header_name_ref(body) {
+            return self.include_name(body, name, quote, kind, import, ctx, uncertain);
+        }
         let names = match self.names(body, ctx) {
             Ok(n) => n,
             // `#ifdef X` / `#include X` in a branch we could not decide, with
@@ -614,16 +648,32 @@ impl Walker<'_> {
             Err(e) => return Err(e),
         };
         for (name, quote) in names {
-            if name.is_absolute()
-                && self.file(&name)
-                && !self.realpath(&name).is_some_and(|r| self.is_system(&r))
-            {
-                self.rewrite_absolute(body, &name, quote, ctx)?;
-            }
-            let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
-            for found in self.find(&name, quote, Some(ctx.dir), next).iter() {
-                self.visit(found, uncertain, import)?;
-            }
+            self.include_name(body, &name, quote, kind, import, ctx, uncertain)?;
+        }
+        Ok(())
+    }
+
+    /// Follows one header name of an include directive.
+    #[allow(clippy::too_many_arguments)]
+    fn include_name(
+        &mut self,
+        body: &[u8],
+        name: &Path,
+        quote: bool,
+        kind: IncludeKind,
+        import: bool,
+        ctx: &Ctx,
+        uncertain: usize,
+    ) -> Result<(), NotCovered> {
+        if name.is_absolute()
+            && self.file(name)
+            && !self.realpath(name).is_some_and(|r| self.is_system(&r))
+        {
+            self.rewrite_absolute(body, name, quote, ctx)?;
+        }
+        let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
+        for found in self.find(name, quote, Some(ctx.dir), next).iter() {
+            self.visit(found, uncertain, import)?;
         }
         Ok(())
     }
@@ -684,6 +734,11 @@ fn collect_includes<'n>(nodes: &'n [Node], out: &mut Vec<(IncludeKind, &'n [u8])
 
 /// `"name"` or `<name>` (possibly followed by junk) → (name, quote form).
 fn header_name(s: &[u8]) -> Option<(PathBuf, bool)> {
+    header_name_ref(s).map(|(n, q)| (n.to_path_buf(), q))
+}
+
+/// [`header_name`] without a copy.
+fn header_name_ref(s: &[u8]) -> Option<(&Path, bool)> {
     let (close, quote) = match s.first()? {
         b'"' => (b'"', true),
         b'<' => (b'>', false),
@@ -694,5 +749,5 @@ fn header_name(s: &[u8]) -> Option<(PathBuf, bool)> {
     if name.is_empty() {
         return None;
     }
-    Some((PathBuf::from(OsStr::from_bytes(name)), quote))
+    Some((Path::new(OsStr::from_bytes(name)), quote))
 }

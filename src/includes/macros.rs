@@ -58,11 +58,54 @@ pub fn parse_define(rest: &[u8]) -> Option<(Vec<u8>, Macro)> {
     Some((name.text.clone(), Macro { params, body }))
 }
 
+/// The possible definitions of a name: almost always one, kept inline
+/// (a `#define` then costs no allocation for the list).
+#[derive(Clone, Debug, Default)]
+pub struct Defs(DefsRepr);
+
+#[derive(Clone, Debug, Default)]
+enum DefsRepr {
+    #[default]
+    Zero,
+    One(Arc<Macro>),
+    Many(Vec<Arc<Macro>>),
+}
+
+impl Defs {
+    /// Exactly `m`.
+    pub fn one(m: Arc<Macro>) -> Defs {
+        Defs(DefsRepr::One(m))
+    }
+
+    /// Adds `m` as a possibility.
+    pub fn push(&mut self, m: Arc<Macro>) {
+        self.0 = match std::mem::take(&mut self.0) {
+            DefsRepr::Zero => DefsRepr::One(m),
+            DefsRepr::One(a) => DefsRepr::Many(vec![a, m]),
+            DefsRepr::Many(mut v) => {
+                v.push(m);
+                DefsRepr::Many(v)
+            }
+        };
+    }
+}
+
+impl std::ops::Deref for Defs {
+    type Target = [Arc<Macro>];
+    fn deref(&self) -> &[Arc<Macro>] {
+        match &self.0 {
+            DefsRepr::Zero => &[],
+            DefsRepr::One(m) => std::slice::from_ref(m),
+            DefsRepr::Many(v) => v,
+        }
+    }
+}
+
 /// What is known about one macro name.
 #[derive(Clone, Debug, Default)]
 pub struct State {
     /// Every definition it may have.
-    pub defs: Vec<Arc<Macro>>,
+    pub defs: Defs,
     /// Whether it may also be undefined.
     pub maybe_undef: bool,
     /// Whether it may also have a definition the walk did not see (after
@@ -76,7 +119,7 @@ pub struct State {
 /// The macro environment of one translation unit.
 #[derive(Debug, Default)]
 pub struct Env<'c> {
-    map: super::cache::FastMap<Vec<u8>, State>,
+    map: super::cache::FastMap<Arc<[u8]>, State>,
     /// Shared, read-only definitions underneath `map` (the compiler's
     /// predefined macros), copied into `map` only when changed.
     base: Option<Arc<Base>>,
@@ -143,7 +186,7 @@ pub enum Unknown {
 }
 
 /// A read-only set of macro states shared between environments.
-pub type Base = super::cache::FastMap<Vec<u8>, State>;
+pub type Base = super::cache::FastMap<Arc<[u8]>, State>;
 
 impl<'c> Env<'c> {
     /// An environment on top of `base`.
@@ -172,7 +215,7 @@ impl<'c> Env<'c> {
     fn entry(&mut self, name: &[u8]) -> &mut State {
         if !self.map.contains_key(name) {
             let st = self.base_state(name).cloned().unwrap_or_default();
-            self.map.insert(name.to_vec(), st);
+            self.map.insert(name.into(), st);
         }
         self.map.get_mut(name).expect("just inserted")
     }
@@ -180,19 +223,25 @@ impl<'c> Env<'c> {
     /// Records a definition. Under uncertainty the definition is added to the
     /// possibilities instead of replacing them.
     pub fn define(&mut self, name: &[u8], m: Arc<Macro>, uncertain: bool) {
+        self.define_shared(&Arc::from(name), m, uncertain);
+    }
+
+    /// [`Env::define`] with a name shared with the parsed file (a new name
+    /// then costs no key allocation).
+    pub fn define_shared(&mut self, name: &Arc<[u8]>, m: Arc<Macro>, uncertain: bool) {
         // Common case first: a certain definition replaces everything, with
-        // one lookup (and one key allocation only for a new name).
+        // one lookup.
         if !uncertain {
             let st = State {
-                defs: vec![m],
+                defs: Defs::one(m),
                 maybe_undef: false,
                 unknown: false,
                 written: self.unseen.generation,
             };
-            match self.map.get_mut(name) {
+            match self.map.get_mut(&**name) {
                 Some(old) => *old = st,
                 None => {
-                    self.map.insert(name.to_vec(), st);
+                    self.map.insert(name.clone(), st);
                 }
             }
             return;
@@ -360,7 +409,7 @@ fn expand_from(
         let rests = expand_from(toks, j + 1, env, hidden, depth + 1)?;
         push(&mut results, &toks[j..=j], rests)?;
     }
-    for m in &state.defs {
+    for m in state.defs.iter() {
         let space = toks[j].space;
         let (bodies, after) = match &m.params {
             None => (vec![substitute(m, &[], &[], space)], j + 1),

@@ -34,6 +34,16 @@ pub fn join(base: &Path, rest: &Path) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(v))
 }
 
+/// [`join`], borrowing `rest` when it is already absolute (or `base` empty).
+pub fn join_cow<'a>(base: &Path, rest: &'a Path) -> std::borrow::Cow<'a, Path> {
+    use std::os::unix::ffi::OsStrExt;
+    if rest.as_os_str().as_bytes().first() == Some(&b'/') || base.as_os_str().is_empty() {
+        std::borrow::Cow::Borrowed(rest)
+    } else {
+        std::borrow::Cow::Owned(join(base, rest))
+    }
+}
+
 /// The ordered search directories of one command.
 #[derive(Debug, Clone)]
 pub struct SearchPath {

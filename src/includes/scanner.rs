@@ -49,7 +49,7 @@ pub enum Node {
         body: Vec<u8>,
     },
     /// `#define`.
-    Define(Vec<u8>, Arc<Macro>),
+    Define(Arc<[u8]>, Arc<Macro>),
     /// `#undef NAME`.
     Undef(Vec<u8>),
     /// `#if`/`#ifdef`/`#ifndef` ... `#endif`, one entry per branch.
@@ -176,10 +176,10 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
             if light {
                 let name = first_word();
                 if !name.is_empty() {
-                    cur.push(Node::Define(name, empty_macro()));
+                    cur.push(Node::Define(name.into(), empty_macro()));
                 }
             } else if let Some((n, m)) = parse_define(rest) {
-                cur.push(Node::Define(n, Arc::new(m)));
+                cur.push(Node::Define(n.into(), Arc::new(m)));
             }
         }
         b"undef" => cur.push(Node::Undef(first_word())),
@@ -267,7 +267,7 @@ fn find_guard(nodes: &[Node]) -> Option<Vec<u8>> {
         _ => return None,
     };
     body.iter()
-        .any(|n| matches!(n, Node::Define(d, _) if *d == name))
+        .any(|n| matches!(n, Node::Define(d, _) if **d == *name))
         .then_some(name)
 }
 
@@ -502,7 +502,7 @@ mod tests {
             let mut stack: Vec<&Node> = p.nodes.iter().collect();
             while let Some(n) = stack.pop() {
                 match n {
-                    Node::Define(name, m) => env.define(name, m.clone(), round % 2 == 0),
+                    Node::Define(name, m) => env.define_shared(name, m.clone(), round % 2 == 0),
                     Node::Cond(b) => {
                         for (c, body) in b {
                             if let Cond::Expr(t) = c {

@@ -122,7 +122,8 @@ pub fn writes(parsed: &Parsed) -> (Vec<(Vec<u8>, bool)>, bool) {
     while let Some(nodes) = stack.pop() {
         for n in nodes {
             match n {
-                Node::Define(name, _) | Node::Undef(name) => names.push((name.clone(), false)),
+                Node::Define(name, _) => names.push((name.to_vec(), false)),
+                Node::Undef(name) => names.push((name.clone(), false)),
                 Node::PopMacro { name, sticky } => names.push((name.clone(), *sticky)),
                 Node::Include { body, .. } => {
                     computed |= !matches!(body.first(), Some(b'"' | b'<'));

@@ -245,7 +245,7 @@ impl Walker<'_> {
                 match self.realpath(&abs) {
                     Some(r) if self.is_system(&r) => {
                         self.opened(abs);
-                        self.collect(r, f, scan);
+                        self.collect(r.to_path_buf(), f, scan);
                     }
                     Some(_) if !scan.user.contains(f) => scan.user.push(f.clone()),
                     _ => {}
