@@ -44,7 +44,7 @@ struct PumpRequest {
     /// The full command, plus `-MT target` when a .d is wanted without one.
     argv: Vec<OsString>,
     /// NFIL and the files, encoded.
-    body: Vec<u8>,
+    body: remote::PumpBody,
     /// Where the DOTD reply goes, when a .d is wanted.
     dotd: Option<PathBuf>,
 }
@@ -321,7 +321,8 @@ impl<'a> Build<'a> {
         if let Some(req) = files {
             let mut conn = Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork)?;
             let _ = self.state.phase(Phase::Send);
-            remote::send_pump(&mut conn, &req.cwd, &req.argv, &req.body)?;
+            let mut req = req;
+            remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
             return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
         }
         // Plain mode: start cpp, connect while it runs, then send the
@@ -382,10 +383,17 @@ impl<'a> Build<'a> {
     /// why that failed.
     fn pump_request(&self, job: &Job) -> std::result::Result<PumpRequest, String> {
         let cwd = current_dir().map_err(|e| e.to_string())?;
-        let paths = pump::query(self.env, &job.argv, &cwd)?;
-        // Room for a typical unit's headers at once (pages untouched stay free).
-        let mut body = Vec::with_capacity(1 << 20);
-        pump::encode_files(&paths, &mut body)?;
+        let (paths, list) = pump::query_with_list(self.env, &job.argv, &cwd)?;
+        let body = match list {
+            Some(list) => remote::PumpBody::Ready(list),
+            None => {
+                // Room for a typical unit's headers at once (pages untouched
+                // stay free).
+                let mut body = Vec::with_capacity(1 << 20);
+                pump::encode_files(&paths, &mut body)?;
+                remote::PumpBody::Encoded(body)
+            }
+        };
         let dotd = args::dotd::dotd_info(job, self.env.dependencies_output.as_deref());
         let mut argv = job.argv.clone();
         if dotd.needed && !dotd.target_given {

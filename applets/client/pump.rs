@@ -10,6 +10,11 @@
 //! a `LINK` (the symlink's target), or `FILE00000000` for a forcing file.
 //! When pump mode cannot be used for a unit, [`downgrade_reason`] or the
 //! query's error says why, and the caller falls back to protocol 2.
+//!
+//! Our include server also passes that whole file list ready-made, as a
+//! memory file whose descriptor comes with the reply
+//! (`distcc::includes::bundle`); [`query_with_list`] takes it, and then no
+//! mirror file is opened here.
 
 use distcc::compress;
 use distcc::env::ClientEnv;
@@ -79,13 +84,31 @@ pub fn record_discrepancy(env: &ClientEnv) {
 /// Asks the include server (or reads `INCLUDE_SERVER_STUB`) for the files
 /// of `argv` compiled in `cwd`. Err = the reason to fall back.
 pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathBuf>, String> {
+    query_with_list(env, argv, cwd).map(|(paths, _)| paths)
+}
+
+/// The file list passed with a reply: a memory file holding `NFIL` and the
+/// files, encoded, and its length.
+pub struct ReadyList {
+    pub file: std::fs::File,
+    pub len: u64,
+}
+
+/// [`query`], with the file list our include server passes along (checked
+/// to count as many files as the reply has paths), if any.
+pub fn query_with_list(
+    env: &ClientEnv,
+    argv: &[OsString],
+    cwd: &Path,
+) -> Result<(Vec<PathBuf>, Option<ReadyList>), String> {
     if let Some(stub) = &env.include_server_stub {
-        return Ok(stub
+        let paths = stub
             .as_bytes()
             .split(|b| b.is_ascii_whitespace())
             .filter(|w| !w.is_empty())
             .map(|w| PathBuf::from(OsString::from_vec(w.to_vec())))
-            .collect());
+            .collect();
+        return Ok((paths, None));
     }
     let Some(port) = &env.include_server_port else {
         return Err("INCLUDE_SERVER_PORT is not set (did you forget to run under 'pump'?)".into());
@@ -113,7 +136,12 @@ pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathB
     }
     s.write_all(&req)
         .map_err(|e| format!("writing to include server: {e}"))?;
-    let mut s = std::io::BufReader::with_capacity(64 * 1024, s);
+    // The first read takes the list's descriptor too, when one comes.
+    let mut first = vec![0u8; 64 * 1024];
+    let (got, list) =
+        recv_with_fd(&s, &mut first).map_err(|e| format!("reading include server reply: {e}"))?;
+    first.truncate(got);
+    let mut s = std::io::Cursor::new(first).chain(std::io::BufReader::with_capacity(64 * 1024, s));
     let n = read_header(&mut s, Token::Argc)?;
     if n == 0 {
         return Err("include server gave up analyzing".into());
@@ -132,7 +160,84 @@ pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathB
             .map_err(|e| format!("reading include server reply: {e}"))?;
         out.push(PathBuf::from(OsString::from_vec(buf)));
     }
-    Ok(out)
+    let list = list.and_then(|fd| checked_list(fd, out.len()));
+    Ok((out, list))
+}
+
+/// The list in `fd` if it starts with `NFIL` counting `count` files.
+fn checked_list(fd: OwnedFd, count: usize) -> Option<ReadyList> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::File::from(fd);
+    let len = file.metadata().ok()?.len();
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut head, 0).ok()?;
+    match parse_header(&head, &[Token::Nfil]) {
+        Ok((_, n)) if n as usize == count => {
+            log::debug!("the include server passed the file list ({len} bytes)");
+            Some(ReadyList { file, len })
+        }
+        _ => {
+            log::debug!("the include server's file list does not match its reply");
+            None
+        }
+    }
+}
+
+/// One `recvmsg` into `buf`, accepting one passed descriptor (others, and
+/// any when the reply is not ours, are closed).
+fn recv_with_fd(s: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<OwnedFd>)> {
+    // Room for a few descriptors: a surplus is closed, not left open.
+    let fd_room = 4 * std::mem::size_of::<libc::c_int>() as u32;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_room) } as usize;
+    let mut control = vec![0u8; space];
+    // Bounded: only interrupted calls are repeated.
+    for _ in 0..1000 {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid; the fields are set below.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        // SAFETY: recvmsg into `buf` and `control`, both described by msg.
+        let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let mut fds = Vec::new();
+        // SAFETY: the CMSG macros walk the control buffer the kernel filled
+        // (msg_controllen bytes); each SCM_RIGHTS payload holds descriptors
+        // now owned by this process.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(cmsg);
+                    let bytes = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
+                    for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
+                        let fd = std::ptr::read_unaligned(
+                            data.add(i * std::mem::size_of::<libc::c_int>())
+                                .cast::<libc::c_int>(),
+                        );
+                        fds.push(<OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd));
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        // One list; anything else is dropped (closed).
+        let list = if fds.len() == 1 { fds.pop() } else { None };
+        return Ok((n as usize, list));
+    }
+    Err(std::io::ErrorKind::Interrupted.into())
 }
 
 /// Connects to a unix socket, waiting at most `timeout` while its backlog
@@ -332,6 +437,58 @@ fn is_system_link(target: &[u8], name: &[u8]) -> bool {
 mod tests {
     use super::*;
     use distcc::protocol::{Body, FileContent, FileEntry};
+
+    /// The list our include server passes is byte for byte what this client
+    /// would build from the reply's mirror files: copies with and without
+    /// `#line`, a mirrored symlink, system-directory links, a forcing file.
+    #[test]
+    fn ready_list_is_what_we_would_encode() {
+        let dir = std::env::temp_dir().join(format!("distcc-ready-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (src, inc) = (dir.join("src"), dir.join("inc"));
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::create_dir_all(&inc).unwrap();
+        std::fs::write(
+            src.join("m.c"),
+            "#include \"a.h\"\n#include \"sub/../b.h\"\n#include \"l/c.h\"\n#include <stdio.h>\nint main(void) { return A + B + C; }\n",
+        )
+        .unwrap();
+        std::fs::write(inc.join("a.h"), "#define A 1\n").unwrap();
+        std::fs::write(src.join("b.h"), "#define B 2\n").unwrap();
+        std::fs::write(inc.join("c.h"), "#define C 3\n").unwrap();
+        std::os::unix::fs::symlink(&inc, src.join("l")).unwrap();
+        let sock = dir.join("socket");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let running = crate::include_server::event_loop::start(
+            &sock,
+            distcc::includes::server::Options::default(),
+            stop,
+        )
+        .unwrap();
+        let env = ClientEnv::from_vars([(
+            OsString::from("INCLUDE_SERVER_PORT"),
+            sock.clone().into_os_string(),
+        )])
+        .unwrap();
+        let argv: Vec<OsString> = ["gcc", "-I", inc.to_str().unwrap(), "-c", "m.c"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let (paths, list) = query_with_list(&env, &argv, &src).unwrap();
+        let mut list = list.expect("our include server passes the list");
+        let mut ready = Vec::new();
+        list.file.read_to_end(&mut ready).unwrap();
+        let mut ours = Vec::new();
+        encode_files(&paths, &mut ours).unwrap();
+        running.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(paths.len() >= 5, "{paths:?}");
+        assert_eq!(list.len, ready.len() as u64);
+        assert!(
+            ready == ours,
+            "the passed list differs from the encoded one"
+        );
+    }
 
     #[test]
     fn names_from_mirror_paths() {

@@ -56,9 +56,22 @@ fn bytes_of(argv: &[OsString]) -> Vec<Vec<u8>> {
     argv.iter().map(|a| a.as_bytes().to_vec()).collect()
 }
 
+/// NFIL and the files of a protocol-3 request.
+pub enum PumpBody {
+    /// Encoded here, from the mirror files.
+    Encoded(Vec<u8>),
+    /// Passed ready-made by our include server.
+    Ready(super::pump::ReadyList),
+}
+
 /// Sends a whole protocol-3 request: DIST, CDIR, the argv, then `body`
 /// (NFIL and the files, already encoded), together.
-pub fn send_pump(conn: &mut Connection, cwd: &Path, argv: &[OsString], body: &[u8]) -> Result<()> {
+pub fn send_pump(
+    conn: &mut Connection,
+    cwd: &Path,
+    argv: &[OsString],
+    body: &mut PumpBody,
+) -> Result<()> {
     let mut head = Vec::with_capacity(256);
     protocol::encode_request_head(
         &mut head,
@@ -66,7 +79,10 @@ pub fn send_pump(conn: &mut Connection, cwd: &Path, argv: &[OsString], body: &[u
         Some(cwd.as_os_str().as_bytes()),
         &bytes_of(argv),
     )?;
-    conn.send_parts(&head, body)
+    match body {
+        PumpBody::Encoded(bytes) => conn.send_parts(&head, bytes),
+        PumpBody::Ready(list) => conn.send_file(&head, &mut list.file, list.len),
+    }
 }
 
 /// Largest protocol-1 source copied into the request buffer; longer ones

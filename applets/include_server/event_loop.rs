@@ -7,7 +7,9 @@
 //! I/O-free codec of `distcc::includes::server`, hands it to a worker over a
 //! crossbeam channel, and gets the reply back on another channel followed by
 //! a `Waker` wake-up; then it writes the reply and closes the connection
-//! (one request per connection, facts §2.1). [`Running::shutdown`] stops
+//! (one request per connection, facts §2.1). The first bytes of the reply
+//! carry the descriptor of the ready-made file list, when there is one
+//! (`SCM_RIGHTS`; see `distcc::includes::bundle`). [`Running::shutdown`] stops
 //! everything and removes the socket and the client root. Used by the
 //! `include-server` applet (foreground) and by `pump` (inside its process).
 
@@ -20,6 +22,7 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,10 +63,13 @@ impl Running {
     }
 }
 
+/// The reply and the file list descriptor still to pass with its first byte.
+type Reply = (Vec<u8>, Option<OwnedFd>);
+
 enum Phase {
     Reading(Vec<u8>),
     Working,
-    Writing(Vec<u8>, usize),
+    Writing(Reply, usize),
 }
 
 struct Conn {
@@ -93,7 +99,7 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
         options,
     });
     let (job_tx, job_rx) = unbounded::<(Token, Request)>();
-    let (done_tx, done_rx) = unbounded::<(Token, Vec<u8>)>();
+    let (done_tx, done_rx) = unbounded::<(Token, Reply)>();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 16);
@@ -134,7 +140,7 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
 
 fn worker(
     rx: Receiver<(Token, Request)>,
-    tx: Sender<(Token, Vec<u8>)>,
+    tx: Sender<(Token, Reply)>,
     server: &Server,
     waker: &Waker,
 ) {
@@ -151,7 +157,7 @@ fn serve(
     mut poll: Poll,
     mut listener: UnixListener,
     jobs: Sender<(Token, Request)>,
-    done: Receiver<(Token, Vec<u8>)>,
+    done: Receiver<(Token, Reply)>,
     stop: &AtomicBool,
 ) -> Result<()> {
     poll.registry()
@@ -262,12 +268,20 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll
             }
         }
         Phase::Working => false,
-        Phase::Writing(buf, pos) => {
+        Phase::Writing((buf, list), pos) => {
             for _ in 0..10_000 {
                 if *pos >= buf.len() {
                     return true;
                 }
-                match c.stream.write(&buf[*pos..]) {
+                let sent = match list {
+                    Some(fd) => send_with_fd(&c.stream, &buf[*pos..], fd),
+                    None => c.stream.write(&buf[*pos..]),
+                };
+                if matches!(sent, Ok(n) if n > 0) {
+                    // Passed (or the reader wanted none): ours can go.
+                    *list = None;
+                }
+                match sent {
                     Ok(0) => return true,
                     Ok(n) => *pos += n,
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
@@ -278,4 +292,43 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll
             false
         }
     }
+}
+
+/// Writes the start of `data` with `fd` attached (`SCM_RIGHTS`). A reader
+/// that does not ask for descriptors gets the bytes alone (the kernel
+/// closes the descriptor for it).
+fn send_with_fd(stream: &UnixStream, data: &[u8], fd: &OwnedFd) -> std::io::Result<usize> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid; the fields are filled below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: `msg` describes `control`, which has room for one header and
+    // one descriptor (CMSG_SPACE above); the macros stay inside it.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::copy_nonoverlapping(
+            (&raw as *const libc::c_int).cast::<u8>(),
+            libc::CMSG_DATA(cmsg),
+            std::mem::size_of::<libc::c_int>(),
+        );
+    }
+    // SAFETY: sendmsg on our socket with the message built above.
+    let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }

@@ -295,6 +295,21 @@ pub struct ParsedFile {
     pub parsed: Arc<Parsed>,
 }
 
+/// A compressed copy written into the client root.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The version of the source it was made from.
+    pub id: FileId,
+    /// Hash of the `#line` name and directive rewrites it was made with.
+    pub variant: u64,
+    /// Its bytes, while the memory budget for them lasts (for the file list
+    /// handed to the client: [`super::bundle`]).
+    pub packed: Option<Arc<[u8]>>,
+}
+
+/// The most compressed-copy bytes kept in memory.
+pub const PACKED_BUDGET: usize = 256 << 20;
+
 /// The shared cache of the include server.
 pub struct Cache {
     parsed: AppendMap<Vec<u8>, ParsedFile>,
@@ -317,7 +332,9 @@ pub struct Cache {
     pub listings: AppendMap<Vec<u8>, (FileId, Listing)>,
     /// The value is the source version and a hash of the `#line` name and
     /// directive rewrites the copy was made with.
-    pub written: AppendMap<Vec<u8>, (FileId, u64)>,
+    pub written: AppendMap<Vec<u8>, Written>,
+    /// Bytes of compressed copies kept in `written` (bounded).
+    pub packed_kept: std::sync::atomic::AtomicUsize,
     /// Answers about user files and directories, kept current by inotify.
     pub fs: FsView,
 }
@@ -335,6 +352,7 @@ impl Cache {
             parsed: AppendMap::new(16),
             compilers: AppendMap::new(6),
             written: AppendMap::new(16),
+            packed_kept: std::sync::atomic::AtomicUsize::new(0),
             system_is_file: AppendMap::new(16),
             system_real: AppendMap::new(16),
             listings: AppendMap::new(14),

@@ -9,11 +9,13 @@
 //! absolute path), system-directory links (`"../" × (20 + slashes) + dir`),
 //! mirrored symlinks (absolute canonical targets), and empty
 //! `forcing_technique_271828` files in directories that must exist. The
-//! reply lists these paths; the client reads them to build its request.
+//! reply lists these paths; the client reads them to build its request
+//! (ours gets that request part ready-made: [`super::bundle`]).
 //! Compressed copies are written once per file version (see
 //! [`super::cache::Cache::written`]).
 
-use super::cache::{Cache, FileId, key, map_file};
+use super::bundle::{Body, Entry, client_name};
+use super::cache::{Cache, FileId, PACKED_BUDGET, Written, key, map_file};
 use super::closure::{Closure, Sent};
 use super::fsview::FsLookup;
 use crate::error::{Error, Result};
@@ -134,6 +136,14 @@ pub fn clean_dead_roots(tmp: &Path) {
     }
 }
 
+/// The reply paths, and what a client sends for each (when every
+/// compressed copy's bytes were at hand).
+#[derive(Debug, Default)]
+pub struct Materialized {
+    pub paths: Vec<PathBuf>,
+    pub entries: Option<Vec<Entry>>,
+}
+
 /// Writes what `closure` needs into `root` and returns the reply paths:
 /// compressed files, system-directory links, mirrored symlinks, forcing files.
 pub fn materialize(
@@ -141,8 +151,9 @@ pub fn materialize(
     cache: &Cache,
     closure: &Closure,
     force_dirs: bool,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Materialized> {
     let mut reply = Vec::new();
+    let mut entries = Some(Vec::new());
     let mut fs = FsLookup::new(&cache.fs);
     for f in &closure.files {
         let suffix = if f.line_name.is_some() {
@@ -151,7 +162,14 @@ pub fn materialize(
             ".lzo"
         };
         let dest = root.under(&f.real, suffix);
-        write_copy(cache, &mut fs, f, &dest)?;
+        let packed = write_copy(cache, &mut fs, f, &dest)?;
+        match (packed, &mut entries) {
+            (Some(bytes), Some(list)) => list.push(Entry {
+                name: f.real.as_os_str().as_bytes().to_vec(),
+                body: Body::File(bytes),
+            }),
+            _ => entries = None,
+        }
         reply.push(dest);
     }
     let systems = outermost(&closure.system_dirs);
@@ -166,6 +184,12 @@ pub fn materialize(
         let mut target = b"../".repeat(20 + slashes);
         target.extend_from_slice(&d.as_os_str().as_bytes()[1..]);
         make_link(&mut fs, &dest, Path::new(OsStr::from_bytes(&target)))?;
+        if let Some(list) = &mut entries {
+            list.push(Entry {
+                name: client_name(d.as_os_str().as_bytes()),
+                body: Body::Link(target),
+            });
+        }
         reply.push(dest);
     }
     let mut links = Vec::new();
@@ -178,23 +202,39 @@ pub fn materialize(
         if seen.insert(at.clone()) {
             let dest = root.under(&at, "");
             make_link(&mut fs, &dest, &target)?;
+            if let Some(list) = &mut entries {
+                list.push(Entry {
+                    name: client_name(at.as_os_str().as_bytes()),
+                    body: Body::Link(target.as_os_str().as_bytes().to_vec()),
+                });
+            }
             reply.push(dest);
         }
     }
     if force_dirs {
         for d in must_exist {
             if seen.insert(d.clone()) && !systems.iter().any(|s| d.starts_with(s)) {
-                let dest = root.under(&d.join(FORCING_FILE), "");
+                let name = d.join(FORCING_FILE);
+                let dest = root.under(&name, "");
                 if fs.lstat(&dest).is_none() {
                     mkdir_parent(&dest)?;
                     std::fs::write(&dest, b"")
                         .map_err(|e| Error::io(format!("create {}", dest.display()), e))?;
                 }
+                if let Some(list) = &mut entries {
+                    list.push(Entry {
+                        name: client_name(name.as_os_str().as_bytes()),
+                        body: Body::Empty,
+                    });
+                }
                 reply.push(dest);
             }
         }
     }
-    Ok(reply)
+    Ok(Materialized {
+        paths: reply,
+        entries,
+    })
 }
 
 /// System directories not nested in another one (a link inside a link would
@@ -306,8 +346,14 @@ pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u
 }
 
 /// Writes the compressed copy of `f` at `dest` unless this version of the
-/// file (with this `#line` name and these rewrites) is already there.
-fn write_copy(cache: &Cache, fs: &mut FsLookup, f: &Sent, dest: &Path) -> Result<()> {
+/// file (with this `#line` name and these rewrites) is already there;
+/// returns its bytes when they are kept in memory.
+fn write_copy(
+    cache: &Cache,
+    fs: &mut FsLookup,
+    f: &Sent,
+    dest: &Path,
+) -> Result<Option<std::sync::Arc<[u8]>>> {
     let src = &f.real;
     let id = match f.id {
         Some(id) => id,
@@ -321,13 +367,12 @@ fn write_copy(cache: &Cache, fs: &mut FsLookup, f: &Sent, dest: &Path) -> Result
         (&f.line_name, &f.rewrites).hash(&mut h);
         h.finish()
     };
-    if cache
+    if let Some(w) = cache
         .written
-        .find(key(dest), |v| *v == (id, variant))
-        .is_some()
+        .find(key(dest), |w| w.id == id && w.variant == variant)
         && fs.lstat(dest).is_some()
     {
-        return Ok(());
+        return Ok(w.packed.clone());
     }
     let (contents, id) = map_file(src)?;
     let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
@@ -352,8 +397,18 @@ fn write_copy(cache: &Cache, fs: &mut FsLookup, f: &Sent, dest: &Path) -> Result
     let tmp = PathBuf::from(tmp);
     std::fs::write(&tmp, &packed).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
-    cache.written.insert(key(dest).to_vec(), (id, variant));
-    Ok(())
+    use std::sync::atomic::Ordering;
+    let kept = cache.packed_kept.fetch_add(packed.len(), Ordering::Relaxed) + packed.len();
+    let packed: Option<std::sync::Arc<[u8]>> = (kept <= PACKED_BUDGET).then(|| packed.into());
+    cache.written.insert(
+        key(dest).to_vec(),
+        Written {
+            id,
+            variant,
+            packed: packed.clone(),
+        },
+    );
+    Ok(packed)
 }
 
 #[cfg(test)]

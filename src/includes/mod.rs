@@ -9,6 +9,7 @@
 //! shared lock-free [`cache`], and [`mirror`] writes the client root whose
 //! paths go back in the reply.
 
+pub mod bundle;
 pub mod cache;
 pub mod closure;
 pub mod command;

@@ -8,13 +8,15 @@
 //! the event loop lives in the `include-server` applet. [`Server::handle`]
 //! runs on a worker thread: closure, mirror, reply.
 
+use super::bundle;
 use super::cache::Cache;
 use super::closure::compute;
 use super::command;
-use super::mirror::{ClientRoot, materialize};
+use super::mirror::{ClientRoot, Materialized, materialize};
 use crate::error::{Error, Kind, Result};
 use crate::protocol::token::{HEADER_LEN, Token, parse_header, put_header, put_payload};
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -127,11 +129,11 @@ pub struct Server {
 impl Server {
     /// The reply paths for `req`, or why it is not covered.
     pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
-        self.analyse_counted(req).map(|(p, _)| p)
+        self.analyse_counted(req).map(|(m, _)| m.paths)
     }
 
     /// Like [`Server::analyse`], also returning the directives walked.
-    fn analyse_counted(&self, req: &Request) -> std::result::Result<(Vec<PathBuf>, usize), String> {
+    fn analyse_counted(&self, req: &Request) -> std::result::Result<(Materialized, usize), String> {
         if !req.cwd.is_absolute() {
             return Err(format!(
                 "working directory {} is not absolute",
@@ -158,29 +160,43 @@ impl Server {
         .map_err(|e| format!("cannot write the client root: {e}"))
     }
 
-    /// Handles one request: the reply bytes. A translation unit that is not
-    /// covered gets `ARGC00000000` and one log line saying which and why.
-    pub fn handle(&self, req: &Request) -> Vec<u8> {
+    /// Handles one request: the reply bytes, and the file list ready to send
+    /// ([`super::bundle`]) when it could be made. A translation unit that is
+    /// not covered gets `ARGC00000000` and one log line saying which and why.
+    pub fn handle(&self, req: &Request) -> (Vec<u8>, Option<OwnedFd>) {
         let started = std::time::Instant::now();
-        let paths = match self.analyse_counted(req) {
-            Ok((p, steps)) => {
+        let m = match self.analyse_counted(req) {
+            Ok((m, steps)) => {
                 log::debug!(
                     "{}: {} paths, {steps} directives, in {} us",
                     source_name(req),
-                    p.len(),
+                    m.paths.len(),
                     started.elapsed().as_micros()
                 );
-                p
+                m
             }
             Err(why) => {
                 log::warn!(
                     "Preprocessing locally. Include server not covering {}: {why}",
                     source_name(req)
                 );
-                Vec::new()
+                Materialized::default()
             }
         };
-        encode_reply(&paths).unwrap_or_else(|_| b"ARGC00000000".to_vec())
+        let Ok(reply) = encode_reply(&m.paths) else {
+            return (b"ARGC00000000".to_vec(), None);
+        };
+        let list = match &m.entries {
+            Some(entries) if !m.paths.is_empty() => match bundle::to_memfd(entries) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    log::debug!("no file list for {}: {e}", source_name(req));
+                    None
+                }
+            },
+            _ => None,
+        };
+        (reply, list)
     }
 }
 
