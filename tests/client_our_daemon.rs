@@ -194,3 +194,50 @@ fn scan_includes_with_our_include_server() {
         );
     }
 }
+
+/// `@file` arguments (CMake with Ninja writes include lists into response
+/// files) are expanded by the client, as stock 3.4 does: the server gets
+/// the options, compiles remotely, and the object is the local one. An
+/// unreadable `@file` is left for the compiler to report.
+#[test]
+fn response_files_are_expanded_by_the_client() {
+    let d = ours_d();
+    let dir = TestDir::new("odrsp");
+    dir.write("inc dir/hdr.h", "#define VALUE 42\n");
+    dir.write("m.c", "#include \"hdr.h\"\nint v = VALUE + X;\n");
+    dir.write("flags.rsp", "-O2 \"-Iinc dir\" @more.rsp\n");
+    dir.write("more.rsp", "'-DX=1'\n");
+    for opts in ["", ",lzo"] {
+        let out = run(client(&dir, &d.host(opts)).args([
+            "gcc",
+            "@flags.rsp",
+            "-c",
+            "m.c",
+            "-o",
+            "remote.o",
+        ]));
+        assert_quiet_ok(&out);
+    }
+    assert_eq!(
+        wait_compiles(&d, 2),
+        2,
+        "not compiled remotely: {}",
+        d.log()
+    );
+    assert!(!d.log().contains("refused"), "{}", d.log());
+    assert!(
+        local(&dir, &["gcc", "@flags.rsp", "-c", "m.c", "-o", "local.o"])
+            .status
+            .success()
+    );
+    assert_eq!(read(&dir.join("remote.o")), read(&dir.join("local.o")));
+    // Left as it is: the compiler sees what it would see locally.
+    let out = run(client(&dir, &d.host("")).args(["gcc", "@missing.rsp", "-c", "m.c"]));
+    let here = local(&dir, &["gcc", "@missing.rsp", "-c", "m.c"]);
+    assert_eq!(out.status.code(), here.status.code(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hdr.h"),
+        "{}",
+        show(&out)
+    );
+}

@@ -178,7 +178,10 @@ fn setup_logging(env: &ClientEnv) {
 }
 
 /// Runs the client applet (`distcc ...` or a masquerade name).
-pub fn main(inv: Invocation) -> Result<ExitCode> {
+pub fn main(mut inv: Invocation) -> Result<ExitCode> {
+    // Response files first, as stock 3.4 does (libiberty's expandargv):
+    // the server could not read them.
+    inv.args = distcc::args::response::expand(std::mem::take(&mut inv.args));
     let (action, trimmed) = if inv.applet == Applet::Masquerade {
         let path = std::env::var_os("PATH");
         let t = masquerade::trim(&inv.argv0, path.as_deref());

@@ -4,13 +4,15 @@
 //! mode server command and the local cpp command, [`dotd`] handles pump-mode
 //! dependency files, [`cross`] rewrites compiler names, [`extensions`] knows
 //! the file types (facts §4.3-4.5, §1.10.4). [`policy`] is the daemon's
-//! allow-list of option shapes a network client may ask for.
+//! allow-list of option shapes a network client may ask for. [`response`]
+//! expands `@file` arguments on the client.
 
 pub mod classify;
 pub mod cross;
 pub mod dotd;
 pub mod extensions;
 pub mod policy;
+pub mod response;
 pub mod strip;
 
 pub use classify::{Job, LocalReason, Stage, Verdict, classify, expand_preprocessor_options};
