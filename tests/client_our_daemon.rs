@@ -241,3 +241,36 @@ fn response_files_are_expanded_by_the_client() {
         show(&out)
     );
 }
+
+/// Options that read or write the client's own files (`-save-temps`,
+/// `-aux-info`, assembler listings, `-B`) compile here, with their files
+/// where the user asked for them, and say why; the server is not asked
+/// (ours would refuse), so it is not backed off: the next job goes remote.
+#[test]
+fn client_file_options_compile_locally_without_backoff() {
+    let d = ours_d();
+    let dir = TestDir::new("odlocal");
+    dir.write("k.c", "int f(int x) { return x + 1; }\n");
+    for (flags, made) in [
+        (&["-save-temps"][..], "k.i"),
+        (&["-aux-info", "k.aux"][..], "k.aux"),
+        (&["-Wa,-al=k.lst"][..], "k.lst"),
+        (&["-B/usr/bin/"][..], "k.o"),
+    ] {
+        let mut args = vec!["gcc"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["-c", "k.c", "-o", "k.o"]);
+        let out = run(client(&dir, &d.host(""))
+            .env("DISTCC_VERBOSE", "1")
+            .args(&args));
+        assert!(out.status.success(), "{flags:?}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("running locally"), "{flags:?}: {err}");
+        assert!(dir.join(made).exists(), "{flags:?}: no {made}");
+    }
+    assert!(!d.log().contains("refused"), "{}", d.log());
+    assert_quiet_ok(&run(
+        client(&dir, &d.host("")).args(["gcc", "-c", "k.c", "-o", "r.o"])
+    ));
+    assert_eq!(wait_compiles(&d, 1), 1, "not remote after: {}", d.log());
+}

@@ -109,6 +109,16 @@ impl<'a> Build<'a> {
                 if !self.env.no_rewrite_cross {
                     args::cross::rewrite_cross(&mut job.argv, self.env.path.as_deref());
                 }
+                // Options that read or write the client's own files (our
+                // servers refuse them; a stock one would use its own files):
+                // the compile belongs here.
+                if !scan_includes
+                    && let Err(e) = args::policy::check(&args::strip::server_argv(&job.argv))
+                {
+                    log::info!("{e}; running locally");
+                    let _lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
+                    return local::run(&argv, self.env.safeguard);
+                }
                 self.distribute(&job, loaded, scan_includes)
             }
         }
@@ -280,7 +290,12 @@ impl<'a> Build<'a> {
         let mut version = host.protocol();
         let mut files = None;
         if version == Version::PUMP
-            && let Some(why) = pump::downgrade_reason(env, job.preprocessed)
+            && let Some(why) = pump::downgrade_reason(env, job.preprocessed).or_else(|| {
+                // Preprocessor options go to the server in pump mode only.
+                args::policy::check(&job.argv)
+                    .err()
+                    .map(|e| format!("{e} (on the server)"))
+            })
         {
             // Already-preprocessed input is routine; the others deserve a warning.
             let level = if job.preprocessed {
