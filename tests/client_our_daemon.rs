@@ -95,6 +95,30 @@ fn cxx_protocols_1_2_3() {
     }
 }
 
+const OBJC_SRC: &str = "#import <stdio.h>\n#include \"inc/hdr.h\"\n@interface Answer\n+ (int) value;\n@end\n@implementation Answer\n+ (int) value { return VALUE; }\n@end\nint main(void) { printf(\"%d\\n\", [Answer value]); return 0; }\n";
+const OBJCXX_SRC: &str = "#include <vector>\n#include \"inc/hdr.h\"\n@interface Holder\n@end\n@implementation Holder\n@end\nint size() { std::vector<int> v(VALUE); return (int)v.size(); }\n";
+
+/// Objective-C (`.m`, `#import`) and Objective-C++ (`.mm`).
+#[test]
+fn objc_protocols_1_2_3() {
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        check(
+            opts,
+            "gcc",
+            "t.m",
+            OBJC_SRC,
+            &["-O2", "-Wno-objc-root-class"],
+        );
+        check(
+            opts,
+            "g++",
+            "t.mm",
+            OBJCXX_SRC,
+            &["-O1", "-Wno-objc-root-class"],
+        );
+    }
+}
+
 #[test]
 fn dependency_files_all_protocols() {
     for opts in ["", ",lzo", ",cpp,lzo"] {

@@ -75,6 +75,17 @@ fn cxx_protocol_1_and_2() {
     }
 }
 
+/// Objective-C and Objective-C++ against the stock server.
+#[test]
+fn objc_protocol_1_and_2() {
+    let m = "#import <stdio.h>\n@interface A\n+ (int) v;\n@end\n@implementation A\n+ (int) v { return 3; }\n@end\nint main(void) { printf(\"%d\\n\", [A v]); return 0; }\n";
+    let mm = "#include <vector>\n@interface B\n@end\n@implementation B\n@end\nint n() { std::vector<int> v(2); return (int)v.size(); }\n";
+    for opts in ["", ",lzo"] {
+        same_as_local(opts, "gcc", "t.m", m, &["-O2", "-Wno-objc-root-class"]);
+        same_as_local(opts, "g++", "t.mm", mm, &["-Wno-objc-root-class"]);
+    }
+}
+
 #[test]
 fn dependency_files_with_md_mf() {
     for opts in ["", ",lzo"] {
