@@ -267,9 +267,11 @@ fn response_files_are_expanded_by_the_client() {
 }
 
 /// Options that read or write the client's own files (`-save-temps`,
-/// `-aux-info`, assembler listings, `-B`) compile here, with their files
-/// where the user asked for them, and say why; the server is not asked
-/// (ours would refuse), so it is not backed off: the next job goes remote.
+/// `-aux-info`, assembler listings, `-B`), or write files beside the object
+/// (`-gsplit-dwarf`'s .dwo, `-fstack-usage`'s .su: a server would keep
+/// them), compile here, with their files where the user asked for them,
+/// and say why; the server is not asked, so it is not backed off: the next
+/// job goes remote.
 #[test]
 fn client_file_options_compile_locally_without_backoff() {
     let d = ours_d();
@@ -280,6 +282,8 @@ fn client_file_options_compile_locally_without_backoff() {
         (&["-aux-info", "k.aux"][..], "k.aux"),
         (&["-Wa,-al=k.lst"][..], "k.lst"),
         (&["-B/usr/bin/"][..], "k.o"),
+        (&["-g", "-gsplit-dwarf"][..], "k.dwo"),
+        (&["-fstack-usage"][..], "k.su"),
     ] {
         let mut args = vec!["gcc"];
         args.extend_from_slice(flags);

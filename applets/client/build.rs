@@ -112,10 +112,13 @@ impl<'a> Build<'a> {
                 // Options that read or write the client's own files (our
                 // servers refuse them; a stock one would use its own files):
                 // the compile belongs here.
-                if !scan_includes
-                    && let Err(e) = args::policy::check(&args::strip::server_argv(&job.argv))
-                {
-                    log::info!("{e}; running locally");
+                // The same for options that write files beside the object.
+                let here = match args::policy::check(&args::strip::server_argv(&job.argv)) {
+                    Err(e) => Some(e.to_string()),
+                    Ok(_) => args::side_files::reason(&job.argv),
+                };
+                if !scan_includes && let Some(why) = here {
+                    log::info!("{why}; running locally");
                     let _lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
                     return local::run(&argv, self.env.safeguard);
                 }

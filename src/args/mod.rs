@@ -5,7 +5,8 @@
 //! dependency files, [`cross`] rewrites compiler names, [`extensions`] knows
 //! the file types (facts §4.3-4.5, §1.10.4). [`policy`] is the daemon's
 //! allow-list of option shapes a network client may ask for. [`response`]
-//! expands `@file` arguments on the client.
+//! expands `@file` arguments on the client; [`side_files`] keeps units
+//! whose compiler writes files beside the object on the client.
 
 pub mod classify;
 pub mod cross;
@@ -13,6 +14,7 @@ pub mod dotd;
 pub mod extensions;
 pub mod policy;
 pub mod response;
+pub mod side_files;
 pub mod strip;
 
 pub use classify::{Job, LocalReason, Stage, Verdict, classify, expand_preprocessor_options};

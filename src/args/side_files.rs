@@ -1,0 +1,72 @@
+//! Options that make the compiler write files beside the object (`.dwo`,
+//! `.su`, `.ci`, dump files): the client compiles those units itself.
+//!
+//! The protocol brings back the object and the `.d` file only. A server
+//! writes any other output in its job directory and throws it away, so a
+//! remote `-gsplit-dwarf` compile leaves an object naming a `.dwo` that
+//! does not exist (stock distcc 3.4 does exactly that). The client keeps
+//! such units local and says why. The daemon does not refuse them: stock
+//! clients send them, and refusing would back our server off for them.
+
+use std::ffi::OsString;
+
+/// Exact options, with the file they write.
+const EXACT: &[(&str, &str)] = &[
+    ("-gsplit-dwarf", "the .dwo file"),
+    ("-fstack-usage", "the .su file"),
+];
+
+/// Option prefixes, with the files they write.
+const PREFIXES: &[(&str, &str)] = &[
+    ("-fcallgraph-info", "the .ci file"),
+    ("-fdump-", "dump files"),
+];
+
+/// Why `argv` must compile here because of files written beside the
+/// object, if it must.
+pub fn reason(argv: &[OsString]) -> Option<String> {
+    argv.iter().skip(1).find_map(|a| {
+        let a = a.to_str()?;
+        let what = EXACT
+            .iter()
+            .find(|(o, _)| a == *o)
+            .or_else(|| PREFIXES.iter().find(|(p, _)| a.starts_with(p)))?
+            .1;
+        Some(format!(
+            "{a} writes {what} beside the object, which a server would not send back"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<OsString> {
+        s.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn side_file_options() {
+        for cmd in [
+            "gcc -g -gsplit-dwarf -c x.c",
+            "gcc -fstack-usage -c x.c",
+            "gcc -fcallgraph-info=su -c x.c",
+            "gcc -fdump-tree-all -c x.c",
+        ] {
+            assert!(reason(&argv(cmd)).is_some(), "{cmd}");
+        }
+        for cmd in [
+            "gcc -g -c x.c",
+            "gcc -fstack-protector -c x.c",
+            "gcc -gdwarf-5 -c x.c",
+        ] {
+            assert!(reason(&argv(cmd)).is_none(), "{cmd}");
+        }
+        assert!(
+            reason(&argv("gcc -gsplit-dwarf -c x.c"))
+                .unwrap()
+                .contains(".dwo")
+        );
+    }
+}
