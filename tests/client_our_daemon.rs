@@ -302,3 +302,30 @@ fn client_file_options_compile_locally_without_backoff() {
     ));
     assert_eq!(wait_compiles(&d, 1), 1, "not remote after: {}", d.log());
 }
+
+/// `-fsyntax-only` compiled remotely leaves no output file, as a local
+/// compile does (stock's client writes an empty one).
+#[test]
+fn syntax_only_writes_no_object() {
+    let d = ours_d();
+    let dir = TestDir::new("odsyn");
+    dir.write("k.c", "int f(int x) { return x + 1; }\n");
+    for opts in ["", ",lzo"] {
+        let out = run(client(&dir, &d.host(opts)).args([
+            "gcc",
+            "-fsyntax-only",
+            "-c",
+            "k.c",
+            "-o",
+            "k.o",
+        ]));
+        assert_quiet_ok(&out);
+        assert!(!dir.join("k.o").exists(), "an empty object was written");
+    }
+    assert_eq!(wait_compiles(&d, 2), 2, "not remote: {}", d.log());
+    // A real compile still writes its object.
+    assert_quiet_ok(&run(
+        client(&dir, &d.host("")).args(["gcc", "-c", "k.c", "-o", "k.o"])
+    ));
+    assert!(std::fs::metadata(dir.join("k.o")).unwrap().len() > 0);
+}

@@ -447,7 +447,13 @@ impl<'a> Build<'a> {
         if reply.status != 0 {
             return Ok(Outcome::RemoteFailed { reply, pump });
         }
-        remote::write_output(Path::new(&job.output), &reply.object)?;
+        // `-fsyntax-only` writes no object, and neither does a local compile
+        // (stock writes an empty file that make would take for an object).
+        // Other empty objects are written, as stock does (`true -c x.i`).
+        let no_object = reply.object.is_empty() && job.argv.iter().any(|a| a == "-fsyntax-only");
+        if !no_object {
+            remote::write_output(Path::new(&job.output), &reply.object)?;
+        }
         if let (Some(path), Some(d)) = (dotd, &reply.dotd) {
             remote::write_output(path, d)?;
         }
