@@ -329,3 +329,36 @@ fn syntax_only_writes_no_object() {
     ));
     assert!(std::fs::metadata(dir.join("k.o")).unwrap().len() > 0);
 }
+
+/// Diagnostics made on the server keep their colours when the client's
+/// stderr is a terminal (run under `script`, as an interactive make is),
+/// and stay plain text when it is a pipe.
+#[test]
+fn diagnostics_keep_their_colours_on_a_terminal() {
+    let d = ours_d();
+    let dir = TestDir::new("odcolour");
+    dir.write("w.c", "int f(void) { int unused; return 0; }\n");
+    let line = format!("{} gcc -Wall -c w.c -o w.o", bin().display());
+    let mut c = Command::new("script");
+    client_env(&mut c, &dir, &d.host(""));
+    c.env("DISTCC_FALLBACK", "0")
+        .env("TERM", "xterm")
+        .env_remove("GCC_COLORS")
+        .args(["-qec", &line, "/dev/null"]);
+    let out = run(&mut c);
+    assert!(out.status.success(), "{}", show(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("unused") && shown.contains("\x1b["),
+        "no colours: {shown:?}"
+    );
+    assert_eq!(wait_compiles(&d, 1), 1, "not remote: {}", d.log());
+    let out = run(client(&dir, &d.host(""))
+        .env("TERM", "xterm")
+        .args(["gcc", "-Wall", "-c", "w.c", "-o", "w.o"]));
+    let piped = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        piped.contains("unused") && !piped.contains("\x1b["),
+        "{piped:?}"
+    );
+}

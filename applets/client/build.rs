@@ -60,6 +60,21 @@ enum Outcome {
     Fatal(Error),
 }
 
+/// The option that keeps a server's diagnostics coloured, when ours are.
+fn colour_flag(argv: &[OsString]) -> Option<&'static str> {
+    use std::io::IsTerminal;
+    let term = std::env::var("TERM").ok();
+    let gcc_colors = std::env::var("GCC_COLORS").ok();
+    args::colour::flag(
+        argv,
+        &args::colour::Terminal {
+            is_tty: std::io::stderr().is_terminal(),
+            term: term.as_deref(),
+            gcc_colors: gcc_colors.as_deref(),
+        },
+    )
+}
+
 fn basename(p: &std::ffi::OsStr) -> Vec<u8> {
     Path::new(p)
         .file_name()
@@ -108,6 +123,9 @@ impl<'a> Build<'a> {
             Verdict::Distribute(mut job) => {
                 if !self.env.no_rewrite_cross {
                     args::cross::rewrite_cross(&mut job.argv, self.env.path.as_deref());
+                }
+                if let Some(flag) = colour_flag(&job.argv) {
+                    job.argv.push(flag.into());
                 }
                 // Options that read or write the client's own files (our
                 // servers refuse them; a stock one would use its own files):

@@ -6,9 +6,11 @@
 //! the file types (facts §4.3-4.5, §1.10.4). [`policy`] is the daemon's
 //! allow-list of option shapes a network client may ask for. [`response`]
 //! expands `@file` arguments on the client; [`side_files`] keeps units
-//! whose compiler writes files beside the object on the client.
+//! whose compiler writes files beside the object on the client; [`colour`]
+//! keeps diagnostics coloured when a local compile would colour them.
 
 pub mod classify;
+pub mod colour;
 pub mod cross;
 pub mod dotd;
 pub mod extensions;

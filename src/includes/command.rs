@@ -270,6 +270,9 @@ fn irrelevant(arg: &[u8]) -> bool {
         || (arg.starts_with(b"-M") && arg != b"-M" && arg != b"-MM")
         || arg.starts_with(b"-g")
         || arg.starts_with(b"-o")
+        || arg.starts_with(b"-fdiagnostics-")
+        || arg.starts_with(b"-fno-diagnostics-")
+        || arg.starts_with(b"-fcolor-diagnostics")
         || matches!(arg, b"-c" | b"-S" | b"-w" | b"-v" | b"-pipe" | b"-Q")
 }
 
