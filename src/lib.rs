@@ -17,6 +17,7 @@ pub mod compress;
 pub mod debuginfo;
 pub mod dotd_rewrite;
 pub mod error;
+pub mod fdpass;
 pub mod includes;
 pub mod logging;
 pub mod protocol;

@@ -21,7 +21,7 @@ use distcc::env::ClientEnv;
 use distcc::protocol::token::{HEADER_LEN, Token, parse_header, put_header, put_payload};
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
@@ -138,8 +138,8 @@ pub fn query_with_list(
         .map_err(|e| format!("writing to include server: {e}"))?;
     // The first read takes the list's descriptor too, when one comes.
     let mut first = vec![0u8; 64 * 1024];
-    let (got, list) =
-        recv_with_fd(&s, &mut first).map_err(|e| format!("reading include server reply: {e}"))?;
+    let (got, list) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut first)
+        .map_err(|e| format!("reading include server reply: {e}"))?;
     first.truncate(got);
     let mut s = std::io::Cursor::new(first).chain(std::io::BufReader::with_capacity(64 * 1024, s));
     let n = read_header(&mut s, Token::Argc)?;
@@ -181,63 +181,6 @@ fn checked_list(fd: OwnedFd, count: usize) -> Option<ReadyList> {
             None
         }
     }
-}
-
-/// One `recvmsg` into `buf`, accepting one passed descriptor (others, and
-/// any when the reply is not ours, are closed).
-fn recv_with_fd(s: &UnixStream, buf: &mut [u8]) -> std::io::Result<(usize, Option<OwnedFd>)> {
-    // Room for a few descriptors: a surplus is closed, not left open.
-    let fd_room = 4 * std::mem::size_of::<libc::c_int>() as u32;
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(fd_room) } as usize;
-    let mut control = vec![0u8; space];
-    // Bounded: only interrupted calls are repeated.
-    for _ in 0..1000 {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: an all-zero msghdr is valid; the fields are set below.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        // SAFETY: recvmsg into `buf` and `control`, both described by msg.
-        let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let mut fds = Vec::new();
-        // SAFETY: the CMSG macros walk the control buffer the kernel filled
-        // (msg_controllen bytes); each SCM_RIGHTS payload holds descriptors
-        // now owned by this process.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let data = libc::CMSG_DATA(cmsg);
-                    let bytes = (*cmsg).cmsg_len as usize - (data as usize - cmsg as usize);
-                    for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
-                        let fd = std::ptr::read_unaligned(
-                            data.add(i * std::mem::size_of::<libc::c_int>())
-                                .cast::<libc::c_int>(),
-                        );
-                        fds.push(<OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd));
-                    }
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        // One list; anything else is dropped (closed).
-        let list = if fds.len() == 1 { fds.pop() } else { None };
-        return Ok((n as usize, list));
-    }
-    Err(std::io::ErrorKind::Interrupted.into())
 }
 
 /// Connects to a unix socket, waiting at most `timeout` while its backlog

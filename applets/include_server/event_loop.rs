@@ -22,7 +22,7 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -274,7 +274,9 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll
                     return true;
                 }
                 let sent = match list {
-                    Some(fd) => send_with_fd(&c.stream, &buf[*pos..], fd),
+                    Some(fd) => {
+                        distcc::fdpass::send_with_fd(c.stream.as_fd(), &buf[*pos..], fd.as_fd())
+                    }
                     None => c.stream.write(&buf[*pos..]),
                 };
                 if matches!(sent, Ok(n) if n > 0) {
@@ -292,43 +294,4 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll
             false
         }
     }
-}
-
-/// Writes the start of `data` with `fd` attached (`SCM_RIGHTS`). A reader
-/// that does not ask for descriptors gets the bytes alone (the kernel
-/// closes the descriptor for it).
-fn send_with_fd(stream: &UnixStream, data: &[u8], fd: &OwnedFd) -> std::io::Result<usize> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: CMSG_SPACE only computes a size.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    let mut iov = libc::iovec {
-        iov_base: data.as_ptr() as *mut libc::c_void,
-        iov_len: data.len(),
-    };
-    // SAFETY: an all-zero msghdr is valid; the fields are filled below.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: `msg` describes `control`, which has room for one header and
-    // one descriptor (CMSG_SPACE above); the macros stay inside it.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
-        std::ptr::copy_nonoverlapping(
-            (&raw as *const libc::c_int).cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            std::mem::size_of::<libc::c_int>(),
-        );
-    }
-    // SAFETY: sendmsg on our socket with the message built above.
-    let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(n as usize)
 }
