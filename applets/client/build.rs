@@ -127,10 +127,10 @@ impl<'a> Build<'a> {
                 if let Some(flag) = colour_flag(&job.argv) {
                     job.argv.push(flag.into());
                 }
-                // Options that read or write the client's own files (our
-                // servers refuse them; a stock one would use its own files):
-                // the compile belongs here.
-                // The same for options that write files beside the object.
+                // The compile belongs here when its options read or write the
+                // client's own files (our servers refuse them; a stock one
+                // would use its own), or write files beside the object (a
+                // server would throw them away).
                 let here = match args::policy::check(&args::strip::server_argv(&job.argv)) {
                     Err(e) => Some(e.to_string()),
                     Ok(_) => args::side_files::reason(&job.argv),
@@ -354,10 +354,9 @@ impl<'a> Build<'a> {
             }
         }
         let _ = self.state.phase(Phase::Connect);
-        if let Some(req) = files {
+        if let Some(mut req) = files {
             let mut conn = Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork)?;
             let _ = self.state.phase(Phase::Send);
-            let mut req = req;
             remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
             return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
         }
