@@ -265,14 +265,7 @@ pub fn original_name(path: &[u8]) -> Vec<u8> {
             }
         }
     }
-    let mut name = &path[cut..];
-    if let Some(n) = name.strip_suffix(b".abs") {
-        name = n;
-    }
-    if let Some(n) = name.strip_suffix(b".lzo") {
-        name = n;
-    }
-    name.to_vec()
+    distcc::includes::bundle::client_name(&path[cut..])
 }
 
 fn is_forcing(path: &[u8]) -> bool {

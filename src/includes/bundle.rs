@@ -39,9 +39,10 @@ pub struct Entry {
     pub body: Body,
 }
 
-/// The name a client derives for a link or forcing file at client path
-/// `p`: a trailing `.abs`, then a trailing `.lzo`, dropped (facts §2.2:
-/// the rule is meant for copies, but clients apply it to every path).
+/// The name a client derives from a reply path without its root: a
+/// trailing `.abs`, then a trailing `.lzo`, dropped (facts §2.2: the rule
+/// is meant for copies, but clients apply it to every path, links and
+/// forcing files too).
 pub fn client_name(p: &[u8]) -> Vec<u8> {
     let p = p.strip_suffix(b".abs").unwrap_or(p);
     p.strip_suffix(b".lzo").unwrap_or(p).to_vec()

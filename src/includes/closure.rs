@@ -24,6 +24,7 @@ use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
 use super::resolve::{Found, SearchPath, join, join_cow};
 use super::scanner::{Cond, IncludeKind, Node};
 use super::unseen::Unseen;
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -304,59 +305,43 @@ impl Walker<'_> {
     /// once per request): one `stat` per directory instead of one per
     /// lookup. Symlinks and odd entries are stat'ed.
     fn file_in(&mut self, dir: &Path, name: &Path) -> bool {
-        // The common case without building a path: a plain file name in an
-        // absolute user directory.
+        // The common case needs no new path: a plain file name in an
+        // absolute user directory is looked up in that directory as given.
         let (d, n) = (key(dir), key(name));
-        if d.starts_with(b"/")
+        let plain = d.starts_with(b"/")
             && !d.ends_with(b"/")
             && !n.is_empty()
             && n != b"."
             && n != b".."
             && !n.contains(&b'/')
-            && !self.in_system(dir)
-        {
-            let listing = self.listing(dir);
-            if let Some(rec) = &mut self.recording {
-                rec.listing(dir, listing.as_ref().map(|l| l.0));
-            }
-            return match listing.as_ref().map(|(_, names)| names.get(n).copied()) {
-                None | Some(None) | Some(Some(ENTRY_DIR)) => false,
-                Some(Some(ENTRY_FILE)) => true,
-                Some(Some(_)) => {
-                    let found = self.file(&join(dir, name));
-                    if let Some(rec) = &mut self.recording {
-                        rec.probe(dir, name.as_os_str(), found);
-                    }
-                    found
-                }
-            };
-        }
-        let full = join(dir, name);
-        let system = if full.is_absolute() {
-            self.in_system(&full)
+            && !self.in_system(dir);
+        let full;
+        let (parent, last) = if plain {
+            (dir, name.as_os_str())
         } else {
-            self.in_system(&join(self.cwd, &full))
-        };
-        if system || key(&full).ends_with(b"/.") {
-            return self.file(&full);
-        }
-        let (Some(parent), Some(last)) = (full.parent(), full.file_name()) else {
-            return self.file(&full);
+            full = join(dir, name);
+            let system = if full.is_absolute() {
+                self.in_system(&full)
+            } else {
+                self.in_system(&join(self.cwd, &full))
+            };
+            if system || key(&full).ends_with(b"/.") {
+                return self.file(&full);
+            }
+            let (Some(parent), Some(last)) = (full.parent(), full.file_name()) else {
+                return self.file(&full);
+            };
+            (parent, last)
         };
         let listing = self.listing(parent);
         if let Some(rec) = &mut self.recording {
             rec.listing(parent, listing.as_ref().map(|l| l.0));
         }
-        let kind = match &listing {
-            None => return false,
-            Some((_, names)) => names.get(last.as_bytes()).copied(),
-        };
-        match kind {
-            None => false,
+        match listing.and_then(|(_, names)| names.get(last.as_bytes()).copied()) {
+            None | Some(ENTRY_DIR) => false,
             Some(ENTRY_FILE) => true,
-            Some(ENTRY_DIR) => false,
             Some(_) => {
-                let found = self.file(&full);
+                let found = self.file(&join(parent, Path::new(last)));
                 if let Some(rec) = &mut self.recording {
                     rec.probe(parent, last, found);
                 }
@@ -635,45 +620,39 @@ impl Walker<'_> {
         ctx: &Ctx,
         uncertain: usize,
     ) -> Result<(), NotCovered> {
-        // A literal name (nearly always): borrowed from the directive.
-        if let Some((name, quote)) = header_name_ref(body) {
-            return self.include_name(body, name, quote, kind, import, ctx, uncertain);
-        }
-        let names = match self.names(body, ctx) {
-            Ok(n) => n,
-            // `#ifdef X` / `#include X` in a branch we could not decide, with
-            // X certainly undefined there (no system header included so far
-            // writes it): the compiler would fail if the branch were live.
-            Err(_) if uncertain > 0 && self.undefined_name(body) => return Ok(()),
-            Err(e) => return Err(e),
+        // A literal name (nearly always) is borrowed from the directive.
+        let literal;
+        let computed: Vec<(Cow<'_, Path>, bool)>;
+        let names: &[(Cow<'_, Path>, bool)] = match header_name_ref(body) {
+            Some((name, quote)) => {
+                literal = [(Cow::Borrowed(name), quote)];
+                &literal
+            }
+            None => {
+                computed = match self.names(body, ctx) {
+                    Ok(n) => n.into_iter().map(|(p, q)| (Cow::Owned(p), q)).collect(),
+                    // `#ifdef X` / `#include X` in a branch we could not
+                    // decide, with X certainly undefined there (no system
+                    // header included so far writes it): the compiler would
+                    // fail if the branch were live.
+                    Err(_) if uncertain > 0 && self.undefined_name(body) => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                &computed
+            }
         };
         for (name, quote) in names {
-            self.include_name(body, &name, quote, kind, import, ctx, uncertain)?;
-        }
-        Ok(())
-    }
-
-    /// Follows one header name of an include directive.
-    #[allow(clippy::too_many_arguments)]
-    fn include_name(
-        &mut self,
-        body: &[u8],
-        name: &Path,
-        quote: bool,
-        kind: IncludeKind,
-        import: bool,
-        ctx: &Ctx,
-        uncertain: usize,
-    ) -> Result<(), NotCovered> {
-        if name.is_absolute()
-            && self.file(name)
-            && !self.realpath(name).is_some_and(|r| self.is_system(&r))
-        {
-            self.rewrite_absolute(body, name, quote, ctx)?;
-        }
-        let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
-        for found in self.find(name, quote, Some(ctx.dir), next).iter() {
-            self.visit(found, uncertain, import)?;
+            let (name, quote) = (name.as_ref(), *quote);
+            if name.is_absolute()
+                && self.file(name)
+                && !self.realpath(name).is_some_and(|r| self.is_system(&r))
+            {
+                self.rewrite_absolute(body, name, quote, ctx)?;
+            }
+            let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
+            for found in self.find(name, quote, Some(ctx.dir), next).iter() {
+                self.visit(found, uncertain, import)?;
+            }
         }
         Ok(())
     }
