@@ -80,14 +80,19 @@ impl Drop for JobDir {
 /// The name of the pump tree inside a job directory.
 const TREE: &str = "root";
 
-/// A worker's reusable job directory and pump tree, and the daemon's
-/// shared pump store.
+/// A worker's reusable job directory, pump tree and source buffer, and the
+/// daemon's shared pump store.
 #[derive(Default)]
 pub struct Slot {
     dir: Option<JobDir>,
     tree: Option<Tree>,
     store: Option<std::sync::Arc<super::pump_store::Store>>,
+    source: Vec<u8>,
 }
+
+/// A decoded source buffer is kept for the worker's next job up to this
+/// capacity (multi-megabyte C++ units fit; an outlier is not held on to).
+const KEEP_SOURCE_BUFFER: usize = 16 << 20;
 
 impl Slot {
     /// A slot whose pump trees share `store`.
@@ -108,6 +113,20 @@ impl Slot {
         match self.dir.take() {
             Some(d) if !keep && d.path.starts_with(tmpdir) => Ok(d),
             _ => JobDir::create(tmpdir, keep),
+        }
+    }
+
+    /// The buffer to decode the next LZO source into: the last job's, so a
+    /// worker does not fault in and grow fresh memory for every source.
+    pub fn take_source_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.source)
+    }
+
+    /// Keeps `buffer` for the next job (unless it is oversized). Only once
+    /// the compiler's group is gone: its pages were lent to its stdin pipe.
+    pub fn give_back_source_buffer(&mut self, buffer: Vec<u8>) {
+        if buffer.capacity() <= KEEP_SOURCE_BUFFER {
+            self.source = buffer;
         }
     }
 

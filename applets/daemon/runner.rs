@@ -206,7 +206,9 @@ fn execute_in(
     let (command, cwd, root) = match body {
         Body::Doti(wire) => {
             let data = if task.version.compresses() {
-                compress::decompress(&wire, cfg.max_decompressed)?
+                let mut buffer = slot.take_source_buffer();
+                compress::decompress_into(&wire, cfg.max_decompressed, &mut buffer)?;
+                buffer
             } else {
                 wire
             };
@@ -290,6 +292,10 @@ fn execute_in(
         cfg,
         &task.control,
     )?;
+    // The compiler's group is gone: the source's pages are no longer lent.
+    if let Some(data) = stdin.take() {
+        slot.give_back_source_buffer(data);
+    }
     let mut status = ran.status;
     let mut stderr = ran.stderr;
     if strip_line && let Some(root) = &root {

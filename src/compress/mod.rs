@@ -10,7 +10,7 @@
 mod decode;
 mod lzo1x_1;
 
-pub use decode::decompress;
+pub use decode::{decompress, decompress_into};
 pub use lzo1x_1::{compress, compress_into};
 
 /// Default cap on one decompressed payload.
