@@ -119,10 +119,11 @@ pub fn send_plain(
         // (the preprocessor has exited), so the mapping cannot change or
         // shrink under us.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(what, e))?;
-        let wire = compress::compress(&map[..len as usize]);
-        drop(map);
-        out.extend_from_slice(&header(Token::Doti, wire.len())?);
-        return conn.send_parts(&out, &wire);
+        // Sent from the compressor's own buffer, not copied out of it.
+        return compress::compress_with(&map[..len as usize], |wire| {
+            out.extend_from_slice(&header(Token::Doti, wire.len())?);
+            conn.send_parts(&out, wire)
+        });
     }
     let mut source = vec![0; len as usize];
     file.read_exact(&mut source)

@@ -103,6 +103,16 @@ pub fn compress_into(src: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Compresses `src` and hands the stream to `take` where it lies (in this
+/// thread's scratch buffer), for a caller that only sends it on: no copy
+/// of the stream into a buffer of its own. Empty input gives an empty stream.
+pub fn compress_with<R>(src: &[u8], take: impl FnOnce(&[u8]) -> R) -> R {
+    if src.is_empty() {
+        return take(&[]);
+    }
+    with_stream(src, take)
+}
+
 /// Returns the LZO1X-1 stream for `src` (empty for empty input).
 pub fn compress(src: &[u8]) -> Vec<u8> {
     if src.is_empty() {
