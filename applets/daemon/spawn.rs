@@ -121,6 +121,23 @@ fn check(r: libc::c_int) -> std::io::Result<()> {
     }
 }
 
+/// The daemon's own environment as `NAME=value` strings, with each name,
+/// read once: nothing changes it while the daemon runs, and copying it anew
+/// for every compiler cost a few dozen allocations per job.
+fn inherited_environment() -> &'static [(OsString, CString)] {
+    static INHERITED: std::sync::OnceLock<Vec<(OsString, CString)>> = std::sync::OnceLock::new();
+    INHERITED.get_or_init(|| {
+        std::env::vars_os()
+            .filter_map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                Some((k, CString::new(kv).ok()?))
+            })
+            .collect()
+    })
+}
+
 /// Starts `program` (looked up in PATH if it has no `/`) with `argv`, in
 /// `cwd`, as described in the module header. An error means nothing runs.
 pub fn spawn(
@@ -143,18 +160,7 @@ pub fn spawn(
     let args: Vec<CString> = argv.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
     let mut argp: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
     argp.push(std::ptr::null_mut());
-    let mut vars: Vec<CString> = Vec::new();
-    for (k, v) in std::env::vars_os() {
-        if env.iter().any(|(name, _)| OsStr::new(name) == k) {
-            continue;
-        }
-        let mut kv = std::os::unix::ffi::OsStringExt::into_vec(k);
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        if let Ok(c) = CString::new(kv) {
-            vars.push(c);
-        }
-    }
+    let mut vars: Vec<CString> = Vec::with_capacity(env.len());
     for (k, v) in env {
         let mut kv = k.as_bytes().to_vec();
         kv.push(b'=');
@@ -166,7 +172,15 @@ pub fn spawn(
             )
         })?);
     }
-    let mut envp: Vec<*mut libc::c_char> = vars.iter().map(|v| v.as_ptr().cast_mut()).collect();
+    let inherited = inherited_environment();
+    let mut envp: Vec<*mut libc::c_char> = Vec::with_capacity(inherited.len() + vars.len() + 1);
+    envp.extend(
+        inherited
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|(name, _)| OsStr::new(name) == k))
+            .map(|(_, kv)| kv.as_ptr().cast_mut()),
+    );
+    envp.extend(vars.iter().map(|v| v.as_ptr().cast_mut()));
     envp.push(std::ptr::null_mut());
     let dir = cstring(cwd.as_os_str())?;
 
