@@ -32,8 +32,7 @@ const SLACK: usize = 32;
 /// Decompresses a raw LZO1X stream (any LZO1X level), refusing to produce more
 /// than `max_output` bytes. Empty input is an empty payload.
 pub fn decompress(src: &[u8], max_output: usize) -> Result<Vec<u8>> {
-    let guess = src.len().saturating_mul(4).min(max_output);
-    let mut out = Vec::with_capacity(guess + SLACK);
+    let mut out = Vec::new();
     decompress_into(src, max_output, &mut out)?;
     Ok(out)
 }
@@ -46,6 +45,10 @@ pub fn decompress_into(src: &[u8], max_output: usize, out: &mut Vec<u8>) -> Resu
     if src.is_empty() {
         return Ok(());
     }
+    // Source text expands about fourfold; a buffer kept from a bigger
+    // payload already has the room.
+    let guess = src.len().saturating_mul(4).min(max_output);
+    out.reserve(guess + SLACK);
     let mut w = Writer {
         base: out.as_mut_ptr(),
         len: 0,
