@@ -367,9 +367,10 @@ fn fast(src: &[u8], ip_out: &mut usize, state_out: &mut usize, w: &mut Writer) -
             let i = src.as_ptr().add(ip);
             let inst = usize::from(*i);
             let (distance, len, trailing, used) = if inst >= 32 {
-                // M2 (inst >= 64) and M3 come about equally often in
-                // source text: both decodings are computed and one picked
-                // with masks, leaving no branch between them to mispredict.
+                // M2 (inst >= 64) and M3 are both common in source text
+                // and follow each other in no predictable order: both
+                // decodings are computed and one is picked with masks,
+                // leaving no branch between them to mispredict.
                 let b1 = usize::from(*i.add(1));
                 let d = b1 | usize::from(*i.add(2)) << 8;
                 let m2 = (usize::from(inst >= 64)).wrapping_neg();
