@@ -122,10 +122,12 @@ impl Slot {
         std::mem::take(&mut self.source)
     }
 
-    /// Keeps `buffer` for the next job (unless it is oversized). Only once
-    /// the compiler's group is gone: its pages were lent to its stdin pipe.
+    /// Keeps `buffer` for the next job if it is larger than the one kept
+    /// (a plain job's small body does not displace a decode buffer) and not
+    /// oversized. Only once the compiler's group is gone: its pages were
+    /// lent to its stdin pipe.
     pub fn give_back_source_buffer(&mut self, buffer: Vec<u8>) {
-        if buffer.capacity() <= KEEP_SOURCE_BUFFER {
+        if buffer.capacity() > self.source.capacity() && buffer.capacity() <= KEEP_SOURCE_BUFFER {
             self.source = buffer;
         }
     }

@@ -213,21 +213,21 @@ fn trailing_literals(
     Ok(())
 }
 
-/// Copies `n` bytes from `distance` bytes back in the output.
+/// Copies `n` bytes to `to` from `distance` bytes before it, as LZ77
+/// matches do (an overlapping source repeats the bytes just written).
+///
+/// # Safety
+/// `to - distance` must lie in the written output (distance >= 1), and
+/// `n + SLACK` bytes of capacity must follow `to`. Blocks of B bytes are
+/// used only when distance >= B, so a block's source lies wholly before its
+/// destination (already written, not overlapping it); the last block writes
+/// at most B - 1 < SLACK bytes past n, and the two first blocks of a match
+/// with distance >= 16 at most 30 < SLACK.
 #[inline(always)]
-fn copy_match(distance: usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
-    if distance == 0 || distance > w.len {
-        return Err(corrupt("match reaches before start of output"));
-    }
-    w.room(n, out)?;
-    // SAFETY: the source starts `distance` (1..=len) bytes back inside the
-    // written output; room() left n + SLACK bytes of capacity. Blocks of B
-    // bytes are used only when distance >= B, so a block's source lies
-    // wholly before its destination (already written, not overlapping it);
-    // the last block writes at most B - 1 < SLACK bytes past n, and the two
-    // first blocks of a match with distance >= 16 at most 30 < SLACK.
+unsafe fn copy_back(to: *mut u8, distance: usize, n: usize) {
+    // SAFETY: as the caller guarantees (above).
     unsafe {
-        let mut to = w.base.add(w.len);
+        let mut to = to;
         let mut from = to.sub(distance);
         let end = to.add(n);
         if distance >= 16 {
@@ -261,6 +261,18 @@ fn copy_match(distance: usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> R
             }
         }
     }
+}
+
+/// Copies `n` bytes from `distance` bytes back in the output.
+#[inline(always)]
+fn copy_match(distance: usize, n: usize, w: &mut Writer, out: &mut Vec<u8>) -> Result<()> {
+    if distance == 0 || distance > w.len {
+        return Err(corrupt("match reaches before start of output"));
+    }
+    w.room(n, out)?;
+    // SAFETY: distance is 1..=len, so the source lies in the written
+    // output; room() left n + SLACK bytes of capacity.
+    unsafe { copy_back(w.base.add(w.len), distance, n) };
     w.len += n;
     Ok(())
 }
@@ -415,27 +427,7 @@ fn fast(src: &[u8], ip_out: &mut usize, state_out: &mut usize, w: &mut Writer) -
             if distance > op {
                 break Err(corrupt("match reaches before start of output"));
             }
-            let to = base.add(op);
-            let from = to.sub(distance);
-            if distance >= 16 {
-                ptr::copy_nonoverlapping(from, to, 16);
-                ptr::copy_nonoverlapping(from.add(16), to.add(16), 16);
-                if len > 32 {
-                    ptr::copy_nonoverlapping(from.add(32), to.add(32), 16);
-                }
-            } else if distance >= 8 {
-                let mut k = 0;
-                while k < len {
-                    ptr::copy_nonoverlapping(from.add(k), to.add(k), 8);
-                    k += 8;
-                }
-            } else if distance == 1 {
-                ptr::write_bytes(to, *from, len);
-            } else {
-                for k in 0..len {
-                    *to.add(k) = *from.add(k);
-                }
-            }
+            copy_back(base.add(op), distance, len);
             op += len;
             ip += used;
             // 0 to 3 trailing literals, copied as one 4-byte block.
