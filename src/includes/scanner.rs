@@ -94,12 +94,12 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut stack: Vec<Open> = Vec::new();
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
+    let mut line = Vec::new();
     let mut i = 0;
     while i < src.len() {
         i = skip_blank(src, i);
         if i < src.len() && src[i] == b'#' {
-            let (line, next) = directive_line(src, i + 1);
-            i = next;
+            i = directive_line(src, i + 1, &mut line);
             handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
             // `_Pragma("pop_macro(...)")` may also appear outside
@@ -321,21 +321,51 @@ fn end_block_comment(s: &[u8], i: usize) -> usize {
 fn skip_code_line(s: &[u8], mut i: usize) -> (usize, bool) {
     let mut pragma = false;
     while i < s.len() {
+        // Most bytes matter to none of the cases below: skip them in a
+        // tight loop first.
+        i += s[i..]
+            .iter()
+            .position(|&c| CODE_STOPS[usize::from(c)])
+            .unwrap_or(s.len() - i);
+        if i == s.len() {
+            break;
+        }
         match s[i] {
             b'\n' => return (i + 1, pragma),
             b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
             b'/' if s.get(i + 1) == Some(&b'*') => i = end_block_comment(s, i + 2),
             b'/' if s.get(i + 1) == Some(&b'/') => return (skip_line_comment(s, i + 2), pragma),
             q @ (b'"' | b'\'') => i = skip_quoted(s, i + 1, q),
-            b'_' if s[i..].starts_with(b"_Pragma") => {
+            // `_Pragma`, found by its rarer `P` (the `_` before it was
+            // skipped as a plain byte of this line).
+            b'P' if i > 0 && s[i - 1] == b'_' && s[i..].starts_with(b"Pragma") => {
                 pragma = true;
-                i += 7;
+                i += 6;
             }
             _ => i += 1,
         }
     }
     (i, pragma)
 }
+
+/// A byte table: true for the bytes in `bytes`.
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut k = 0;
+    while k < bytes.len() {
+        set[bytes[k] as usize] = true;
+        k += 1;
+    }
+    set
+}
+
+/// The bytes an ordinary line's scan has to look at: line ends,
+/// continuations, comments, literals and the `P` of `_Pragma` (`_` itself
+/// is far too common in system headers to stop at).
+const CODE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'P");
+
+/// The bytes outside literals that a directive line's copy has to look at.
+const DIRECTIVE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'");
 
 /// Skips a `//` comment (which continues across backslash-newlines).
 fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
@@ -363,14 +393,26 @@ fn skip_quoted(s: &[u8], mut i: usize, q: u8) -> usize {
     i
 }
 
-/// Collects a directive's logical line starting at `i` (just after `#`):
-/// continuations removed, comments replaced by a space. Quoted text is
-/// copied as is, so `"a//b.h"` keeps its slashes. Returns the line and the
-/// index after its newline.
-fn directive_line(s: &[u8], mut i: usize) -> (Vec<u8>, usize) {
-    let mut out = Vec::new();
+/// Collects a directive's logical line starting at `i` (just after `#`)
+/// into `out` (cleared first): continuations removed, comments replaced by
+/// a space. Quoted text is copied as is, so `"a//b.h"` keeps its slashes.
+/// Returns the index after its newline.
+fn directive_line(s: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
+    out.clear();
     let mut quote: Option<u8> = None;
     while i < s.len() {
+        if quote.is_none() {
+            // Copy a run of plain bytes at once.
+            let run = s[i..]
+                .iter()
+                .position(|&c| DIRECTIVE_STOPS[usize::from(c)])
+                .unwrap_or(s.len() - i);
+            out.extend_from_slice(&s[i..i + run]);
+            i += run;
+            if i == s.len() {
+                break;
+            }
+        }
         let c = s[i];
         let cont = continuation(s, i);
         if cont > 0 {
@@ -378,7 +420,7 @@ fn directive_line(s: &[u8], mut i: usize) -> (Vec<u8>, usize) {
             continue;
         }
         if c == b'\n' {
-            return (out, i + 1);
+            return i + 1;
         }
         match quote {
             Some(q) => {
@@ -397,7 +439,7 @@ fn directive_line(s: &[u8], mut i: usize) -> (Vec<u8>, usize) {
                     i = end_block_comment(s, i + 2);
                 } else if c == b'/' && s.get(i + 1) == Some(&b'/') {
                     let end = skip_line_comment(s, i + 2);
-                    return (out, end);
+                    return end;
                 } else {
                     if c == b'"' || c == b'\'' {
                         quote = Some(c);
@@ -408,7 +450,7 @@ fn directive_line(s: &[u8], mut i: usize) -> (Vec<u8>, usize) {
             }
         }
     }
-    (out, i)
+    i
 }
 
 #[cfg(test)]
@@ -429,6 +471,39 @@ mod tests {
         let mut out = Vec::new();
         includes(&parse(src.as_bytes()).nodes, &mut out);
         out
+    }
+
+    fn popped(src: &str) -> Vec<String> {
+        parse(src.as_bytes())
+            .nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::PopMacro { name, .. } => Some(String::from_utf8_lossy(name).into()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pragma_operator_on_code_lines() {
+        // Found wherever it starts on a line, after identifiers and spaces.
+        let src = "int __x_y; _Pragma(\"pop_macro(\\\"A\\\")\") int z;\n\
+                   _Pragma(\"pop_macro(\\\"B\\\")\")\n\
+                   f(); __Pragma(\"pop_macro(\\\"C\\\")\")\n";
+        assert_eq!(popped(src), ["A", "B", "C"]);
+        // Not in literals or comments, not without its `_`, not split by a
+        // continuation.
+        let src = "char *s = \"_Pragma(\\\"pop_macro(\\\\\\\"D\\\\\\\")\\\")\";\n\
+                   /* _Pragma(\"pop_macro(\\\"E\\\")\") */ int a;\n\
+                   // _Pragma(\"pop_macro(\\\"F\\\")\")\n\
+                   Pragma(\"pop_macro(\\\"G\\\")\");\n\
+                   _\\\nPragma(\"pop_macro(\\\"H\\\")\");\n";
+        assert_eq!(popped(src), Vec::<String>::new());
+        // Lines after all of these still parse.
+        assert_eq!(
+            all_includes(&format!("{src}#include \"after.h\"\n")),
+            ["\"after.h\""]
+        );
     }
 
     #[test]
