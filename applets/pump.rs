@@ -45,29 +45,57 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
         }
-        Some("--startup") => startup(),
+        Some("--startup") => startup(&inv.argv0),
         Some("--shutdown") => shutdown(),
-        Some(_) => run(&inv.args),
+        Some(_) => run(&inv.argv0, &inv.args),
     }
 }
 
-/// Where the distcc client lives: `DISTCC_LOCATION`, else our own directory.
-fn location() -> Result<PathBuf> {
-    let loc = match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
-        Some(l) => PathBuf::from(l),
-        None => std::env::current_exe()
-            .map_err(|e| Error::io("find own executable", e))?
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default(),
-    };
-    if !loc.join("distcc").is_file() {
-        return Err(Error::new(
-            Kind::Failed,
-            format!("can't find distcc (looked in {})", loc.display()),
-        ));
+/// Where the distcc client lives (its directory goes first on the build's
+/// PATH): `DISTCC_LOCATION` when set; else, as stock's pump looks beside
+/// itself, the directory `pump` was run from (argv[0], or the PATH entry
+/// it was found in), and then the directory of this binary itself, for a
+/// `pump` link elsewhere. The first that holds a `distcc` wins.
+fn location(argv0: &OsStr) -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> =
+        match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
+            Some(l) => vec![PathBuf::from(l)],
+            None => {
+                let mut dirs = Vec::new();
+                dirs.extend(invoked_from(argv0));
+                if let Some(own) = std::env::current_exe()
+                    .ok()
+                    .and_then(|e| e.parent().map(Path::to_path_buf))
+                {
+                    dirs.push(own);
+                }
+                dirs
+            }
+        };
+    if let Some(found) = candidates.iter().find(|d| d.join("distcc").is_file()) {
+        // Absolute, as it goes on PATH for commands that may change directory.
+        return std::path::absolute(found).map_err(|e| Error::io("find distcc's directory", e));
     }
-    Ok(loc)
+    let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    Err(Error::new(
+        Kind::Failed,
+        format!(
+            "can't find distcc (looked in {}); set DISTCC_LOCATION to its directory",
+            looked.join(", ")
+        ),
+    ))
+}
+
+/// The directory a program was started from: argv[0]'s own when it has a
+/// slash, else the first PATH entry holding a file of that name.
+fn invoked_from(argv0: &OsStr) -> Option<PathBuf> {
+    let path = Path::new(argv0);
+    if argv0.as_encoded_bytes().contains(&b'/') {
+        return path.parent().map(Path::to_path_buf);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .find(|dir| dir.join(path).is_file())
 }
 
 fn make_socket_dir() -> Result<PathBuf> {
@@ -207,7 +235,7 @@ fn report_discrepancies(dir: &Path) {
     eprintln!("See the Distcc Discrepancy Symptoms section in the include_server(1) man page.");
 }
 
-fn run(args: &[OsString]) -> Result<ExitCode> {
+fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     // The include server runs in this process: its warnings (one line per
     // translation unit it cannot cover) go to our stderr.
     distcc::logging::init(
@@ -215,7 +243,7 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         distcc::logging::LevelFilter::Warn,
         distcc::logging::Destination::Stderr,
     );
-    let loc = location()?;
+    let loc = location(argv0)?;
     eprintln!("__________Using distcc-pump from {}", loc.display());
     let hosts = determine_hosts(&loc)?;
     let dir = make_socket_dir()?;
@@ -282,8 +310,8 @@ fn quote(v: &OsStr) -> String {
     v.to_string_lossy().replace('\'', "'\\''")
 }
 
-fn startup() -> Result<ExitCode> {
-    let loc = location()?;
+fn startup(argv0: &OsStr) -> Result<ExitCode> {
+    let loc = location(argv0)?;
     eprintln!("__________Using distcc-pump from {}", loc.display());
     let hosts = determine_hosts(&loc)?;
     let dir = make_socket_dir()?;

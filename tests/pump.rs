@@ -170,3 +170,70 @@ fn pump_compile_matches_local() {
         std::fs::read(work.join("local.o")).unwrap()
     );
 }
+
+/// Without DISTCC_LOCATION, pump finds distcc beside itself as it was
+/// invoked (by path, or through PATH), even when the binary both links
+/// point to is not named `distcc`; when no `distcc` is anywhere near, the
+/// error says where it looked and what to set.
+#[test]
+fn finds_distcc_beside_its_own_link() {
+    let dir = TestDir::new("pump-location");
+    let real = dir.join("opt/distcc-rs");
+    std::fs::create_dir_all(dir.join("opt")).unwrap();
+    if std::fs::hard_link(bin(), &real).is_err() {
+        std::fs::copy(bin(), &real).unwrap();
+    }
+    for (sub, names) in [("bin", &["pump", "distcc"][..]), ("lonely", &["pump"][..])] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for name in names {
+            std::os::unix::fs::symlink(&real, dir.join(&format!("{sub}/{name}"))).unwrap();
+        }
+    }
+    let bin_dir = dir.join("bin").display().to_string();
+    let show_path = ["sh", "-c", "echo \"$PATH\""];
+    let system_path = std::env::var("PATH").unwrap_or_default();
+
+    // By path.
+    let mut cmd = Command::new(dir.join("bin/pump"));
+    client_env(&mut cmd, &dir, "127.0.0.1:1,cpp,lzo");
+    let out = run(cmd.args(show_path));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("Using distcc-pump from {bin_dir}\n")),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{bin_dir}:")),
+        "{}",
+        show(&out)
+    );
+
+    // Through PATH, as a user types `pump`.
+    let mut cmd = Command::new("pump");
+    client_env(&mut cmd, &dir, "127.0.0.1:1,cpp,lzo");
+    cmd.env("PATH", format!("{bin_dir}:{system_path}"));
+    let out = run(cmd.args(show_path));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{bin_dir}:")),
+        "{}",
+        show(&out)
+    );
+
+    // Nothing named distcc beside the link or the binary.
+    let mut cmd = Command::new(dir.join("lonely/pump"));
+    client_env(&mut cmd, &dir, "127.0.0.1:1,cpp,lzo");
+    let out = run(cmd.args(show_path));
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "can't find distcc (looked in {}, {})",
+            dir.join("lonely").display(),
+            dir.join("opt").display()
+        )) && err.contains("DISTCC_LOCATION"),
+        "{err}"
+    );
+}
