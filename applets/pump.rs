@@ -13,6 +13,7 @@
 
 use crate::include_server::{event_loop, normalise, signals};
 use distcc::applet::Invocation;
+use distcc::args::cross::find_in_path;
 use distcc::includes::server::Options;
 use distcc::{Error, Kind, Result};
 use std::ffi::{OsStr, OsString};
@@ -87,15 +88,14 @@ fn location(argv0: &OsStr) -> Result<PathBuf> {
 }
 
 /// The directory a program was started from: argv[0]'s own when it has a
-/// slash, else the first PATH entry holding a file of that name.
+/// slash, else the PATH entry the shell found it in.
 fn invoked_from(argv0: &OsStr) -> Option<PathBuf> {
-    let path = Path::new(argv0);
-    if argv0.as_encoded_bytes().contains(&b'/') {
-        return path.parent().map(Path::to_path_buf);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .find(|dir| dir.join(path).is_file())
+    let found = if argv0.as_encoded_bytes().contains(&b'/') {
+        PathBuf::from(argv0)
+    } else {
+        find_in_path(argv0, std::env::var_os("PATH").as_deref())?
+    };
+    found.parent().map(Path::to_path_buf)
 }
 
 fn make_socket_dir() -> Result<PathBuf> {

@@ -266,7 +266,7 @@ fn encode_block(
         // Extend the match 8 bytes at a time, stopping once the match
         // reaches `limit` (the first 8 bytes are always compared). Every read
         // ends before `limit + 12`, so the windows below bound them all.
-        // Matches of up to 19 bytes, most of them, are measured from two
+        // Matches of up to 27 bytes, most of them, are measured from three
         // chunks without a branch between them.
         let here = &blk[ip..limit + 12];
         let there = &blk[m..m + here.len()];
@@ -315,25 +315,24 @@ fn extend_match(here: &[u8], there: &[u8], mut mlen: usize) -> usize {
 /// returns the new output position.
 #[inline(always)]
 fn match_token(dst: &mut [u8], op: usize, mlen: usize, off: usize) -> usize {
-    if mlen <= M3_MAX_LEN && off <= M3_MAX_OFFSET && op + 4 <= dst.len() {
+    if mlen <= M3_MAX_LEN && off <= M3_MAX_OFFSET {
         // M2 and short M3 matches are both common and interleave
         // unpredictably: both encodings are computed and one is picked
         // without a branch, then written as one 4-byte store (the byte past
-        // the token is overwritten later).
+        // the token is overwritten later) unless the buffer ends sooner.
         let o = (off - 1) as u32;
         let len = mlen as u32;
         let m2 = ((len - 1) << 5) | ((o & 7) << 2) | ((o >> 3) << 8);
         let m3 = u32::from(M3_MARKER) | (len - 2) | ((o << 2) & 0xff) << 8 | (o >> 6) << 16;
         let is_m2 = (mlen <= M2_MAX_LEN) & (off <= M2_MAX_OFFSET);
-        let word = select_unpredictable(is_m2, m2, m3);
-        dst[op..op + 4].copy_from_slice(&word.to_le_bytes());
-        return op + 3 - usize::from(is_m2);
-    }
-    if mlen <= M2_MAX_LEN && off <= M2_MAX_OFFSET {
-        let o = off - 1;
-        dst[op..op + 2]
-            .copy_from_slice(&[(((mlen - 1) << 5) | ((o & 7) << 2)) as u8, (o >> 3) as u8]);
-        return op + 2;
+        let word = select_unpredictable(is_m2, m2, m3).to_le_bytes();
+        let n = 3 - usize::from(is_m2);
+        if op + 4 <= dst.len() {
+            dst[op..op + 4].copy_from_slice(&word);
+        } else {
+            dst[op..op + n].copy_from_slice(&word[..n]);
+        }
+        return op + n;
     }
     let (marker, o, max) = if off <= M3_MAX_OFFSET {
         (M3_MARKER, off - 1, M3_MAX_LEN)
