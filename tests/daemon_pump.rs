@@ -206,17 +206,22 @@ fn kept_tree_shows_each_job_only_its_own_files() {
     no_job_files_left(&d);
 }
 
-/// Headers found through an absolute directory arrive with the include
-/// server's `#line 1 "<client path>"` first. The daemon drops that line
-/// (so the compiler's include-guard optimisation works) and maps the root
-/// away instead: `__FILE__` and the compiler's messages still name the
-/// client's paths, never the daemon's directory.
+/// Headers found through an absolute directory arrive with our include
+/// server's marked `#line 1 "<client path>" /* ... */` first. The daemon
+/// drops that line (so the compiler's include-guard optimisation works: `-H`
+/// lists the twice-included header once) and maps the root away instead:
+/// `__FILE__` and the compiler's messages still name the client's paths,
+/// never the daemon's directory. An unmarked `#line` (a stock include
+/// server's, or the file's own) reaches the compiler.
 #[test]
 fn line_prefixed_headers_keep_client_paths() {
+    use distcc::includes::mirror::STRIPPABLE_LINE_MARK;
     let d = start(&[]);
-    let with_line =
-        |path: &str, body: &str| file(path, format!("#line 1 \"{path}\"\n{body}").as_bytes());
-    let argv = ["gcc", "-c", "w.c", "-o", "w.o", "-I/home/u/proj/inc"];
+    let with_line = |path: &str, body: &str| {
+        let mark = String::from_utf8_lossy(STRIPPABLE_LINE_MARK);
+        file(path, format!("#line 1 \"{path}\"{mark}\n{body}").as_bytes())
+    };
+    let argv = ["gcc", "-H", "-c", "w.c", "-o", "w.o", "-I/home/u/proj/inc"];
     let files = vec![
         file(
             &format!("{CWD}/w.c"),
@@ -239,6 +244,8 @@ fn line_prefixed_headers_keep_client_paths() {
         !has(b"distccd_"),
         "the daemon's directory leaked into the object"
     );
+    let err = String::from_utf8_lossy(&decompress(&resp.stderr, 1 << 20).unwrap()).into_owned();
+    assert_eq!(err.matches("where.h").count(), 1, "line not dropped: {err}");
     let files = vec![
         file(&format!("{CWD}/w.c"), b"#include \"broken.h\"\n"),
         with_line("/home/u/proj/inc/broken.h", "int x = nope;\n"),
@@ -251,6 +258,26 @@ fn line_prefixed_headers_keep_client_paths() {
         "{err}"
     );
     assert!(!err.contains("distccd_"), "{err}");
+    // Unmarked: kept, whatever it names.
+    let files = vec![
+        file(
+            &format!("{CWD}/w.c"),
+            b"#include \"where.h\"\nconst char *w(void) { return where_file; }\n",
+        ),
+        file(
+            "/home/u/proj/inc/where.h",
+            b"#line 1 \"/generated/from/where.y\"\nstatic const char *where_file = __FILE__;\n",
+        ),
+    ];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, files)).expect("a reply");
+    assert_eq!(resp.status, 0, "{}", d.log());
+    let object = decompress(&resp.object, 1 << 26).unwrap();
+    assert!(
+        object
+            .windows(24)
+            .any(|w| w == b"/generated/from/where.y\0"),
+        "the file's own #line was dropped"
+    );
 }
 
 #[test]

@@ -284,6 +284,7 @@ corpus!(
     sysroot,
     syscomputed,
     popmacro,
+    userline,
 );
 
 /// Names no system header writes are known to be undefined after system

@@ -10,25 +10,32 @@
 //!
 //! When the compiler understands `-fmacro-prefix-map` (GCC 8, Clang 10)
 //! and the client passed no prefix map of its own, the daemon drops that
-//! first line while unpacking and maps the root away instead: `__FILE__`
+//! first line while unpacking, if our include server marked it as safe to
+//! drop, and maps the root away instead: `__FILE__`
 //! comes out exactly as the `#line` made it, the file is the client's file
 //! byte for byte, and diagnostics are mapped back by removing the root
 //! from the compiler's stderr (debug information and the `.d` file are
-//! rewritten as before).
+//! rewritten as before). Unmarked lines stay: a stock include server's,
+//! the line of a file reached through a rewritten absolute `#include`
+//! (opened on the server through `../..`, which no prefix map undoes), and
+//! a file's own first line.
 
+use distcc::includes::mirror::STRIPPABLE_LINE_MARK;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-/// The first line the include server inserts, if `data` starts with one:
-/// its length.
+/// The first line our include server inserts and marks as replaceable by
+/// a prefix map ([`STRIPPABLE_LINE_MARK`]), if `data` starts with one: its
+/// length. An unmarked `#line` is kept: a stock include server's, one our
+/// server needs kept (an absolute `#include`'s target), or the file's own.
 pub fn inserted_line(data: &[u8]) -> Option<usize> {
     let rest = data.strip_prefix(b"#line 1 \"/")?;
     let end = rest.iter().position(|&b| b == b'\n')?;
-    let line = &rest[..end];
-    (line.ends_with(b"\"") && !line[..line.len() - 1].contains(&b'"'))
+    let name = rest[..end].strip_suffix(STRIPPABLE_LINE_MARK)?;
+    (name.ends_with(b"\"") && !name[..name.len() - 1].contains(&b'"'))
         .then_some(b"#line 1 \"/".len() + end + 1)
 }
 
@@ -111,12 +118,22 @@ mod tests {
 
     #[test]
     fn recognises_only_the_inserted_line() {
-        assert_eq!(inserted_line(b"#line 1 \"/a/b.h\"\n#ifndef B\n"), Some(17));
-        assert_eq!(inserted_line(b"#line 1 \"a/b.h\"\nx"), None);
-        assert_eq!(inserted_line(b"#line 2 \"/a/b.h\"\nx"), None);
-        assert_eq!(inserted_line(b"#line 1 \"/a/b.h\" 3\nx"), None);
-        assert_eq!(inserted_line(b"#line 1 \"/a/b.h\""), None);
+        let marked = |first: &[u8], rest: &[u8]| [first, STRIPPABLE_LINE_MARK, rest].concat();
+        let line = marked(b"#line 1 \"/a/b.h\"", b"\n#ifndef B\n");
+        assert_eq!(
+            inserted_line(&line),
+            Some(line.len() - b"#ifndef B\n".len())
+        );
+        assert_eq!(inserted_line(&marked(b"#line 1 \"a/b.h\"", b"\nx")), None);
+        assert_eq!(inserted_line(&marked(b"#line 2 \"/a/b.h\"", b"\nx")), None);
+        assert_eq!(
+            inserted_line(&marked(b"#line 1 \"/a/b.h\" 3", b"\nx")),
+            None
+        );
+        assert_eq!(inserted_line(&marked(b"#line 1 \"/a/b.h\"", b"")), None);
         assert_eq!(inserted_line(b"int x;\n"), None);
+        // Unmarked: a stock include server's, a kept one, the file's own.
+        assert_eq!(inserted_line(b"#line 1 \"/a/b.h\"\n#ifndef B\n"), None);
     }
 
     #[test]

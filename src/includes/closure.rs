@@ -44,6 +44,10 @@ pub struct Sent {
     /// For a file opened through an absolute path: that path, for the
     /// `#line 1 "..."` prefix of the `.lzo.abs` copy (facts §2.2).
     pub line_name: Option<PathBuf>,
+    /// The `#line` must reach the compiler: the file is the target of a
+    /// rewritten absolute `#include`, opened on the server through a
+    /// relative path that no prefix map turns back into `line_name`.
+    pub line_kept: bool,
     /// Absolute include names in this file's directives to replace (in
     /// directive lines only) by paths relative to its directory, so that
     /// the server opens its copy under the root: `(from, to)`, quotes kept.
@@ -108,6 +112,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         ids: FastMap::default(),
         resolved: FastMap::default(),
         resolved_rec: FastMap::default(),
+        rewritten: FastSet::default(),
         key_buf: Vec::new(),
         listings: FastMap::default(),
         recording: None,
@@ -167,6 +172,9 @@ struct Walker<'a> {
     resolved: FastMap<Vec<u8>, Arc<[Found]>>,
     /// The same while recording, with the dependencies of each resolution.
     resolved_rec: FastMap<Vec<u8>, RecordedFind>,
+    /// Absolute include names rewritten to relative ones (their targets
+    /// keep their `#line`).
+    rewritten: FastSet<Vec<u8>>,
     /// Reused for memo keys.
     key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
@@ -448,6 +456,7 @@ impl Walker<'_> {
                 real: real.to_path_buf(),
                 id,
                 line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
+                line_kept: self.rewritten.contains(key(&found.spelled)),
                 rewrites: Vec::new(),
             });
         }
@@ -695,6 +704,15 @@ impl Walker<'_> {
         let rewrites = &mut self.out.files[index].rewrites;
         if !rewrites.iter().any(|(f, _)| *f == from) {
             rewrites.push((from, to));
+        }
+        // The target's `#line` must stay, also when it was sent already
+        // (reached before through an absolute search directory).
+        if self.rewritten.insert(bytes.to_vec())
+            && let Some(real) = self.realpath(name)
+            && let Some(&at) = self.index.get(key(&real))
+            && self.out.files[at].line_name.as_deref() == Some(name)
+        {
+            self.out.files[at].line_kept = true;
         }
         Ok(())
     }

@@ -311,8 +311,18 @@ fn make_link(fs: &mut FsLookup, dest: &Path, target: &Path) -> Result<()> {
     }
 }
 
-/// The `#line 1 "<path>"` prefix, with `\` and `"` escaped.
-pub fn line_prefix(name: &Path) -> Vec<u8> {
+/// What follows the name in a `#line` this server inserts that our daemon
+/// may drop (and map the root away with `-fmacro-prefix-map` instead,
+/// applets/daemon/line_prefix.rs): only there, the file's path on the
+/// server is its root plus `name`. A comment, so it is only whitespace to
+/// the compiler and to a stock daemon, and a file's own `#line` never
+/// carries it.
+pub const STRIPPABLE_LINE_MARK: &[u8] =
+    b" /* distcc-pump: -fmacro-prefix-map may replace this line */";
+
+/// The `#line 1 "<path>"` prefix, with `\` and `"` escaped; `strippable`
+/// adds [`STRIPPABLE_LINE_MARK`].
+pub fn line_prefix(name: &Path, strippable: bool) -> Vec<u8> {
     let mut out = b"#line 1 \"".to_vec();
     for &c in name.as_os_str().as_bytes() {
         if c == b'"' || c == b'\\' {
@@ -320,7 +330,11 @@ pub fn line_prefix(name: &Path) -> Vec<u8> {
         }
         out.push(c);
     }
-    out.extend_from_slice(b"\"\n");
+    out.push(b'"');
+    if strippable {
+        out.extend_from_slice(STRIPPABLE_LINE_MARK);
+    }
+    out.push(b'\n');
     out
 }
 
@@ -364,7 +378,7 @@ fn write_copy(
     let variant = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (&f.line_name, &f.rewrites).hash(&mut h);
+        (&f.line_name, f.line_kept, &f.rewrites).hash(&mut h);
         h.finish()
     };
     if let Some(w) = cache
@@ -377,7 +391,7 @@ fn write_copy(
     let (contents, id) = map_file(src)?;
     let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
         Some(n) => {
-            let mut v = line_prefix(n);
+            let mut v = line_prefix(n, !f.line_kept);
             v.extend_from_slice(&contents);
             v.into()
         }
@@ -444,8 +458,13 @@ mod tests {
     #[test]
     fn line_prefix_escapes() {
         assert_eq!(
-            line_prefix(Path::new("/a\\b\"c.h")),
+            line_prefix(Path::new("/a\\b\"c.h"), false),
             b"#line 1 \"/a\\\\b\\\"c.h\"\n".to_vec()
+        );
+        let marked = line_prefix(Path::new("/a.h"), true);
+        assert_eq!(
+            marked,
+            [&b"#line 1 \"/a.h\""[..], STRIPPABLE_LINE_MARK, b"\n"].concat()
         );
     }
 

@@ -1,2 +1,2 @@
 #include "@DIR@/abs_target.h"
-int main(void) { return T; }
+int main(void) { return T + abs_where[0]; }
