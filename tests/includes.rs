@@ -285,6 +285,7 @@ corpus!(
     syscomputed,
     popmacro,
     userline,
+    searchdirs_unused,
 );
 
 /// Names no system header writes are known to be undefined after system

@@ -66,6 +66,12 @@ pub struct Closure {
     pub opened: Vec<PathBuf>,
     /// The compiler's default directories (canonical).
     pub system_dirs: Vec<PathBuf>,
+    /// The command line's search directories that exist here as
+    /// directories, outside the compiler's own: absolute as spelled, and
+    /// canonical. They must exist on the server too, even when no header
+    /// is used from them, or `-Wmissing-include-dirs` warns there (and
+    /// `-Werror` fails) where a local compile is silent.
+    pub search_dirs: Vec<(PathBuf, PathBuf)>,
     /// Directives walked (for the debug log).
     pub steps: usize,
 }
@@ -142,6 +148,23 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         dir_index: None,
     };
     w.visit(&src, 0, false)?;
+    let dirs = (cmd.quote_dirs.iter())
+        .chain(&cmd.include_dirs)
+        .chain(&cmd.system_dirs)
+        .chain(&cmd.after_dirs);
+    for dir in dirs {
+        let abs = join(cwd, dir);
+        if w.in_system(&abs) {
+            continue;
+        }
+        if let Some(real) = w.realpath(&abs)
+            && !w.is_system(&real)
+            && w.fs.lstat(&real).is_some_and(|m| m.kind == EntryKind::Dir)
+            && !w.out.search_dirs.iter().any(|(a, _)| *a == abs)
+        {
+            w.out.search_dirs.push((abs, real.to_path_buf()));
+        }
+    }
     w.out.steps = w.steps;
     Ok(w.out)
 }

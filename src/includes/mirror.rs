@@ -197,6 +197,16 @@ pub fn materialize(
     for p in &closure.opened {
         walk_components(p, &systems, &mut links, &mut must_exist);
     }
+    for (spelled, real) in &closure.search_dirs {
+        if key(spelled) != key(real) {
+            // Through symlinks or `..`: mirrored like an opened path.
+            walk_components(spelled, &systems, &mut links, &mut must_exist);
+        }
+        // A directory holding a sent file exists on the server anyway.
+        if !closure.files.iter().any(|f| f.real.starts_with(real)) && !must_exist.contains(real) {
+            must_exist.push(real.clone());
+        }
+    }
     let mut seen = HashSet::new();
     for (at, target) in links {
         if seen.insert(at.clone()) {

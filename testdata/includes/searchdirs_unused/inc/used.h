@@ -1,0 +1,1 @@
+#define USED 1

@@ -1,0 +1,2 @@
+#include "used.h"
+int main(void) { return USED; }
