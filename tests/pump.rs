@@ -237,3 +237,38 @@ fn finds_distcc_beside_its_own_link() {
         "{err}"
     );
 }
+
+/// When the include server cannot cover a unit, our client's one line
+/// about preprocessing locally carries the server's reason (passed with
+/// its reply), and the compile still succeeds in lzo mode.
+#[test]
+fn fallback_line_says_why() {
+    require_stock();
+    let dir = TestDir::new("pump-why");
+    let (_daemon, port, _ddir) = stock_pump_daemon();
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    // A computed include naming an absolute path cannot be rewritten to
+    // open the server's copy: not covered.
+    let config = work.join("config.h");
+    std::fs::write(&config, "#define C 3\n").unwrap();
+    std::fs::write(
+        work.join("main.c"),
+        "#include CONFIG\nint main(void){return C;}\n",
+    )
+    .unwrap();
+    let mut cmd = pump(&dir, Some(&format!("127.0.0.1:{port},cpp,lzo")));
+    cmd.current_dir(&work)
+        .env("DISTCC_LOCATION", bin().parent().unwrap())
+        .args(["distcc", "gcc", "-O2", "-c", "main.c", "-o", "main.o"])
+        .arg(format!("-DCONFIG=\"{}\"", config.display()));
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "include server gave up: absolute include {} in main.c",
+        config.display()
+    );
+    assert!(err.contains(&expected), "{err}");
+    assert!(work.join("main.o").exists());
+}

@@ -144,7 +144,11 @@ pub fn query_with_list(
     let mut s = std::io::Cursor::new(first).chain(std::io::BufReader::with_capacity(64 * 1024, s));
     let n = read_header(&mut s, Token::Argc)?;
     if n == 0 {
-        return Err("include server gave up analyzing".into());
+        let why = list.and_then(|fd| distcc::includes::bundle::reason_in(&fd.into()));
+        return Err(match why {
+            Some(why) => format!("include server gave up: {why}"),
+            None => "include server gave up analyzing".into(),
+        });
     }
     if n > MAX_ENTRIES {
         return Err(format!("include server sent an absurd count {n}"));

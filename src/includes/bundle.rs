@@ -15,6 +15,10 @@
 //! the kernel closes it. Our client checks that the list it got counts as
 //! many files as the reply has paths, and builds the list itself when there
 //! is none (stock include server) or it does not match.
+//!
+//! When the server gives up on a unit (`ARGC00000000`), it passes the
+//! reason the same way ([`reason_to_memfd`]), so that our client's one
+//! line about preprocessing locally says why.
 
 use crate::protocol::token::{Token, put_header, put_payload};
 use std::io::{IoSlice, Write};
@@ -132,6 +136,54 @@ pub fn to_memfd(entries: &[Entry]) -> crate::Result<OwnedFd> {
     Ok(file.into())
 }
 
+/// What starts the memory file passed with a reply that gives up; the
+/// reason follows, as text.
+pub const REASON_HEAD: &[u8] = b"distcc include server gave up: ";
+
+/// Longest reason passed (more is cut).
+pub const MAX_REASON: usize = 2048;
+
+/// A fresh memory file holding [`REASON_HEAD`] and `why`, at its start.
+pub fn reason_to_memfd(why: &str) -> crate::Result<OwnedFd> {
+    // SAFETY: memfd_create with a static NUL-terminated name; checked below.
+    let fd = unsafe { libc::memfd_create(c"distcc-why".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(crate::Error::io(
+            "memfd_create",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut why = why.as_bytes();
+    why = &why[..why.len().min(MAX_REASON)];
+    file.write_all(&[REASON_HEAD, why].concat())
+        .map_err(|e| crate::Error::io("writing the reason", e))?;
+    Ok(file.into())
+}
+
+/// The reason in a memory file made by [`reason_to_memfd`], read from its
+/// start (at most [`MAX_REASON`] bytes, control characters shown as `?`).
+pub fn reason_in(file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; REASON_HEAD.len() + MAX_REASON];
+    let mut got = 0;
+    // Bounded: each round reads something or stops.
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], got as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let why = buf[..got].strip_prefix(REASON_HEAD)?;
+    let text = String::from_utf8_lossy(why);
+    Some(
+        text.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect(),
+    )
+}
+
 fn write_all_vectored(
     file: &mut std::fs::File,
     mut bufs: &mut [IoSlice<'_>],
@@ -185,6 +237,21 @@ NAME0000000c/usr/includeLINK00000011../../usr/include\
 NAME00000021/src/sub/forcing_technique_271828FILE00000000\
 NAME0000000c/src/empty.hFILE00000000";
         assert_eq!(got, want.to_vec());
+    }
+
+    #[test]
+    fn reason_round_trips_and_is_bounded() {
+        let fd = reason_to_memfd("absolute include /x.h in a.c\n\x1b[31m").unwrap();
+        let file = std::fs::File::from(fd);
+        assert_eq!(
+            reason_in(&file).as_deref(),
+            Some("absolute include /x.h in a.c??[31m")
+        );
+        let long = "y".repeat(MAX_REASON * 2);
+        let file = std::fs::File::from(reason_to_memfd(&long).unwrap());
+        assert_eq!(reason_in(&file).map(|r| r.len()), Some(MAX_REASON));
+        let list = std::fs::File::from(to_memfd(&[]).unwrap());
+        assert_eq!(reason_in(&list), None);
     }
 
     #[test]

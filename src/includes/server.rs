@@ -165,6 +165,7 @@ impl Server {
     /// not covered gets `ARGC00000000` and one log line saying which and why.
     pub fn handle(&self, req: &Request) -> (Vec<u8>, Option<OwnedFd>) {
         let started = std::time::Instant::now();
+        let mut reason = None;
         let m = match self.analyse_counted(req) {
             Ok((m, steps)) => {
                 log::debug!(
@@ -180,12 +181,17 @@ impl Server {
                     "Preprocessing locally. Include server not covering {}: {why}",
                     source_name(req)
                 );
+                reason = Some(why);
                 Materialized::default()
             }
         };
         let Ok(reply) = encode_reply(&m.paths) else {
             return (b"ARGC00000000".to_vec(), None);
         };
+        if let Some(why) = reason {
+            // Our client says why in its own line; stock's never sees it.
+            return (reply, bundle::reason_to_memfd(&why).ok());
+        }
         let list = match &m.entries {
             Some(entries) if !m.paths.is_empty() => match bundle::to_memfd(entries) {
                 Ok(fd) => Some(fd),
