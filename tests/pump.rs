@@ -272,3 +272,51 @@ fn fallback_line_says_why() {
     assert!(err.contains(&expected), "{err}");
     assert!(work.join("main.o").exists());
 }
+
+/// `-Wp,-MD,FILE` asks the preprocessor itself for the dependency file,
+/// which names its target after the source (`a.o`), not after `-o` as the
+/// driver's `-MD` does. A pump compile (the server writes the file) gives
+/// what a local compile gives, for both forms.
+#[test]
+fn preprocessor_dependency_file_matches_local() {
+    let dir = TestDir::new("pump-wp-md");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    std::fs::write(work.join("src/a.c"), "#include \"a.h\"\nint x = A;\n").unwrap();
+    std::fs::write(work.join("src/a.h"), "#define A 1\n").unwrap();
+    let normal = |text: Vec<u8>| -> Vec<String> {
+        String::from_utf8(text)
+            .unwrap()
+            .replace("\\\n", " ")
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    for form in ["-Wp,-MD,{}", "-MD -MF {}"] {
+        let dep_args = |name: &str| -> Vec<String> {
+            form.replace("{}", name)
+                .split(' ')
+                .map(String::from)
+                .collect()
+        };
+        let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
+        cmd.current_dir(&work)
+            .env("DISTCC_LOCATION", bin().parent().unwrap())
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .env("DISTCC_FALLBACK", "0")
+            .args(["distcc", "gcc", "-O2", "-c", "src/a.c", "-o", "pump.o"])
+            .args(dep_args("pump.d"));
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{form}: {}", show(&out));
+        let out = run(Command::new("gcc")
+            .args(["-O2", "-c", "src/a.c", "-o", "pump.o"])
+            .args(dep_args("local.d"))
+            .current_dir(&work));
+        assert!(out.status.success(), "{form}: {}", show(&out));
+        let pumped = normal(std::fs::read(work.join("pump.d")).unwrap());
+        let local = normal(std::fs::read(work.join("local.d")).unwrap());
+        assert_eq!(pumped, local, "{form}");
+    }
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}

@@ -65,6 +65,10 @@ pub struct Job {
     pub preprocessed: bool,
     /// `-c` or `-S`.
     pub stage: Stage,
+    /// The dependency file was asked of the preprocessor itself
+    /// (`-Wp,-MD,FILE`, `-Wp,-MMD,FILE`): its default target is then named
+    /// after the source, not after `-o` as the driver's `-MD` names it.
+    pub preprocessor_deps: bool,
     output_form: OutputForm,
 }
 
@@ -201,6 +205,10 @@ fn os_from(bytes: &[u8]) -> OsString {
 /// Returns an error (exit 101) when argv[0] itself looks like an option:
 /// that is a misspelt distcc option, not a compiler.
 pub fn classify(argv: &[OsString]) -> Result<Verdict> {
+    let preprocessor_deps = argv.iter().any(|a| {
+        let a = a.as_encoded_bytes();
+        a.starts_with(b"-Wp,-MD,") || a.starts_with(b"-Wp,-MMD,")
+    });
     let argv = expand_preprocessor_options(argv);
     let Some(compiler) = argv.first() else {
         return Err(Error::new(Kind::BadArguments, "no compiler command given"));
@@ -334,6 +342,7 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         input: input_path,
         output: output_name,
         stage,
+        preprocessor_deps,
         output_form: form,
     }))
 }
@@ -349,7 +358,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn basename(path: &[u8]) -> &[u8] {
+pub(crate) fn basename(path: &[u8]) -> &[u8] {
     path.rsplit(|&b| b == b'/').next().unwrap_or(path)
 }
 

@@ -5,7 +5,7 @@
 //! client must know whether one is wanted, its path, and whether to add
 //! `-MT <target>` so the server's file names the client's output.
 
-use super::classify::{Job, replace_extension};
+use super::classify::{Job, basename, replace_extension};
 use std::ffi::{OsStr, OsString};
 
 /// The dependency-file facts of a job.
@@ -56,7 +56,14 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         needed,
         path: needed.then_some(path),
         target_given,
-        target: env_target.unwrap_or_else(|| job.output.clone()),
+        target: env_target.unwrap_or_else(|| {
+            if job.preprocessor_deps {
+                // What cpp names it: the source's name, suffix `.o`.
+                replace_extension(basename(job.input.as_encoded_bytes()), b"o")
+            } else {
+                job.output.clone()
+            }
+        }),
     }
 }
 
@@ -91,6 +98,18 @@ mod tests {
         let d = dotd_info(&job("gcc -c x.c -o x.o"), None);
         assert!(!d.needed);
         assert_eq!(d.path, None);
+    }
+
+    #[test]
+    fn preprocessor_md_targets_the_source_name() {
+        let d = dotd_info(&job("gcc -Wp,-MD,deps/x.d -c src/a.b.c -o obj/out.o"), None);
+        assert!(d.needed && !d.target_given);
+        assert_eq!(d.path.unwrap(), "deps/x.d");
+        assert_eq!(d.target, "a.b.o");
+        let d = dotd_info(&job("gcc -Wp,-MMD,x.d -c src/a.c -o out.o"), None);
+        assert_eq!(d.target, "a.o");
+        let d = dotd_info(&job("gcc -MD -MF x.d -c src/a.c -o out.o"), None);
+        assert_eq!(d.target, "out.o");
     }
 
     #[test]
