@@ -2,7 +2,8 @@
 //! the one binary into every program.
 //!
 //! Without `--compilers`, DIR gets the applet links (`distcc`, `distccd`,
-//! `pump`, `lsdistcc`, `include-server`, `distccmon-text`). With it, DIR gets
+//! `pump` and Debian's name for it `distcc-pump`, `lsdistcc`,
+//! `include-server`, `distccmon-text`). With it, DIR gets
 //! a masquerade link for every compiler found on PATH, as Debian's
 //! `update-distcc-symlinks` makes them in /usr/lib/distcc: put DIR first on
 //! PATH and `make` runs distcc whenever it runs `gcc`; the daemon uses the

@@ -124,8 +124,9 @@ fn make_socket_dir() -> Result<PathBuf> {
 }
 
 /// Checks or discovers the hosts (facts §2.4); returns a new DISTCC_HOSTS
-/// value when it must be overridden.
-fn determine_hosts(loc: &Path) -> Result<Option<String>> {
+/// value when it must be overridden. `verbose`: say how many were found
+/// (not for `--startup`, which stays quiet apart from errors, as stock's).
+fn determine_hosts(loc: &Path, verbose: bool) -> Result<Option<String>> {
     if let Some(potential) = std::env::var_os("DISTCC_POTENTIAL_HOSTS").filter(|v| !v.is_empty()) {
         let exe = std::env::current_exe().map_err(|e| Error::io("find own executable", e))?;
         let mut cmd = Command::new(exe);
@@ -150,7 +151,9 @@ fn determine_hosts(loc: &Path) -> Result<Option<String>> {
             .filter(|l| !l.trim().is_empty())
             .map(|l| format!("{},cpp,lzo", l.trim()))
             .collect();
-        eprintln!("__________Found {} available distcc servers", hosts.len());
+        if verbose {
+            eprintln!("__________Found {} available distcc servers", hosts.len());
+        }
         return Ok(Some(format!("--randomize {}", hosts.join(" "))));
     }
     let home = std::env::var_os("HOME").map(PathBuf::from);
@@ -188,9 +191,9 @@ fn determine_hosts(loc: &Path) -> Result<Option<String>> {
     } else {
         "servers"
     };
-    if pump == hosts.len() {
+    if verbose && pump == hosts.len() {
         eprintln!("__________Using {} distcc {word} in pump mode", hosts.len());
-    } else {
+    } else if verbose {
         eprintln!(
             "__________Using {} distcc {word}, of which only {pump} support(s) pump mode",
             hosts.len()
@@ -245,7 +248,7 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     );
     let loc = location(argv0)?;
     eprintln!("__________Using distcc-pump from {}", loc.display());
-    let hosts = determine_hosts(&loc)?;
+    let hosts = determine_hosts(&loc, true)?;
     let dir = make_socket_dir()?;
     let socket = dir.join("socket");
     let words: Vec<OsString> = server_words().into_iter().map(OsString::from).collect();
@@ -312,8 +315,7 @@ fn quote(v: &OsStr) -> String {
 
 fn startup(argv0: &OsStr) -> Result<ExitCode> {
     let loc = location(argv0)?;
-    eprintln!("__________Using distcc-pump from {}", loc.display());
-    let hosts = determine_hosts(&loc)?;
+    let hosts = determine_hosts(&loc, false)?;
     let dir = make_socket_dir()?;
     let socket = dir.join("socket");
     let pid_file = dir.join("pid");

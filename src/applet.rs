@@ -41,11 +41,13 @@ pub const APPLET_NAMES: &[(&str, Applet)] = &[
     ("distccmon-text", Applet::Monitor),
 ];
 
-/// Applet links made by `distcc --install-links DIR` (one name per applet).
+/// Applet links made by `distcc --install-links DIR` (one name per applet,
+/// and `distcc-pump` as Debian calls `pump`).
 pub const LINK_NAMES: &[&str] = &[
     "distcc",
     "distccd",
     "pump",
+    "distcc-pump",
     "lsdistcc",
     "include-server",
     "distccmon-text",

@@ -199,7 +199,9 @@ fn parse_mult(s: &str) -> std::result::Result<u32, String> {
         .ok_or_else(|| format!("expected /N or =N, got {s:?}"))?;
     match digits.parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("bad job limit {digits:?}")),
+        _ => Err(format!(
+            "bad job limit {s:?} (a positive number must follow)"
+        )),
     }
 }
 
@@ -211,6 +213,13 @@ fn take_mult(s: &str) -> std::result::Result<(Option<u32>, &str), String> {
     let end = s[1..]
         .find(|c: char| !c.is_ascii_digit())
         .map_or(s.len(), |e| e + 1);
+    if end == 1 {
+        // No digits: show what stands there instead, up to the options.
+        let shown = s.split(',').next().unwrap_or(s);
+        return Err(format!(
+            "bad job limit {shown:?} (a positive number must follow)"
+        ));
+    }
     Ok((Some(parse_mult(&s[..end])?), &s[end..]))
 }
 
@@ -421,6 +430,8 @@ mod tests {
         }
         let e = parse("x,cpp", "h").unwrap_err();
         assert!(e.to_string().contains("requires compression"));
+        let e = parse("foo/bar,lzo", "h").unwrap_err();
+        assert!(e.to_string().contains("bad job limit \"/bar\""), "{e}");
     }
 
     #[test]

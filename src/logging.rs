@@ -71,9 +71,37 @@ pub fn init(program: &'static str, level: LevelFilter, dest: Destination) {
     let _ = builder.try_init();
 }
 
+/// `argv` as one line a shell would split back into the same words (for
+/// log lines): plain words as they are, others in single quotes.
+pub fn command_line<S: AsRef<std::ffi::OsStr>>(argv: &[S]) -> String {
+    let word = |w: &std::ffi::OsStr| {
+        let w = w.to_string_lossy();
+        let plain = !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=+/.,:@%^".contains(&b));
+        if plain {
+            w.into_owned()
+        } else {
+            format!("'{}'", w.replace('\'', "'\\''"))
+        }
+    };
+    argv.iter()
+        .map(|a| word(a.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_split_back() {
+        assert_eq!(
+            command_line(&["gcc", "-DX=\"a b\"", "-c", "it's.c", ""]),
+            "gcc '-DX=\"a b\"' -c 'it'\\''s.c' ''"
+        );
+    }
 
     #[test]
     fn daemon_level_words() {

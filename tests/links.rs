@@ -37,6 +37,7 @@ fn applet_links_dispatch() {
         links_in(&dir),
         [
             "distcc",
+            "distcc-pump",
             "distccd",
             "distccmon-text",
             "include-server",
@@ -48,6 +49,12 @@ fn applet_links_dispatch() {
     let out = run(Command::new(dir.join("lsdistcc")).arg("--help"));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Usage: lsdistcc"));
+    let out = run(Command::new(dir.join("distcc-pump")).arg("--help"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pump"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]

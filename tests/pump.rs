@@ -77,6 +77,8 @@ fn startup_shutdown_round_trip() {
     let dir = TestDir::new("pump-startup");
     let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).arg("--startup"));
     assert!(out.status.success(), "{}", show(&out));
+    // As stock's: nothing but the exports, no progress lines on stderr.
+    assert!(out.stderr.is_empty(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut names = Vec::new();
     for line in stdout.lines() {

@@ -176,12 +176,15 @@ impl<'a> Build<'a> {
             let Some(picked) = pick::pick(self.env, &list, &excluded, &mut self.state)? else {
                 break;
             };
-            log::debug!(
-                "picked {} slot {} (lock {:?})",
-                picked.host.text,
-                picked.slot,
-                picked.lock.as_ref().map(|l| l.path().to_path_buf())
-            );
+            match &picked.lock {
+                Some(l) => log::debug!(
+                    "picked {} slot {} (lock {})",
+                    picked.host.text,
+                    picked.slot,
+                    l.path().display()
+                ),
+                None => log::debug!("picked {} slot {}", picked.host.text, picked.slot),
+            }
             if let Some((failed, e)) = &last {
                 // Said here, when another host is tried; the last failure is
                 // reported once, by the fallback line.

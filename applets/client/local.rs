@@ -168,7 +168,10 @@ impl Cpp {
             .map_err(|e| Error::io("dup of the preprocessor output", e))?;
         let mut cmd = command(cpp_argv, level)?;
         cmd.stdin(Stdio::null()).stdout(Stdio::from(stdout));
-        log::debug!("running preprocessor: {cpp_argv:?}");
+        log::debug!(
+            "running preprocessor: {}",
+            distcc::logging::command_line(cpp_argv)
+        );
         let child = spawn(&mut cmd, &cpp_argv[0].to_string_lossy())?;
         Ok(Cpp {
             child: Some(child),

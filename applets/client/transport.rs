@@ -305,7 +305,7 @@ fn open_ssh(
         .map_err(|e| Error::io("socketpair", e))?
         .into();
     let theirs_in: OwnedFd = theirs.into();
-    log::debug!("running {argv:?}");
+    log::debug!("running {}", distcc::logging::command_line(&argv));
     let child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::from(theirs_in))

@@ -308,7 +308,10 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
     let input_path = argv[input_index].clone();
     let base = basename(input_path.as_encoded_bytes());
     if base.starts_with(b"conftest.") || base.starts_with(b"tmp.conftest.") {
-        return Ok(local("autoconf test file"));
+        return Ok(local(format!(
+            "{} is an autoconf test file",
+            String::from_utf8_lossy(base)
+        )));
     }
     let stage = if seen_s {
         Stage::Assemble
