@@ -197,14 +197,19 @@ pub fn materialize(
     for p in &closure.opened {
         walk_components(p, &systems, &mut links, &mut must_exist);
     }
-    for (spelled, real) in &closure.search_dirs {
-        if key(spelled) != key(real) {
-            // Through symlinks or `..`: mirrored like an opened path.
-            walk_components(spelled, &systems, &mut links, &mut must_exist);
-        }
+    if !closure.search_dirs.is_empty() {
         // A directory holding a sent file exists on the server anyway.
-        if !closure.files.iter().any(|f| f.real.starts_with(real)) && !must_exist.contains(real) {
-            must_exist.push(real.clone());
+        let holding: HashSet<&[u8]> = (closure.files.iter())
+            .filter_map(|f| f.real.parent().map(key))
+            .collect();
+        for (spelled, real) in &closure.search_dirs {
+            if key(spelled) != key(real) {
+                // Through symlinks or `..`: mirrored like an opened path.
+                walk_components(spelled, &systems, &mut links, &mut must_exist);
+            }
+            if !holding.contains(key(real)) && !must_exist.contains(real) {
+                must_exist.push(real.clone());
+            }
         }
     }
     let mut seen = HashSet::new();
