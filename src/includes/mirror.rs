@@ -353,16 +353,14 @@ pub fn line_prefix(name: &Path, strippable: bool) -> Vec<u8> {
     out
 }
 
-/// Replaces `from` by `to` in directive lines (lines starting with `#`).
+/// Replaces `from` by `to` in include directive lines (`#include`,
+/// `#include_next`, `#import`), not in other directives, where the same
+/// text may be a string (`#define CONFIG "/abs/config.h"`).
 pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 64);
     for line in data.split_inclusive(|&c| c == b'\n') {
-        let directive = line
-            .iter()
-            .find(|c| !c.is_ascii_whitespace())
-            .is_some_and(|&c| c == b'#');
         let mut line = line.to_vec();
-        if directive {
+        if is_include_line(&line) {
             for (from, to) in rewrites {
                 if let Some(p) = line.windows(from.len()).position(|w| w == &from[..]) {
                     line.splice(p..p + from.len(), to.iter().copied());
@@ -372,6 +370,21 @@ pub fn rewrite_directives(data: &[u8], rewrites: &[(Vec<u8>, Vec<u8>)]) -> Vec<u
         out.extend(line);
     }
     out
+}
+
+/// Whether `line` is `#include`, `#include_next` or `#import` (with any
+/// blanks around the `#`).
+fn is_include_line(line: &[u8]) -> bool {
+    let blank = |c: &u8| c == &b' ' || c == &b'\t';
+    let Some(hash) = line.iter().position(|c| !blank(c)) else {
+        return false;
+    };
+    if line[hash] != b'#' {
+        return false;
+    }
+    let rest = &line[hash + 1..];
+    let word = &rest[rest.iter().position(|c| !blank(c)).unwrap_or(rest.len())..];
+    word.starts_with(b"include") || word.starts_with(b"import")
 }
 
 /// Writes the compressed copy of `f` at `dest` unless this version of the
@@ -452,6 +465,13 @@ mod tests {
         assert_eq!(
             rewrite_directives(src, &rw),
             b"#include \"../../a/x.h\"\nconst char *p = \"/a/x.h\";\n  # include \"../../a/x.h\" // again\n".to_vec()
+        );
+        // Other directives keep the text: there it may be a string.
+        let src = b"#define WHERE \"/a/x.h\"\n#\timport \"/a/x.h\"\n#include_next \"/a/x.h\"\n";
+        assert_eq!(
+            rewrite_directives(src, &rw),
+            b"#define WHERE \"/a/x.h\"\n#\timport \"../../a/x.h\"\n#include_next \"../../a/x.h\"\n"
+                .to_vec()
         );
     }
 

@@ -1,2 +1,3 @@
+#define WHERE "@DIR@/abs_target.h"
 #include "@DIR@/abs_target.h"
-int main(void) { return T + abs_where[0]; }
+int main(void) { return T + abs_where[0] + WHERE[1]; }
