@@ -360,6 +360,13 @@ impl<'a> Build<'a> {
         if let Some(mut req) = files {
             let mut conn = Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork)?;
             let _ = self.state.phase(Phase::Send);
+            log::debug!(
+                "sending {} to {} (protocol {}): {}",
+                job.input.to_string_lossy(),
+                host.name(),
+                version.0,
+                distcc::logging::command_line(&req.argv)
+            );
             remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
             return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
         }
@@ -413,6 +420,13 @@ impl<'a> Build<'a> {
         };
         let _ = self.state.phase(Phase::Send);
         let server_argv = args::strip::server_argv(&job.argv);
+        log::debug!(
+            "sending {} to {} (protocol {}): {}",
+            job.input.to_string_lossy(),
+            host.name(),
+            version.0,
+            distcc::logging::command_line(&server_argv)
+        );
         remote::send_plain(&mut conn, version, &server_argv, source, private)?;
         self.finish(job, host, conn, version, None, false)
     }
