@@ -286,6 +286,7 @@ corpus!(
     popmacro,
     userline,
     searchdirs_unused,
+    bomdigraph,
 );
 
 /// Names no system header writes are known to be undefined after system
@@ -502,4 +503,44 @@ fn not_covered_says_why() {
         log.contains("main.c") && log.contains("computed include"),
         "log: {log}"
     );
+}
+
+/// Includes nested deeper than GCC's default 200 are followed when
+/// `-fmax-include-depth` allows them; past the limit the include server
+/// gives up with a reason (the unit is then preprocessed locally, where
+/// the compiler reports it) instead of silently sending too little.
+#[test]
+fn include_depth_follows_the_option() {
+    require_stock();
+    let dir = TestDir::new("inc-depth");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    for n in 0..250 {
+        let next = if n < 249 {
+            format!("#include \"d{}.h\"\n", n + 1)
+        } else {
+            "#define DEEPEST 1\n".to_string()
+        };
+        std::fs::write(work.join(format!("d{n}.h")), next).unwrap();
+    }
+    std::fs::write(work.join("main.c"), "#include \"d0.h\"\nint x = DEEPEST;\n").unwrap();
+    let case = |extra: &[&str]| Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc"]
+            .iter()
+            .chain(extra)
+            .chain(&["-c", "main.c"])
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let deep = case(&["-fmax-include-depth=300"]);
+    let listed = scan_includes(&deep, &dir, &socket);
+    assert!(listed.contains("/d249.h"), "{listed}");
+    let out = run(client(&case(&[]), &dir, "127.0.0.1:1,cpp,lzo", &socket)
+        .arg("--scan-includes")
+        .args(&case(&[]).args));
+    assert!(!out.status.success(), "{}", show(&out));
+    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
+    assert!(log.contains("includes nested deeper than 200"), "{log}");
 }

@@ -78,7 +78,7 @@ pub struct Closure {
 
 /// Bound on directives walked per translation unit.
 const MAX_STEPS: usize = 5_000_000;
-/// GCC's own limit on include depth.
+/// GCC's own limit on include depth, unless `-fmax-include-depth` says.
 const MAX_DEPTH: usize = 200;
 
 /// Computes the closure of `argv` run in `cwd`.
@@ -126,6 +126,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         fs,
         steps: 0,
         depth: 0,
+        max_depth: cmd.max_include_depth.unwrap_or(MAX_DEPTH),
     };
     // -imacros, then -include, then the source (GCC's order). Forced files
     // are looked up in the working directory, then the quote chain.
@@ -209,6 +210,7 @@ struct Walker<'a> {
     fs: FsLookup<'a>,
     steps: usize,
     depth: usize,
+    max_depth: usize,
 }
 
 /// Where the directives being walked come from.
@@ -500,8 +502,14 @@ impl Walker<'_> {
         {
             return Ok(());
         }
-        if self.depth >= MAX_DEPTH {
-            return Ok(());
+        if self.depth >= self.max_depth {
+            // The compiler stops here too (or the walk is not certain to
+            // be taken): preprocessed locally, where it says so itself.
+            return Err(NotCovered(format!(
+                "includes nested deeper than {} at {}",
+                self.max_depth,
+                found.spelled.display()
+            )));
         }
         let dir = found.spelled.parent().unwrap_or(Path::new(""));
         let ctx = Ctx {

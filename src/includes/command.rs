@@ -97,6 +97,8 @@ pub struct Command {
     pub includes: Vec<PathBuf>,
     /// `-D`/`-U` in order.
     pub macro_ops: Vec<MacroOp>,
+    /// `-fmax-include-depth=N` (GCC's default, 200, when absent).
+    pub max_include_depth: Option<usize>,
     /// Options passed on to the compiler probe (they may change predefined
     /// macros or default directories: `-m*`, `-f*`, `-O*`, `-std=`,
     /// `--sysroot`, `-nostdinc`, ...).
@@ -246,6 +248,8 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
                 cmd.probe_flags.push(argv[i - 2].clone());
                 cmd.probe_flags.push(v);
             }
+        } else if let Some(n) = arg.strip_prefix(b"-fmax-include-depth=") {
+            cmd.max_include_depth = std::str::from_utf8(n).ok().and_then(|n| n.parse().ok());
         } else if !irrelevant(arg) {
             cmd.probe_flags.push(argv[i - 1].clone());
         }

@@ -335,6 +335,9 @@ fn make_link(fs: &mut FsLookup, dest: &Path, target: &Path) -> Result<()> {
 pub const STRIPPABLE_LINE_MARK: &[u8] =
     b" /* distcc-pump: -fmacro-prefix-map may replace this line */";
 
+/// A UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// The `#line 1 "<path>"` prefix, with `\` and `"` escaped; `strippable`
 /// adds [`STRIPPABLE_LINE_MARK`].
 pub fn line_prefix(name: &Path, strippable: bool) -> Vec<u8> {
@@ -419,8 +422,15 @@ fn write_copy(
     let (contents, id) = map_file(src)?;
     let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
         Some(n) => {
-            let mut v = line_prefix(n, !f.line_kept);
-            v.extend_from_slice(&contents);
+            // A byte-order mark must stay first (the compiler skips it only
+            // there); such a line is not marked (our daemon keeps it).
+            let (bom, body) = match contents.strip_prefix(BOM) {
+                Some(body) => (BOM, body),
+                None => (&b""[..], &contents[..]),
+            };
+            let mut v = bom.to_vec();
+            v.extend_from_slice(&line_prefix(n, !f.line_kept && bom.is_empty()));
+            v.extend_from_slice(body);
             v.into()
         }
         None => (&contents[..]).into(),

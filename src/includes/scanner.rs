@@ -95,11 +95,24 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
     let mut line = Vec::new();
-    let mut i = 0;
+    // A UTF-8 byte-order mark is not part of the first line (GCC skips it).
+    let mut i = if src.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     while i < src.len() {
         i = skip_blank(src, i);
-        if i < src.len() && src[i] == b'#' {
-            i = directive_line(src, i + 1, &mut line);
+        // `%:` is the digraph of `#` (but `%:%:` is `##`, no directive).
+        let hash = if src.get(i) == Some(&b'#') {
+            1
+        } else if src[i..].starts_with(b"%:") && !src[i + 2..].starts_with(b"%:") {
+            2
+        } else {
+            0
+        };
+        if hash > 0 {
+            i = directive_line(src, i + hash, &mut line);
             handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
             // `_Pragma("pop_macro(...)")` may also appear outside
@@ -504,6 +517,21 @@ mod tests {
             all_includes(&format!("{src}#include \"after.h\"\n")),
             ["\"after.h\""]
         );
+    }
+
+    #[test]
+    fn byte_order_mark_and_digraph_hash() {
+        // GCC skips a UTF-8 byte-order mark; `%:` is `#`, `%:%:` is `##`.
+        let src = "\u{feff}#include \"bom.h\"\n\
+                   %:include \"digraph.h\"\n\
+                   \t%: include <spaced.h>\n\
+                   %:%:include \"no.h\"\n";
+        assert_eq!(
+            all_includes(src),
+            ["\"bom.h\"", "\"digraph.h\"", "<spaced.h>"]
+        );
+        // A mark anywhere else is not skipped.
+        assert!(all_includes("int x;\n\u{feff}#include \"no.h\"\n").is_empty());
     }
 
     #[test]

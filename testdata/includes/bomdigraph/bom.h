@@ -1,0 +1,1 @@
+#define BOM 1

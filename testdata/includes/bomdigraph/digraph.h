@@ -1,0 +1,1 @@
+﻿%:define DIGRAPH 2
