@@ -14,6 +14,7 @@
 use distcc::applet::{Invocation, LINK_NAMES};
 use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,6 +64,11 @@ fn link(target: &Path, at: &Path) -> Result<()> {
     if let Ok(meta) = std::fs::symlink_metadata(at)
         && !meta.file_type().is_symlink()
     {
+        // The binary itself, installed under this name (`~/bin/distcc
+        // --install-links ~/bin`): already what the link would be.
+        if std::fs::metadata(target).is_ok_and(|t| t.dev() == meta.dev() && t.ino() == meta.ino()) {
+            return Ok(());
+        }
         return Err(Error::new(
             Kind::Failed,
             format!(

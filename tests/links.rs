@@ -139,3 +139,39 @@ fn missing_directory_is_a_usage_error() {
     let out = run(ours("distcc").arg("--install-links"));
     assert_eq!(out.status.code(), Some(101), "{}", show(&out));
 }
+
+/// The binary installed as `DIR/distcc` makes the other links beside
+/// itself and leaves itself alone; another real file of a link's name is
+/// still refused.
+#[test]
+fn links_beside_the_binary_itself() {
+    let t = TestDir::new("links-self");
+    let dir = t.join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let me = dir.join("distcc");
+    std::fs::copy(bin(), &me).unwrap();
+    let out = run(Command::new(&me).arg("--install-links").arg(&dir));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        !std::fs::symlink_metadata(&me)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    for name in ["distccd", "pump", "distcc-pump", "lsdistcc"] {
+        let target = std::fs::read_link(dir.join(name)).unwrap();
+        assert_eq!(
+            std::fs::canonicalize(target).unwrap(),
+            std::fs::canonicalize(&me).unwrap()
+        );
+    }
+    std::fs::remove_file(dir.join("pump")).unwrap();
+    std::fs::write(dir.join("pump"), "not ours").unwrap();
+    let out = run(Command::new(&me).arg("--install-links").arg(&dir));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a symlink"),
+        "{}",
+        show(&out)
+    );
+}
