@@ -544,3 +544,38 @@ fn include_depth_follows_the_option() {
     let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
     assert!(log.contains("includes nested deeper than 200"), "{log}");
 }
+
+/// `--scan-includes` writes names as their bytes: a header whose name is
+/// not UTF-8 is listed as it is on disk (not with replacement characters).
+#[test]
+fn scan_includes_keeps_name_bytes() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = TestDir::new("inc-bytes");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"lat\xe9.h");
+    std::fs::write(work.join(name), "#define L 1\n").unwrap();
+    std::fs::write(work.join("main.c"), b"#include \"lat\xe9.h\"\nint x = L;\n").unwrap();
+    let case = Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let out = run(
+        client_as(Peer::Ours, &case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args),
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let expected = [
+        b"FILE      ",
+        case.work.as_os_str().as_bytes(),
+        b"/lat\xe9.h\n",
+    ]
+    .concat();
+    assert!(
+        out.stdout.windows(expected.len()).any(|w| w == expected),
+        "{}",
+        show(&out)
+    );
+}

@@ -300,7 +300,9 @@ impl<'a> Build<'a> {
             .map_err(|why| Error::new(Kind::Failed, format!("include server: {why}")))?;
         let mut out = std::io::stdout().lock();
         for p in &paths {
-            let _ = writeln!(out, "{}", pump::scan_line(p));
+            let mut line = pump::scan_line(p);
+            line.push(b'\n');
+            let _ = out.write_all(&line);
         }
         Ok(0)
     }

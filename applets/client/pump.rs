@@ -337,15 +337,16 @@ fn append_file(out: &mut Vec<u8>, path: &Path, compressed: bool) -> std::io::Res
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
-/// One `--scan-includes` line for a reply path (facts §2.3).
-pub fn scan_line(path: &Path) -> String {
+/// One `--scan-includes` line for a reply path (facts §2.3), without its
+/// newline. Names are written as their bytes (not all are UTF-8).
+pub fn scan_line(path: &Path) -> Vec<u8> {
     let raw = path.as_os_str().as_bytes();
     let name = original_name(raw);
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let line = |kind: &str, name: &[u8]| [format!("{kind:<9} ").as_bytes(), name].concat();
     if is_forcing(raw) {
         let suffix = format!("/{FORCING_FILE}");
         let dir = name.strip_suffix(suffix.as_bytes()).unwrap_or(&name);
-        return format!("{:<9} {}", "DIRECTORY", text(dir));
+        return line("DIRECTORY", dir);
     }
     let kind = match std::fs::read_link(path) {
         Ok(target) => {
@@ -357,7 +358,7 @@ pub fn scan_line(path: &Path) -> String {
         }
         Err(_) => "FILE",
     };
-    format!("{kind:<9} {}", text(&name))
+    line(kind, &name)
 }
 
 /// A system-directory link: `k` leading `../` (k > slashes in the name),
@@ -462,7 +463,7 @@ mod tests {
 
     #[test]
     fn short_forcing_paths_do_not_panic() {
-        assert!(scan_line(Path::new("/forcing_technique_271828")).starts_with("DIRECTORY"));
+        assert!(scan_line(Path::new("/forcing_technique_271828")).starts_with(b"DIRECTORY"));
         assert_eq!(original_name(b"/a"), b"");
     }
 
@@ -514,9 +515,9 @@ mod tests {
         encode_files(&[base.join("src/b.h")], &mut plain).unwrap();
         assert!(plain.ends_with(&compress::compress(b"int y;\n")));
         assert!(encode_files(&[base.join("src/missing.h")], &mut plain).is_err());
-        assert!(scan_line(&paths[1]).starts_with("SYMLINK   "));
-        assert!(scan_line(&paths[2]).starts_with("DIRECTORY "));
-        assert!(scan_line(&paths[0]).starts_with("FILE      "));
+        assert!(scan_line(&paths[1]).starts_with(b"SYMLINK   "));
+        assert!(scan_line(&paths[2]).starts_with(b"DIRECTORY "));
+        assert!(scan_line(&paths[0]).starts_with(b"FILE      "));
         let _ = std::fs::remove_dir_all(&root);
     }
 }
