@@ -287,6 +287,7 @@ corpus!(
     userline,
     searchdirs_unused,
     bomdigraph,
+    pragmadep,
 );
 
 /// Names no system header writes are known to be undefined after system

@@ -549,6 +549,7 @@ impl Walker<'_> {
                 Node::Define(n, m) => self.env.define_shared(n, m.clone(), uncertain > 0),
                 Node::Undef(n) => self.env.undef(n, uncertain > 0),
                 Node::Once => {}
+                Node::Dependency(body) => self.dependency(body, ctx)?,
                 Node::PopMacro { name, sticky } => self.env.forget(name, *sticky),
                 Node::Cond(branches) => {
                     let mut unknown_before = false;
@@ -693,6 +694,46 @@ impl Walker<'_> {
             for found in self.find(name, quote, Some(ctx.dir), next).iter() {
                 self.visit(found, uncertain, import)?;
             }
+        }
+        Ok(())
+    }
+
+    /// `#pragma GCC dependency "NAME"`: the file is sent (the compiler
+    /// fails without it) but not walked (it need not be C at all).
+    fn dependency(&mut self, body: &[u8], ctx: &Ctx) -> Result<(), NotCovered> {
+        let Some((name, quote)) = header_name_ref(body) else {
+            // Not a file name: the compiler reports that itself.
+            return Ok(());
+        };
+        if name.is_absolute() && !self.realpath(name).is_some_and(|r| self.is_system(&r)) {
+            // Looked up on the server as it is, outside the job's tree.
+            return Err(NotCovered(format!(
+                "#pragma GCC dependency on absolute {} in {}",
+                name.display(),
+                ctx.file.display()
+            )));
+        }
+        for found in self.find(name, quote, Some(ctx.dir), None).iter() {
+            let abs = join_cow(self.cwd, &found.spelled);
+            let Some(real) = self.realpath(&abs) else {
+                self.opened(abs.into_owned());
+                continue;
+            };
+            if key(&real) != key(&abs) {
+                self.opened(abs.into_owned());
+            }
+            if self.is_system(&real) || self.sent.contains(key(&real)) {
+                continue;
+            }
+            self.sent.insert(key(&real).to_vec());
+            self.index.insert(key(&real).to_vec(), self.out.files.len());
+            self.out.files.push(Sent {
+                real: real.to_path_buf(),
+                id: self.ids.get(key(&real)).copied(),
+                line_name: None,
+                line_kept: false,
+                rewrites: Vec::new(),
+            });
         }
         Ok(())
     }

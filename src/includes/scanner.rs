@@ -56,6 +56,11 @@ pub enum Node {
     Cond(Vec<(Cond, Vec<Node>)>),
     /// `#pragma once`.
     Once,
+    /// `#pragma GCC dependency "NAME" ...`: the compiler looks the file up
+    /// as an `#include "NAME"` would and compares its date (it fails when
+    /// the file is missing), without reading it as source. `body` is the
+    /// text after `dependency`.
+    Dependency(Vec<u8>),
     /// `#pragma pop_macro("NAME")`, or `_Pragma` doing the same, which
     /// restores a definition the walk does not track: NAME becomes
     /// unknown. `sticky` when the `_Pragma` is in a macro body, where it
@@ -198,6 +203,16 @@ fn handle(line: &[u8], stack: &mut Vec<Open>, cur: &mut Vec<Node>, flat: &mut us
         b"undef" => cur.push(Node::Undef(first_word())),
         b"pragma" => match lex(rest).first() {
             Some(t) if t.is_ident(b"once") => cur.push(Node::Once),
+            Some(t) if t.is_ident(b"GCC") && !light => {
+                let words = trim(rest.strip_prefix(b"GCC").unwrap_or_default());
+                if let Some(after) = words.strip_prefix(b"dependency")
+                    && after
+                        .first()
+                        .is_some_and(|c| c.is_ascii_whitespace() || *c == b'"' || *c == b'<')
+                {
+                    cur.push(Node::Dependency(trim(after).to_vec()));
+                }
+            }
             Some(t) if t.is_ident(b"pop_macro") => {
                 for name in popped_names(rest) {
                     cur.push(Node::PopMacro {
@@ -517,6 +532,23 @@ mod tests {
             all_includes(&format!("{src}#include \"after.h\"\n")),
             ["\"after.h\""]
         );
+    }
+
+    #[test]
+    fn pragma_gcc_dependency() {
+        let src = "#pragma GCC dependency \"parse.y\" regenerate\n\
+                   # pragma GCC dependency <sys/dep.h>\n\
+                   #pragma GCC dependencyx \"no\"\n\
+                   #pragma GCC poison dependency\n";
+        let deps: Vec<String> = parse(src.as_bytes())
+            .nodes
+            .iter()
+            .filter_map(|n| match n {
+                Node::Dependency(b) => Some(String::from_utf8_lossy(b).into()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deps, ["\"parse.y\" regenerate", "<sys/dep.h>"]);
     }
 
     #[test]

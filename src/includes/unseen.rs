@@ -129,7 +129,7 @@ pub fn writes(parsed: &Parsed) -> (Vec<(Vec<u8>, bool)>, bool) {
                     computed |= !matches!(body.first(), Some(b'"' | b'<'));
                 }
                 Node::Cond(branches) => stack.extend(branches.iter().map(|(_, b)| b.as_slice())),
-                Node::Once => {}
+                Node::Once | Node::Dependency(_) => {}
             }
         }
     }

@@ -1,0 +1,3 @@
+%token NUM
+%%
+#include "never.h"
