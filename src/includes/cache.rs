@@ -333,6 +333,11 @@ pub struct Cache {
     /// The value is the source version and a hash of the `#line` name and
     /// directive rewrites the copy was made with.
     pub written: AppendMap<Vec<u8>, Written>,
+    /// Canonical paths of files some unit reached through a rewritten
+    /// absolute `#include`: their `#line` stays in every unit from then on,
+    /// so units analysed at the same time write one version of the mirror
+    /// copy (a stock client reads it after the reply).
+    pub kept_lines: AppendMap<Vec<u8>, ()>,
     /// Bytes of compressed copies kept in `written` (bounded).
     pub packed_kept: std::sync::atomic::AtomicUsize,
     /// Answers about user files and directories, kept current by inotify.
@@ -352,6 +357,7 @@ impl Cache {
             parsed: AppendMap::new(16),
             compilers: AppendMap::new(6),
             written: AppendMap::new(16),
+            kept_lines: AppendMap::new(8),
             packed_kept: std::sync::atomic::AtomicUsize::new(0),
             system_is_file: AppendMap::new(16),
             system_real: AppendMap::new(16),

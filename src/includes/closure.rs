@@ -481,7 +481,9 @@ impl Walker<'_> {
                 real: real.to_path_buf(),
                 id,
                 line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
-                line_kept: self.rewritten.contains(key(&found.spelled)),
+                line_kept: self.rewritten.contains(key(&found.spelled))
+                    || (found.spelled.is_absolute()
+                        && self.cache.kept_lines.any(key(&real), |_| true)),
                 rewrites: Vec::new(),
             });
         }
@@ -778,13 +780,19 @@ impl Walker<'_> {
             rewrites.push((from, to));
         }
         // The target's `#line` must stay, also when it was sent already
-        // (reached before through an absolute search directory).
+        // (reached before through an absolute search directory), and in
+        // later units (`Cache::kept_lines`).
         if self.rewritten.insert(bytes.to_vec())
             && let Some(real) = self.realpath(name)
-            && let Some(&at) = self.index.get(key(&real))
-            && self.out.files[at].line_name.as_deref() == Some(name)
         {
-            self.out.files[at].line_kept = true;
+            if !self.cache.kept_lines.any(key(&real), |_| true) {
+                self.cache.kept_lines.insert(key(&real).to_vec(), ());
+            }
+            if let Some(&at) = self.index.get(key(&real))
+                && self.out.files[at].line_name.as_deref() == Some(name)
+            {
+                self.out.files[at].line_kept = true;
+            }
         }
         Ok(())
     }
@@ -819,4 +827,43 @@ fn header_name_ref(s: &[u8]) -> Option<(&Path, bool)> {
         return None;
     }
     Some((Path::new(OsStr::from_bytes(name)), quote))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    /// Once a unit reaches a header through an absolute `#include`, later
+    /// units that reach it through an absolute search directory keep its
+    /// `#line` too: one version of the mirror copy.
+    #[test]
+    fn kept_lines_stick_across_units() {
+        let dir = std::env::temp_dir().join(format!("closure-kept-{}", std::process::id()));
+        let inc = dir.join("inc");
+        std::fs::create_dir_all(&inc).unwrap();
+        let dir = std::fs::canonicalize(&dir).unwrap();
+        let header = dir.join("inc/h.h");
+        std::fs::write(&header, "#define H 1\n").unwrap();
+        let by_dir = dir.join("by_dir.c");
+        std::fs::write(&by_dir, "#include \"h.h\"\n").unwrap();
+        let by_path = dir.join("by_path.c");
+        std::fs::write(&by_path, format!("#include \"{}\"\n", header.display())).unwrap();
+        let cache = Cache::new();
+        let kept = |src: &Path| {
+            let argv: Vec<OsString> = ["gcc", "-I", &dir.join("inc").display().to_string(), "-c"]
+                .iter()
+                .map(OsString::from)
+                .chain([src.as_os_str().to_os_string()])
+                .collect();
+            let cmd = super::super::command::parse(&argv).unwrap();
+            let closure = compute(&cache, &cmd, &dir).unwrap();
+            let h = closure.files.iter().find(|f| f.real == header).unwrap();
+            (h.line_name.is_some(), h.line_kept)
+        };
+        assert_eq!(kept(&by_dir), (true, false));
+        assert_eq!(kept(&by_path), (true, true));
+        assert_eq!(kept(&by_dir), (true, true));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
