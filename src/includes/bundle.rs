@@ -100,11 +100,10 @@ pub fn encode(entries: &[Entry]) -> crate::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The encoded list in a fresh memory file, positioned at its start.
-pub fn to_memfd(entries: &[Entry]) -> crate::Result<OwnedFd> {
-    let (heads, parts) = plan(entries)?;
-    // SAFETY: memfd_create with a static NUL-terminated name; checked below.
-    let fd = unsafe { libc::memfd_create(c"distcc-files".as_ptr(), libc::MFD_CLOEXEC) };
+/// A fresh anonymous memory file (`memfd`) named `name`.
+fn memory_file(name: &std::ffi::CStr) -> crate::Result<std::fs::File> {
+    // SAFETY: memfd_create with a NUL-terminated name; checked below.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
         return Err(crate::Error::io(
             "memfd_create",
@@ -112,7 +111,13 @@ pub fn to_memfd(entries: &[Entry]) -> crate::Result<OwnedFd> {
         ));
     }
     // SAFETY: a fresh descriptor that nothing else owns.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// The encoded list in a fresh memory file, positioned at its start.
+pub fn to_memfd(entries: &[Entry]) -> crate::Result<OwnedFd> {
+    let (heads, parts) = plan(entries)?;
+    let mut file = memory_file(c"distcc-files")?;
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() * 2);
     for (a, b, bytes) in &parts {
         if b > a {
@@ -145,16 +150,7 @@ pub const MAX_REASON: usize = 2048;
 
 /// A fresh memory file holding [`REASON_HEAD`] and `why`, at its start.
 pub fn reason_to_memfd(why: &str) -> crate::Result<OwnedFd> {
-    // SAFETY: memfd_create with a static NUL-terminated name; checked below.
-    let fd = unsafe { libc::memfd_create(c"distcc-why".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(crate::Error::io(
-            "memfd_create",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: a fresh descriptor that nothing else owns.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut file = memory_file(c"distcc-why")?;
     let mut why = why.as_bytes();
     why = &why[..why.len().min(MAX_REASON)];
     file.write_all(&[REASON_HEAD, why].concat())

@@ -475,17 +475,10 @@ impl Walker<'_> {
         }
         let id = self.ids.get(key(&real)).copied();
         if !self.sent.contains(key(&real)) {
-            self.sent.insert(key(&real).to_vec());
-            self.index.insert(key(&real).to_vec(), self.out.files.len());
-            self.out.files.push(Sent {
-                real: real.to_path_buf(),
-                id,
-                line_name: found.spelled.is_absolute().then(|| found.spelled.clone()),
-                line_kept: self.rewritten.contains(key(&found.spelled))
-                    || (found.spelled.is_absolute()
-                        && self.cache.kept_lines.any(key(&real), |_| true)),
-                rewrites: Vec::new(),
-            });
+            let line_name = found.spelled.is_absolute().then(|| found.spelled.clone());
+            let line_kept = self.rewritten.contains(key(&found.spelled))
+                || (line_name.is_some() && self.cache.kept_lines.any(key(&real), |_| true));
+            self.send(&real, line_name, line_kept);
         }
         if self.once.contains(key(&real)) {
             return Ok(());
@@ -727,17 +720,22 @@ impl Walker<'_> {
             if self.is_system(&real) || self.sent.contains(key(&real)) {
                 continue;
             }
-            self.sent.insert(key(&real).to_vec());
-            self.index.insert(key(&real).to_vec(), self.out.files.len());
-            self.out.files.push(Sent {
-                real: real.to_path_buf(),
-                id: self.ids.get(key(&real)).copied(),
-                line_name: None,
-                line_kept: false,
-                rewrites: Vec::new(),
-            });
+            self.send(&real, None, false);
         }
         Ok(())
+    }
+
+    /// Adds canonical `real` (not sent yet) to the files to send.
+    fn send(&mut self, real: &Path, line_name: Option<PathBuf>, line_kept: bool) {
+        self.sent.insert(key(real).to_vec());
+        self.index.insert(key(real).to_vec(), self.out.files.len());
+        self.out.files.push(Sent {
+            real: real.to_path_buf(),
+            id: self.ids.get(key(real)).copied(),
+            line_name,
+            line_kept,
+            rewrites: Vec::new(),
+        });
     }
 
     /// Arranges for the absolute include `name` in the current file to open
