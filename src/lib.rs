@@ -15,6 +15,7 @@ pub mod applet;
 pub mod args;
 pub mod compress;
 pub mod debuginfo;
+pub mod dotd_absolute;
 pub mod dotd_rewrite;
 pub mod error;
 pub mod fdpass;

@@ -322,3 +322,60 @@ fn preprocessor_dependency_file_matches_local() {
     }
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
+
+/// A header reached through a literal absolute `#include` is opened on the
+/// server through a rewritten relative name (`src/../../…/x.h`); the .d file
+/// still names it as a local compile does, also when the source is reached
+/// through a symlinked directory, with `-MP` phony targets.
+#[test]
+fn dependency_file_names_absolute_includes_as_local() {
+    let dir = TestDir::new("pump-abs-dotd");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    std::fs::create_dir_all(dir.join("abs/inc")).unwrap();
+    let header = dir.join("abs/inc/x.h");
+    std::fs::write(&header, "#define X 1\n").unwrap();
+    std::fs::write(
+        work.join("src/a.c"),
+        format!(
+            "#include \"{}\"\n#include \"a.h\"\nint x = X + A;\n",
+            header.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(work.join("src/a.h"), "#define A 1\n").unwrap();
+    std::os::unix::fs::symlink(work.join("src"), work.join("lnk")).unwrap();
+    let words = |path: std::path::PathBuf| -> Vec<String> {
+        String::from_utf8(std::fs::read(path).unwrap())
+            .unwrap()
+            .replace("\\\n", " ")
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    for source in ["src/a.c", "lnk/a.c"] {
+        let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
+        cmd.current_dir(&work)
+            .env("DISTCC_LOCATION", bin().parent().unwrap())
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .env("DISTCC_FALLBACK", "0")
+            .args(["distcc", "gcc", "-O2", "-MD", "-MP", "-c", source])
+            .args(["-o", "a.o", "-MF", "pump.d"]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{source}: {}", show(&out));
+        let out = run(Command::new("gcc")
+            .args([
+                "-O2", "-MD", "-MP", "-c", source, "-o", "a.o", "-MF", "local.d",
+            ])
+            .current_dir(&work));
+        assert!(out.status.success(), "{source}: {}", show(&out));
+        let pumped = words(work.join("pump.d"));
+        assert!(
+            pumped.contains(&header.display().to_string()),
+            "{source}: {pumped:?}"
+        );
+        assert_eq!(pumped, words(work.join("local.d")), "{source}");
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}

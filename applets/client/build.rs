@@ -47,6 +47,9 @@ struct PumpRequest {
     body: remote::PumpBody,
     /// Where the DOTD reply goes, when a .d is wanted.
     dotd: Option<PathBuf>,
+    /// Absolute `#include` names the include server rewrote in the copies,
+    /// restored in the .d file.
+    absolute_names: Vec<Vec<u8>>,
 }
 
 /// What a remote attempt came to, other than a distribution failure.
@@ -370,7 +373,8 @@ impl<'a> Build<'a> {
                 distcc::logging::command_line(&req.argv)
             );
             remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
-            return self.finish(job, host, conn, version, req.dotd.as_deref(), true);
+            let dotd = req.dotd.as_deref().map(|p| (p, &req.absolute_names[..]));
+            return self.finish(job, host, conn, version, dotd, true);
         }
         // Plain mode: start cpp, connect while it runs, then send the
         // whole request at once.
@@ -438,8 +442,12 @@ impl<'a> Build<'a> {
     fn pump_request(&self, job: &Job) -> std::result::Result<PumpRequest, String> {
         let cwd = current_dir().map_err(|e| e.to_string())?;
         let (paths, list) = pump::query_with_list(self.env, &job.argv, &cwd)?;
+        let mut absolute_names = Vec::new();
         let body = match list {
-            Some(list) => remote::PumpBody::Ready(list),
+            Some(mut list) => {
+                absolute_names = std::mem::take(&mut list.absolute_names);
+                remote::PumpBody::Ready(list)
+            }
             None => {
                 // Room for a typical unit's headers at once (pages untouched
                 // stay free).
@@ -464,6 +472,7 @@ impl<'a> Build<'a> {
             argv,
             body,
             dotd,
+            absolute_names,
         })
     }
 
@@ -473,7 +482,7 @@ impl<'a> Build<'a> {
         host: &HostSpec,
         mut conn: Connection,
         version: Version,
-        dotd: Option<&Path>,
+        dotd: Option<(&Path, &[Vec<u8>])>,
         pump: bool,
     ) -> Result<Outcome> {
         let _ = self.state.phase(Phase::Compile);
@@ -490,8 +499,17 @@ impl<'a> Build<'a> {
         if !no_object {
             remote::write_output(Path::new(&job.output), &reply.object)?;
         }
-        if let (Some(path), Some(d)) = (dotd, &reply.dotd) {
-            remote::write_output(path, d)?;
+        if let (Some((path, absolute_names)), Some(d)) = (dotd, &reply.dotd) {
+            if absolute_names.is_empty() {
+                remote::write_output(path, d)?;
+            } else {
+                let d = distcc::dotd_absolute::restore_absolute_names(
+                    d,
+                    absolute_names,
+                    distcc::dotd_absolute::real_depth,
+                );
+                remote::write_output(path, &d)?;
+            }
         }
         let _ = std::io::stdout().write_all(&reply.stdout);
         let _ = std::io::stderr().write_all(&reply.stderr);

@@ -88,10 +88,12 @@ pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathB
 }
 
 /// The file list passed with a reply: a memory file holding `NFIL` and the
-/// files, encoded, and its length.
+/// files, encoded, from its current offset on; its length; and the absolute
+/// `#include` names rewritten in the copies (for the `.d` file).
 pub struct ReadyList {
     pub file: std::fs::File,
     pub len: u64,
+    pub absolute_names: Vec<Vec<u8>>,
 }
 
 /// [`query`], with the file list our include server passes along (checked
@@ -168,17 +170,25 @@ pub fn query_with_list(
     Ok((out, list))
 }
 
-/// The list in `fd` if it starts with `NFIL` counting `count` files.
+/// The list in `fd` if it starts with `NFIL` counting `count` files (after
+/// the absolute names, if any), positioned at its start.
 fn checked_list(fd: OwnedFd, count: usize) -> Option<ReadyList> {
+    use std::io::Seek;
     use std::os::unix::fs::FileExt;
-    let file = std::fs::File::from(fd);
-    let len = file.metadata().ok()?.len();
+    let mut file = std::fs::File::from(fd);
+    let (start, absolute_names) = distcc::includes::bundle::absolute_names_in(&file)?;
+    let len = file.metadata().ok()?.len().checked_sub(start)?;
     let mut head = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut head, 0).ok()?;
+    file.read_exact_at(&mut head, start).ok()?;
     match parse_header(&head, &[Token::Nfil]) {
         Ok((_, n)) if n as usize == count => {
             log::debug!("the include server passed the file list ({len} bytes)");
-            Some(ReadyList { file, len })
+            file.seek(std::io::SeekFrom::Start(start)).ok()?;
+            Some(ReadyList {
+                file,
+                len,
+                absolute_names,
+            })
         }
         _ => {
             log::debug!("the include server's file list does not match its reply");

@@ -16,6 +16,12 @@
 //! many files as the reply has paths, and builds the list itself when there
 //! is none (stock include server) or it does not match.
 //!
+//! When the copies sent had absolute `#include` names rewritten to relative
+//! ones (mirror.rs), the memory file starts with those names
+//! ([`ABSOLUTE_NAMES`]) and the list follows: our client sends from there,
+//! and writes the names back into the `.d` file the compiler made with the
+//! relative ones.
+//!
 //! When the server gives up on a unit (`ARGC00000000`), it passes the
 //! reason the same way ([`reason_to_memfd`]), so that our client's one
 //! line about preprocessing locally says why.
@@ -114,11 +120,30 @@ fn memory_file(name: &std::ffi::CStr) -> crate::Result<std::fs::File> {
     Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-/// The encoded list in a fresh memory file, positioned at its start.
-pub fn to_memfd(entries: &[Entry]) -> crate::Result<OwnedFd> {
+/// What starts a memory file whose list follows the absolute names
+/// rewritten in its copies: this, eight hex digits counting the bytes of the
+/// names, and the names, each ended by a NUL.
+pub const ABSOLUTE_NAMES: &[u8; 4] = b"ABSN";
+
+/// Longest [`ABSOLUTE_NAMES`] section a client reads.
+pub const MAX_ABSOLUTE_NAMES: usize = 1 << 20;
+
+/// The encoded list in a fresh memory file, positioned at its start, after
+/// the [`ABSOLUTE_NAMES`] section when `absolute_names` is not empty.
+pub fn to_memfd(entries: &[Entry], absolute_names: &[Vec<u8>]) -> crate::Result<OwnedFd> {
     let (heads, parts) = plan(entries)?;
     let mut file = memory_file(c"distcc-files")?;
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() * 2);
+    let mut names = Vec::new();
+    if !absolute_names.is_empty() {
+        let body: Vec<u8> = absolute_names.join(&b'\0').into_iter().chain([0]).collect();
+        names.extend_from_slice(ABSOLUTE_NAMES);
+        names.extend_from_slice(format!("{:08x}", body.len()).as_bytes());
+        names.extend_from_slice(&body);
+    }
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() * 2 + 1);
+    if !names.is_empty() {
+        slices.push(IoSlice::new(&names));
+    }
     for (a, b, bytes) in &parts {
         if b > a {
             slices.push(IoSlice::new(&heads[*a..*b]));
@@ -139,6 +164,29 @@ pub fn to_memfd(entries: &[Entry]) -> crate::Result<OwnedFd> {
         return Err(crate::Error::io("lseek", std::io::Error::last_os_error()));
     }
     Ok(file.into())
+}
+
+/// Where the list starts in a memory file made by [`to_memfd`], and the
+/// absolute names before it; None when the section is malformed.
+pub fn absolute_names_in(file: &std::fs::File) -> Option<(u64, Vec<Vec<u8>>)> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 12];
+    file.read_exact_at(&mut head, 0).ok()?;
+    if head[..4] != ABSOLUTE_NAMES[..] {
+        return Some((0, Vec::new()));
+    }
+    let len = std::str::from_utf8(&head[4..])
+        .ok()
+        .and_then(|h| usize::from_str_radix(h, 16).ok())
+        .filter(|&n| n <= MAX_ABSOLUTE_NAMES)?;
+    let mut body = vec![0u8; len];
+    file.read_exact_at(&mut body, 12).ok()?;
+    let names = body
+        .strip_suffix(&[0])?
+        .split(|&b| b == 0)
+        .map(<[u8]>::to_vec)
+        .collect();
+    Some((12 + len as u64, names))
 }
 
 /// What starts the memory file passed with a reply that gives up; the
@@ -246,7 +294,7 @@ NAME0000000c/src/empty.hFILE00000000";
         let long = "y".repeat(MAX_REASON * 2);
         let file = std::fs::File::from(reason_to_memfd(&long).unwrap());
         assert_eq!(reason_in(&file).map(|r| r.len()), Some(MAX_REASON));
-        let list = std::fs::File::from(to_memfd(&[]).unwrap());
+        let list = std::fs::File::from(to_memfd(&[], &[]).unwrap());
         assert_eq!(reason_in(&list), None);
     }
 
@@ -259,9 +307,34 @@ NAME0000000c/src/empty.hFILE00000000";
                 body: Body::File(Arc::from(vec![i as u8; i % 300].as_slice())),
             });
         }
-        let fd = to_memfd(&many).unwrap();
+        let fd = to_memfd(&many, &[]).unwrap();
         let mut back = Vec::new();
         std::fs::File::from(fd).read_to_end(&mut back).unwrap();
         assert_eq!(back, encode(&many).unwrap());
+    }
+
+    #[test]
+    fn absolute_names_come_first_and_the_list_follows() {
+        let names = vec![b"/w/config.h".to_vec(), b"/abs/x y.h".to_vec()];
+        let file = std::fs::File::from(to_memfd(&sample(), &names).unwrap());
+        let (start, back) = absolute_names_in(&file).unwrap();
+        assert_eq!(back, names);
+        let mut all = Vec::new();
+        (&file).read_to_end(&mut all).unwrap();
+        assert_eq!(
+            &all[..start as usize],
+            b"ABSN00000017/w/config.h\0/abs/x y.h\0"
+        );
+        assert_eq!(all[start as usize..], encode(&sample()).unwrap()[..]);
+
+        let plain = std::fs::File::from(to_memfd(&sample(), &[]).unwrap());
+        assert_eq!(absolute_names_in(&plain), Some((0, Vec::new())));
+
+        let mut bad = memory_file(c"bad").unwrap();
+        bad.write_all(b"ABSN00000005/x.h").unwrap();
+        assert_eq!(absolute_names_in(&bad), None, "no NUL at the end");
+        let mut huge = memory_file(c"huge").unwrap();
+        huge.write_all(b"ABSNffffffff").unwrap();
+        assert_eq!(absolute_names_in(&huge), None);
     }
 }

@@ -142,6 +142,9 @@ pub fn clean_dead_roots(tmp: &Path) {
 pub struct Materialized {
     pub paths: Vec<PathBuf>,
     pub entries: Option<Vec<Entry>>,
+    /// Absolute `#include` names rewritten to relative ones in the copies
+    /// (our client restores them in the `.d` file).
+    pub absolute_names: Vec<Vec<u8>>,
 }
 
 /// Writes what `closure` needs into `root` and returns the reply paths:
@@ -249,7 +252,23 @@ pub fn materialize(
     Ok(Materialized {
         paths: reply,
         entries,
+        absolute_names: absolute_names(closure),
     })
+}
+
+/// The absolute names of the `#include` directives rewritten in `closure`'s
+/// files, each once, without their quotes or angle brackets.
+fn absolute_names(closure: &Closure) -> Vec<Vec<u8>> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    for f in &closure.files {
+        for (from, _) in &f.rewrites {
+            let name = &from[1..from.len().saturating_sub(1).max(1)];
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_vec());
+            }
+        }
+    }
+    names
 }
 
 /// System directories not nested in another one (a link inside a link would

@@ -193,13 +193,15 @@ impl Server {
             return (reply, bundle::reason_to_memfd(&why).ok());
         }
         let list = match &m.entries {
-            Some(entries) if !m.paths.is_empty() => match bundle::to_memfd(entries) {
-                Ok(fd) => Some(fd),
-                Err(e) => {
-                    log::debug!("no file list for {}: {e}", source_name(req));
-                    None
+            Some(entries) if !m.paths.is_empty() => {
+                match bundle::to_memfd(entries, &m.absolute_names) {
+                    Ok(fd) => Some(fd),
+                    Err(e) => {
+                        log::debug!("no file list for {}: {e}", source_name(req));
+                        None
+                    }
                 }
-            },
+            }
             _ => None,
         };
         (reply, list)

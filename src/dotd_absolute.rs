@@ -1,0 +1,151 @@
+//! Client-side repair of a pump job's dependency file.
+//!
+//! Our include server sends copies in which `#include "/abs/x.h"` reads
+//! `#include "../../abs/x.h"` (climbing from the includer's directory to the
+//! server's root, so that the server opens its own copy). The compiler then
+//! names that header in the `.d` file as `<includer's directory>/../../abs/x.h`
+//! where a local compile names it `/abs/x.h`. Both reach the same file
+//! through the kernel, but tools that clean paths as text (ninja) would go
+//! wrong through a symlinked directory, and the text should be the local
+//! one. Given the names the include server rewrote, this puts them back.
+
+/// `deps` with every path `DIR/../../rest` whose `../` steps climb from
+/// `DIR` exactly to `/` (`depth` gives how many directories the real `DIR`
+/// lies below `/`) and where `/rest` is one of `names`, replaced by that
+/// name. Names the compiler would escape (blanks, `$`, `#`, `\`, `:`) are
+/// left alone.
+pub fn restore_absolute_names(
+    deps: &[u8],
+    names: &[Vec<u8>],
+    depth: impl Fn(&[u8]) -> Option<usize>,
+) -> Vec<u8> {
+    let names: Vec<&[u8]> = names
+        .iter()
+        .map(Vec::as_slice)
+        .filter(|n| n.len() > 1 && n[0] == b'/' && !n.iter().any(|b| b" \t\n\r$#\\:".contains(b)))
+        .collect();
+    if names.is_empty() {
+        return deps.to_vec();
+    }
+    let mut out = Vec::with_capacity(deps.len());
+    let mut at = 0;
+    while at < deps.len() {
+        if is_blank(deps[at]) {
+            out.push(deps[at]);
+            at += 1;
+            continue;
+        }
+        let start = at;
+        while at < deps.len() && !is_blank(deps[at]) {
+            // An escaped blank belongs to the word.
+            at += if deps[at] == b'\\' && at + 1 < deps.len() && deps[at + 1] == b' ' {
+                2
+            } else {
+                1
+            };
+        }
+        let word = &deps[start..at.min(deps.len())];
+        let (path, colon) = match word.strip_suffix(b":") {
+            Some(p) => (p, &b":"[..]),
+            None => (word, &b""[..]),
+        };
+        let climbs = |name: &&&[u8]| {
+            climb(path, &name[1..]).is_some_and(|(dir, ups)| depth(dir) == Some(ups))
+        };
+        match names.iter().find(climbs) {
+            Some(name) => {
+                out.extend_from_slice(name);
+                out.extend_from_slice(colon);
+            }
+            None => out.extend_from_slice(word),
+        }
+    }
+    out
+}
+
+fn is_blank(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// `DIR` (possibly empty) and the number of `../` steps when `path` is
+/// `[DIR/]../[../...]rest`.
+fn climb<'p>(path: &'p [u8], rest: &[u8]) -> Option<(&'p [u8], usize)> {
+    let mut before = path.strip_suffix(rest)?;
+    let mut ups = 0;
+    while let Some(b) = before.strip_suffix(b"../") {
+        before = b;
+        ups += 1;
+    }
+    (ups > 0 && (before.is_empty() || before.ends_with(b"/"))).then_some((before, ups))
+}
+
+/// How many directories below `/` the directory `dir` (as the compiler
+/// spelled it, relative to the working directory) really is.
+pub fn real_depth(dir: &[u8]) -> Option<usize> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = if dir.is_empty() { &b"."[..] } else { dir };
+    let real = std::fs::canonicalize(std::ffi::OsStr::from_bytes(dir)).ok()?;
+    Some(real.components().count().saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: &[&str]) -> Vec<Vec<u8>> {
+        n.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    /// Depths as if the working directory were /p (and `src` /p/src).
+    fn depth(dir: &[u8]) -> Option<usize> {
+        let full = if dir.starts_with(b"/") {
+            dir.to_vec()
+        } else {
+            [&b"/p/"[..], dir].concat()
+        };
+        let parts = full
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".");
+        Some(parts.count())
+    }
+
+    #[test]
+    fn climbing_paths_get_their_absolute_name_back() {
+        let d = b"a.o: src/a.c /usr/include/stdc-predef.h \\\n src/../../w/abs/x.h src/y.h\n";
+        assert_eq!(
+            restore_absolute_names(d, &names(&["/w/abs/x.h"]), depth),
+            b"a.o: src/a.c /usr/include/stdc-predef.h \\\n /w/abs/x.h src/y.h\n".to_vec()
+        );
+        let d = b"c.o: /p/src/a.c /p/src/../../w/abs/x.h\n\n/p/src/../../w/abs/x.h:\n";
+        assert_eq!(
+            restore_absolute_names(d, &names(&["/w/abs/x.h"]), depth),
+            b"c.o: /p/src/a.c /w/abs/x.h\n\n/w/abs/x.h:\n".to_vec()
+        );
+        // Directly in the working directory.
+        assert_eq!(
+            restore_absolute_names(b"t: ../w/x.h\n", &names(&["/w/x.h"]), depth),
+            b"t: /w/x.h\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn other_paths_are_left_alone() {
+        // Climbing too little or too far, not climbing, escaped blanks.
+        let d = b"a.o: src/a.c src/../w/x.h src/../../../w/x.h /w/x.h src/my../w/x.h sub/w/x.h x.h\\ \\ ../../w/x.h\n";
+        assert_eq!(
+            restore_absolute_names(d, &names(&["/w/x.h"]), depth),
+            d.to_vec()
+        );
+        assert_eq!(
+            restore_absolute_names(d, &[], depth),
+            d.to_vec(),
+            "no names, no change"
+        );
+        let odd = b"a.o: src/../../a\\ b/x.h\n";
+        assert_eq!(
+            restore_absolute_names(odd, &names(&["/a b/x.h"]), depth),
+            odd.to_vec(),
+            "names the compiler escapes are not touched"
+        );
+    }
+}
