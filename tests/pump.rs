@@ -379,3 +379,62 @@ fn dependency_file_names_absolute_includes_as_local() {
     }
     assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
 }
+
+/// The client's own `-ffile-prefix-map` applies in pump mode as it does
+/// locally, although the server compiles under its job root: no string in
+/// the object names the build directory or the server's root
+/// (`__BASE_FILE__` of an absolute source, `__FILE__`, the debug info),
+/// and the object is the local one, byte for byte, `-g` included.
+#[test]
+fn client_prefix_maps_apply_under_the_server_root() {
+    let dir = TestDir::new("pump-prefix-map");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    std::fs::create_dir_all(work.join("inc")).unwrap();
+    std::fs::write(work.join("inc/h.h"), "#define HDR __FILE__\n").unwrap();
+    std::fs::write(
+        work.join("src/m.c"),
+        "#include \"h.h\"\nconst char *base = __BASE_FILE__;\nconst char *file = __FILE__;\nconst char *hdr = HDR;\n",
+    )
+    .unwrap();
+    let w = work.display().to_string();
+    let source = format!("{w}/src/m.c");
+    let args = |out: &str| -> Vec<String> {
+        [
+            "-O2",
+            "-g",
+            "-I",
+            &format!("{w}/inc"),
+            &format!("-ffile-prefix-map={w}=."),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["-c".into(), source.clone(), "-o".into(), out.into()])
+        .collect()
+    };
+    let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
+    cmd.current_dir(&work)
+        .env("DISTCC_LOCATION", bin().parent().unwrap())
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .env("DISTCC_FALLBACK", "0")
+        .args(["distcc", "gcc"])
+        .args(args("pump.o"));
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    let out = run(Command::new("gcc").args(args("local.o")).current_dir(&work));
+    assert!(out.status.success(), "{}", show(&out));
+    let has = |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|x| x == needle.as_bytes());
+    let pumped = std::fs::read(work.join("pump.o")).unwrap();
+    let local = std::fs::read(work.join("local.o")).unwrap();
+    assert!(has(&local, "./src/m.c"), "the local object maps the source");
+    for (what, needle) in [("build directory", w.as_str()), ("server root", "distccd_")] {
+        assert!(!has(&pumped, needle), "the pump object names the {what}");
+    }
+    // With the build directory mapped away, nothing else differs.
+    assert!(
+        pumped == local,
+        "the pump object differs from the local one"
+    );
+}

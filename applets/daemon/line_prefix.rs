@@ -11,7 +11,9 @@
 //! When the compiler understands `-fmacro-prefix-map` (GCC 8, Clang 10)
 //! and the client passed no prefix map of its own, the daemon drops that
 //! first line while unpacking, if our include server marked it as safe to
-//! drop, and maps the root away instead: `__FILE__`
+//! drop, and maps the root away instead (the root map is given whenever
+//! the compiler takes it, and the client's own maps are repeated with the
+//! root in front, [`rerooted_maps`]): `__FILE__`
 //! comes out exactly as the `#line` made it, the file is the client's file
 //! byte for byte, and diagnostics are mapped back by removing the root
 //! from the compiler's stderr (debug information and the `.d` file are
@@ -23,7 +25,7 @@
 use distcc::includes::mirror::STRIPPABLE_LINE_MARK;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
@@ -46,6 +48,35 @@ pub fn has_own_map(argv: &[OsString]) -> bool {
         let a = a.as_bytes();
         a.starts_with(b"-fmacro-prefix-map=") || a.starts_with(b"-ffile-prefix-map=")
     })
+}
+
+/// The client's own prefix maps whose old prefix is absolute, again with
+/// the job's `root` in front of that prefix: on the server the compiler
+/// sees the client's files under the root, where the client's maps would
+/// not match. Put after the daemon's own `-fmacro-prefix-map=ROOT=`, each
+/// copy wins over it both where the last matching map wins (GCC) and where
+/// the longest does (Clang).
+pub fn rerooted_maps(argv: &[OsString], root: &std::path::Path) -> Vec<OsString> {
+    const MAPS: [&[u8]; 3] = [
+        b"-ffile-prefix-map=",
+        b"-fdebug-prefix-map=",
+        b"-fmacro-prefix-map=",
+    ];
+    let mut out = Vec::new();
+    for a in argv.iter().skip(1) {
+        let a = a.as_bytes();
+        let Some(option) = MAPS.iter().find(|m| a.starts_with(m)) else {
+            continue;
+        };
+        let value = &a[option.len()..];
+        if !value.starts_with(b"/") || !value.contains(&b'=') {
+            continue;
+        }
+        let root = root.as_os_str().as_bytes();
+        let root = root.strip_suffix(b"/").unwrap_or(root);
+        out.push(OsString::from_vec([*option, root, value].concat()));
+    }
+    out
 }
 
 /// Which compilers accept `-fmacro-prefix-map`, asked once each.
@@ -115,6 +146,33 @@ pub fn unroot_messages(text: &[u8], root: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_maps_are_rerooted() {
+        let argv: Vec<OsString> = [
+            "gcc",
+            "-ffile-prefix-map=/home/u/w=.",
+            "-fdebug-prefix-map=/x=/src",
+            "-fmacro-prefix-map=rel=x",
+            "-fdebug-prefix-map=/no-new-prefix",
+            "-c",
+            "-fmacro-prefix-map=/a=b=c",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let got = rerooted_maps(&argv, std::path::Path::new("/tmp/distccd_1/root"));
+        let want: Vec<OsString> = [
+            "-ffile-prefix-map=/tmp/distccd_1/root/home/u/w=.",
+            "-fdebug-prefix-map=/tmp/distccd_1/root/x=/src",
+            "-fmacro-prefix-map=/tmp/distccd_1/root/a=b=c",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(got, want);
+        assert!(rerooted_maps(&argv[..1], std::path::Path::new("/r")).is_empty());
+    }
 
     #[test]
     fn recognises_only_the_inserted_line() {

@@ -244,12 +244,12 @@ fn execute_in(
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
             // Files without the include server's #line keep the compiler's
             // multiple-include optimisation (line_prefix.rs).
-            strip_line = !line_prefix::has_own_map(&task.checked.argv)
-                && cfg.prefix_map.macro_prefix_map(
-                    &task.checked.argv[0],
-                    cfg.path.as_deref(),
-                    &cfg.safeguard,
-                );
+            let maps_macros = cfg.prefix_map.macro_prefix_map(
+                &task.checked.argv[0],
+                cfg.path.as_deref(),
+                &cfg.safeguard,
+            );
+            strip_line = maps_macros && !line_prefix::has_own_map(&task.checked.argv);
             // A tree that failed to sync is dropped: the next job starts empty.
             let budget = cfg.max_decompressed;
             let cwd = tree.sync(cdir, &entries, budget, slot.store(), strip_line)?;
@@ -264,12 +264,15 @@ fn execute_in(
                 &deps,
                 Some(&root),
             );
-            if strip_line {
+            if maps_macros {
                 let mut map = OsString::from("-fmacro-prefix-map=");
                 map.push(root.as_os_str());
                 map.push("=");
                 cmd.argv.push(map);
             }
+            // The client's own maps, made to match under the root.
+            cmd.argv
+                .extend(line_prefix::rerooted_maps(&task.checked.argv, &root));
             (cmd, cwd, Some(root))
         }
     };
