@@ -115,6 +115,12 @@ const LOCAL_EXACT: &[(&str, &str)] = &[
         "profile data is read on this machine",
     ),
     ("-frepo", "-frepo needs the repository files here"),
+    (
+        "-include-pch",
+        "the precompiled header is read on this machine",
+    ),
+    ("-ivfsoverlay", "the overlay file is read on this machine"),
+    ("--config", "the configuration file is read on this machine"),
 ];
 
 /// Argument prefixes that make a job local, with the reason.
@@ -125,6 +131,59 @@ const LOCAL_PREFIX: &[(&str, &str)] = &[
     ),
     ("-fprofile-use", "profile data is read on this machine"),
     ("-fauto-profile", "profile data is read on this machine"),
+    (
+        "-fprofile-instr-use",
+        "profile data is read on this machine",
+    ),
+    (
+        "-fprofile-sample-use",
+        "profile data is read on this machine",
+    ),
+    (
+        "-fprofile-remapping-file",
+        "the remapping file is read on this machine",
+    ),
+    (
+        "-fprofile-list=",
+        "the profile list is read on this machine",
+    ),
+    ("-fsanitize-ignorelist=", "the list is read on this machine"),
+    ("-fsanitize-blacklist=", "the list is read on this machine"),
+    (
+        "-fsanitize-coverage-allowlist=",
+        "the list is read on this machine",
+    ),
+    (
+        "-fsanitize-coverage-ignorelist=",
+        "the list is read on this machine",
+    ),
+    (
+        "-fsanitize-coverage-blocklist=",
+        "the list is read on this machine",
+    ),
+    (
+        "-fsanitize-coverage-whitelist=",
+        "the list is read on this machine",
+    ),
+    (
+        "-fsanitize-coverage-blacklist=",
+        "the list is read on this machine",
+    ),
+    ("-fxray-attr-list=", "the list is read on this machine"),
+    (
+        "-fxray-always-instrument=",
+        "the list is read on this machine",
+    ),
+    (
+        "-fxray-never-instrument=",
+        "the list is read on this machine",
+    ),
+    ("-fmodule-file=", "module files are read on this machine"),
+    ("-fmodule-map-file=", "module maps are read on this machine"),
+    (
+        "--config=",
+        "the configuration file is read on this machine",
+    ),
     ("-specs=", "-specs= names a file on this machine"),
     ("-dr", "-dr writes RTL dumps"),
 ];
@@ -163,6 +222,10 @@ const TAKES_VALUE: &[&str] = &[
     "-b",
     "-dumpbase",
     "-dumpdir",
+    "-include-pch",
+    "-ivfsoverlay",
+    "--config",
+    "-MJ",
 ];
 
 fn local(why: impl Into<String>) -> Verdict {
@@ -454,6 +517,18 @@ mod tests {
             "gcc -x assembler -c x.c",
             "gcc -xassembler -c x.c",
             "gcc -c x.c -dr",
+            "clang -c x.c -fsanitize=cfi -fsanitize-ignorelist=ign.txt",
+            "clang -c x.c -fsanitize-blacklist=ign.txt",
+            "clang -c x.c -fsanitize-coverage=trace-pc -fsanitize-coverage-allowlist=a.txt",
+            "clang -c x.c -fprofile-instr-use=x.profdata",
+            "clang -c x.c -fprofile-sample-use=x.prof",
+            "clang -c x.c -fprofile-list=l.txt",
+            "clang -c x.c -include-pch x.pch",
+            "clang -c x.c --config my.cfg",
+            "clang -c x.c --config=my.cfg",
+            "clang -c x.c -ivfsoverlay o.yaml",
+            "clang -c x.c -fxray-attr-list=l.txt",
+            "clang -c x.c -MJ x.json",
             "gcc -c x.c y.c",
             "gcc -c x.c -o a.o -o b.o",
             "gcc x.c -o x",

@@ -14,12 +14,20 @@ use std::ffi::OsString;
 const EXACT: &[(&str, &str)] = &[
     ("-gsplit-dwarf", "the .dwo file"),
     ("-fstack-usage", "the .su file"),
+    ("-ftime-trace", "the time trace (.json)"),
+    ("-fsave-optimization-record", "the optimization record"),
+    ("-save-stats", "the .stats file"),
 ];
 
 /// Option prefixes, with the files they write.
 const PREFIXES: &[(&str, &str)] = &[
     ("-fcallgraph-info", "the .ci file"),
     ("-fdump-", "dump files"),
+    ("-ftime-trace=", "the time trace (.json)"),
+    ("-fsave-optimization-record=", "the optimization record"),
+    ("-foptimization-record-file=", "the optimization record"),
+    ("-save-stats=", "the .stats file"),
+    ("-fproc-stat-report=", "the process statistics"),
 ];
 
 /// Why `argv` must compile here because of files written beside the
@@ -53,6 +61,12 @@ mod tests {
             "gcc -fstack-usage -c x.c",
             "gcc -fcallgraph-info=su -c x.c",
             "gcc -fdump-tree-all -c x.c",
+            "clang -ftime-trace -c x.c",
+            "clang -ftime-trace=t.json -c x.c",
+            "clang -fsave-optimization-record -c x.c",
+            "clang -fsave-optimization-record=bitstream -c x.c",
+            "clang -foptimization-record-file=r.yaml -c x.c",
+            "clang -save-stats=obj -c x.c",
         ] {
             assert!(reason(&argv(cmd)).is_some(), "{cmd}");
         }
@@ -60,6 +74,7 @@ mod tests {
             "gcc -g -c x.c",
             "gcc -fstack-protector -c x.c",
             "gcc -gdwarf-5 -c x.c",
+            "clang -ftime-trace-granularity=100 -c x.c",
         ] {
             assert!(reason(&argv(cmd)).is_none(), "{cmd}");
         }
