@@ -362,3 +362,47 @@ fn diagnostics_keep_their_colours_on_a_terminal() {
         "{piped:?}"
     );
 }
+
+#[test]
+fn clang_protocols_1_2_3() {
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        check(opts, "clang", "t.c", C_SRC, &["-O2"]);
+        check(opts, "clang++", "t.cpp", CXX_SRC, &["-O1"]);
+    }
+}
+
+/// Clang, unlike GCC, takes neither the source's name nor the working
+/// directory from a preprocessed source it reads: in plain and lzo mode
+/// our daemon names the main file (`-main-file-name`) and our client names
+/// its directory (`-fdebug-compilation-dir`), so the debug information
+/// names `t.c` in the client's directory, as a local compile does (stock
+/// gives `/tmp`, and gdb finds no source).
+#[test]
+fn clang_debug_info_names_the_client_source_and_directory() {
+    let names = |dir: &TestDir, object: &str| -> Vec<String> {
+        let out = run(Command::new("readelf")
+            .args(["--debug-dump=info", object])
+            .current_dir(&dir.path));
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("DW_AT_name") || l.contains("DW_AT_comp_dir"))
+            .take(2)
+            .map(|l| l.rsplit(": ").next().unwrap_or("").trim().to_string())
+            .collect()
+    };
+    for opts in ["", ",lzo"] {
+        let d = ours_d();
+        let dir = TestDir::new("odclg");
+        dir.write("inc/hdr.h", "#define VALUE 42\n");
+        dir.write("src/t.c", C_SRC);
+        let args = |out: &'static str| ["clang", "-g", "-O1", "-I.", "-c", "src/t.c", "-o", out];
+        assert_quiet_ok(&run(client(&dir, &d.host(opts)).args(args("remote.o"))));
+        assert_eq!(wait_compiles(&d, 1), 1, "not remote: {}", d.log());
+        assert!(local(&dir, &args("local.o")).status.success());
+        let local_names = names(&dir, "local.o");
+        assert_eq!(local_names.len(), 2, "{local_names:?}");
+        assert_eq!(local_names[0], "src/t.c");
+        assert_eq!(names(&dir, "remote.o"), local_names, "{opts}");
+    }
+}

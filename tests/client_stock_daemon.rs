@@ -75,6 +75,14 @@ fn cxx_protocol_1_and_2() {
     }
 }
 
+#[test]
+fn clang_protocol_1_and_2() {
+    for opts in ["", ",lzo"] {
+        same_as_local(opts, "clang", "t.c", C_SRC, &["-O2"]);
+        same_as_local(opts, "clang++", "t.cpp", CXX_SRC, &["-O1"]);
+    }
+}
+
 /// Objective-C and Objective-C++ against the stock server.
 #[test]
 fn objc_protocol_1_and_2() {

@@ -425,7 +425,12 @@ impl<'a> Build<'a> {
             }
         };
         let _ = self.state.phase(Phase::Send);
-        let server_argv = args::strip::server_argv(&job.argv);
+        let mut server_argv = args::strip::server_argv(&job.argv);
+        if let Some(dir) = args::compilation_dir::recorded_cwd()
+            && let Some(option) = args::compilation_dir::clang_option(&server_argv, &dir)
+        {
+            server_argv.push(option);
+        }
         log::debug!(
             "sending {} to {} (protocol {}): {}",
             job.input.to_string_lossy(),

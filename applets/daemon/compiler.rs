@@ -57,8 +57,8 @@ pub struct Config {
     pub max_decompressed: usize,
     /// `DISTCC_SAVE_TEMPS=1`: keep job directories.
     pub save_temps: bool,
-    /// Which compilers accept `-fmacro-prefix-map` (line_prefix.rs).
-    pub prefix_map: super::line_prefix::Support,
+    /// What each compiler run so far does (traits.rs).
+    pub compilers: super::traits::Known,
 }
 
 /// An argv that passed every check.
@@ -194,7 +194,7 @@ mod tests {
             job_lifetime: None,
             max_decompressed: 1 << 20,
             save_temps: false,
-            prefix_map: Default::default(),
+            compilers: Default::default(),
         }
     }
 

@@ -23,11 +23,8 @@
 //! a file's own first line.
 
 use distcc::includes::mirror::STRIPPABLE_LINE_MARK;
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 /// The first line our include server inserts and marks as replaceable by
 /// a prefix map ([`STRIPPABLE_LINE_MARK`]), if `data` starts with one: its
@@ -77,52 +74,6 @@ pub fn rerooted_maps(argv: &[OsString], root: &std::path::Path) -> Vec<OsString>
         out.push(OsString::from_vec([*option, root, value].concat()));
     }
     out
-}
-
-/// Which compilers accept `-fmacro-prefix-map`, asked once each.
-#[derive(Default, Debug)]
-pub struct Support {
-    known: Mutex<HashMap<OsString, bool>>,
-}
-
-impl Support {
-    /// Whether `compiler` accepts `-fmacro-prefix-map` (runs it once:
-    /// preprocessing an empty C input with the option), with the
-    /// environment a compile gets (`PATH`, the recursion safeguard).
-    pub fn macro_prefix_map(
-        &self,
-        compiler: &OsStr,
-        path: Option<&OsStr>,
-        safeguard: &str,
-    ) -> bool {
-        if let Some(&b) = self.lock().get(compiler) {
-            return b;
-        }
-        let mut cmd = Command::new(compiler);
-        cmd.args([
-            "-fmacro-prefix-map=/a=/b",
-            "-E",
-            "-x",
-            "c",
-            "/dev/null",
-            "-o",
-            "/dev/null",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env("_DISTCC_SAFEGUARD", safeguard);
-        if let Some(p) = path {
-            cmd.env("PATH", p);
-        }
-        let ok = cmd.status().is_ok_and(|s| s.success());
-        self.lock().insert(compiler.to_os_string(), ok);
-        ok
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OsString, bool>> {
-        self.known.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// Removes every occurrence of `root` from the compiler's messages.

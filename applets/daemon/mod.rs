@@ -31,6 +31,7 @@ mod spliced;
 mod startup;
 mod stats;
 mod syslog;
+mod traits;
 
 use compiler::Config;
 use distcc::acl::AccessList;
@@ -177,7 +178,7 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         job_lifetime: (o.job_lifetime > 0).then(|| Duration::from_secs(o.job_lifetime)),
         max_decompressed: 256 * 1024 * 1024,
         save_temps: std::env::var("DISTCC_SAVE_TEMPS").is_ok_and(|v| v == "1"),
-        prefix_map: Default::default(),
+        compilers: Default::default(),
     })
 }
 

@@ -236,7 +236,25 @@ fn execute_in(
                     rewrite::Source::Path(&input_path)
                 }
             };
-            let cmd = rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
+            let from_stdin = matches!(source_arg, rewrite::Source::Stdin(_));
+            let mut cmd =
+                rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
+            // Clang names a source read from stdin `-` in debug information
+            // (GCC takes the line marker's name): name it as a file would.
+            if from_stdin
+                && cfg
+                    .compilers
+                    .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
+                    .clang
+            {
+                let name = super::traits::main_file_name(stdin.as_deref(), source);
+                cmd.argv.extend([
+                    "-Xclang".into(),
+                    "-main-file-name".into(),
+                    "-Xclang".into(),
+                    name,
+                ]);
+            }
             (cmd, dir.path().to_path_buf(), None)
         }
         Body::Files(entries) => {
@@ -244,11 +262,10 @@ fn execute_in(
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
             // Files without the include server's #line keep the compiler's
             // multiple-include optimisation (line_prefix.rs).
-            let maps_macros = cfg.prefix_map.macro_prefix_map(
-                &task.checked.argv[0],
-                cfg.path.as_deref(),
-                &cfg.safeguard,
-            );
+            let maps_macros = cfg
+                .compilers
+                .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
+                .macro_prefix_map;
             strip_line = maps_macros && !line_prefix::has_own_map(&task.checked.argv);
             // A tree that failed to sync is dropped: the next job starts empty.
             let budget = cfg.max_decompressed;

@@ -7,10 +7,12 @@
 //! allow-list of option shapes a network client may ask for. [`response`]
 //! expands `@file` arguments on the client; [`side_files`] keeps units
 //! whose compiler writes files beside the object on the client; [`colour`]
-//! keeps diagnostics coloured when a local compile would colour them.
+//! keeps diagnostics coloured when a local compile would colour them;
+//! [`compilation_dir`] tells a remote Clang the client's directory.
 
 pub mod classify;
 pub mod colour;
+pub mod compilation_dir;
 pub mod cross;
 pub mod dotd;
 pub mod extensions;

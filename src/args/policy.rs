@@ -192,6 +192,9 @@ const F_PATH_OK: &[&str] = &[
     "-fdebug-prefix-map=",
     "-ffile-prefix-map=",
     "-fmacro-prefix-map=",
+    "-fdebug-compilation-dir=",
+    "-ffile-compilation-dir=",
+    "-fcoverage-compilation-dir=",
     "-fsanitize-ignorelist=",
     "-fsanitize-blacklist=",
     "-fsanitize-coverage-allowlist=",
@@ -590,7 +593,7 @@ mod tests {
                 Some(OutputArg::Separate(4)),
             ),
             (
-                "gcc -c x.c -o x.o -ffile-prefix-map=/a=/b -fdebug-prefix-map=/x=. -fstack-usage",
+                "gcc -c x.c -o x.o -ffile-prefix-map=/a=/b -fdebug-prefix-map=/x=. -fstack-usage -fdebug-compilation-dir=/home/u/w",
                 2,
                 Some(OutputArg::Separate(4)),
             ),

@@ -1,0 +1,127 @@
+//! What the daemon learns about each compiler by running it once: whether
+//! it takes `-fmacro-prefix-map` (line_prefix.rs) and whether it is Clang
+//! (which names a source read from stdin `-` in its debug information,
+//! where GCC takes the name from the first line marker: the daemon then
+//! passes the name with `-main-file-name`, [`main_file_name`]).
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// What one compiler does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traits {
+    /// It accepts `-fmacro-prefix-map` (GCC 8, Clang 10).
+    pub macro_prefix_map: bool,
+    /// It defines `__clang__`.
+    pub clang: bool,
+}
+
+/// The traits of each compiler run so far, learned once each.
+#[derive(Default, Debug)]
+pub struct Known {
+    known: Mutex<HashMap<OsString, Traits>>,
+}
+
+impl Known {
+    /// The traits of `compiler`, run with the environment a compile gets
+    /// (`PATH`, the recursion safeguard) the first time: it preprocesses an
+    /// empty C input with `-dM`, with `-fmacro-prefix-map` and, if that
+    /// fails, without.
+    pub fn of(&self, compiler: &OsStr, path: Option<&OsStr>, safeguard: &str) -> Traits {
+        if let Some(&t) = self.lock().get(compiler) {
+            return t;
+        }
+        let run = |extra: &[&str]| -> Option<Vec<u8>> {
+            let mut cmd = Command::new(compiler);
+            cmd.args(extra)
+                .args(["-dM", "-E", "-x", "c", "/dev/null"])
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .env("_DISTCC_SAFEGUARD", safeguard);
+            if let Some(p) = path {
+                cmd.env("PATH", p);
+            }
+            let out = cmd.output().ok()?;
+            out.status.success().then_some(out.stdout)
+        };
+        let with_map = run(&["-fmacro-prefix-map=/a=/b"]);
+        let macros = with_map.clone().or_else(|| run(&[])).unwrap_or_default();
+        let traits = Traits {
+            macro_prefix_map: with_map.is_some(),
+            clang: macros
+                .split(|&b| b == b'\n')
+                .any(|l| l.starts_with(b"#define __clang__ ")),
+        };
+        self.lock().insert(compiler.to_os_string(), traits);
+        traits
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OsString, Traits>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The name a compile of a preprocessed `source` (when its bytes are at
+/// hand) or of `input` (the client's name for it) gives its main file: the
+/// name in the source's first line marker (`# 1 "src/a.c"`), if it has one
+/// without escapes, else `input`.
+pub fn main_file_name(source: Option<&[u8]>, input: &OsStr) -> OsString {
+    let marked = source.and_then(|s| {
+        let rest = s
+            .strip_prefix(b"# 1 \"")
+            .or_else(|| s.strip_prefix(b"#line 1 \""))?;
+        let end = rest.iter().take(4096).position(|&b| b == b'"')?;
+        let name = &rest[..end];
+        (!name.is_empty() && !name.contains(&b'\\') && !name.contains(&b'\n')).then_some(name)
+    });
+    match marked {
+        Some(name) => OsStr::from_bytes(name).to_os_string(),
+        None => input.to_os_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_file_name_comes_from_the_first_line_marker() {
+        let input = OsStr::new("src/a.c");
+        assert_eq!(
+            main_file_name(Some(b"# 1 \"gen/a.c\"\n# 1 \"<built-in>\"\n"), input),
+            "gen/a.c"
+        );
+        assert_eq!(
+            main_file_name(Some(b"#line 1 \"/abs/a.c\"\nint x;"), input),
+            "/abs/a.c"
+        );
+        for odd in [
+            &b"int x;\n"[..],
+            b"# 1 \"a\\\\b.c\"\n",
+            b"# 1 \"\"\n",
+            b"# 1 \"no end",
+            b"# 2 \"a.c\"\n",
+        ] {
+            assert_eq!(main_file_name(Some(odd), input), "src/a.c");
+        }
+        assert_eq!(main_file_name(None, input), "src/a.c");
+    }
+
+    #[test]
+    fn gcc_takes_the_macro_map_and_is_not_clang() {
+        let known = Known::default();
+        let gcc = known.of(OsStr::new("gcc"), None, "1");
+        assert_eq!(
+            gcc,
+            Traits {
+                macro_prefix_map: true,
+                clang: false
+            }
+        );
+        let missing = known.of(OsStr::new("/nonexistent/cc"), None, "1");
+        assert_eq!(missing, Traits::default());
+    }
+}
