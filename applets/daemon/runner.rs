@@ -241,7 +241,13 @@ fn execute_in(
                 rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
             // Clang names a source read from stdin `-` in debug information
             // (GCC takes the line marker's name): name it as a file would.
+            // Only compiles with debug information ask what the compiler is.
+            let debug_info = task.checked.argv.iter().skip(1).any(|a| {
+                let a = a.as_encoded_bytes();
+                a.starts_with(b"-g") && a != b"-g0"
+            });
             if from_stdin
+                && debug_info
                 && cfg
                     .compilers
                     .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)

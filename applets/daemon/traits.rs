@@ -9,6 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What one compiler does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,8 +45,7 @@ impl Known {
             if let Some(p) = path {
                 cmd.env("PATH", p);
             }
-            let out = cmd.output().ok()?;
-            out.status.success().then_some(out.stdout)
+            run_bounded(cmd, PROBE_LIMIT)
         };
         let with_map = run(&["-fmacro-prefix-map=/a=/b"]);
         let macros = with_map.clone().or_else(|| run(&[])).unwrap_or_default();
@@ -61,6 +61,56 @@ impl Known {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OsString, Traits>> {
         self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// How long a compiler may take to answer (a compiler that does not is
+/// taken to have no trait).
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Most bytes of a probe's output kept.
+const PROBE_OUTPUT: usize = 1 << 20;
+
+/// The standard output of `cmd` if it exits successfully within `limit`;
+/// killed when it does not.
+fn run_bounded(mut cmd: Command, limit: Duration) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
+    let mut stdout = child.stdout.take()?;
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    let deadline = Instant::now() + limit;
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    // Bounded by the deadline: each round sleeps or reads.
+    loop {
+        match stdout.read(&mut chunk) {
+            Ok(n) if n > 0 && out.len() < PROBE_OUTPUT => {
+                out.extend_from_slice(&chunk[..n]);
+                continue;
+            }
+            _ => {}
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                // Whatever is left in the pipe after the exit.
+                while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+                    if out.len() < PROBE_OUTPUT {
+                        out.extend_from_slice(&chunk[..n]);
+                    }
+                }
+                return status.success().then_some(out);
+            }
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
     }
 }
 
@@ -123,5 +173,20 @@ mod tests {
         );
         let missing = known.of(OsStr::new("/nonexistent/cc"), None, "1");
         assert_eq!(missing, Traits::default());
+    }
+
+    #[test]
+    fn a_probe_that_hangs_is_killed() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo started; exec sleep 30"]);
+        let t = Instant::now();
+        assert_eq!(run_bounded(cmd, Duration::from_millis(200)), None);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "head -c 200000 /dev/zero"]);
+        assert_eq!(
+            run_bounded(cmd, Duration::from_secs(10)).map(|o| o.len()),
+            Some(200000)
+        );
     }
 }
