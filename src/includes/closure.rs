@@ -541,8 +541,10 @@ impl Walker<'_> {
                 Node::Include { kind, import, body } => {
                     self.include(body, *kind, *import, ctx, uncertain)?
                 }
-                Node::Define(n, m) => self.env.define_shared(n, m.clone(), uncertain > 0),
-                Node::Undef(n) => self.env.undef(n, uncertain > 0),
+                // Certain on this path; a branch whose condition is unknown
+                // merges what it changed when it ends (Env::close_scope).
+                Node::Define(n, m) => self.env.define_shared(n, m.clone(), false),
+                Node::Undef(n) => self.env.undef(n, false),
                 Node::Once => {}
                 Node::Dependency(body) => self.dependency(body, ctx)?,
                 Node::PopMacro { name, sticky } => self.env.forget(name, *sticky),
@@ -551,14 +553,23 @@ impl Walker<'_> {
                     for (cond, body) in branches {
                         match self.condition(cond, ctx) {
                             Some(false) => continue,
+                            Some(true) if !unknown_before => {
+                                self.walk(body, ctx, uncertain)?;
+                                break;
+                            }
                             Some(true) => {
-                                let u = uncertain + unknown_before as usize;
-                                self.walk(body, ctx, u)?;
+                                self.env.open_scope();
+                                let walked = self.walk(body, ctx, uncertain + 1);
+                                self.env.close_scope();
+                                walked?;
                                 break;
                             }
                             None => {
                                 unknown_before = true;
-                                self.walk(body, ctx, uncertain + 1)?;
+                                self.env.open_scope();
+                                let walked = self.walk(body, ctx, uncertain + 1);
+                                self.env.close_scope();
+                                walked?;
                             }
                         }
                     }

@@ -129,6 +129,11 @@ pub struct Env<'c> {
     /// the walk defined: that may act wherever the macro is expanded, so
     /// they stay unknown for the rest of the translation unit.
     volatile: super::cache::FastSet<Vec<u8>>,
+    /// One entry per open branch whose condition is unknown ([`Env::open_scope`]):
+    /// the state each name changed in it had before (None: not in `map`).
+    scopes: Vec<super::cache::FastMap<Arc<[u8]>, Option<State>>>,
+    /// Guards of headers walked to their end ([`Env::settle`]).
+    settled: super::cache::FastSet<Arc<[u8]>>,
 }
 
 /// The answer to "what is `name`?".
@@ -197,6 +202,8 @@ impl<'c> Env<'c> {
             map: super::cache::FastMap::with_capacity_and_hasher(1024, Default::default()),
             unseen,
             volatile: Default::default(),
+            scopes: Vec::new(),
+            settled: Default::default(),
         }
     }
 
@@ -211,8 +218,55 @@ impl<'c> Env<'c> {
         self.base.as_ref().and_then(|b| b.get(name))
     }
 
+    /// Notes the state of `name` before its first change in the innermost
+    /// open scope.
+    fn record(&mut self, name: &[u8]) {
+        if let Some(scope) = self.scopes.last_mut()
+            && !scope.contains_key(name)
+        {
+            scope.insert(name.into(), self.map.get(name).cloned());
+        }
+    }
+
+    /// Starts a branch whose condition is unknown. Inside it, `#define` and
+    /// `#undef` are certain: they hold on every path through the branch
+    /// (a guard defined there guards, a counter stepped there counts).
+    pub fn open_scope(&mut self) {
+        self.scopes.push(Default::default());
+    }
+
+    /// Ends the innermost branch: each name it changed may now have its
+    /// state from before the branch or the one the branch left.
+    pub fn close_scope(&mut self) {
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
+        for (name, before) in scope {
+            if let Some(outer) = self.scopes.last_mut()
+                && !outer.contains_key(&name)
+            {
+                outer.insert(name.clone(), before.clone());
+            }
+            let undefined = State::default();
+            let before_st = before
+                .as_ref()
+                .or_else(|| self.base_state(&name))
+                .unwrap_or(&undefined)
+                .clone();
+            let after = self.get(&name).unwrap_or(&undefined);
+            let mut merged = union(&before_st, after);
+            if self.settled.contains(&name) && !merged.defs.is_empty() && !merged.unknown {
+                // A header walked to its end need not be walked again (its
+                // definitions are among the possibilities).
+                merged.maybe_undef = false;
+            }
+            self.map.insert(name, merged);
+        }
+    }
+
     /// The overlay entry for `name`, copied from the base on first change.
     fn entry(&mut self, name: &[u8]) -> &mut State {
+        self.record(name);
         if !self.map.contains_key(name) {
             let st = self.base_state(name).cloned().unwrap_or_default();
             self.map.insert(name.into(), st);
@@ -232,6 +286,7 @@ impl<'c> Env<'c> {
         // Common case first: a certain definition replaces everything, with
         // one lookup.
         if !uncertain {
+            self.record(name);
             let st = State {
                 defs: Defs::one(m),
                 maybe_undef: false,
@@ -283,6 +338,9 @@ impl<'c> Env<'c> {
 
     /// Marks `name` as certainly defined (after walking a guarded header).
     pub fn settle(&mut self, name: &[u8]) {
+        if !self.settled.contains(name) {
+            self.settled.insert(name.into());
+        }
         if self
             .get(name)
             .is_some_and(|st| !st.defs.is_empty() && st.maybe_undef && !st.unknown)
@@ -333,6 +391,23 @@ impl<'c> Env<'c> {
             Lookup::Undefined => Some(false),
             Lookup::Unknown => None,
         }
+    }
+}
+
+/// A name that may be in state `a` or in state `b`.
+fn union(a: &State, b: &State) -> State {
+    let mut defs = a.defs.clone();
+    for m in b.defs.iter() {
+        if !defs.iter().any(|d| **d == **m) {
+            defs.push(m.clone());
+        }
+    }
+    let may_lack = |s: &State| s.defs.is_empty() || s.maybe_undef;
+    State {
+        maybe_undef: !defs.is_empty() && (may_lack(a) || may_lack(b)),
+        defs,
+        unknown: a.unknown || b.unknown,
+        written: a.written.min(b.written),
     }
 }
 
