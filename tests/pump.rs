@@ -438,3 +438,70 @@ fn client_prefix_maps_apply_under_the_server_root() {
         "the pump object differs from the local one"
     );
 }
+
+/// A header named through a trigraph (`??=include`) is read only when the
+/// options turn trigraphs on (`-std=c11`): the include server then gives
+/// up on the unit with the reason, and it compiles from local
+/// preprocessing, as a local compile would. With `-std=gnu11` the same
+/// bytes are no directive, and the unit is covered.
+#[test]
+fn trigraphs_fall_back_with_the_reason() {
+    let dir = TestDir::new("pump-trigraph");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("q")).unwrap();
+    std::fs::write(work.join("q/tri.h"), "int tri;\n").unwrap();
+    std::fs::write(
+        work.join("t.c"),
+        "??=include \"tri.h\"\nconst char *s = \"??=\";\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    let compile = |std: &str, out: &str| {
+        let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
+        cmd.current_dir(&work)
+            .env("DISTCC_LOCATION", bin().parent().unwrap())
+            .args(["distcc", "gcc", std, "-Wno-trigraphs", "-iquote", "q"])
+            .args(["-c", "t.c", "-o", out]);
+        run(&mut cmd)
+    };
+    let out = compile("-std=c11", "c11.o");
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "include server gave up: t.c has a trigraph, and the options turn trigraphs on"
+        ),
+        "{err}"
+    );
+    let local = run(Command::new("gcc")
+        .args([
+            "-std=c11",
+            "-Wno-trigraphs",
+            "-iquote",
+            "q",
+            "-c",
+            "t.c",
+            "-o",
+            "local.o",
+        ])
+        .current_dir(&work));
+    assert!(local.status.success(), "{}", show(&local));
+    assert_eq!(
+        std::fs::read(work.join("c11.o")).unwrap(),
+        std::fs::read(work.join("local.o")).unwrap()
+    );
+    // Without trigraphs `??=include` is not a directive: covered, remote.
+    std::fs::write(
+        work.join("t.c"),
+        "const char *s = \"??=\";\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
+    cmd.current_dir(&work)
+        .env("DISTCC_LOCATION", bin().parent().unwrap())
+        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+        .env("DISTCC_FALLBACK", "0")
+        .args(["distcc", "gcc", "-std=gnu11", "-c", "t.c", "-o", "gnu.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+}

@@ -127,6 +127,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         steps: 0,
         depth: 0,
         max_depth: cmd.max_include_depth.unwrap_or(MAX_DEPTH),
+        trigraphs: cmd.trigraphs,
     };
     // -imacros, then -include, then the source (GCC's order). Forced files
     // are looked up in the working directory, then the quote chain.
@@ -211,6 +212,8 @@ struct Walker<'a> {
     steps: usize,
     depth: usize,
     max_depth: usize,
+    /// The compiler replaces trigraphs (`Command::trigraphs`).
+    trigraphs: bool,
 }
 
 /// Where the directives being walked come from.
@@ -496,6 +499,12 @@ impl Walker<'_> {
             && self.env.is_defined(g) == Some(true)
         {
             return Ok(());
+        }
+        if self.trigraphs && parsed.trigraph {
+            return Err(NotCovered(format!(
+                "{} has a trigraph, and the options turn trigraphs on",
+                found.spelled.display()
+            )));
         }
         if self.depth >= self.max_depth {
             // The compiler stops here too (or the walk is not certain to

@@ -99,6 +99,9 @@ pub struct Command {
     pub macro_ops: Vec<MacroOp>,
     /// `-fmax-include-depth=N` (GCC's default, 200, when absent).
     pub max_include_depth: Option<usize>,
+    /// Trigraphs may be replaced: `-trigraphs`, or a strict ISO `-std=`
+    /// that has them (C before C23, C++ before C++17).
+    pub trigraphs: bool,
     /// Options passed on to the compiler probe (they may change predefined
     /// macros or default directories: `-m*`, `-f*`, `-O*`, `-std=`,
     /// `--sysroot`, `-nostdinc`, ...).
@@ -156,6 +159,7 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
         compiler: argv.first().cloned().ok_or("empty command line")?,
         ..Command::default()
     };
+    let mut strict_std: Option<bool> = None;
     let mut sources: Vec<(PathBuf, Option<Lang>)> = Vec::new();
     let mut x_lang: Option<Option<Lang>> = None;
     let mut prefix: Vec<u8> = Vec::new();
@@ -248,12 +252,23 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
                 cmd.probe_flags.push(argv[i - 2].clone());
                 cmd.probe_flags.push(v);
             }
+        } else if arg == b"-trigraphs" {
+            cmd.trigraphs = true;
         } else if let Some(n) = arg.strip_prefix(b"-fmax-include-depth=") {
             cmd.max_include_depth = std::str::from_utf8(n).ok().and_then(|n| n.parse().ok());
         } else if !irrelevant(arg) {
+            if let Some(std) = arg
+                .strip_prefix(b"-std=")
+                .or_else(|| arg.strip_prefix(b"--std="))
+            {
+                strict_std = Some(has_trigraphs(std));
+            } else if arg == b"-ansi" {
+                strict_std = Some(true);
+            }
             cmd.probe_flags.push(argv[i - 1].clone());
         }
     }
+    cmd.trigraphs |= strict_std == Some(true);
     match sources.as_slice() {
         [(src, lang)] => {
             cmd.lang = lang.or_else(|| Lang::from_suffix(src.as_os_str().as_bytes()));
@@ -269,6 +284,24 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
 }
 
 /// Options that cannot change predefined macros or default directories.
+/// Whether `-std=STD` turns trigraphs on: the ISO (not GNU) C standards
+/// and C++ before C++17 (C23 is counted in: a file with a trigraph then
+/// only falls back).
+fn has_trigraphs(std: &[u8]) -> bool {
+    let iso_cxx = [
+        &b"c++98"[..],
+        b"c++03",
+        b"c++0x",
+        b"c++11",
+        b"c++1y",
+        b"c++14",
+    ];
+    if std.starts_with(b"c++") {
+        return iso_cxx.contains(&std);
+    }
+    std.starts_with(b"c") || std.starts_with(b"iso9899")
+}
+
 fn irrelevant(arg: &[u8]) -> bool {
     (arg.starts_with(b"-W") && !arg.starts_with(b"-Wp,"))
         || (arg.starts_with(b"-M") && arg != b"-M" && arg != b"-MM")
@@ -380,5 +413,19 @@ mod tests {
                 .lang,
             Some(Lang::Cxx)
         );
+    }
+
+    #[test]
+    fn trigraphs_follow_the_options() {
+        let t = |args: &[&str]| p(args).unwrap().trigraphs;
+        assert!(!t(&["gcc", "-c", "x.c"]));
+        assert!(!t(&["gcc", "-std=gnu11", "-c", "x.c"]));
+        assert!(!t(&["g++", "-std=c++17", "-c", "x.cc"]));
+        assert!(t(&["gcc", "-std=c11", "-c", "x.c"]));
+        assert!(t(&["gcc", "-std=iso9899:1990", "-c", "x.c"]));
+        assert!(t(&["g++", "-std=c++14", "-c", "x.cc"]));
+        assert!(t(&["gcc", "-ansi", "-c", "x.c"]));
+        assert!(t(&["gcc", "-trigraphs", "-c", "x.c"]));
+        assert!(!t(&["gcc", "-std=c99", "-std=gnu99", "-c", "x.c"]));
     }
 }

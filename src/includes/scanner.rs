@@ -81,10 +81,19 @@ pub struct Parsed {
     /// The include-guard macro, when the whole file is `#ifndef X` ... `#endif`
     /// and defines X.
     pub guard: Option<Vec<u8>>,
+    /// Whether the file has a trigraph (`??=`, `??/`, ...), which the
+    /// compiler replaces under `-trigraphs` and strict ISO `-std=`.
+    pub trigraph: bool,
 }
 
 /// An open conditional block: its branches so far and the enclosing nodes.
 type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
+
+/// Whether `src` has a trigraph sequence.
+pub fn has_trigraph(src: &[u8]) -> bool {
+    src.windows(3)
+        .any(|w| w[0] == b'?' && w[1] == b'?' && b"=/'()!<>-".contains(&w[2]))
+}
 
 /// Parses the directives of `src`.
 pub fn parse(src: &[u8]) -> Parsed {
@@ -142,7 +151,11 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         cur.push(Node::Cond(branches));
     }
     let guard = find_guard(&cur);
-    Parsed { nodes: cur, guard }
+    Parsed {
+        nodes: cur,
+        guard,
+        trigraph: has_trigraph(src),
+    }
 }
 
 /// Conditional nesting kept as a tree; deeper blocks are flattened (their
@@ -669,5 +682,12 @@ mod tests {
         ));
         assert!(matches!(p.nodes[2], Node::Once));
         assert!(matches!(&p.nodes[3], Node::Undef(n) if n == b"Q"));
+    }
+
+    #[test]
+    fn trigraphs_are_noticed() {
+        assert!(parse(b"??=include \"a.h\"\n").trigraph);
+        assert!(parse(b"#define X a ??/\n b\n").trigraph);
+        assert!(!parse(b"#include \"a.h\"\n/* what?? */\n").trigraph);
     }
 }
