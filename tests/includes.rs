@@ -288,6 +288,7 @@ corpus!(
     searchdirs_unused,
     bomdigraph,
     pragmadep,
+    unknownbranch,
 );
 
 /// Names no system header writes are known to be undefined after system
