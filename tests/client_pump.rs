@@ -247,3 +247,34 @@ fn discrepancy_demotes_to_plain_mode() {
         "the plain-mode compile ran remotely"
     );
 }
+
+/// An include server that accepts the request and never answers: after
+/// DISTCC_IO_TIMEOUT the client preprocesses locally, and its line says
+/// the include server did not answer in time.
+#[test]
+fn silent_include_server_times_out_with_a_clear_reason() {
+    let d = stock();
+    let (dir, _m) = project("silentis");
+    let socket = dir.join("is.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let holder = std::thread::spawn(move || {
+        // Holds one connection open, unanswered, for a bounded time.
+        let conn = listener.accept();
+        std::thread::sleep(std::time::Duration::from_secs(4));
+        drop(conn);
+    });
+    let mut cmd = client(&dir, &d.host(",cpp,lzo"));
+    cmd.current_dir(dir.join("proj"))
+        .env("INCLUDE_SERVER_PORT", &socket)
+        .env("DISTCC_IO_TIMEOUT", "1")
+        .args(["gcc", "-c", "t.c"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the include server did not answer within DISTCC_IO_TIMEOUT"),
+        "{err}"
+    );
+    assert_eq!(wait_compiles(&d, 1), 1);
+    holder.join().unwrap();
+}

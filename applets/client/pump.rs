@@ -140,8 +140,7 @@ pub fn query_with_list(
         .map_err(|e| format!("writing to include server: {e}"))?;
     // The first read takes the list's descriptor too, when one comes.
     let mut first = vec![0u8; 64 * 1024];
-    let (got, list) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut first)
-        .map_err(|e| format!("reading include server reply: {e}"))?;
+    let (got, list) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut first).map_err(reply_error)?;
     first.truncate(got);
     let mut s = std::io::Cursor::new(first).chain(std::io::BufReader::with_capacity(64 * 1024, s));
     let n = read_header(&mut s, Token::Argc)?;
@@ -162,8 +161,7 @@ pub fn query_with_list(
             return Err(format!("include server sent a {len}-byte path"));
         }
         let mut buf = vec![0u8; len as usize];
-        s.read_exact(&mut buf)
-            .map_err(|e| format!("reading include server reply: {e}"))?;
+        s.read_exact(&mut buf).map_err(reply_error)?;
         out.push(PathBuf::from(OsString::from_vec(buf)));
     }
     let list = list.and_then(|fd| checked_list(fd, out.len()));
@@ -256,10 +254,19 @@ fn connect_nonblocking(path: &Path) -> std::io::Result<UnixStream> {
     Ok(UnixStream::from(owned))
 }
 
+/// Why reading the include server's reply failed; a timeout says so.
+fn reply_error(e: std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            "the include server did not answer within DISTCC_IO_TIMEOUT".into()
+        }
+        _ => format!("reading include server reply: {e}"),
+    }
+}
+
 fn read_header(s: &mut impl Read, token: Token) -> Result<u32, String> {
     let mut h = [0u8; HEADER_LEN];
-    s.read_exact(&mut h)
-        .map_err(|e| format!("reading include server reply: {e}"))?;
+    s.read_exact(&mut h).map_err(reply_error)?;
     parse_header(&h, &[token])
         .map(|(_, v)| v)
         .map_err(|e| format!("include server reply: {e}"))
