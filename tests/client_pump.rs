@@ -278,3 +278,51 @@ fn silent_include_server_times_out_with_a_clear_reason() {
     assert_eq!(wait_compiles(&d, 1), 1);
     holder.join().unwrap();
 }
+
+/// A client that hangs up while the include server analyses its unit
+/// stops that analysis (one log line says so), and the server goes on
+/// serving others.
+#[test]
+fn include_server_stops_work_for_a_client_that_left() {
+    use std::io::Write;
+    let dir = TestDir::new("isleft");
+    // Many directives: the walk is still going when the hang-up is seen.
+    let mut big = String::with_capacity(40 << 20);
+    for i in 0..1_500_000 {
+        big.push_str(&format!("#define M{i} {i}\n"));
+    }
+    dir.write("big.h", &big);
+    dir.write("t.c", "#include \"big.h\"\nint x;\n");
+    let (_is, socket) = include_server(&dir);
+    let mut req = Vec::new();
+    let cwd = dir.path.to_string_lossy().to_string();
+    req.extend_from_slice(format!("CDIR{:08x}{cwd}", cwd.len()).as_bytes());
+    let argv = ["gcc", "-c", "t.c"];
+    req.extend_from_slice(format!("ARGC{:08x}", argv.len()).as_bytes());
+    for a in argv {
+        req.extend_from_slice(format!("ARGV{:08x}{a}", a.len()).as_bytes());
+    }
+    let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    s.write_all(&req).unwrap();
+    // Hang up once the request is with a worker (an end of input that
+    // comes with the request ends it unread).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(s);
+    let log = dir.join("include-server.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut text = String::new();
+    while std::time::Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("the client has gone") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(text.contains("the client has gone"), "{text}");
+    // Still serving: a small unit is scanned.
+    dir.write("small.c", "int y;\n");
+    let out = run(client(&dir, "127.0.0.1:1,cpp,lzo")
+        .env("INCLUDE_SERVER_PORT", &socket)
+        .args(["--scan-includes", "gcc", "-c", "small.c"]));
+    assert!(out.status.success(), "{}", show(&out));
+}

@@ -66,9 +66,13 @@ impl Running {
 /// The reply and the file list descriptor still to pass with its first byte.
 type Reply = (Vec<u8>, Option<OwnedFd>);
 
+/// A request for a worker, with the flag that tells it the client has gone.
+type Job = (Token, Request, Arc<AtomicBool>);
+
 enum Phase {
     Reading(Vec<u8>),
-    Working,
+    /// A worker has the request; set the flag to stop it.
+    Working(Arc<AtomicBool>),
     Writing(Reply, usize),
 }
 
@@ -98,7 +102,7 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
         root: root.clone(),
         options,
     });
-    let (job_tx, job_rx) = unbounded::<(Token, Request)>();
+    let (job_tx, job_rx) = unbounded::<Job>();
     let (done_tx, done_rx) = unbounded::<(Token, Reply)>();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -138,14 +142,9 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
     })
 }
 
-fn worker(
-    rx: Receiver<(Token, Request)>,
-    tx: Sender<(Token, Reply)>,
-    server: &Server,
-    waker: &Waker,
-) {
-    while let Ok((token, req)) = rx.recv() {
-        let reply = server.handle(&req);
+fn worker(rx: Receiver<Job>, tx: Sender<(Token, Reply)>, server: &Server, waker: &Waker) {
+    while let Ok((token, req, cancelled)) = rx.recv() {
+        let reply = server.handle_until(&req, &cancelled);
         if tx.send((token, reply)).is_err() {
             return;
         }
@@ -156,7 +155,7 @@ fn worker(
 fn serve(
     mut poll: Poll,
     mut listener: UnixListener,
-    jobs: Sender<(Token, Request)>,
+    jobs: Sender<Job>,
     done: Receiver<(Token, Reply)>,
     stop: &AtomicBool,
 ) -> Result<()> {
@@ -228,13 +227,13 @@ fn serve(
                 let _ = poll.registry().deregister(&mut c.stream);
             }
         }
-        conns.retain(|_, c| matches!(c.phase, Phase::Working) || c.since.elapsed() < IDLE_LIMIT);
+        conns.retain(|_, c| matches!(c.phase, Phase::Working(_)) || c.since.elapsed() < IDLE_LIMIT);
     }
     Ok(())
 }
 
 /// Advances one connection; returns true when it is finished.
-fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll) -> bool {
+fn step(c: &mut Conn, token: Token, jobs: &Sender<Job>, poll: &Poll) -> bool {
     match &mut c.phase {
         Phase::Reading(buf) => {
             let mut chunk = [0u8; 16384];
@@ -254,11 +253,12 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll
             }
             match parse_request(buf) {
                 Ok(Some(req)) => {
-                    c.phase = Phase::Working;
+                    let cancelled = Arc::new(AtomicBool::new(false));
+                    c.phase = Phase::Working(cancelled.clone());
                     let _ = poll
                         .registry()
                         .reregister(&mut c.stream, token, Interest::READABLE);
-                    jobs.send((token, req)).is_err()
+                    jobs.send((token, req, cancelled)).is_err()
                 }
                 Ok(None) => false,
                 Err(e) => {
@@ -267,7 +267,22 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<(Token, Request)>, poll: &Poll
                 }
             }
         }
-        Phase::Working => false,
+        Phase::Working(cancelled) => {
+            // Readable while a worker has the request: the client hung up
+            // (or sent more than one request, which no client does).
+            let mut byte = [0u8; 1];
+            match c.stream.read(&mut byte) {
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
+                {
+                    false
+                }
+                _ => {
+                    cancelled.store(true, Ordering::Relaxed);
+                    true
+                }
+            }
+        }
         Phase::Writing((buf, list), pos) => {
             for _ in 0..10_000 {
                 if *pos >= buf.len() {

@@ -30,6 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Why a translation unit cannot be covered (the client then preprocesses
 /// locally).
@@ -83,6 +84,17 @@ const MAX_DEPTH: usize = 200;
 
 /// Computes the closure of `argv` run in `cwd`.
 pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotCovered> {
+    compute_until(cache, cmd, cwd, &AtomicBool::new(false))
+}
+
+/// [`compute`], giving up as soon as it sees `cancelled` set (the client
+/// that asked has gone).
+pub fn compute_until(
+    cache: &Cache,
+    cmd: &Command,
+    cwd: &Path,
+    cancelled: &AtomicBool,
+) -> Result<Closure, NotCovered> {
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
     let mut fs = FsLookup::new(&cache.fs);
@@ -128,6 +140,7 @@ pub fn compute(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Closure, NotC
         depth: 0,
         max_depth: cmd.max_include_depth.unwrap_or(MAX_DEPTH),
         trigraphs: cmd.trigraphs,
+        cancelled,
     };
     // -imacros, then -include, then the source (GCC's order). Forced files
     // are looked up in the working directory, then the quote chain.
@@ -214,6 +227,8 @@ struct Walker<'a> {
     max_depth: usize,
     /// The compiler replaces trigraphs (`Command::trigraphs`).
     trigraphs: bool,
+    /// Set when the client that asked has gone.
+    cancelled: &'a AtomicBool,
 }
 
 /// Where the directives being walked come from.
@@ -540,6 +555,9 @@ impl Walker<'_> {
     fn walk(&mut self, nodes: &[Node], ctx: &Ctx, uncertain: usize) -> Result<(), NotCovered> {
         for node in nodes {
             self.steps += 1;
+            if self.steps.is_multiple_of(4096) && self.cancelled.load(Ordering::Relaxed) {
+                return Err(NotCovered("the client has gone".into()));
+            }
             if self.steps > MAX_STEPS {
                 return Err(NotCovered(format!(
                     "more than {MAX_STEPS} directives (in {})",

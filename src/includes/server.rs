@@ -10,7 +10,7 @@
 
 use super::bundle;
 use super::cache::Cache;
-use super::closure::compute;
+use super::closure::compute_until;
 use super::command;
 use super::mirror::{ClientRoot, Materialized, materialize};
 use crate::error::{Error, Kind, Result};
@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// Largest request accepted (argv of a real compile is far smaller).
 pub const MAX_REQUEST: usize = 16 << 20;
@@ -129,11 +130,16 @@ pub struct Server {
 impl Server {
     /// The reply paths for `req`, or why it is not covered.
     pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
-        self.analyse_counted(req).map(|(m, _)| m.paths)
+        self.analyse_counted(req, &AtomicBool::new(false))
+            .map(|(m, _)| m.paths)
     }
 
     /// Like [`Server::analyse`], also returning the directives walked.
-    fn analyse_counted(&self, req: &Request) -> std::result::Result<(Materialized, usize), String> {
+    fn analyse_counted(
+        &self,
+        req: &Request,
+        cancelled: &AtomicBool,
+    ) -> std::result::Result<(Materialized, usize), String> {
         if !req.cwd.is_absolute() {
             return Err(format!(
                 "working directory {} is not absolute",
@@ -144,7 +150,7 @@ impl Server {
         // Changes made before this request arrived must be seen by it.
         self.cache.fs.refresh();
         let t0 = std::time::Instant::now();
-        let closure = compute(&self.cache, &cmd, &req.cwd).map_err(|e| e.0)?;
+        let closure = compute_until(&self.cache, &cmd, &req.cwd, cancelled).map_err(|e| e.0)?;
         log::trace!(
             "closure of {} in {} us",
             cmd.source.display(),
@@ -164,9 +170,19 @@ impl Server {
     /// ([`super::bundle`]) when it could be made. A translation unit that is
     /// not covered gets `ARGC00000000` and one log line saying which and why.
     pub fn handle(&self, req: &Request) -> (Vec<u8>, Option<OwnedFd>) {
+        self.handle_until(req, &AtomicBool::new(false))
+    }
+
+    /// [`Server::handle`], giving up (with that reason) once `cancelled`
+    /// is set: the event loop sets it when the client hangs up first.
+    pub fn handle_until(
+        &self,
+        req: &Request,
+        cancelled: &AtomicBool,
+    ) -> (Vec<u8>, Option<OwnedFd>) {
         let started = std::time::Instant::now();
         let mut reason = None;
-        let m = match self.analyse_counted(req) {
+        let m = match self.analyse_counted(req, cancelled) {
             Ok((m, steps)) => {
                 log::debug!(
                     "{}: {} paths, {steps} directives, in {} us",
