@@ -17,6 +17,7 @@ pub mod compress;
 pub mod debuginfo;
 pub mod dotd_absolute;
 pub mod dotd_rewrite;
+pub mod dotd_wrap;
 pub mod error;
 pub mod fdpass;
 pub mod includes;

@@ -316,9 +316,14 @@ fn preprocessor_dependency_file_matches_local() {
             .args(dep_args("local.d"))
             .current_dir(&work));
         assert!(out.status.success(), "{form}: {}", show(&out));
-        let pumped = normal(std::fs::read(work.join("pump.d")).unwrap());
-        let local = normal(std::fs::read(work.join("local.d")).unwrap());
-        assert_eq!(pumped, local, "{form}");
+        let pumped = std::fs::read(work.join("pump.d")).unwrap();
+        let local = std::fs::read(work.join("local.d")).unwrap();
+        assert_eq!(normal(pumped.clone()), normal(local.clone()), "{form}");
+        assert_eq!(
+            String::from_utf8(pumped).unwrap(),
+            String::from_utf8(local).unwrap(),
+            "{form}: lines wrapped as locally"
+        );
     }
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
@@ -376,6 +381,12 @@ fn dependency_file_names_absolute_includes_as_local() {
             "{source}: {pumped:?}"
         );
         assert_eq!(pumped, words(work.join("local.d")), "{source}");
+        // Byte for byte: lines wrapped where the local compiler wraps them.
+        assert_eq!(
+            String::from_utf8(std::fs::read(work.join("pump.d")).unwrap()).unwrap(),
+            String::from_utf8(std::fs::read(work.join("local.d")).unwrap()).unwrap(),
+            "{source}"
+        );
     }
     assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
 }

@@ -505,16 +505,21 @@ impl<'a> Build<'a> {
             remote::write_output(Path::new(&job.output), &reply.object)?;
         }
         if let (Some((path, absolute_names)), Some(d)) = (dotd, &reply.dotd) {
-            if absolute_names.is_empty() {
-                remote::write_output(path, d)?;
-            } else {
-                let d = distcc::dotd_absolute::restore_absolute_names(
-                    d,
+            let mut d = std::borrow::Cow::Borrowed(&d[..]);
+            if !absolute_names.is_empty() {
+                d = distcc::dotd_absolute::restore_absolute_names(
+                    &d,
                     absolute_names,
                     distcc::dotd_absolute::real_depth,
-                );
-                remote::write_output(path, &d)?;
+                )
+                .into();
             }
+            // Written with the server's longer paths: wrap its lines where
+            // a local GCC would (Clang writes another layout).
+            if !is_clang(job) {
+                d = distcc::dotd_wrap::rewrap_gcc(&d).into();
+            }
+            remote::write_output(path, &d)?;
         }
         let _ = std::io::stdout().write_all(&reply.stdout);
         let _ = std::io::stderr().write_all(&reply.stderr);
@@ -532,6 +537,14 @@ impl<'a> Build<'a> {
         );
         Ok(Outcome::Done(0))
     }
+}
+
+/// Whether the job's compiler is Clang, by its name.
+fn is_clang(job: &Job) -> bool {
+    job.argv
+        .first()
+        .and_then(|c| Path::new(c).file_name())
+        .is_some_and(|n| n.to_string_lossy().contains("clang"))
 }
 
 /// The physical working directory (what stock sends as CDIR).
