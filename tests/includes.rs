@@ -289,6 +289,7 @@ corpus!(
     bomdigraph,
     pragmadep,
     unknownbranch,
+    guardfallback,
 );
 
 /// Names no system header writes are known to be undefined after system

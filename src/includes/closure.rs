@@ -510,8 +510,14 @@ impl Walker<'_> {
         {
             self.once.insert(key(&real).to_vec());
         }
+        // A guarded header is skipped when its guard is defined, and when
+        // it may be and the header was walked already (its definitions are
+        // among the possibilities, and its includes are found).
         if let Some(g) = &parsed.guard
-            && self.env.is_defined(g) == Some(true)
+            && match self.env.is_defined(g) {
+                Some(defined) => defined,
+                None => self.env.settled(g),
+            }
         {
             return Ok(());
         }

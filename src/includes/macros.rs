@@ -132,7 +132,10 @@ pub struct Env<'c> {
     /// One entry per open branch whose condition is unknown ([`Env::open_scope`]):
     /// the state each name changed in it had before (None: not in `map`).
     scopes: Vec<super::cache::FastMap<Arc<[u8]>, Option<State>>>,
-    /// Guards of headers walked to their end ([`Env::settle`]).
+    /// Guards of headers walked to their end ([`Env::settle`]): such a
+    /// header is not walked again while its guard may be defined, although
+    /// `#ifdef` of the guard stays undecided after a branch that may not
+    /// have included it.
     settled: super::cache::FastSet<Arc<[u8]>>,
 }
 
@@ -254,12 +257,7 @@ impl<'c> Env<'c> {
                 .unwrap_or(&undefined)
                 .clone();
             let after = self.get(&name).unwrap_or(&undefined);
-            let mut merged = union(&before_st, after);
-            if self.settled.contains(&name) && !merged.defs.is_empty() && !merged.unknown {
-                // A header walked to its end need not be walked again (its
-                // definitions are among the possibilities).
-                merged.maybe_undef = false;
-            }
+            let merged = union(&before_st, after);
             self.map.insert(name, merged);
         }
     }
@@ -334,6 +332,12 @@ impl<'c> Env<'c> {
         let st = self.entry(name);
         st.unknown = true;
         st.maybe_undef = true;
+    }
+
+    /// Whether a header guarded by `name` has been walked to its end in
+    /// this translation unit ([`Env::settle`]).
+    pub fn settled(&self, name: &[u8]) -> bool {
+        self.settled.contains(name)
     }
 
     /// Marks `name` as certainly defined (after walking a guarded header).
