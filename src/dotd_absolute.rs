@@ -28,23 +28,9 @@ pub fn restore_absolute_names(
         return deps.to_vec();
     }
     let mut out = Vec::with_capacity(deps.len());
-    let mut at = 0;
-    while at < deps.len() {
-        if is_blank(deps[at]) {
-            out.push(deps[at]);
-            at += 1;
-            continue;
-        }
-        let start = at;
-        while at < deps.len() && !is_blank(deps[at]) {
-            // An escaped blank belongs to the word.
-            at += if deps[at] == b'\\' && at + 1 < deps.len() && deps[at + 1] == b' ' {
-                2
-            } else {
-                1
-            };
-        }
-        let word = &deps[start..at.min(deps.len())];
+    let mut copied = 0;
+    for span in crate::dotd_wrap::word_spans(deps) {
+        let word = &deps[span.clone()];
         let (path, colon) = match word.strip_suffix(b":") {
             Some(p) => (p, &b":"[..]),
             None => (word, &b""[..]),
@@ -52,19 +38,15 @@ pub fn restore_absolute_names(
         let climbs = |name: &&&[u8]| {
             climb(path, &name[1..]).is_some_and(|(dir, ups)| depth(dir) == Some(ups))
         };
-        match names.iter().find(climbs) {
-            Some(name) => {
-                out.extend_from_slice(name);
-                out.extend_from_slice(colon);
-            }
-            None => out.extend_from_slice(word),
+        if let Some(name) = names.iter().find(climbs) {
+            out.extend_from_slice(&deps[copied..span.start]);
+            out.extend_from_slice(name);
+            out.extend_from_slice(colon);
+            copied = span.end;
         }
     }
+    out.extend_from_slice(&deps[copied..]);
     out
-}
-
-fn is_blank(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// `DIR` (possibly empty) and the number of `../` steps when `path` is

@@ -26,7 +26,8 @@ pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
     if end == deps.len() {
         return deps.to_vec();
     }
-    let words = words(&deps[..end]);
+    let rule = &deps[..end];
+    let words: Vec<&[u8]> = word_spans(rule).into_iter().map(|r| &rule[r]).collect();
     let Some(colon) = words.iter().position(|w| w.ends_with(b":")) else {
         return deps.to_vec();
     };
@@ -57,35 +58,27 @@ pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The words of a rule: split at blanks and escaped newlines, keeping
-/// blanks escaped with a backslash inside words.
-fn words(rule: &[u8]) -> Vec<&[u8]> {
+/// The words of dependency-file text, as byte ranges: split at blanks and
+/// escaped newlines, keeping blanks escaped with a backslash inside words.
+pub fn word_spans(text: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let separates = |i: usize| {
+        matches!(text[i], b' ' | b'\t' | b'\n' | b'\r')
+            || (text[i] == b'\\' && text.get(i + 1) == Some(&b'\n'))
+    };
     let mut out = Vec::new();
     let mut i = 0;
-    while i < rule.len() {
-        let b = rule[i];
-        if b == b' ' || b == b'\t' || b == b'\n' || (b == b'\\' && rule.get(i + 1) == Some(&b'\n'))
-        {
+    while i < text.len() {
+        if separates(i) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < rule.len() {
-            let c = rule[i];
-            if c == b'\\' && matches!(rule.get(i + 1), Some(b' ') | Some(b'\t')) {
-                i += 2;
-                continue;
-            }
-            if c == b' '
-                || c == b'\t'
-                || c == b'\n'
-                || (c == b'\\' && rule.get(i + 1) == Some(&b'\n'))
-            {
-                break;
-            }
-            i += 1;
+        while i < text.len() && !separates(i) {
+            // An escaped blank belongs to the word.
+            let escaped = text[i] == b'\\' && matches!(text.get(i + 1), Some(b' ' | b'\t'));
+            i += if escaped { 2 } else { 1 };
         }
-        out.push(&rule[start..i]);
+        out.push(start..i);
     }
     out
 }

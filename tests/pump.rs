@@ -21,6 +21,30 @@ fn pump(dir: &TestDir, hosts: Option<&str>) -> Command {
     cmd
 }
 
+/// `pump` with our binaries (`DISTCC_LOCATION`) and `hosts`, run in `work`;
+/// `strict` turns every fallback into a failure, so the compile is known to
+/// have used pump mode.
+fn pump_ours(dir: &TestDir, hosts: &str, work: &std::path::Path, strict: bool) -> Command {
+    let mut cmd = pump(dir, Some(hosts));
+    cmd.current_dir(work)
+        .env("DISTCC_LOCATION", bin().parent().unwrap());
+    if strict {
+        cmd.env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .env("DISTCC_FALLBACK", "0");
+    }
+    cmd
+}
+
+/// The words of a dependency file (continuation lines joined).
+fn dep_words(text: Vec<u8>) -> Vec<String> {
+    String::from_utf8(text)
+        .unwrap()
+        .replace("\\\n", " ")
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn exit_status_passes_through() {
     require_stock();
@@ -259,10 +283,8 @@ fn fallback_line_says_why() {
         "#include CONFIG\nint main(void){return C;}\n",
     )
     .unwrap();
-    let mut cmd = pump(&dir, Some(&format!("127.0.0.1:{port},cpp,lzo")));
-    cmd.current_dir(&work)
-        .env("DISTCC_LOCATION", bin().parent().unwrap())
-        .args(["distcc", "gcc", "-O2", "-c", "main.c", "-o", "main.o"])
+    let mut cmd = pump_ours(&dir, &format!("127.0.0.1:{port},cpp,lzo"), &work, false);
+    cmd.args(["distcc", "gcc", "-O2", "-c", "main.c", "-o", "main.o"])
         .arg(format!("-DCONFIG=\"{}\"", config.display()));
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
@@ -287,14 +309,6 @@ fn preprocessor_dependency_file_matches_local() {
     std::fs::create_dir_all(work.join("src")).unwrap();
     std::fs::write(work.join("src/a.c"), "#include \"a.h\"\nint x = A;\n").unwrap();
     std::fs::write(work.join("src/a.h"), "#define A 1\n").unwrap();
-    let normal = |text: Vec<u8>| -> Vec<String> {
-        String::from_utf8(text)
-            .unwrap()
-            .replace("\\\n", " ")
-            .split_whitespace()
-            .map(String::from)
-            .collect()
-    };
     for form in ["-Wp,-MD,{}", "-MD -MF {}"] {
         let dep_args = |name: &str| -> Vec<String> {
             form.replace("{}", name)
@@ -302,12 +316,8 @@ fn preprocessor_dependency_file_matches_local() {
                 .map(String::from)
                 .collect()
         };
-        let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
-        cmd.current_dir(&work)
-            .env("DISTCC_LOCATION", bin().parent().unwrap())
-            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
-            .env("DISTCC_FALLBACK", "0")
-            .args(["distcc", "gcc", "-O2", "-c", "src/a.c", "-o", "pump.o"])
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc", "-O2", "-c", "src/a.c", "-o", "pump.o"])
             .args(dep_args("pump.d"));
         let out = run(&mut cmd);
         assert!(out.status.success(), "{form}: {}", show(&out));
@@ -318,7 +328,11 @@ fn preprocessor_dependency_file_matches_local() {
         assert!(out.status.success(), "{form}: {}", show(&out));
         let pumped = std::fs::read(work.join("pump.d")).unwrap();
         let local = std::fs::read(work.join("local.d")).unwrap();
-        assert_eq!(normal(pumped.clone()), normal(local.clone()), "{form}");
+        assert_eq!(
+            dep_words(pumped.clone()),
+            dep_words(local.clone()),
+            "{form}"
+        );
         assert_eq!(
             String::from_utf8(pumped).unwrap(),
             String::from_utf8(local).unwrap(),
@@ -351,21 +365,10 @@ fn dependency_file_names_absolute_includes_as_local() {
     .unwrap();
     std::fs::write(work.join("src/a.h"), "#define A 1\n").unwrap();
     std::os::unix::fs::symlink(work.join("src"), work.join("lnk")).unwrap();
-    let words = |path: std::path::PathBuf| -> Vec<String> {
-        String::from_utf8(std::fs::read(path).unwrap())
-            .unwrap()
-            .replace("\\\n", " ")
-            .split_whitespace()
-            .map(String::from)
-            .collect()
-    };
+    let words = |path: std::path::PathBuf| dep_words(std::fs::read(path).unwrap());
     for source in ["src/a.c", "lnk/a.c"] {
-        let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
-        cmd.current_dir(&work)
-            .env("DISTCC_LOCATION", bin().parent().unwrap())
-            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
-            .env("DISTCC_FALLBACK", "0")
-            .args(["distcc", "gcc", "-O2", "-MD", "-MP", "-c", source])
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc", "-O2", "-MD", "-MP", "-c", source])
             .args(["-o", "a.o", "-MF", "pump.d"]);
         let out = run(&mut cmd);
         assert!(out.status.success(), "{source}: {}", show(&out));
@@ -424,13 +427,8 @@ fn client_prefix_maps_apply_under_the_server_root() {
         .chain(["-c".into(), source.clone(), "-o".into(), out.into()])
         .collect()
     };
-    let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
-    cmd.current_dir(&work)
-        .env("DISTCC_LOCATION", bin().parent().unwrap())
-        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
-        .env("DISTCC_FALLBACK", "0")
-        .args(["distcc", "gcc"])
-        .args(args("pump.o"));
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args(["distcc", "gcc"]).args(args("pump.o"));
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
@@ -468,10 +466,8 @@ fn trigraphs_fall_back_with_the_reason() {
     )
     .unwrap();
     let compile = |std: &str, out: &str| {
-        let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
-        cmd.current_dir(&work)
-            .env("DISTCC_LOCATION", bin().parent().unwrap())
-            .args(["distcc", "gcc", std, "-Wno-trigraphs", "-iquote", "q"])
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+        cmd.args(["distcc", "gcc", std, "-Wno-trigraphs", "-iquote", "q"])
             .args(["-c", "t.c", "-o", out]);
         run(&mut cmd)
     };
@@ -507,12 +503,8 @@ fn trigraphs_fall_back_with_the_reason() {
         "const char *s = \"??=\";\nint main(void) { return 0; }\n",
     )
     .unwrap();
-    let mut cmd = pump(&dir, Some(&d.host(",cpp,lzo")));
-    cmd.current_dir(&work)
-        .env("DISTCC_LOCATION", bin().parent().unwrap())
-        .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
-        .env("DISTCC_FALLBACK", "0")
-        .args(["distcc", "gcc", "-std=gnu11", "-c", "t.c", "-o", "gnu.o"]);
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args(["distcc", "gcc", "-std=gnu11", "-c", "t.c", "-o", "gnu.o"]);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
 }

@@ -516,7 +516,11 @@ impl<'a> Build<'a> {
             }
             // Written with the server's longer paths: wrap its lines where
             // a local GCC would (Clang writes another layout).
-            if !is_clang(job) {
+            if !job
+                .argv
+                .first()
+                .is_some_and(|c| args::cross::named_clang(c))
+            {
                 d = distcc::dotd_wrap::rewrap_gcc(&d).into();
             }
             remote::write_output(path, &d)?;
@@ -537,14 +541,6 @@ impl<'a> Build<'a> {
         );
         Ok(Outcome::Done(0))
     }
-}
-
-/// Whether the job's compiler is Clang, by its name.
-fn is_clang(job: &Job) -> bool {
-    job.argv
-        .first()
-        .and_then(|c| Path::new(c).file_name())
-        .is_some_and(|n| n.to_string_lossy().contains("clang"))
 }
 
 /// The physical working directory (what stock sends as CDIR).

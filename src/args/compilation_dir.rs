@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 /// `-fdebug-compilation-dir=<cwd>` for `argv` when its compiler is Clang
 /// (by name) and it names no compilation directory of its own.
 pub fn clang_option(argv: &[OsString], cwd: &Path) -> Option<OsString> {
-    let name = Path::new(argv.first()?).file_name()?.to_str()?;
-    if !name.contains("clang") {
+    if !super::cross::named_clang(argv.first()?) {
         return None;
     }
     let own = argv.iter().skip(1).any(|a| {

@@ -43,6 +43,14 @@ pub fn find_in_path(name: &OsStr, path: Option<&OsStr>) -> Option<PathBuf> {
     None
 }
 
+/// Whether `compiler` is Clang by its name (`clang`, `clang++-14`,
+/// `x86_64-linux-gnu-clang`, a path to one of them).
+pub fn named_clang(compiler: &OsStr) -> bool {
+    std::path::Path::new(compiler)
+        .file_name()
+        .is_some_and(|n| n.as_encoded_bytes().windows(5).any(|w| w == b"clang"))
+}
+
 /// Applies the rewrites to argv in place.
 pub fn rewrite_cross(argv: &mut Vec<OsString>, path_env: Option<&OsStr>) {
     let Some(compiler) = argv.first().cloned() else {
