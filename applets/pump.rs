@@ -21,7 +21,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 const HELP: &str = "Usage:
@@ -273,22 +273,11 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     }
     let status = match cmd.spawn() {
         Ok(mut child) => {
-            let done = Arc::new(AtomicBool::new(false));
-            let watcher = {
-                let done = done.clone();
-                let pid = child.id() as i32;
-                std::thread::spawn(move || {
-                    while !done.load(Ordering::SeqCst) {
-                        if signals::STOP.swap(false, Ordering::SeqCst) {
-                            signals::terminate(pid);
-                        }
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                })
-            };
+            // A signal to pump now ends the command (SIGTERM); pump shuts
+            // the server down once it has gone.
+            signals::forward_to(child.id() as i32);
             let st = child.wait();
-            done.store(true, Ordering::SeqCst);
-            let _ = watcher.join();
+            signals::forward_to(0);
             st.map_err(|e| Error::io("wait for command", e))
         }
         Err(e) => Err(Error::io(

@@ -73,6 +73,48 @@ fn exit_status_passes_through() {
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// SIGTERM to `pump` ends its command (which sees SIGTERM), and pump still
+/// shuts its include server down and removes everything it made.
+#[test]
+fn a_signal_ends_the_command_and_cleans_up() {
+    require_stock();
+    let dir = TestDir::new("pump-signal");
+    let marker = dir.join("command-started");
+    let mut cmd = pump(&dir, Some("127.0.0.1:1,cpp,lzo"));
+    cmd.args(["sh", "-c", "touch \"$1\"; exec sleep 60", "sh"])
+        .arg(&marker)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !marker.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(marker.exists(), "the command never started");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let status = status.expect("pump did not end within 20 s of SIGTERM");
+    // The command ended by SIGTERM: 128 + 15, as a shell reports it.
+    assert_eq!(status.code(), Some(143));
+    let left: Vec<_> = std::fs::read_dir(dir.join("ctmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn help_and_host_checks() {
     require_stock();

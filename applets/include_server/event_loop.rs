@@ -166,7 +166,15 @@ fn serve(
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next = 2usize;
     while !stop.load(Ordering::SeqCst) {
-        match poll.poll(&mut events, Some(Duration::from_millis(200))) {
+        // No wake-ups while idle: shutdown wakes the loop through the
+        // waker, and only an open connection has a deadline to keep.
+        let timeout = conns
+            .values()
+            .filter(|c| !matches!(c.phase, Phase::Working(_)))
+            .map(|c| IDLE_LIMIT.saturating_sub(c.since.elapsed()))
+            .min()
+            .map(|left| left + Duration::from_millis(10));
+        match poll.poll(&mut events, timeout) {
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(Error::io("poll", e)),
             Ok(()) => {}

@@ -19,7 +19,7 @@ use distcc::{Error, Kind, Result};
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 #[derive(FromArgs)]
 /// Include server for distcc's pump mode.
@@ -139,10 +139,7 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
         opts.port,
         running.root().display()
     );
-    // Bounded by the signal: check it a few times per second.
-    while !signals::STOP.load(Ordering::SeqCst) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    signals::wait_for_stop();
     running.shutdown();
     Ok(ExitCode::SUCCESS)
 }
