@@ -388,6 +388,55 @@ fn preprocessor_dependency_file_matches_local() {
 /// server through a rewritten relative name (`src/../../…/x.h`); the .d file
 /// still names it as a local compile does, also when the source is reached
 /// through a symlinked directory, with `-MP` phony targets.
+/// Several dependency targets (`-MT a -MT b`, `-MT a -MQ b`, glued forms)
+/// all reach the `.d` file, with our daemon and with stock's: a server takes
+/// the first separate-word `-MT` out of the command, so the client glues
+/// them when there is more than one.
+#[test]
+fn every_dependency_target_is_kept() {
+    require_stock();
+    let dir = TestDir::new("pump-many-targets");
+    let ours_d = our_daemon(&[]);
+    let (_stock, stock_port, _sdir) = stock_pump_daemon();
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("a.c"), "#include \"a.h\"\nint x = A;\n").unwrap();
+    std::fs::write(work.join("a.h"), "#define A 1\n").unwrap();
+    let hosts = [
+        ("ours", ours_d.host(",cpp,lzo")),
+        ("stock", format!("127.0.0.1:{stock_port},cpp,lzo")),
+    ];
+    let forms = [
+        "-MT t1.o -MT t2.o",
+        "-MT t1.o -MQ t$2.o",
+        "-MTt1.o -MT t2.o",
+        "-MT t1.o",
+    ];
+    for (who, host) in &hosts {
+        for form in forms {
+            let targets: Vec<&str> = form.split(' ').collect();
+            let mut cmd = pump_ours(&dir, host, &work, true);
+            cmd.args([
+                "distcc", "gcc", "-c", "a.c", "-o", "a.o", "-MMD", "-MF", "pump.d",
+            ])
+            .args(&targets);
+            let out = run(&mut cmd);
+            assert!(out.status.success(), "{who} {form}: {}", show(&out));
+            let out = run(Command::new("gcc")
+                .args(["-c", "a.c", "-o", "a.o", "-MMD", "-MF", "local.d"])
+                .args(&targets)
+                .current_dir(&work));
+            assert!(out.status.success(), "{form}: {}", show(&out));
+            assert_eq!(
+                String::from_utf8(std::fs::read(work.join("pump.d")).unwrap()).unwrap(),
+                String::from_utf8(std::fs::read(work.join("local.d")).unwrap()).unwrap(),
+                "{who} {form}"
+            );
+        }
+    }
+    assert!(ours_d.log().contains("COMPILE_OK"), "{}", ours_d.log());
+}
+
 #[test]
 fn dependency_file_names_absolute_includes_as_local() {
     let dir = TestDir::new("pump-abs-dotd");

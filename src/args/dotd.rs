@@ -67,6 +67,63 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
     }
 }
 
+/// The protocol-3 argv for `argv` as far as dependency targets go: when the
+/// command names more than one target (`-MT a -MT b`, `-MT a -MQ b`, ...),
+/// every separate-word `-MT x` is glued into `-MTx`.
+///
+/// A server (stock 3.4 as well as ours, facts §1.10.2) takes the first
+/// separate-word `-MT` pair out of the command and uses it only to replace
+/// its temporary object name in the `.d` file. With one target that gives
+/// the local result; with more, the compiler names the other targets, no
+/// temporary name appears, and the first target is lost. Glued, every
+/// target stays on the compiler's command line, as in a local build.
+pub fn keep_every_target(argv: &[OsString]) -> Vec<OsString> {
+    let mut targets = 0;
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_encoded_bytes();
+        if a == b"-MT" || a == b"-MQ" {
+            targets += 1;
+            i += 2;
+            continue;
+        }
+        if a.starts_with(b"-MT") || a.starts_with(b"-MQ") {
+            targets += 1;
+        }
+        i += 1;
+    }
+    if targets < 2 {
+        return argv.to_vec();
+    }
+    let mut out = Vec::with_capacity(argv.len());
+    let mut i = 0;
+    while i < argv.len() {
+        let a = argv[i].as_encoded_bytes();
+        if i > 0 && a == b"-MQ" {
+            out.extend_from_slice(&argv[i..(i + 2).min(argv.len())]);
+            i += 2;
+            continue;
+        }
+        if i > 0 && a == b"-MT" {
+            match argv.get(i + 1) {
+                // An empty target glued would read as a separate `-MT`.
+                Some(t) if !t.is_empty() => {
+                    let mut glued = OsString::from("-MT");
+                    glued.push(t);
+                    out.push(glued);
+                }
+                Some(t) => out.extend([argv[i].clone(), t.clone()]),
+                None => out.push(argv[i].clone()),
+            }
+            i += 2;
+            continue;
+        }
+        out.push(argv[i].clone());
+        i += 1;
+    }
+    out
+}
+
 fn split_dependencies_output(value: Option<&OsStr>) -> (Option<OsString>, Option<OsString>) {
     let Some(value) = value else {
         return (None, None);
@@ -130,6 +187,43 @@ mod tests {
         assert_eq!(d.path.unwrap(), "glued.d");
         // Separate -MT alone does not ask for a .d file.
         assert!(!dotd_info(&job("gcc -MT t -c x.c"), None).needed);
+    }
+
+    fn words(s: &str) -> Vec<OsString> {
+        s.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn one_target_stays_separate() {
+        for cmd in [
+            "gcc -MD -MT t -c x.c",
+            "gcc -MD -MQ t -c x.c",
+            "gcc -MD -MTt -c x.c",
+            "gcc -MD -c x.c",
+        ] {
+            assert_eq!(keep_every_target(&words(cmd)), words(cmd), "{cmd}");
+        }
+    }
+
+    #[test]
+    fn several_targets_are_all_kept() {
+        assert_eq!(
+            keep_every_target(&words("gcc -MD -MT a -MT b -c x.c")),
+            words("gcc -MD -MTa -MTb -c x.c")
+        );
+        assert_eq!(
+            keep_every_target(&words("gcc -MD -MT a -MQ b -c x.c")),
+            words("gcc -MD -MTa -MQ b -c x.c")
+        );
+        assert_eq!(
+            keep_every_target(&words("gcc -MD -MQa -MT b -c x.c")),
+            words("gcc -MD -MQa -MTb -c x.c")
+        );
+        // The value of -MQ is not an option, even when it looks like one.
+        assert_eq!(
+            keep_every_target(&words("gcc -MD -MQ -MT -MT b -c x.c")),
+            words("gcc -MD -MQ -MT -MTb -c x.c")
+        );
     }
 
     #[test]
