@@ -390,8 +390,9 @@ fn preprocessor_dependency_file_matches_local() {
 /// through a symlinked directory, with `-MP` phony targets.
 /// Several dependency targets (`-MT a -MT b`, `-MT a -MQ b`, glued forms)
 /// all reach the `.d` file, with our daemon and with stock's: a server takes
-/// the first separate-word `-MT` out of the command, so the client glues
-/// them when there is more than one.
+/// the first separate-word `-MT` out of the command, so our client glues
+/// them when there is more than one, and our daemon keeps them all for a
+/// stock client.
 #[test]
 fn every_dependency_target_is_kept() {
     require_stock();
@@ -402,9 +403,11 @@ fn every_dependency_target_is_kept() {
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("a.c"), "#include \"a.h\"\nint x = A;\n").unwrap();
     std::fs::write(work.join("a.h"), "#define A 1\n").unwrap();
+    // (who, hosts, our client?)
     let hosts = [
-        ("ours", ours_d.host(",cpp,lzo")),
-        ("stock", format!("127.0.0.1:{stock_port},cpp,lzo")),
+        ("ours", ours_d.host(",cpp,lzo"), true),
+        ("stock", format!("127.0.0.1:{stock_port},cpp,lzo"), true),
+        ("stock client, our daemon", ours_d.host(",cpp,lzo"), false),
     ];
     let forms = [
         "-MT t1.o -MT t2.o",
@@ -412,10 +415,13 @@ fn every_dependency_target_is_kept() {
         "-MTt1.o -MT t2.o",
         "-MT t1.o",
     ];
-    for (who, host) in &hosts {
+    for (who, host, our_client) in &hosts {
         for form in forms {
             let targets: Vec<&str> = form.split(' ').collect();
             let mut cmd = pump_ours(&dir, host, &work, true);
+            if !our_client {
+                cmd.env("DISTCC_LOCATION", "/usr/bin");
+            }
             cmd.args([
                 "distcc", "gcc", "-c", "a.c", "-o", "a.o", "-MMD", "-MF", "pump.d",
             ])

@@ -5,7 +5,9 @@
 //! The client's `-MF` is always dropped: the server decides where
 //! dependencies go. For protocol 3 the first separate `-MT t` pair is
 //! removed and `t` becomes the .d target, `-MMD` is added when neither
-//! `-MD` nor `-MMD` is present, and `-MF <job>/deps.d` is appended.
+//! `-MD` nor `-MMD` is present, and `-MF <job>/deps.d` is appended. Unlike
+//! stock, a command that names more than one target keeps all of them
+//! (stock loses the first: the compiler then names only the others).
 
 use distcc::args::policy::{OutputArg, Shape};
 use std::ffi::{OsStr, OsString};
@@ -70,6 +72,8 @@ pub fn build(
     let mut target = None;
     let mut client_output: Option<Vec<u8>> = None;
     let mut has_md = false;
+    // With several targets the compiler names them all itself.
+    let take_target = distcc::args::dotd::target_options(argv) < 2;
     let mut i = 0;
     while i < argv.len() {
         let arg = argv[i].as_bytes();
@@ -109,7 +113,7 @@ pub fn build(
             continue;
         }
         if let Some(r) = root {
-            if arg == b"-MT" && target.is_none() && i + 1 < argv.len() {
+            if take_target && arg == b"-MT" && target.is_none() && i + 1 < argv.len() {
                 target = Some(argv[i + 1].as_bytes().to_vec());
                 i += 2;
                 continue;
@@ -234,9 +238,8 @@ mod tests {
 
     #[test]
     fn pump_rewrite_as_stock() {
-        let a = argv(
-            "gcc -c hello.c -o hello.o -I/home/u/inc -isystem /usr/x -iquote rel -MT tgt -MT second -g",
-        );
+        let a =
+            argv("gcc -c hello.c -o hello.o -I/home/u/inc -isystem /usr/x -iquote rel -MT tgt -g");
         let shape = check(&a).unwrap();
         let c = build(
             &a,
@@ -248,9 +251,23 @@ mod tests {
         );
         assert_eq!(
             words(&c.argv),
-            "gcc -c hello.c -o /j/out.o -I/j/root/home/u/inc -isystem /j/root/usr/x -iquote rel -MT second -g -MMD -MF /j/deps.d"
+            "gcc -c hello.c -o /j/out.o -I/j/root/home/u/inc -isystem /j/root/usr/x -iquote rel -g -MMD -MF /j/deps.d"
         );
         assert_eq!(c.dotd_target.as_deref(), Some(&b"tgt"[..]));
+        // Several targets: all stay for the compiler (stock drops `tgt`).
+        let a = argv("gcc -c hello.c -o hello.o -MT tgt -MQ second");
+        let c = build(
+            &a,
+            &check(&a).unwrap(),
+            Source::Client,
+            Path::new("/j/out.o"),
+            Path::new("/j/deps.d"),
+            Some(Path::new("/j/root")),
+        );
+        assert_eq!(
+            words(&c.argv),
+            "gcc -c hello.c -o /j/out.o -MT tgt -MQ second -MMD -MF /j/deps.d"
+        );
         let a = argv("gcc -c /home/u/hello.c -o hello.o -MD -MF hello.d");
         let c = build(
             &a,

@@ -78,21 +78,7 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
 /// temporary name appears, and the first target is lost. Glued, every
 /// target stays on the compiler's command line, as in a local build.
 pub fn keep_every_target(argv: &[OsString]) -> Vec<OsString> {
-    let mut targets = 0;
-    let mut i = 1;
-    while i < argv.len() {
-        let a = argv[i].as_encoded_bytes();
-        if a == b"-MT" || a == b"-MQ" {
-            targets += 1;
-            i += 2;
-            continue;
-        }
-        if a.starts_with(b"-MT") || a.starts_with(b"-MQ") {
-            targets += 1;
-        }
-        i += 1;
-    }
-    if targets < 2 {
+    if target_options(argv) < 2 {
         return argv.to_vec();
     }
     let mut out = Vec::with_capacity(argv.len());
@@ -122,6 +108,26 @@ pub fn keep_every_target(argv: &[OsString]) -> Vec<OsString> {
         i += 1;
     }
     out
+}
+
+/// How many dependency targets (`-MT`/`-MQ`, separate or glued) `argv`
+/// names.
+pub fn target_options(argv: &[OsString]) -> usize {
+    let mut targets = 0;
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_encoded_bytes();
+        if a == b"-MT" || a == b"-MQ" {
+            targets += 1;
+            i += 2;
+            continue;
+        }
+        if a.starts_with(b"-MT") || a.starts_with(b"-MQ") {
+            targets += 1;
+        }
+        i += 1;
+    }
+    targets
 }
 
 fn split_dependencies_output(value: Option<&OsStr>) -> (Option<OsString>, Option<OsString>) {
