@@ -137,6 +137,57 @@ fn watch_two_jobs(d: &Daemon, client: impl Fn() -> Command) {
     assert_eq!(monitor(&t, &[]).stdout, b"\n");
 }
 
+/// A compile on the client machine (host `localhost`, or a fallback after a
+/// server refused) shows as Compile on `localhost`, as stock's client shows
+/// it, not as the start-up phase or the failed server.
+#[test]
+fn local_compiles_show_as_localhost() {
+    let t = TestDir::new("mon-local");
+    let cc = slow_compiler(&t);
+    let closed = crate::util::free_port();
+    for (what, hosts) in [
+        ("localhost host", "localhost".to_string()),
+        ("fallback", format!("127.0.0.1:{closed}")),
+    ] {
+        for (who, client) in [
+            ("ours", ours("distcc")),
+            ("stock", Command::new("/usr/bin/distcc")),
+        ] {
+            let mut c = client;
+            client_env(&mut c, &t, &hosts);
+            c.args([cc.as_str(), "-c", "big.c", "-o", "big.o"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let mut job = Guard::spawn(c, "client");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut last = String::new();
+            let mut seen = None;
+            while Instant::now() < deadline && job.alive() {
+                let out = monitor(&t, &[]);
+                last = String::from_utf8_lossy(&out.stdout).into_owned();
+                if let Some(line) = last.lines().find(|l| !l.is_empty()) {
+                    let j = check_line(line);
+                    if j.1 == "Compile" {
+                        seen = Some(j);
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let j =
+                seen.unwrap_or_else(|| panic!("{who}, {what}: never in Compile; last: {last:?}"));
+            assert_eq!(j.0, job.pid(), "{who}, {what}");
+            assert_eq!(j.2, "big.c", "{who}, {what}");
+            assert_eq!((j.3.as_str(), j.4), ("localhost", 0), "{who}, {what}");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while job.alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(!job.alive(), "{who}, {what}: client finished");
+        }
+    }
+}
+
 fn image(pid: u32, phase: u32, magic: u64) -> Vec<u8> {
     let mut b = vec![0u8; 296];
     b[0..8].copy_from_slice(&296u64.to_ne_bytes());

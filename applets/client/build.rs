@@ -15,6 +15,7 @@ use super::pick::{self, Picked};
 use super::pump;
 use super::remote::{self, Reply};
 use super::transport::Connection;
+use distcc::args::extensions::is_source;
 use distcc::args::{self, Job, Verdict};
 use distcc::env::ClientEnv;
 use distcc::hosts::{HostList, HostSpec};
@@ -120,7 +121,13 @@ impl<'a> Build<'a> {
                 } else {
                     self.pools.0
                 };
-                let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
+                let lock = pick::lock_local(self.env, pool, &mut self.state)?;
+                let source = argv[1..]
+                    .iter()
+                    .find(|a| !a.as_encoded_bytes().starts_with(b"-") && is_source(a))
+                    .map(|a| basename(a))
+                    .unwrap_or_default();
+                self.note_local(&source, lock.as_ref());
                 local::run(&argv, self.env.safeguard)
             }
             Verdict::Distribute(mut job) => {
@@ -140,7 +147,8 @@ impl<'a> Build<'a> {
                 };
                 if !scan_includes && let Some(why) = here {
                     log::info!("{why}; running locally");
-                    let _lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
+                    let lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
+                    self.note_local(&basename(&job.input), lock.as_ref());
                     return local::run(&argv, self.env.safeguard);
                 }
                 self.distribute(&job, loaded, scan_includes)
@@ -198,6 +206,9 @@ impl<'a> Build<'a> {
             }
             if picked.host.is_local() {
                 log::info!("building {input} on localhost");
+                self.state
+                    .job(&basename(&job.input), "localhost", picked.slot);
+                let _ = self.state.phase(Phase::Compile);
                 let code = local::run(&job.argv, self.env.safeguard)?;
                 drop(picked);
                 return Ok(code);
@@ -245,8 +256,17 @@ impl<'a> Build<'a> {
             None => log::warn!("failed to distribute {input}: {why}, running locally instead"),
         }
         let pool = self.pools.0;
-        let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
+        let lock = pick::lock_local(self.env, pool, &mut self.state)?;
+        self.note_local(&basename(&job.input), lock.as_ref());
         local::run(&job.argv, self.env.safeguard)
+    }
+
+    /// Shows monitors a compile on this machine as stock does: phase
+    /// Compile on host `localhost`, in the local slot held (if any).
+    fn note_local(&mut self, source: &[u8], lock: Option<&lock::SlotLock>) {
+        self.state
+            .job(source, "localhost", lock.map_or(0, |l| l.slot));
+        let _ = self.state.phase(Phase::Compile);
     }
 
     fn remote_failed(&mut self, job: &Job, picked: Picked, reply: Reply, pump: bool) -> Result<u8> {
@@ -273,7 +293,8 @@ impl<'a> Build<'a> {
         log::warn!("remote compilation of '{input}' failed, retrying locally");
         let pool = self.pools.0;
         let local_code = {
-            let _lock = pick::lock_local(self.env, pool, &mut self.state)?;
+            let lock = pick::lock_local(self.env, pool, &mut self.state)?;
+            self.note_local(&basename(&job.input), lock.as_ref());
             local::run(&job.argv, self.env.safeguard)?
         };
         if local_code != code {
