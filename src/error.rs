@@ -142,6 +142,11 @@ impl Error {
             io::ErrorKind::OutOfMemory => Kind::OutOfMemory,
             _ => Kind::Io,
         };
+        if kind == Kind::Timeout {
+            // A blocking socket with a time limit reports EAGAIN, whose
+            // text ("Resource temporarily unavailable") hides the timeout.
+            return Error::new(kind, format!("{what}: timed out"));
+        }
         Error::new(kind, format!("{what}: {err}"))
     }
 

@@ -260,6 +260,11 @@ fn fallback_when_server_stalls_past_io_timeout() {
     assert!(dir.join("x.o").exists());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("running locally instead"), "{text}");
+    // The reason names the timeout, not the socket's EAGAIN.
+    assert!(
+        text.contains("within the I/O timeout (DISTCC_IO_TIMEOUT)"),
+        "{text}"
+    );
     hold.join().unwrap();
 }
 

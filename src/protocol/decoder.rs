@@ -643,6 +643,17 @@ pub fn read_response<R: Read>(
         let n = match reader.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(Error::new(
+                    Kind::Timeout,
+                    "the server sent nothing within the I/O timeout (DISTCC_IO_TIMEOUT)",
+                ));
+            }
             Err(e) => return Err(Error::io("reading the server's reply", e)),
         };
         if n == 0 {
