@@ -759,6 +759,55 @@ fn default_access_is_loopback_and_private_including_ipv6() {
     }
 }
 
+/// Started as root with a `--user` that does not exist, the daemon says so
+/// and runs as `nobody`, as stock does (it used to exit, and the static
+/// binary crashed in the system's user lookup).
+#[test]
+fn unknown_user_runs_as_nobody() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = start_custom(
+        "127.0.0.1",
+        &[
+            "--listen",
+            "127.0.0.1",
+            "--allow",
+            "127.0.0.1",
+            "--user",
+            "no-such-user-s11",
+        ],
+        &[],
+    );
+    let dir = TestDir::new("nouser");
+    dir.write("hello.c", HELLO_C);
+    let out = run(stock_client(&dir, &d.host("")).args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+    assert!(
+        d.log()
+            .contains("no such user as \"no-such-user-s11\"; running as nobody"),
+        "{}",
+        d.log()
+    );
+    let nobody = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("nobody:x:")
+                .map(|r| r.split(':').next().unwrap().to_string())
+        })
+        .unwrap_or_else(|| "65534".into());
+    let status = std::fs::read_to_string(format!("/proc/{}/status", d.guard.pid())).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid.split_whitespace().skip(1).all(|u| u == nobody),
+        "runs as {uid}, nobody is {nobody}"
+    );
+}
+
 #[test]
 fn access_denied_client_falls_back_locally() {
     // The stock suite's AccessDenied: --allow 127.0.0.2 refuses 127.0.0.1.

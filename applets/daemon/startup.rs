@@ -8,7 +8,6 @@
 //! directories and the pid file, then re-raise the signal.
 
 use distcc::{Error, Kind, Result};
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::RawFd;
@@ -42,18 +41,44 @@ pub fn raise_fd_limit() {
     }
 }
 
-/// The user and group a name or number stands for.
+/// The user and group a name or number stands for: `/etc/passwd` first,
+/// then (dynamically linked builds only) the system's user database.
 fn lookup_user(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
-    let c = CString::new(name).ok()?;
-    // SAFETY: getpwnam returns a pointer to static storage or NULL; we copy
-    // the two ids out immediately, before any other call could reuse it.
-    unsafe {
-        let pw = libc::getpwnam(c.as_ptr());
-        if !pw.is_null() {
-            return Some(((*pw).pw_uid, (*pw).pw_gid));
+    if let Ok(text) = std::fs::read_to_string("/etc/passwd")
+        && let Some(ids) = passwd_entry(&text, name)
+    {
+        return Some(ids);
+    }
+    // A statically linked glibc can only reach other sources (systemd,
+    // LDAP) by loading their shared modules, and doing so crashes the
+    // process: the static binary reads /etc/passwd alone.
+    #[cfg(not(target_feature = "crt-static"))]
+    if let Ok(c) = std::ffi::CString::new(name) {
+        // SAFETY: getpwnam returns a pointer to static storage or NULL; we
+        // copy the two ids out immediately, before any other call could
+        // reuse it.
+        unsafe {
+            let pw = libc::getpwnam(c.as_ptr());
+            if !pw.is_null() {
+                return Some(((*pw).pw_uid, (*pw).pw_gid));
+            }
         }
     }
     name.parse::<libc::uid_t>().ok().map(|uid| (uid, uid))
+}
+
+/// The uid and gid of `name` in passwd(5) text.
+fn passwd_entry(text: &str, name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != name {
+            return None;
+        }
+        let _password = fields.next()?;
+        let uid = fields.next()?.trim().parse().ok()?;
+        let gid = fields.next()?.trim().parse().ok()?;
+        Some((uid, gid))
+    })
 }
 
 /// When running as root, becomes `user` (default: `distccd`, `distcc`,
@@ -69,13 +94,21 @@ pub fn drop_root(user: Option<&str>, files: &[&File]) -> Result<()> {
         }
         return Ok(());
     }
-    let (uid, gid) = match user {
-        Some(u) => lookup_user(u)
-            .ok_or_else(|| Error::new(Kind::SetuidFailed, format!("no such user: {u}")))?,
-        None => ["distccd", "distcc", "nobody"]
-            .iter()
-            .find_map(|u| lookup_user(u))
-            .unwrap_or((65534, 65534)),
+    // As stock: the user asked for (default `distccd`, or `distcc`), else
+    // `nobody`, else 65534.
+    let wanted: &[&str] = match user {
+        Some(u) => &[u],
+        None => &["distccd", "distcc"],
+    };
+    let (uid, gid) = match wanted.iter().find_map(|u| lookup_user(u)) {
+        Some(ids) => ids,
+        None => {
+            log::warn!(
+                "no such user as \"{}\"; running as nobody",
+                wanted.join("\" or \"")
+            );
+            lookup_user("nobody").unwrap_or((65534, 65534))
+        }
     };
     for file in files {
         use std::os::fd::AsRawFd;
@@ -271,5 +304,24 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_lines() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n\
+                    distccd:x:102:65534::/nonexistent:/usr/sbin/nologin\n\
+                    broken:x:abc:1::/:/bin/sh\n\
+                    short:x:7\n";
+        assert_eq!(passwd_entry(text, "distccd"), Some((102, 65534)));
+        assert_eq!(passwd_entry(text, "root"), Some((0, 0)));
+        assert_eq!(passwd_entry(text, "distcc"), None);
+        assert_eq!(passwd_entry(text, "broken"), None);
+        assert_eq!(passwd_entry(text, "short"), None);
+        assert_eq!(passwd_entry(text, ""), None);
     }
 }
