@@ -22,6 +22,7 @@ pub mod error;
 pub mod fdpass;
 pub mod includes;
 pub mod logging;
+pub mod name_service;
 pub mod protocol;
 
 pub use error::{Error, Kind, Result};

@@ -221,6 +221,7 @@ fn sendfile_all(
 }
 
 fn connect_tcp(name: &str, port: u16) -> Result<TcpStream> {
+    distcc::name_service::use_builtin_sources();
     let addrs: Vec<_> = (name, port)
         .to_socket_addrs()
         .map_err(|e| {
