@@ -138,6 +138,32 @@ fn wp_md_writes_depsfile() {
         deps.contains("testhdr.h") && deps.contains("stdio.h"),
         "{deps}"
     );
+    // The longer form (more preprocessor options after the file) is
+    // distributed too, as by stock, and gives the local object and file.
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "-Wp,-MD,depsfile2,-DY=2,-MT,tgt",
+        "testtmp.c",
+        "-o",
+        "remote.o",
+    ])));
+    assert_eq!(wait_compiles(&d, 2), 2);
+    assert!(
+        run(Command::new("gcc")
+            .args([
+                "-c",
+                "-Wp,-MD,local.d,-DY=2,-MT,tgt",
+                "testtmp.c",
+                "-o",
+                "local.o"
+            ])
+            .current_dir(&dir.path))
+        .status
+        .success()
+    );
+    assert_eq!(read(&dir.join("remote.o")), read(&dir.join("local.o")));
+    assert_eq!(read(&dir.join("depsfile2")), read(&dir.join("local.d")));
 }
 
 #[test]

@@ -236,7 +236,8 @@ fn local(why: impl Into<String>) -> Verdict {
 }
 
 /// Replaces each `-Wp,a,b` by `a` `b`; `-Wp,-MD,f` and `-Wp,-MMD,f` become
-/// `-MD -MF f` and `-MMD -MF f` (distcc's `dcc_expand_preprocessor_options`).
+/// `-MD -MF f` and `-MMD -MF f` (distcc's `dcc_expand_preprocessor_options`),
+/// and so do their longer forms: `-Wp,-MD,f,-DX` is `-MD -MF f -DX`.
 pub fn expand_preprocessor_options(argv: &[OsString]) -> Vec<OsString> {
     let mut out = Vec::with_capacity(argv.len());
     for arg in argv {
@@ -246,10 +247,10 @@ pub fn expand_preprocessor_options(argv: &[OsString]) -> Vec<OsString> {
             continue;
         };
         let parts: Vec<&[u8]> = rest.split(|&b| b == b',').collect();
-        if parts.len() == 2 && (parts[0] == b"-MD" || parts[0] == b"-MMD") {
+        if parts.len() >= 2 && (parts[0] == b"-MD" || parts[0] == b"-MMD") {
             out.push(os_from(parts[0]));
             out.push(OsString::from("-MF"));
-            out.push(os_from(parts[1]));
+            out.extend(parts[1..].iter().map(|p| os_from(p)));
         } else {
             out.extend(parts.into_iter().map(os_from));
         }
@@ -563,6 +564,16 @@ mod tests {
             argv("cc -DA -DB x.c")
         );
         assert_eq!(job("cc -Wp,-MMD,d.d -c x.c").argv[1], "-MMD");
+        // Longer forms keep the file name as -MF's value.
+        assert_eq!(
+            expand_preprocessor_options(&argv("cc -Wp,-MD,dep.d,-DX=1 -c x.c")),
+            argv("cc -MD -MF dep.d -DX=1 -c x.c")
+        );
+        assert_eq!(
+            expand_preprocessor_options(&argv("cc -Wp,-MMD,.a.o.d,-MT,foo -c x.c")),
+            argv("cc -MMD -MF .a.o.d -MT foo -c x.c")
+        );
+        assert_eq!(job("cc -Wp,-MD,dep.d,-DX=1 -c x.c").input, "x.c");
     }
 
     #[test]
