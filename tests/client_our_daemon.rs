@@ -119,6 +119,116 @@ fn objc_protocols_1_2_3() {
     }
 }
 
+const CXX_IN_C_FILE: &str = "#include \"inc/hdr.h\"\ntemplate <class T> T id(T x) { return x; }\nint f(int x) { return id(x) + VALUE; }\n";
+const C_OR_CXX: &str = "#include \"inc/hdr.h\"\nint f(int x) { return x + VALUE; }\n";
+
+/// The source is compiled in the language it has locally: a C++ driver
+/// compiles `.c` as C++, and the command's own `-x` wins over the file's
+/// extension (the objects differ in symbol mangling otherwise).
+#[test]
+fn language_as_the_driver_and_x_decide() {
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        check(opts, "g++", "t.c", C_OR_CXX, &["-O2"]);
+    }
+    // With its own -x the source goes to a file, as with stock, and the
+    // object's file symbol names that file: compare symbols and code.
+    let d = ours_d();
+    let dir = TestDir::new("odlangx");
+    dir.write("inc/hdr.h", "#define VALUE 42\n");
+    dir.write("t.c", CXX_IN_C_FILE);
+    dir.write("t.cpp", C_OR_CXX);
+    let symbols_and_code = |o: &str| {
+        let nm = run(Command::new("nm").arg(o).current_dir(&dir.path));
+        assert!(nm.status.success(), "{}", show(&nm));
+        let text = format!("{o}.text");
+        let out = run(Command::new("objcopy")
+            .args(["-O", "binary", "-j", ".text", o, &text])
+            .current_dir(&dir.path));
+        assert!(out.status.success(), "{}", show(&out));
+        (nm.stdout, read(&dir.join(&text)))
+    };
+    let mut compiles = 0;
+    for opts in ["", ",lzo"] {
+        for (file, lang) in [("t.c", "-xc++"), ("t.cpp", "-xc")] {
+            let args = ["gcc", "-O2", lang, "-c", file, "-o"];
+            let out = run(client(&dir, &d.host(opts))
+                .env("DISTCC_FALLBACK", "0")
+                .args(args)
+                .arg("remote.o"));
+            assert_quiet_ok(&out);
+            compiles += 1;
+            assert_eq!(wait_compiles(&d, compiles), compiles, "{}", d.log());
+            let mut local_args = args.to_vec();
+            local_args.push("local.o");
+            assert!(local(&dir, &local_args).status.success());
+            assert_eq!(
+                symbols_and_code("remote.o"),
+                symbols_and_code("local.o"),
+                "{opts} {lang} {file}"
+            );
+        }
+    }
+    // Stock's client leaves the language to our daemon in the same way.
+    let d = ours_d();
+    let dir = TestDir::new("odlang");
+    dir.write("inc/hdr.h", "#define VALUE 42\n");
+    dir.write("t.c", C_OR_CXX);
+    for (n, opts) in ["", ",lzo"].iter().enumerate() {
+        let mut stock_client = Command::new("/usr/bin/distcc");
+        client_env(&mut stock_client, &dir, &d.host(opts));
+        stock_client.env("DISTCC_FALLBACK", "0");
+        assert_quiet_ok(&run(
+            stock_client.args(["g++", "-O2", "-c", "t.c", "-o", "stock.o"])
+        ));
+        assert_eq!(wait_compiles(&d, n + 1), n + 1, "{}", d.log());
+        assert!(
+            local(&dir, &["g++", "-O2", "-c", "t.c", "-o", "local.o"])
+                .status
+                .success()
+        );
+        assert_eq!(
+            read(&dir.join("stock.o")),
+            read(&dir.join("local.o")),
+            "{opts}"
+        );
+    }
+}
+
+/// A precompiled header (CMake's `-x c-header cmake_pch.h.c -o
+/// cmake_pch.h.gch`) is built locally: built from preprocessed text it
+/// would have no macros, and every unit using it would fail.
+#[test]
+fn precompiled_headers_are_built_locally() {
+    let d = ours_d();
+    let dir = TestDir::new("odpch");
+    dir.write("p.h", "#include <stdio.h>\n#define ANSWER 42\n");
+    dir.write("p.h.c", "#include \"p.h\"\n");
+    dir.write("use/u.c", "#include \"p.h\"\nint x = ANSWER;\n");
+    let out = run(client(&dir, &d.host(",lzo")).args([
+        "gcc",
+        "-O2",
+        "-x",
+        "c-header",
+        "-c",
+        "p.h.c",
+        "-o",
+        "use/p.h.gch",
+    ]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!d.log().contains("COMPILE_OK"), "{}", d.log());
+    assert!(read(&dir.join("use/p.h.gch")).starts_with(b"gpch"));
+    // The header is used, and its macro is there.
+    let out = run(Command::new("gcc")
+        .args(["-O2", "-Winvalid-pch", "-H", "-c", "u.c", "-o", "u.o"])
+        .current_dir(dir.join("use")));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("! p.h.gch"),
+        "{}",
+        show(&out)
+    );
+}
+
 #[test]
 fn dependency_files_all_protocols() {
     for opts in ["", ",lzo", ",cpp,lzo"] {

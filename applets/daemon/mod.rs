@@ -13,6 +13,7 @@ mod connection;
 mod fsat;
 mod inetd;
 mod jobdir;
+mod language;
 mod line_prefix;
 mod metrics;
 mod nonblocking;

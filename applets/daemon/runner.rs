@@ -171,19 +171,7 @@ fn execute(
 /// Whether the job's source goes to the compiler on stdin (so that it may
 /// be received into pipes, see `spliced`).
 pub fn source_goes_to_stdin(checked: &Checked) -> bool {
-    let source = &checked.argv[checked.shape.input];
-    stdin_language(distcc::args::extensions::preprocessed_extension(source)).is_some()
-}
-
-/// The `-x` language for a preprocessed source on stdin.
-fn stdin_language(ext: &str) -> Option<&'static str> {
-    match ext {
-        "i" => Some("cpp-output"),
-        "ii" => Some("c++-cpp-output"),
-        "mi" => Some("objective-c-cpp-output"),
-        "mii" => Some("objective-c++-cpp-output"),
-        _ => None,
-    }
+    super::language::stdin_language(&checked.argv, checked.shape.input).is_some()
 }
 
 /// Runs the job in `dir`; a pump job's tree is handed back in `tree_out`
@@ -218,7 +206,8 @@ fn execute_in(
             // known: no file to create and delete (ext4 inode churn was most
             // of the daemon's own CPU). Otherwise it is written as in.<ext>.
             let input_path = dir.join(&format!("in.{ext}"));
-            let source_arg = match stdin_language(ext) {
+            let source_arg = match super::language::stdin_language(&task.checked.argv, shape.input)
+            {
                 Some(lang) => {
                     stdin = Some(data);
                     rewrite::Source::Stdin(lang)

@@ -329,6 +329,15 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
                         String::from_utf8_lossy(lang)
                     )));
                 }
+                if lang.ends_with(b"-header") {
+                    // Built from preprocessed text, a precompiled header has
+                    // no macros: every user of it would break (stock builds
+                    // such a broken header remotely).
+                    return Ok(local(format!(
+                        "-x {} builds a precompiled header, which needs the header's macros",
+                        String::from_utf8_lossy(lang)
+                    )));
+                }
             } else if arg == b"-c" {
                 seen_c = true;
             } else if arg == b"-S" {
@@ -517,6 +526,8 @@ mod tests {
             "gcc -c x.c -frepo",
             "gcc -x assembler -c x.c",
             "gcc -xassembler -c x.c",
+            "gcc -x c-header -c cmake_pch.h.c -o cmake_pch.h.gch",
+            "g++ -xc++-header -c pch.hxx.cxx -o pch.hxx.gch",
             "gcc -c x.c -dr",
             "clang -c x.c -fsanitize=cfi -fsanitize-ignorelist=ign.txt",
             "clang -c x.c -fsanitize-blacklist=ign.txt",

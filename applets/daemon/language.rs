@@ -1,0 +1,110 @@
+//! The language a plain-mode job's preprocessed source is compiled as, when
+//! it is handed to the compiler on stdin (`-x LANG -`).
+//!
+//! Stock distccd writes the source to `distccd_XXXX.i` (`.ii`, `.mi`,
+//! `.mii` by the original extension) and keeps the client's argv, so the
+//! compiler decides the language as it would locally: the user's `-x`
+//! wins, and a C++ driver (`g++`, `c++`, `clang++`) compiles `.c` and `.i`
+//! as C++. Feeding stdin needs an explicit `-x`, which must give the same
+//! answer: when the command has its own `-x` before the source, stdin is
+//! not used at all (the source goes to a file, as with stock), and a C
+//! source under a C++ driver is `c++-cpp-output`. Getting this wrong
+//! compiles `g++ -c x.c` as C (unmangled symbols, a failed link) or turns
+//! CMake's `-x c-header` precompiled header into an object file.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+/// The `-x` language for the source `argv[input]` fed on stdin, or None
+/// when it must go to a file (the command sets its own language, or the
+/// extension is not one of the preprocessed kinds).
+pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
+    if sets_language(&argv[1..input.min(argv.len())]) {
+        return None;
+    }
+    let source = argv.get(input)?;
+    let ext = distcc::args::extensions::preprocessed_extension(source);
+    match ext {
+        "i" if cxx_driver(argv.first()?) => Some("c++-cpp-output"),
+        "i" => Some("cpp-output"),
+        "ii" => Some("c++-cpp-output"),
+        "mi" => Some("objective-c-cpp-output"),
+        "mii" => Some("objective-c++-cpp-output"),
+        _ => None,
+    }
+}
+
+/// Whether `args` (the options before the source) contain `-x LANG` or
+/// `-xLANG`. `-x none` counts too: it is rare, and a file is always safe.
+fn sets_language(args: &[OsString]) -> bool {
+    args.iter().any(|a| a.as_encoded_bytes().starts_with(b"-x"))
+}
+
+/// Whether `compiler` is a C++ driver by name: `g++`, `c++`, `clang++`,
+/// with a target prefix, a version suffix (`g++-12`, `clang++-14`) or a
+/// directory.
+fn cxx_driver(compiler: &OsString) -> bool {
+    let Some(name) = Path::new(compiler).file_name() else {
+        return false;
+    };
+    let name = name.as_encoded_bytes();
+    // Drop a version suffix: `-12`, `-14.0`.
+    let end = match name.iter().rposition(|&b| b == b'-') {
+        Some(dash)
+            if dash + 1 < name.len()
+                && name[dash + 1..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
+        {
+            dash
+        }
+        _ => name.len(),
+    };
+    name[..end].ends_with(b"++")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<OsString> {
+        s.split(' ').map(OsString::from).collect()
+    }
+
+    fn lang(s: &str) -> Option<&'static str> {
+        let a = argv(s);
+        let input = a
+            .iter()
+            .position(|w| w == "SRC.c" || w.to_string_lossy().contains("src."))
+            .unwrap();
+        stdin_language(&a, input)
+    }
+
+    #[test]
+    fn extension_and_driver() {
+        assert_eq!(lang("gcc -c src.c"), Some("cpp-output"));
+        assert_eq!(lang("gcc -c src.cpp"), Some("c++-cpp-output"));
+        assert_eq!(lang("g++ -c src.c"), Some("c++-cpp-output"));
+        assert_eq!(lang("/usr/bin/g++-12 -c src.c"), Some("c++-cpp-output"));
+        assert_eq!(
+            lang("x86_64-linux-gnu-g++-12 -c src.i"),
+            Some("c++-cpp-output")
+        );
+        assert_eq!(lang("c++ -c src.c"), Some("c++-cpp-output"));
+        assert_eq!(lang("clang++-14 -c src.c"), Some("c++-cpp-output"));
+        assert_eq!(lang("clang -c src.c"), Some("cpp-output"));
+        assert_eq!(lang("gcc-12 -c src.c"), Some("cpp-output"));
+        assert_eq!(lang("g++ -c src.m"), Some("objective-c-cpp-output"));
+        assert_eq!(lang("gcc -c src.mm"), Some("objective-c++-cpp-output"));
+        assert_eq!(lang("gcc -c src.s"), None);
+    }
+
+    #[test]
+    fn own_language_goes_to_a_file() {
+        assert_eq!(lang("gcc -x c -c src.cpp"), None);
+        assert_eq!(lang("gcc -xc++ -c src.c"), None);
+        assert_eq!(lang("gcc -x c-header -c src.h.c"), None);
+        // After the source it does not apply to it.
+        assert_eq!(lang("gcc -c src.c -x none"), Some("cpp-output"));
+    }
+}
