@@ -127,8 +127,12 @@ const C_OR_CXX: &str = "#include \"inc/hdr.h\"\nint f(int x) { return x + VALUE;
 /// extension (the objects differ in symbol mangling otherwise).
 #[test]
 fn language_as_the_driver_and_x_decide() {
+    // The header is needed only when the file is C++: the include server
+    // must analyse it as the driver compiles it.
+    const CXX_BRANCH: &str = "#ifdef __cplusplus\n#include \"inc/hdr.h\"\n#else\n#define VALUE 1\n#endif\nint f(int x) { return x + VALUE; }\n";
     for opts in ["", ",lzo", ",cpp,lzo"] {
         check(opts, "g++", "t.c", C_OR_CXX, &["-O2"]);
+        check(opts, "g++", "t.c", CXX_BRANCH, &["-O2"]);
     }
     // With its own -x the source goes to a file, as with stock, and the
     // object's file symbol names that file: compare symbols and code.

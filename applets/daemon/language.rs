@@ -12,8 +12,8 @@
 //! compiles `g++ -c x.c` as C (unmangled symbols, a failed link) or turns
 //! CMake's `-x c-header` precompiled header into an object file.
 
+use distcc::args::cross::cxx_driver;
 use std::ffi::OsString;
-use std::path::Path;
 
 /// The `-x` language for the source `argv[input]` fed on stdin, or None
 /// when it must go to a file (the command sets its own language, or the
@@ -38,29 +38,6 @@ pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
 /// `-xLANG`. `-x none` counts too: it is rare, and a file is always safe.
 fn sets_language(args: &[OsString]) -> bool {
     args.iter().any(|a| a.as_encoded_bytes().starts_with(b"-x"))
-}
-
-/// Whether `compiler` is a C++ driver by name: `g++`, `c++`, `clang++`,
-/// with a target prefix, a version suffix (`g++-12`, `clang++-14`) or a
-/// directory.
-fn cxx_driver(compiler: &OsString) -> bool {
-    let Some(name) = Path::new(compiler).file_name() else {
-        return false;
-    };
-    let name = name.as_encoded_bytes();
-    // Drop a version suffix: `-12`, `-14.0`.
-    let end = match name.iter().rposition(|&b| b == b'-') {
-        Some(dash)
-            if dash + 1 < name.len()
-                && name[dash + 1..]
-                    .iter()
-                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
-        {
-            dash
-        }
-        _ => name.len(),
-    };
-    name[..end].ends_with(b"++")
 }
 
 #[cfg(test)]

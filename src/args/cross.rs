@@ -51,6 +51,29 @@ pub fn named_clang(compiler: &OsStr) -> bool {
         .is_some_and(|n| n.as_encoded_bytes().windows(5).any(|w| w == b"clang"))
 }
 
+/// Whether `compiler` is a C++ driver by name: `g++`, `c++`, `clang++`,
+/// with a target prefix, a version suffix (`g++-12`, `clang++-14`) or a
+/// directory. Such a driver compiles `.c` (and `.i`) files as C++.
+pub fn cxx_driver(compiler: &OsStr) -> bool {
+    let Some(name) = std::path::Path::new(compiler).file_name() else {
+        return false;
+    };
+    let name = name.as_encoded_bytes();
+    // Drop a version suffix: `-12`, `-14.0`.
+    let end = match name.iter().rposition(|&b| b == b'-') {
+        Some(dash)
+            if dash + 1 < name.len()
+                && name[dash + 1..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
+        {
+            dash
+        }
+        _ => name.len(),
+    };
+    name[..end].ends_with(b"++")
+}
+
 /// Applies the rewrites to argv in place.
 pub fn rewrite_cross(argv: &mut Vec<OsString>, path_env: Option<&OsStr>) {
     let Some(compiler) = argv.first().cloned() else {
@@ -115,6 +138,31 @@ mod tests {
 
     fn argv(s: &str) -> Vec<OsString> {
         s.split_whitespace().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn cxx_drivers_by_name() {
+        for name in [
+            "g++",
+            "c++",
+            "clang++",
+            "g++-12",
+            "/usr/bin/clang++-14",
+            "x86_64-linux-gnu-g++-12",
+        ] {
+            assert!(cxx_driver(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "gcc",
+            "cc",
+            "clang-14",
+            "gcc-12",
+            "x86_64-linux-gnu-gcc",
+            "/opt/g++/bin/gcc",
+            "",
+        ] {
+            assert!(!cxx_driver(OsStr::new(name)), "{name}");
+        }
     }
 
     #[test]

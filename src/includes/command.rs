@@ -271,7 +271,15 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
     cmd.trigraphs |= strict_std == Some(true);
     match sources.as_slice() {
         [(src, lang)] => {
-            cmd.lang = lang.or_else(|| Lang::from_suffix(src.as_os_str().as_bytes()));
+            // A C++ driver compiles a C file as C++ (an `-x` still wins).
+            let by_suffix = Lang::from_suffix(src.as_os_str().as_bytes()).map(|l| {
+                if l == Lang::C && crate::args::cross::cxx_driver(&cmd.compiler) {
+                    Lang::Cxx
+                } else {
+                    l
+                }
+            });
+            cmd.lang = lang.or(by_suffix);
             if cmd.lang.is_none() {
                 return Err(format!("unknown language of {}", src.display()));
             }
@@ -327,6 +335,21 @@ mod tests {
 
     fn p(words: &[&str]) -> Result<Command, String> {
         parse(&words.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn cxx_driver_makes_c_sources_cxx() {
+        assert_eq!(p(&["g++", "-c", "t.c"]).unwrap().lang, Some(Lang::Cxx));
+        assert_eq!(
+            p(&["clang++-14", "-c", "t.c"]).unwrap().lang,
+            Some(Lang::Cxx)
+        );
+        assert_eq!(p(&["g++", "-c", "t.m"]).unwrap().lang, Some(Lang::ObjC));
+        assert_eq!(
+            p(&["g++", "-x", "c", "-c", "t.c"]).unwrap().lang,
+            Some(Lang::C)
+        );
+        assert_eq!(p(&["gcc", "-c", "t.c"]).unwrap().lang, Some(Lang::C));
     }
 
     #[test]
