@@ -443,6 +443,43 @@ fn every_dependency_target_is_kept() {
     assert!(ours_d.log().contains("COMPILE_OK"), "{}", ours_d.log());
 }
 
+/// The target the client adds for `-MD` without `-MT` is quoted for make
+/// as the compiler quotes it locally (`o\ d/a\ b.o`, `a$$b.o`), with our
+/// daemon and with stock's.
+#[test]
+fn added_dependency_target_is_quoted_as_locally() {
+    require_stock();
+    let dir = TestDir::new("pump-quoted-target");
+    let ours_d = our_daemon(&[]);
+    let (_stock, stock_port, _sdir) = stock_pump_daemon();
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("o d")).unwrap();
+    std::fs::write(work.join("a.c"), "int f(void) { return 1; }\n").unwrap();
+    for (who, host) in [
+        ("ours", ours_d.host(",cpp,lzo")),
+        ("stock", format!("127.0.0.1:{stock_port},cpp,lzo")),
+    ] {
+        for (object, deps) in [("o d/a b.o", "o d/a b.d"), ("a$b.o", "a$b.d")] {
+            let out = run(Command::new("gcc")
+                .args(["-MD", "-c", "a.c", "-o", object])
+                .current_dir(&work));
+            assert!(out.status.success(), "{}", show(&out));
+            let local = std::fs::read(work.join(deps)).unwrap();
+            std::fs::remove_file(work.join(deps)).unwrap();
+            let mut cmd = pump_ours(&dir, &host, &work, true);
+            cmd.args(["distcc", "gcc", "-MD", "-c", "a.c", "-o", object]);
+            let out = run(&mut cmd);
+            assert!(out.status.success(), "{who} {object}: {}", show(&out));
+            assert_eq!(
+                String::from_utf8(std::fs::read(work.join(deps)).unwrap()).unwrap(),
+                String::from_utf8(local).unwrap(),
+                "{who} {object}"
+            );
+        }
+    }
+    assert!(ours_d.log().contains("COMPILE_OK"), "{}", ours_d.log());
+}
+
 #[test]
 fn dependency_file_names_absolute_includes_as_local() {
     let dir = TestDir::new("pump-abs-dotd");

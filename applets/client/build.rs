@@ -485,7 +485,7 @@ impl<'a> Build<'a> {
         let dotd = args::dotd::dotd_info(job, self.env.dependencies_output.as_deref());
         let mut argv = args::dotd::keep_every_target(&job.argv);
         if dotd.needed && !dotd.target_given {
-            argv.push("-MT".into());
+            argv.push(dotd.target_option.into());
             argv.push(dotd.target.clone());
         }
         let dotd = if dotd.needed {

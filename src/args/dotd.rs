@@ -17,8 +17,12 @@ pub struct DotdInfo {
     pub path: Option<OsString>,
     /// Whether a separate-word `-MT`/`-MQ` already names the target.
     pub target_given: bool,
-    /// The target to add with `-MT` when none was given.
+    /// The target to add when none was given.
     pub target: OsString,
+    /// The option that adds it: `-MQ` (quoted for make, as the compiler
+    /// quotes its own default target), or `-MT` for a target given by
+    /// `DEPENDENCIES_OUTPUT`, which the compiler takes literally.
+    pub target_option: &'static str,
 }
 
 /// Works out the `.d` facts for `job`; `dependencies_output` is the
@@ -56,6 +60,7 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         needed,
         path: needed.then_some(path),
         target_given,
+        target_option: if env_target.is_some() { "-MT" } else { "-MQ" },
         target: env_target.unwrap_or_else(|| {
             if job.preprocessor_deps {
                 // What cpp names it: the source's name, suffix `.o`.
@@ -182,6 +187,7 @@ mod tests {
         assert_eq!(d.path.unwrap(), "obj/x.d");
         assert!(!d.target_given);
         assert_eq!(d.target, "obj/x.o");
+        assert_eq!(d.target_option, "-MQ");
     }
 
     #[test]
@@ -238,5 +244,6 @@ mod tests {
         assert!(d.needed);
         assert_eq!(d.path.unwrap(), "out.d");
         assert_eq!(d.target, "mytarget");
+        assert_eq!(d.target_option, "-MT");
     }
 }
