@@ -1,7 +1,7 @@
 //! The include server's shared cache, read without locks.
 //!
 //! Worker threads of the include server share one [`Cache`]: parsed files
-//! (by path, revalidated by size, mtime, inode and device on every use, so a
+//! (by path, revalidated by size, mtime, ctime, inode and device on every use, so a
 //! header regenerated during the build is re-read), compiler probes, and the
 //! record of which compressed copies were written into the client root.
 //!
@@ -225,13 +225,17 @@ impl<K, V> Drop for AppendMap<K, V> {
     }
 }
 
-/// What identifies one version of a file: size, mtime (ns), inode, device.
+/// What identifies one version of a file: size, mtime and ctime (ns),
+/// inode, device. The ctime catches an edit whose mtime was set back
+/// (`touch -d`, `cp -p`, `rsync -t`): setting the mtime updates the ctime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileId {
     /// Size in bytes.
     pub size: u64,
     /// Modification time in nanoseconds.
     pub mtime: i128,
+    /// Status-change time in nanoseconds.
+    pub ctime: i128,
     /// Inode number.
     pub ino: u64,
     /// Device number.
@@ -244,6 +248,7 @@ impl FileId {
         FileId {
             size: m.size(),
             mtime: m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128,
+            ctime: m.ctime() as i128 * 1_000_000_000 + m.ctime_nsec() as i128,
             ino: m.ino(),
             dev: m.dev(),
         }
@@ -281,7 +286,7 @@ pub fn map_file(path: &Path) -> Result<(Contents, FileId)> {
     // SAFETY: the mapping is read-only and private to this call's owner. A
     // concurrent truncation by another process could fault; the include server
     // accepts that risk exactly as every compiler that mmaps sources does, and
-    // the (size, mtime, inode) check re-reads files that were rewritten.
+    // the (size, mtime, ctime, inode) check re-reads files that were rewritten.
     let map = unsafe { memmap2::Mmap::map(&f) }
         .map_err(|e| Error::io(format!("mmap {}", path.display()), e))?;
     Ok((Contents::Mapped(map), id))
@@ -509,6 +514,28 @@ mod tests {
         ));
         std::fs::write(&f, "").expect("write");
         assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 0);
+        // Same size, mtime set back to the cached version's: the ctime
+        // still tells them apart.
+        std::fs::write(&f, "#include \"c.h\"\n").expect("write");
+        File::options()
+            .write(true)
+            .open(&f)
+            .and_then(|h| h.set_modified(old))
+            .expect("set mtime");
+        assert_eq!(c.parsed(&f).expect("parse").nodes.len(), 1);
+        std::fs::write(&f, "#include \"d.h\"\n").expect("write");
+        File::options()
+            .write(true)
+            .open(&f)
+            .and_then(|h| h.set_modified(old))
+            .expect("set mtime");
+        let again = c.parsed(&f).expect("parse");
+        assert_eq!(again.nodes.len(), 1);
+        assert!(
+            format!("{:?}", again.nodes).contains(&format!("{:?}", b"\"d.h\"")),
+            "{:?}",
+            again.nodes
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }

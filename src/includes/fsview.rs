@@ -2,7 +2,7 @@
 //!
 //! For every request the include server asks the same questions again: does
 //! `dir/name` exist, is it a file, a directory or a symlink, what is its
-//! identity (size, mtime, inode). Answered by `lstat` every time, that was
+//! identity (size, mtime, ctime, inode). Answered by `lstat` every time, that was
 //! about 400 system calls per libgit2 unit, a third of the server's CPU.
 //!
 //! Here an answer is kept together with the state of the directory it came
@@ -134,6 +134,8 @@ struct PathEntry {
     size: AtomicU64,
     mtime_hi: AtomicU64,
     mtime_lo: AtomicU64,
+    ctime_hi: AtomicU64,
+    ctime_lo: AtomicU64,
     ino: AtomicU64,
     dev: AtomicU64,
 }
@@ -173,6 +175,8 @@ impl PathEntry {
                 size: self.size.load(Ordering::Relaxed),
                 mtime: ((self.mtime_hi.load(Ordering::Relaxed) as i128) << 64)
                     | self.mtime_lo.load(Ordering::Relaxed) as i128,
+                ctime: ((self.ctime_hi.load(Ordering::Relaxed) as i128) << 64)
+                    | self.ctime_lo.load(Ordering::Relaxed) as i128,
                 ino: self.ino.load(Ordering::Relaxed),
                 dev: self.dev.load(Ordering::Relaxed),
             },
@@ -205,6 +209,7 @@ impl PathEntry {
             id: FileId {
                 size: 0,
                 mtime: 0,
+                ctime: 0,
                 ino: 0,
                 dev: 0,
             },
@@ -219,6 +224,9 @@ impl PathEntry {
         self.mtime_hi
             .store((m.id.mtime >> 64) as u64, Ordering::Relaxed);
         self.mtime_lo.store(m.id.mtime as u64, Ordering::Relaxed);
+        self.ctime_hi
+            .store((m.id.ctime >> 64) as u64, Ordering::Relaxed);
+        self.ctime_lo.store(m.id.ctime as u64, Ordering::Relaxed);
         self.ino.store(m.id.ino, Ordering::Relaxed);
         self.dev.store(m.id.dev, Ordering::Relaxed);
         self.seq.store(s + 2, Ordering::Release);
