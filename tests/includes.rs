@@ -290,6 +290,7 @@ corpus!(
     pragmadep,
     unknownbranch,
     guardfallback,
+    rawstring,
 );
 
 /// Names no system header writes are known to be undefined after system

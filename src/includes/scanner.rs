@@ -376,7 +376,8 @@ fn skip_code_line(s: &[u8], mut i: usize) -> (usize, bool) {
             b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
             b'/' if s.get(i + 1) == Some(&b'*') => i = end_block_comment(s, i + 2),
             b'/' if s.get(i + 1) == Some(&b'/') => return (skip_line_comment(s, i + 2), pragma),
-            q @ (b'"' | b'\'') => i = skip_quoted(s, i + 1, q),
+            b'"' => i = raw_string_end(s, i).unwrap_or_else(|| skip_quoted(s, i + 1, b'"')),
+            b'\'' => i = skip_quoted(s, i + 1, b'\''),
             // `_Pragma`, found by its rarer `P` (the `_` before it was
             // skipped as a plain byte of this line).
             b'P' if i > 0 && s[i - 1] == b'_' && s[i..].starts_with(b"Pragma") => {
@@ -418,6 +419,51 @@ fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
         }
     }
     i
+}
+
+/// When the `"` at `i` opens a raw string literal (`R"delim(...)delim"`,
+/// with an optional `u8`, `u`, `U` or `L` before the `R`), the index just
+/// past its closing quote (the end of `s` if it is not closed). Its body may
+/// span lines and hold anything, `#if 0` lines included, and none of it is
+/// a directive (GCC accepts raw strings in C++ and in the GNU C dialects).
+fn raw_string_end(s: &[u8], i: usize) -> Option<usize> {
+    if i == 0 || s[i - 1] != b'R' {
+        return None;
+    }
+    let r = i - 1;
+    let prefix_start = if r >= 2 && &s[r - 2..r] == b"u8" {
+        r - 2
+    } else if r >= 1 && matches!(s[r - 1], b'u' | b'U' | b'L') {
+        r - 1
+    } else {
+        r
+    };
+    // The prefix must be a whole token, not the end of an identifier.
+    if prefix_start > 0 {
+        let c = s[prefix_start - 1];
+        if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
+            return None;
+        }
+    }
+    let open = s[i + 1..].iter().take(17).position(|&c| c == b'(')?;
+    let delim = &s[i + 1..i + 1 + open];
+    if delim
+        .iter()
+        .any(|c| matches!(c, b' ' | b')' | b'\\' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+    {
+        return None;
+    }
+    let body = i + 1 + open + 1;
+    let mut close = Vec::with_capacity(delim.len() + 2);
+    close.push(b')');
+    close.extend_from_slice(delim);
+    close.push(b'"');
+    Some(
+        s[body..]
+            .windows(close.len())
+            .position(|w| w == close.as_slice())
+            .map_or(s.len(), |p| body + p + close.len()),
+    )
 }
 
 /// Skips a literal body; an unterminated literal ends at the line end.
@@ -682,6 +728,21 @@ mod tests {
         ));
         assert!(matches!(p.nodes[2], Node::Once));
         assert!(matches!(&p.nodes[3], Node::Undef(n) if n == b"Q"));
+    }
+
+    #[test]
+    fn raw_strings_hide_directives() {
+        let src = "const char *a = R\"(\n#if 0\n)\";\n#include \"g.h\"\n\
+                   auto b = u8R\"x(\n#include \"no.h\"\n)\" )x\";\n#include \"h.h\"\n\
+                   auto c = LR\"()\"; auto d = uR\"--(#endif)--\";\n#include \"i.h\"\n";
+        assert_eq!(all_includes(src), ["\"g.h\"", "\"h.h\"", "\"i.h\""]);
+        // Not raw: an identifier ending in R, a macro named R before a
+        // plain string, a delimiter with a space.
+        let src = "x = FOOR\"(\";\n#include \"a.h\"\ny = R \"(\";\n#include \"b.h\"\n\
+                   z = R\"a b(\";\n#include \"c.h\"\n";
+        assert_eq!(all_includes(src), ["\"a.h\"", "\"b.h\"", "\"c.h\""]);
+        // An unterminated raw string runs to the end of the file.
+        assert!(all_includes("s = R\"(\n#include \"x.h\"\n").is_empty());
     }
 
     #[test]

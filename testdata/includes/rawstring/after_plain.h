@@ -1,0 +1,1 @@
+#define AFTER_PLAIN 1
