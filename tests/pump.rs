@@ -641,4 +641,46 @@ fn trigraphs_fall_back_with_the_reason() {
     cmd.args(["distcc", "gcc", "-std=gnu11", "-c", "t.c", "-o", "gnu.o"]);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
+    // Trigraphs that only change tokens (`??(` in a comment, as in gtest.h,
+    // `??!` in code) leave the directives alone: covered, remote, and the
+    // local object under trigraph options.
+    std::fs::write(
+        work.join("q/tri.h"),
+        "// {ASSERT|EXPECT}_??() macros\nint tri??(2??) = { 1 ??! 2 };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("t.c"),
+        "#include \"tri.h\"\nint main(void) { return tri[0]; }\n",
+    )
+    .unwrap();
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args([
+        "distcc",
+        "gcc",
+        "-std=c11",
+        "-Wno-trigraphs",
+        "-iquote",
+        "q",
+    ])
+    .args(["-c", "t.c", "-o", "tokens.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let local = run(Command::new("gcc")
+        .args([
+            "-std=c11",
+            "-Wno-trigraphs",
+            "-iquote",
+            "q",
+            "-c",
+            "t.c",
+            "-o",
+            "local.o",
+        ])
+        .current_dir(&work));
+    assert!(local.status.success(), "{}", show(&local));
+    assert_eq!(
+        std::fs::read(work.join("tokens.o")).unwrap(),
+        std::fs::read(work.join("local.o")).unwrap()
+    );
 }

@@ -81,8 +81,11 @@ pub struct Parsed {
     /// The include-guard macro, when the whole file is `#ifndef X` ... `#endif`
     /// and defines X.
     pub guard: Option<Vec<u8>>,
-    /// Whether the file has a trigraph (`??=`, `??/`, ...), which the
-    /// compiler replaces under `-trigraphs` and strict ISO `-std=`.
+    /// Whether the file has a trigraph that can change its directives
+    /// when the compiler replaces trigraphs (`-trigraphs`, strict ISO
+    /// `-std=`): `??=` (a `#`) or `??/` (a backslash: a line splice) anywhere,
+    /// or any trigraph inside a directive. Elsewhere (`??(` in a comment or
+    /// in code) they change tokens, which the compiler handles itself.
     pub trigraph: bool,
 }
 
@@ -93,6 +96,13 @@ type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
 pub fn has_trigraph(src: &[u8]) -> bool {
     src.windows(3)
         .any(|w| w[0] == b'?' && w[1] == b'?' && b"=/'()!<>-".contains(&w[2]))
+}
+
+/// Whether `src` has one of the trigraphs that change directives wherever
+/// they are: `??=` (`#`) and `??/` (`\`).
+fn has_hash_or_splice_trigraph(src: &[u8]) -> bool {
+    src.windows(3)
+        .any(|w| w[0] == b'?' && w[1] == b'?' && (w[2] == b'=' || w[2] == b'/'))
 }
 
 /// Parses the directives of `src`.
@@ -109,6 +119,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut cur: Vec<Node> = Vec::new();
     let mut flat = 0usize;
     let mut line = Vec::new();
+    let mut trigraph = has_hash_or_splice_trigraph(src);
     // A UTF-8 byte-order mark is not part of the first line (GCC skips it).
     let mut i = if src.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -127,6 +138,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         };
         if hash > 0 {
             i = directive_line(src, i + hash, &mut line);
+            trigraph = trigraph || has_trigraph(&line);
             handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
             // `_Pragma("pop_macro(...)")` may also appear outside
@@ -154,7 +166,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     Parsed {
         nodes: cur,
         guard,
-        trigraph: has_trigraph(src),
+        trigraph,
     }
 }
 
@@ -748,6 +760,11 @@ mod tests {
     #[test]
     fn trigraphs_are_noticed() {
         assert!(parse(b"??=include \"a.h\"\n").trigraph);
+        assert!(parse(b"#if A ??! B\n#endif\n").trigraph);
+        assert!(parse(b"// comment ??/\n#include \"hidden.h\"\n").trigraph);
+        // Elsewhere they only change tokens: gtest's and Redis's comments.
+        assert!(!parse(b"// {ASSERT|EXPECT}_??() macros\nint a??(3??);\n").trigraph);
+        assert!(!parse(b"/* atomic??! */\n#include \"a.h\"\n").trigraph);
         assert!(parse(b"#define X a ??/\n b\n").trigraph);
         assert!(!parse(b"#include \"a.h\"\n/* what?? */\n").trigraph);
     }
