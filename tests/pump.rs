@@ -488,11 +488,23 @@ fn dependency_file_names_absolute_includes_as_local() {
     std::fs::create_dir_all(work.join("src")).unwrap();
     std::fs::create_dir_all(dir.join("abs/inc")).unwrap();
     let header = dir.join("abs/inc/x.h");
-    std::fs::write(&header, "#define X 1\n").unwrap();
+    // Headers found beside it (and above it) are opened on the server
+    // through the same climbing name: their __FILE__ and .d names too.
+    std::fs::write(&header, "#define X 1\n#include \"beside.h\"\n").unwrap();
+    std::fs::write(
+        dir.join("abs/inc/beside.h"),
+        "#include \"../above.h\"\nstatic const char *beside = __FILE__;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("abs/above.h"),
+        "static const char *above = __FILE__;\n",
+    )
+    .unwrap();
     std::fs::write(
         work.join("src/a.c"),
         format!(
-            "#include \"{}\"\n#include \"a.h\"\nint x = X + A;\n",
+            "#include \"{}\"\n#include \"a.h\"\nint x = X + A;\nconst char *f(int i) {{ return i ? beside : above; }}\n",
             header.display()
         ),
     )
@@ -503,15 +515,20 @@ fn dependency_file_names_absolute_includes_as_local() {
     for source in ["src/a.c", "lnk/a.c"] {
         let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
         cmd.args(["distcc", "gcc", "-O2", "-MD", "-MP", "-c", source])
-            .args(["-o", "a.o", "-MF", "pump.d"]);
+            .args(["-o", "pump.o", "-MF", "pump.d", "-MT", "a.o"]);
         let out = run(&mut cmd);
         assert!(out.status.success(), "{source}: {}", show(&out));
         let out = run(Command::new("gcc")
             .args([
-                "-O2", "-MD", "-MP", "-c", source, "-o", "a.o", "-MF", "local.d",
+                "-O2", "-MD", "-MP", "-c", source, "-o", "local.o", "-MF", "local.d", "-MT", "a.o",
             ])
             .current_dir(&work));
         assert!(out.status.success(), "{source}: {}", show(&out));
+        assert_eq!(
+            std::fs::read(work.join("pump.o")).unwrap(),
+            std::fs::read(work.join("local.o")).unwrap(),
+            "{source}: __FILE__ strings as locally"
+        );
         let pumped = words(work.join("pump.d"));
         assert!(
             pumped.contains(&header.display().to_string()),

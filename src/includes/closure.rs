@@ -73,6 +73,11 @@ pub struct Closure {
     /// is used from them, or `-Wmissing-include-dirs` warns there (and
     /// `-Werror` fails) where a local compile is silent.
     pub search_dirs: Vec<(PathBuf, PathBuf)>,
+    /// Absolute names (as spelled here) of files the server opens through
+    /// a name that climbs to its root: the targets of rewritten absolute
+    /// `#include`s and the files found beside them. The `.d` file names
+    /// them that way, and our client writes these names back.
+    pub climbing: Vec<PathBuf>,
     /// Directives walked (for the debug log).
     pub steps: usize,
 }
@@ -131,6 +136,7 @@ pub fn compute_until(
         resolved: FastMap::default(),
         resolved_rec: FastMap::default(),
         rewritten: FastSet::default(),
+        climbing: FastSet::default(),
         key_buf: Vec::new(),
         listings: FastMap::default(),
         recording: None,
@@ -213,6 +219,10 @@ struct Walker<'a> {
     /// Absolute include names rewritten to relative ones (their targets
     /// keep their `#line`).
     rewritten: FastSet<Vec<u8>>,
+    /// Spelled names of files found beside such a target (in its directory,
+    /// or relative to it, by a quoted include): the server opens them
+    /// through climbing names too, so they keep their `#line` as well.
+    climbing: FastSet<Vec<u8>>,
     /// Reused for memo keys.
     key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
@@ -495,6 +505,7 @@ impl Walker<'_> {
         if !self.sent.contains(key(&real)) {
             let line_name = found.spelled.is_absolute().then(|| found.spelled.clone());
             let line_kept = self.rewritten.contains(key(&found.spelled))
+                || self.climbing.contains(key(&found.spelled))
                 || (line_name.is_some() && self.cache.kept_lines.any(key(&real), |_| true));
             self.send(&real, line_name, line_kept);
         }
@@ -730,11 +741,46 @@ impl Walker<'_> {
                 self.rewrite_absolute(body, name, quote, ctx)?;
             }
             let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
+            let includer_climbs =
+                self.rewritten.contains(key(ctx.file)) || self.climbing.contains(key(ctx.file));
             for found in self.find(name, quote, Some(ctx.dir), next).iter() {
+                // Found in the includer's own directory: opened on the
+                // server through the includer's climbing name.
+                if includer_climbs
+                    && found.dir_index.is_none()
+                    && found.spelled.is_absolute()
+                    && !name.is_absolute()
+                {
+                    self.mark_climbing(&found.spelled);
+                }
                 self.visit(found, uncertain, import)?;
             }
         }
         Ok(())
+    }
+
+    /// Records that the server opens `spelled` (absolute, as spelled here)
+    /// through a climbing name: its copy keeps its `#line` (here and in
+    /// later units), and its name goes back into the `.d` file.
+    fn mark_climbing(&mut self, spelled: &Path) {
+        if !self.climbing.insert(key(spelled).to_vec()) {
+            return;
+        }
+        let Some(real) = self.realpath(spelled) else {
+            return;
+        };
+        if self.is_system(&real) {
+            return;
+        }
+        self.out.climbing.push(spelled.to_path_buf());
+        if !self.cache.kept_lines.any(key(&real), |_| true) {
+            self.cache.kept_lines.insert(key(&real).to_vec(), ());
+        }
+        if let Some(&at) = self.index.get(key(&real))
+            && self.out.files[at].line_name.as_deref() == Some(spelled)
+        {
+            self.out.files[at].line_kept = true;
+        }
     }
 
     /// `#pragma GCC dependency "NAME"`: the file is sent (the compiler

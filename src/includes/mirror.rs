@@ -257,7 +257,8 @@ pub fn materialize(
 }
 
 /// The absolute names of the `#include` directives rewritten in `closure`'s
-/// files, each once, without their quotes or angle brackets.
+/// files, each once, without their quotes or angle brackets, then those of
+/// the files found beside them (`Closure::climbing`).
 fn absolute_names(closure: &Closure) -> Vec<Vec<u8>> {
     let mut names: Vec<Vec<u8>> = Vec::new();
     for f in &closure.files {
@@ -266,6 +267,12 @@ fn absolute_names(closure: &Closure) -> Vec<Vec<u8>> {
             if !names.iter().any(|n| n == name) {
                 names.push(name.to_vec());
             }
+        }
+    }
+    for spelled in &closure.climbing {
+        let name = spelled.as_os_str().as_bytes();
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_vec());
         }
     }
     names
