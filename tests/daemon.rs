@@ -716,6 +716,42 @@ fn exec_failure_is_status_110_with_message() {
         "{}",
         String::from_utf8_lossy(&err)
     );
+    // The daemon's log says which compiler is missing.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !d.log().contains("failed to exec no-such-compiler-xyz") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        d.log().contains("failed to exec no-such-compiler-xyz"),
+        "{}",
+        d.log()
+    );
+}
+
+/// A compiler missing on the server only: the client's warning names the
+/// server, the status and the server's reason, then the local retry works.
+#[test]
+fn compiler_missing_on_the_server_is_named() {
+    let empty = TestDir::new("empty-path");
+    let d = start_custom(
+        "127.0.0.1",
+        &["--listen", "127.0.0.1", "--allow", "127.0.0.1"],
+        &[("DISTCCD_PATH", empty.path.to_str().unwrap())],
+    );
+    let dir = TestDir::new("nocompiler");
+    dir.write("hello.c", HELLO_C);
+    let mut cmd = ours("distcc");
+    client_env(&mut cmd, &dir, &d.host(""));
+    let out = run(cmd.args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("hello.o").exists());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("on 127.0.0.1 failed with exit code 110: ")
+            && err.contains("failed to exec")
+            && err.contains("retrying locally"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -806,6 +842,41 @@ fn unknown_user_runs_as_nobody() {
         uid.split_whitespace().skip(1).all(|u| u == nobody),
         "runs as {uid}, nobody is {nobody}"
     );
+}
+
+/// `--listen` takes a host name too, as stock's does (its first address).
+#[test]
+fn listen_takes_a_host_name() {
+    use std::net::ToSocketAddrs;
+    let first = ("localhost", 0u16)
+        .to_socket_addrs()
+        .unwrap()
+        .next()
+        .unwrap()
+        .ip()
+        .to_string();
+    let d = start_custom(
+        &first,
+        &[
+            "--listen",
+            "localhost",
+            "--allow",
+            "127.0.0.1",
+            "--allow",
+            "::1",
+        ],
+        &[],
+    );
+    let dir = TestDir::new("listen-name");
+    dir.write("hello.c", HELLO_C);
+    let host = if first.contains(':') {
+        format!("[{first}]:{}", d.port)
+    } else {
+        format!("{first}:{}", d.port)
+    };
+    let out = run(stock_client(&dir, &host).args(["gcc", "-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
 #[test]

@@ -290,7 +290,21 @@ impl<'a> Build<'a> {
             let _ = std::io::stderr().write_all(&reply.stderr);
             return Ok(code);
         }
-        log::warn!("remote compilation of '{input}' failed, retrying locally");
+        // A status of distcc's own (the compiler missing there, the job's
+        // time limit) is the server's doing: its message says which.
+        let server_said = (code >= 100)
+            .then(|| {
+                String::from_utf8_lossy(&reply.stderr)
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .map(|l| format!(": {}", l.chars().take(300).collect::<String>()))
+            })
+            .flatten()
+            .unwrap_or_default();
+        log::warn!(
+            "remote compilation of '{input}' on {host} failed with exit code {code}{server_said}, retrying locally"
+        );
         let pool = self.pools.0;
         let local_code = {
             let lock = pick::lock_local(self.env, pool, &mut self.state)?;

@@ -241,12 +241,7 @@ fn serve(o: Options) -> Result<ExitCode> {
         return inetd::serve(cfg, &acl);
     }
     let addr: IpAddr = match &o.listen {
-        Some(a) => a.parse().map_err(|_| {
-            Error::new(
-                Kind::BadArguments,
-                format!("--listen {a}: not an IP address"),
-            )
-        })?,
+        Some(a) => listen_address(a)?,
         None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
     let listener = bind(addr, o.port)?;
@@ -278,4 +273,25 @@ fn serve(o: Options) -> Result<ExitCode> {
     }
     let server::Stopped(sig) = result?;
     startup::reraise(sig)
+}
+
+/// The address `--listen` names: an IP address, or a host name resolved as
+/// stock resolves it (its first address).
+fn listen_address(name: &str) -> Result<IpAddr> {
+    if let Ok(ip) = name.parse() {
+        return Ok(ip);
+    }
+    distcc::name_service::use_builtin_sources();
+    use std::net::ToSocketAddrs;
+    (name, 0u16)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| {
+            Error::new(
+                Kind::BadArguments,
+                format!("--listen {name}: not an IP address or a host name that resolves"),
+            )
+        })
 }

@@ -108,6 +108,9 @@ pub fn run(
         });
     }
     let err = last_err.map_or_else(|| "unknown error".to_string(), |e| e.to_string());
+    // In our log too, as stock logs it: the admin sees which compiler is
+    // missing on this server.
+    log::error!("failed to exec {}: {err}", argv[0].to_string_lossy());
     let msg = format!(
         "distccd[{}] (dcc_execvp) ERROR: failed to exec {}: {err}\n",
         std::process::id(),
