@@ -179,6 +179,12 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        // Already reaped (by `alive` or here): its pid may belong to another
+        // process by now (pid_max is 32768 on small machines and a test run
+        // wraps it), so it is not signalled.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         let pid = self.child.id() as i32;
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
