@@ -604,6 +604,83 @@ fn client_prefix_maps_apply_under_the_server_root() {
 /// up on the unit with the reason, and it compiles from local
 /// preprocessing, as a local compile would. With `-std=gnu11` the same
 /// bytes are no directive, and the unit is covered.
+/// `__TIMESTAMP__` (the file's time), and `__DATE__`/`__TIME__` when
+/// SOURCE_DATE_EPOCH is set (reproducible builds), would take the server's
+/// clock and copy: such units are preprocessed here, with the reason, and
+/// give the local object. Without SOURCE_DATE_EPOCH `__DATE__` stays remote.
+#[test]
+fn clock_macros_fall_back_where_the_server_would_differ() {
+    let dir = TestDir::new("pump-clock");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("date.h"),
+        "static const char *when = __DATE__ \" \" __TIME__;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("d.c"),
+        "#include \"date.h\"\nconst char *f(void) { return when; }\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("t.c"), "const char *stamp = __TIMESTAMP__;\n").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_836_800);
+    for f in ["t.c", "date.h", "d.c"] {
+        std::fs::File::options()
+            .write(true)
+            .open(work.join(f))
+            .and_then(|h| h.set_modified(old))
+            .unwrap();
+    }
+    let compile = |src: &str, out: &str, epoch: bool| {
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+        if epoch {
+            cmd.env("SOURCE_DATE_EPOCH", "86400");
+        } else {
+            cmd.env_remove("SOURCE_DATE_EPOCH");
+        }
+        cmd.args(["distcc", "gcc", "-O2", "-c", src, "-o", out]);
+        run(&mut cmd)
+    };
+    let local = |src: &str, out: &str| {
+        let out = run(Command::new("gcc")
+            .args(["-O2", "-c", src, "-o", out])
+            .env("SOURCE_DATE_EPOCH", "86400")
+            .current_dir(&work));
+        assert!(out.status.success(), "{}", show(&out));
+    };
+    for (src, epoch, why) in [
+        ("t.c", false, "t.c uses __TIMESTAMP__"),
+        (
+            "d.c",
+            true,
+            "date.h uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set",
+        ),
+    ] {
+        let out = compile(src, "pump.o", epoch);
+        assert!(out.status.success(), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(why),
+            "{}",
+            show(&out)
+        );
+        local(src, "local.o");
+        assert_eq!(
+            std::fs::read(work.join("pump.o")).unwrap(),
+            std::fs::read(work.join("local.o")).unwrap(),
+            "{src}"
+        );
+    }
+    // No SOURCE_DATE_EPOCH: the compile's own time either way, so remote.
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.env_remove("SOURCE_DATE_EPOCH")
+        .args(["distcc", "gcc", "-O2", "-c", "d.c", "-o", "now.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}
+
 #[test]
 fn trigraphs_fall_back_with_the_reason() {
     let dir = TestDir::new("pump-trigraph");

@@ -532,6 +532,18 @@ impl Walker<'_> {
         {
             return Ok(());
         }
+        if parsed.clock.timestamp {
+            return Err(NotCovered(format!(
+                "{} uses __TIMESTAMP__ (the file's time here; a server's copy has its own)",
+                found.spelled.display()
+            )));
+        }
+        if parsed.clock.date_or_time && source_date_epoch_set() {
+            return Err(NotCovered(format!(
+                "{} uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set (a server would use its own clock)",
+                found.spelled.display()
+            )));
+        }
         if self.trigraphs && parsed.trigraph {
             return Err(NotCovered(format!(
                 "{} has a trigraph, and the options turn trigraphs on",
@@ -884,6 +896,15 @@ impl Walker<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether SOURCE_DATE_EPOCH is set for this build: the include server runs
+/// in the build's environment (`pump make`, `eval $(pump --startup)`), so
+/// its own environment tells (a reproducible build, such as a Debian
+/// package's, sets it for everything).
+fn source_date_epoch_set() -> bool {
+    static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SET.get_or_init(|| std::env::var_os("SOURCE_DATE_EPOCH").is_some_and(|v| !v.is_empty()))
 }
 
 /// Every include directive in `nodes`, in all branches.

@@ -52,6 +52,10 @@ fn probe(compiler: &OsString, lang: Lang, flags: &[OsString], cwd: &Path) -> Res
         .args(flags)
         .args(["-x", lang.name(), "-v", "-dM", "-E", "/dev/null"])
         .current_dir(cwd)
+        // These make the preprocessor write a dependency file: a probe must
+        // not overwrite the user's.
+        .env_remove("DEPENDENCIES_OUTPUT")
+        .env_remove("SUNPRO_DEPENDENCIES")
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::io(format!("run {}", Path::new(compiler).display()), e))?;

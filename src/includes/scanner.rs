@@ -87,6 +87,42 @@ pub struct Parsed {
     /// or any trigraph inside a directive. Elsewhere (`??(` in a comment or
     /// in code) they change tokens, which the compiler handles itself.
     pub trigraph: bool,
+    /// Whether the file names `__DATE__` or `__TIME__` (the time of the
+    /// compile, or SOURCE_DATE_EPOCH's) and `__TIMESTAMP__` (the file's own
+    /// time), which a server would take from its own clock and copy. Not
+    /// looked for in a light parse (system headers).
+    pub clock: Clock,
+}
+
+/// The clock macros a file names (anywhere in it: a superset).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// `__DATE__` or `__TIME__`.
+    pub date_or_time: bool,
+    /// `__TIMESTAMP__`.
+    pub timestamp: bool,
+}
+
+/// Whether `needle` occurs in `haystack` (glibc's memmem, which is fast).
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    // SAFETY: both pointers and lengths come from live slices; memmem only
+    // reads them.
+    !unsafe {
+        libc::memmem(
+            haystack.as_ptr().cast(),
+            haystack.len(),
+            needle.as_ptr().cast(),
+            needle.len(),
+        )
+    }
+    .is_null()
+}
+
+fn clock_macros(src: &[u8]) -> Clock {
+    Clock {
+        date_or_time: contains(src, b"__DATE__") || contains(src, b"__TIME__"),
+        timestamp: contains(src, b"__TIMESTAMP__"),
+    }
 }
 
 /// An open conditional block: its branches so far and the enclosing nodes.
@@ -167,6 +203,11 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         nodes: cur,
         guard,
         trigraph,
+        clock: if light {
+            Clock::default()
+        } else {
+            clock_macros(src)
+        },
     }
 }
 
