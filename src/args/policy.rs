@@ -186,8 +186,12 @@ const F_WITH_FILE_VALUE: &[&str] = &[
     "-fdiagnostics-set-output=",
 ];
 
-/// `-f` options whose value may be a path because they only map or read.
+/// `-f` options whose value may be a path because they only map or read,
+/// or whose value names no file at all.
 const F_PATH_OK: &[&str] = &[
+    "-fprofile-update=",
+    "-fprofile-reproducible=",
+    "-fprofile-prefix-map=",
     "-frandom-seed=",
     "-fdebug-prefix-map=",
     "-ffile-prefix-map=",
@@ -489,11 +493,11 @@ fn check_f(arg: &[u8]) -> Result<()> {
     if starts(arg, "-fdiagnostics-format=") && arg.ends_with(b"-file") {
         return Err(refuse(arg, "writes a file in the working directory"));
     }
-    if F_WITH_FILE_VALUE.iter().any(|p| starts(arg, p)) {
-        return Err(refuse(arg, "names a file on the server"));
-    }
     if F_PATH_OK.iter().any(|p| starts(arg, p)) {
         return Ok(());
+    }
+    if F_WITH_FILE_VALUE.iter().any(|p| starts(arg, p)) {
+        return Err(refuse(arg, "names a file on the server"));
     }
     if arg[eq + 1..].contains(&b'/') {
         return Err(refuse(arg, "option value looks like a server path"));
@@ -615,6 +619,12 @@ mod tests {
             ("gcc -c x.c", 2, None),
             (
                 "clang++ -c x.cc -o x.o -stdlib=libc++ -Qunused-arguments -frandom-seed=out/x.o",
+                2,
+                Some(OutputArg::Separate(4)),
+            ),
+            // Profile options whose value names no file.
+            (
+                "gcc -c x.c -o x.o -fprofile-update=atomic -fprofile-reproducible=serial",
                 2,
                 Some(OutputArg::Separate(4)),
             ),
