@@ -768,6 +768,17 @@ fn stats_page_in_stock_format() {
     assert!(page.starts_with("HTTP/1.0 200 OK\nContent-Type: text/plain\nConnection: close\n\nargv /distccd\n<distccstats>\n"), "{page}");
     assert!(page.contains("dcc_compile_ok 1\n"), "{page}");
     assert!(page.contains("dcc_longest_job alive.c\n"), "{page}");
+    // The job limit, as stock reports it (not the peak of running jobs).
+    let jobs = d
+        .log()
+        .split("with ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next().map(String::from));
+    assert!(
+        jobs.as_ref()
+            .is_some_and(|n| page.contains(&format!("dcc_max_kids {n}\n"))),
+        "{jobs:?} {page}"
+    );
     assert!(page.ends_with("</distccstats>\n"), "{page}");
 }
 

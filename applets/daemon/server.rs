@@ -112,7 +112,7 @@ impl Server {
             results,
             cfg,
             acl,
-            stats: Stats::new(),
+            stats: Stats::new(jobs),
             stats_senders: Arc::default(),
             limits: super::compiler::request_limits(),
             scratch: vec![0; 64 * 1024],
