@@ -769,10 +769,11 @@ fn stats_page_in_stock_format() {
     assert!(page.contains("dcc_compile_ok 1\n"), "{page}");
     assert!(page.contains("dcc_longest_job alive.c\n"), "{page}");
     // The job limit, as stock reports it (not the peak of running jobs).
-    let jobs = d
-        .log()
-        .split("with ")
-        .nth(1)
+    let log = d.log();
+    let jobs = log
+        .lines()
+        .find(|l| l.contains(" job slots"))
+        .and_then(|l| l.split("with ").nth(1))
         .and_then(|r| r.split(' ').next().map(String::from));
     assert!(
         jobs.as_ref()
