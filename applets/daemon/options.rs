@@ -184,8 +184,27 @@ fn bad(msg: String) -> Error {
 }
 
 /// Rewrites popt-style forms into separate words with canonical long names.
+/// An option given more than once keeps its last value, as with popt (a
+/// wrapper's `--jobs 2` followed by an admin's `--jobs 8`); `--allow` adds
+/// up.
 pub fn normalise(args: &[OsString]) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+    let words = popt_words(args)?;
+    let mut out = Vec::with_capacity(words.len());
+    for (n, (name, value)) in words.iter().enumerate() {
+        let given_again =
+            name != "--allow" && words[n + 1..].iter().any(|(later, _)| later == name);
+        if given_again {
+            continue;
+        }
+        out.push(name.clone());
+        out.extend(value.iter().cloned());
+    }
+    Ok(out)
+}
+
+/// The options of `args` as (canonical long name, value) pairs.
+fn popt_words(args: &[OsString]) -> Result<Vec<(String, Option<String>)>> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
     let mut i = 0;
     while i < args.len() {
         let arg = args[i]
@@ -193,7 +212,7 @@ pub fn normalise(args: &[OsString]) -> Result<Vec<String>> {
             .ok_or_else(|| bad(format!("{:?}: not valid UTF-8", args[i])))?;
         i += 1;
         if arg == "--help" || arg == "--version" || arg == "-?" {
-            out.push(arg.to_string());
+            out.push((arg.to_string(), None));
             continue;
         }
         let (entry, glued) = if let Some(long) = arg.strip_prefix("--") {
@@ -220,20 +239,20 @@ pub fn normalise(args: &[OsString]) -> Result<Vec<String>> {
             return Err(bad(format!("{arg}: unexpected argument")));
         };
         let &(name, _, takes_value, canonical) = entry;
-        out.push(canonical.to_string());
-        match (takes_value, glued) {
-            (true, Some(v)) => out.push(v),
+        let value = match (takes_value, glued) {
+            (true, Some(v)) => Some(v),
             (true, None) => {
                 let v = args
                     .get(i)
                     .and_then(|v| v.to_str())
                     .ok_or_else(|| bad(format!("{name}: missing argument")))?;
-                out.push(v.to_string());
                 i += 1;
+                Some(v.to_string())
             }
             (false, Some(_)) => return Err(bad(format!("{name}: takes no argument"))),
-            (false, None) => {}
-        }
+            (false, None) => None,
+        };
+        out.push((canonical.to_string(), value));
     }
     Ok(out)
 }
@@ -372,6 +391,12 @@ mod tests {
         assert_eq!(o.mode, Mode::Auto);
         assert_eq!(serve("").jobs, default_jobs());
         assert!(serve("--log-level chatty").bad_log_level.is_some());
+        // Given twice: the last value wins, as with popt; --allow adds up.
+        let o = serve(
+            "--jobs 2 -p 1 --no-detach -j 8 --port=2 --no-detach --allow 10.0.0.1 -a 10.0.0.2",
+        );
+        assert_eq!((o.jobs, o.port, o.detach), (8, 2, false));
+        assert_eq!(o.allow, vec!["10.0.0.1", "10.0.0.2"]);
     }
 
     #[test]
