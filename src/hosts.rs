@@ -92,6 +92,22 @@ impl HostSpec {
         }
     }
 
+    /// The host as messages name it: `host:port`, `[v6]:port`,
+    /// `user@host` for ssh (several daemons may share a machine).
+    pub fn display(&self) -> String {
+        match &self.mode {
+            Mode::Local => "localhost".to_string(),
+            Mode::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+            Mode::Tcp { host, port } => format!("{host}:{port}"),
+            Mode::Ssh {
+                user: Some(user),
+                host,
+                ..
+            } => format!("{user}@{host}"),
+            Mode::Ssh { host, .. } => host.clone(),
+        }
+    }
+
     /// Whether this is `localhost` (compile locally).
     pub fn is_local(&self) -> bool {
         self.mode == Mode::Local

@@ -747,8 +747,10 @@ fn compiler_missing_on_the_server_is_named() {
     assert!(dir.join("hello.o").exists());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("on 127.0.0.1 failed with exit code 110: ")
-            && err.contains("failed to exec")
+        err.contains(&format!(
+            "on 127.0.0.1:{} failed with exit code 110: ",
+            d.port
+        )) && err.contains("failed to exec")
             && err.contains("retrying locally"),
         "{err}"
     );
@@ -805,6 +807,36 @@ fn default_access_is_loopback_and_private_including_ipv6() {
             "still root: {uid}"
         );
     }
+}
+
+/// `--user root` as root is refused (exit 112), as by stock: compiles
+/// would run as root for any allowed client.
+#[test]
+fn user_root_is_refused() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = TestDir::new("userroot");
+    let port = free_port().to_string();
+    let out = run(ours("distccd")
+        .args([
+            "--daemon",
+            "--no-detach",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            &port,
+        ])
+        .args(["--allow", "127.0.0.1", "--user", "root", "--log-stderr"])
+        .env("TMPDIR", &dir.path));
+    assert_eq!(out.status.code(), Some(112), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to serve as root"),
+        "{}",
+        show(&out)
+    );
 }
 
 /// Started as root with a `--user` that does not exist, the daemon says so

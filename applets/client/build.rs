@@ -201,7 +201,7 @@ impl<'a> Build<'a> {
                 // reported once, by the fallback line.
                 log::warn!(
                     "{failed} could not take {input}: {e}; trying {}",
-                    picked.host.name()
+                    picked.host.display()
                 );
             }
             if picked.host.is_local() {
@@ -217,7 +217,7 @@ impl<'a> Build<'a> {
                 return self.scan_includes(job, &picked.host);
             }
             let key = picked.host.lock_key();
-            let name = picked.host.name().to_string();
+            let name = picked.host.display();
             match self.attempt(job, &list, &picked) {
                 Ok(Outcome::Done(code)) => return Ok(code),
                 Ok(Outcome::Fatal(e)) => return Err(e),
@@ -272,7 +272,7 @@ impl<'a> Build<'a> {
     fn remote_failed(&mut self, job: &Job, picked: Picked, reply: Reply, pump: bool) -> Result<u8> {
         let code = reply.exit_code();
         let input = job.input.to_string_lossy().into_owned();
-        let host = picked.host.name().to_string();
+        let host = picked.host.display();
         let key = picked.host.lock_key();
         drop(picked);
         if self.env.skip_local_retry && code < 128 {

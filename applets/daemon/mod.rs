@@ -160,8 +160,11 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
     // Only DISTCCD_PATH changes the compilers' PATH.
     let path = std::env::var_os("DISTCCD_PATH");
     log::debug!(
-        "compiler PATH: {:?}",
-        path.clone().or_else(|| std::env::var_os("PATH"))
+        "compiler PATH: {}",
+        path.clone()
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default()
+            .to_string_lossy()
     );
     let safeguard = std::env::var("_DISTCC_SAFEGUARD")
         .ok()

@@ -110,6 +110,14 @@ pub fn drop_root(user: Option<&str>, files: &[&File]) -> Result<()> {
             lookup_user("nobody").unwrap_or((65534, 65534))
         }
     };
+    if uid == 0 {
+        // Stock ends the same way: any allowed client could run compilers
+        // (and their plugins, specs, ...) as root.
+        return Err(Error::new(
+            Kind::SetuidFailed,
+            "still root after dropping privileges: --user names root; refusing to serve as root",
+        ));
+    }
     for file in files {
         use std::os::fd::AsRawFd;
         // SAFETY: fchown on a descriptor we own.
