@@ -178,7 +178,7 @@ fn fallback_when_server_is_down() {
         .collect();
     assert_eq!(fallbacks.len(), 1, "{text}");
     assert!(
-        fallbacks[0].contains("failed to distribute x.c to 127.0.0.1"),
+        fallbacks[0].contains(&format!("failed to distribute x.c to 127.0.0.1:{port}")),
         "{text}"
     );
     assert!(
@@ -237,6 +237,9 @@ fn fallback_when_server_refuses() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("failed to distribute"), "{text}");
     assert!(text.contains("running locally instead"), "{text}");
+    // The reason points at the access list (whether the refusal came as a
+    // close or, with request bytes unread, as a reset).
+    assert!(text.contains("--allow list"), "{text}");
 }
 
 #[test]

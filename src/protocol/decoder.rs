@@ -627,6 +627,10 @@ impl ResponseDecoder {
     }
 }
 
+/// What a client says when a server closed the connection without a reply.
+const NO_ANSWER: &str = "server provided no answer (it closed the connection: it refused this client, \
+     for example by its --allow list, or the job failed there)";
+
 /// Reads a whole response from a blocking reader (the client side).
 ///
 /// End of stream before the response is complete is "truncated" (108):
@@ -654,11 +658,16 @@ pub fn read_response<R: Read>(
                     "the server sent nothing within the I/O timeout (DISTCC_IO_TIMEOUT)",
                 ));
             }
+            // A server that refuses (its --allow list, or it is busy) closes
+            // the connection, and unread request bytes turn that into a reset.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && received == 0 => {
+                return Err(Error::new(Kind::Truncated, NO_ANSWER));
+            }
             Err(e) => return Err(Error::io("reading the server's reply", e)),
         };
         if n == 0 {
             let what = if received == 0 {
-                "server provided no answer (it closed the connection: refused, or the job failed there)"
+                NO_ANSWER
             } else {
                 "server reply ended early"
             };
