@@ -1,21 +1,21 @@
-//! Re-wraps the rule of a GCC dependency file as GCC wraps it.
+//! Re-wraps the rule of a dependency file as GCC or Clang wraps it.
 //!
 //! In pump mode the server's compiler writes the `.d` file with its own,
-//! longer paths (under the job root), and GCC breaks lines by length: once
-//! the root is taken out, the breaks fall elsewhere than in a local
+//! longer paths (under the job root), and compilers break lines by length:
+//! once the root is taken out, the breaks fall elsewhere than in a local
 //! compile's file. GCC writes the rule `TARGETS: DEPS` word by word, and
 //! starts a new line (` \` newline, then a space) before a word that would
-//! end past column 72. Doing the same with the client's paths gives the
-//! local file's bytes. Anything after the rule (`-MP` phony targets) is
-//! kept as it is.
+//! end past column 72. Clang counts to 75 with its own rules (two spaces on
+//! a new line, and the unescaped length of each dependency). Doing the same
+//! with the client's paths gives the local file's bytes. Anything after the
+//! rule (`-MP` phony targets) is kept as it is.
 
 /// GCC's line length for dependency output (`deps_write (..., 72)`).
 const COLUMNS: usize = 72;
 
-/// `deps` with its first rule wrapped as GCC wraps it; unchanged when the
-/// first line is not a `TARGETS: DEPS` rule.
-pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
-    // The rule runs to the first newline not escaped by a backslash.
+/// The first rule of `deps` (up to the first newline not escaped by a
+/// backslash) as words, and the index of the word that ends with the colon.
+fn rule_words(deps: &[u8]) -> Option<(usize, Vec<&[u8]>, usize)> {
     let mut end = 0;
     while end < deps.len() {
         if deps[end] == b'\n' && !(end > 0 && deps[end - 1] == b'\\') {
@@ -24,11 +24,18 @@ pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
         end += 1;
     }
     if end == deps.len() {
-        return deps.to_vec();
+        return None;
     }
     let rule = &deps[..end];
     let words: Vec<&[u8]> = word_spans(rule).into_iter().map(|r| &rule[r]).collect();
-    let Some(colon) = words.iter().position(|w| w.ends_with(b":")) else {
+    let colon = words.iter().position(|w| w.ends_with(b":"))?;
+    Some((end, words, colon))
+}
+
+/// `deps` with its first rule wrapped as GCC wraps it; unchanged when the
+/// first line is not a `TARGETS: DEPS` rule.
+pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
+    let Some((end, words, colon)) = rule_words(deps) else {
         return deps.to_vec();
     };
     let mut out = Vec::with_capacity(deps.len());
@@ -56,6 +63,69 @@ pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&deps[end..]);
     out
+}
+
+/// Clang's line length for dependency output.
+const CLANG_COLUMNS: usize = 75;
+
+/// `deps` with its first rule wrapped as Clang wraps it (its
+/// `DependencyFileGenerator`): targets as written, then each dependency,
+/// starting a new line (` \` newline, two spaces) when its unescaped length
+/// plus a blank and room for ` \` would pass column 75. Unchanged when the
+/// first line is not a `TARGETS: DEPS` rule.
+pub fn rewrap_clang(deps: &[u8]) -> Vec<u8> {
+    let Some((end, words, colon)) = rule_words(deps) else {
+        return deps.to_vec();
+    };
+    let mut out = Vec::with_capacity(deps.len());
+    let mut col = 0;
+    for (i, w) in words[..=colon].iter().enumerate() {
+        let target = if i == colon { &w[..w.len() - 1] } else { w };
+        if target.is_empty() {
+            continue;
+        }
+        let n = target.len();
+        if col == 0 {
+            col = n;
+        } else if col + n + 2 > CLANG_COLUMNS {
+            out.extend_from_slice(b" \\\n  ");
+            col = n + 2;
+        } else {
+            out.push(b' ');
+            col += n + 1;
+        }
+        out.extend_from_slice(target);
+    }
+    out.push(b':');
+    col += 1;
+    for w in &words[colon + 1..] {
+        let n = unescaped_len(w);
+        if col + n + 1 + 2 > CLANG_COLUMNS {
+            out.extend_from_slice(b" \\\n ");
+            col = 2;
+        }
+        out.push(b' ');
+        out.extend_from_slice(w);
+        col += n + 1;
+    }
+    out.extend_from_slice(&deps[end..]);
+    out
+}
+
+/// The length of a dependency as Clang counts it: before its escapes for
+/// make (`\ `, `\#`, `$$`) were added.
+fn unescaped_len(word: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < word.len() {
+        let pair = (word[i], word.get(i + 1).copied());
+        i += match pair {
+            (b'\\', Some(b' ' | b'\t' | b'#')) | (b'$', Some(b'$')) => 2,
+            _ => 1,
+        };
+        n += 1;
+    }
+    n
 }
 
 /// The words of dependency-file text, as byte ranges: split at blanks and
@@ -97,6 +167,29 @@ mod tests {
         let server = b"a.o: /tmp/dabs/p/src/a.c \\\n /usr/include/stdc-predef.h \\\n /tmp/dabs/abs/x.h \\\n /tmp/dabs/p/src/y.h\n/usr/include/stdc-predef.h:\n/tmp/dabs/abs/x.h:\n/tmp/dabs/p/src/y.h:\n";
         assert_eq!(rewrap_gcc(server), local.to_vec());
         assert_eq!(rewrap_gcc(local), local.to_vec());
+    }
+
+    #[test]
+    fn wraps_as_clang_does() {
+        // Clang 14's own output for these names (a local compile).
+        let local = b"out\\ dir.o: t.c /usr/include/stdio.h \\\n  /usr/include/x86_64-linux-gnu/bits/libc-header-start.h \\\n  /usr/include/features.h /usr/include/features-time64.h \\\n  /usr/include/stdc-predef.h /usr/include/x86_64-linux-gnu/sys/cdefs.h \\\n  aaaaaaaaaaaa/bbbbbbbbbbbbbbbbb/header_seven.h sp\\ ace/h\\ h.h\n\nt.c:\n";
+        let one_per_line = b"out\\ dir.o: t.c \\\n /usr/include/stdio.h \\\n /usr/include/x86_64-linux-gnu/bits/libc-header-start.h /usr/include/features.h \\\n /usr/include/features-time64.h /usr/include/stdc-predef.h \\\n /usr/include/x86_64-linux-gnu/sys/cdefs.h aaaaaaaaaaaa/bbbbbbbbbbbbbbbbb/header_seven.h \\\n sp\\ ace/h\\ h.h\n\nt.c:\n";
+        assert_eq!(rewrap_clang(one_per_line), local.to_vec());
+        assert_eq!(rewrap_clang(local), local.to_vec());
+        assert_eq!(unescaped_len(b"a\\ b$$c\\#d"), 7);
+        // Clang 14's files for long, escaped and several targets
+        // (testdata/dotd): joined into one line, re-wrapped to the byte.
+        for name in ["clang-escapes.d", "clang-targets.d"] {
+            let path = format!("{}/testdata/dotd/{name}", env!("CARGO_MANIFEST_DIR"));
+            let real = String::from_utf8(std::fs::read(path).unwrap()).unwrap();
+            let joined = real.replace(" \\\n  ", " ").replace(" \\\n ", " ");
+            assert_ne!(joined, real);
+            assert_eq!(
+                String::from_utf8(rewrap_clang(joined.as_bytes())).unwrap(),
+                real,
+                "{name}"
+            );
+        }
     }
 
     #[test]

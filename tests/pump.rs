@@ -480,6 +480,53 @@ fn added_dependency_target_is_quoted_as_locally() {
     assert!(ours_d.log().contains("COMPILE_OK"), "{}", ours_d.log());
 }
 
+/// Clang's pump `.d` file is the local one too: wrapped at Clang's
+/// columns with the client's paths.
+#[test]
+fn clang_dependency_file_matches_local() {
+    let dir = TestDir::new("pump-clang-dotd");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    // Short names, so that several share a line locally, where the server's
+    // longer paths (under its root) would not.
+    let inc = dir.join("a");
+    std::fs::create_dir_all(&inc).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let mut src = String::new();
+    for n in 0..6 {
+        std::fs::write(
+            inc.join(format!("first_header_{n}.h")),
+            format!("int a{n};\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            work.join(format!("local_header_{n}.h")),
+            format!("int b{n};\n"),
+        )
+        .unwrap();
+        src.push_str(&format!(
+            "#include \"first_header_{n}.h\"\n#include \"local_header_{n}.h\"\n"
+        ));
+    }
+    std::fs::write(work.join("m.c"), src).unwrap();
+    let inc_flag = format!("-I{}", inc.display());
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args([
+        "distcc", "clang", &inc_flag, "-MD", "-MF", "pump.d", "-c", "m.c", "-o", "m.o",
+    ]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = run(Command::new("clang")
+        .args([&inc_flag, "-MD", "-MF", "local.d", "-c", "m.c", "-o", "m.o"])
+        .current_dir(&work));
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8(std::fs::read(work.join("pump.d")).unwrap()).unwrap(),
+        String::from_utf8(std::fs::read(work.join("local.d")).unwrap()).unwrap()
+    );
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}
+
 #[test]
 fn dependency_file_names_absolute_includes_as_local() {
     let dir = TestDir::new("pump-abs-dotd");

@@ -550,14 +550,16 @@ impl<'a> Build<'a> {
                 .into();
             }
             // Written with the server's longer paths: wrap its lines where
-            // a local GCC would (Clang writes another layout).
-            if !job
+            // the local compiler would.
+            d = if job
                 .argv
                 .first()
                 .is_some_and(|c| args::cross::named_clang(c))
             {
-                d = distcc::dotd_wrap::rewrap_gcc(&d).into();
-            }
+                distcc::dotd_wrap::rewrap_clang(&d).into()
+            } else {
+                distcc::dotd_wrap::rewrap_gcc(&d).into()
+            };
             remote::write_output(path, &d)?;
         }
         let _ = std::io::stdout().write_all(&reply.stdout);
