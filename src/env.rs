@@ -58,7 +58,7 @@ pub struct ClientEnv {
     pub include_server_port: Option<PathBuf>,
     /// `INCLUDE_SERVER_STUB`: a whitespace-separated file list used instead of the server.
     pub include_server_stub: Option<OsString>,
-    /// `DISTCC_TESTING_INCLUDE_SERVER` is set: include-server failure is fatal.
+    /// `DISTCC_TESTING_INCLUDE_SERVER=1`: include-server failure is fatal.
     pub testing_include_server: bool,
     /// `_DISTCC_SAFEGUARD` recursion level (0 when unset; non-numeric counts as 1).
     pub safeguard: u32,
@@ -157,7 +157,8 @@ impl ClientEnv {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
             include_server_stub: get("INCLUDE_SERVER_STUB"),
-            testing_include_server: set("DISTCC_TESTING_INCLUDE_SERVER"),
+            // A boolean as stock reads it: only "1" turns it on.
+            testing_include_server: text("DISTCC_TESTING_INCLUDE_SERVER").is_some_and(|v| v == "1"),
             safeguard,
             path: get("PATH"),
         })
@@ -215,6 +216,19 @@ mod tests {
         assert_eq!(e.safeguard, 1);
         assert_eq!(e.include_path_var, Some("C_INCLUDE_PATH"));
         assert!(e.skip_local_retry);
+    }
+
+    #[test]
+    fn testing_include_server_is_a_stock_boolean() {
+        let on = |v: &str| {
+            env(&[("DISTCC_TESTING_INCLUDE_SERVER", v)])
+                .unwrap()
+                .testing_include_server
+        };
+        assert!(on("1"));
+        for v in ["0", "", "yes"] {
+            assert!(!on(v), "{v:?}");
+        }
     }
 
     #[test]
