@@ -221,7 +221,11 @@ fn sendfile_all(
 }
 
 fn connect_tcp(name: &str, port: u16) -> Result<TcpStream> {
-    distcc::name_service::use_builtin_sources();
+    // An address needs no name service (and its set-up costs an exec's
+    // worth of CPU).
+    if name.parse::<std::net::IpAddr>().is_err() {
+        distcc::name_service::use_builtin_sources();
+    }
     let addrs: Vec<_> = (name, port)
         .to_socket_addrs()
         .map_err(|e| {

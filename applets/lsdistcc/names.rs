@@ -233,7 +233,9 @@ impl Names {
 
 /// The first IPv4 address of `name`, through the system resolver.
 pub fn resolve(name: &str) -> Option<Ipv4Addr> {
-    distcc::name_service::use_builtin_sources();
+    if name.parse::<std::net::IpAddr>().is_err() {
+        distcc::name_service::use_builtin_sources();
+    }
     (name, 0u16).to_socket_addrs().ok()?.find_map(|a| match a {
         SocketAddr::V4(v4) => Some(*v4.ip()),
         SocketAddr::V6(_) => None,
