@@ -260,7 +260,7 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
             # Installed as a user installs it (a copy), like stock's
             # package. The file the linker just wrote sits in the page cache
             # in single pages (it was written through a mapping), and every
-            # exec then pays about 0.3-0.7 ms more to map its code; a copy
+            # exec then pays about 0.2-0.3 ms more to map its code; a copy
             # is laid out in large folios, as an installed program is.
             installed = os.path.join(workdir, "installed", "distcc")
             os.makedirs(os.path.dirname(installed), exist_ok=True)
