@@ -52,6 +52,9 @@ pub struct ClientEnv {
     pub max_discrepancy: u64,
     /// `DEPENDENCIES_OUTPUT`.
     pub dependencies_output: Option<OsString>,
+    /// `SUNPRO_DEPENDENCIES` is set (and `DEPENDENCIES_OUTPUT`, which the
+    /// preprocessor prefers, is not): only a local preprocessor writes it.
+    pub sunpro_dependencies: bool,
     /// The first of `CPATH`, `C_INCLUDE_PATH`, `CPLUS_INCLUDE_PATH` that is set.
     pub include_path_var: Option<&'static str>,
     /// `INCLUDE_SERVER_PORT`.
@@ -152,6 +155,8 @@ impl ClientEnv {
             no_rewrite_cross: set("DISTCC_NO_REWRITE_CROSS"),
             max_discrepancy,
             dependencies_output: get("DEPENDENCIES_OUTPUT"),
+            sunpro_dependencies: get("DEPENDENCIES_OUTPUT").is_none()
+                && get("SUNPRO_DEPENDENCIES").is_some_and(|v| !v.is_empty()),
             include_path_var,
             include_server_port: get("INCLUDE_SERVER_PORT")
                 .filter(|v| !v.is_empty())
@@ -216,6 +221,23 @@ mod tests {
         assert_eq!(e.safeguard, 1);
         assert_eq!(e.include_path_var, Some("C_INCLUDE_PATH"));
         assert!(e.skip_local_retry);
+    }
+
+    #[test]
+    fn sunpro_dependencies_unless_dependencies_output() {
+        let e = env(&[("SUNPRO_DEPENDENCIES", "d.d a.o")]).unwrap();
+        assert!(e.sunpro_dependencies);
+        let e = env(&[
+            ("SUNPRO_DEPENDENCIES", "d.d"),
+            ("DEPENDENCIES_OUTPUT", "o.d"),
+        ])
+        .unwrap();
+        assert!(!e.sunpro_dependencies);
+        assert!(
+            !env(&[("SUNPRO_DEPENDENCIES", "")])
+                .unwrap()
+                .sunpro_dependencies
+        );
     }
 
     #[test]

@@ -728,6 +728,41 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
+/// SUNPRO_DEPENDENCIES is written by the preprocessor from its
+/// environment: pump mode steps aside for it (the file is the local one).
+#[test]
+fn sunpro_dependencies_are_written_as_locally() {
+    let dir = TestDir::new("pump-sunpro");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("h.h"), "#define X 1\n").unwrap();
+    std::fs::write(
+        work.join("a.c"),
+        "#include \"h.h\"\nint f(void) { return X; }\n",
+    )
+    .unwrap();
+    let out = run(Command::new("gcc")
+        .args(["-c", "a.c", "-o", "a.o"])
+        .env("SUNPRO_DEPENDENCIES", "local.d a.o")
+        .current_dir(&work));
+    assert!(out.status.success(), "{}", show(&out));
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+    cmd.env("SUNPRO_DEPENDENCIES", "pump.d a.o")
+        .args(["distcc", "gcc", "-c", "a.c", "-o", "a.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SUNPRO_DEPENDENCIES is set"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        std::fs::read(work.join("pump.d")).unwrap(),
+        std::fs::read(work.join("local.d")).unwrap()
+    );
+}
+
 #[test]
 fn trigraphs_fall_back_with_the_reason() {
     let dir = TestDir::new("pump-trigraph");

@@ -47,6 +47,12 @@ pub fn downgrade_reason(env: &ClientEnv, preprocessed: bool) -> Option<String> {
     if let Some(var) = env.include_path_var {
         return Some(format!("{var} is set"));
     }
+    if env.sunpro_dependencies {
+        // Its file (system headers included, the source left out) is
+        // written by the preprocessor from its environment, which a server
+        // does not have.
+        return Some("SUNPRO_DEPENDENCIES is set".into());
+    }
     if let Some(counter) = discrepancy_file(env) {
         let n = std::fs::metadata(&counter).map_or(0, |m| m.len());
         if n >= env.max_discrepancy {
