@@ -51,27 +51,14 @@ pub fn named_clang(compiler: &OsStr) -> bool {
         .is_some_and(|n| n.as_encoded_bytes().windows(5).any(|w| w == b"clang"))
 }
 
-/// Whether `compiler` is a C++ driver by name: `g++`, `c++`, `clang++`,
-/// with a target prefix, a version suffix (`g++-12`, `clang++-14`) or a
-/// directory. Such a driver compiles `.c` (and `.i`) files as C++.
+/// Whether `compiler` is a C++ driver by name: its file name has `++`
+/// (`g++`, `c++`, `clang++`, with a target prefix, a version or other
+/// suffix such as `g++-12`, `clang++-14`, MinGW's `g++-posix`, or a
+/// directory). Such a driver compiles `.c` (and `.i`) files as C++.
 pub fn cxx_driver(compiler: &OsStr) -> bool {
-    let Some(name) = std::path::Path::new(compiler).file_name() else {
-        return false;
-    };
-    let name = name.as_encoded_bytes();
-    // Drop a version suffix: `-12`, `-14.0`.
-    let end = match name.iter().rposition(|&b| b == b'-') {
-        Some(dash)
-            if dash + 1 < name.len()
-                && name[dash + 1..]
-                    .iter()
-                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
-        {
-            dash
-        }
-        _ => name.len(),
-    };
-    name[..end].ends_with(b"++")
+    std::path::Path::new(compiler)
+        .file_name()
+        .is_some_and(|n| n.as_encoded_bytes().windows(2).any(|w| w == b"++"))
 }
 
 /// Applies the rewrites to argv in place.
@@ -149,6 +136,7 @@ mod tests {
             "g++-12",
             "/usr/bin/clang++-14",
             "x86_64-linux-gnu-g++-12",
+            "x86_64-w64-mingw32-g++-posix",
         ] {
             assert!(cxx_driver(OsStr::new(name)), "{name}");
         }
