@@ -5,6 +5,7 @@
 
 use crate::includes::stock_pump_daemon;
 use crate::util::*;
+use std::path::Path;
 use std::process::Command;
 
 /// `pump` with a hermetic environment; the distcc client used for
@@ -33,6 +34,37 @@ fn pump_ours(dir: &TestDir, hosts: &str, work: &std::path::Path, strict: bool) -
             .env("DISTCC_FALLBACK", "0");
     }
     cmd
+}
+
+/// Runs `cc args` in `work` as a local compile, with `env` added; it must
+/// succeed.
+fn compile_locally(work: &Path, cc: &str, args: &[&str], env: &[(&str, &str)]) {
+    let mut cmd = Command::new(cc);
+    cmd.args(args).current_dir(work);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{cc} {args:?}: {}", show(&out));
+}
+
+/// Asserts that `work/got` has the bytes of `work/want` (text shown when
+/// they differ and are text).
+fn assert_same_file(work: &Path, got: &str, want: &str, what: &str) {
+    let (g, w) = (
+        std::fs::read(work.join(got)).unwrap(),
+        std::fs::read(work.join(want)).unwrap(),
+    );
+    if g != w {
+        match (std::str::from_utf8(&g), std::str::from_utf8(&w)) {
+            (Ok(g), Ok(w)) => panic!("{what}: {got} differs from {want}\n{g}\n---\n{w}"),
+            _ => panic!(
+                "{what}: {got} ({} bytes) differs from {want} ({} bytes)",
+                g.len(),
+                w.len()
+            ),
+        }
+    }
 }
 
 /// The words of a dependency file (continuation lines joined).
@@ -428,16 +460,10 @@ fn every_dependency_target_is_kept() {
             .args(&targets);
             let out = run(&mut cmd);
             assert!(out.status.success(), "{who} {form}: {}", show(&out));
-            let out = run(Command::new("gcc")
-                .args(["-c", "a.c", "-o", "a.o", "-MMD", "-MF", "local.d"])
-                .args(&targets)
-                .current_dir(&work));
-            assert!(out.status.success(), "{form}: {}", show(&out));
-            assert_eq!(
-                String::from_utf8(std::fs::read(work.join("pump.d")).unwrap()).unwrap(),
-                String::from_utf8(std::fs::read(work.join("local.d")).unwrap()).unwrap(),
-                "{who} {form}"
-            );
+            let mut local = vec!["-c", "a.c", "-o", "a.o", "-MMD", "-MF", "local.d"];
+            local.extend(&targets);
+            compile_locally(&work, "gcc", &local, &[]);
+            assert_same_file(&work, "pump.d", "local.d", &format!("{who} {form}"));
         }
     }
     assert!(ours_d.log().contains("COMPILE_OK"), "{}", ours_d.log());
@@ -460,21 +486,13 @@ fn added_dependency_target_is_quoted_as_locally() {
         ("stock", format!("127.0.0.1:{stock_port},cpp,lzo")),
     ] {
         for (object, deps) in [("o d/a b.o", "o d/a b.d"), ("a$b.o", "a$b.d")] {
-            let out = run(Command::new("gcc")
-                .args(["-MD", "-c", "a.c", "-o", object])
-                .current_dir(&work));
-            assert!(out.status.success(), "{}", show(&out));
-            let local = std::fs::read(work.join(deps)).unwrap();
-            std::fs::remove_file(work.join(deps)).unwrap();
+            compile_locally(&work, "gcc", &["-MD", "-c", "a.c", "-o", object], &[]);
+            std::fs::rename(work.join(deps), work.join("local.d")).unwrap();
             let mut cmd = pump_ours(&dir, &host, &work, true);
             cmd.args(["distcc", "gcc", "-MD", "-c", "a.c", "-o", object]);
             let out = run(&mut cmd);
             assert!(out.status.success(), "{who} {object}: {}", show(&out));
-            assert_eq!(
-                String::from_utf8(std::fs::read(work.join(deps)).unwrap()).unwrap(),
-                String::from_utf8(local).unwrap(),
-                "{who} {object}"
-            );
+            assert_same_file(&work, deps, "local.d", &format!("{who} {object}"));
         }
     }
     assert!(ours_d.log().contains("COMPILE_OK"), "{}", ours_d.log());
@@ -516,14 +534,18 @@ fn clang_dependency_file_matches_local() {
     ]);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
-    let out = run(Command::new("clang")
-        .args([&inc_flag, "-MD", "-MF", "local.d", "-c", "m.c", "-o", "m.o"])
-        .current_dir(&work));
-    assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(
-        String::from_utf8(std::fs::read(work.join("pump.d")).unwrap()).unwrap(),
-        String::from_utf8(std::fs::read(work.join("local.d")).unwrap()).unwrap()
-    );
+    let local = [
+        &inc_flag[..],
+        "-MD",
+        "-MF",
+        "local.d",
+        "-c",
+        "m.c",
+        "-o",
+        "m.o",
+    ];
+    compile_locally(&work, "clang", &local, &[]);
+    assert_same_file(&work, "pump.d", "local.d", "clang");
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
@@ -690,13 +712,6 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
         cmd.args(["distcc", "gcc", "-O2", "-c", src, "-o", out]);
         run(&mut cmd)
     };
-    let local = |src: &str, out: &str| {
-        let out = run(Command::new("gcc")
-            .args(["-O2", "-c", src, "-o", out])
-            .env("SOURCE_DATE_EPOCH", "86400")
-            .current_dir(&work));
-        assert!(out.status.success(), "{}", show(&out));
-    };
     for (src, epoch, why) in [
         ("t.c", false, "t.c uses __TIMESTAMP__"),
         (
@@ -712,12 +727,9 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
             "{}",
             show(&out)
         );
-        local(src, "local.o");
-        assert_eq!(
-            std::fs::read(work.join("pump.o")).unwrap(),
-            std::fs::read(work.join("local.o")).unwrap(),
-            "{src}"
-        );
+        let local = ["-O2", "-c", src, "-o", "local.o"];
+        compile_locally(&work, "gcc", &local, &[("SOURCE_DATE_EPOCH", "86400")]);
+        assert_same_file(&work, "pump.o", "local.o", src);
     }
     // No SOURCE_DATE_EPOCH: the compile's own time either way, so remote.
     let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
@@ -742,11 +754,8 @@ fn sunpro_dependencies_are_written_as_locally() {
         "#include \"h.h\"\nint f(void) { return X; }\n",
     )
     .unwrap();
-    let out = run(Command::new("gcc")
-        .args(["-c", "a.c", "-o", "a.o"])
-        .env("SUNPRO_DEPENDENCIES", "local.d a.o")
-        .current_dir(&work));
-    assert!(out.status.success(), "{}", show(&out));
+    let sunpro = [("SUNPRO_DEPENDENCIES", "local.d a.o")];
+    compile_locally(&work, "gcc", &["-c", "a.c", "-o", "a.o"], &sunpro);
     let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
     cmd.env("SUNPRO_DEPENDENCIES", "pump.d a.o")
         .args(["distcc", "gcc", "-c", "a.c", "-o", "a.o"]);
@@ -757,11 +766,20 @@ fn sunpro_dependencies_are_written_as_locally() {
         "{}",
         show(&out)
     );
-    assert_eq!(
-        std::fs::read(work.join("pump.d")).unwrap(),
-        std::fs::read(work.join("local.d")).unwrap()
-    );
+    assert_same_file(&work, "pump.d", "local.d", "SUNPRO_DEPENDENCIES");
 }
+
+/// The local compile the trigraph cases are compared with.
+const TRIGRAPH_LOCAL: [&str; 8] = [
+    "-std=c11",
+    "-Wno-trigraphs",
+    "-iquote",
+    "q",
+    "-c",
+    "t.c",
+    "-o",
+    "local.o",
+];
 
 #[test]
 fn trigraphs_fall_back_with_the_reason() {
@@ -790,23 +808,8 @@ fn trigraphs_fall_back_with_the_reason() {
         ),
         "{err}"
     );
-    let local = run(Command::new("gcc")
-        .args([
-            "-std=c11",
-            "-Wno-trigraphs",
-            "-iquote",
-            "q",
-            "-c",
-            "t.c",
-            "-o",
-            "local.o",
-        ])
-        .current_dir(&work));
-    assert!(local.status.success(), "{}", show(&local));
-    assert_eq!(
-        std::fs::read(work.join("c11.o")).unwrap(),
-        std::fs::read(work.join("local.o")).unwrap()
-    );
+    compile_locally(&work, "gcc", &TRIGRAPH_LOCAL, &[]);
+    assert_same_file(&work, "c11.o", "local.o", "trigraphs");
     // Without trigraphs `??=include` is not a directive: covered, remote.
     std::fs::write(
         work.join("t.c"),
@@ -842,21 +845,6 @@ fn trigraphs_fall_back_with_the_reason() {
     .args(["-c", "t.c", "-o", "tokens.o"]);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
-    let local = run(Command::new("gcc")
-        .args([
-            "-std=c11",
-            "-Wno-trigraphs",
-            "-iquote",
-            "q",
-            "-c",
-            "t.c",
-            "-o",
-            "local.o",
-        ])
-        .current_dir(&work));
-    assert!(local.status.success(), "{}", show(&local));
-    assert_eq!(
-        std::fs::read(work.join("tokens.o")).unwrap(),
-        std::fs::read(work.join("local.o")).unwrap()
-    );
+    compile_locally(&work, "gcc", &TRIGRAPH_LOCAL, &[]);
+    assert_same_file(&work, "tokens.o", "local.o", "trigraphs");
 }

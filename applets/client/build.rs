@@ -127,7 +127,7 @@ impl<'a> Build<'a> {
                     .find(|a| !a.as_encoded_bytes().starts_with(b"-") && is_source(a))
                     .map(|a| basename(a))
                     .unwrap_or_default();
-                self.note_local(&source, lock.as_ref());
+                self.note_local(&source, lock.as_ref().map_or(0, |l| l.slot));
                 local::run(&argv, self.env.safeguard)
             }
             Verdict::Distribute(mut job) => {
@@ -148,7 +148,7 @@ impl<'a> Build<'a> {
                 if !scan_includes && let Some(why) = here {
                     log::info!("{why}; running locally");
                     let lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
-                    self.note_local(&basename(&job.input), lock.as_ref());
+                    self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
                     return local::run(&argv, self.env.safeguard);
                 }
                 self.distribute(&job, loaded, scan_includes)
@@ -206,9 +206,7 @@ impl<'a> Build<'a> {
             }
             if picked.host.is_local() {
                 log::info!("building {input} on localhost");
-                self.state
-                    .job(&basename(&job.input), "localhost", picked.slot);
-                let _ = self.state.phase(Phase::Compile);
+                self.note_local(&basename(&job.input), picked.slot);
                 let code = local::run(&job.argv, self.env.safeguard)?;
                 drop(picked);
                 return Ok(code);
@@ -257,15 +255,14 @@ impl<'a> Build<'a> {
         }
         let pool = self.pools.0;
         let lock = pick::lock_local(self.env, pool, &mut self.state)?;
-        self.note_local(&basename(&job.input), lock.as_ref());
+        self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
         local::run(&job.argv, self.env.safeguard)
     }
 
     /// Shows monitors a compile on this machine as stock does: phase
-    /// Compile on host `localhost`, in the local slot held (if any).
-    fn note_local(&mut self, source: &[u8], lock: Option<&lock::SlotLock>) {
-        self.state
-            .job(source, "localhost", lock.map_or(0, |l| l.slot));
+    /// Compile on host `localhost`, in local slot `slot`.
+    fn note_local(&mut self, source: &[u8], slot: u32) {
+        self.state.job(source, "localhost", slot);
         let _ = self.state.phase(Phase::Compile);
     }
 
@@ -308,7 +305,7 @@ impl<'a> Build<'a> {
         let pool = self.pools.0;
         let local_code = {
             let lock = pick::lock_local(self.env, pool, &mut self.state)?;
-            self.note_local(&basename(&job.input), lock.as_ref());
+            self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
             local::run(&job.argv, self.env.safeguard)?
         };
         if local_code != code {

@@ -236,18 +236,23 @@ mod tests {
         assert_eq!(words(&c.argv), "gcc -c -x cpp-output - -o /j/out.o");
     }
 
-    #[test]
-    fn pump_rewrite_as_stock() {
-        let a =
-            argv("gcc -c hello.c -o hello.o -I/home/u/inc -isystem /usr/x -iquote rel -MT tgt -g");
-        let shape = check(&a).unwrap();
-        let c = build(
+    /// The protocol-3 command for `line` under the root `/j/root`.
+    fn pump_build(line: &str) -> Command {
+        let a = argv(line);
+        build(
             &a,
-            &shape,
+            &check(&a).unwrap(),
             Source::Client,
             Path::new("/j/out.o"),
             Path::new("/j/deps.d"),
             Some(Path::new("/j/root")),
+        )
+    }
+
+    #[test]
+    fn pump_rewrite_as_stock() {
+        let c = pump_build(
+            "gcc -c hello.c -o hello.o -I/home/u/inc -isystem /usr/x -iquote rel -MT tgt -g",
         );
         assert_eq!(
             words(&c.argv),
@@ -255,28 +260,12 @@ mod tests {
         );
         assert_eq!(c.dotd_target.as_deref(), Some(&b"tgt"[..]));
         // Several targets: all stay for the compiler (stock drops `tgt`).
-        let a = argv("gcc -c hello.c -o hello.o -MT tgt -MQ second");
-        let c = build(
-            &a,
-            &check(&a).unwrap(),
-            Source::Client,
-            Path::new("/j/out.o"),
-            Path::new("/j/deps.d"),
-            Some(Path::new("/j/root")),
-        );
+        let c = pump_build("gcc -c hello.c -o hello.o -MT tgt -MQ second");
         assert_eq!(
             words(&c.argv),
             "gcc -c hello.c -o /j/out.o -MT tgt -MQ second -MMD -MF /j/deps.d"
         );
-        let a = argv("gcc -c /home/u/hello.c -o hello.o -MD -MF hello.d");
-        let c = build(
-            &a,
-            &check(&a).unwrap(),
-            Source::Client,
-            Path::new("/j/out.o"),
-            Path::new("/j/deps.d"),
-            Some(Path::new("/j/root")),
-        );
+        let c = pump_build("gcc -c /home/u/hello.c -o hello.o -MD -MF hello.d");
         assert_eq!(
             words(&c.argv),
             "gcc -c /j/root/home/u/hello.c -o /j/out.o -MD -MF /j/deps.d"
