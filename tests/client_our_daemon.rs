@@ -134,41 +134,48 @@ fn language_as_the_driver_and_x_decide() {
         check(opts, "g++", "t.c", C_OR_CXX, &["-O2"]);
         check(opts, "g++", "t.c", CXX_BRANCH, &["-O2"]);
     }
-    // With its own -x the source goes to a file, as with stock, and the
-    // object's file symbol names that file: compare symbols and code.
+    // With its own -x the source goes to a file, as with stock, read as
+    // preprocessed text (-fpreprocessed): a predefined macro the source
+    // #undefs is not expanded again, and the object, debug information
+    // included, is the local one.
+    const UNDEFS_LINUX: &str = "#undef linux\nint linux = 3;\n";
     let d = ours_d();
     let dir = TestDir::new("odlangx");
     dir.write("inc/hdr.h", "#define VALUE 42\n");
-    dir.write("t.c", CXX_IN_C_FILE);
-    dir.write("t.cpp", C_OR_CXX);
-    let symbols_and_code = |o: &str| {
-        let nm = run(Command::new("nm").arg(o).current_dir(&dir.path));
-        assert!(nm.status.success(), "{}", show(&nm));
-        let text = format!("{o}.text");
-        let out = run(Command::new("objcopy")
-            .args(["-O", "binary", "-j", ".text", o, &text])
-            .current_dir(&dir.path));
-        assert!(out.status.success(), "{}", show(&out));
-        (nm.stdout, read(&dir.join(&text)))
-    };
+    dir.write("t.c", format!("{CXX_IN_C_FILE}{UNDEFS_LINUX}"));
+    dir.write("t.cpp", format!("{C_OR_CXX}{UNDEFS_LINUX}"));
+    dir.write(
+        "g.cpp",
+        format!("{UNDEFS_LINUX}int g(void)\n{{\n  return linux;\n}}\n"),
+    );
     let mut compiles = 0;
     for opts in ["", ",lzo"] {
-        for (file, lang) in [("t.c", "-xc++"), ("t.cpp", "-xc")] {
-            let args = ["gcc", "-O2", lang, "-c", file, "-o"];
+        // Both spellings of -x; with and without debug information (in
+        // a file where no macro expands: an expansion moves the columns
+        // of what follows it on its line in any plain-mode compile).
+        let cases: [(&str, &[&str], &str); 3] = [
+            ("t.c", &["-x", "c++"], "-O2"),
+            ("t.cpp", &["-xc"], "-O2"),
+            ("g.cpp", &["-x", "c"], "-g"),
+        ];
+        for (file, lang, flag) in cases {
+            let mut args = vec!["gcc", flag];
+            args.extend_from_slice(lang);
+            args.extend(["-c", file, "-o"]);
             let out = run(client(&dir, &d.host(opts))
                 .env("DISTCC_FALLBACK", "0")
-                .args(args)
+                .env("DISTCC_SKIP_LOCAL_RETRY", "1")
+                .args(&args)
                 .arg("remote.o"));
             assert_quiet_ok(&out);
             compiles += 1;
             assert_eq!(wait_compiles(&d, compiles), compiles, "{}", d.log());
-            let mut local_args = args.to_vec();
+            let mut local_args = args.clone();
             local_args.push("local.o");
             assert!(local(&dir, &local_args).status.success());
-            assert_eq!(
-                symbols_and_code("remote.o"),
-                symbols_and_code("local.o"),
-                "{opts} {lang} {file}"
+            assert!(
+                read(&dir.join("remote.o")) == read(&dir.join("local.o")),
+                "{opts} {lang:?} {file}: objects differ"
             );
         }
     }

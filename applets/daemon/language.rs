@@ -41,6 +41,32 @@ fn sets_language(args: &[OsString]) -> bool {
     args.iter().any(|a| a.as_encoded_bytes().starts_with(b"-x"))
 }
 
+/// Whether a GCC compile of the source `argv[input]` written to a file
+/// (the command has its own `-x`) needs `-fpreprocessed`. The text is
+/// already preprocessed, but under `-x c` (`c++`, `objective-c`,
+/// `objective-c++`) GCC would preprocess it again: predefined macros would
+/// expand a second time (`#undef linux` then `int linux;` fails), and the
+/// object would be named after the job file instead of the line marker's
+/// name. `-fpreprocessed` makes it read the text as a `.i` file, as the
+/// local compile did. Other languages (`none`, headers, assembler) keep
+/// the command as it is.
+pub fn needs_preprocessed_flag(argv: &[OsString], input: usize) -> bool {
+    let before = argv.get(1..input).unwrap_or(&[]);
+    let mut language: Option<&[u8]> = None;
+    let mut words = before.iter().map(|a| a.as_encoded_bytes());
+    while let Some(word) = words.next() {
+        if word == b"-x" {
+            language = words.next();
+        } else if let Some(rest) = word.strip_prefix(b"-x") {
+            language = Some(rest);
+        }
+    }
+    matches!(
+        language,
+        Some(b"c" | b"c++" | b"objective-c" | b"objective-c++")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +118,31 @@ mod tests {
         assert_eq!(lang("gcc -x c-header -c src.h.c"), None);
         // After the source it does not apply to it.
         assert_eq!(lang("gcc -c src.c -x none"), Some("cpp-output"));
+    }
+
+    fn preprocessed_flag(s: &str) -> bool {
+        let a = argv(s);
+        let input = a
+            .iter()
+            .position(|w| w.to_string_lossy().contains("src."))
+            .unwrap();
+        needs_preprocessed_flag(&a, input)
+    }
+
+    #[test]
+    fn source_languages_in_a_file_are_read_as_preprocessed() {
+        assert!(preprocessed_flag("gcc -x c -c src.cpp"));
+        assert!(preprocessed_flag("gcc -xc++ -c src.c"));
+        assert!(preprocessed_flag("gcc -x objective-c -c src.c"));
+        assert!(preprocessed_flag("gcc -x objective-c++ -c src.c"));
+        // The last -x before the source decides.
+        assert!(preprocessed_flag("gcc -x c-header -x c -c src.c"));
+        assert!(!preprocessed_flag("gcc -x c -x none -c src.c"));
+        assert!(!preprocessed_flag("gcc -x c-header -c src.h.c"));
+        assert!(!preprocessed_flag("gcc -x assembler-with-cpp -c src.s"));
+        assert!(!preprocessed_flag("gcc -c src.c"));
+        // A dangling -x and odd positions do not panic.
+        assert!(!needs_preprocessed_flag(&argv("gcc -c -x"), 3));
+        assert!(!needs_preprocessed_flag(&argv("gcc"), 7));
     }
 }

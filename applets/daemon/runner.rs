@@ -228,6 +228,15 @@ fn execute_in(
             let from_stdin = matches!(source_arg, rewrite::Source::Stdin(_));
             let mut cmd =
                 rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
+            if !from_stdin
+                && super::language::needs_preprocessed_flag(&task.checked.argv, shape.input)
+                && !cfg
+                    .compilers
+                    .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
+                    .clang
+            {
+                cmd.argv.push("-fpreprocessed".into());
+            }
             // Clang names a source read from stdin `-` in debug information
             // (GCC takes the line marker's name): name it as a file would.
             // Only compiles with debug information ask what the compiler is.
