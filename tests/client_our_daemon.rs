@@ -134,10 +134,9 @@ fn language_as_the_driver_and_x_decide() {
         check(opts, "g++", "t.c", C_OR_CXX, &["-O2"]);
         check(opts, "g++", "t.c", CXX_BRANCH, &["-O2"]);
     }
-    // With its own -x the source goes to a file, as with stock, read as
-    // preprocessed text (-fpreprocessed): a predefined macro the source
-    // #undefs is not expanded again, and the object, debug information
-    // included, is the local one.
+    // Its own -x c (c++) is read as that language's preprocessed form: a
+    // predefined macro the source #undefs is not expanded again, and the
+    // object, debug information included, is the local one.
     const UNDEFS_LINUX: &str = "#undef linux\nint linux = 3;\n";
     let d = ours_d();
     let dir = TestDir::new("odlangx");
@@ -489,6 +488,48 @@ fn clang_protocols_1_2_3() {
     for opts in ["", ",lzo", ",cpp,lzo"] {
         check(opts, "clang", "t.c", C_SRC, &["-O2"]);
         check(opts, "clang++", "t.cpp", CXX_SRC, &["-O1"]);
+    }
+}
+
+/// Clang expands its predefined macros even in preprocessed input: a
+/// source that #undefs one (`linux`) and uses the name compiles remotely
+/// and gives the local object, from stdin and under its own -x.
+#[test]
+fn clang_does_not_expand_predefined_macros_twice() {
+    let d = ours_d();
+    let dir = TestDir::new("odclangundef");
+    dir.write(
+        "u.c",
+        "#undef linux\n#undef unix\nint linux = 3, unix = 4;\nint g(void) { return linux + unix + __LINE__; }\n",
+    );
+    dir.write(
+        "v.cpp",
+        "#include <vector>\n#undef linux\nint linux = 3;\nint h() { std::vector<int> v(linux); return int(v.size()); }\n",
+    );
+    let cases: [&[&str]; 3] = [
+        &["clang", "-O2", "-c", "u.c", "-o"],
+        &["clang", "-O2", "-x", "c", "-c", "u.c", "-o"],
+        &["clang++", "-O1", "-c", "v.cpp", "-o"],
+    ];
+    let mut compiles = 0;
+    for opts in ["", ",lzo"] {
+        for args in cases {
+            let out = run(client(&dir, &d.host(opts))
+                .env("DISTCC_FALLBACK", "0")
+                .env("DISTCC_SKIP_LOCAL_RETRY", "1")
+                .args(args)
+                .arg("remote.o"));
+            assert_quiet_ok(&out);
+            compiles += 1;
+            assert_eq!(wait_compiles(&d, compiles), compiles, "{}", d.log());
+            let mut local_args = args.to_vec();
+            local_args.push("local.o");
+            assert!(local(&dir, &local_args).status.success());
+            assert!(
+                read(&dir.join("remote.o")) == read(&dir.join("local.o")),
+                "{opts} {args:?}: objects differ"
+            );
+        }
     }
 }
 

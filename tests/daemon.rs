@@ -594,7 +594,13 @@ fn script_compiler(dir: &TestDir, name: &str, body: &str) -> String {
 }
 
 fn slow_compiler(dir: &TestDir) -> String {
-    script_compiler(dir, "slowcc", "echo $$ > {dir}/cc.pid\nexec sleep 60\n")
+    // The daemon's one-off question of what the compiler is (traits.rs,
+    // `-dM -E`) gets a quick answer; compiles hang.
+    script_compiler(
+        dir,
+        "slowcc",
+        "case \" $* \" in *' -dM '*) exit 0;; esac\necho $$ > {dir}/cc.pid\nexec sleep 60\n",
+    )
 }
 
 /// The process id a script compiler wrote to `p`, once it appears.

@@ -6,11 +6,16 @@
 //! compiler decides the language as it would locally: the user's `-x`
 //! wins, and a C++ driver (`g++`, `c++`, `clang++`) compiles `.c` and `.i`
 //! as C++. Feeding stdin needs an explicit `-x`, which must give the same
-//! answer: when the command has its own `-x` before the source, stdin is
-//! not used at all (the source goes to a file, as with stock), and a C
-//! source under a C++ driver is `c++-cpp-output`. Getting this wrong
-//! compiles `g++ -c x.c` as C (unmangled symbols, a failed link) or turns
-//! CMake's `-x c-header` precompiled header into an object file.
+//! answer: the command's own `-x c` (`c++`, `objective-c`,
+//! `objective-c++`) becomes that language's preprocessed form, a C source
+//! under a C++ driver is `c++-cpp-output`, and any other `-x` of its own
+//! (`none`, a header, assembler) sends the source to a file with the
+//! command kept as it is, as with stock. Getting this wrong compiles
+//! `g++ -c x.c` as C (unmangled symbols, a failed link) or turns CMake's
+//! `-x c-header` precompiled header into an object file; keeping a source
+//! language on preprocessed text would preprocess it twice (a source that
+//! #undefs a predefined `linux` and uses the name would not compile, and
+//! the object would be named after the job file).
 
 use distcc::args::cross::cxx_driver;
 use std::ffi::OsString;
@@ -20,8 +25,14 @@ use std::ffi::OsString;
 /// extension is not one of the preprocessed kinds).
 pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
     // (`argv` is a client's: no slicing that could panic.)
-    if sets_language(argv.get(1..input).unwrap_or(&[])) {
-        return None;
+    if let Some(own) = own_language(argv.get(1..input).unwrap_or(&[])) {
+        return match own {
+            b"c" => Some("cpp-output"),
+            b"c++" => Some("c++-cpp-output"),
+            b"objective-c" => Some("objective-c-cpp-output"),
+            b"objective-c++" => Some("objective-c++-cpp-output"),
+            _ => None,
+        };
     }
     let source = argv.get(input)?;
     let ext = distcc::args::extensions::preprocessed_extension(source);
@@ -35,36 +46,19 @@ pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
     }
 }
 
-/// Whether `args` (the options before the source) contain `-x LANG` or
-/// `-xLANG`. `-x none` counts too: it is rare, and a file is always safe.
-fn sets_language(args: &[OsString]) -> bool {
-    args.iter().any(|a| a.as_encoded_bytes().starts_with(b"-x"))
-}
-
-/// Whether a GCC compile of the source `argv[input]` written to a file
-/// (the command has its own `-x`) needs `-fpreprocessed`. The text is
-/// already preprocessed, but under `-x c` (`c++`, `objective-c`,
-/// `objective-c++`) GCC would preprocess it again: predefined macros would
-/// expand a second time (`#undef linux` then `int linux;` fails), and the
-/// object would be named after the job file instead of the line marker's
-/// name. `-fpreprocessed` makes it read the text as a `.i` file, as the
-/// local compile did. Other languages (`none`, headers, assembler) keep
-/// the command as it is.
-pub fn needs_preprocessed_flag(argv: &[OsString], input: usize) -> bool {
-    let before = argv.get(1..input).unwrap_or(&[]);
-    let mut language: Option<&[u8]> = None;
-    let mut words = before.iter().map(|a| a.as_encoded_bytes());
+/// The language of the last `-x LANG` or `-xLANG` in `args` (the options
+/// before the source); empty for a dangling `-x`.
+fn own_language(args: &[OsString]) -> Option<&[u8]> {
+    let mut language = None;
+    let mut words = args.iter().map(|a| a.as_encoded_bytes());
     while let Some(word) = words.next() {
         if word == b"-x" {
-            language = words.next();
+            language = Some(words.next().unwrap_or_default());
         } else if let Some(rest) = word.strip_prefix(b"-x") {
             language = Some(rest);
         }
     }
-    matches!(
-        language,
-        Some(b"c" | b"c++" | b"objective-c" | b"objective-c++")
-    )
+    language
 }
 
 #[cfg(test)]
@@ -112,37 +106,30 @@ mod tests {
     }
 
     #[test]
-    fn own_language_goes_to_a_file() {
-        assert_eq!(lang("gcc -x c -c src.cpp"), None);
-        assert_eq!(lang("gcc -xc++ -c src.c"), None);
-        assert_eq!(lang("gcc -x c-header -c src.h.c"), None);
+    fn own_source_language_is_read_as_preprocessed() {
+        assert_eq!(lang("gcc -x c -c src.cpp"), Some("cpp-output"));
+        assert_eq!(lang("g++ -x c -c src.c"), Some("cpp-output"));
+        assert_eq!(lang("gcc -xc++ -c src.c"), Some("c++-cpp-output"));
+        assert_eq!(
+            lang("gcc -x objective-c -c src.c"),
+            Some("objective-c-cpp-output")
+        );
+        assert_eq!(
+            lang("clang -xobjective-c++ -c src.c"),
+            Some("objective-c++-cpp-output")
+        );
+        // The last -x before the source decides.
+        assert_eq!(lang("gcc -x c-header -x c -c src.c"), Some("cpp-output"));
         // After the source it does not apply to it.
         assert_eq!(lang("gcc -c src.c -x none"), Some("cpp-output"));
     }
 
-    fn preprocessed_flag(s: &str) -> bool {
-        let a = argv(s);
-        let input = a
-            .iter()
-            .position(|w| w.to_string_lossy().contains("src."))
-            .unwrap();
-        needs_preprocessed_flag(&a, input)
-    }
-
     #[test]
-    fn source_languages_in_a_file_are_read_as_preprocessed() {
-        assert!(preprocessed_flag("gcc -x c -c src.cpp"));
-        assert!(preprocessed_flag("gcc -xc++ -c src.c"));
-        assert!(preprocessed_flag("gcc -x objective-c -c src.c"));
-        assert!(preprocessed_flag("gcc -x objective-c++ -c src.c"));
-        // The last -x before the source decides.
-        assert!(preprocessed_flag("gcc -x c-header -x c -c src.c"));
-        assert!(!preprocessed_flag("gcc -x c -x none -c src.c"));
-        assert!(!preprocessed_flag("gcc -x c-header -c src.h.c"));
-        assert!(!preprocessed_flag("gcc -x assembler-with-cpp -c src.s"));
-        assert!(!preprocessed_flag("gcc -c src.c"));
-        // A dangling -x and odd positions do not panic.
-        assert!(!needs_preprocessed_flag(&argv("gcc -c -x"), 3));
-        assert!(!needs_preprocessed_flag(&argv("gcc"), 7));
+    fn other_own_languages_go_to_a_file() {
+        assert_eq!(lang("gcc -x c-header -c src.h.c"), None);
+        assert_eq!(lang("gcc -x c -x none -c src.c"), None);
+        assert_eq!(lang("gcc -x assembler-with-cpp -c src.s"), None);
+        assert_eq!(lang("gcc -x cpp-output -c src.c"), None);
+        assert_eq!(stdin_language(&argv("gcc -c -x src.c"), 3), None);
     }
 }

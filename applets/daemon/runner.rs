@@ -228,29 +228,24 @@ fn execute_in(
             let from_stdin = matches!(source_arg, rewrite::Source::Stdin(_));
             let mut cmd =
                 rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
-            if !from_stdin
-                && super::language::needs_preprocessed_flag(&task.checked.argv, shape.input)
-                && !cfg
+            // Clang expands its predefined macros even in preprocessed
+            // input (a source that #undefs `linux` and uses the name would
+            // not compile): it is told not to define them. It also names a
+            // source read from stdin `-` in debug information, where GCC
+            // takes the line marker's name: name it as a file would.
+            let clang = from_stdin
+                && cfg
                     .compilers
                     .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
-                    .clang
-            {
-                cmd.argv.push("-fpreprocessed".into());
+                    .clang;
+            if clang {
+                cmd.argv.push("-undef".into());
             }
-            // Clang names a source read from stdin `-` in debug information
-            // (GCC takes the line marker's name): name it as a file would.
-            // Only compiles with debug information ask what the compiler is.
             let debug_info = task.checked.argv.iter().skip(1).any(|a| {
                 let a = a.as_encoded_bytes();
                 a.starts_with(b"-g") && a != b"-g0"
             });
-            if from_stdin
-                && debug_info
-                && cfg
-                    .compilers
-                    .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
-                    .clang
-            {
+            if clang && debug_info {
                 let name = super::traits::main_file_name(stdin.as_deref(), source);
                 cmd.argv.extend([
                     "-Xclang".into(),

@@ -1,8 +1,10 @@
 //! What the daemon learns about each compiler by running it once: whether
-//! it takes `-fmacro-prefix-map` (line_prefix.rs) and whether it is Clang
-//! (which names a source read from stdin `-` in its debug information,
-//! where GCC takes the name from the first line marker: the daemon then
-//! passes the name with `-main-file-name`, [`main_file_name`]).
+//! it takes `-fmacro-prefix-map` (line_prefix.rs) and whether it is Clang.
+//! Clang names a source read from stdin `-` in its debug information, where
+//! GCC takes the name from the first line marker (the daemon then passes
+//! the name with `-main-file-name`, [`main_file_name`]), and it expands its
+//! predefined macros even in preprocessed input (the daemon passes
+//! `-undef`).
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
