@@ -49,8 +49,10 @@ pub fn parse_level(word: &str) -> Option<LevelFilter> {
 pub fn init(program: &'static str, level: LevelFilter, dest: Destination) {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(level);
-    let pid = std::process::id();
     builder.format(move |buf, record| {
+        // Asked per line: a daemon that detaches (forks) after the logger
+        // is installed logs under its own pid, the one in its pid file.
+        let pid = std::process::id();
         let prefix = match record.level() {
             log::Level::Error => "ERROR: ",
             log::Level::Warn => "Warning: ",

@@ -459,6 +459,17 @@ fn start_stop_daemon_with_pid_file() {
         "daemon {pid} did not stop"
     );
     assert!(!pid_file.exists(), "pid file left behind");
+    // The detached daemon logs under its own pid (the pid file's), not
+    // the launcher's.
+    let log = std::fs::read_to_string(dir.join("d.log")).unwrap();
+    let listening = log
+        .lines()
+        .find(|l| l.contains("listening"))
+        .unwrap_or_else(|| panic!("no listening line: {log}"));
+    assert!(
+        listening.starts_with(&format!("distccd[{pid}] ")),
+        "pid file {pid}, log: {log}"
+    );
 }
 
 #[test]
