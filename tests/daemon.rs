@@ -410,6 +410,22 @@ fn options_like_stock() {
         "--log-stderr",
     ]));
     assert_eq!(out.status.code(), Some(102), "{}", show(&out));
+    // A failed start leaves the pid file of the daemon already running as
+    // it is, and creates none of its own.
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let running = dir.join("running.pid");
+    std::fs::write(&running, "4242\n").unwrap();
+    let fresh = dir.join("fresh.pid");
+    for pid_file in [&running, &fresh] {
+        let out = run(ours("distccd")
+            .args(["--daemon", "--listen", "127.0.0.1", "--port", &port])
+            .arg("--pid-file")
+            .arg(pid_file)
+            .env("TMPDIR", &dir.path));
+        assert_eq!(out.status.code(), Some(102), "{}", show(&out));
+    }
+    assert_eq!(std::fs::read_to_string(&running).unwrap(), "4242\n");
+    assert!(!fresh.exists(), "a failed start left a pid file");
 }
 
 fn wait_gone(pid: i32, limit: Duration) -> bool {

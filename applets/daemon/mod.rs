@@ -212,10 +212,10 @@ fn serve(o: Options) -> Result<ExitCode> {
     startup::keep_freed_memory();
     open_log(&o)?;
     let pid_file = match &o.pid_file {
-        Some(p) if o.mode != Mode::Inetd => Some(startup::create_pid_file(p)?),
+        Some(p) if o.mode != Mode::Inetd => Some(startup::PidFile::open(p)?),
         _ => None,
     };
-    let owned: Vec<&std::fs::File> = pid_file.iter().collect();
+    let owned: Vec<&std::fs::File> = pid_file.iter().map(|p| &p.file).collect();
     startup::drop_root(o.user.as_deref(), &owned)?;
     let tmpdir = std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
@@ -260,7 +260,7 @@ fn serve(o: Options) -> Result<ExitCode> {
     if o.detach {
         startup::detach(pid_file)?;
     } else if let Some(mut file) = pid_file {
-        startup::write_pid_file(&mut file, std::process::id())?;
+        file.write(std::process::id())?;
     }
     startup::set_lifetime(o.lifetime);
     log::info!(

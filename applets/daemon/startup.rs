@@ -157,34 +157,77 @@ pub fn drop_root(user: Option<&str>, files: &[&File]) -> Result<()> {
     Ok(())
 }
 
-/// Creates the pid file before root is dropped and before detaching, so that
-/// a pid file the daemon cannot write is an error at start-up, not a server
-/// left running with no pid file.
-pub fn create_pid_file(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| Error::io(format!("creating pid file {}", path.display()), e))
+/// The pid file, opened before root is dropped and before detaching, so
+/// that a pid file the daemon cannot write is an error at start-up, not a
+/// server left running with no pid file. Its contents are replaced only
+/// once the server is listening: a start that fails (the port is taken by
+/// the daemon already running) leaves a running daemon's pid in place, and
+/// a file it created itself is removed again.
+pub struct PidFile {
+    pub file: File,
+    path: std::path::PathBuf,
+    /// Created by this start (removed if the start fails).
+    created: bool,
+    written: bool,
 }
 
-/// Writes `pid` to the pid file created by [`create_pid_file`].
-pub fn write_pid_file(file: &mut File, pid: u32) -> Result<()> {
-    use std::io::Write;
-    writeln!(file, "{pid}")
-        .and_then(|()| file.flush())
-        .map_err(|e| Error::io("writing pid file", e))
+impl PidFile {
+    pub fn open(path: &Path) -> Result<PidFile> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let open = |create_new: bool| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(create_new)
+                .mode(0o644)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(path)
+        };
+        let opened = match open(true) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open(false).map(|f| (f, false)),
+            other => other.map(|f| (f, true)),
+        };
+        let (file, created) =
+            opened.map_err(|e| Error::io(format!("creating pid file {}", path.display()), e))?;
+        Ok(PidFile {
+            file,
+            path: path.to_path_buf(),
+            created,
+            written: false,
+        })
+    }
+
+    /// Replaces the contents with `pid`.
+    pub fn write(&mut self, pid: u32) -> Result<()> {
+        use std::io::Write;
+        self.file
+            .set_len(0)
+            .and_then(|()| writeln!(self.file, "{pid}"))
+            .and_then(|()| self.file.flush())
+            .map_err(|e| Error::io("writing pid file", e))?;
+        self.written = true;
+        Ok(())
+    }
+
+    /// Keeps the file as it is when dropped (the detached child: its
+    /// parent wrote it).
+    fn keep(mut self) {
+        self.written = true;
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if self.created && !self.written {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Detaches from the terminal: the parent writes the child's pid to the pid
 /// file and exits 0; the child continues in a new session with stdio on
 /// /dev/null. Returns in the child only. If the parent cannot record the
 /// pid it stops the child and fails, rather than leave an untracked server.
-pub fn detach(pid_file: Option<File>) -> Result<()> {
+pub fn detach(pid_file: Option<PidFile>) -> Result<()> {
     // SAFETY: called before any thread is started (see module docs).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -192,7 +235,7 @@ pub fn detach(pid_file: Option<File>) -> Result<()> {
     }
     if pid > 0 {
         if let Some(mut file) = pid_file
-            && let Err(e) = write_pid_file(&mut file, pid as u32)
+            && let Err(e) = file.write(pid as u32)
         {
             // SAFETY: signalling the child we just forked.
             unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -202,7 +245,9 @@ pub fn detach(pid_file: Option<File>) -> Result<()> {
         // handlers that belong to the child now.
         unsafe { libc::_exit(0) };
     }
-    drop(pid_file);
+    if let Some(file) = pid_file {
+        file.keep();
+    }
     // SAFETY: setsid and dup2 on our own descriptors.
     unsafe {
         libc::setsid();
