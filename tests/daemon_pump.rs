@@ -504,3 +504,53 @@ fn stock_client_with_our_include_server_and_gdb_finds_the_source() {
         show(&gdb)
     );
 }
+
+/// A small `$TMPDIR` (a 1 MiB tmpfs, in a mount namespace of the daemon's
+/// own) must not fill up with the pump file store: 25 jobs, each with its
+/// own 40 KB header, all compile, as they do with stock (which keeps
+/// nothing between jobs).
+#[test]
+fn pump_store_gives_way_on_a_small_tmpdir() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new("smalltmp");
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let daemon = dir.join("distccd");
+    std::os::unix::fs::symlink(bin(), &daemon).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount -t tmpfs -o size=1m,mode=1777 tmpfs \"$TMPDIR\" && exec \"$@\"",
+        "sh",
+    ])
+    .arg(&daemon)
+    .args(["--no-detach", "--daemon", "--listen", "127.0.0.1"])
+    .args(["--allow", "127.0.0.1", "--jobs", "1", "--port"])
+    .arg(port.to_string())
+    .arg("--log-file")
+    .arg(dir.join("daemon.log"))
+    .env("TMPDIR", dir.join("tmp"))
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let guard = Guard::spawn(cmd, "smalltmp");
+    assert!(wait_for_port("127.0.0.1", port, Duration::from_secs(10)));
+    let d = Daemon { guard, port, dir };
+    let argv = ["gcc", "-c", "m.c", "-o", "m.o"];
+    for i in 0..25 {
+        let header: String = (0..3000).map(|k| format!("int v{i}_{k};\n")).collect();
+        let cwd = format!("/home/u/p{i}");
+        let files = vec![
+            file(
+                &format!("{cwd}/m.c"),
+                format!("#include \"h{i}.h\"\nint main(void) {{ return 0; }}\n").as_bytes(),
+            ),
+            file(&format!("{cwd}/h{i}.h"), header.as_bytes()),
+        ];
+        let resp = roundtrip(d.port, &pump(&cwd, &argv, files)).expect("a reply");
+        assert_compiled(&d, &resp);
+    }
+}

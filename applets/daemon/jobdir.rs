@@ -109,9 +109,20 @@ impl Slot {
     }
 
     /// An empty private directory for the next job.
+    /// A kept directory that a temp cleaner (systemd-tmpfiles, tmpreaper,
+    /// an admin) removed meanwhile is replaced, with its pump tree.
     pub fn take(&mut self, tmpdir: &Path, keep: bool) -> Result<JobDir> {
         match self.dir.take() {
-            Some(d) if !keep && d.path.starts_with(tmpdir) => Ok(d),
+            Some(d) if !keep && d.path.starts_with(tmpdir) && is_dir(&d.path) => Ok(d),
+            Some(mut gone) if !is_dir(&gone.path) => {
+                log::warn!(
+                    "job directory {} was removed; creating a new one",
+                    gone.path.display()
+                );
+                gone.keep = true;
+                self.tree = None;
+                JobDir::create(tmpdir, keep)
+            }
             _ => JobDir::create(tmpdir, keep),
         }
     }
@@ -137,7 +148,7 @@ impl Slot {
     pub fn take_tree(&mut self, dir: &JobDir) -> Result<Tree> {
         let path = dir.join(TREE);
         match self.tree.take() {
-            Some(t) if t.path() == path => Ok(t),
+            Some(t) if t.path() == path && is_dir(&path) => Ok(t),
             _ => Tree::create(path),
         }
     }
@@ -158,6 +169,11 @@ impl Slot {
             Err(e) => log::warn!("emptying {}: {e}; replacing it", dir.path.display()),
         }
     }
+}
+
+/// Whether `path` is still a directory (not followed if a link).
+fn is_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
 /// Removes every entry of `dir` without following symlinks (but the pump
@@ -225,5 +241,29 @@ mod tests {
         assert!(std::path::Path::new("/etc").exists());
         drop(d);
         assert!(!first.exists());
+    }
+
+    #[test]
+    fn a_kept_directory_removed_by_a_cleaner_is_replaced() {
+        let base = std::env::temp_dir();
+        let mut slot = Slot::default();
+        let d = slot.take(&base, false).unwrap();
+        let tree = slot.take_tree(&d).unwrap();
+        slot.give_back(d, Some(tree));
+        let kept = slot.dir.as_ref().unwrap().path().to_path_buf();
+        std::fs::remove_dir_all(&kept).unwrap();
+        let d = slot.take(&base, false).unwrap();
+        assert_ne!(d.path(), kept);
+        assert!(d.path().is_dir());
+        let tree = slot.take_tree(&d).unwrap();
+        assert!(tree.path().is_dir());
+        // Only the pump tree gone: the directory stays, the tree is new.
+        let path = d.path().to_path_buf();
+        slot.give_back(d, Some(tree));
+        std::fs::remove_dir_all(path.join(TREE)).unwrap();
+        let d = slot.take(&base, false).unwrap();
+        assert_eq!(d.path(), path);
+        let tree = slot.take_tree(&d).unwrap();
+        assert!(tree.path().is_dir());
     }
 }

@@ -204,8 +204,13 @@ impl Tree {
                                     } else {
                                         0
                                     };
-                                    let stamp =
-                                        write_new_file(fd, &name, &data[skip..], &entry.name)?;
+                                    let stamp = write_new_file(
+                                        fd,
+                                        &name,
+                                        &data[skip..],
+                                        &entry.name,
+                                        store,
+                                    )?;
                                     if let Some(s) = store {
                                         let len = lzo.len();
                                         s.add(wire_hash, len, strip_line, data.len(), fd, &name);
@@ -352,27 +357,75 @@ impl Tree {
 }
 
 /// Creates `name` (which must not exist) with `data`; returns its stamp.
+/// Creates `name` in `dir` holding `data`. When the file system is full,
+/// the store's files (which may be all that holds the space) are let go and
+/// the file is tried once more.
 fn write_new_file(
     dir: &OwnedFd,
     name: &std::ffi::CStr,
     data: &[u8],
     client: &[u8],
+    store: Option<&Store>,
 ) -> Result<Stamp> {
+    match try_write_new_file(dir, name, data, client) {
+        Err(Attempt::NoSpace(_)) if store.is_some_and(Store::release) => {
+            try_write_new_file(dir, name, data, client).map_err(Attempt::into_error)
+        }
+        other => other.map_err(Attempt::into_error),
+    }
+}
+
+enum Attempt {
+    NoSpace(Error),
+    Failed(Error),
+}
+
+impl Attempt {
+    fn into_error(self) -> Error {
+        match self {
+            Attempt::NoSpace(e) | Attempt::Failed(e) => e,
+        }
+    }
+
+    fn io(what: &str, e: std::io::Error) -> Attempt {
+        let full = matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT));
+        let e = Error::io(what, e);
+        if full {
+            Attempt::NoSpace(e)
+        } else {
+            Attempt::Failed(e)
+        }
+    }
+}
+
+fn try_write_new_file(
+    dir: &OwnedFd,
+    name: &std::ffi::CStr,
+    data: &[u8],
+    client: &[u8],
+) -> std::result::Result<Stamp, Attempt> {
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: openat with a valid directory fd and name.
     let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o666) };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::EEXIST)) {
-            return Err(hostile("FILE would write through a symlink", client));
+            return Err(Attempt::Failed(hostile(
+                "FILE would write through a symlink",
+                client,
+            )));
         }
-        return Err(Error::io("creating a pump file", e));
+        return Err(Attempt::io("creating a pump file", e));
     }
     // SAFETY: fd was just returned by openat.
     let mut file = unsafe { File::from_raw_fd(fd) };
-    file.write_all(data)
-        .map_err(|e| Error::io("writing a pump file", e))?;
-    Stamp::of(&file).map_err(|e| Error::io("stat of a pump file", e))
+    if let Err(e) = file.write_all(data) {
+        // Not left half-written: the name is free for another attempt.
+        // SAFETY: unlinkat of the regular file just created in `dir`.
+        unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+        return Err(Attempt::io("writing a pump file", e));
+    }
+    Stamp::of(&file).map_err(|e| Attempt::io("stat of a pump file", e))
 }
 
 #[cfg(test)]

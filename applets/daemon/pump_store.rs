@@ -13,9 +13,10 @@
 //! (LZO) bytes (the key is random per process, so a client cannot craft a
 //! collision); the index remembers each one's decompressed length. Trees never change a file in
 //! place (a changed file is unlinked and created anew), so sharing inodes
-//! between trees is safe. The store is bounded: past [`MAX_FILES`] files or
-//! [`MAX_BYTES`] bytes it is emptied (links in the trees keep their
-//! inodes). It lives in `$TMPDIR/distccd_store_XXXXXX`, removed when the
+//! between trees is safe. The store is bounded: past [`MAX_FILES`] files,
+//! [`MAX_BYTES`] bytes, or the free space left on its file system it is
+//! emptied (links in the trees keep their inodes), and a tree that finds
+//! the file system full empties it before trying once more. It lives in `$TMPDIR/distccd_store_XXXXXX`, removed when the
 //! daemon's workers end.
 
 use super::fsat::{Stamp, stamp_at};
@@ -144,6 +145,40 @@ impl Store {
         if r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
             index.names.insert(key, data_len);
             index.bytes += data_len as u64;
+        }
+        if index.bytes > self.free_bytes() {
+            self.empty(&mut index);
+        }
+    }
+
+    /// Lets every stored file go (the file system is full); whether there
+    /// was anything to let go.
+    pub fn release(&self) -> bool {
+        let mut index = self.lock();
+        let had = !index.names.is_empty();
+        if had {
+            log::warn!(
+                "{}: no space left; emptying the pump file store ({} files, {} bytes)",
+                self._dir.path().display(),
+                index.names.len(),
+                index.bytes
+            );
+            self.empty(&mut index);
+        }
+        had
+    }
+
+    /// The bytes still free on the store's file system (unlimited if it
+    /// cannot be asked). The store never holds more than that: on a small
+    /// or memory-backed `$TMPDIR` it must not crowd out the compiles.
+    fn free_bytes(&self) -> u64 {
+        // SAFETY: fstatvfs into a zeroed struct, on a descriptor we hold.
+        unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            if libc::fstatvfs(self.fd.as_raw_fd(), &mut st) != 0 {
+                return u64::MAX;
+            }
+            (st.f_bavail as u64).saturating_mul(st.f_frsize as u64)
         }
     }
 
