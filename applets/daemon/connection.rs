@@ -11,6 +11,7 @@
 use super::compiler::{Checked, Config};
 use super::runner::{self, JobControl, Task};
 use super::spliced::{self, Received, SplicedSource};
+use distcc::Kind;
 use distcc::protocol::{Limits, Request, RequestDecoder};
 use mio::net::TcpStream;
 use std::io::{ErrorKind, Read};
@@ -72,10 +73,27 @@ pub enum Step {
     Queued,
     /// Close the connection; the string says why (for the log).
     Close(String),
+    /// Close a connection whose request is refused or was never completed:
+    /// why (for the log), whether the bytes were not a request at all
+    /// (stock's REJ_BAD_REQ, else OTHER), and the distcc exit code of the
+    /// reason (the summary's `ret:`).
+    Refuse {
+        why: String,
+        bad_request: bool,
+        ret: u8,
+    },
     /// The client closed its end while its job waited or ran.
     ClientGone,
     /// The reply is fully written: close.
     Finished,
+}
+
+fn refuse(why: String, bad_request: bool, kind: Kind) -> Step {
+    Step::Refuse {
+        why,
+        bad_request,
+        ret: kind.exit_code(),
+    }
 }
 
 /// A client connection.
@@ -86,6 +104,8 @@ pub struct Connection {
     pub peer: SocketAddr,
     pub phase: Phase,
     pub deadline: Option<Instant>,
+    /// When it was accepted (the summary's time of a refused request).
+    pub accepted: Instant,
 }
 
 /// How much a payload buffer may grow ahead of the bytes that arrived.
@@ -145,6 +165,7 @@ impl Connection {
                 splice: Splice::Undecided,
             },
             deadline: None,
+            accepted: Instant::now(),
         }
     }
 
@@ -184,13 +205,18 @@ impl Connection {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return step,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(self.phase, Phase::ReadingRequest { .. }) => {
+                    return refuse(format!("read error: {e}"), false, Kind::Io);
+                }
                 Err(e) => return Step::Close(format!("read error: {e}")),
             };
             if n == 0 {
                 return match self.phase {
-                    Phase::ReadingRequest { .. } => {
-                        Step::Close("client closed before sending the whole request".into())
-                    }
+                    Phase::ReadingRequest { .. } => refuse(
+                        "client closed before sending the whole request".into(),
+                        false,
+                        Kind::Truncated,
+                    ),
                     _ => Step::ClientGone,
                 };
             }
@@ -206,7 +232,7 @@ impl Connection {
                     };
                     let request = match request {
                         Ok(r) => r,
-                        Err(e) => return Step::Close(format!("bad request: {e}")),
+                        Err(e) => return refuse(format!("bad request: {e}"), true, e.kind()),
                     };
                     // Once the request is complete the decoder has handed
                     // its argv over to it.
@@ -219,7 +245,7 @@ impl Connection {
                     {
                         match cfg.check(argv) {
                             Ok(c) => *checked = Some(c),
-                            Err(e) => return Step::Close(format!("refused: {e}")),
+                            Err(e) => return refuse(format!("refused: {e}"), false, e.kind()),
                         }
                     }
                     if let Some(req) = request {
@@ -269,16 +295,20 @@ impl Connection {
             Ok(Received::Moved(n)) => n,
             Ok(Received::WouldBlock) => return SpliceStep::WouldBlock,
             Ok(Received::Closed) => {
-                return SpliceStep::Finished(Step::Close(
+                return SpliceStep::Finished(refuse(
                     "client closed before sending the whole request".into(),
+                    false,
+                    Kind::Truncated,
                 ));
             }
-            Err(e) => return SpliceStep::Finished(Step::Close(format!("read error: {e}"))),
+            Err(e) => {
+                return SpliceStep::Finished(refuse(format!("read error: {e}"), false, Kind::Io));
+            }
         };
         match decoder.source_moved(n) {
             Ok(None) => SpliceStep::Progress,
             Ok(Some(req)) => SpliceStep::Finished(self.queue(req)),
-            Err(e) => SpliceStep::Finished(Step::Close(format!("bad request: {e}"))),
+            Err(e) => SpliceStep::Finished(refuse(format!("bad request: {e}"), true, e.kind())),
         }
     }
 

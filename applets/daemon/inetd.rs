@@ -3,22 +3,24 @@
 //!
 //! Blocking I/O on fd 0 and 1, the same decoder, checks and job runner as
 //! the daemon. When stdin is an IP socket the access list applies; through
-//! a pipe there is no peer address and it is skipped, as in stock. Only a
-//! socket is watched for a hang-up while compiling, so a client that closes
-//! its write side of a pipe after the request still gets its reply.
+//! a pipe there is no peer address and it is skipped, as in stock. While
+//! compiling, a socket is watched for a hang-up and pipes for the reader of
+//! stdout going away (a client that only closes its write side of a pipe
+//! after the request still gets its reply). The job is summed up in stock's
+//! line, as in daemon mode (summary.rs).
 
-use super::compiler::Config;
+use super::compiler::{Checked, Config};
 use super::runner::{self, JobControl, JobResult, Stop, Task};
 use distcc::acl::AccessList;
-use distcc::protocol::RequestDecoder;
+use distcc::protocol::{Request, RequestDecoder};
 use distcc::{Error, Kind, Result};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 /// The peer address of fd 0, if it is an IP socket.
-fn peer_of_stdin() -> Option<IpAddr> {
+fn peer_of_stdin() -> Option<SocketAddr> {
     // SAFETY: getpeername into a zeroed sockaddr_storage of the given size.
     unsafe {
         let mut ss: libc::sockaddr_storage = std::mem::zeroed();
@@ -29,13 +31,13 @@ fn peer_of_stdin() -> Option<IpAddr> {
         match i32::from(ss.ss_family) {
             libc::AF_INET => {
                 let sin = &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
-                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                    sin.sin_addr.s_addr,
-                ))))
+                let ip = IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                Some(SocketAddr::new(ip, u16::from_be(sin.sin_port)))
             }
             libc::AF_INET6 => {
                 let sin6 = &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
-                Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+                let ip = IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr));
+                Some(SocketAddr::new(ip, u16::from_be(sin6.sin6_port)))
             }
             _ => None,
         }
@@ -51,20 +53,39 @@ pub fn stdin_is_socket() -> bool {
     }
 }
 
-/// On a socket (real inetd), a client that hangs up while its job runs
-/// gets its compiler killed, as in daemon mode. Through a pipe, EOF on
-/// stdin is normal and is not watched.
-fn watch_for_hangup(control: Arc<JobControl>, done: Arc<std::sync::atomic::AtomicBool>) {
+/// A client that goes away while its job runs gets its compiler killed,
+/// as in daemon mode. On a socket (real inetd) that is a hang-up of fd 0.
+/// Through pipes (ssh) EOF on stdin alone is not taken as one (a client may
+/// close its side once the request is sent), but the reader of stdout
+/// going away is: nobody is left to take the reply.
+fn watch_for_hangup(
+    control: Arc<JobControl>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+    socket: bool,
+) {
+    use std::sync::atomic::Ordering;
     std::thread::spawn(move || {
-        while !done.load(std::sync::atomic::Ordering::Relaxed) {
-            let mut pfd = libc::pollfd {
-                fd: 0,
-                events: libc::POLLRDHUP,
-                revents: 0,
+        while !done.load(Ordering::Acquire) {
+            let mut pfd = if socket {
+                libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLRDHUP,
+                    revents: 0,
+                }
+            } else {
+                // POLLERR is reported for a pipe whose reader is gone.
+                libc::pollfd {
+                    fd: 1,
+                    events: 0,
+                    revents: 0,
+                }
             };
             // SAFETY: poll on one valid pollfd for at most a second.
             let n = unsafe { libc::poll(&mut pfd, 1, 1000) };
-            if n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+            // A job that ended meanwhile was answered: its client may
+            // hang up as it likes.
+            if n > 0 && pfd.revents & gone != 0 && !done.load(Ordering::Acquire) {
                 log::warn!("client hung up, killing its compiler");
                 control.stop(Stop::ClientGone, libc::SIGTERM);
                 return;
@@ -73,18 +94,9 @@ fn watch_for_hangup(control: Arc<JobControl>, done: Arc<std::sync::atomic::Atomi
     });
 }
 
-/// Serves one job on stdin/stdout.
-pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
-    match peer_of_stdin() {
-        Some(ip) if !acl.allows(ip) => {
-            return Err(Error::new(
-                Kind::AccessDenied,
-                format!("client {ip} not allowed"),
-            ));
-        }
-        Some(ip) => log::info!("inetd client {ip}"),
-        None => log::info!("stdin is not an IP socket: no access check"),
-    }
+/// Reads and checks the request on stdin; an error says whether the bytes
+/// were not a request at all.
+fn read_request(cfg: &Config) -> std::result::Result<(Request, Checked), (Error, bool)> {
     let mut decoder = RequestDecoder::new(super::compiler::request_limits());
     let mut checked = None;
     let mut buf = vec![0u8; 64 * 1024];
@@ -92,14 +104,12 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
     let request = loop {
         let n = stdin
             .read(&mut buf)
-            .map_err(|e| Error::io("reading stdin", e))?;
+            .map_err(|e| (Error::io("reading stdin", e), false))?;
         if n == 0 {
-            return Err(Error::new(
-                Kind::Truncated,
-                "stdin ended before the request did",
-            ));
+            let e = Error::new(Kind::Truncated, "stdin ended before the request did");
+            return Err((e, false));
         }
-        let req = decoder.feed(&buf[..n])?;
+        let req = decoder.feed(&buf[..n]).map_err(|e| (e, true))?;
         let argv = match &req {
             Some(r) => Some(&r.argv[..]),
             None => decoder.argv(),
@@ -107,13 +117,39 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         if checked.is_none()
             && let Some(argv) = argv
         {
-            checked = Some(cfg.check(argv)?);
+            checked = Some(cfg.check(argv).map_err(|e| (e, false))?);
         }
         if let Some(r) = req {
             break r;
         }
     };
-    let checked = checked.ok_or_else(|| Error::new(Kind::Protocol, "request without argv"))?;
+    let checked =
+        checked.ok_or_else(|| (Error::new(Kind::Protocol, "request without argv"), true))?;
+    Ok((request, checked))
+}
+
+/// Serves one job on stdin/stdout.
+pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
+    let peer = peer_of_stdin();
+    match peer {
+        Some(addr) if !acl.allows(addr.ip()) => {
+            return Err(Error::new(
+                Kind::AccessDenied,
+                format!("client {} not allowed", addr.ip()),
+            ));
+        }
+        Some(addr) => log::debug!("inetd client {addr}"),
+        None => log::debug!("stdin is not an IP socket: no access check"),
+    }
+    let started = std::time::Instant::now();
+    let (request, checked) = match read_request(&cfg) {
+        Ok(r) => r,
+        Err((e, bad_request)) => {
+            let peer = super::summary::peer_name(peer.as_ref());
+            super::summary::log_refused(&peer, bad_request, e.exit_code(), started.elapsed());
+            return Err(e);
+        }
+    };
     let control = Arc::new(JobControl::default());
     if let Some(limit) = cfg.job_lifetime {
         let c = Arc::clone(&control);
@@ -125,9 +161,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         });
     }
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    if stdin_is_socket() {
-        watch_for_hangup(Arc::clone(&control), Arc::clone(&done));
-    }
+    watch_for_hangup(Arc::clone(&control), Arc::clone(&done), stdin_is_socket());
     let task = Task {
         id: 0,
         version: request.version,
@@ -138,14 +172,11 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
         control,
     };
     let outcome = runner::run(task, &cfg, &mut super::jobdir::Slot::default());
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    log::info!(
-        "client: stdin {} exit:{} time:{}ms {} {}",
-        outcome.result.name(),
-        outcome.status >> 8,
-        outcome.elapsed.as_millis(),
-        outcome.compiler,
-        outcome.input
+    done.store(true, std::sync::atomic::Ordering::Release);
+    super::summary::log(
+        &super::summary::peer_name(peer.as_ref()),
+        outcome.result,
+        &outcome,
     );
     let Some(reply) = outcome.reply else {
         return Err(Error::new(

@@ -31,6 +31,7 @@ mod spawn;
 mod spliced;
 mod startup;
 mod stats;
+mod summary;
 mod syslog;
 mod traits;
 

@@ -23,7 +23,6 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -245,10 +244,24 @@ impl Server {
             }
             Step::Close(why) => {
                 if let Some(c) = self.conns.get(&id) {
-                    if matches!(c.phase, Phase::ReadingRequest { .. }) {
+                    log::warn!("client: {} closed: {why}", c.peer);
+                }
+                self.close(id);
+            }
+            Step::Refuse {
+                why,
+                bad_request,
+                ret,
+            } => {
+                if let Some(c) = self.conns.get(&id) {
+                    if bad_request {
                         self.stats.rej_bad_req += 1;
+                    } else {
+                        self.stats.record(JobResult::Other, Duration::ZERO, "", "");
                     }
                     log::warn!("client: {} closed: {why}", c.peer);
+                    let peer = super::summary::peer_name(Some(&c.peer));
+                    super::summary::log_refused(&peer, bad_request, ret, c.accepted.elapsed());
                 }
                 self.close(id);
             }
@@ -372,7 +385,7 @@ impl Server {
         } else {
             o.result
         };
-        log_summary(&conn.peer, result, &o);
+        super::summary::log(&super::summary::peer_name(Some(&conn.peer)), result, &o);
         self.stats.record(result, o.elapsed, &o.input, &o.compiler);
         match (o.reply, conn.stream.as_mut()) {
             (Some(reply), Some(stream)) => {
@@ -469,33 +482,4 @@ fn send_stats(stream: mio::net::TcpStream, page: &str) {
     let mut req = [0u8; 1024];
     let n = s.read(&mut req).unwrap_or(0);
     let _ = s.write_all(super::metrics::answer(&req[..n], page).as_bytes());
-}
-
-/// Stock's job summary line.
-fn log_summary(peer: &SocketAddr, result: JobResult, o: &Outcome) {
-    let st = o.status;
-    let (exit, sig, core) = if libc::WIFEXITED(st) {
-        (libc::WEXITSTATUS(st), 0, 0)
-    } else {
-        (0, libc::WTERMSIG(st), i32::from(libc::WCOREDUMP(st)))
-    };
-    let ret = match result {
-        JobResult::CompileOk => 0,
-        JobResult::CompileError => exit,
-        JobResult::CompileTimeout => 118,
-        JobResult::CliDisconn => 107,
-        JobResult::Other => 100,
-    };
-    if let Some(err) = &o.error {
-        log::warn!("client: {peer} job failed: {err}");
-    }
-    log::info!(
-        "client: {}:{} {} exit:{exit} sig:{sig} core:{core} ret:{ret} time:{}ms {} {}",
-        peer.ip(),
-        peer.port(),
-        result.name(),
-        o.elapsed.as_millis(),
-        o.compiler,
-        o.input
-    );
 }
