@@ -568,3 +568,54 @@ fn clang_debug_info_names_the_client_source_and_directory() {
         assert_eq!(names(&dir, "remote.o"), local_names, "{opts}");
     }
 }
+
+/// An object the server compiled that does not fit on the client's disk
+/// (a 16 KiB tmpfs, in a mount namespace of the client's own) is not the
+/// server's fault: it is not backed off, the compile falls back to local,
+/// whose compiler reports the full disk, and no partial object is left.
+#[test]
+fn a_full_output_disk_does_not_back_off_the_server() {
+    let d = ours_d();
+    let dir = TestDir::new("fullout");
+    let body: String = (0..400)
+        .map(|i| {
+            format!(
+                "int f{i}(int x) {{ return x * {i} + f{}(x - 1); }}\n",
+                i.max(1) - 1
+            )
+        })
+        .collect();
+    dir.write("big.c", format!("int f0(int x);\n{body}"));
+    std::fs::create_dir_all(dir.join("small")).unwrap();
+    let mut cmd = Command::new("unshare");
+    client_env(&mut cmd, &dir, &d.host(""));
+    let out = run(cmd
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=16k tmpfs small && exec \"$@\"",
+            "sh",
+        ])
+        .arg(bin())
+        .args(["gcc", "-c", "big.c", "-o", "small/big.o"]));
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+    assert!(!out.status.success(), "{}", show(&out));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("No space left on device"), "{said}");
+    assert!(
+        said.contains("compiled on 127.0.0.1:") && said.contains("running locally instead"),
+        "{said}"
+    );
+    let port = d.port;
+    assert!(
+        !dir.join(&format!("distccdir/lock/backoff_tcp_127.0.0.1_{port}_0"))
+            .exists(),
+        "the server was backed off: {said}"
+    );
+    assert!(
+        dir.listing().iter().all(|f| !f.starts_with("small/")),
+        "{:?}",
+        dir.listing()
+    );
+}

@@ -62,6 +62,10 @@ enum Outcome {
     RemoteFailed { reply: Reply, pump: bool },
     /// A failure that must not be turned into a fallback.
     Fatal(Error),
+    /// The server compiled, but the output could not be written here (a
+    /// full or read-only disk): not the server's fault, so it is not backed
+    /// off; the local compile reports the problem in its own words.
+    WriteFailed(Error),
 }
 
 /// The option that keeps a server's diagnostics coloured, when ours are.
@@ -219,6 +223,7 @@ impl<'a> Build<'a> {
             match self.attempt(job, &list, &picked) {
                 Ok(Outcome::Done(code)) => return Ok(code),
                 Ok(Outcome::Fatal(e)) => return Err(e),
+                Ok(Outcome::WriteFailed(e)) => return self.write_failed(job, &name, e),
                 Ok(Outcome::RemoteFailed { reply, pump }) => {
                     return self.remote_failed(job, picked, reply, pump);
                 }
@@ -253,6 +258,23 @@ impl<'a> Build<'a> {
             }
             None => log::warn!("failed to distribute {input}: {why}, running locally instead"),
         }
+        let pool = self.pools.0;
+        let lock = pick::lock_local(self.env, pool, &mut self.state)?;
+        self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
+        local::run(&job.argv, self.env.safeguard)
+    }
+
+    /// The server's output could not be written here: compiles locally (the
+    /// compiler then says what is wrong with the disk in its own words), or
+    /// fails when fallback is off. The server is not to blame.
+    fn write_failed(&mut self, job: &Job, host: &str, why: Error) -> Result<u8> {
+        let input = job.input.to_string_lossy();
+        if !self.env.fallback {
+            return Err(why.within(format!("{input} compiled on {host}, but not written")));
+        }
+        log::warn!(
+            "{input} compiled on {host}, but writing its output failed: {why}; running locally instead"
+        );
         let pool = self.pools.0;
         let lock = pick::lock_local(self.env, pool, &mut self.state)?;
         self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
@@ -533,8 +555,8 @@ impl<'a> Build<'a> {
         // (stock writes an empty file that make would take for an object).
         // Other empty objects are written, as stock does (`true -c x.i`).
         let no_object = reply.object.is_empty() && job.argv.iter().any(|a| a == "-fsyntax-only");
-        if !no_object {
-            remote::write_output(Path::new(&job.output), &reply.object)?;
+        if !no_object && let Err(e) = remote::write_output(Path::new(&job.output), &reply.object) {
+            return Ok(Outcome::WriteFailed(e));
         }
         if let (Some((path, absolute_names)), Some(d)) = (dotd, &reply.dotd) {
             let mut d = std::borrow::Cow::Borrowed(&d[..]);
@@ -557,7 +579,9 @@ impl<'a> Build<'a> {
             } else {
                 distcc::dotd_wrap::rewrap_gcc(&d).into()
             };
-            remote::write_output(path, &d)?;
+            if let Err(e) = remote::write_output(path, &d) {
+                return Ok(Outcome::WriteFailed(e));
+            }
         }
         let _ = std::io::stdout().write_all(&reply.stdout);
         let _ = std::io::stderr().write_all(&reply.stderr);
