@@ -18,9 +18,16 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let invocation = applet::select(std::env::args_os().collect());
-    let program = program_name(invocation.applet);
+    let applet = invocation.applet;
+    let program = program_name(applet);
     match run(invocation) {
         Ok(code) => code,
+        // pump is a shell script in stock: it says `pump: error: ...` and
+        // exits 1 when it cannot start the build.
+        Err(err) if applet == Applet::Pump => {
+            eprintln!("{program}: error: {err}");
+            ExitCode::from(1)
+        }
         Err(err) => {
             log::error!("{err}");
             if !log::log_enabled!(log::Level::Error) || logs_elsewhere() {

@@ -848,3 +848,25 @@ fn trigraphs_fall_back_with_the_reason() {
     compile_locally(&work, "gcc", &TRIGRAPH_LOCAL, &[]);
     assert_same_file(&work, "tokens.o", "local.o", "trigraphs");
 }
+
+/// Without a `,cpp` host, `pump CMD` and `pump --startup` say so as stock's
+/// pump does (`pump: error: ...`, nothing on stdout for eval) and exit 1.
+#[test]
+fn no_pump_host_is_an_error_of_pumps_own() {
+    let dir = TestDir::new("pump-nocpp");
+    let location = bin().parent().unwrap().to_path_buf();
+    for args in [&["true"][..], &["--startup"][..]] {
+        let out = run(pump(&dir, Some("127.0.0.1:1/4,lzo"))
+            .env("DISTCC_LOCATION", &location)
+            .args(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
+        assert!(out.stdout.is_empty(), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "pump: error: pump mode requested, but distcc hosts list does not contain any hosts with ',cpp' option"
+            ) && !err.contains("include-server["),
+            "{args:?}: {err}"
+        );
+    }
+}
