@@ -8,8 +8,10 @@
 //! detached and prints only the `export NAME='value'` lines stock prints, for
 //! `eval`; `pump --shutdown` stops it using those variables. Hosts are
 //! checked as stock does: `DISTCC_POTENTIAL_HOSTS` through our `lsdistcc`
-//! applet, else `distcc --show-hosts` must list a `,cpp` host. Messages go to
-//! stderr so stdout carries only what the user asked for.
+//! applet, else `distcc --show-hosts` must list a `,cpp` host. As with
+//! stock's script, the progress banners (`__________Using ...`, `Shutting
+//! down ...`) go to stdout and warnings and errors to stderr; `--startup`
+//! prints no banner, so its stdout stays fit for `eval`.
 
 use crate::include_server::{event_loop, normalise, signals};
 use distcc::applet::Invocation;
@@ -152,7 +154,7 @@ fn determine_hosts(loc: &Path, verbose: bool) -> Result<Option<String>> {
             .map(|l| format!("{},cpp,lzo", l.trim()))
             .collect();
         if verbose {
-            eprintln!("__________Found {} available distcc servers", hosts.len());
+            println!("__________Found {} available distcc servers", hosts.len());
         }
         return Ok(Some(format!("--randomize {}", hosts.join(" "))));
     }
@@ -192,9 +194,9 @@ fn determine_hosts(loc: &Path, verbose: bool) -> Result<Option<String>> {
         "servers"
     };
     if verbose && pump == hosts.len() {
-        eprintln!("__________Using {} distcc {word} in pump mode", hosts.len());
+        println!("__________Using {} distcc {word} in pump mode", hosts.len());
     } else if verbose {
-        eprintln!(
+        println!(
             "__________Using {} distcc {word}, of which only {pump} support(s) pump mode",
             hosts.len()
         );
@@ -247,7 +249,7 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
         distcc::logging::Destination::Stderr,
     );
     let loc = location(argv0)?;
-    eprintln!("__________Using distcc-pump from {}", loc.display());
+    println!("__________Using distcc-pump from {}", loc.display());
     let hosts = determine_hosts(&loc, true)?;
     let dir = make_socket_dir()?;
     let socket = dir.join("socket");
@@ -286,7 +288,7 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
         )),
     };
     report_discrepancies(&dir);
-    eprintln!("__________Shutting down distcc-pump include server");
+    println!("__________Shutting down distcc-pump include server");
     running.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
     let status = status?;
@@ -377,7 +379,7 @@ fn shutdown() -> Result<ExitCode> {
     if let Some(pid) = pid
         && signals::alive(pid)
     {
-        eprintln!("__________Shutting down distcc-pump include server");
+        println!("__________Shutting down distcc-pump include server");
         signals::terminate(pid);
         let deadline = Instant::now() + Duration::from_secs(20);
         while signals::alive(pid) && Instant::now() < deadline {

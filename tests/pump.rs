@@ -83,10 +83,13 @@ fn exit_status_passes_through() {
     let dir = TestDir::new("pump-exit");
     let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).args(["sh", "-c", "exit 3"]));
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    // Banners on stdout, as stock's script prints them.
+    let said = String::from_utf8_lossy(&out.stdout);
     assert!(
-        err.contains("__________Using distcc-pump from /usr/bin"),
-        "{err}"
+        said.contains("__________Using distcc-pump from /usr/bin\n")
+            && said.contains("__________Shutting down distcc-pump include server\n"),
+        "{}",
+        show(&out)
     );
     // The command saw the include server and pump's variables.
     let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).args([
@@ -95,7 +98,13 @@ fn exit_status_passes_through() {
         "test -S \"$INCLUDE_SERVER_PORT\" && test -d \"$INCLUDE_SERVER_DIR\" && echo ok",
     ]));
     assert!(out.status.success(), "{}", show(&out));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "ok"),
+        "{}",
+        show(&out)
+    );
     // Nothing left behind in TMPDIR.
     let left: Vec<_> = std::fs::read_dir(dir.join("ctmp"))
         .unwrap()
@@ -299,13 +308,15 @@ fn finds_distcc_beside_its_own_link() {
     let out = run(cmd.args(show_path));
     assert!(out.status.success(), "{}", show(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stdout)
             .contains(&format!("Using distcc-pump from {bin_dir}\n")),
         "{}",
         show(&out)
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{bin_dir}:")),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&format!("{bin_dir}:"))),
         "{}",
         show(&out)
     );
@@ -317,7 +328,9 @@ fn finds_distcc_beside_its_own_link() {
     let out = run(cmd.args(show_path));
     assert!(out.status.success(), "{}", show(&out));
     assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with(&format!("{bin_dir}:")),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&format!("{bin_dir}:"))),
         "{}",
         show(&out)
     );
@@ -860,7 +873,9 @@ fn no_pump_host_is_an_error_of_pumps_own() {
             .env("DISTCC_LOCATION", &location)
             .args(args));
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
-        assert!(out.stdout.is_empty(), "{}", show(&out));
+        if args == ["--startup"] {
+            assert!(out.stdout.is_empty(), "{}", show(&out));
+        }
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(
