@@ -114,6 +114,22 @@ fn dependency_files_with_md_mf() {
         assert!(deps.starts_with("t.o:"), "{deps}");
         assert!(deps.contains("hdr.h") && deps.contains("stdio.h"), "{deps}");
         assert_eq!(wait_compiles(&d, 1), 1);
+        // An object in another directory is the target, -MF or not, as in
+        // a local compile (stock names `t.o`, and make never rebuilds
+        // sub/t.o after a header changes).
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        for (n, md) in ["-MMD", "-MD"].into_iter().enumerate() {
+            let args = |d: &'static str| ["gcc", md, "-MF", d, "-c", "t.c", "-o", "sub/t.o"];
+            assert_quiet_ok(&run(client(&dir, &d.host(opts)).args(args("sub/t.d"))));
+            assert_eq!(wait_compiles(&d, n + 2), n + 2);
+            assert!(local(&dir, &args("sub/local.d")).status.success());
+            let remote = String::from_utf8(read(&dir.join("sub/t.d"))).unwrap();
+            assert!(remote.starts_with("sub/t.o:"), "{remote}");
+            assert_eq!(
+                remote,
+                String::from_utf8(read(&dir.join("sub/local.d"))).unwrap()
+            );
+        }
     }
 }
 

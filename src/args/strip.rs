@@ -72,9 +72,9 @@ pub fn server_argv(argv: &[OsString]) -> Vec<OsString> {
 /// The local preprocessor command: `-o X`/`-oX` removed, `-c`/`-S` become `-E`.
 /// Its stdout is the preprocessed source.
 ///
-/// Unlike distcc 3.4, `-MD`/`-MMD` without `-MF` still write the `.d` file
-/// where a local compile would (beside the output, naming the output as the
-/// target), because `-MF` and `-MQ` are added from the output name.
+/// Unlike distcc 3.4, `-MD`/`-MMD` write the `.d` file where a local compile
+/// would (beside the output when there is no `-MF`) and name the output as
+/// its target, because `-MF` and `-MQ` are added from the output name.
 pub fn cpp_argv(job: &Job) -> Vec<OsString> {
     let mut out = Vec::with_capacity(job.argv.len());
     let mut i = 0;
@@ -96,13 +96,19 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
         i += 1;
     }
     let has = |pred: &dyn Fn(&[u8]) -> bool| job.argv.iter().any(|a| pred(a.as_encoded_bytes()));
-    if has(&|a| a == b"-MD" || a == b"-MMD") && !has(&|a| a.starts_with(b"-MF")) {
-        out.push(OsString::from("-MF"));
-        out.push(super::classify::replace_extension(
-            job.output.as_encoded_bytes(),
-            b"d",
-        ));
-        if !has(&|a| a.starts_with(b"-MT") || a.starts_with(b"-MQ")) {
+    if has(&|a| a == b"-MD" || a == b"-MMD") {
+        if !has(&|a| a.starts_with(b"-MF")) {
+            out.push(OsString::from("-MF"));
+            out.push(super::classify::replace_extension(
+                job.output.as_encoded_bytes(),
+                b"d",
+            ));
+        }
+        // The driver names the output as the target of its own -MD/-MMD
+        // when compiling, but not under -E: without this, `-MF d -o sub/a.o`
+        // would name `a.o` and make would never rebuild sub/a.o. The
+        // preprocessor's own `-Wp,-MD,f` names the source's `.o`, as here.
+        if !job.preprocessor_deps && !has(&|a| a.starts_with(b"-MT") || a.starts_with(b"-MQ")) {
             out.push(OsString::from("-MQ"));
             out.push(job.output.clone());
         }
@@ -153,6 +159,23 @@ mod tests {
             panic!()
         };
         assert_eq!(cpp_argv(&job), argv("gcc -MMD -MF d.d -MT t -E x.c"));
+        // -MF of its own: the target is still the output.
+        let Verdict::Distribute(job) =
+            classify(&argv("gcc -MMD -MF sub/a.d -c a.c -o sub/a.o")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            cpp_argv(&job),
+            argv("gcc -MMD -MF sub/a.d -E a.c -MQ sub/a.o")
+        );
+        // The preprocessor's own -MD names the source's .o, as locally.
+        let Verdict::Distribute(job) =
+            classify(&argv("gcc -Wp,-MD,sub/.a.d -c a.c -o sub/a.o")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(cpp_argv(&job), argv("gcc -MD -MF sub/.a.d -E a.c"));
         let Verdict::Distribute(job) = classify(&argv("gcc -S x.c -ox.s")).unwrap() else {
             panic!()
         };
