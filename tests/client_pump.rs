@@ -190,6 +190,22 @@ fn no_include_server_downgrades_to_protocol_2() {
             .unwrap()
             .contains("CPATH is set")
     );
+    // Already preprocessed: sent as it is, and the log says so.
+    dir.write("proj/p.i", "int p(void) { return 1; }\n");
+    let mut cmd = client(&dir, &d.host(",cpp,lzo"));
+    cmd.current_dir(dir.join("proj"))
+        .env("DISTCC_LOG", &log)
+        .env("DISTCC_VERBOSE", "1")
+        .args(["gcc", "-c", "p.i"]);
+    assert_quiet_ok(&run(&mut cmd));
+    assert_eq!(wait_compiles(&d, 3), 3);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(
+            "not using pump mode for p.i: input is already preprocessed; sending it as it is"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

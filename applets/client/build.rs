@@ -386,9 +386,14 @@ impl<'a> Build<'a> {
             } else {
                 log::Level::Warn
             };
+            let then = if job.preprocessed {
+                "sending it as it is"
+            } else {
+                "preprocessing locally"
+            };
             log::log!(
                 level,
-                "not using pump mode for {}: {why}; preprocessing locally",
+                "not using pump mode for {}: {why}; {then}",
                 job.input.to_string_lossy()
             );
             version = Version::LZO;
