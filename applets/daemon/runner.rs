@@ -228,24 +228,21 @@ fn execute_in(
             let from_stdin = matches!(source_arg, rewrite::Source::Stdin(_));
             let mut cmd =
                 rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
-            // Clang expands its predefined macros even in preprocessed
-            // input (a source that #undefs `linux` and uses the name would
-            // not compile): it is told not to define them. It also names a
-            // source read from stdin `-` in debug information, where GCC
-            // takes the line marker's name: name it as a file would.
+            // Clang takes the name of a source read from stdin to be `-`
+            // (GCC takes the line marker's): in debug information, in PGO
+            // counter names of static functions, in Objective-C module
+            // names. It is given the name a file would have. (Clang also
+            // expands its predefined macros in preprocessed input, so a
+            // source that #undefs `linux` and uses the name fails here as
+            // with stock and is retried locally: `-undef` would fix that but
+            // break the `#pragma pack`/`unroll` arguments `clang -E` leaves
+            // unexpanded.)
             let clang = from_stdin
                 && cfg
                     .compilers
                     .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
                     .clang;
             if clang {
-                cmd.argv.push("-undef".into());
-            }
-            let debug_info = task.checked.argv.iter().skip(1).any(|a| {
-                let a = a.as_encoded_bytes();
-                a.starts_with(b"-g") && a != b"-g0"
-            });
-            if clang && debug_info {
                 let name = super::traits::main_file_name(stdin.as_deref(), source);
                 cmd.argv.extend([
                     "-Xclang".into(),

@@ -2,9 +2,8 @@
 //! it takes `-fmacro-prefix-map` (line_prefix.rs) and whether it is Clang.
 //! Clang names a source read from stdin `-` in its debug information, where
 //! GCC takes the name from the first line marker (the daemon then passes
-//! the name with `-main-file-name`, [`main_file_name`]), and it expands its
-//! predefined macros even in preprocessed input (the daemon passes
-//! `-undef`).
+//! the name with `-main-file-name`, [`main_file_name`]); the name also goes
+//! into PGO counter names and Objective-C module names.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
