@@ -1104,6 +1104,36 @@ fn inetd_on_pipes_kills_the_compiler_of_a_client_gone() {
     assert!(log.contains("client: stdin CLI_DISCONN"), "{log}");
 }
 
+/// Through ssh the inetd daemon's stderr is the user's terminal: a client
+/// that drops the connection before its request is complete (its own
+/// preprocessing failed) is logged, not printed there.
+#[test]
+fn inetd_client_that_leaves_early_is_logged_not_printed() {
+    let dir = TestDir::new("inetdearly");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    for with_log in [false, true] {
+        let mut cmd = ours("distccd");
+        cmd.args(["--inetd", "--enable-tcp-insecure"])
+            .env("TMPDIR", &dir.path)
+            .stdin(Stdio::null());
+        if with_log {
+            cmd.arg("--log-file").arg(dir.join("d.log"));
+        }
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(108), "{}", show(&out));
+        assert!(
+            out.stderr.is_empty() && out.stdout.is_empty(),
+            "{}",
+            show(&out)
+        );
+    }
+    let log = std::fs::read_to_string(dir.join("d.log")).unwrap();
+    assert!(
+        log.contains("client: stdin OTHER exit:0 sig:0 core:0 ret:108"),
+        "{log}"
+    );
+}
+
 /// Every connection gets stock's summary line, refused ones too: bytes
 /// that are not a request (REJ_BAD_REQ), a command that may not run here
 /// and a client that leaves half-way (OTHER), each with its exit code.

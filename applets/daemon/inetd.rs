@@ -145,9 +145,13 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
     let (request, checked) = match read_request(&cfg) {
         Ok(r) => r,
         Err((e, bad_request)) => {
+            // Logged, not printed: through ssh the daemon's stderr is the
+            // user's terminal, and a client that drops the connection (its
+            // own preprocessing failed) is routine.
             let peer = super::summary::peer_name(peer.as_ref());
+            log::warn!("client: {peer} closed: {e}");
             super::summary::log_refused(&peer, bad_request, e.exit_code(), started.elapsed());
-            return Err(e);
+            return Ok(ExitCode::from(e.exit_code()));
         }
     };
     let control = Arc::new(JobControl::default());
