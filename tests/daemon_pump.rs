@@ -554,3 +554,52 @@ fn pump_store_gives_way_on_a_small_tmpdir() {
         assert_compiled(&d, &resp);
     }
 }
+
+/// Two headers with the same bytes under `#pragma once` (a generated
+/// config header copied to two places) are two files for GCC when their
+/// mtimes differ, as they do on the client: the server must not give them
+/// the same mtime, or the second is skipped (a different object, a `.d`
+/// without it). The server gives a later copy an mtime of its own.
+#[test]
+fn identical_once_only_headers_are_both_read() {
+    let d = start(&["--jobs", "1"]);
+    let header = "#pragma once\n+ 1\n";
+    let source = "int counter = 0\n#include \"a/inc.h\"\n#include \"b/inc.h\"\n;\n";
+    let local = TestDir::new("oncecopies");
+    local.write("t.c", source);
+    local.write("a/inc.h", header);
+    local.write("b/inc.h", header);
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(local.join("a/inc.h"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = run(Command::new("gcc")
+        .current_dir(&local.path)
+        .args(["-c", "t.c", "-o", "local.o", "-MD", "-MF", "local.d"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let argv = ["gcc", "-c", "t.c", "-o", "t.o", "-MD", "-MF", "t.d"];
+    // Twice: the second job finds the first one's tree kept.
+    for _ in 0..2 {
+        let files = vec![
+            file(&format!("{CWD}/t.c"), source.as_bytes()),
+            file(&format!("{CWD}/a/inc.h"), header.as_bytes()),
+            file(&format!("{CWD}/b/inc.h"), header.as_bytes()),
+        ];
+        let resp = roundtrip(d.port, &pump(CWD, &argv, files)).expect("a reply");
+        assert_compiled(&d, &resp);
+        let object = decompress(&resp.object, 1 << 26).unwrap();
+        assert!(
+            object == std::fs::read(local.join("local.o")).unwrap(),
+            "the object differs from the local one"
+        );
+        let dotd =
+            String::from_utf8(decompress(resp.dotd.as_ref().unwrap(), 1 << 20).unwrap()).unwrap();
+        assert!(
+            dotd.contains("a/inc.h") && dotd.contains("b/inc.h"),
+            "{dotd}"
+        );
+    }
+}
