@@ -163,4 +163,24 @@ fn ssh_failure_falls_back() {
     assert!(dir.join("t.o").exists());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("running locally instead"), "{text}");
+    // The reason is ssh's ending, not a server's refusal.
+    assert!(text.contains("ssh exited with status 1"), "{text}");
+    // The same when ssh took the request and ended without an answer.
+    let ssh = dir.write(
+        "dropssh",
+        "#!/bin/sh\ntimeout 0.3 cat >/dev/null\nexit 255\n",
+    );
+    std::fs::set_permissions(&ssh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run(client(&dir, "@127.0.0.1")
+        .env("DISTCC_FALLBACK", "1")
+        .env("DISTCC_LOG", &log)
+        .env("DISTCC_SSH", &ssh)
+        .env("DISTCC_BACKOFF_PERIOD", "0")
+        .args(["gcc", "-c", "t.c"]));
+    assert_quiet_ok(&out);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("no answer over ssh (ssh exited with status 255)"),
+        "{text}"
+    );
 }

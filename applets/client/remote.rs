@@ -156,7 +156,21 @@ fn expand(version: Version, wire: Vec<u8>) -> Result<Vec<u8>> {
 
 /// Reads the whole reply and decompresses it.
 pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
-    let r = protocol::read_response(conn, version, Limits::default())?;
+    let r = match protocol::read_response(conn, version, Limits::default()) {
+        Ok(r) => r,
+        // Over ssh the likelier story is ssh's own: a host it cannot reach
+        // or log in to, or a remote distccd it cannot start.
+        Err(e) if e.kind() == Kind::Truncated => match conn.ssh_ended() {
+            Some(how) => {
+                return Err(Error::new(
+                    Kind::Truncated,
+                    format!("no answer over ssh ({how})"),
+                ));
+            }
+            None => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
     Ok(Reply {
         status: r.status,
         stderr: expand(version, r.stderr)?,

@@ -98,7 +98,7 @@ impl Connection {
             Ok(())
         };
         if head.len() + payload.len() <= UNCORKED_MAX {
-            return write(self).map_err(|e| Error::io("sending the request", e));
+            return write(self).map_err(|e| self.sending_failed(e));
         }
         self.corked(write)
     }
@@ -121,7 +121,7 @@ impl Connection {
         if let Connection::Tcp { stream, cork: true } = self {
             set_cork(stream, true);
         }
-        let r = f(self).map_err(|e| Error::io("sending the request", e));
+        let r = f(self).map_err(|e| self.sending_failed(e));
         if let Connection::Tcp { stream, cork: true } = self {
             set_cork(stream, false);
         }
@@ -155,6 +155,42 @@ impl Write for Connection {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl Connection {
+    /// The error of a failed send: over ssh, how ssh ended says more than
+    /// the broken pipe.
+    fn sending_failed(&mut self, e: std::io::Error) -> Error {
+        match self.ssh_ended() {
+            Some(how) => Error::new(Kind::Io, format!("sending the request over ssh: {how}")),
+            None => Error::io("sending the request", e),
+        }
+    }
+
+    /// For an ssh connection whose ssh has ended (waited for up to half a
+    /// second): how it ended, as a reason for a missing answer.
+    pub fn ssh_ended(&mut self) -> Option<String> {
+        let Connection::Ssh { child, .. } = self else {
+            return None;
+        };
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    return Some(match (status.code(), status.signal()) {
+                        (Some(code), _) => format!("ssh exited with status {code}"),
+                        (None, Some(sig)) => format!("ssh was killed by signal {sig}"),
+                        _ => format!("ssh ended: {status}"),
+                    });
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => return None,
+            }
+        }
     }
 }
 
