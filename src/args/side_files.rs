@@ -17,6 +17,7 @@ const EXACT: &[(&str, &str)] = &[
     ("-ftime-trace", "the time trace (.json)"),
     ("-fsave-optimization-record", "the optimization record"),
     ("-save-stats", "the .stats file"),
+    ("-gen-decls", "the Objective-C .decl file"),
 ];
 
 /// Option prefixes, with the files they write.
@@ -67,6 +68,7 @@ mod tests {
             "clang -fsave-optimization-record=bitstream -c x.c",
             "clang -foptimization-record-file=r.yaml -c x.c",
             "clang -save-stats=obj -c x.c",
+            "gcc -gen-decls -c x.m",
         ] {
             assert!(reason(&argv(cmd)).is_some(), "{cmd}");
         }
