@@ -99,6 +99,15 @@ pub fn select(mut argv: Vec<OsString>) -> Invocation {
             args: argv,
         };
     }
+    // `@host:/opt/distcc` in a host list runs `/opt/distcc --inetd` over
+    // ssh: the binary dropped on a server under its own name serves that.
+    if applet == Applet::Client && argv.first().is_some_and(|a| a == "--inetd") {
+        return Invocation {
+            applet: Applet::Daemon,
+            argv0: OsString::from("distccd"),
+            args: argv,
+        };
+    }
     if applet == Applet::Client
         && let Some(first) = argv.first()
         && let Some(&(_, sub)) = APPLET_NAMES.iter().find(|(n, _)| OsStr::new(n) == first)
@@ -156,6 +165,11 @@ mod tests {
         assert_eq!(inv.args, vec![OsString::from("--daemon")]);
         // A compiler named like an applet is not reinterpreted for masquerade.
         assert_eq!(sel(&["gcc", "pump"]).applet, Applet::Masquerade);
+        // What ssh runs for `@host:/opt/distcc`.
+        let inv = sel(&["/opt/distcc", "--inetd"]);
+        assert_eq!(inv.applet, Applet::Daemon);
+        assert_eq!(inv.args, vec![OsString::from("--inetd")]);
+        assert_eq!(sel(&["gcc", "--inetd"]).applet, Applet::Masquerade);
     }
 
     #[test]

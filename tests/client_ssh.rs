@@ -149,6 +149,13 @@ fn compile_over_ssh_with_our_distccd() {
     over_ssh(&format!("'{}' distccd", bin().display()));
 }
 
+/// The binary dropped on a server under its own name (`distcc`) serves
+/// `@host:/path/to/distcc`, which ssh runs as `/path/to/distcc --inetd`.
+#[test]
+fn compile_over_ssh_with_the_binary_under_its_own_name() {
+    over_ssh(&format!("'{}'", bin().display()));
+}
+
 #[test]
 fn ssh_failure_falls_back() {
     let dir = TestDir::new("sshfail");
