@@ -151,9 +151,6 @@ impl Tree {
         };
         let cwd_parts = components(cdir)?;
         self.dir_index(&mut pass, &cwd_parts)?;
-        // Files of this request with the same bytes, by (hash, length): how
-        // many came before.
-        let mut copies: HashMap<(u64, usize), i64> = HashMap::new();
         for entry in entries {
             let parts = components(&entry.name)?;
             let Some((last, dirs)) = parts.split_last() else {
@@ -174,21 +171,9 @@ impl Tree {
                         _ => {}
                     }
                     let wire_hash = wire_hash(lzo);
-                    // GCC takes two files with the same size, mtime and
-                    // bytes for one once-only file (`#pragma once`,
-                    // `#import`). Locally such copies differ in mtime; here
-                    // a later copy is its own file with an mtime of its own,
-                    // so both are read, as locally.
-                    let copy = {
-                        let n = copies.entry((wire_hash, lzo.len())).or_insert(0);
-                        *n += 1;
-                        *n - 1
-                    };
-                    let own_mtime = (copy > 0).then_some(copy);
                     let kept = match self.known.get(&key) {
                         Some(Node::File(w))
-                            if own_mtime.is_none()
-                                && !pass.new.contains_key(&key)
+                            if !pass.new.contains_key(&key)
                                 && w.wire_len == lzo.len()
                                 && w.wire_hash == wire_hash
                                 && w.data_len <= budget
@@ -205,7 +190,7 @@ impl Tree {
                             if self.may_hold(&pass, &key) {
                                 remove_at(&pass.fds[dir], &name, 0)?;
                             }
-                            let linked = store.filter(|_| own_mtime.is_none()).and_then(|s| {
+                            let linked = store.and_then(|s| {
                                 let fd = &pass.fds[dir];
                                 s.link_into(wire_hash, lzo.len(), strip_line, budget, fd, &name)
                             });
@@ -225,9 +210,8 @@ impl Tree {
                                         &data[skip..],
                                         &entry.name,
                                         store,
-                                        own_mtime,
                                     )?;
-                                    if let Some(s) = store.filter(|_| own_mtime.is_none()) {
+                                    if let Some(s) = store {
                                         let len = lzo.len();
                                         s.add(wire_hash, len, strip_line, data.len(), fd, &name);
                                     }
@@ -373,9 +357,8 @@ impl Tree {
 }
 
 /// Creates `name` (which must not exist) with `data`; returns its stamp.
-/// Creates `name` in `dir` holding `data`, with its mtime set to `mtime`
-/// seconds since the epoch when given. When the file system is full, the
-/// store's files (which may be all that holds the space) are let go and
+/// Creates `name` in `dir` holding `data`. When the file system is full,
+/// the store's files (which may be all that holds the space) are let go and
 /// the file is tried once more.
 fn write_new_file(
     dir: &OwnedFd,
@@ -383,11 +366,10 @@ fn write_new_file(
     data: &[u8],
     client: &[u8],
     store: Option<&Store>,
-    mtime: Option<i64>,
 ) -> Result<Stamp> {
-    match try_write_new_file(dir, name, data, client, mtime) {
+    match try_write_new_file(dir, name, data, client) {
         Err(Attempt::NoSpace(_)) if store.is_some_and(Store::release) => {
-            try_write_new_file(dir, name, data, client, mtime).map_err(Attempt::into_error)
+            try_write_new_file(dir, name, data, client).map_err(Attempt::into_error)
         }
         other => other.map_err(Attempt::into_error),
     }
@@ -421,7 +403,6 @@ fn try_write_new_file(
     name: &std::ffi::CStr,
     data: &[u8],
     client: &[u8],
-    mtime: Option<i64>,
 ) -> std::result::Result<Stamp, Attempt> {
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: openat with a valid directory fd and name.
@@ -443,25 +424,6 @@ fn try_write_new_file(
         // SAFETY: unlinkat of the regular file just created in `dir`.
         unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
         return Err(Attempt::io("writing a pump file", e));
-    }
-    if let Some(seconds) = mtime {
-        let times = [
-            libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-            libc::timespec {
-                tv_sec: seconds,
-                tv_nsec: 0,
-            },
-        ];
-        // SAFETY: futimens on the descriptor just written, two timespecs.
-        if unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) } != 0 {
-            return Err(Attempt::io(
-                "setting a pump file's mtime",
-                std::io::Error::last_os_error(),
-            ));
-        }
     }
     Stamp::of(&file).map_err(|e| Attempt::io("stat of a pump file", e))
 }
