@@ -90,6 +90,13 @@ fn watch_for_hangup(
                 control.stop(Stop::ClientGone, libc::SIGTERM);
                 return;
             }
+            // Not a descriptor that can be watched (closed): stop, rather
+            // than spin on poll's instant answers.
+            let interrupted =
+                n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
+            if (n < 0 && !interrupted) || pfd.revents & libc::POLLNVAL != 0 {
+                return;
+            }
         }
     });
 }

@@ -229,9 +229,10 @@ fn execute_in(
             let mut cmd =
                 rewrite::build(&task.checked.argv, shape, source_arg, &output, &deps, None);
             // Clang takes the name of a source read from stdin to be `-`
-            // (GCC takes the line marker's): in debug information, in PGO
-            // counter names of static functions, in Objective-C module
-            // names. It is given the name a file would have. (Clang also
+            // (GCC takes the line marker's) in debug information and in PGO
+            // counter names of static functions: it is given the name a
+            // file would have. (Not in an Objective-C module name, which it
+            // takes from the file it reads: that stays `<stdin>`. Clang also
             // expands its predefined macros in preprocessed input, so a
             // source that #undefs `linux` and uses the name fails here as
             // with stock and is retried locally: `-undef` would fix that but

@@ -3,7 +3,7 @@
 //! Clang names a source read from stdin `-` in its debug information, where
 //! GCC takes the name from the first line marker (the daemon then passes
 //! the name with `-main-file-name`, [`main_file_name`]); the name also goes
-//! into PGO counter names and Objective-C module names.
+//! into PGO counter names of static functions.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
