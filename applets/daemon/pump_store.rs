@@ -16,8 +16,8 @@
 //! between trees is safe. The store is bounded: past [`MAX_FILES`] files,
 //! [`MAX_BYTES`] bytes, or the free space left on its file system it is
 //! emptied (links in the trees keep their inodes), and a tree that finds
-//! the file system full empties it before trying once more. It lives in `$TMPDIR/distccd_store_XXXXXX`, removed when the
-//! daemon's workers end.
+//! the file system full empties it before trying once more. It lives in
+//! `$TMPDIR/distccd_store_XXXXXX`, removed when the daemon's workers end.
 
 use super::fsat::{Stamp, stamp_at};
 use super::jobdir::{JobDir, cstr};
