@@ -69,7 +69,7 @@ const REFUSED_PREFIXES: &[(&str, &str)] = &[
     ("-load", "loads code into the compiler"),
     (
         "-fmodule",
-        "the module mapper can run programs and write files",
+        "modules are read and written outside the job (and GCC's module mapper can run programs)",
     ),
     (
         "-fcompare-debug",
