@@ -258,10 +258,7 @@ impl<'a> Build<'a> {
             }
             None => log::warn!("failed to distribute {input}: {why}, running locally instead"),
         }
-        let pool = self.pools.0;
-        let lock = pick::lock_local(self.env, pool, &mut self.state)?;
-        self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
-        local::run(&job.argv, self.env.safeguard)
+        self.compile_here(job)
     }
 
     /// The server's output could not be written here: compiles locally (the
@@ -275,6 +272,11 @@ impl<'a> Build<'a> {
         log::warn!(
             "{input} compiled on {host}, but writing its output failed: {why}; running locally instead"
         );
+        self.compile_here(job)
+    }
+
+    /// Compiles `job` on this machine in a local slot, shown to monitors.
+    fn compile_here(&mut self, job: &Job) -> Result<u8> {
         let pool = self.pools.0;
         let lock = pick::lock_local(self.env, pool, &mut self.state)?;
         self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
@@ -324,12 +326,7 @@ impl<'a> Build<'a> {
         log::warn!(
             "remote compilation of '{input}' on {host} failed with exit code {code}{server_said}, retrying locally"
         );
-        let pool = self.pools.0;
-        let local_code = {
-            let lock = pick::lock_local(self.env, pool, &mut self.state)?;
-            self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
-            local::run(&job.argv, self.env.safeguard)?
-        };
+        let local_code = self.compile_here(job)?;
         if local_code != code {
             // In pump mode the likely culprit is the include analysis, not
             // the host: the discrepancy counter deals with that.

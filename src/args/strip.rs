@@ -143,42 +143,34 @@ mod tests {
         );
     }
 
+    /// The local preprocessor command of the compile `s`.
+    fn cpp(s: &str) -> Vec<OsString> {
+        let Verdict::Distribute(job) = classify(&argv(s)).unwrap() else {
+            panic!("{s} is not distributed")
+        };
+        cpp_argv(&job)
+    }
+
     #[test]
     fn cpp_command() {
-        let Verdict::Distribute(job) = classify(&argv("gcc -MD -O2 -c x.c -o out/x.o")).unwrap()
-        else {
-            panic!()
-        };
         assert_eq!(
-            cpp_argv(&job),
+            cpp("gcc -MD -O2 -c x.c -o out/x.o"),
             argv("gcc -MD -O2 -E x.c -MF out/x.d -MQ out/x.o")
         );
-        let Verdict::Distribute(job) =
-            classify(&argv("gcc -MMD -MF d.d -MT t -c x.c -o x.o")).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(cpp_argv(&job), argv("gcc -MMD -MF d.d -MT t -E x.c"));
-        // -MF of its own: the target is still the output.
-        let Verdict::Distribute(job) =
-            classify(&argv("gcc -MMD -MF sub/a.d -c a.c -o sub/a.o")).unwrap()
-        else {
-            panic!()
-        };
         assert_eq!(
-            cpp_argv(&job),
+            cpp("gcc -MMD -MF d.d -MT t -c x.c -o x.o"),
+            argv("gcc -MMD -MF d.d -MT t -E x.c")
+        );
+        // -MF of its own: the target is still the output.
+        assert_eq!(
+            cpp("gcc -MMD -MF sub/a.d -c a.c -o sub/a.o"),
             argv("gcc -MMD -MF sub/a.d -E a.c -MQ sub/a.o")
         );
         // The preprocessor's own -MD names the source's .o, as locally.
-        let Verdict::Distribute(job) =
-            classify(&argv("gcc -Wp,-MD,sub/.a.d -c a.c -o sub/a.o")).unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(cpp_argv(&job), argv("gcc -MD -MF sub/.a.d -E a.c"));
-        let Verdict::Distribute(job) = classify(&argv("gcc -S x.c -ox.s")).unwrap() else {
-            panic!()
-        };
-        assert_eq!(cpp_argv(&job), argv("gcc -E x.c"));
+        assert_eq!(
+            cpp("gcc -Wp,-MD,sub/.a.d -c a.c -o sub/a.o"),
+            argv("gcc -MD -MF sub/.a.d -E a.c")
+        );
+        assert_eq!(cpp("gcc -S x.c -ox.s"), argv("gcc -E x.c"));
     }
 }
