@@ -885,3 +885,70 @@ fn no_pump_host_is_an_error_of_pumps_own() {
         );
     }
 }
+
+/// Two copies of a `#pragma once` header with the same bytes: GCC reads the
+/// second again when its mtime differs (both are in the `.d` file), and
+/// skips it when the mtimes agree. Pump mode does the same with our daemon
+/// and with stock's, though protocol 3 carries no mtimes.
+#[test]
+fn identical_once_copies_are_read_as_locally() {
+    let dir = TestDir::new("pump-once-twins");
+    let ours = our_daemon(&[]);
+    let stock = stock_daemon(&[]);
+    let work = dir.join("w");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+        std::fs::write(
+            work.join(sub).join("t.h"),
+            "#pragma once\n#ifndef T_H\n#define T_H\nstruct twin { int x; };\n#endif\n",
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        work.join("m.c"),
+        "#include \"a/t.h\"\n#include \"b/t.h\"\nint f(struct twin *p) { return p->x; }\n",
+    )
+    .unwrap();
+    let set_mtime = |name: &str, secs: u64| {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(work.join(name))
+            .unwrap();
+        f.set_modified(t).unwrap();
+    };
+    // Other mtimes (both copies read), one mtime (read once), other ones.
+    for (round, b_secs) in [(0, 1_700_000_005), (1, 1_700_000_000), (2, 1_700_000_009)] {
+        set_mtime("a/t.h", 1_700_000_000);
+        set_mtime("b/t.h", b_secs);
+        compile_locally(&work, "gcc", &["-MD", "-c", "m.c", "-o", "local.o"], &[]);
+        let local = std::fs::read_to_string(work.join("local.d")).unwrap();
+        assert_eq!(
+            local.contains("b/t.h"),
+            b_secs != 1_700_000_000,
+            "round {round}, GCC's own rule: {local}"
+        );
+        for (peer, d) in [("ours", &ours), ("stock", &stock)] {
+            let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+            cmd.args(["distcc", "gcc", "-MD", "-c", "m.c", "-o", "pump.o"]);
+            let out = run(&mut cmd);
+            assert!(
+                out.status.success(),
+                "round {round}, {peer}: {}",
+                show(&out)
+            );
+            assert_same_file(
+                &work,
+                "pump.o",
+                "local.o",
+                &format!("round {round}, {peer}"),
+            );
+            let pumped = std::fs::read_to_string(work.join("pump.d")).unwrap();
+            assert_eq!(
+                dep_words(pumped.into_bytes())[1..],
+                dep_words(local.clone().into_bytes())[1..],
+                "round {round}, {peer}"
+            );
+        }
+    }
+}

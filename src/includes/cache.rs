@@ -347,6 +347,8 @@ pub struct Cache {
     pub packed_kept: std::sync::atomic::AtomicUsize,
     /// Answers about user files and directories, kept current by inotify.
     pub fs: FsView,
+    /// Sent files with the same bytes as another but another local mtime.
+    pub twins: super::twins::Twins,
 }
 
 impl Default for Cache {
@@ -364,6 +366,7 @@ impl Cache {
             written: AppendMap::new(16),
             kept_lines: AppendMap::new(8),
             packed_kept: std::sync::atomic::AtomicUsize::new(0),
+            twins: Default::default(),
             system_is_file: AppendMap::new(16),
             system_real: AppendMap::new(16),
             listings: AppendMap::new(14),

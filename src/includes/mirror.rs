@@ -464,6 +464,11 @@ fn write_copy(
     if !f.rewrites.is_empty() {
         data = rewrite_directives(&data, &f.rewrites).into();
     }
+    // Identical bytes with another local mtime: GCC reads such a copy again
+    // under `#pragma once`, so the server must not take it for the other.
+    if let Some(suffix) = cache.twins.suffix(&contents, id.mtime) {
+        data.to_mut().extend_from_slice(&suffix);
+    }
     let packed = crate::compress::compress(&data);
     mkdir_parent(dest)?;
     let mut tmp = dest.as_os_str().to_os_string();

@@ -22,4 +22,5 @@ pub mod mirror;
 pub mod resolve;
 pub mod scanner;
 pub mod server;
+pub mod twins;
 pub mod unseen;
