@@ -488,6 +488,82 @@ fn start_stop_daemon_with_pid_file() {
     );
 }
 
+/// The names in `dir` that start with `prefix`.
+fn entries_starting(dir: &Path, prefix: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// A daemon killed with SIGKILL leaves its job directories and pump store;
+/// the next daemon on the same TMPDIR removes them, and leaves a stock
+/// daemon's directory alone.
+#[test]
+fn directories_of_a_killed_daemon_are_removed_by_the_next() {
+    let mut d = start(&[]);
+    let dir = TestDir::new("orphans");
+    dir.write("hello.c", HELLO_C);
+    let out = run(stock_client(&dir, &d.host(""))
+        .arg("gcc")
+        .args(["-c", "hello.c", "-o", "hello.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    let tmp = d.tmp();
+    let pid = d.guard.pid();
+    let left = entries_starting(&tmp, &format!("distccd_{pid}_"));
+    let store = entries_starting(&tmp, &format!("distccd_store_{pid}_"));
+    assert!(!left.is_empty() && store.len() == 1, "{left:?} {store:?}");
+    let stockish = tmp.join("distccd_aB3xYz");
+    std::fs::create_dir(&stockish).unwrap();
+    // SAFETY: the daemon this test started.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while d.guard.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!d.guard.alive(), "daemon {pid} survived SIGKILL");
+    assert_eq!(entries_starting(&tmp, &format!("distccd_{pid}_")), left);
+
+    let port = free_port();
+    let pid_file = dir.join("d.pid");
+    let out = run(ours("distccd")
+        .args(["--daemon", "--listen", "127.0.0.1", "--allow", "127.0.0.1"])
+        .args(["--port", &port.to_string(), "--log-file"])
+        .arg(dir.join("d2.log"))
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .env("TMPDIR", &tmp));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(wait_for_port("127.0.0.1", port, Duration::from_secs(10)));
+    let second: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The workers start, and clean up, once the daemon listens.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = loop {
+        let gone = entries_starting(&tmp, &format!("distccd_{pid}_")).is_empty()
+            && entries_starting(&tmp, &format!("distccd_store_{pid}_")).is_empty();
+        if gone || Instant::now() > deadline {
+            break gone;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(dir.join("d2.log")).unwrap_or_default();
+    // SAFETY: the daemon this test started.
+    unsafe { libc::kill(second, libc::SIGTERM) };
+    assert!(wait_gone(second, Duration::from_secs(10)));
+    assert!(
+        gone,
+        "{:?}\n{log}",
+        std::fs::read_dir(&tmp).unwrap().collect::<Vec<_>>()
+    );
+    assert!(log.contains("no longer running"), "{log}");
+    assert!(stockish.is_dir(), "a stock-style directory was removed");
+}
+
 #[test]
 fn no_detach_daemon_stops_on_sigterm() {
     let dir = TestDir::new("nodetach");

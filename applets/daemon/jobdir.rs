@@ -1,6 +1,14 @@
-//! The private directory of a job: `mkdtemp("$TMPDIR/distccd_XXXXXX")`,
+//! The private directory of a job: `mkdtemp("$TMPDIR/distccd_PID_XXXXXX")`,
 //! mode 0700. Everything a job leaves in it is removed when the job ends,
-//! whatever happens (unless `DISTCC_SAVE_TEMPS=1`).
+//! whatever happens (unless `DISTCC_SAVE_TEMPS=1`: then the name is stock's
+//! `distccd_XXXXXX`, and it stays).
+//!
+//! The daemon's pid in the name is for a daemon that died without cleaning
+//! up (`kill -9`, the OOM killer, a crash): the next one to start removes
+//! the directories, and the pump store, of pids no longer running
+//! ([`remove_orphans`]). Stock's names (`distccd_` and six characters from
+//! mkdtemp's alphabet, which has no `_`) never match, so a stock daemon's
+//! directories on the same machine are left alone.
 //!
 //! Each worker keeps its emptied directory in a [`Slot`] for its next job:
 //! creating and deleting a directory per job was the largest part of the
@@ -31,7 +39,12 @@ pub struct JobDir {
 impl JobDir {
     /// Creates a fresh directory below `tmpdir`.
     pub fn create(tmpdir: &Path, keep: bool) -> Result<JobDir> {
-        JobDir::create_named(tmpdir, "distccd_XXXXXX", keep)
+        if keep {
+            JobDir::create_named(tmpdir, "distccd_XXXXXX", keep)
+        } else {
+            let template = format!("distccd_{}_XXXXXX", std::process::id());
+            JobDir::create_named(tmpdir, &template, keep)
+        }
     }
 
     /// Creates a fresh directory below `tmpdir` from a mkdtemp template.
@@ -171,6 +184,58 @@ impl Slot {
     }
 }
 
+/// The pid in the name of a directory made by [`JobDir::create`] without
+/// `keep`, or of a pump store (`distccd_store_PID_XXXXXX`).
+fn owner_pid(name: &[u8]) -> Option<u32> {
+    let rest = name.strip_prefix(b"distccd_")?;
+    let rest = rest.strip_prefix(b"store_").unwrap_or(rest);
+    let (pid, random) = rest.split_at(rest.iter().position(|&c| c == b'_')?);
+    let random = &random[1..];
+    if pid.is_empty() || pid.len() > 10 || !pid.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if random.len() != 6 || !random.iter().all(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
+/// Removes the job directories and pump stores in `tmpdir` that daemons no
+/// longer running left behind: ours by name, owned by this user, real
+/// directories (not links), whose pid has no `/proc` entry. Returns how
+/// many were removed.
+pub fn remove_orphans(tmpdir: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(tmpdir) else {
+        return 0;
+    };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten().take(100_000) {
+        let Some(pid) = owner_pid(entry.file_name().as_bytes()) else {
+            continue;
+        };
+        let path = entry.path();
+        let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !ours || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                log::info!(
+                    "removed {}, left by distccd[{pid}], which is no longer running",
+                    path.display()
+                );
+                removed += 1;
+            }
+            Err(e) => log::warn!("removing {}: {e}", path.display()),
+        }
+    }
+    removed
+}
+
 /// Whether `path` is still a directory (not followed if a link).
 fn is_dir(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
@@ -223,6 +288,68 @@ mod tests {
             d.path().to_path_buf()
         };
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn names_carry_the_pid_unless_kept() {
+        let base = std::env::temp_dir();
+        let d = JobDir::create(&base, false).unwrap();
+        let name = d.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            owner_pid(name.as_bytes()),
+            Some(std::process::id()),
+            "{name}"
+        );
+        let kept = JobDir::create(&base, true).unwrap();
+        let name = kept
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(owner_pid(name.as_bytes()), None, "{name}");
+        std::fs::remove_dir(kept.path()).unwrap();
+        assert_eq!(owner_pid(b"distccd_store_12_aB3xYz"), Some(12));
+        for stockish in [
+            &b"distccd_aB3xYz"[..],
+            b"distccd_12_aB3xY",
+            b"distccd__aB3xYz",
+            b"distccd_1x_aB3xYz",
+            b"distccd_12_aB3x.z",
+            b"distccd_store_aB3xYz",
+        ] {
+            assert_eq!(owner_pid(stockish), None, "{stockish:?}");
+        }
+    }
+
+    #[test]
+    fn orphans_of_dead_daemons_are_removed_and_nothing_else() {
+        let base = std::env::temp_dir().join(format!("distccd-orphans-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        // A pid that ran and ended (not reaped until `wait`, so not reused).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let me = std::process::id();
+        let dead_job = base.join(format!("distccd_{dead}_aB3xYz"));
+        let dead_store = base.join(format!("distccd_store_{dead}_Qr5tUv"));
+        let live = base.join(format!("distccd_{me}_aB3xYz"));
+        let stock = base.join("distccd_aB3xYz");
+        let file = base.join(format!("distccd_{dead}_fILE01"));
+        for d in [&dead_job, &dead_store, &live, &stock] {
+            std::fs::create_dir_all(d.join("root/usr")).unwrap();
+            std::fs::write(d.join("root/usr/a.h"), b"x").unwrap();
+        }
+        std::fs::write(&file, b"not a directory").unwrap();
+        // A link with an orphan's name: neither it nor its target goes.
+        let link = base.join(format!("distccd_{dead}_LiNk01"));
+        std::os::unix::fs::symlink(&stock, &link).unwrap();
+        assert_eq!(remove_orphans(&base), 2);
+        assert!(!dead_job.exists() && !dead_store.exists());
+        assert!(live.join("root/usr/a.h").exists());
+        assert!(stock.join("root/usr/a.h").exists());
+        assert!(file.exists() && link.symlink_metadata().is_ok());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -25,6 +25,8 @@ impl Pool {
     ) -> std::io::Result<Pool> {
         let (tasks, rx): (Sender<Task>, Receiver<Task>) = crossbeam_channel::unbounded();
         let mut workers = Vec::with_capacity(n);
+        // What a daemon killed without cleaning up left (jobdir.rs).
+        super::jobdir::remove_orphans(&cfg.tmpdir);
         // Shared by the workers' pump trees; removed when the last one ends.
         let store = super::pump_store::Store::create(&cfg.tmpdir).map(Arc::new);
         for i in 0..n {

@@ -17,7 +17,7 @@
 //! [`MAX_BYTES`] bytes, or the free space left on its file system it is
 //! emptied (links in the trees keep their inodes), and a tree that finds
 //! the file system full empties it before trying once more. It lives in
-//! `$TMPDIR/distccd_store_XXXXXX`, removed when the daemon's workers end.
+//! `$TMPDIR/distccd_store_PID_XXXXXX`, removed when the daemon's workers end.
 
 use super::fsat::{Stamp, stamp_at};
 use super::jobdir::{JobDir, cstr};
@@ -62,7 +62,8 @@ fn name_of(hash: u64, wire_len: usize, stripped: bool) -> String {
 impl Store {
     /// Creates the store's directory below `tmpdir`.
     pub fn create(tmpdir: &Path) -> Option<Store> {
-        let dir = match JobDir::create_named(tmpdir, "distccd_store_XXXXXX", false) {
+        let template = format!("distccd_store_{}_XXXXXX", std::process::id());
+        let dir = match JobDir::create_named(tmpdir, &template, false) {
             Ok(d) => d,
             Err(e) => {
                 log::warn!("pump file store unavailable: {e}");
