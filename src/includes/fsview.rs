@@ -16,6 +16,11 @@
 //! a request starts after the client's inputs were written (make ran their
 //! generator first), so a change made before a request is always seen by it.
 //!
+//! A regular file's answer is kept only while a watch on the file itself
+//! lives too (added, then the file asked again): a hard link made later in
+//! another directory, and a write through it, raise no event in this one,
+//! but they do on the file (its link count, its contents).
+//!
 //! Where inotify cannot be trusted the view asks the kernel every time:
 //! directories on network, cluster, FUSE or automounted file systems (a
 //! change made on another machine raises no event here), files with several hard links (a
@@ -90,12 +95,15 @@ pub fn lstat_now(path: &Path) -> Option<Meta> {
 struct Watch {
     /// Unique for the life of the view (answers name the watch they came from).
     serial: u64,
-    /// Device and inode of the directory the watch was added to.
+    /// Device and inode of the directory the watch was added to (zero for
+    /// a file's watch).
     dir: (u64, u64),
     /// False once the directory was removed or moved, or its watch dropped.
     alive: AtomicBool,
     /// False when its answers are not cached (see the module header).
     watched: bool,
+    /// A watch on a regular file (its events name no entry).
+    file: bool,
 }
 
 /// A directory reached from the root in this request: answers about its
@@ -256,6 +264,13 @@ const EVENT_MASK: u32 = libc::IN_MODIFY
     | libc::IN_MOVE_SELF
     | libc::IN_ONLYDIR
     | libc::IN_DONT_FOLLOW;
+/// Events on a watched file's inode, whatever name it was changed through.
+const FILE_EVENT_MASK: u32 = libc::IN_MODIFY
+    | libc::IN_ATTRIB
+    | libc::IN_CLOSE_WRITE
+    | libc::IN_DELETE_SELF
+    | libc::IN_MOVE_SELF
+    | libc::IN_DONT_FOLLOW;
 const GONE_MASK: u32 =
     libc::IN_DELETE_SELF | libc::IN_MOVE_SELF | libc::IN_IGNORED | libc::IN_UNMOUNT;
 /// Events that change a directory's entry set (and so its mtime).
@@ -379,8 +394,12 @@ impl FsView {
             }
             if mask & GONE_MASK != 0 {
                 if let Some(dirs) = w.by_wd.remove(&wd) {
-                    dirs.iter()
-                        .for_each(|(_, watch)| watch.alive.store(false, Ordering::Release));
+                    for (path, watch) in &dirs {
+                        watch.alive.store(false, Ordering::Release);
+                        if watch.file {
+                            self.bump(path);
+                        }
+                    }
                 }
                 continue;
             }
@@ -465,6 +484,7 @@ impl FsView {
             dir: ident,
             alive: AtomicBool::new(true),
             watched: same,
+            file: false,
         });
         if same {
             w.count += 1;
@@ -500,8 +520,58 @@ impl FsView {
         if meta.is_some_and(|m| m.kind != EntryKind::Dir && m.links > 1) {
             return meta;
         }
+        if let Some(m) = meta
+            && m.kind == EntryKind::File
+        {
+            if !self.watch_file(path) {
+                return meta;
+            }
+            // Unchanged up to the moment the file's own watch began to
+            // collect events, or asked again next time.
+            let again = lstat_now(path);
+            if again != meta {
+                return again;
+            }
+        }
         entry.record(meta, watch.serial, changes, epoch);
         meta
+    }
+
+    /// Adds a watch on the regular file `path` (see the module header);
+    /// false when none could be added, and the file's answers are then not
+    /// kept.
+    fn watch_file(&self, path: &Path) -> bool {
+        let Some(fd) = &self.inotify else {
+            return false;
+        };
+        let k = key(path);
+        let Ok(c) = std::ffi::CString::new(k) else {
+            return false;
+        };
+        let mut w = self.watches_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if w.count >= MAX_WATCHES {
+            return false;
+        }
+        // SAFETY: c is a valid NUL-terminated path for the call.
+        let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), FILE_EVENT_MASK) };
+        if wd < 0 {
+            return false;
+        }
+        let listed = w.by_wd.entry(wd).or_default();
+        if !listed.iter().any(|(p, _)| p == k) {
+            listed.push((
+                k.to_vec(),
+                Arc::new(Watch {
+                    serial: 0,
+                    dir: (0, 0),
+                    alive: AtomicBool::new(true),
+                    watched: true,
+                    file: true,
+                }),
+            ));
+            w.count += 1;
+        }
+        true
     }
 }
 
@@ -717,6 +787,36 @@ mod tests {
         // A write through the other name raises no event in d.
         std::fs::write(d.join("other/a.h"), b"four").unwrap();
         assert_eq!(ask(&view, &f).map(|m| m.id.size), Some(4));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_hard_link_made_later_and_written_through_is_seen() {
+        let d = tmp("later-link");
+        let f = d.join("inc/a.h");
+        std::fs::create_dir_all(d.join("inc")).unwrap();
+        std::fs::create_dir_all(d.join("other")).unwrap();
+        std::fs::write(&f, b"one").unwrap();
+        let view = FsView::new();
+        let first = ask(&view, &f).unwrap();
+        assert_eq!((first.id.size, first.links), (3, 1));
+        // Linked from a directory the view never saw, then written in place
+        // through that name: no event in inc/, but one on the file.
+        std::fs::hard_link(&f, d.join("other/a.h")).unwrap();
+        use std::io::Write;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(d.join("other/a.h"))
+            .unwrap();
+        w.write_all(b"three").unwrap();
+        drop(w);
+        let now = ask(&view, &f).unwrap();
+        assert_eq!((now.id.size, now.links), (5, 2));
+        // The other name goes: one link again, answers kept, changes seen.
+        std::fs::remove_file(d.join("other/a.h")).unwrap();
+        assert_eq!(ask(&view, &f).map(|m| m.links), Some(1));
+        std::fs::write(&f, b"seven!!").unwrap();
+        assert_eq!(ask(&view, &f).map(|m| m.id.size), Some(7));
         let _ = std::fs::remove_dir_all(&d);
     }
 
