@@ -487,6 +487,36 @@ impl Walker<'_> {
         self.in_system(real)
     }
 
+    /// Sends the file at canonical path `real`, found as `found`, unless
+    /// it is sent already.
+    fn send_found(&mut self, found: &Found, real: &Path) {
+        if !self.sent.contains(key(real)) {
+            let line_name = found.spelled.is_absolute().then(|| found.spelled.clone());
+            let line_kept = self.rewritten.contains(key(&found.spelled))
+                || self.climbing.contains(key(&found.spelled))
+                || (line_name.is_some() && self.cache.kept_lines.any(key(real), |_| true));
+            self.send(real, line_name, line_kept);
+        }
+    }
+
+    /// A header that `__has_include` found: sent, and its path mirrored, so
+    /// that the server finds it too; not read (the compiler does not read
+    /// it either). System headers are the server's own.
+    fn probed(&mut self, found: &Found) {
+        let abs = join_cow(self.cwd, &found.spelled);
+        let Some(real) = self.realpath(&abs) else {
+            self.opened(abs.into_owned());
+            return;
+        };
+        if key(&real) != key(&abs) {
+            self.opened(abs.into_owned());
+        }
+        if !self.is_system(&real) {
+            let real = real.to_path_buf();
+            self.send_found(found, &real);
+        }
+    }
+
     fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
         let abs = join_cow(self.cwd, &found.spelled);
         let Some(real) = self.realpath(&abs) else {
@@ -502,13 +532,7 @@ impl Walker<'_> {
             return self.scan_system(real.to_path_buf(), found);
         }
         let id = self.ids.get(key(&real)).copied();
-        if !self.sent.contains(key(&real)) {
-            let line_name = found.spelled.is_absolute().then(|| found.spelled.clone());
-            let line_kept = self.rewritten.contains(key(&found.spelled))
-                || self.climbing.contains(key(&found.spelled))
-                || (line_name.is_some() && self.cache.kept_lines.any(key(&real), |_| true));
-            self.send(&real, line_name, line_kept);
-        }
+        self.send_found(found, &real);
         if self.once.contains(key(&real)) {
             return Ok(());
         }
@@ -643,13 +667,20 @@ impl Walker<'_> {
             Cond::Expr(toks) => {
                 let cplusplus = self.cplusplus;
                 let env = std::mem::take(&mut self.env);
+                let mut probed = Vec::new();
                 let mut has = |spelling: &[u8], next: bool| {
                     let (name, quote) = header_name(spelling)?;
                     let next = next.then_some(ctx.dir_index);
-                    Some(!self.find(&name, quote, Some(ctx.dir), next).is_empty())
+                    let found = self.find(&name, quote, Some(ctx.dir), next);
+                    probed.extend(found.iter().cloned());
+                    Some(!found.is_empty())
                 };
                 let v = condexpr::eval(toks, &env, cplusplus, &mut has);
                 self.env = env;
+                // The server must find what `__has_include` finds here.
+                for found in &probed {
+                    self.probed(found);
+                }
                 v
             }
         }

@@ -6,4 +6,10 @@
 #else
 #include "fallback.h"
 #endif
-int main(void) { return OPT + FB; }
+/* Probed, never included: the server must find it too. */
+#if __has_include("probe_only.h")
+#define PROBED 1
+#else
+#define PROBED 100
+#endif
+int main(void) { return OPT + FB + PROBED; }

@@ -1,0 +1,1 @@
+/* Only probed with __has_include. */
