@@ -165,7 +165,7 @@ pub fn materialize(
             ".lzo"
         };
         let dest = root.under(&f.real, suffix);
-        let packed = write_copy(cache, &mut fs, f, &dest)?;
+        let packed = write_copy(cache, &mut fs, &root.path, f, &dest)?;
         match (packed, &mut entries) {
             (Some(bytes), Some(list)) => list.push(Entry {
                 name: f.real.as_os_str().as_bytes().to_vec(),
@@ -186,7 +186,12 @@ pub fn materialize(
             .count();
         let mut target = b"../".repeat(20 + slashes);
         target.extend_from_slice(&d.as_os_str().as_bytes()[1..]);
-        make_link(&mut fs, &dest, Path::new(OsStr::from_bytes(&target)))?;
+        make_link(
+            &mut fs,
+            &root.path,
+            &dest,
+            Path::new(OsStr::from_bytes(&target)),
+        )?;
         if let Some(list) = &mut entries {
             list.push(Entry {
                 name: client_name(d.as_os_str().as_bytes()),
@@ -219,7 +224,7 @@ pub fn materialize(
     for (at, target) in links {
         if seen.insert(at.clone()) {
             let dest = root.under(&at, "");
-            make_link(&mut fs, &dest, &target)?;
+            make_link(&mut fs, &root.path, &dest, &target)?;
             if let Some(list) = &mut entries {
                 list.push(Entry {
                     name: client_name(at.as_os_str().as_bytes()),
@@ -235,7 +240,7 @@ pub fn materialize(
                 let name = d.join(FORCING_FILE);
                 let dest = root.under(&name, "");
                 if fs.lstat(&dest).is_none() {
-                    mkdir_parent(&dest)?;
+                    mkdir_parent(&root.path, &dest)?;
                     std::fs::write(&dest, b"")
                         .map_err(|e| Error::io(format!("create {}", dest.display()), e))?;
                 }
@@ -331,19 +336,35 @@ fn walk_components(
     }
 }
 
-fn mkdir_parent(dest: &Path) -> Result<()> {
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::io(format!("mkdir {}", parent.display()), e))?;
+/// Makes the directories above `dest` in the client root `root`. Every
+/// path written here is canonical below the root, so a symlink met on the
+/// way (or a file) was mirrored for an earlier state of the client's tree
+/// (a symlinked `-I` directory that became a real one): it is replaced by
+/// a directory, and nothing is ever written through it.
+fn mkdir_parent(root: &Path, dest: &Path) -> Result<()> {
+    let Some(parent) = dest.parent() else {
+        return Ok(());
+    };
+    if let Ok(below) = parent.strip_prefix(root) {
+        let mut cur = root.to_path_buf();
+        for c in below.components() {
+            cur.push(c);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => std::fs::remove_file(&cur)
+                    .map_err(|e| Error::io(format!("remove {}", cur.display()), e))?,
+                Err(_) => break,
+            }
+        }
     }
-    Ok(())
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("mkdir {}", parent.display()), e))
 }
 
-fn make_link(fs: &mut FsLookup, dest: &Path, target: &Path) -> Result<()> {
+fn make_link(fs: &mut FsLookup, root: &Path, dest: &Path, target: &Path) -> Result<()> {
     if fs.lstat(dest).is_some() {
         return Ok(());
     }
-    mkdir_parent(dest)?;
+    mkdir_parent(root, dest)?;
     match std::os::unix::fs::symlink(target, dest) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             Err(Error::io(format!("symlink {}", dest.display()), e))
@@ -422,6 +443,7 @@ fn is_include_line(line: &[u8]) -> bool {
 fn write_copy(
     cache: &Cache,
     fs: &mut FsLookup,
+    root: &Path,
     f: &Sent,
     dest: &Path,
 ) -> Result<Option<std::sync::Arc<[u8]>>> {
@@ -470,7 +492,7 @@ fn write_copy(
         data.to_mut().extend_from_slice(&suffix);
     }
     let packed = crate::compress::compress(&data);
-    mkdir_parent(dest)?;
+    mkdir_parent(root, dest)?;
     let mut tmp = dest.as_os_str().to_os_string();
     tmp.push(format!(
         ".tmp{}-{:?}",
@@ -529,6 +551,37 @@ mod tests {
         assert!(!dead.exists());
         assert!(live.exists() && other.exists());
         std::fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
+    fn stale_mirrored_links_give_way_to_directories() {
+        let root = std::env::temp_dir().join(format!("inc-stale-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("p/real1")).unwrap();
+        std::fs::write(root.join("p/real1/h.h.lzo"), b"old").unwrap();
+        // `-Ilink` was a symlink to real1, and is a real directory now; an
+        // older link whose target is gone; a file where a directory goes.
+        std::os::unix::fs::symlink("real1", root.join("p/link")).unwrap();
+        std::os::unix::fs::symlink("gone", root.join("p/dangling")).unwrap();
+        std::fs::write(root.join("p/file"), b"x").unwrap();
+        for dir in ["link", "dangling", "file"] {
+            mkdir_parent(&root, &root.join(format!("p/{dir}/sub/h.h.lzo"))).unwrap();
+            let m = std::fs::symlink_metadata(root.join("p").join(dir)).unwrap();
+            assert!(m.is_dir(), "{dir}");
+            assert!(root.join(format!("p/{dir}/sub")).is_dir());
+        }
+        // Nothing was made through the old link.
+        let names: Vec<_> = std::fs::read_dir(root.join("p/real1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["h.h.lzo"]);
+        // Outside the root a symlink is followed, never removed.
+        let outside = std::env::temp_dir().join(format!("inc-stale-out-{}", std::process::id()));
+        std::os::unix::fs::symlink(&root, &outside).unwrap();
+        mkdir_parent(&outside.join("q"), &outside.join("q/r/h.h.lzo")).unwrap();
+        assert!(outside.symlink_metadata().unwrap().is_symlink());
+        std::fs::remove_file(&outside).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
