@@ -300,6 +300,31 @@ pub struct ParsedFile {
     pub parsed: Arc<Parsed>,
 }
 
+/// The latest value for a key whose values change over the server's life
+/// (a directory's listing, a mirror copy): replaced in place, so memory
+/// does not grow with the number of versions. Only `get` and `set` touch
+/// the lock, each for a clone of an `Arc` or a small record.
+pub struct Latest<T>(std::sync::Mutex<T>);
+
+impl<T: Clone> Latest<T> {
+    pub fn new(value: T) -> Latest<T> {
+        Latest(std::sync::Mutex::new(value))
+    }
+
+    /// A copy of the value.
+    pub fn get(&self) -> T {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the value; returns the old one.
+    pub fn set(&self, value: T) -> T {
+        std::mem::replace(
+            &mut *self.0.lock().unwrap_or_else(|e| e.into_inner()),
+            value,
+        )
+    }
+}
+
 /// A compressed copy written into the client root.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -333,11 +358,14 @@ pub struct Cache {
     next_header: AtomicU32,
     /// Memoised system-header scans (see `closure::sysscan`).
     pub system_scans: AppendMap<Vec<u8>, Arc<super::closure::sysscan::SysScan>>,
-    /// Directory listings with the directory's identity when listed.
-    pub listings: AppendMap<Vec<u8>, (FileId, Listing)>,
+    /// Directory listings with the directory's identity when listed: the
+    /// latest only (a directory that holds the objects changes with every
+    /// compile, and its old listings must not pile up).
+    pub listings: AppendMap<Vec<u8>, Latest<(FileId, Listing)>>,
     /// The value is the source version and a hash of the `#line` name and
-    /// directive rewrites the copy was made with.
-    pub written: AppendMap<Vec<u8>, Written>,
+    /// directive rewrites the copy was made with: the latest only, so the
+    /// bytes of a regenerated header's old copies are freed.
+    pub written: AppendMap<Vec<u8>, Latest<Written>>,
     /// Canonical paths of files some unit reached through a rewritten
     /// absolute `#include`: their `#line` stays in every unit from then on,
     /// so units analysed at the same time write one version of the mirror
@@ -406,8 +434,11 @@ impl Cache {
     /// The entry names of directory `dir` whose identity is now `id`,
     /// listed again only when the directory changed.
     pub fn listing(&self, dir: &Path, id: FileId) -> Option<Listing> {
-        if let Some((_, names)) = self.listings.find(key(dir), |(i, _)| *i == id) {
-            return Some(names.clone());
+        let slot = self.listings.find(key(dir), |_| true);
+        if let Some((known, names)) = slot.map(Latest::get)
+            && known == id
+        {
+            return Some(names);
         }
         let names: FastMap<Vec<u8>, u8> = std::fs::read_dir(dir)
             .ok()?
@@ -423,7 +454,13 @@ impl Cache {
             .collect();
         let names = Arc::new(names);
         if !too_recent(&id) {
-            self.listings.insert(key(dir).to_vec(), (id, names.clone()));
+            match slot {
+                Some(slot) => drop(slot.set((id, names.clone()))),
+                None => drop(
+                    self.listings
+                        .insert(key(dir).to_vec(), Latest::new((id, names.clone()))),
+                ),
+            }
         }
         Some(names)
     }
@@ -465,6 +502,30 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_changing_directory_keeps_one_listing() {
+        let d = std::env::temp_dir().join(format!("cache-listing-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let cache = Cache::new();
+        let settle = |d: &Path| {
+            // Listings of a directory changed in the last two seconds are
+            // not kept: date it back.
+            let t = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+            std::fs::File::open(d).unwrap().set_modified(t).unwrap();
+            FileId::of(&std::fs::metadata(d).unwrap())
+        };
+        for round in 0..20 {
+            std::fs::write(d.join(format!("f{round}.o")), b"x").unwrap();
+            let id = settle(&d);
+            let names = cache.listing(&d, id).unwrap();
+            assert_eq!(names.len(), round + 1);
+            // Asked again: the kept listing, not a new one.
+            assert!(Arc::ptr_eq(&names, &cache.listing(&d, id).unwrap()));
+        }
+        assert_eq!(cache.listings.versions(key(&d)).count(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn append_map_versions_and_threads() {

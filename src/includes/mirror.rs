@@ -15,7 +15,7 @@
 //! [`super::cache::Cache::written`]).
 
 use super::bundle::{Body, Entry, client_name};
-use super::cache::{Cache, FileId, PACKED_BUDGET, Written, key, map_file};
+use super::cache::{Cache, FileId, Latest, PACKED_BUDGET, Written, key, map_file};
 use super::closure::{Closure, Sent};
 use super::fsview::FsLookup;
 use crate::error::{Error, Result};
@@ -460,12 +460,13 @@ fn write_copy(
         (&f.line_name, f.line_kept, &f.rewrites).hash(&mut h);
         h.finish()
     };
-    if let Some(w) = cache
-        .written
-        .find(key(dest), |w| w.id == id && w.variant == variant)
+    let slot = cache.written.find(key(dest), |_| true);
+    if let Some(w) = slot.map(Latest::get)
+        && w.id == id
+        && w.variant == variant
         && fs.lstat(dest).is_some()
     {
-        return Ok(w.packed.clone());
+        return Ok(w.packed);
     }
     let (contents, id) = map_file(src)?;
     let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
@@ -504,15 +505,31 @@ fn write_copy(
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
     use std::sync::atomic::Ordering;
     let kept = cache.packed_kept.fetch_add(packed.len(), Ordering::Relaxed) + packed.len();
-    let packed: Option<std::sync::Arc<[u8]>> = (kept <= PACKED_BUDGET).then(|| packed.into());
-    cache.written.insert(
-        key(dest).to_vec(),
-        Written {
-            id,
-            variant,
-            packed: packed.clone(),
-        },
-    );
+    let packed: Option<std::sync::Arc<[u8]>> = match kept <= PACKED_BUDGET {
+        true => Some(packed.into()),
+        false => {
+            cache.packed_kept.fetch_sub(packed.len(), Ordering::Relaxed);
+            None
+        }
+    };
+    let written = Written {
+        id,
+        variant,
+        packed: packed.clone(),
+    };
+    let old = match slot {
+        Some(slot) => slot.set(written).packed,
+        None => {
+            cache
+                .written
+                .insert(key(dest).to_vec(), Latest::new(written));
+            None
+        }
+    };
+    if let Some(old) = old {
+        // The previous version's bytes go (once no reply holds them).
+        cache.packed_kept.fetch_sub(old.len(), Ordering::Relaxed);
+    }
     Ok(packed)
 }
 
