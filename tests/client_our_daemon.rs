@@ -628,3 +628,50 @@ fn a_full_output_disk_does_not_back_off_the_server() {
         dir.listing()
     );
 }
+
+/// One include server for the whole session (`pump --startup`): a header
+/// installed into the compiler's own include directories meanwhile (here a
+/// `--sysroot`'s, as a staging SDK build or `make install` does), changed
+/// and removed, is seen each time, and the user header it enables is sent.
+#[test]
+fn a_long_lived_include_server_sees_system_headers_installed() {
+    let d = ours_d();
+    let dir = TestDir::new("odsysnew");
+    std::fs::create_dir_all(dir.join("sysroot/usr/include")).unwrap();
+    dir.write("inc/with.h", "#define K 1\n");
+    dir.write(
+        "t.c",
+        "#if __has_include(<newhdr.h>)\n#include <newhdr.h>\n#include \"inc/with.h\"\n\
+         #else\n#define K 2\n#define NEW 0\n#endif\nint f(void) { return K + NEW; }\n",
+    );
+    let (_is, socket) = include_server(&dir);
+    let sysroot = format!("--sysroot={}", dir.join("sysroot").display());
+    let new = dir.join("sysroot/usr/include/newhdr.h");
+    let rounds = [
+        None,
+        Some("#define NEW 10\n"),
+        Some("#define NEW 20\n"),
+        None,
+    ];
+    for (round, installed) in rounds.into_iter().enumerate() {
+        match installed {
+            Some(text) => std::fs::write(&new, text).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&new);
+            }
+        }
+        let out = run(client(&dir, &d.host(",cpp,lzo"))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .args(["gcc", &sysroot, "-O2", "-c", "t.c", "-o", "t.o"]));
+        assert_quiet_ok(&out);
+        let out = local(&dir, &["gcc", &sysroot, "-O2", "-c", "t.c", "-o", "l.o"]);
+        assert!(out.status.success(), "round {round}: {}", show(&out));
+        assert_eq!(
+            read(&dir.join("t.o")),
+            read(&dir.join("l.o")),
+            "round {round}: pump object differs from the local one"
+        );
+    }
+    assert_eq!(wait_compiles(&d, 4), 4, "{}", d.log());
+}

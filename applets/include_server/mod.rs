@@ -3,8 +3,9 @@
 //! Options follow stock's include_server.py (facts §2.5): `--port PATH`
 //! (required), `--pid_file F` (our pid, written once the socket is bound),
 //! `-dN` (1 = warnings, more bits = more detail), `--no_force_dirs`,
-//! `--unsafe_absolute_includes`, `--stat_reset_triggers` (accepted: the
-//! cache is revalidated by size, mtime and inode on every use anyway); the
+//! `--unsafe_absolute_includes`, `--stat_reset_triggers` (accepted: user
+//! files are revalidated by size, mtime and inode, and the compiler's own
+//! include directories are watched, so every change is seen anyway); the
 //! other stock options are accepted and ignored. `pump --startup` runs this
 //! applet detached; `pump COMMAND` runs the same loop inside its own process.
 
@@ -116,8 +117,8 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
         Err(e) => return Err(Error::new(Kind::BadArguments, e.output.trim().to_string())),
     };
     if opts.stat_reset_triggers.is_some() || opts.unsafe_absolute_includes {
-        // Accepted for compatibility: the cache revalidates every file by
-        // (size, mtime, inode), and absolute includes are analysed.
+        // Accepted for compatibility: every change is seen anyway (see the
+        // module header), and absolute includes are analysed.
     }
     distcc::logging::init(
         "include-server",

@@ -347,17 +347,17 @@ pub struct Cache {
     pub compilers: AppendMap<Vec<std::ffi::OsString>, Arc<super::compiler::CompilerInfo>>,
     /// Mirror files written into the client root, with the source version.
     /// `is_file` answers for paths inside system directories.
-    pub system_is_file: AppendMap<Vec<u8>, bool>,
+    pub system_is_file: AppendMap<Vec<u8>, (u64, bool)>,
     /// Canonical paths of paths inside system directories.
-    pub system_real: AppendMap<Vec<u8>, Option<PathBuf>>,
+    pub system_real: AppendMap<Vec<u8>, (u64, Option<PathBuf>)>,
     /// System headers by canonical path: id, directives, whether they have
     /// a computed include (see [`super::unseen`]).
-    pub system_headers: AppendMap<Vec<u8>, Arc<SysHeader>>,
+    pub system_headers: AppendMap<Vec<u8>, (u64, Arc<SysHeader>)>,
     /// Macro name → system headers that may change it.
     pub writers: WriterIndex,
     next_header: AtomicU32,
     /// Memoised system-header scans (see `closure::sysscan`).
-    pub system_scans: AppendMap<Vec<u8>, Arc<super::closure::sysscan::SysScan>>,
+    pub system_scans: AppendMap<Vec<u8>, (u64, Arc<super::closure::sysscan::SysScan>)>,
     /// Directory listings with the directory's identity when listed: the
     /// latest only (a directory that holds the objects changes with every
     /// compile, and its old listings must not pile up).
@@ -406,14 +406,20 @@ impl Cache {
         }
     }
 
-    /// The system header at canonical path `path`: parsed once (system
-    /// directories do not change during a build), given an id, and the
-    /// macro names it writes recorded in [`Cache::writers`] before the
-    /// header can be found here, so whoever sees the id sees its names.
+    /// The system header at canonical path `path`: parsed once while the
+    /// compiler's include directories stay as they are
+    /// ([`FsView::system_generation`]), given an id, and the macro names it
+    /// writes recorded in [`Cache::writers`] before the header can be found
+    /// here, so whoever sees the id sees its names.
     pub fn system_header(&self, path: &Path) -> Result<Arc<SysHeader>> {
-        if let Some(h) = self.system_headers.find(key(path), |_| true) {
+        let generation = self.fs.system_generation();
+        if let Some((_, h)) = self
+            .system_headers
+            .find(key(path), |(g, _)| *g == generation)
+        {
             return Ok(h.clone());
         }
+        let keep = self.fs.watch_system(path);
         let (contents, _) = map_file(path)?;
         let parsed = Arc::new(parse_as(&contents, true));
         let (names, computed) = writes(&parsed);
@@ -427,7 +433,10 @@ impl Cache {
             parsed,
             computed,
         });
-        self.system_headers.insert(key(path).to_vec(), h.clone());
+        if keep {
+            self.system_headers
+                .insert(key(path).to_vec(), (generation, h.clone()));
+        }
         Ok(h)
     }
 

@@ -253,8 +253,9 @@ struct Ctx<'p> {
 impl Walker<'_> {
     /// Whether `abs` (an absolute, spelled path) lies in a system directory.
     /// System directories are canonical, so such a path has no symlink
-    /// before the directory; their contents are assumed not to change while
-    /// the server runs, so lookups there are cached across requests.
+    /// before the directory; lookups there are cached across requests while
+    /// the watched system directories do not change
+    /// (`FsView::system_generation`).
     fn in_system(&self, abs: &Path) -> bool {
         let p = key(abs);
         self.system_bytes.iter().any(|d| {
@@ -268,16 +269,22 @@ impl Walker<'_> {
         }
         let abs = join(self.cwd, spelled);
         let stable = self.in_system(&abs);
+        let generation = self.cache.fs.system_generation();
         let cached = if stable {
-            self.cache.system_is_file.find(key(&abs), |_| true).copied()
+            (self.cache.system_is_file)
+                .find(key(&abs), |(g, _)| *g == generation)
+                .map(|&(_, b)| b)
         } else {
             None
         };
         let b = match cached {
             Some(b) => b,
             None if stable => {
+                let keep = self.cache.fs.watch_system(&abs);
                 let b = std::fs::metadata(&abs).is_ok_and(|m| m.is_file());
-                self.cache.system_is_file.insert(key(&abs).to_vec(), b);
+                if keep {
+                    (self.cache.system_is_file).insert(key(&abs).to_vec(), (generation, b));
+                }
                 b
             }
             // The canonical path has no symlinks: its own lstat says whether
@@ -433,11 +440,15 @@ impl Walker<'_> {
             return r.clone();
         }
         let stable = self.in_system(abs);
-        let r = match self.cache.system_real.find(key(abs), |_| true) {
-            Some(r) if stable => r.clone(),
+        let generation = self.cache.fs.system_generation();
+        let r = match (self.cache.system_real).find(key(abs), |(g, _)| *g == generation) {
+            Some((_, r)) if stable => r.clone(),
             _ if stable => {
+                let keep = self.cache.fs.watch_system(abs);
                 let r = std::fs::canonicalize(abs).ok();
-                self.cache.system_real.insert(key(abs).to_vec(), r.clone());
+                if keep {
+                    (self.cache.system_real).insert(key(abs).to_vec(), (generation, r.clone()));
+                }
                 r
             }
             _ => self.resolve_user(abs),

@@ -251,6 +251,10 @@ struct Watches {
     by_wd: std::collections::HashMap<i32, Vec<WatchedDir>>,
     /// Watches added (a directory watched again after a move counts again).
     count: usize,
+    /// Watched directories of the compiler's own include directories, by
+    /// path, and their watch descriptors (see [`FsView::watch_system`]).
+    system_dirs: std::collections::HashMap<Vec<u8>, i32>,
+    system_wds: std::collections::HashSet<i32>,
 }
 
 const EVENT_MASK: u32 = libc::IN_MODIFY
@@ -313,6 +317,8 @@ pub struct FsView {
     paths: AppendMap<Vec<u8>, PathEntry>,
     /// Bumped when events may have been lost.
     epoch: AtomicU64,
+    /// Bumped by every event in a watched system directory.
+    system_changes: AtomicU64,
     next_serial: AtomicU64,
     root: OnceLock<DirHandle>,
 }
@@ -340,6 +346,7 @@ impl FsView {
             watches: AppendMap::new(12),
             paths: AppendMap::new(15),
             epoch: AtomicU64::new(0),
+            system_changes: AtomicU64::new(0),
             next_serial: AtomicU64::new(1),
             root: OnceLock::new(),
         }
@@ -392,6 +399,13 @@ impl FsView {
                 self.epoch.fetch_add(1, Ordering::AcqRel);
                 continue;
             }
+            if w.system_wds.contains(&wd) {
+                self.system_changes.fetch_add(1, Ordering::AcqRel);
+                if mask & GONE_MASK != 0 {
+                    w.system_wds.remove(&wd);
+                    w.system_dirs.retain(|_, d| *d != wd);
+                }
+            }
             if mask & GONE_MASK != 0 {
                 if let Some(dirs) = w.by_wd.remove(&wd) {
                     for (path, watch) in &dirs {
@@ -425,6 +439,55 @@ impl FsView {
                 }
             }
         }
+    }
+
+    /// The state of the compiler's own include directories: answers about
+    /// them taken under one value hold while it stays (every change in a
+    /// directory [`FsView::watch_system`] watches, and any lost events,
+    /// move it on).
+    pub fn system_generation(&self) -> u64 {
+        self.system_changes.load(Ordering::Acquire) + (self.epoch.load(Ordering::Acquire) << 40)
+    }
+
+    /// Watches the directory holding `path`, a path in one of the
+    /// compiler's own include directories (or its deepest existing
+    /// ancestor, so that the path's appearing is seen), before an answer
+    /// about `path` is kept across requests. False when it cannot be
+    /// watched: the answer must then not be kept.
+    pub fn watch_system(&self, path: &Path) -> bool {
+        let Some(fd) = &self.inotify else {
+            return false;
+        };
+        let mut dir = path;
+        let dir = loop {
+            let Some(parent) = dir.parent() else {
+                return false;
+            };
+            if lstat_now(parent).is_some_and(|m| m.kind == EntryKind::Dir) {
+                break parent;
+            }
+            dir = parent;
+        };
+        let k = key(dir);
+        let mut w = self.watches_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if w.system_dirs.contains_key(k) {
+            return true;
+        }
+        if w.count >= MAX_WATCHES || !watchable_fs(dir) {
+            return false;
+        }
+        let Ok(c) = std::ffi::CString::new(k) else {
+            return false;
+        };
+        // SAFETY: c is a valid NUL-terminated path for the call.
+        let wd = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), EVENT_MASK) };
+        if wd < 0 {
+            return false;
+        }
+        w.count += 1;
+        w.system_dirs.insert(k.to_vec(), wd);
+        w.system_wds.insert(wd);
+        true
     }
 
     /// Invalidates the answers about `path`.

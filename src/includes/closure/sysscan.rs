@@ -154,12 +154,15 @@ impl Walker<'_> {
         k.push(3);
         k.extend_from_slice(format!("{:?}", found.dir_index).as_bytes());
         let cache = self.cache;
-        let cached = cache.system_scans.find(&k, |_| true).cloned();
+        let generation = cache.fs.system_generation();
+        let cached = (cache.system_scans)
+            .find(&k, |(g, _)| *g == generation)
+            .map(|(_, m)| m.clone());
         let memo = match cached {
             Some(m) if self.revalidate(&m) => m,
             _ => {
                 let m = Arc::new(self.compute(real, found)?);
-                cache.system_scans.insert(k, m.clone());
+                cache.system_scans.insert(k, (generation, m.clone()));
                 m
             }
         };
