@@ -5,7 +5,11 @@
 //! `<compiler> <flags> -x LANG -v -dM -E /dev/null`: stderr lists the search
 //! directories (between `#include <...> search starts here:` and `End of
 //! search list.`), stdout the `#define`s. The result is kept in the shared
-//! cache ([`super::cache::Cache::compilers`]) for the life of the server.
+//! cache ([`super::cache::Cache::compilers`]) under the identity of the
+//! compiler the name leads to now (through `PATH` and symlinks: its
+//! canonical path, inode, size and mtime), so a compiler upgraded or
+//! switched (`update-alternatives`) while a long-lived server runs is
+//! probed again.
 
 use super::cache::Cache;
 use super::command::{Command, Lang};
@@ -39,12 +43,37 @@ pub fn info(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Arc<CompilerInfo
     }
     let mut key = vec![compiler.clone(), OsString::from(lang.name())];
     key.extend(cmd.probe_flags.iter().cloned());
+    key.push(identity(&compiler, cwd));
     if let Some(found) = cache.compilers.find(&key, |_| true) {
         return Ok(found.clone());
     }
     let info = Arc::new(probe(&compiler, lang, &cmd.probe_flags, cwd)?);
     cache.compilers.insert(key, info.clone());
     Ok(info)
+}
+
+/// What `compiler` names now: the canonical path and version of the file
+/// it leads to (found on `PATH` when it has no `/`), or nothing.
+fn identity(compiler: &OsString, cwd: &Path) -> OsString {
+    let found = if compiler.as_bytes().contains(&b'/') {
+        Some(cwd.join(compiler))
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| cwd.join(dir).join(compiler))
+                .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        })
+    };
+    let Some(found) = found else {
+        return OsString::new();
+    };
+    let (Ok(real), Ok(meta)) = (std::fs::canonicalize(&found), std::fs::metadata(&found)) else {
+        return OsString::new();
+    };
+    let id = super::cache::FileId::of(&meta);
+    let mut out = real.into_os_string();
+    out.push(format!("\0{}:{}:{}:{}", id.dev, id.ino, id.size, id.mtime));
+    out
 }
 
 fn probe(compiler: &OsString, lang: Lang, flags: &[OsString], cwd: &Path) -> Result<CompilerInfo> {
@@ -162,5 +191,41 @@ End of search list.\n";
         assert!(a.macros.iter().any(|(n, _)| n == b"__GNUC__"));
         let b = info(&cache, &cmd, Path::new("/")).expect("probe");
         assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn a_compiler_replaced_under_its_name_is_probed_again() {
+        let d = std::env::temp_dir().join(format!("probe-swap-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let cc = d.join("cc");
+        let fake = |value: u32| {
+            // A "compiler" whose macro says which one answered.
+            let text = format!(
+                "#!/bin/sh\necho '#define WHICH {value}'\n\
+                 printf '#include <...> search starts here:\\n /usr/include\\nEnd of search list.\\n' >&2\n"
+            );
+            let tmp = d.join("cc.new");
+            std::fs::write(&tmp, text).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &cc).unwrap();
+        };
+        let which = |info: &CompilerInfo| {
+            info.macros
+                .iter()
+                .find(|(n, _)| n == b"WHICH")
+                .map(|(_, m)| String::from_utf8_lossy(&m.body[0].text).into_owned())
+        };
+        let cache = Cache::new();
+        let argv = [cc.clone().into_os_string(), "-c".into(), "x.c".into()];
+        let cmd = super::super::command::parse(&argv).expect("parses");
+        fake(1);
+        let a = info(&cache, &cmd, &d).expect("probe");
+        assert_eq!(which(&a).as_deref(), Some("1"));
+        assert!(Arc::ptr_eq(&a, &info(&cache, &cmd, &d).expect("probe")));
+        fake(2);
+        let b = info(&cache, &cmd, &d).expect("probe");
+        assert_eq!(which(&b).as_deref(), Some("2"));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
