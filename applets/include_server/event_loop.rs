@@ -15,7 +15,7 @@
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use distcc::includes::cache::Cache;
-use distcc::includes::mirror::{ClientRoot, clean_dead_roots, client_tmp};
+use distcc::includes::mirror::{ClientRoot, clean_dead_roots, client_tmp, sweep_gone};
 use distcc::includes::server::{MAX_REQUEST, Options, Request, Server, parse_request};
 use distcc::{Error, Result};
 use mio::net::{UnixListener, UnixStream};
@@ -35,6 +35,11 @@ const WAKER: Token = Token(1);
 const WORKER_STACK: usize = 32 << 20;
 /// A connection that sends nothing for this long is dropped.
 const IDLE_LIMIT: Duration = Duration::from_secs(300);
+/// After this long without a connection, copies in the client root of
+/// files that are gone are removed (once per burst of requests), and also
+/// at the first moment without one after this many connections.
+const SWEEP_AFTER: Duration = Duration::from_secs(10);
+const SWEEP_EVERY: usize = 1000;
 
 /// A running include server.
 pub struct Running {
@@ -125,8 +130,9 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
     }
     drop(job_rx);
     let loop_stop = stop.clone();
+    let root_path = root.path.clone();
     let thread = std::thread::spawn(move || {
-        if let Err(e) = serve(poll, listener, job_tx, done_rx, &loop_stop) {
+        if let Err(e) = serve(poll, listener, job_tx, done_rx, &loop_stop, &root_path) {
             log::error!("include server loop failed: {e}");
         }
         for h in handles {
@@ -158,6 +164,7 @@ fn serve(
     jobs: Sender<Job>,
     done: Receiver<(Token, Reply)>,
     stop: &AtomicBool,
+    root: &Path,
 ) -> Result<()> {
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
@@ -165,13 +172,36 @@ fn serve(
     let mut events = Events::with_capacity(256);
     let mut conns: HashMap<Token, Conn> = HashMap::new();
     let mut next = 2usize;
+    // Connections since the last sweep of the client root, and when the
+    // last one ended.
+    let mut unswept = false;
+    let mut last_seen = Instant::now();
+    let mut accepted = 0usize;
     while !stop.load(Ordering::SeqCst) {
+        if !conns.is_empty() {
+            unswept = true;
+            last_seen = Instant::now();
+        } else if unswept && (last_seen.elapsed() >= SWEEP_AFTER || accepted >= SWEEP_EVERY) {
+            // No request is being answered, and none has been for a while
+            // (a stock client reads the copies after its reply).
+            let removed = sweep_gone(root);
+            if removed > 0 {
+                log::info!("removed {removed} copies of files that are gone from the client root");
+            }
+            unswept = false;
+            accepted = 0;
+        }
         // No wake-ups while idle: shutdown wakes the loop through the
-        // waker, and only an open connection has a deadline to keep.
+        // waker, and only an open connection (or one sweep after the last)
+        // has a deadline to keep.
         let timeout = conns
             .values()
             .filter(|c| !matches!(c.phase, Phase::Working(_)))
             .map(|c| IDLE_LIMIT.saturating_sub(c.since.elapsed()))
+            .chain(
+                (unswept && conns.is_empty())
+                    .then(|| SWEEP_AFTER.saturating_sub(last_seen.elapsed())),
+            )
             .min()
             .map(|left| left + Duration::from_millis(10));
         match poll.poll(&mut events, timeout) {
@@ -186,6 +216,7 @@ fn serve(
                         Ok((mut stream, _)) => {
                             let token = Token(next);
                             next = next.wrapping_add(1).max(2);
+                            accepted += 1;
                             if poll
                                 .registry()
                                 .register(&mut stream, token, Interest::READABLE)

@@ -136,6 +136,61 @@ pub fn clean_dead_roots(tmp: &Path) {
     }
 }
 
+/// Removes from the client root under `root` what mirrors a file, link or
+/// directory that no longer exists on the client (scratch directories of
+/// configure tests and CMake `try_compile`, deleted headers), then the
+/// directories left empty; returns how many entries went. Run only while
+/// no request is being answered: a copy that is needed again is written
+/// again (its record finds the file missing).
+pub fn sweep_gone(root: &Path) -> usize {
+    fn source_of(root: &Path, mirror: &Path) -> Option<PathBuf> {
+        let below = mirror.strip_prefix(root).ok()?;
+        let mut bytes = Path::new("/").join(below).into_os_string().into_vec();
+        for suffix in [&b".abs"[..], b".lzo"] {
+            if bytes.ends_with(suffix) {
+                bytes.truncate(bytes.len() - suffix.len());
+            }
+        }
+        Some(PathBuf::from(OsString::from_vec(bytes)))
+    }
+    fn walk(root: &Path, dir: &Path, budget: &mut usize, removed: &mut usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if *budget == 0 {
+                return;
+            }
+            *budget -= 1;
+            let path = e.path();
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                walk(root, &path, budget, removed);
+                // Only an empty one goes.
+                if std::fs::remove_dir(&path).is_ok() {
+                    *removed += 1;
+                }
+                continue;
+            }
+            let source = if e.file_name() == FORCING_FILE {
+                path.parent().and_then(|d| source_of(root, d))
+            } else {
+                source_of(root, &path)
+            };
+            let gone = source.is_some_and(|s| {
+                std::fs::symlink_metadata(s)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            });
+            if gone && std::fs::remove_file(&path).is_ok() {
+                *removed += 1;
+            }
+        }
+    }
+    let mut removed = 0;
+    walk(root, root, &mut 1_000_000, &mut removed);
+    removed
+}
+
 /// The reply paths, and what a client sends for each (when every
 /// compressed copy's bytes were at hand).
 #[derive(Debug, Default)]
@@ -599,6 +654,41 @@ mod tests {
         assert!(outside.symlink_metadata().unwrap().is_symlink());
         std::fs::remove_file(&outside).unwrap();
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn sweep_removes_only_what_mirrors_something_gone() {
+        let base = std::env::temp_dir().join(format!("inc-sweep-{}", std::process::id()));
+        let root = base.join("root");
+        let real = base.join("proj");
+        std::fs::create_dir_all(real.join("inc")).unwrap();
+        std::fs::write(real.join("inc/kept.h"), b"x").unwrap();
+        let mirror = |p: &Path, suffix: &str| {
+            let mut s = root.join(p.strip_prefix("/").unwrap()).into_os_string();
+            s.push(suffix);
+            PathBuf::from(s)
+        };
+        let kept = mirror(&real.join("inc/kept.h"), ".lzo");
+        let kept_abs = mirror(&real.join("inc/kept.h"), ".lzo.abs");
+        let gone = mirror(&real.join("scratch/t.c"), ".lzo");
+        let forcing_kept = mirror(&real.join("inc"), "").join(FORCING_FILE);
+        let forcing_gone = mirror(&real.join("scratch/sub"), "").join(FORCING_FILE);
+        for f in [&kept, &kept_abs, &gone, &forcing_kept, &forcing_gone] {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, b"c").unwrap();
+        }
+        // A mirrored link to a system directory stays while it exists.
+        let sys = mirror(Path::new("/usr/include"), "");
+        std::fs::create_dir_all(sys.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("../../../usr/include", &sys).unwrap();
+        let removed = sweep_gone(&root);
+        assert!(kept.exists() && kept_abs.exists() && forcing_kept.exists());
+        assert!(sys.symlink_metadata().is_ok());
+        assert!(!gone.exists() && !forcing_gone.exists());
+        // The scratch directories went with their last entries.
+        assert!(!mirror(&real.join("scratch"), "").exists());
+        assert_eq!(removed, 4, "2 files and 2 directories");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
