@@ -314,7 +314,8 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
     let file = |name: &str| {
         std::fs::File::create(dir.join(name)).map_err(|e| Error::io(format!("create {name}"), e))
     };
-    let child = Command::new(exe)
+    let mut child = Command::new(exe);
+    child
         .arg("include-server")
         .arg("--port")
         .arg(&socket)
@@ -325,8 +326,23 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
         .stdin(Stdio::null())
         .stdout(file("stdout")?)
         .stderr(file("stderr")?)
-        .process_group(0)
-        .spawn();
+        .process_group(0);
+    // The server outlives the shell that ran us: it must not keep that
+    // shell's other descriptors (a pipe someone waits on, a make jobserver)
+    // open. Marked close-on-exec in the child, so exec drops them.
+    // SAFETY: only a system call between fork and exec, nothing allocated.
+    unsafe {
+        child.pre_exec(|| {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    let child = child.spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {

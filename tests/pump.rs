@@ -952,3 +952,48 @@ fn identical_once_copies_are_read_as_locally() {
         }
     }
 }
+
+/// The server `pump --startup` leaves running holds none of the caller's
+/// other descriptors (a pipe a caller waits on, a make jobserver).
+#[test]
+fn startup_server_holds_no_descriptor_of_the_caller() {
+    let dir = TestDir::new("pump-startup-fds");
+    let held = std::fs::File::create(dir.join("held")).unwrap();
+    let mut cmd = pump(&dir, Some("127.0.0.1:1,cpp,lzo"));
+    cmd.arg("--startup");
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = held.as_raw_fd();
+    // SAFETY: only dup2 between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 leaves the copy without close-on-exec, as a shell's
+            // `exec 7>file` does.
+            if libc::dup2(fd, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |n: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {n}='")))
+            .map(|v| v.trim_end_matches('\'').to_string())
+            .unwrap()
+    };
+    let pid: i32 = value("INCLUDE_SERVER_PID").parse().unwrap();
+    let holds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .any(|target| target == dir.join("held"));
+    let out = run(pump(&dir, None)
+        .arg("--shutdown")
+        .env("INCLUDE_SERVER_PID", pid.to_string())
+        .env("INCLUDE_SERVER_DIR", value("INCLUDE_SERVER_DIR")));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!holds, "the include server holds the caller's descriptor 7");
+}
