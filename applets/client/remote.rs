@@ -198,11 +198,7 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.distcc-{}.tmp", std::process::id()));
+    let tmp = dir.join(temp_name(target.file_name(), std::process::id()));
     let create = || {
         std::fs::OpenOptions::new()
             .write(true)
@@ -231,6 +227,21 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// The temp file's name for an output named `name`: `.NAME.distcc-PID.tmp`,
+/// with NAME cut short when the whole would pass the 255-byte limit of a
+/// file name (a long but valid output name must still be writable).
+fn temp_name(name: Option<&std::ffi::OsStr>, pid: u32) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let tail = format!(".distcc-{pid}.tmp");
+    let name = name.map_or(&b"out"[..], |n| n.as_bytes());
+    let keep = name.len().min(255 - 1 - tail.len());
+    let mut out = Vec::with_capacity(1 + keep + tail.len());
+    out.push(b'.');
+    out.extend_from_slice(&name[..keep]);
+    out.extend_from_slice(tail.as_bytes());
+    std::ffi::OsString::from_vec(out)
+}
+
 /// Puts the complete `tmp` in place of `target`. An old target is unlinked
 /// first: a reader sees either no file or the complete new one, never a
 /// truncated one, and ext4 does not force the new file's blocks out at the
@@ -252,6 +263,32 @@ mod tests {
         assert_eq!(wait_status_code(0x100), 1);
         assert_eq!(wait_status_code(0x6e00), 110);
         assert_eq!(wait_status_code(11), 139);
+    }
+
+    #[test]
+    fn temp_names_fit_a_file_name_and_keep_odd_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let short = temp_name(Some(std::ffi::OsStr::new("a.o")), 42);
+        assert_eq!(short, ".a.o.distcc-42.tmp");
+        let long = "x".repeat(250) + ".o";
+        let t = temp_name(Some(std::ffi::OsStr::new(&long)), u32::MAX);
+        assert_eq!(t.len(), 255);
+        assert!(
+            t.as_bytes()
+                .ends_with(format!(".distcc-{}.tmp", u32::MAX).as_bytes())
+        );
+        let odd = std::ffi::OsStr::from_bytes(b"\xff\xfe.o");
+        assert_eq!(
+            temp_name(Some(odd), 1).as_bytes(),
+            b".\xff\xfe.o.distcc-1.tmp"
+        );
+        // A 255-byte output name is written.
+        let dir = std::env::temp_dir().join(format!("distcc-longname-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("y".repeat(253) + ".o");
+        write_output(&target, b"object").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"object");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
