@@ -405,3 +405,70 @@ fn compiler_options_passed_to_a_local_compiler() {
     let local_out = local(&dir, &["cc", "--help"]);
     assert_eq!(out.stdout, local_out.stdout);
 }
+
+/// The host's slot is given back before the compiler's messages are passed
+/// on, as stock does: a client whose stderr blocks (a full pipe nobody
+/// reads) does not hold up the next job for that one-slot host.
+#[test]
+fn a_blocked_stderr_does_not_keep_the_hosts_slot() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("slotblock");
+    dir.write("warn.c", "int g(int x) { int unused; return x; }\n");
+    dir.write("b.c", "int f(int x) { return x + 1; }\n");
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; both ends are owned below.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Fill the pipe: nobody reads it.
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
+    let chunk = [b'x'; 4096];
+    for _ in 0..10_000 {
+        if unsafe { libc::write(fds[1], chunk.as_ptr().cast(), chunk.len()) } < 0 {
+            break;
+        }
+    }
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, 0) };
+    let hosts = d.host("/1");
+    let mut first = client(&dir, &hosts)
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-Wall", "-c", "warn.c", "-o", "warn.o"])
+        .stderr(std::process::Stdio::from(write_end))
+        .spawn()
+        .unwrap();
+    // Its object is written before its warning is passed on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("warn.o").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut second = client(&dir, &hosts)
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-c", "b.c", "-o", "b.o"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = second.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        let _ = second.kill();
+        let _ = second.wait();
+    }
+    drop(read_end);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the second job waited for the slot: {status:?}\n{}",
+        d.log()
+    );
+    assert_eq!(wait_compiles(&d, 2), 2, "{}", d.log());
+}

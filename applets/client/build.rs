@@ -58,6 +58,11 @@ enum Outcome {
     /// The job is finished with this exit code (success, or a local
     /// preprocessor error that a local compile would report the same way).
     Done(u8),
+    /// The server compiled it and its outputs are written; the compiler's
+    /// stdout and stderr are still to be passed on, once the host's slot is
+    /// given back (a terminal or pipe that blocks must not hold up other
+    /// jobs waiting for the slot, as stock's order has it).
+    Compiled { stdout: Vec<u8>, stderr: Vec<u8> },
     /// The compiler failed on the server.
     RemoteFailed { reply: Reply, pump: bool },
     /// A failure that must not be turned into a fallback.
@@ -222,6 +227,12 @@ impl<'a> Build<'a> {
             let name = picked.host.display();
             match self.attempt(job, &list, &picked) {
                 Ok(Outcome::Done(code)) => return Ok(code),
+                Ok(Outcome::Compiled { stdout, stderr }) => {
+                    drop(picked);
+                    let _ = std::io::stdout().write_all(&stdout);
+                    let _ = std::io::stderr().write_all(&stderr);
+                    return Ok(0);
+                }
                 Ok(Outcome::Fatal(e)) => return Err(e),
                 Ok(Outcome::WriteFailed(e)) => return self.write_failed(job, &name, e),
                 Ok(Outcome::RemoteFailed { reply, pump }) => {
@@ -585,8 +596,6 @@ impl<'a> Build<'a> {
                 return Ok(Outcome::WriteFailed(e));
             }
         }
-        let _ = std::io::stdout().write_all(&reply.stdout);
-        let _ = std::io::stderr().write_all(&reply.stderr);
         lock::clear_backoff(
             &self.env.lock_dir(),
             &host.lock_key(),
@@ -599,7 +608,10 @@ impl<'a> Build<'a> {
             host.name(),
             version.0
         );
-        Ok(Outcome::Done(0))
+        Ok(Outcome::Compiled {
+            stdout: reply.stdout,
+            stderr: reply.stderr,
+        })
     }
 }
 
