@@ -472,3 +472,30 @@ fn a_blocked_stderr_does_not_keep_the_hosts_slot() {
     );
     assert_eq!(wait_compiles(&d, 2), 2, "{}", d.log());
 }
+
+/// A lock file that cannot be opened (another user's, left by a root build
+/// in the same DISTCC_DIR; here a directory in its place) does not fail the
+/// job: it is distributed without a slot limit, and a local-only job runs.
+#[test]
+fn an_unusable_lock_file_does_not_fail_the_job() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("badlock");
+    dir.write("a.c", "int f(int x) { return x * 3; }\n");
+    let locks = dir.join("distccdir/lock");
+    std::fs::create_dir_all(locks.join(format!("cpu_tcp_127.0.0.1_{}_0", d.port))).unwrap();
+    std::fs::create_dir_all(locks.join("cpu_localhost_0")).unwrap();
+    let out = run(client(&dir, &d.host("/1"))
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running without slot limits"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+    // Local-only (preprocessing only) takes a local slot.
+    let out = run(client(&dir, &d.host("/1")).args(["gcc", "-E", "a.c", "-o", "a.i"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("a.i").exists());
+}

@@ -140,13 +140,22 @@ pub fn pick(
     loop {
         for slot in 0..max_slots {
             for h in usable.iter().filter(|h| h.slots > slot) {
-                if let Some(l) = lock::try_lock(&dir, &h.lock_key(), slot)? {
-                    return Ok(Some(Picked {
-                        host: (*h).clone(),
-                        lock: Some(l),
-                        slot,
-                    }));
-                }
+                let lock = match lock::try_lock(&dir, &h.lock_key(), slot) {
+                    Ok(Some(l)) => Some(l),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        // A lock file left by another user (a root build in
+                        // the same DISTCC_DIR), or not a file: the job goes
+                        // on without a slot limit rather than failing.
+                        log::warn!("{e}; running without slot limits");
+                        None
+                    }
+                };
+                return Ok(Some(Picked {
+                    host: (*h).clone(),
+                    lock,
+                    slot,
+                }));
             }
         }
         if !blocked {
@@ -180,8 +189,13 @@ fn lock_local_in(
     let mut blocked = false;
     loop {
         for slot in 0..slots {
-            if let Some(l) = lock::try_lock(dir, "localhost", slot)? {
-                return Ok(Some(l));
+            match lock::try_lock(dir, "localhost", slot) {
+                Ok(Some(l)) => return Ok(Some(l)),
+                Ok(None) => {}
+                Err(e) => {
+                    log::warn!("{e}; running without slot limits");
+                    return Ok(None);
+                }
             }
         }
         if !blocked {
