@@ -499,3 +499,50 @@ fn an_unusable_lock_file_does_not_fail_the_job() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(dir.join("a.i").exists());
 }
+
+/// A server's compiler killed by a signal, with fallbacks off: the exit
+/// status is 128 + the signal, and a line says what happened and where (the
+/// compiler itself could not).
+#[test]
+fn a_remote_compiler_killed_by_a_signal_is_reported() {
+    use std::io::{Read, Write};
+    let dir = TestDir::new("remotesig");
+    dir.write("a.c", "int f(int x) { return x + 1; }\n");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A server that reads one protocol-1 request and answers that its
+    // compiler died of SIGSEGV (wait status 11), saying nothing else.
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let token = |s: &mut std::net::TcpStream| {
+            let mut head = [0u8; 12];
+            s.read_exact(&mut head).unwrap();
+            let value = u32::from_str_radix(std::str::from_utf8(&head[4..]).unwrap(), 16).unwrap();
+            (head[..4].to_vec(), value)
+        };
+        let _dist = token(&mut s);
+        let (_, argc) = token(&mut s);
+        for _ in 0..argc + 1 {
+            // Each ARGV, then DOTI: a length and its bytes.
+            let (_, len) = token(&mut s);
+            let mut body = vec![0; len as usize];
+            s.read_exact(&mut body).unwrap();
+        }
+        s.write_all(b"DONE00000001STAT0000000bSERR00000000SOUT00000000DOTO00000000")
+            .unwrap();
+    });
+    let out = run(client(&dir, &format!("127.0.0.1:{port}"))
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"]));
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(139), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a.c") && err.contains("signal 11") && err.contains(&port.to_string()),
+        "{}",
+        show(&out)
+    );
+    assert!(!dir.join("a.o").exists());
+}

@@ -314,12 +314,18 @@ impl<'a> Build<'a> {
         }
         if !self.env.fallback {
             let _ = std::io::stdout().write_all(&reply.stdout);
-            // The compiler's own messages say what went wrong; stderr stays
-            // exactly the compiler's.
-            log::info!(
-                "remote compilation of '{input}' on {host} failed (exit {code}); fallbacks are disabled"
-            );
             let _ = std::io::stderr().write_all(&reply.stderr);
+            match reply.killed_by() {
+                // Nothing of the compiler's says so: we must.
+                Some(sig) => log::error!(
+                    "compile {input} on {host}: the compiler was killed by signal {sig}; fallbacks are disabled"
+                ),
+                // The compiler's own messages say what went wrong; stderr
+                // stays exactly the compiler's.
+                None => log::info!(
+                    "remote compilation of '{input}' on {host} failed (exit {code}); fallbacks are disabled"
+                ),
+            }
             return Ok(code);
         }
         // A status of distcc's own (the compiler missing there, the job's

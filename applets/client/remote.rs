@@ -40,6 +40,25 @@ impl Reply {
     pub fn exit_code(&self) -> u8 {
         wait_status_code(self.status)
     }
+
+    /// The signal that killed the compiler on the server, with its name
+    /// ("11 (Segmentation fault)"), if one did.
+    pub fn killed_by(&self) -> Option<String> {
+        let sig = (self.status & 0x7f) as i32;
+        if sig == 0 || sig == 0x7f {
+            return None;
+        }
+        // SAFETY: strsignal returns a NUL-terminated string (or null), read
+        // at once, before any other call could reuse its buffer.
+        let name = unsafe {
+            let p = libc::strsignal(sig);
+            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+        };
+        Some(match name {
+            Some(n) => format!("{sig} ({n})"),
+            None => sig.to_string(),
+        })
+    }
 }
 
 /// Exit code for a raw wait status.
