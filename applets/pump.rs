@@ -275,8 +275,8 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     }
     let status = match cmd.spawn() {
         Ok(mut child) => {
-            // A signal to pump now ends the command (SIGTERM); pump shuts
-            // the server down once it has gone.
+            // A signal to pump now goes on to the command; pump shuts the
+            // server down once it has gone.
             signals::forward_to(child.id() as i32);
             let st = child.wait();
             signals::forward_to(0);

@@ -119,41 +119,46 @@ fn exit_status_passes_through() {
 #[test]
 fn a_signal_ends_the_command_and_cleans_up() {
     require_stock();
-    let dir = TestDir::new("pump-signal");
-    let marker = dir.join("command-started");
-    let mut cmd = pump(&dir, Some("127.0.0.1:1,cpp,lzo"));
-    cmd.args(["sh", "-c", "touch \"$1\"; exec sleep 60", "sh"])
-        .arg(&marker)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !marker.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    // The command gets the signal pump got: after a Ctrl-C (SIGINT) it dies
+    // of SIGINT and pump exits 130, as stock's script does.
+    for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
+        let dir = TestDir::new("pump-signal");
+        let marker = dir.join("command-started");
+        let mut cmd = pump(&dir, Some("127.0.0.1:1,cpp,lzo"));
+        cmd.args(["sh", "-c", "touch \"$1\"; exec sleep 60", "sh"])
+            .arg(&marker)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let started = std::time::Instant::now();
+        while !marker.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(marker.exists(), "the command never started");
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break Some(st);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let status = status.expect("pump did not end within 20 s of the signal");
+        // The command ended by the signal: 128 + its number, as a shell
+        // reports it.
+        assert_eq!(status.code(), Some(code), "signal {sig}");
+        let left: Vec<_> = std::fs::read_dir(dir.join("ctmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
-    assert!(marker.exists(), "the command never started");
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let status = status.expect("pump did not end within 20 s of SIGTERM");
-    // The command ended by SIGTERM: 128 + 15, as a shell reports it.
-    assert_eq!(status.code(), Some(143));
-    let left: Vec<_> = std::fs::read_dir(dir.join("ctmp"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //!
 //! Nothing polls for them: the handler writes one byte to a pipe that the
 //! foreground include server blocks on ([`wait_for_stop`]), and while `pump`
-//! runs a command the handler passes the signal on to it as SIGTERM
+//! runs a command the handler passes the same signal on to it
 //! ([`forward_to`]); pump then shuts the server down when the command ends.
+//! The same signal: after a Ctrl-C, make dies of SIGINT as it would without
+//! pump, and pump exits 130, as stock's script does (not 143, or make's 2
+//! for a build stopped by a SIGTERM while it handled the SIGINT).
 //! A build that takes an hour therefore costs no wake-ups while it runs.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -27,7 +30,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let child = FORWARD.load(Ordering::SeqCst);
     if child > 0 {
         // SAFETY: kill(2) on a positive pid signals that one process.
-        unsafe { libc::kill(child, libc::SIGTERM) };
+        unsafe { libc::kill(child, sig) };
         return;
     }
     STOP.store(true, Ordering::SeqCst);
@@ -76,12 +79,17 @@ pub fn wait_for_stop() {
     }
 }
 
-/// Passes later termination signals on to `pid` as SIGTERM (0: stop doing
-/// so). A signal that arrived before the command existed is passed on now.
+/// Passes later termination signals on to `pid` (0: stop doing so). A
+/// signal that arrived before the command existed is passed on now.
 pub fn forward_to(pid: i32) {
     FORWARD.store(pid.max(0), Ordering::SeqCst);
     if pid > 0 && STOP.swap(false, Ordering::SeqCst) {
-        terminate(pid);
+        let sig = match LAST.load(Ordering::SeqCst) {
+            0 => libc::SIGTERM,
+            s => s,
+        };
+        // SAFETY: kill(2) on a positive pid signals that one process.
+        unsafe { libc::kill(pid, sig) };
     }
 }
 
