@@ -546,3 +546,30 @@ fn a_remote_compiler_killed_by_a_signal_is_reported() {
     );
     assert!(!dir.join("a.o").exists());
 }
+
+/// `-o a.c` (a typo) names the source itself: compiled here, where gcc
+/// refuses it, instead of the source being replaced by a remote object.
+#[test]
+fn an_output_that_is_the_source_is_refused_as_locally() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("outisin");
+    let src = "int f(int x) { return x + 2; }\n";
+    dir.write("a.c", src);
+    for out_name in ["a.c", "./a.c"] {
+        let out = run(client(&dir, &d.host(""))
+            .env("DISTCC_FALLBACK", "0")
+            .args(["gcc", "-c", "a.c", "-o", out_name]));
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("same as output"),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(
+            read(&dir.join("a.c")),
+            src.as_bytes(),
+            "the source was replaced"
+        );
+    }
+    assert_eq!(compiles_ok(&d), 0, "{}", d.log());
+}

@@ -153,7 +153,8 @@ impl<'a> Build<'a> {
                 let here = match args::policy::check(&args::strip::server_argv(&job.argv)) {
                     Err(e) => Some(e.to_string()),
                     Ok(_) => args::side_files::reason(&job.argv),
-                };
+                }
+                .or_else(|| output_is_input(&job));
                 if !scan_includes && let Some(why) = here {
                     log::info!("{why}; running locally");
                     let lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
@@ -619,6 +620,21 @@ impl<'a> Build<'a> {
             stderr: reply.stderr,
         })
     }
+}
+
+/// A reason to compile here when the output names the source file itself
+/// (`-o a.c`, a typo): the compiler refuses that with its own message,
+/// where a remote compile would replace the source with the object.
+fn output_is_input(job: &Job) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let input = std::fs::metadata(&job.input).ok()?;
+    let output = std::fs::metadata(&job.output).ok()?;
+    ((input.dev(), input.ino()) == (output.dev(), output.ino())).then(|| {
+        format!(
+            "the output {} is the source file itself",
+            Path::new(&job.output).display()
+        )
+    })
 }
 
 /// The physical working directory (what stock sends as CDIR).
