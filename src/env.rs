@@ -10,7 +10,7 @@
 use crate::error::{Error, Kind, Result};
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything the client reads from its environment.
@@ -167,6 +167,14 @@ impl ClientEnv {
             safeguard,
             path: get("PATH"),
         })
+    }
+
+    /// Whether the lock and state directories may be made: always for a
+    /// `DISTCC_DIR` the user named (parents included), and for
+    /// `$HOME/.distcc` only when `$HOME` exists (a system user's
+    /// `/nonexistent` is not created).
+    pub fn dir_usable(&self) -> bool {
+        self.dir_explicit || self.dir.parent().is_none_or(Path::is_dir)
     }
 
     /// `$DISTCC_DIR/lock`.

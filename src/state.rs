@@ -151,7 +151,8 @@ pub fn decode(b: &[u8]) -> Option<JobState> {
 /// data forces block allocation and writeback at close (`auto_da_alloc`),
 /// which cost more than the rest of the client's own work.
 pub struct StateFile {
-    path: PathBuf,
+    /// None: no state file is kept (no usable directory for it).
+    path: Option<PathBuf>,
     job: JobState,
     file: Option<File>,
 }
@@ -159,9 +160,14 @@ pub struct StateFile {
 impl StateFile {
     /// Prepares `<dir>/binstate_<pid>` (the directory is created on first write).
     pub fn new(dir: &Path) -> StateFile {
+        StateFile::in_dir(Some(dir))
+    }
+
+    /// Like [`StateFile::new`]; with no directory, nothing is ever written.
+    pub fn in_dir(dir: Option<&Path>) -> StateFile {
         let pid = std::process::id();
         StateFile {
-            path: dir.join(format!("binstate_{pid}")),
+            path: dir.map(|d| d.join(format!("binstate_{pid}"))),
             job: JobState {
                 pid: u64::from(pid),
                 file: Vec::new(),
@@ -184,49 +190,54 @@ impl StateFile {
     /// callers (monitoring must never break a compile) but returned.
     pub fn phase(&mut self, phase: Phase) -> Result<()> {
         self.job.phase = phase;
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         if self.file.is_none() {
-            self.file = Some(self.open()?);
+            self.file = Some(open_state(path)?);
         }
         let Some(f) = &self.file else {
             return Ok(());
         };
         f.write_all_at(&encode(&self.job), 0)
-            .map_err(|e| Error::io(format!("write {}", self.path.display()), e))
+            .map_err(|e| Error::io(format!("write {}", path.display()), e))
     }
 
-    fn open(&self) -> Result<File> {
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o666)
-                .open(&self.path)
-        };
-        let first = open();
-        let f = match first {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = self.path.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                open()
+    /// The path of the file (None when none is kept).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+/// Opens (creating it and its directory if need be) the state file `path`.
+fn open_state(path: &Path) -> Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .open(path)
+    };
+    let f = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
             }
-            other => other,
-        };
-        f.map_err(|e| Error::io(format!("open {}", self.path.display()), e))
-    }
-
-    /// The path of the file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+            open()
+        }
+        other => other,
+    };
+    f.map_err(|e| Error::io(format!("open {}", path.display()), e))
 }
 
 impl Drop for StateFile {
     fn drop(&mut self) {
         // Never written, nothing to remove.
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
+        if self.file.take().is_some()
+            && let Some(path) = &self.path
+        {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -333,7 +344,7 @@ mod tests {
             // Later phases overwrite the record in place: one record, the latest.
             s.job(b"x.c", "h", 1);
             s.phase(Phase::Send).unwrap();
-            let bytes = std::fs::read(s.path()).unwrap();
+            let bytes = std::fs::read(s.path().unwrap()).unwrap();
             assert_eq!(bytes.len(), STATE_SIZE);
             assert_eq!(decode(&bytes).unwrap().host, b"h");
             std::fs::write(dir.join("binstate_999999999"), [0u8; 10]).unwrap();

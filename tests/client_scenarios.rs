@@ -573,3 +573,28 @@ fn an_output_that_is_the_source_is_refused_as_locally() {
     }
     assert_eq!(compiles_ok(&d), 0, "{}", d.log());
 }
+
+/// A system user's `HOME=/nonexistent` (no DISTCC_DIR): the job is
+/// distributed without slot limits or state file, and `$HOME` is not
+/// created.
+#[test]
+fn a_missing_home_is_not_created() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("nohome");
+    dir.write("a.c", "int f(int x) { return x - 1; }\n");
+    let home = dir.join("nonexistent");
+    let out = run(client(&dir, &d.host(""))
+        .env_remove("DISTCC_DIR")
+        .env("HOME", &home)
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("does not exist; running without slot limits"),
+        "{}",
+        show(&out)
+    );
+    assert!(!home.exists(), "HOME was created");
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+}

@@ -100,7 +100,7 @@ impl<'a> Build<'a> {
     pub fn new(env: &'a ClientEnv) -> Build<'a> {
         Build {
             env,
-            state: StateFile::new(&env.state_dir()),
+            state: StateFile::in_dir(env.dir_usable().then(|| env.state_dir()).as_deref()),
             pools: (
                 distcc::hosts::DEFAULT_LOCAL_SLOTS,
                 distcc::hosts::DEFAULT_LOCAL_SLOTS_CPP,

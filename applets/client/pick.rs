@@ -94,6 +94,13 @@ fn lock_dir(env: &ClientEnv) -> Option<std::path::PathBuf> {
     static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = env.lock_dir();
+        if !env.dir_usable() {
+            log::warn!(
+                "{} does not exist; running without slot limits",
+                env.dir.parent().unwrap_or(&env.dir).display()
+            );
+            return None;
+        }
         match lock::ensure_dir(&dir) {
             Ok(()) => Some(dir),
             Err(e) => {
