@@ -116,11 +116,15 @@ fn make_socket_dir() -> Result<PathBuf> {
         let dir = tmp.join(format!("distcc-pump.{word}"));
         match std::fs::create_dir(&dir) {
             Ok(()) => return Ok(dir),
-            Err(e) => last = Some(e),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
         }
     }
     Err(Error::io(
-        "create pump socket directory",
+        format!("create pump socket directory in {}", tmp.display()),
         last.unwrap_or_else(|| std::io::Error::other("no name")),
     ))
 }

@@ -1002,3 +1002,20 @@ fn startup_server_holds_no_descriptor_of_the_caller() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(!holds, "the include server holds the caller's descriptor 7");
 }
+
+/// A TMPDIR that does not exist: pump's error names it.
+#[test]
+fn a_missing_tmpdir_is_named() {
+    let dir = TestDir::new("pump-notmp");
+    let missing = dir.join("no-such-tmp");
+    let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo"))
+        .env("TMPDIR", &missing)
+        .args(["true"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pump: error:") && err.contains(&missing.display().to_string()),
+        "{}",
+        show(&out)
+    );
+}
