@@ -675,3 +675,41 @@ fn a_long_lived_include_server_sees_system_headers_installed() {
     }
     assert_eq!(wait_compiles(&d, 4), 4, "{}", d.log());
 }
+
+/// The preprocessor's own spelling `-Wp,-MMD,f` (kbuild's): GCC names the
+/// source's `.o` as the target, Clang the output; in plain and pump mode
+/// the `.d` file is the local one for both.
+#[test]
+fn preprocessor_spelled_dependencies_name_the_local_target() {
+    let d = ours_d();
+    for compiler in ["gcc", "clang"] {
+        for opts in [",lzo", ",cpp,lzo"] {
+            let dir = TestDir::new("wpmmd");
+            dir.write("inc/hdr.h", "#define VALUE 3\n");
+            dir.write("t.c", C_SRC);
+            std::fs::create_dir_all(dir.join("sub")).unwrap();
+            let (_is, socket) = include_server(&dir);
+            let args = |dotd: &'static str| {
+                [compiler, "-Wp,-MMD,", "-c", "t.c", "-o", "sub/t.o"].map(|a| {
+                    if a == "-Wp,-MMD," {
+                        format!("-Wp,-MMD,{dotd}")
+                    } else {
+                        a.to_string()
+                    }
+                })
+            };
+            let out = run(client(&dir, &d.host(opts))
+                .env("INCLUDE_SERVER_PORT", &socket)
+                .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+                .env("DISTCC_FALLBACK", "0")
+                .args(args("sub/remote.d")));
+            assert_quiet_ok(&out);
+            let argv = args("sub/local.d");
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            assert!(local(&dir, &argv).status.success());
+            let remote = String::from_utf8(read(&dir.join("sub/remote.d"))).unwrap();
+            let here = String::from_utf8(read(&dir.join("sub/local.d"))).unwrap();
+            assert_eq!(remote, here, "{compiler}{opts}");
+        }
+    }
+}

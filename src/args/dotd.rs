@@ -62,8 +62,9 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         target_given,
         target_option: if env_target.is_some() { "-MT" } else { "-MQ" },
         target: env_target.unwrap_or_else(|| {
-            if job.preprocessor_deps {
-                // What cpp names it: the source's name, suffix `.o`.
+            if job.preprocessor_deps && !super::cross::named_clang(&argv[0]) {
+                // What GCC's cpp names it: the source's name, suffix `.o`
+                // (Clang names the output, as for `-MD`).
                 replace_extension(basename(job.input.as_encoded_bytes()), b"o")
             } else {
                 job.output.clone()
@@ -178,6 +179,9 @@ mod tests {
         assert_eq!(d.target, "a.o");
         let d = dotd_info(&job("gcc -MD -MF x.d -c src/a.c -o out.o"), None);
         assert_eq!(d.target, "out.o");
+        // Clang names the output for the preprocessor's spelling too.
+        let d = dotd_info(&job("clang -Wp,-MMD,x.d -c src/a.c -o obj/out.o"), None);
+        assert_eq!(d.target, "obj/out.o");
     }
 
     #[test]

@@ -96,22 +96,26 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
         i += 1;
     }
     let has = |pred: &dyn Fn(&[u8]) -> bool| job.argv.iter().any(|a| pred(a.as_encoded_bytes()));
-    if has(&|a| a == b"-MD" || a == b"-MMD") {
-        if !has(&|a| a.starts_with(b"-MF")) {
-            out.push(OsString::from("-MF"));
-            out.push(super::classify::replace_extension(
-                job.output.as_encoded_bytes(),
-                b"d",
-            ));
-        }
-        // The driver names the output as the target of its own -MD/-MMD
-        // when compiling, but not under -E: without this, `-MF d -o sub/a.o`
-        // would name `a.o` and make would never rebuild sub/a.o. The
-        // preprocessor's own `-Wp,-MD,f` names the source's `.o`, as here.
-        if !job.preprocessor_deps && !has(&|a| a.starts_with(b"-MT") || a.starts_with(b"-MQ")) {
-            out.push(OsString::from("-MQ"));
-            out.push(job.output.clone());
-        }
+    let driver_deps = has(&|a| a == b"-MD" || a == b"-MMD");
+    if driver_deps && !has(&|a| a.starts_with(b"-MF")) {
+        out.push(OsString::from("-MF"));
+        out.push(super::classify::replace_extension(
+            job.output.as_encoded_bytes(),
+            b"d",
+        ));
+    }
+    // The driver names the output as the target of its own -MD/-MMD when
+    // compiling, but not under -E: without this, `-MF d -o sub/a.o` would
+    // name `a.o` and make would never rebuild sub/a.o. GCC's preprocessor
+    // names the source's `.o` for its own `-Wp,-MD,f`, as here; Clang names
+    // the output for that too.
+    let names_output = match job.preprocessor_deps {
+        false => driver_deps,
+        true => super::cross::named_clang(&job.argv[0]),
+    };
+    if names_output && !has(&|a| a.starts_with(b"-MT") || a.starts_with(b"-MQ")) {
+        out.push(OsString::from("-MQ"));
+        out.push(job.output.clone());
     }
     out
 }
@@ -170,6 +174,15 @@ mod tests {
         assert_eq!(
             cpp("gcc -Wp,-MD,sub/.a.d -c a.c -o sub/a.o"),
             argv("gcc -MD -MF sub/.a.d -E a.c")
+        );
+        // Clang names the output for that spelling too.
+        assert_eq!(
+            cpp("clang -Wp,-MMD,sub/.a.d -c a.c -o sub/a.o"),
+            argv("clang -MMD -MF sub/.a.d -E a.c -MQ sub/a.o")
+        );
+        assert_eq!(
+            cpp("clang -Wp,-MD,a.d -MT t -c a.c -o sub/a.o"),
+            argv("clang -MD -MF a.d -MT t -E a.c")
         );
         assert_eq!(cpp("gcc -S x.c -ox.s"), argv("gcc -E x.c"));
     }
