@@ -9,7 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The source language, which selects default directories and macros.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -269,6 +269,11 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
         }
     }
     cmd.trigraphs |= strict_std == Some(true);
+    if ms_include_search(argv) {
+        return Err("Clang's Microsoft compatibility (-fms-compatibility): \
+                    quote includes are also looked for beside every includer up the chain"
+            .into());
+    }
     match sources.as_slice() {
         [(src, lang)] => {
             // A C++ driver compiles a C file as C++ (an `-x` still wins).
@@ -289,6 +294,36 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
         [] => Err("no source file".into()),
         _ => Err(format!("{} source files", sources.len())),
     }
+}
+
+/// Whether the command turns on Clang's Microsoft compatibility, under
+/// which `#include "x"` is also looked for in the directories of every file
+/// up the include chain (`-fms-compatibility`, the default for a
+/// `*-windows-msvc` target and for clang-cl; the last of it and
+/// `-fno-ms-compatibility` wins).
+fn ms_include_search(argv: &[OsString]) -> bool {
+    let driver_cl = argv.first().is_some_and(|c| {
+        Path::new(c)
+            .file_name()
+            .is_some_and(|n| n.as_bytes().starts_with(b"clang-cl"))
+    });
+    let mut on = driver_cl;
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i].as_bytes();
+        if a == b"-fms-compatibility" || a == b"--driver-mode=cl" {
+            on = true;
+        } else if a == b"-fno-ms-compatibility" {
+            on = false;
+        } else if let Some(t) = a.strip_prefix(b"--target=").or_else(|| {
+            (a == b"-target").then(|| argv.get(i + 1).map_or(&b""[..], |t| t.as_bytes()))
+        }) && (t.ends_with(b"-windows-msvc") || t.ends_with(b"-win32"))
+        {
+            on = true;
+        }
+        i += 1;
+    }
+    on
 }
 
 /// Options that cannot change predefined macros or default directories.
@@ -430,6 +465,20 @@ mod tests {
         assert!(p(&["gcc", "-c"]).is_err());
         assert!(p(&["gcc", "-c", "x.unknown"]).is_err());
         assert!(p(&["gcc", "-I-", "-c", "x.c"]).is_err());
+        let ms = p(&["clang", "-fms-compatibility", "-c", "x.c"]).unwrap_err();
+        assert!(ms.contains("-fms-compatibility"), "{ms}");
+        assert!(p(&["clang", "--target=x86_64-pc-windows-msvc", "-c", "x.c"]).is_err());
+        assert!(
+            p(&[
+                "clang",
+                "-fms-compatibility",
+                "-fno-ms-compatibility",
+                "-c",
+                "x.c"
+            ])
+            .is_ok()
+        );
+        assert!(p(&["clang", "-fms-extensions", "-c", "x.c"]).is_ok());
         assert_eq!(
             p(&["gcc", "-x", "c++", "-c", "x.unknown"])
                 .expect("parses")
