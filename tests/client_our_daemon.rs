@@ -713,3 +713,43 @@ fn preprocessor_spelled_dependencies_name_the_local_target() {
         }
     }
 }
+
+/// Clang reads `X.pch` (or `X.gch`) beside an `-include X` of its own
+/// accord, even one built with other macros: such a compile stays here, in
+/// plain and pump mode, and gives the local object.
+#[test]
+fn clang_implicit_precompiled_header_compiles_here() {
+    let d = ours_d();
+    for (opts, ext) in [(",lzo", "pch"), (",cpp,lzo", "gch")] {
+        let dir = TestDir::new("odimplpch");
+        dir.write(
+            "q.h",
+            "#ifdef FOO\n#define PRE 8\n#else\n#define PRE 7\n#endif\n",
+        );
+        dir.write("q.c", "int f(void) { return PRE; }\n");
+        let pch = format!("q.h.{ext}");
+        assert!(
+            local(
+                &dir,
+                &["clang", "-DFOO", "-x", "c-header", "q.h", "-o", &pch]
+            )
+            .status
+            .success()
+        );
+        let (_is, socket) = include_server(&dir);
+        let out = run(client(&dir, &d.host(opts))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .args(["clang", "-include", "q.h", "-c", "q.c", "-o", "q.o"]));
+        assert_quiet_ok(&out);
+        assert!(
+            local(
+                &dir,
+                &["clang", "-include", "q.h", "-c", "q.c", "-o", "l.o"]
+            )
+            .status
+            .success()
+        );
+        assert_eq!(read(&dir.join("q.o")), read(&dir.join("l.o")), "{opts}");
+    }
+    assert_eq!(compiles_ok(&d), 0, "{}", d.log());
+}

@@ -154,7 +154,8 @@ impl<'a> Build<'a> {
                     Err(e) => Some(e.to_string()),
                     Ok(_) => args::side_files::reason(&job.argv),
                 }
-                .or_else(|| output_is_input(&job));
+                .or_else(|| output_is_input(&job))
+                .or_else(|| implicit_pch(&job));
                 if !scan_includes && let Some(why) = here {
                     log::info!("{why}; running locally");
                     let lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
@@ -635,6 +636,44 @@ fn output_is_input(job: &Job) -> Option<String> {
             Path::new(&job.output).display()
         )
     })
+}
+
+/// A reason to compile here when Clang would use a precompiled header of
+/// its own accord: for `-include X` it reads `X.pch` (or `X.gch`) when
+/// one lies beside X, even one built with other macros, where a server
+/// (or the local preprocessor of plain mode) reads X's text. GCC checks a
+/// `.gch` against the command and gives the text's object, so its
+/// commands are still distributed.
+fn implicit_pch(job: &Job) -> Option<String> {
+    if !args::cross::named_clang(&job.argv[0]) {
+        return None;
+    }
+    let mut i = 1;
+    while i < job.argv.len() {
+        let a = job.argv[i].as_encoded_bytes();
+        let header = if a == b"-include" {
+            i += 1;
+            job.argv.get(i).map(|h| h.as_encoded_bytes())
+        } else {
+            a.strip_prefix(b"-include")
+                .filter(|h| !h.is_empty() && !a.starts_with(b"-include-"))
+        };
+        i += 1;
+        let Some(header) = header else { continue };
+        for ext in [&b".pch"[..], b".gch"] {
+            let mut pch = header.to_vec();
+            pch.extend_from_slice(ext);
+            // SAFETY: bytes of an OsStr plus an ASCII suffix.
+            let pch = unsafe { OsString::from_encoded_bytes_unchecked(pch) };
+            if Path::new(&pch).exists() {
+                return Some(format!(
+                    "the precompiled header {} that Clang uses for -include is read on this machine",
+                    Path::new(&pch).display()
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The physical working directory (what stock sends as CDIR).
