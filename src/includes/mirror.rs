@@ -17,7 +17,7 @@
 use super::bundle::{Body, Entry, client_name};
 use super::cache::{Cache, FileId, Latest, PACKED_BUDGET, Written, key, map_file};
 use super::closure::{Closure, Sent};
-use super::fsview::FsLookup;
+use super::fsview::{EntryKind, FsLookup};
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -415,9 +415,28 @@ fn mkdir_parent(root: &Path, dest: &Path) -> Result<()> {
     std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("mkdir {}", parent.display()), e))
 }
 
+/// Makes `dest` in the client root a symlink to `target`. Whatever an
+/// earlier state of the client's tree left there (a link to another
+/// target, a directory of copies for a path that was a user directory in
+/// another request) is replaced: a stock client reads this tree.
 fn make_link(fs: &mut FsLookup, root: &Path, dest: &Path, target: &Path) -> Result<()> {
-    if fs.lstat(dest).is_some() {
-        return Ok(());
+    match fs.lstat(dest).map(|m| m.kind) {
+        None => {}
+        Some(EntryKind::Symlink) if std::fs::read_link(dest).is_ok_and(|t| t == target) => {
+            return Ok(());
+        }
+        Some(kind) => {
+            let removed = match kind {
+                EntryKind::Dir => std::fs::remove_dir_all(dest),
+                _ => std::fs::remove_file(dest),
+            };
+            match removed {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(format!("replace {}", dest.display()), e));
+                }
+                _ => {}
+            }
+        }
     }
     mkdir_parent(root, dest)?;
     match std::os::unix::fs::symlink(target, dest) {
@@ -623,6 +642,37 @@ mod tests {
         assert!(!dead.exists());
         assert!(live.exists() && other.exists());
         std::fs::remove_dir_all(&tmp).ok();
+    }
+
+    #[test]
+    fn links_replace_what_an_earlier_tree_left() {
+        let root = std::env::temp_dir().join(format!("inc-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("usr/lib/clang/include")).unwrap();
+        std::fs::write(root.join("usr/lib/clang/include/stddef.h.lzo"), b"c").unwrap();
+        std::os::unix::fs::symlink("old", root.join("p-link")).unwrap();
+        let view = super::super::fsview::FsView::uncached();
+        let mut fs = FsLookup::new(&view);
+        // A directory of copies where a system directory's link now goes.
+        let sys = root.join("usr/lib/clang/include");
+        make_link(&mut fs, &root, &sys, Path::new("../../../../x")).unwrap();
+        assert_eq!(
+            std::fs::read_link(&sys).unwrap(),
+            Path::new("../../../../x")
+        );
+        // A link retargeted on the client.
+        make_link(&mut fs, &root, &root.join("p-link"), Path::new("new")).unwrap();
+        assert_eq!(
+            std::fs::read_link(root.join("p-link")).unwrap(),
+            Path::new("new")
+        );
+        // The same link again: left as it is.
+        make_link(&mut fs, &root, &root.join("p-link"), Path::new("new")).unwrap();
+        assert_eq!(
+            std::fs::read_link(root.join("p-link")).unwrap(),
+            Path::new("new")
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
