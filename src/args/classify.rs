@@ -307,6 +307,11 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
             {
                 return Ok(local(format!("{text}: {why}")));
             }
+            if arg.starts_with(b"-MJ") {
+                return Ok(local(format!(
+                    "{text} writes a compilation-database entry on this machine"
+                )));
+            }
             if arg.starts_with(b"-M") && !is_distributable_dep_option(arg) {
                 return Ok(local(format!("{text} asks for dependency output only")));
             }
@@ -556,6 +561,10 @@ mod tests {
             panic!()
         };
         assert!(r.preprocess_only);
+        let Verdict::Local(r) = classify(&argv("clang -c x.c -MJx.json")).unwrap() else {
+            panic!()
+        };
+        assert!(r.why.contains("compilation-database"), "{}", r.why);
     }
 
     #[test]
