@@ -753,3 +753,41 @@ fn clang_implicit_precompiled_header_compiles_here() {
     }
     assert_eq!(compiles_ok(&d), 0, "{}", d.log());
 }
+
+/// Clang's coverage mapping in pump mode names the client's directory and
+/// paths, as a local compile does (not the server's root): with a relative
+/// and an absolute source, and under the client's own prefix map.
+#[test]
+fn clang_coverage_mapping_names_the_client_paths_in_pump_mode() {
+    let d = ours_d();
+    let dir = TestDir::new("odcov");
+    dir.write(
+        "m.c",
+        "static int sf(int x) { return x * 3; }\nint main(void) { return sf(0); }\n",
+    );
+    let (_is, socket) = include_server(&dir);
+    let abs = dir.join("m.c").display().to_string();
+    let map = format!("-fcoverage-prefix-map={}=/src", dir.path.display());
+    let cov = ["-fprofile-instr-generate", "-fcoverage-mapping"];
+    for extra in [vec!["m.c"], vec![abs.as_str()], vec![map.as_str(), "m.c"]] {
+        let mut args = vec!["clang"];
+        args.extend(cov);
+        args.extend(extra.iter().copied());
+        let out = run(client(&dir, &d.host(",cpp,lzo"))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .env("DISTCC_FALLBACK", "0")
+            .args(&args)
+            .args(["-c", "-o", "pump.o"]));
+        assert_quiet_ok(&out);
+        let mut here = args.clone();
+        here.extend(["-c", "-o", "local.o"]);
+        assert!(local(&dir, &here).status.success());
+        assert_eq!(
+            read(&dir.join("pump.o")),
+            read(&dir.join("local.o")),
+            "{extra:?}"
+        );
+    }
+    assert_eq!(wait_compiles(&d, 3), 3, "{}", d.log());
+}

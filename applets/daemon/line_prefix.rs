@@ -54,10 +54,11 @@ pub fn has_own_map(argv: &[OsString]) -> bool {
 /// copy wins over it both where the last matching map wins (GCC) and where
 /// the longest does (Clang).
 pub fn rerooted_maps(argv: &[OsString], root: &std::path::Path) -> Vec<OsString> {
-    const MAPS: [&[u8]; 3] = [
+    const MAPS: [&[u8]; 4] = [
         b"-ffile-prefix-map=",
         b"-fdebug-prefix-map=",
         b"-fmacro-prefix-map=",
+        b"-fcoverage-prefix-map=",
     ];
     let mut out = Vec::new();
     for a in argv.iter().skip(1) {
@@ -73,6 +74,47 @@ pub fn rerooted_maps(argv: &[OsString], root: &std::path::Path) -> Vec<OsString>
         let root = root.strip_suffix(b"/").unwrap_or(root);
         out.push(OsString::from_vec([*option, root, value].concat()));
     }
+    out
+}
+
+/// For a Clang pump job with `-fcoverage-mapping`: the options that make
+/// its coverage mapping record the client's directory and paths, as a
+/// local compile does, instead of the server's root (the compilation
+/// directory `cdir` unless the client set one, and the root mapped away).
+/// They go before [`rerooted_maps`], whose copies of the client's own maps
+/// then win.
+pub fn coverage_maps(argv: &[OsString], cdir: &[u8], root: &std::path::Path) -> Vec<OsString> {
+    let clang = argv
+        .first()
+        .is_some_and(|c| distcc::args::cross::named_clang(c));
+    let mut mapping = false;
+    let mut own_dir = false;
+    for a in argv.iter().skip(1) {
+        let a = a.as_bytes();
+        if a == b"-fcoverage-mapping" {
+            mapping = true;
+        } else if a == b"-fno-coverage-mapping" {
+            mapping = false;
+        } else if a.starts_with(b"-fcoverage-compilation-dir=")
+            || a.starts_with(b"-ffile-compilation-dir=")
+        {
+            own_dir = true;
+        }
+    }
+    if !clang || !mapping {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if !own_dir {
+        out.push(OsString::from_vec(
+            [&b"-fcoverage-compilation-dir="[..], cdir].concat(),
+        ));
+    }
+    let root = root.as_os_str().as_bytes();
+    let root = root.strip_suffix(b"/").unwrap_or(root);
+    out.push(OsString::from_vec(
+        [&b"-fcoverage-prefix-map="[..], root, b"="].concat(),
+    ));
     out
 }
 
@@ -96,6 +138,35 @@ pub fn unroot_messages(text: &[u8], root: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn coverage_maps_only_for_clang_coverage() {
+        let v = |s: &str| s.split(' ').map(OsString::from).collect::<Vec<_>>();
+        let root = std::path::Path::new("/tmp/distccd_1/root/");
+        assert_eq!(
+            coverage_maps(&v("clang -fcoverage-mapping -c m.c"), b"/home/u", root),
+            v("-fcoverage-compilation-dir=/home/u -fcoverage-prefix-map=/tmp/distccd_1/root=")
+        );
+        // The client's own directory stays; no mapping, no options.
+        assert_eq!(
+            coverage_maps(
+                &v("clang -fcoverage-mapping -ffile-compilation-dir=. -c m.c"),
+                b"/home/u",
+                root
+            ),
+            v("-fcoverage-prefix-map=/tmp/distccd_1/root=")
+        );
+        assert!(coverage_maps(&v("clang -c m.c"), b"/h", root).is_empty());
+        assert!(
+            coverage_maps(
+                &v("clang -fcoverage-mapping -fno-coverage-mapping -c m.c"),
+                b"/h",
+                root
+            )
+            .is_empty()
+        );
+        assert!(coverage_maps(&v("gcc -fcoverage-mapping -c m.c"), b"/h", root).is_empty());
+    }
+
     use super::*;
 
     #[test]

@@ -284,6 +284,9 @@ fn execute_in(
                 map.push("=");
                 cmd.argv.push(map);
             }
+            // Clang's coverage mapping names the client's directory.
+            cmd.argv
+                .extend(line_prefix::coverage_maps(&task.checked.argv, cdir, &root));
             // The client's own maps, made to match under the root.
             cmd.argv
                 .extend(line_prefix::rerooted_maps(&task.checked.argv, &root));

@@ -196,6 +196,7 @@ const F_PATH_OK: &[&str] = &[
     "-fdebug-prefix-map=",
     "-ffile-prefix-map=",
     "-fmacro-prefix-map=",
+    "-fcoverage-prefix-map=",
     "-fdebug-compilation-dir=",
     "-ffile-compilation-dir=",
     "-fcoverage-compilation-dir=",
@@ -598,6 +599,11 @@ mod tests {
             ),
             (
                 "gcc -c x.c -o x.o -ffile-prefix-map=/a=/b -fdebug-prefix-map=/x=. -fstack-usage -fdebug-compilation-dir=/home/u/w",
+                2,
+                Some(OutputArg::Separate(4)),
+            ),
+            (
+                "clang -c x.c -o x.o -fcoverage-mapping -fcoverage-prefix-map=/a=/b",
                 2,
                 Some(OutputArg::Separate(4)),
             ),
