@@ -510,3 +510,65 @@ pub fn make_hello_project_through_links(d: &Daemon, tag: &str) {
         "hello world\nsum 55\n"
     );
 }
+
+/// A server that stops reading in the middle of a request (what a dead
+/// link looks like): the client gives up about one DISTCC_IO_TIMEOUT after
+/// its last progress, in plain mode (sendfile) and lzo mode (writev). A
+/// blocking write under a send timeout took two to four timeouts.
+#[test]
+fn a_server_that_stops_reading_times_out_after_one_timeout() {
+    let dir = TestDir::new("stopread");
+    dir.write(
+        "big.cpp",
+        "#include <bits/stdc++.h>\n#include <regex>\nint main() { return 0; }\n",
+    );
+    assert!(
+        local(&dir, &["g++", "-E", "big.cpp", "-o", "big.ii"])
+            .status
+            .success()
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let small: libc::c_int = 4096;
+    // SAFETY: setsockopt on a live socket with a valid int.
+    unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    // Accepts and holds connections, never reading.
+    let sink = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        let end = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < end && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok((s, _)) = listener.accept() {
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    for opts in ["", ",lzo"] {
+        let started = Instant::now();
+        let out = run(client(&dir, &format!("127.0.0.1:{port}{opts}"))
+            .env("DISTCC_IO_TIMEOUT", "3")
+            .env("DISTCC_FALLBACK", "0")
+            .env("DISTCC_BACKOFF_PERIOD", "0")
+            .args(["g++", "-c", "big.ii", "-o", "big.o"]));
+        let took = started.elapsed();
+        assert_eq!(out.status.code(), Some(118), "{opts}: {}", show(&out));
+        assert!(
+            took < Duration::from_millis(6500),
+            "{opts}: gave up after {took:?} with a 3 s timeout"
+        );
+        assert!(!dir.join("big.o").exists());
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    sink.join().unwrap();
+}

@@ -36,6 +36,8 @@ pub enum Connection {
         stream: TcpStream,
         /// Whether to cork while sending.
         cork: bool,
+        /// `DISTCC_IO_TIMEOUT`: the longest wait for progress.
+        timeout: Duration,
     },
     /// distccd --inetd over ssh.
     Ssh {
@@ -43,6 +45,8 @@ pub enum Connection {
         stream: UnixStream,
         /// The ssh process, waited for on drop.
         child: Child,
+        /// `DISTCC_IO_TIMEOUT`: the longest wait for progress.
+        timeout: Duration,
     },
 }
 
@@ -58,7 +62,11 @@ impl Connection {
             Mode::Tcp { host: name, port } => {
                 let stream = connect_tcp(name, *port)?;
                 set_timeouts_tcp(&stream, io_timeout)?;
-                Ok(Connection::Tcp { stream, cork })
+                Ok(Connection::Tcp {
+                    stream,
+                    cork,
+                    timeout: io_timeout,
+                })
             }
             Mode::Ssh {
                 user,
@@ -92,13 +100,16 @@ impl Connection {
                     Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                     Ok(n) => IoSlice::advance_slices(&mut bufs, n),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        wait_writable(c.raw_fd(), c.timeout())?;
+                    }
                     Err(e) => return Err(e),
                 }
             }
             Ok(())
         };
         if head.len() + payload.len() <= UNCORKED_MAX {
-            return write(self).map_err(|e| self.sending_failed(e));
+            return self.unblocked(write);
         }
         self.corked(write)
     }
@@ -108,21 +119,78 @@ impl Connection {
     /// our memory; as stock does).
     pub fn send_file(&mut self, head: &[u8], file: &mut std::fs::File, len: u64) -> Result<()> {
         self.corked(|c| {
-            c.write_all(head)?;
-            let out = match c {
-                Connection::Tcp { stream, .. } => stream.as_raw_fd(),
-                Connection::Ssh { stream, .. } => stream.as_raw_fd(),
-            };
-            sendfile_all(out, file, len)
+            let (out, timeout) = (c.raw_fd(), c.timeout());
+            let mut head = head;
+            for _ in 0..MAX_WRITES {
+                if head.is_empty() {
+                    break;
+                }
+                match c.write(head) {
+                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                    Ok(n) => head = &head[n..],
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        wait_writable(out, timeout)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            sendfile_all(out, file, len, timeout)
         })
     }
 
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Connection::Tcp { stream, .. } => stream.as_raw_fd(),
+            Connection::Ssh { stream, .. } => stream.as_raw_fd(),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        match self {
+            Connection::Tcp { timeout, .. } | Connection::Ssh { timeout, .. } => *timeout,
+        }
+    }
+
+    /// Runs the sending `f` with the socket non-blocking: a write that
+    /// cannot go on waits in [`wait_writable`] for at most the I/O timeout
+    /// since the last progress. (A blocking write under a send timeout
+    /// that made some progress returns only when the whole timeout has run
+    /// out, so a link that died mid-request took two or three timeouts.)
+    fn unblocked(&mut self, f: impl FnOnce(&mut Connection) -> std::io::Result<()>) -> Result<()> {
+        let fd = self.raw_fd();
+        let set = |on: bool| {
+            // SAFETY: fcntl on a descriptor this connection owns.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                if flags >= 0 {
+                    let flags = if on {
+                        flags | libc::O_NONBLOCK
+                    } else {
+                        flags & !libc::O_NONBLOCK
+                    };
+                    libc::fcntl(fd, libc::F_SETFL, flags);
+                }
+            }
+        };
+        set(true);
+        let r = f(self);
+        set(false);
+        r.map_err(|e| self.sending_failed(e))
+    }
+
     fn corked(&mut self, f: impl FnOnce(&mut Connection) -> std::io::Result<()>) -> Result<()> {
-        if let Connection::Tcp { stream, cork: true } = self {
+        if let Connection::Tcp {
+            stream, cork: true, ..
+        } = self
+        {
             set_cork(stream, true);
         }
-        let r = f(self).map_err(|e| self.sending_failed(e));
-        if let Connection::Tcp { stream, cork: true } = self {
+        let r = self.unblocked(f);
+        if let Connection::Tcp {
+            stream, cork: true, ..
+        } = self
+        {
             set_cork(stream, false);
         }
         r
@@ -196,7 +264,7 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Connection::Ssh { stream, child } = self {
+        if let Connection::Ssh { stream, child, .. } = self {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             // Bounded wait for ssh to exit, then kill it (by its own pid).
             let deadline = Instant::now() + Duration::from_secs(5);
@@ -212,12 +280,45 @@ impl Drop for Connection {
     }
 }
 
-/// Sends `len` bytes of `file` from its current offset to the socket `out`
-/// (blocking, so the socket's send timeout applies), advancing the offset.
+/// Waits until the non-blocking socket `fd` takes more bytes (or has an
+/// error to report), for at most `timeout`.
+fn wait_writable(fd: std::os::fd::RawFd, timeout: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        match unsafe { libc::poll(&mut pfd, 1, ms) } {
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no progress sending for {} s", timeout.as_secs()),
+                ));
+            }
+            n if n > 0 => return Ok(()),
+            _ => {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Sends `len` bytes of `file` from its current offset to the non-blocking
+/// socket `out`, advancing the offset; gives up after `timeout` without
+/// progress.
 fn sendfile_all(
     out: std::os::fd::RawFd,
     file: &mut std::fs::File,
     len: u64,
+    timeout: Duration,
 ) -> std::io::Result<()> {
     let mut left = len;
     let mut calls = 0usize;
@@ -242,12 +343,7 @@ fn sendfile_all(
                 let e = std::io::Error::last_os_error();
                 match e.raw_os_error() {
                     Some(libc::EINTR) => {}
-                    Some(libc::EAGAIN) => {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "timed out sending the preprocessed source",
-                        ));
-                    }
+                    Some(libc::EAGAIN) => wait_writable(out, timeout)?,
                     _ => return Err(e),
                 }
             }
@@ -364,6 +460,7 @@ fn open_ssh(
     Ok(Connection::Ssh {
         stream: ours,
         child,
+        timeout: io_timeout,
     })
 }
 
