@@ -5,8 +5,10 @@
 //!
 //! The daemon's pid in the name is for a daemon that died without cleaning
 //! up (`kill -9`, the OOM killer, a crash): the next one to start removes
-//! the directories, and the pump store, of pids no longer running
-//! ([`remove_orphans`]). Stock's names (`distccd_` and six characters from
+//! the directories, and the pump store, of pids no longer running and held
+//! by no process (each directory is open with a shared `flock` while it
+//! lives, which also covers a daemon in another pid namespace sharing this
+//! TMPDIR) ([`remove_orphans`]). Stock's names (`distccd_` and six characters from
 //! mkdtemp's alphabet, which has no `_`) never match, so a stock daemon's
 //! directories on the same machine are left alone.
 //!
@@ -34,6 +36,49 @@ use std::path::{Path, PathBuf};
 pub struct JobDir {
     path: PathBuf,
     keep: bool,
+    /// The directory, open with a shared `flock` for as long as it lives:
+    /// how another daemon tells it from an orphan, whatever the pid
+    /// namespace ([`remove_orphans`]).
+    _held: Option<std::fs::File>,
+}
+
+/// Opens directory `path` and takes a shared `flock` on it.
+fn hold(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&dir),
+            libc::LOCK_SH | libc::LOCK_NB,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(dir)
+}
+
+/// Whether no process holds directory `path` (see [`hold`]): an orphan.
+fn unheld(path: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(dir) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+    else {
+        return false;
+    };
+    // SAFETY: flock on a descriptor we own; released when it closes.
+    unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&dir),
+            libc::LOCK_EX | libc::LOCK_NB,
+        ) == 0
+    }
 }
 
 impl JobDir {
@@ -47,23 +92,47 @@ impl JobDir {
         }
     }
 
-    /// Creates a fresh directory below `tmpdir` from a mkdtemp template.
+    /// Creates a fresh directory below `tmpdir` from a mkdtemp template,
+    /// held (see [`hold`]) unless it is kept.
     pub fn create_named(tmpdir: &Path, template: &str, keep: bool) -> Result<JobDir> {
-        let template = tmpdir.join(template);
-        let mut bytes = template.into_os_string().into_vec();
-        bytes.push(0);
-        let mut buf = bytes;
-        // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own.
-        let p = unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) };
-        if p.is_null() {
-            return Err(Error::io(
-                format!("creating a job directory in {}", tmpdir.display()),
-                std::io::Error::last_os_error(),
-            ));
+        let mut last = None;
+        // A directory that another daemon's sweep took for an orphan in
+        // the moment before it was held is made again.
+        for _ in 0..5 {
+            let mut buf = tmpdir.join(template).into_os_string().into_vec();
+            buf.push(0);
+            // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own.
+            let p = unsafe { libc::mkdtemp(buf.as_mut_ptr().cast()) };
+            if p.is_null() {
+                return Err(Error::io(
+                    format!("creating a job directory in {}", tmpdir.display()),
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            buf.pop();
+            let path = PathBuf::from(std::ffi::OsString::from_vec(buf));
+            if keep {
+                return Ok(JobDir {
+                    path,
+                    keep,
+                    _held: None,
+                });
+            }
+            match hold(&path) {
+                Ok(held) => {
+                    return Ok(JobDir {
+                        path,
+                        keep,
+                        _held: Some(held),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
         }
-        buf.pop();
-        let path = PathBuf::from(std::ffi::OsString::from_vec(buf));
-        Ok(JobDir { path, keep })
+        Err(Error::io(
+            format!("holding a job directory in {}", tmpdir.display()),
+            last.unwrap_or_else(|| std::io::Error::other("no directory")),
+        ))
     }
 
     /// The directory.
@@ -219,7 +288,9 @@ pub fn remove_orphans(tmpdir: &Path) -> usize {
         };
         let path = entry.path();
         let ours = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == me);
-        if !ours || Path::new(&format!("/proc/{pid}")).exists() {
+        // A live daemon holds its directories, whatever its pid namespace
+        // (a /proc of our own would not show it).
+        if !ours || Path::new(&format!("/proc/{pid}")).exists() || !unheld(&path) {
             continue;
         }
         match std::fs::remove_dir_all(&path) {
@@ -344,7 +415,15 @@ mod tests {
         // A link with an orphan's name: neither it nor its target goes.
         let link = base.join(format!("distccd_{dead}_LiNk01"));
         std::os::unix::fs::symlink(&stock, &link).unwrap();
+        // A pid this /proc does not show, but a live holder (a daemon in
+        // another pid namespace sharing the TMPDIR).
+        let elsewhere = base.join(format!("distccd_{dead}_HeLd01"));
+        std::fs::create_dir(&elsewhere).unwrap();
+        let held = hold(&elsewhere).unwrap();
         assert_eq!(remove_orphans(&base), 2);
+        assert!(elsewhere.is_dir(), "a held directory was removed");
+        drop(held);
+        assert_eq!(remove_orphans(&base), 1);
         assert!(!dead_job.exists() && !dead_store.exists());
         assert!(live.join("root/usr/a.h").exists());
         assert!(stock.join("root/usr/a.h").exists());
