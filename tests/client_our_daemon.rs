@@ -791,3 +791,32 @@ fn clang_coverage_mapping_names_the_client_paths_in_pump_mode() {
     }
     assert_eq!(wait_compiles(&d, 3), 3, "{}", d.log());
 }
+
+/// `-MD -Wp,-MT,foo`: the preprocessor gets `foo`, and the driver still
+/// adds the output as a target (`foo obj/t.o:`), in plain and pump mode.
+#[test]
+fn a_preprocessor_only_target_keeps_the_drivers_own() {
+    let d = ours_d();
+    for opts in [",lzo", ",cpp,lzo"] {
+        let dir = TestDir::new("wpmt");
+        dir.write("inc/hdr.h", "#define VALUE 3\n");
+        dir.write("t.c", C_SRC);
+        std::fs::create_dir_all(dir.join("obj")).unwrap();
+        let (_is, socket) = include_server(&dir);
+        let args = ["gcc", "-MD", "-Wp,-MT,foo", "-c", "t.c", "-o", "obj/t.o"];
+        assert!(local(&dir, &args).status.success());
+        let here = read(&dir.join("obj/t.d"));
+        std::fs::remove_file(dir.join("obj/t.d")).unwrap();
+        let out = run(client(&dir, &d.host(opts))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .env("DISTCC_FALLBACK", "0")
+            .args(args));
+        assert_quiet_ok(&out);
+        assert_eq!(
+            String::from_utf8(read(&dir.join("obj/t.d"))).unwrap(),
+            String::from_utf8(here).unwrap(),
+            "{opts}"
+        );
+    }
+}

@@ -69,6 +69,11 @@ pub struct Job {
     /// (`-Wp,-MD,FILE`, `-Wp,-MMD,FILE`): its default target is then named
     /// after the source, not after `-o` as the driver's `-MD` names it.
     pub preprocessor_deps: bool,
+    /// The command names a dependency target the driver sees (`-MT`,
+    /// `-MQ`): the driver then adds none of its own. A target passed to the
+    /// preprocessor (`-Wp,-MT,x`) does not count: the driver still adds
+    /// the output.
+    pub driver_target: bool,
     output_form: OutputForm,
 }
 
@@ -273,6 +278,10 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         let a = a.as_encoded_bytes();
         a.starts_with(b"-Wp,-MD,") || a.starts_with(b"-Wp,-MMD,")
     });
+    let driver_target = argv.iter().skip(1).any(|a| {
+        let a = a.as_encoded_bytes();
+        a.starts_with(b"-MT") || a.starts_with(b"-MQ")
+    });
     let argv = expand_preprocessor_options(argv);
     let Some(compiler) = argv.first() else {
         return Err(Error::new(Kind::BadArguments, "no compiler command given"));
@@ -424,6 +433,7 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         output: output_name,
         stage,
         preprocessor_deps,
+        driver_target,
         output_form: form,
     }))
 }

@@ -30,13 +30,14 @@ pub struct DotdInfo {
 pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
     let argv = &job.argv;
     let mut needed = dependencies_output.is_some();
-    let mut target_given = false;
+    // Only a target the driver sees stops it adding its own (`-Wp,-MT,x`
+    // goes to the preprocessor beside the driver's).
+    let target_given = job.driver_target;
     let mut mf: Option<OsString> = None;
     let mut i = 1;
     while i < argv.len() {
         let a = argv[i].as_encoded_bytes();
         if a == b"-MT" || a == b"-MQ" {
-            target_given = true;
             i += 2;
             continue;
         }
@@ -179,6 +180,12 @@ mod tests {
         assert_eq!(d.target, "a.o");
         let d = dotd_info(&job("gcc -MD -MF x.d -c src/a.c -o out.o"), None);
         assert_eq!(d.target, "out.o");
+        // A target for the preprocessor only: the driver still adds its own.
+        let d = dotd_info(&job("gcc -MD -Wp,-MT,foo -c src/a.c -o obj/out.o"), None);
+        assert!(!d.target_given);
+        assert_eq!(d.target, "obj/out.o");
+        let d = dotd_info(&job("gcc -MD -MTfoo -c src/a.c -o obj/out.o"), None);
+        assert!(d.target_given);
         // Clang names the output for the preprocessor's spelling too.
         let d = dotd_info(&job("clang -Wp,-MMD,x.d -c src/a.c -o obj/out.o"), None);
         assert_eq!(d.target, "obj/out.o");

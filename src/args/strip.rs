@@ -113,7 +113,7 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
         false => driver_deps,
         true => super::cross::named_clang(&job.argv[0]),
     };
-    if names_output && !has(&|a| a.starts_with(b"-MT") || a.starts_with(b"-MQ")) {
+    if names_output && !job.driver_target {
         out.push(OsString::from("-MQ"));
         out.push(job.output.clone());
     }
@@ -174,6 +174,11 @@ mod tests {
         assert_eq!(
             cpp("gcc -Wp,-MD,sub/.a.d -c a.c -o sub/a.o"),
             argv("gcc -MD -MF sub/.a.d -E a.c")
+        );
+        // A preprocessor-only target: the driver's is still added.
+        assert_eq!(
+            cpp("gcc -MD -Wp,-MT,foo -c m.c -o obj/m.o"),
+            argv("gcc -MD -MT foo -E m.c -MF obj/m.d -MQ obj/m.o")
         );
         // Clang names the output for that spelling too.
         assert_eq!(
