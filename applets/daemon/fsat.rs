@@ -79,6 +79,16 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// The inode.
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// The modification time (seconds, nanoseconds).
+    pub fn mtime(&self) -> (i64, i64) {
+        self.mtime
+    }
+
     fn from_stat(st: &libc::stat) -> Stamp {
         Stamp {
             ino: st.st_ino,
@@ -100,6 +110,31 @@ impl Stamp {
 
 /// The stamp of the regular file `name` in `dir` (None: missing, not a
 /// regular file, or a symlink).
+/// Sets the access and modification times of regular file `name` in `dir`
+/// (not following a link) to `mtime`.
+pub fn set_mtime_at(dir: &OwnedFd, name: &CStr, mtime: (i64, i64)) -> std::io::Result<()> {
+    let t = libc::timespec {
+        tv_sec: mtime.0 as libc::time_t,
+        tv_nsec: mtime.1 as libc::c_long,
+    };
+    let times = [t, t];
+    // SAFETY: utimensat with a live directory fd, a NUL-terminated name and
+    // two valid timespecs.
+    let r = unsafe {
+        libc::utimensat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 pub fn stamp_at(dir: &OwnedFd, name: &CStr) -> Option<Stamp> {
     // SAFETY: fstatat without following links, into a zeroed struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };

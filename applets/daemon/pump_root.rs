@@ -102,6 +102,8 @@ struct Pass {
     dirs: HashMap<Vec<u8>, usize>,
     fds: Vec<OwnedFd>,
     new: HashMap<Vec<u8>, Node>,
+    /// Inodes of the files named so far in this pass.
+    inodes: std::collections::HashSet<u64>,
 }
 
 fn key_of(parts: &[&[u8]]) -> Vec<u8> {
@@ -148,6 +150,7 @@ impl Tree {
             dirs: HashMap::from([(Vec::new(), 0)]),
             fds: vec![root],
             new: HashMap::with_capacity(self.known.len().max(64)),
+            inodes: std::collections::HashSet::with_capacity(self.known.len().max(64)),
         };
         let cwd_parts = components(cdir)?;
         self.dir_index(&mut pass, &cwd_parts)?;
@@ -226,6 +229,32 @@ impl Tree {
                                 stamp,
                             }
                         }
+                    };
+                    // Two names of one request never share an inode (as
+                    // linked from the store, or kept from earlier jobs):
+                    // Clang tells `#pragma once` files apart by inode and
+                    // must see two files, as on the client and with a
+                    // stock daemon. The copy keeps the other's mtime, so
+                    // GCC, which compares size, mtime and bytes, still
+                    // takes them for one, as locally for `cp -p` copies.
+                    let written = if pass.inodes.insert(written.stamp.ino()) {
+                        written
+                    } else {
+                        let fd = &pass.fds[dir];
+                        remove_at(fd, &name, 0)?;
+                        let data = distcc::compress::decompress(lzo, budget)?;
+                        let skip = if strip_line {
+                            super::line_prefix::inserted_line(&data).unwrap_or(0)
+                        } else {
+                            0
+                        };
+                        write_new_file(fd, &name, &data[skip..], &entry.name, store)?;
+                        super::fsat::set_mtime_at(fd, &name, written.stamp.mtime())
+                            .map_err(|e| Error::io("setting a copy's mtime", e))?;
+                        let stamp = stamp_at(fd, &name)
+                            .ok_or_else(|| Error::new(distcc::Kind::Io, "a fresh copy vanished"))?;
+                        pass.inodes.insert(stamp.ino());
+                        Written { stamp, ..written }
                     };
                     budget -= written.data_len;
                     Node::File(written)
