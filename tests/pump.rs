@@ -1019,3 +1019,42 @@ fn a_missing_tmpdir_is_named() {
         show(&out)
     );
 }
+
+/// Two copies of a `#pragma once` header with the same bytes and mtime:
+/// Clang tells them apart by file and reads both, GCC takes them for one.
+/// The server gives each name a file of its own, with the same mtime, so
+/// both compilers do there what they do locally.
+#[test]
+fn same_mtime_once_copies_are_read_as_each_compiler_does() {
+    let dir = TestDir::new("pump-once-clang");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    let header = "#pragma once\n#ifdef SEEN\n#define TWICE 1\n#endif\n#define SEEN 1\n";
+    for sub in ["d1", "d2"] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+        std::fs::write(work.join(sub).join("t.h"), header).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(work.join(sub).join("t.h"))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    std::fs::write(
+        work.join("a.c"),
+        "#include \"d1/t.h\"\n#include \"d2/t.h\"\n#ifdef TWICE\nint v = 2;\n#else\nint v = 1;\n#endif\n",
+    )
+    .unwrap();
+    for cc in ["clang", "gcc"] {
+        // Twice, so that the second job finds the files kept in its tree.
+        for round in 0..2 {
+            let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+            cmd.args(["distcc", cc, "-c", "a.c", "-o", "pump.o"]);
+            let out = run(&mut cmd);
+            assert!(out.status.success(), "{cc} {round}: {}", show(&out));
+            compile_locally(&work, cc, &["-c", "a.c", "-o", "local.o"], &[]);
+            assert_same_file(&work, "pump.o", "local.o", &format!("{cc} round {round}"));
+        }
+    }
+}
