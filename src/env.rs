@@ -85,7 +85,11 @@ impl ClientEnv {
         let (dir, dir_explicit) = match get("DISTCC_DIR").filter(|d| !d.is_empty()) {
             Some(d) => (PathBuf::from(d), true),
             None => {
-                let home = get("HOME").map(PathBuf::from).unwrap_or_else(|| "/".into());
+                // No HOME: a name that does not exist, so that nothing is
+                // made at the file system's root (see `dir_usable`).
+                let home = get("HOME")
+                    .filter(|h| !h.is_empty())
+                    .map_or_else(|| PathBuf::from("/nonexistent"), PathBuf::from);
                 (home.join(".distcc"), false)
             }
         };

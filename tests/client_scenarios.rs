@@ -597,4 +597,14 @@ fn a_missing_home_is_not_created() {
     );
     assert!(!home.exists(), "HOME was created");
     assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+    // No HOME at all: nothing is made at the file system's root.
+    let out = run(client(&dir, &d.host(""))
+        .env_remove("DISTCC_DIR")
+        .env_remove("HOME")
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let lock = format!("/.distcc/lock/cpu_tcp_127.0.0.1_{}_0", d.port);
+    assert!(!std::path::Path::new(&lock).exists(), "{lock} was made");
+    assert_eq!(wait_compiles(&d, 2), 2, "{}", d.log());
 }
