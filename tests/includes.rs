@@ -74,12 +74,13 @@ fn include_server(dir: &TestDir) -> (Guard, PathBuf) {
         .stderr(std::fs::File::create(dir.join("include-server.log")).unwrap());
     let guard = Guard::spawn(cmd, "include-server");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !socket.exists() && Instant::now() < deadline {
+    // The socket file appears at bind(), before listen(): wait for a connect.
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(
-        socket.exists(),
-        "include server did not bind {}",
+        std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+        "include server does not accept connections on {}",
         socket.display()
     );
     (guard, socket)
