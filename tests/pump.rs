@@ -67,6 +67,15 @@ fn assert_same_file(work: &Path, got: &str, want: &str, what: &str) {
     }
 }
 
+/// The value of `export NAME='value'` in `pump --startup`'s output.
+fn export_value(stdout: &str, name: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("export {name}='")))
+        .map(|v| v.trim_end_matches('\'').to_string())
+        .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+}
+
 /// The words of a dependency file (continuation lines joined).
 fn dep_words(text: Vec<u8>) -> Vec<String> {
     String::from_utf8(text)
@@ -211,13 +220,7 @@ fn startup_shutdown_round_trip() {
             "PATH"
         ]
     );
-    let value = |n: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("export {n}='")))
-            .map(|v| v.trim_end_matches('\'').to_string())
-            .unwrap()
-    };
+    let value = |n: &str| export_value(&stdout, n);
     let pid: i32 = value("INCLUDE_SERVER_PID").parse().unwrap();
     let server_dir = std::path::PathBuf::from(value("INCLUDE_SERVER_DIR"));
     assert!(std::path::Path::new(&value("INCLUDE_SERVER_PORT")).exists());
@@ -983,13 +986,7 @@ fn startup_server_holds_no_descriptor_of_the_caller() {
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let value = |n: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("export {n}='")))
-            .map(|v| v.trim_end_matches('\'').to_string())
-            .unwrap()
-    };
+    let value = |n: &str| export_value(&stdout, n);
     let pid: i32 = value("INCLUDE_SERVER_PID").parse().unwrap();
     let holds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

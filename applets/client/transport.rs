@@ -87,27 +87,7 @@ impl Connection {
     /// Writes a header and a payload, with one `writev` when it takes them
     /// (corked together on TCP when they are long).
     pub fn send_parts(&mut self, head: &[u8], payload: &[u8]) -> Result<()> {
-        let write = |c: &mut Connection| {
-            let mut bufs = [IoSlice::new(head), IoSlice::new(payload)];
-            let mut bufs: &mut [IoSlice<'_>] = &mut bufs;
-            let mut rounds = 0usize;
-            while !bufs.is_empty() && bufs.iter().any(|b| !b.is_empty()) {
-                rounds += 1;
-                if rounds > MAX_WRITES {
-                    return Err(std::io::Error::other("too many partial writes"));
-                }
-                match c.write_vectored(bufs) {
-                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                    Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        wait_writable(c.raw_fd(), c.timeout())?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        };
+        let write = |c: &mut Connection| c.write_all_unblocked(&[head, payload]);
         if head.len() + payload.len() <= UNCORKED_MAX {
             return self.unblocked(write);
         }
@@ -119,24 +99,33 @@ impl Connection {
     /// our memory; as stock does).
     pub fn send_file(&mut self, head: &[u8], file: &mut std::fs::File, len: u64) -> Result<()> {
         self.corked(|c| {
-            let (out, timeout) = (c.raw_fd(), c.timeout());
-            let mut head = head;
-            for _ in 0..MAX_WRITES {
-                if head.is_empty() {
-                    break;
-                }
-                match c.write(head) {
-                    Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                    Ok(n) => head = &head[n..],
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        wait_writable(out, timeout)?;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            sendfile_all(out, file, len, timeout)
+            c.write_all_unblocked(&[head])?;
+            sendfile_all(c.raw_fd(), file, len, c.timeout())
         })
+    }
+
+    /// Writes all of `parts` to the non-blocking socket (see
+    /// [`Connection::unblocked`]), vectored, waiting for room when it is full.
+    fn write_all_unblocked(&mut self, parts: &[&[u8]]) -> std::io::Result<()> {
+        let mut bufs: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut bufs: &mut [IoSlice<'_>] = &mut bufs;
+        let mut rounds = 0usize;
+        while !bufs.is_empty() && bufs.iter().any(|b| !b.is_empty()) {
+            rounds += 1;
+            if rounds > MAX_WRITES {
+                return Err(std::io::Error::other("too many partial writes"));
+            }
+            match self.write_vectored(bufs) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    wait_writable(self.raw_fd(), self.timeout())?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     fn raw_fd(&self) -> std::os::fd::RawFd {

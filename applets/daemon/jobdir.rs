@@ -42,13 +42,18 @@ pub struct JobDir {
     _held: Option<std::fs::File>,
 }
 
-/// Opens directory `path` and takes a shared `flock` on it.
-fn hold(path: &Path) -> std::io::Result<std::fs::File> {
+/// Opens directory `path` (not through a symlink).
+fn open_dir(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let dir = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(path)?;
+        .open(path)
+}
+
+/// Opens directory `path` and takes a shared `flock` on it.
+fn hold(path: &Path) -> std::io::Result<std::fs::File> {
+    let dir = open_dir(path)?;
     // SAFETY: flock on a descriptor we own.
     if unsafe {
         libc::flock(
@@ -64,12 +69,7 @@ fn hold(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Whether no process holds directory `path` (see [`hold`]): an orphan.
 fn unheld(path: &Path) -> bool {
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(dir) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(path)
-    else {
+    let Ok(dir) = open_dir(path) else {
         return false;
     };
     // SAFETY: flock on a descriptor we own; released when it closes.

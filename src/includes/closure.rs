@@ -514,31 +514,35 @@ impl Walker<'_> {
     /// that the server finds it too; not read (the compiler does not read
     /// it either). System headers are the server's own.
     fn probed(&mut self, found: &Found) {
-        let abs = join_cow(self.cwd, &found.spelled);
-        let Some(real) = self.realpath(&abs) else {
-            self.opened(abs.into_owned());
+        let Some(real) = self.resolve_found(found) else {
             return;
         };
-        if key(&real) != key(&abs) {
-            self.opened(abs.into_owned());
-        }
         if !self.is_system(&real) {
             let real = real.to_path_buf();
             self.send_found(found, &real);
         }
     }
 
-    fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
+    /// The canonical path of `found`, its spelled path recorded for
+    /// mirroring when it does not resolve or resolves elsewhere (only paths
+    /// through symlinks or `..` need mirroring; a path that differs only in
+    /// spelling, like `a//b`, is mirrored harmlessly).
+    fn resolve_found(&mut self, found: &Found) -> Option<Rc<Path>> {
         let abs = join_cow(self.cwd, &found.spelled);
         let Some(real) = self.realpath(&abs) else {
             self.opened(abs.into_owned());
-            return Ok(());
+            return None;
         };
-        // Only paths through symlinks or `..` need mirroring (a path that
-        // differs only in spelling, like `a//b`, is mirrored harmlessly).
         if key(&real) != key(&abs) {
             self.opened(abs.into_owned());
         }
+        Some(real)
+    }
+
+    fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
+        let Some(real) = self.resolve_found(found) else {
+            return Ok(());
+        };
         if self.is_system(&real) {
             return self.scan_system(real.to_path_buf(), found);
         }
@@ -853,14 +857,9 @@ impl Walker<'_> {
             )));
         }
         for found in self.find(name, quote, Some(ctx.dir), None).iter() {
-            let abs = join_cow(self.cwd, &found.spelled);
-            let Some(real) = self.realpath(&abs) else {
-                self.opened(abs.into_owned());
+            let Some(real) = self.resolve_found(found) else {
                 continue;
             };
-            if key(&real) != key(&abs) {
-                self.opened(abs.into_owned());
-            }
             if self.is_system(&real) || self.sent.contains(key(&real)) {
                 continue;
             }
