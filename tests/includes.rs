@@ -292,6 +292,8 @@ corpus!(
     unknownbranch,
     guardfallback,
     rawstring,
+    ifunsigned,
+    nextprimary,
 );
 
 /// Names no system header writes are known to be undefined after system
@@ -508,6 +510,43 @@ fn not_covered_says_why() {
         log.contains("main.c") && log.contains("computed include"),
         "log: {log}"
     );
+}
+
+/// A computed include built from a built-in the include server cannot
+/// know (`__COUNTER__`, `__INCLUDE_LEVEL__`, pasted or stringized into the
+/// name) is not covered, with the reason: guessed, it named no header and
+/// the unit went out without the one the compiler reads.
+#[test]
+fn computed_includes_from_builtins_are_not_covered() {
+    require_stock();
+    for builtin in ["__COUNTER__", "__INCLUDE_LEVEL__"] {
+        let dir = TestDir::new("inc-builtin-name");
+        let work = dir.join("w");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::write(
+            work.join("main.c"),
+            format!(
+                "#define S(x) #x\n#define XS(x) S(x)\n#define C2(a,b) a##b\n#define C(a,b) C2(a,b)\n\
+                 #include XS(C(h, {builtin}).h)\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(work.join("h0.h"), "int h0;\n").unwrap();
+        let case = Case {
+            work: std::fs::canonicalize(&work).unwrap(),
+            args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
+        };
+        let (_server, socket) = include_server(&dir);
+        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+            .arg("--scan-includes")
+            .args(&case.args));
+        assert!(!out.status.success(), "{builtin}: {}", show(&out));
+        let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
+        assert!(
+            log.contains("main.c") && log.contains("built-in"),
+            "{builtin}: log: {log}"
+        );
+    }
 }
 
 /// Includes nested deeper than GCC's default 200 are followed when

@@ -689,6 +689,52 @@ fn client_prefix_maps_apply_under_the_server_root() {
     );
 }
 
+/// Sanitizers record the file of a global or a check in the object as the
+/// file was opened, which no prefix map reaches: a header found through an
+/// absolute `-I` keeps the `#line` naming its client path, and the object
+/// is the local one (before, AddressSanitizer's global descriptor named
+/// the server's job root).
+#[test]
+fn sanitizer_locations_name_the_client_paths() {
+    let dir = TestDir::new("pump-sanitize");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("inc")).unwrap();
+    std::fs::write(
+        work.join("inc/a.h"),
+        "int g_hdr[4];\nstatic inline int at(int *p, int i) { return p[i]; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("m.c"),
+        "#include \"a.h\"\nint g_main[4];\nint f(int i) { return at(g_hdr, i); }\n",
+    )
+    .unwrap();
+    let inc = format!("-I{}", work.join("inc").display());
+    for sanitizer in ["-fsanitize=address", "-fsanitize=undefined"] {
+        let args = |out: &str| -> Vec<String> {
+            ["-O1", sanitizer, &inc, "-c", "m.c", "-o", out]
+                .map(String::from)
+                .to_vec()
+        };
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc"]).args(args("pump.o"));
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{sanitizer}: {}", show(&out));
+        compile_locally(
+            &work,
+            "gcc",
+            &args("local.o")
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &[],
+        );
+        assert_same_file(&work, "pump.o", "local.o", sanitizer);
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}
+
 /// A header named through a trigraph (`??=include`) is read only when the
 /// options turn trigraphs on (`-std=c11`): the include server then gives
 /// up on the unit with the reason, and it compiles from local

@@ -47,6 +47,18 @@ pub fn has_own_map(argv: &[OsString]) -> bool {
     })
 }
 
+/// Whether the command makes the compiler record source file names that
+/// `-fmacro-prefix-map` does not reach: sanitizers put the location of
+/// globals and checks into the object (AddressSanitizer's global
+/// descriptors, UndefinedBehaviorSanitizer's reports) as the file was
+/// opened, so a file must keep the `#line` naming its client path.
+pub fn records_source_locations(argv: &[OsString]) -> bool {
+    argv.iter().any(|a| {
+        let a = a.as_bytes();
+        a.starts_with(b"-fsanitize=") && a != b"-fsanitize="
+    })
+}
+
 /// The client's own prefix maps whose old prefix is absolute, again with
 /// the job's `root` in front of that prefix: on the server the compiler
 /// sees the client's files under the root, where the client's maps would
@@ -233,5 +245,22 @@ mod tests {
             "-ffile-prefix-map=/a=/b".into()
         ]));
         assert!(!has_own_map(&["gcc".into(), "-O2".into()]));
+    }
+
+    #[test]
+    fn sanitizers_record_locations() {
+        for on in [
+            "-fsanitize=address",
+            "-fsanitize=undefined",
+            "-fsanitize=thread,undefined",
+        ] {
+            assert!(records_source_locations(&["gcc".into(), on.into()]), "{on}");
+        }
+        for off in ["-fno-sanitize=all", "-fsanitize-recover=all", "-O2"] {
+            assert!(
+                !records_source_locations(&["gcc".into(), off.into()]),
+                "{off}"
+            );
+        }
     }
 }

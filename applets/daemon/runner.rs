@@ -263,7 +263,9 @@ fn execute_in(
                 .compilers
                 .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
                 .macro_prefix_map;
-            strip_line = maps_macros && !line_prefix::has_own_map(&task.checked.argv);
+            strip_line = maps_macros
+                && !line_prefix::has_own_map(&task.checked.argv)
+                && !line_prefix::records_source_locations(&task.checked.argv);
             // A tree that failed to sync is dropped: the next job starts empty.
             let budget = cfg.max_decompressed;
             let cwd = tree.sync(cdir, &entries, budget, slot.store(), strip_line)?;

@@ -20,7 +20,7 @@ use super::compiler;
 use super::condexpr;
 use super::fsview::{EntryKind, FsLookup};
 use super::lex::{TokKind, lex, spell};
-use super::macros::{Env, Lookup, UNKNOWN, expand, parse_define};
+use super::macros::{Env, Lookup, expand, holds_unknown, parse_define};
 use super::resolve::{Found, SearchPath, join, join_cow};
 use super::scanner::{Cond, IncludeKind, Node};
 use super::unseen::Unseen;
@@ -167,6 +167,7 @@ pub fn compute_until(
     let src = Found {
         spelled: cmd.source.clone(),
         dir_index: None,
+        plain_next: true,
     };
     w.visit(&src, 0, false)?;
     let dirs = (cmd.quote_dirs.iter())
@@ -248,6 +249,8 @@ struct Ctx<'p> {
     sent_index: Option<usize>,
     dir: &'p Path,
     dir_index: Option<usize>,
+    /// `#include_next` here searches as `#include` ([`Found::plain_next`]).
+    plain_next: bool,
 }
 
 impl Walker<'_> {
@@ -604,6 +607,7 @@ impl Walker<'_> {
             sent_index: self.index.get(key(&real)).copied(),
             dir,
             dir_index: found.dir_index,
+            plain_next: found.plain_next,
         };
         self.depth += 1;
         let result = match (&parsed.guard, parsed.nodes.first()) {
@@ -685,7 +689,7 @@ impl Walker<'_> {
                 let mut probed = Vec::new();
                 let mut has = |spelling: &[u8], next: bool| {
                     let (name, quote) = header_name(spelling)?;
-                    let next = next.then_some(ctx.dir_index);
+                    let next = (next && !ctx.plain_next).then_some(ctx.dir_index);
                     let found = self.find(&name, quote, Some(ctx.dir), next);
                     probed.extend(found.iter().cloned());
                     Some(!found.is_empty())
@@ -737,9 +741,9 @@ impl Walker<'_> {
                 ctx.file.display()
             ))
         })?;
-        if alts.iter().flatten().any(|t| t.text == UNKNOWN) {
+        if alts.iter().flatten().any(|t| holds_unknown(&t.text)) {
             return Err(NotCovered(format!(
-                "computed include `{}` in {} depends on a macro a system header may define",
+                "computed include `{}` in {} depends on a macro a system header may define, or on a built-in such as __COUNTER__",
                 show(body),
                 ctx.file.display()
             )));
@@ -798,7 +802,7 @@ impl Walker<'_> {
             {
                 self.rewrite_absolute(body, name, quote, ctx)?;
             }
-            let next = (kind == IncludeKind::Next).then_some(ctx.dir_index);
+            let next = (kind == IncludeKind::Next && !ctx.plain_next).then_some(ctx.dir_index);
             let includer_climbs =
                 self.rewritten.contains(key(ctx.file)) || self.climbing.contains(key(ctx.file));
             for found in self.find(name, quote, Some(ctx.dir), next).iter() {

@@ -8,7 +8,7 @@
 //! that no header is ever missed.
 
 use super::lex::{Tok, TokKind};
-use super::macros::{Env, UNKNOWN, builtin, expand};
+use super::macros::{Env, UNKNOWN, builtin, expand, holds_unknown};
 
 /// Evaluates a condition. `has_include(spelling, next)` answers
 /// `__has_include`/`__has_include_next` for a `"x"` or `<x>` operand.
@@ -41,7 +41,7 @@ pub fn eval(
         if p.pos != alt.len() {
             return None;
         }
-        let b = v? != 0;
+        let b = v?.is_true();
         match result {
             None => result = Some(b),
             Some(prev) if prev != b => return None,
@@ -117,7 +117,38 @@ fn prepass(
     Some(out)
 }
 
-/// Precedence-climbing evaluator over `Option<i64>` (None = unknown).
+/// A value of a `#if` expression: the preprocessor computes in `intmax_t`
+/// or, as soon as an operand is unsigned, in `uintmax_t` (C11 6.10.1 and
+/// the usual arithmetic conversions), so `2U - 3 > 0` is true.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Num {
+    /// The two's-complement bits.
+    bits: u64,
+    unsigned: bool,
+}
+
+impl Num {
+    fn signed(v: i64) -> Num {
+        Num {
+            bits: v as u64,
+            unsigned: false,
+        }
+    }
+
+    fn truth(b: bool) -> Num {
+        Num::signed(b as i64)
+    }
+
+    fn is_true(self) -> bool {
+        self.bits != 0
+    }
+
+    fn negative(self) -> bool {
+        !self.unsigned && (self.bits as i64) < 0
+    }
+}
+
+/// Precedence-climbing evaluator over `Option<Num>` (None = unknown).
 /// The outer `Option` of each method is a syntax error.
 struct Parser<'a> {
     toks: &'a [Tok],
@@ -127,7 +158,7 @@ struct Parser<'a> {
     cplusplus: bool,
 }
 
-type V = Option<i64>;
+type V = Option<Num>;
 
 const BINARY: &[(&[u8], u8)] = &[
     (b"||", 1),
@@ -165,8 +196,17 @@ impl Parser<'_> {
             }
             self.pos += 1;
             let b = self.ternary()?;
+            // The result has the common type of both branches.
+            let unsigned = a.is_some_and(|a| a.unsigned) || b.is_some_and(|b| b.unsigned);
+            let common = |v: V| {
+                v.map(|n| Num {
+                    bits: n.bits,
+                    unsigned: n.unsigned || unsigned,
+                })
+            };
+            let (a, b) = (common(a), common(b));
             return Some(match c {
-                Some(c) if c != 0 => a,
+                Some(c) if c.is_true() => a,
                 Some(_) => b,
                 None if a == b => a,
                 None => None,
@@ -213,23 +253,26 @@ impl Parser<'_> {
             return Some(v);
         }
         if t.is(b"!") {
-            return Some(self.unary()?.map(|v| (v == 0) as i64));
+            return Some(self.unary()?.map(|v| Num::truth(!v.is_true())));
         }
         if t.is(b"-") {
-            return Some(self.unary()?.map(i64::wrapping_neg));
+            return Some(self.unary()?.map(|v| Num {
+                bits: v.bits.wrapping_neg(),
+                ..v
+            }));
         }
         if t.is(b"+") {
             return self.unary();
         }
         if t.is(b"~") {
-            return Some(self.unary()?.map(|v| !v));
+            return Some(self.unary()?.map(|v| Num { bits: !v.bits, ..v }));
         }
         match t.kind {
             TokKind::Number => Some(parse_number(&t.text)),
             TokKind::Char => Some(parse_char(&t.text)),
-            TokKind::Ident if t.text == UNKNOWN || builtin(&t.text) => Some(None),
-            TokKind::Ident if self.cplusplus && t.text == b"true" => Some(Some(1)),
-            TokKind::Ident if self.cplusplus && t.text == b"false" => Some(Some(0)),
+            TokKind::Ident if holds_unknown(&t.text) || builtin(&t.text) => Some(None),
+            TokKind::Ident if self.cplusplus && t.text == b"true" => Some(Some(Num::signed(1))),
+            TokKind::Ident if self.cplusplus && t.text == b"false" => Some(Some(Num::signed(0))),
             // A function-like macro name or unknown call: unknown, skip args.
             TokKind::Ident => {
                 if self.peek().is_some_and(|p| p.is(b"(")) {
@@ -248,7 +291,7 @@ impl Parser<'_> {
                     return Some(None);
                 }
                 // Left after expansion: not a macro, so 0.
-                Some(Some(0))
+                Some(Some(Num::signed(0)))
             }
             _ => None,
         }
@@ -257,52 +300,101 @@ impl Parser<'_> {
 
 fn apply(op: &[u8], a: V, b: V) -> V {
     // Short-circuit operators know their value from one side.
+    let known_false = |v: V| v.is_some_and(|n| !n.is_true());
+    let known_true = |v: V| v.is_some_and(|n| n.is_true());
     match op {
         b"&&" => {
-            return match (a, b) {
-                (Some(0), _) | (_, Some(0)) => Some(0),
-                (Some(_), Some(_)) => Some(1),
-                _ => None,
+            return if known_false(a) || known_false(b) {
+                Some(Num::truth(false))
+            } else if a.is_some() && b.is_some() {
+                Some(Num::truth(true))
+            } else {
+                None
             };
         }
         b"||" => {
-            return match (a, b) {
-                (Some(x), _) if x != 0 => Some(1),
-                (_, Some(y)) if y != 0 => Some(1),
-                (Some(_), Some(_)) => Some(0),
-                _ => None,
+            return if known_true(a) || known_true(b) {
+                Some(Num::truth(true))
+            } else if a.is_some() && b.is_some() {
+                Some(Num::truth(false))
+            } else {
+                None
             };
         }
         _ => {}
     }
     let (a, b) = (a?, b?);
+    if op == b"<<" || op == b">>" {
+        return Some(shift(op == b"<<", a, b));
+    }
+    // The usual arithmetic conversions: unsigned if either operand is.
+    let unsigned = a.unsigned || b.unsigned;
+    let (x, y) = (a.bits, b.bits);
+    let (sx, sy) = (x as i64, y as i64);
+    let value = |bits: u64| Num { bits, unsigned };
+    let compare = |less: bool, equal: bool| -> Num {
+        let (lt, eq) = if unsigned {
+            (x < y, x == y)
+        } else {
+            (sx < sy, sx == sy)
+        };
+        Num::truth((less && lt) || (equal && eq))
+    };
     Some(match op {
-        b"|" => a | b,
-        b"^" => a ^ b,
-        b"&" => a & b,
-        b"==" => (a == b) as i64,
-        b"!=" => (a != b) as i64,
-        b"<" => (a < b) as i64,
-        b">" => (a > b) as i64,
-        b"<=" => (a <= b) as i64,
-        b">=" => (a >= b) as i64,
-        b"<<" => a.wrapping_shl(b as u32),
-        b">>" => a.wrapping_shr(b as u32),
-        b"+" => a.wrapping_add(b),
-        b"-" => a.wrapping_sub(b),
-        b"*" => a.wrapping_mul(b),
-        b"/" => a.checked_div(b)?,
-        b"%" => a.checked_rem(b)?,
+        b"|" => value(x | y),
+        b"^" => value(x ^ y),
+        b"&" => value(x & y),
+        b"==" => Num::truth(x == y),
+        b"!=" => Num::truth(x != y),
+        b"<" => compare(true, false),
+        b"<=" => compare(true, true),
+        b">" => Num::truth(!compare(true, true).is_true()),
+        b">=" => Num::truth(!compare(true, false).is_true()),
+        b"+" => value(x.wrapping_add(y)),
+        b"-" => value(x.wrapping_sub(y)),
+        b"*" => value(x.wrapping_mul(y)),
+        b"/" if unsigned => value(x.checked_div(y)?),
+        b"%" if unsigned => value(x.checked_rem(y)?),
+        b"/" => value(sx.checked_div(sy)? as u64),
+        b"%" => value(sx.checked_rem(sy)? as u64),
         _ => return None,
     })
 }
 
+/// `a << b` or `a >> b`: the result has the left operand's type; a negative
+/// count shifts the other way, and a count past the width leaves 0 (or -1
+/// for a negative signed value shifted right), as GCC's preprocessor does.
+fn shift(left: bool, a: Num, b: Num) -> Num {
+    let count_negative = b.negative();
+    let count = if count_negative {
+        b.bits.wrapping_neg()
+    } else {
+        b.bits
+    };
+    let left = left != count_negative;
+    let bits = if left {
+        if count >= 64 { 0 } else { a.bits << count }
+    } else if a.unsigned {
+        if count >= 64 { 0 } else { a.bits >> count }
+    } else {
+        ((a.bits as i64) >> count.min(63)) as u64
+    };
+    Num {
+        bits,
+        unsigned: a.unsigned,
+    }
+}
+
+/// An integer literal: unsigned with a `u`/`U` suffix, or when its value
+/// does not fit `intmax_t` (GCC: "integer constant is so large that it is
+/// unsigned").
 fn parse_number(text: &[u8]) -> V {
     let digits: Vec<u8> = text.iter().copied().filter(|&c| c != b'\'').collect();
     let end = digits
         .iter()
         .rposition(|c| !matches!(c, b'u' | b'U' | b'l' | b'L'))
         .map_or(0, |p| p + 1);
+    let suffix_unsigned = digits[end..].iter().any(|c| matches!(c, b'u' | b'U'));
     let s = std::str::from_utf8(&digits[..end]).ok()?;
     let (radix, body) = if let Some(h) = s.strip_prefix("0x").or(s.strip_prefix("0X")) {
         (16, h)
@@ -313,7 +405,11 @@ fn parse_number(text: &[u8]) -> V {
     } else {
         (10, s)
     };
-    u64::from_str_radix(body, radix).ok().map(|v| v as i64)
+    let bits = u64::from_str_radix(body, radix).ok()?;
+    Some(Num {
+        bits,
+        unsigned: suffix_unsigned || bits > i64::MAX as u64,
+    })
 }
 
 fn parse_char(text: &[u8]) -> V {
@@ -323,14 +419,15 @@ fn parse_char(text: &[u8]) -> V {
         return None;
     }
     let inner = &text[q + 1..end];
-    match inner {
-        [c] => Some(*c as i8 as i64),
-        [b'\\', b'n'] => Some(10),
-        [b'\\', b't'] => Some(9),
-        [b'\\', b'0'] => Some(0),
-        [b'\\', c] => Some(*c as i64),
-        _ => None,
-    }
+    let v = match inner {
+        [c] => *c as i8 as i64,
+        [b'\\', b'n'] => 10,
+        [b'\\', b't'] => 9,
+        [b'\\', b'0'] => 0,
+        [b'\\', c] => *c as i64,
+        _ => return None,
+    };
+    Some(Num::signed(v))
 }
 
 #[cfg(test)]
@@ -370,6 +467,35 @@ mod tests {
         assert_eq!(ev(&e, "'"), None);
         assert_eq!(ev(&e, "UNDEFINED_THING"), Some(false));
         assert_eq!(ev(&e, "__LINE__ > 5"), None);
+    }
+
+    #[test]
+    fn unsigned_operands_make_the_arithmetic_unsigned() {
+        let e = env(&["LIMIT 10u", "N -1"]);
+        for (cond, want) in [
+            ("2U - 3 > 0", true),
+            ("(0 ? 1u : -1) > 0", true),
+            ("-1 / 2u > 0", true),
+            ("-1 < 0u", false),
+            ("-1 % 2u == 1", true),
+            ("-2 % 3u == 2", true),
+            ("-7 % 2 == -1", true),
+            ("N < LIMIT", false),
+            ("N < 10", true),
+            ("-1 < 0", true),
+            ("0xffffffffffffffff > 0", true),
+            ("18446744073709551615 == -1", true),
+            ("-1 >> 63 == -1", true),
+            ("-1u >> 63 == 1", true),
+            ("1 << 64 == 0", true),
+            ("1 << -1 == 0", true),
+            ("(1u << 63) > 0", true),
+            ("(1 << 63) < 0", true),
+            ("~0u > 0 && ~0 < 0", true),
+            ("!0u == 1 && (2u > 1) - 2 < 0", true),
+        ] {
+            assert_eq!(ev(&e, cond), Some(want), "{cond}");
+        }
     }
 
     #[test]

@@ -154,6 +154,13 @@ pub enum Lookup<'e> {
 /// unknown in `#if`, never a header name.
 pub const UNKNOWN: &[u8] = b"\x01unknown";
 
+/// Whether `text` holds the unknown marker, alone or pasted (`##`) or
+/// stringized (`#`) into a longer token: such a token has no known value
+/// either (`lvl ## __INCLUDE_LEVEL__`, `#x` of `__COUNTER__`).
+pub fn holds_unknown(text: &[u8]) -> bool {
+    text.windows(UNKNOWN.len()).any(|w| w == UNKNOWN)
+}
+
 /// Built-in macros that `-dM` does not list but `#ifdef` sees, whose value
 /// depends on the place of use. Names starting with `__has_` are treated
 /// the same way (operators of this or another compiler version).

@@ -60,6 +60,12 @@ pub struct Found {
     pub spelled: PathBuf,
     /// The index of the search directory it was found in, if any.
     pub dir_index: Option<usize>,
+    /// Opened by an absolute name (or the main source file itself): GCC
+    /// gives such a file no place in the search path, so an
+    /// `#include_next` in it searches as `#include` does. A file found
+    /// beside its includer (`dir_index` None, this false) searches on from
+    /// the start of the chain.
+    pub plain_next: bool,
 }
 
 impl SearchPath {
@@ -142,6 +148,7 @@ impl SearchPath {
                 vec![Found {
                     spelled: name.to_path_buf(),
                     dir_index: None,
+                    plain_next: true,
                 }]
             } else {
                 Vec::new()
@@ -150,8 +157,11 @@ impl SearchPath {
         let mut out = Vec::new();
         let start = match next {
             Some(Some(i)) => i + 1,
-            _ if quote => 0,
-            _ => self.angle_start,
+            // After a file found beside its includer, GCC goes on from the
+            // head of the quote chain, whatever the spelling.
+            Some(None) => 0,
+            None if quote => 0,
+            None => self.angle_start,
         };
         let all = next.is_some();
         if quote
@@ -162,6 +172,7 @@ impl SearchPath {
             return vec![Found {
                 spelled: join(dir, name),
                 dir_index: None,
+                plain_next: false,
             }];
         }
         for (i, d) in self.dirs.iter().enumerate().skip(start) {
@@ -169,6 +180,7 @@ impl SearchPath {
                 out.push(Found {
                     spelled: join(d, name),
                     dir_index: Some(i),
+                    plain_next: false,
                 });
                 if !all {
                     break;

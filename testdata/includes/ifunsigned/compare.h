@@ -1,0 +1,1 @@
+const char *compare = "compare.h";

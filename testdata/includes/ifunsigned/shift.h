@@ -1,0 +1,1 @@
+const char *shift = "shift.h";

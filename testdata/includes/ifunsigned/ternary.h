@@ -1,0 +1,1 @@
+const char *ternary = "ternary.h";

@@ -1,0 +1,1 @@
+const char *cfg = "cfg.h beside the source";

@@ -1,0 +1,1 @@
+const char *cfg = "inc/cfg.h";

@@ -1,0 +1,1 @@
+const char *inner = "inc/wrap.h";

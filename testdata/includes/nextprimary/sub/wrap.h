@@ -1,0 +1,2 @@
+#include_next <wrap.h>
+const char *outer = "sub/wrap.h";
