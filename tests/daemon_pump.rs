@@ -444,6 +444,75 @@ fn pump_traversal_refused_nothing_written_outside() {
     still_compiles(&d);
 }
 
+/// The compiler writes some files into its working directory under names
+/// of its own (`-fdump-ada-spec` writes `hello_c.ads`). A link planted
+/// there under that name, leading out of the job to a file or to nothing,
+/// is not made, so the write stays inside the job: the victim file is not
+/// overwritten and no new file appears beside it. Links out of the root to
+/// directories (the system-directory links) and links inside the root
+/// still work.
+#[test]
+fn links_planted_where_the_compiler_writes_lead_nowhere() {
+    let d = start(&[]);
+    let victim = Victim::new();
+    let vdir = victim.dir.path.display().to_string();
+    let up = "../".repeat(40);
+    let outside = |name: &str| format!("{up}{}/{name}", vdir.trim_start_matches('/'));
+    let argv = [
+        "gcc",
+        "-Iinc",
+        "-c",
+        "hello.c",
+        "-o",
+        "hello.o",
+        "-fdump-ada-spec",
+    ];
+    for (what, target) in [
+        ("relative, to a file outside", outside("victim.txt")),
+        ("relative, to nothing outside", outside("new.txt")),
+        (
+            "absolute, climbing out",
+            format!("/x/{up}{}/victim.txt", vdir.trim_start_matches('/')),
+        ),
+    ] {
+        // The compiler leaves its own hello_c.ads in the kept tree, where
+        // the next request could not make a link: each case its own cwd.
+        let cwd = format!("/home/u/{}", what.replace([' ', ','], "_"));
+        let files = vec![
+            file(&format!("{cwd}/hello.c"), HELLO.as_bytes()),
+            file(&format!("{cwd}/inc/extra.h"), EXTRA.as_bytes()),
+            system_link("/usr/include"),
+            system_link("/usr/lib/gcc/x86_64-linux-gnu/12/include"),
+            link(&format!("{cwd}/hello_c.ads"), &target),
+            link(&format!("{cwd}/extra_h.ads"), &target),
+        ];
+        let resp = roundtrip(d.port, &pump(&cwd, &argv, files))
+            .unwrap_or_else(|| panic!("{what}: no reply\n{}", d.log()));
+        assert_compiled(&d, &resp);
+        victim.untouched();
+        assert!(
+            d.log().contains("leads out of the job"),
+            "{what}: {}",
+            d.log()
+        );
+    }
+    // A link inside the root is read through as before.
+    let files = vec![
+        file(&format!("{CWD}/hello.c"), b"#include \"l.h\"\nint y = X;\n"),
+        file(&format!("{CWD}/real/l.h"), b"#define X 7\n"),
+        link(&format!("{CWD}/l.h"), "real/l.h"),
+    ];
+    let resp = roundtrip(
+        d.port,
+        &pump(CWD, &["gcc", "-c", "hello.c", "-o", "hello.o"], files),
+    )
+    .expect("a reply");
+    assert_compiled(&d, &resp);
+    victim.untouched();
+    no_job_files_left(&d);
+    still_compiles(&d);
+}
+
 #[test]
 fn stock_client_with_our_include_server_and_gdb_finds_the_source() {
     require_stock();

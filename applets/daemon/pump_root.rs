@@ -302,6 +302,7 @@ impl Tree {
             };
             pass.new.insert(key, node);
         }
+        self.confine_links(&mut pass)?;
         self.remove_stale(&pass)?;
         self.known = pass.new;
         let mut cwd = self.path.clone();
@@ -309,6 +310,53 @@ impl Tree {
             cwd.push(std::ffi::OsStr::from_bytes(part));
         }
         Ok(cwd)
+    }
+
+    /// Removes every link of the request that leads out of the root to
+    /// anything but a directory (the include server's system-directory
+    /// links lead to `/usr/include` and the like). The compiler writes some
+    /// files into its working directory under names of its own
+    /// (`-fdump-ada-spec`'s `.ads`, Clang's `-ftime-trace=NAME`): a link
+    /// planted under such a name must not carry that write out of the job,
+    /// to an existing file or to a new one. A removed link reads as the
+    /// missing file it leads to on this server (or as a file that is not
+    /// the client's), so no compile that could succeed changes.
+    fn confine_links(&self, pass: &mut Pass) -> Result<()> {
+        let links: Vec<Vec<u8>> = (pass.new.iter())
+            .filter(|(_, n)| matches!(n, Node::Link(_)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if links.is_empty() {
+            return Ok(());
+        }
+        let root = std::fs::canonicalize(&self.path)
+            .map_err(|e| Error::io(format!("resolving {}", self.path.display()), e))?;
+        for key in links {
+            let path = self.path.join(std::ffi::OsStr::from_bytes(&key));
+            let outside_file = match std::fs::canonicalize(&path) {
+                Ok(real) if real.starts_with(&root) => continue,
+                Ok(real) if std::fs::metadata(&real).is_ok_and(|m| m.is_dir()) => continue,
+                Ok(_) => true,
+                // Leads nowhere: a system directory this server lacks, say.
+                Err(_) => false,
+            };
+            let parts: Vec<&[u8]> = key.split(|&b| b == b'/').collect();
+            let Some((last, above)) = parts.split_last() else {
+                continue;
+            };
+            let Some(&dir) = pass.dirs.get(&key_of(above)) else {
+                continue;
+            };
+            remove_at(&pass.fds[dir], &cstr(last)?, 0)?;
+            pass.new.remove(&key);
+            let shown = String::from_utf8_lossy(&key);
+            if outside_file {
+                log::warn!("link /{shown} leads out of the job to a file: not made");
+            } else {
+                log::debug!("link /{shown} leads nowhere: not made");
+            }
+        }
+        Ok(())
     }
 
     /// The directory `parts` below the root, walked (and created) once per
