@@ -500,18 +500,12 @@ fn an_unusable_lock_file_does_not_fail_the_job() {
     assert!(dir.join("a.i").exists());
 }
 
-/// A server's compiler killed by a signal, with fallbacks off: the exit
-/// status is 128 + the signal, and a line says what happened and where (the
-/// compiler itself could not).
-#[test]
-fn a_remote_compiler_killed_by_a_signal_is_reported() {
+/// A server on a free loopback port that reads one protocol-1 request and
+/// sends `reply`; returns its port and the thread to join.
+fn canned_server(reply: &'static [u8]) -> (u16, std::thread::JoinHandle<()>) {
     use std::io::{Read, Write};
-    let dir = TestDir::new("remotesig");
-    dir.write("a.c", "int f(int x) { return x + 1; }\n");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // A server that reads one protocol-1 request and answers that its
-    // compiler died of SIGSEGV (wait status 11), saying nothing else.
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
@@ -530,9 +524,21 @@ fn a_remote_compiler_killed_by_a_signal_is_reported() {
             let mut body = vec![0; len as usize];
             s.read_exact(&mut body).unwrap();
         }
-        s.write_all(b"DONE00000001STAT0000000bSERR00000000SOUT00000000DOTO00000000")
-            .unwrap();
+        s.write_all(reply).unwrap();
     });
+    (port, server)
+}
+
+/// A server's compiler killed by a signal, with fallbacks off: the exit
+/// status is 128 + the signal, and a line says what happened and where (the
+/// compiler itself could not).
+#[test]
+fn a_remote_compiler_killed_by_a_signal_is_reported() {
+    let dir = TestDir::new("remotesig");
+    dir.write("a.c", "int f(int x) { return x + 1; }\n");
+    // The compiler died of SIGSEGV (wait status 11), saying nothing else.
+    let (port, server) =
+        canned_server(b"DONE00000001STAT0000000bSERR00000000SOUT00000000DOTO00000000");
     let out = run(client(&dir, &format!("127.0.0.1:{port}"))
         .env("DISTCC_FALLBACK", "0")
         .args(["gcc", "-c", "a.c", "-o", "a.o"]));
@@ -545,6 +551,38 @@ fn a_remote_compiler_killed_by_a_signal_is_reported() {
         show(&out)
     );
     assert!(!dir.join("a.o").exists());
+}
+
+/// A status no wait can give (0x10000: its exit-code bits read 0) is a
+/// broken server's, not a success: with fallbacks off the job fails with
+/// a protocol error instead of exiting 0 without an object (stock does),
+/// and with fallbacks on the file is compiled here.
+#[test]
+fn an_impossible_remote_status_is_no_success() {
+    let dir = TestDir::new("remotestatus");
+    dir.write("a.c", "int f(int x) { return x + 1; }\n");
+    const REPLY: &[u8] = b"DONE00000001STAT00010000SERR00000000SOUT00000000DOTO00000000";
+    let (port, server) = canned_server(REPLY);
+    let out = run(client(&dir, &format!("127.0.0.1:{port}"))
+        .env("DISTCC_FALLBACK", "0")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"]));
+    server.join().unwrap();
+    assert_eq!(out.status.code(), Some(109), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no compiler's exit status"),
+        "{}",
+        show(&out)
+    );
+    assert!(!dir.join("a.o").exists());
+    let (port, server) = canned_server(REPLY);
+    // No backoff from the first failure: the server must be asked again.
+    let out = run(client(&dir, &format!("127.0.0.1:{port}"))
+        .env("DISTCC_FALLBACK", "1")
+        .env("DISTCC_BACKOFF_PERIOD", "0")
+        .args(["gcc", "-c", "a.c", "-o", "a.o"]));
+    server.join().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(dir.join("a.o").exists(), "compiled here");
 }
 
 /// `-o a.c` (a typo) names the source itself: compiled here, where gcc

@@ -61,6 +61,20 @@ impl Reply {
     }
 }
 
+/// Whether `status` is one `waitpid` can give for a compiler that ended:
+/// an exit (code in bits 8-15, nothing else) or a death by signal (signal
+/// in bits 0-6, the core flag in bit 7). Anything else, such as 0x10000,
+/// whose exit code would read as 0, is a broken or hostile server's: it
+/// must not pass for a success without an object.
+pub fn possible_wait_status(status: u32) -> bool {
+    let sig = status & 0x7f;
+    match sig {
+        0 => status & !0xff00 == 0,
+        0x7f => false,
+        _ => status & !0xff == 0,
+    }
+}
+
 /// Exit code for a raw wait status.
 pub fn wait_status_code(status: u32) -> u8 {
     let sig = status & 0x7f;
@@ -190,6 +204,15 @@ pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
         },
         Err(e) => return Err(e),
     };
+    if !possible_wait_status(r.status) {
+        return Err(Error::new(
+            Kind::Protocol,
+            format!(
+                "the server sent {:#x}, which is no compiler's exit status",
+                r.status
+            ),
+        ));
+    }
     Ok(Reply {
         status: r.status,
         stderr: expand(version, r.stderr)?,
@@ -275,6 +298,25 @@ fn replace(tmp: &Path, target: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impossible_statuses_are_refused() {
+        for ok in [0, 0x100, 0xff00, 11, 0x8b, 9] {
+            assert!(possible_wait_status(ok), "{ok:#x}");
+        }
+        for bad in [
+            0x10000,
+            0x80,
+            0x8000_0000,
+            0x100_0000,
+            0x7f,
+            0x17f,
+            0x10b,
+            0x1_0100,
+        ] {
+            assert!(!possible_wait_status(bad), "{bad:#x}");
+        }
+    }
 
     #[test]
     fn statuses() {
