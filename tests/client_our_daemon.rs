@@ -792,31 +792,81 @@ fn clang_coverage_mapping_names_the_client_paths_in_pump_mode() {
     assert_eq!(wait_compiles(&d, 3), 3, "{}", d.log());
 }
 
-/// `-MD -Wp,-MT,foo`: the preprocessor gets `foo`, and the driver still
-/// adds the output as a target (`foo obj/t.o:`), in plain and pump mode.
+/// Dependency targets as GCC names them, in plain and pump mode, for the
+/// ways a target and a dependency file reach the driver or only its
+/// preprocessor: `-MD -Wp,-MT,foo` (the driver still adds the output:
+/// `foo obj/t.o:`), `-Wp,-MD,f,-MT,foo` (that target alone), and `-MD`
+/// beside `-Wp,-MD,f` (the `-Wp` file names the output).
 #[test]
-fn a_preprocessor_only_target_keeps_the_drivers_own() {
+fn dependency_targets_reach_the_driver_or_the_preprocessor_as_locally() {
     let d = ours_d();
-    for opts in [",lzo", ",cpp,lzo"] {
-        let dir = TestDir::new("wpmt");
-        dir.write("inc/hdr.h", "#define VALUE 3\n");
-        dir.write("t.c", C_SRC);
-        std::fs::create_dir_all(dir.join("obj")).unwrap();
-        let (_is, socket) = include_server(&dir);
-        let args = ["gcc", "-MD", "-Wp,-MT,foo", "-c", "t.c", "-o", "obj/t.o"];
-        assert!(local(&dir, &args).status.success());
-        let here = read(&dir.join("obj/t.d"));
-        std::fs::remove_file(dir.join("obj/t.d")).unwrap();
-        let out = run(client(&dir, &d.host(opts))
-            .env("INCLUDE_SERVER_PORT", &socket)
-            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
-            .env("DISTCC_FALLBACK", "0")
-            .args(args));
-        assert_quiet_ok(&out);
-        assert_eq!(
-            String::from_utf8(read(&dir.join("obj/t.d"))).unwrap(),
-            String::from_utf8(here).unwrap(),
-            "{opts}"
-        );
+    let cases: [(&[&str], &str); 4] = [
+        (&["-MD", "-Wp,-MT,foo"], "obj/t.d"),
+        (&["-Wp,-MD,wp.d,-MT,foo"], "wp.d"),
+        (&["-Wp,-MMD,wp.d,-MQ,f$o"], "wp.d"),
+        (&["-MD", "-Wp,-MD,wp.d"], "wp.d"),
+    ];
+    for (deps, written) in cases {
+        for opts in [",lzo", ",cpp,lzo"] {
+            let dir = TestDir::new("wpmt");
+            dir.write("inc/hdr.h", "#define VALUE 3\n");
+            dir.write("t.c", C_SRC);
+            std::fs::create_dir_all(dir.join("obj")).unwrap();
+            let (_is, socket) = include_server(&dir);
+            let mut args = vec!["gcc", "-c", "t.c", "-o", "obj/t.o"];
+            args.extend_from_slice(deps);
+            assert!(local(&dir, &args).status.success());
+            let here = read(&dir.join(written));
+            std::fs::remove_file(dir.join(written)).unwrap();
+            let out = run(client(&dir, &d.host(opts))
+                .env("INCLUDE_SERVER_PORT", &socket)
+                .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+                .env("DISTCC_FALLBACK", "0")
+                .args(&args));
+            assert_quiet_ok(&out);
+            assert_eq!(
+                String::from_utf8(read(&dir.join(written))).unwrap(),
+                String::from_utf8(here).unwrap(),
+                "{deps:?} {opts}"
+            );
+        }
     }
+}
+
+/// A dependency option without a dependency file to write (`-MT x`,
+/// `-MF f`, `-MP`, `-Wp,-MT,x` without `-MD`; `-MG` without `-M`) makes
+/// GCC fail: the job stays here, where it does, instead of a server
+/// compiling it in pump mode and leaving an object.
+#[test]
+fn dependency_options_gcc_refuses_fail_as_locally() {
+    let d = ours_d();
+    for deps in [
+        &["-MT", "tgt"][..],
+        &["-MF", "x.d"],
+        &["-MP"],
+        &["-Wp,-MT,t"],
+        &["-MD", "-MG"],
+    ] {
+        for opts in [",lzo", ",cpp,lzo"] {
+            let dir = TestDir::new("lonedeps");
+            dir.write("inc/hdr.h", "#define VALUE 3\n");
+            dir.write("t.c", C_SRC);
+            let (_is, socket) = include_server(&dir);
+            let mut args = vec!["gcc", "-c", "t.c", "-o", "t.o"];
+            args.extend_from_slice(deps);
+            let out = run(client(&dir, &d.host(opts))
+                .env("INCLUDE_SERVER_PORT", &socket)
+                .env("DISTCC_FALLBACK", "0")
+                .args(&args));
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{deps:?} {opts}: {}",
+                show(&out)
+            );
+            assert!(!dir.join("t.o").exists(), "{deps:?} {opts}");
+            assert!(!dir.join("x.d").exists(), "{deps:?} {opts}");
+        }
+    }
+    assert_eq!(compiles_ok(&d), 0, "{}", d.log());
 }

@@ -74,7 +74,44 @@ pub struct Job {
     /// preprocessor (`-Wp,-MT,x`) does not count: the driver still adds
     /// the output.
     pub driver_target: bool,
+    /// The driver itself was asked for a dependency file (`-MD`, `-MMD`).
+    pub driver_deps: bool,
+    /// A target passed to the preprocessor (`-Wp,...,-MT,x`).
+    pub preprocessor_target: bool,
     output_form: OutputForm,
+}
+
+/// The target a compiler names in a dependency file when the command names
+/// none it takes into account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultTarget {
+    /// The output (`-o`): the driver's own `-MD`/`-MMD`, and Clang's
+    /// `-Wp,-MD,f`.
+    Output,
+    /// The source's name with `.o`: GCC's preprocessor for `-Wp,-MD,f`.
+    SourceObject,
+}
+
+impl Job {
+    /// The target the compiler adds by itself to the dependency file, if
+    /// any. The driver's `-MD` adds the output unless the driver sees a
+    /// target (one given to the preprocessor goes beside it); a `-Wp,-MD,f`
+    /// alone leaves the preprocessor to name one when no target at all
+    /// reaches it. With both, the driver's rule holds (GCC: the `-Wp` file
+    /// names `-o`).
+    pub fn default_target(&self) -> Option<DefaultTarget> {
+        if self.driver_deps {
+            return (!self.driver_target).then_some(DefaultTarget::Output);
+        }
+        if !self.preprocessor_deps || self.driver_target || self.preprocessor_target {
+            return None;
+        }
+        Some(if super::cross::named_clang(&self.argv[0]) {
+            DefaultTarget::Output
+        } else {
+            DefaultTarget::SourceObject
+        })
+    }
 }
 
 impl Job {
@@ -282,7 +319,34 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         let a = a.as_encoded_bytes();
         a.starts_with(b"-MT") || a.starts_with(b"-MQ")
     });
+    let driver_deps = argv.iter().skip(1).any(|a| a == "-MD" || a == "-MMD");
+    let preprocessor_target = argv.iter().skip(1).any(|a| {
+        a.as_encoded_bytes()
+            .strip_prefix(b"-Wp,")
+            .is_some_and(|rest| {
+                rest.split(|&b| b == b',')
+                    .any(|p| p.starts_with(b"-MT") || p.starts_with(b"-MQ"))
+            })
+    });
     let argv = expand_preprocessor_options(argv);
+    // GCC refuses dependency options without a dependency file to write
+    // (Clang warns that they are unused): here, as it would.
+    let dependency_file = argv.iter().any(|a| a == "-MD" || a == "-MMD");
+    if let Some(lone) = argv.iter().skip(1).find(|a| {
+        let a = a.as_encoded_bytes();
+        a == b"-MG"
+            || (!dependency_file
+                && (a == b"-MP"
+                    || a.starts_with(b"-MF")
+                    || a.starts_with(b"-MT")
+                    || a.starts_with(b"-MQ")))
+    }) {
+        return Ok(local(format!(
+            "{} only works with -M or -MM{}: the compiler says so here",
+            lone.to_string_lossy(),
+            if lone == "-MG" { "" } else { ", -MD or -MMD" }
+        )));
+    }
     let Some(compiler) = argv.first() else {
         return Err(Error::new(Kind::BadArguments, "no compiler command given"));
     };
@@ -434,6 +498,8 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         stage,
         preprocessor_deps,
         driver_target,
+        driver_deps,
+        preprocessor_target,
         output_form: form,
     }))
 }
@@ -521,6 +587,43 @@ mod tests {
         assert_eq!(job("cc -c x.c -MD -MF x.d -MT t").output, "x.o");
         assert_eq!(job("cc -I inc.c -c x.c").input, "x.c");
         assert_eq!(job("cc -c -o /dev/null x.c").output, "/dev/null");
+    }
+
+    #[test]
+    fn dependency_options_without_a_dependency_file_stay_here() {
+        for cmd in [
+            "gcc -c b.c -MT tgt",
+            "gcc -c b.c -MQ tgt",
+            "gcc -c b.c -MTtgt",
+            "gcc -c b.c -MF x.d",
+            "gcc -c b.c -MP",
+            "gcc -c b.c -Wp,-MT,t",
+            "gcc -c b.c -MD -MG",
+        ] {
+            assert!(is_local(cmd), "{cmd}");
+        }
+        for cmd in [
+            "gcc -c b.c -MD -MT tgt",
+            "gcc -c b.c -MMD -MP -MF x.d",
+            "gcc -c b.c -Wp,-MD,x.d,-MT,t",
+            "gcc -c b.c -MD -Wp,-MT,t",
+        ] {
+            assert!(!is_local(cmd), "{cmd}");
+        }
+    }
+
+    #[test]
+    fn default_targets() {
+        let t = |s: &str| job(s).default_target();
+        assert_eq!(t("gcc -c b.c"), None);
+        assert_eq!(t("gcc -c b.c -MD"), Some(DefaultTarget::Output));
+        assert_eq!(t("gcc -c b.c -MD -MT x"), None);
+        assert_eq!(t("gcc -c b.c -MD -Wp,-MT,x"), Some(DefaultTarget::Output));
+        assert_eq!(t("gcc -c b.c -Wp,-MD,f"), Some(DefaultTarget::SourceObject));
+        assert_eq!(t("clang -c b.c -Wp,-MD,f"), Some(DefaultTarget::Output));
+        assert_eq!(t("gcc -c b.c -Wp,-MD,f,-MT,x"), None);
+        assert_eq!(t("gcc -c b.c -Wp,-MD,f -MT x"), None);
+        assert_eq!(t("gcc -c b.c -MD -Wp,-MD,f"), Some(DefaultTarget::Output));
     }
 
     #[test]

@@ -31,8 +31,15 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
     let argv = &job.argv;
     let mut needed = dependencies_output.is_some();
     // Only a target the driver sees stops it adding its own (`-Wp,-MT,x`
-    // goes to the preprocessor beside the driver's).
-    let target_given = job.driver_target;
+    // goes to the preprocessor beside the driver's); with `-Wp,-MD,f`
+    // alone, any target does (`Job::default_target`). A `.d` asked only
+    // through DEPENDENCIES_OUTPUT takes the driver's rule.
+    let default = job.default_target();
+    let target_given = if job.driver_deps || job.preprocessor_deps {
+        default.is_none()
+    } else {
+        job.driver_target
+    };
     let mut mf: Option<OsString> = None;
     let mut i = 1;
     while i < argv.len() {
@@ -63,7 +70,7 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         target_given,
         target_option: if env_target.is_some() { "-MT" } else { "-MQ" },
         target: env_target.unwrap_or_else(|| {
-            if job.preprocessor_deps && !super::cross::named_clang(&argv[0]) {
+            if default == Some(super::classify::DefaultTarget::SourceObject) {
                 // What GCC's cpp names it: the source's name, suffix `.o`
                 // (Clang names the output, as for `-MD`).
                 replace_extension(basename(job.input.as_encoded_bytes()), b"o")
@@ -208,8 +215,26 @@ mod tests {
         assert!(d.target_given);
         let d = dotd_info(&job("gcc -MD -MFglued.d -c x.c"), None);
         assert_eq!(d.path.unwrap(), "glued.d");
-        // Separate -MT alone does not ask for a .d file.
-        assert!(!dotd_info(&job("gcc -MT t -c x.c"), None).needed);
+        // A target with DEPENDENCIES_OUTPUT and no option asking for a .d.
+        let d = dotd_info(&job("gcc -c x.c -o o/x.o"), Some(OsStr::new("x.d")));
+        assert!(d.needed && !d.target_given);
+        assert_eq!(d.target, "o/x.o");
+    }
+
+    #[test]
+    fn targets_inside_wp_and_both_kinds_of_md() {
+        // The preprocessor's own -MD with its own target: that target alone.
+        let d = dotd_info(&job("gcc -c b.c -o out/x.o -Wp,-MD,wp.d,-MT,foo"), None);
+        assert!(d.needed && d.target_given, "{d:?}");
+        let d = dotd_info(&job("clang -c b.c -o out/x.o -Wp,-MMD,wp.d,-MQ,foo"), None);
+        assert!(d.target_given, "{d:?}");
+        // The driver's -MD beside the preprocessor's: the driver's rule.
+        let d = dotd_info(&job("gcc -c b.c -o out/x.o -MD -Wp,-MD,wp.d"), None);
+        assert!(!d.target_given);
+        assert_eq!(
+            (d.path.unwrap(), d.target),
+            ("wp.d".into(), "out/x.o".into())
+        );
     }
 
     fn words(s: &str) -> Vec<OsString> {

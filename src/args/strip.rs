@@ -109,11 +109,7 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
     // name `a.o` and make would never rebuild sub/a.o. GCC's preprocessor
     // names the source's `.o` for its own `-Wp,-MD,f`, as here; Clang names
     // the output for that too.
-    let names_output = match job.preprocessor_deps {
-        false => driver_deps,
-        true => super::cross::named_clang(&job.argv[0]),
-    };
-    if names_output && !job.driver_target {
+    if job.default_target() == Some(super::classify::DefaultTarget::Output) {
         out.push(OsString::from("-MQ"));
         out.push(job.output.clone());
     }
