@@ -346,6 +346,23 @@ fn pump_traversal_refused_nothing_written_outside() {
             pump("/home/../../../../..", &argv, vec![src.clone()]),
         ),
         ("CDIR relative", pump("home/u", &argv, vec![src.clone()])),
+        // Thousands of components: refused before any walk (a worker's
+        // stack, and the clean-up of a kept tree, grow with the depth).
+        (
+            "NAME 6000 components deep",
+            pump(
+                CWD,
+                &argv,
+                vec![
+                    src.clone(),
+                    file(&format!("{}/x.h", "/a".repeat(6000)), b"x"),
+                ],
+            ),
+        ),
+        (
+            "CDIR 6000 components deep",
+            pump(&"/a".repeat(6000), &argv, vec![src.clone()]),
+        ),
         (
             "FILE through a relative LINK",
             pump(
@@ -436,7 +453,13 @@ fn pump_traversal_refused_nothing_written_outside() {
         String::from_utf8_lossy(&decompress(&resp.stderr, 1 << 20).unwrap())
     );
     let log = d.log();
-    for why in ["component", "not absolute", "symlink", "root itself"] {
+    for why in [
+        "component",
+        "not absolute",
+        "symlink",
+        "root itself",
+        "nested too deeply",
+    ] {
         assert!(log.contains(why), "log lacks {why:?}:\n{log}");
     }
     victim.untouched();

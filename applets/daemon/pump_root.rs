@@ -45,6 +45,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+/// Most components a NAME or CDIR may have. Real trees are a few dozen
+/// deep; each component costs a directory walk step (and the tree kept
+/// between jobs is cleaned up per path), so a hostile NAME thousands of
+/// components deep could exhaust a worker's stack or stall later jobs.
+pub const MAX_COMPONENTS: usize = 256;
+
 /// The components of an absolute client path, checked.
 pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
     if !path.starts_with(b"/") {
@@ -59,6 +65,12 @@ pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
         .collect();
     if parts.iter().any(|&c| c == b"." || c == b"..") {
         return Err(hostile("path has a . or .. component", path));
+    }
+    if parts.len() > MAX_COMPONENTS {
+        return Err(hostile(
+            "path is nested too deeply",
+            &path[..path.len().min(200)],
+        ));
     }
     Ok(parts)
 }
@@ -570,6 +582,12 @@ pub(super) mod tests {
     #[test]
     fn path_checks() {
         assert_eq!(components(b"/a//b/c").unwrap(), vec![&b"a"[..], b"b", b"c"]);
+        let deep = |n: usize| b"/a".repeat(n);
+        assert_eq!(
+            components(&deep(MAX_COMPONENTS)).unwrap().len(),
+            MAX_COMPONENTS
+        );
+        assert!(components(&deep(MAX_COMPONENTS + 1)).is_err());
         for bad in [&b"a/b"[..], b"/a/../b", b"/./a", b"/a/..", b""] {
             assert!(
                 components(bad).is_err(),
@@ -621,7 +639,10 @@ pub(super) mod tests {
         let mut tree = Tree::create(base.join("root2")).unwrap();
         tree.sync(
             b"/",
-            &[link("/home/u/l.h", "/etc/passwd")],
+            &[
+                file("/etc/passwd", b"mine\n"),
+                link("/home/u/l.h", "/etc/passwd"),
+            ],
             1 << 20,
             None,
             false,
@@ -629,6 +650,27 @@ pub(super) mod tests {
         .unwrap();
         let t = std::fs::read_link(base.join("root2/home/u/l.h")).unwrap();
         assert!(t.starts_with(base.join("root2")), "{t:?}");
+        // A link out of the root to a file, or to nothing, is not made; one
+        // to a directory (a system directory's) is.
+        let outside_file = base.join("outside-file");
+        std::fs::write(&outside_file, b"precious").unwrap();
+        let up = "../".repeat(30);
+        let rel = |p: &Path| format!("{up}{}", p.display().to_string().trim_start_matches('/'));
+        tree.sync(
+            b"/w",
+            &[
+                link("/w/to_file", &rel(&outside_file)),
+                link("/w/to_nothing", &rel(&base.join("nothing"))),
+                link("/w/to_dir", &rel(&outside)),
+            ],
+            1 << 20,
+            None,
+            false,
+        )
+        .unwrap();
+        let made = |n: &str| base.join("root2/w").join(n).symlink_metadata().is_ok();
+        assert!(!made("to_file") && !made("to_nothing") && made("to_dir"));
+        assert_eq!(std::fs::read(&outside_file).unwrap(), b"precious");
         // Decompression budget.
         assert!(
             tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100, None, false)
