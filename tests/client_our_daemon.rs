@@ -870,3 +870,44 @@ fn dependency_options_gcc_refuses_fail_as_locally() {
     }
     assert_eq!(compiles_ok(&d), 0, "{}", d.log());
 }
+
+/// `-x cpp-output` (and its C++ form) marks the source as preprocessed
+/// whatever its name: it is sent as it is, not run through the
+/// preprocessor (which gives nothing for such input), so the object has
+/// the function, as locally; a directive in it fails as locally. (The
+/// text starts with a line marker, as preprocessed text does: without one
+/// the object's file symbol names the server's temporary file, as with
+/// stock's daemon.)
+#[test]
+fn an_explicit_preprocessed_language_is_sent_as_it_is() {
+    let d = ours_d();
+    for (cc, lang) in [("gcc", "cpp-output"), ("g++", "c++-cpp-output")] {
+        for opts in ["", ",lzo"] {
+            let dir = TestDir::new("xcppout");
+            dir.write("b.c", "# 1 \"b.c\"\nint bfunc(int q) { return q + 1; }\n");
+            dir.write("bad.c", "#define X 1\nint x = X;\n");
+            let args = [cc, "-x", lang, "-c", "b.c", "-o", "local.o"];
+            assert!(local(&dir, &args).status.success());
+            let out =
+                run(client(&dir, &d.host(opts))
+                    .args([cc, "-x", lang, "-c", "b.c", "-o", "remote.o"]));
+            assert_quiet_ok(&out);
+            assert_eq!(
+                read(&dir.join("remote.o")),
+                read(&dir.join("local.o")),
+                "{cc} -x {lang} {opts}"
+            );
+            let here = local(&dir, &[cc, "-x", lang, "-c", "bad.c", "-o", "bad.o"]);
+            let out =
+                run(client(&dir, &d.host(opts))
+                    .args([cc, "-x", lang, "-c", "bad.c", "-o", "bad.o"]));
+            assert_eq!(
+                out.status.code(),
+                here.status.code(),
+                "{cc} {opts}: {}",
+                show(&out)
+            );
+            assert!(!out.status.success() && !dir.join("bad.o").exists());
+        }
+    }
+}

@@ -357,6 +357,9 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         ));
     }
     let mut input: Option<usize> = None;
+    // The `-x` language in force where the source is named.
+    let mut lang: Vec<u8> = b"none".to_vec();
+    let mut input_lang: Vec<u8> = lang.clone();
     let mut output: Option<OutputForm> = None;
     let mut seen_c = false;
     let mut seen_s = false;
@@ -392,30 +395,31 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
                 return Ok(local(format!("{text} writes assembler listings or deps")));
             }
             if arg.starts_with(b"-x") {
-                let lang: &[u8] = if arg == b"-x" {
+                let given: &[u8] = if arg == b"-x" {
                     i += 1;
                     argv.get(i).map_or(b"", |a| a.as_encoded_bytes())
                 } else {
                     &arg[2..]
                 };
-                if !(lang.starts_with(b"c")
-                    || lang.starts_with(b"objective-c")
-                    || lang.starts_with(b"go"))
+                if !(given.starts_with(b"c")
+                    || given.starts_with(b"objective-c")
+                    || given.starts_with(b"go"))
                 {
                     return Ok(local(format!(
                         "language {} is not compiled remotely",
-                        String::from_utf8_lossy(lang)
+                        String::from_utf8_lossy(given)
                     )));
                 }
-                if lang.ends_with(b"-header") {
+                if given.ends_with(b"-header") {
                     // Built from preprocessed text, a precompiled header has
                     // no macros: every user of it would break (stock builds
                     // such a broken header remotely).
                     return Ok(local(format!(
                         "-x {} builds a precompiled header, which needs the header's macros",
-                        String::from_utf8_lossy(lang)
+                        String::from_utf8_lossy(given)
                     )));
                 }
+                lang = given.to_vec();
             } else if arg == b"-c" {
                 seen_c = true;
             } else if arg == b"-S" {
@@ -442,6 +446,7 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
                 return Ok(local("more than one source file"));
             }
             input = Some(i);
+            input_lang = lang.clone();
         } else if arg.ends_with(b".o") {
             if output.is_some() {
                 return Ok(local("more than one output (linking?)"));
@@ -490,7 +495,11 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         return Ok(local("output goes to stdout"));
     }
     Ok(Verdict::Distribute(Job {
-        preprocessed: super::extensions::is_preprocessed(&input_path),
+        // `-x cpp-output` (and the C++/Objective-C forms) says the source
+        // is preprocessed whatever its name: the compiler does not run the
+        // preprocessor on it, so neither may we (it would give nothing).
+        preprocessed: super::extensions::is_preprocessed(&input_path)
+            || input_lang.ends_with(b"cpp-output"),
         argv,
         input_index,
         input: input_path,
@@ -582,6 +591,9 @@ mod tests {
         );
 
         assert!(job("cc -c x.i").preprocessed);
+        assert!(job("gcc -x cpp-output -c b.c").preprocessed);
+        assert!(job("g++ -x c++-cpp-output -c b.c").preprocessed);
+        assert!(!job("gcc -c b.c -x cpp-output").preprocessed);
         assert_eq!(job("cc -x c++ -c x.c").input, "x.c");
         assert_eq!(job("cc -xc -c x.c").input, "x.c");
         assert_eq!(job("cc -c x.c -MD -MF x.d -MT t").output, "x.o");
