@@ -911,3 +911,39 @@ fn an_explicit_preprocessed_language_is_sent_as_it_is() {
         }
     }
 }
+
+/// `gcc -S -MD b.c` (no `-o`): the driver names the object `t.o` as the
+/// target, not the assembler file it writes; with `-o x.s` it names `x.s`.
+#[test]
+fn assembler_output_without_o_names_the_object_as_target() {
+    let d = ours_d();
+    for cc in ["gcc", "clang"] {
+        for (extra, dotd) in [
+            (&[][..], "t.d"),
+            (&["-MF", "x.d"][..], "x.d"),
+            (&["-o", "y.s"][..], "y.d"),
+        ] {
+            for opts in [",lzo", ",cpp,lzo"] {
+                let dir = TestDir::new("smd");
+                dir.write("inc/hdr.h", "#define VALUE 3\n");
+                dir.write("t.c", C_SRC);
+                let (_is, socket) = include_server(&dir);
+                let mut args = vec![cc, "-S", "-MD", "t.c"];
+                args.extend_from_slice(extra);
+                assert!(local(&dir, &args).status.success());
+                let here = read(&dir.join(dotd));
+                std::fs::remove_file(dir.join(dotd)).unwrap();
+                let out = run(client(&dir, &d.host(opts))
+                    .env("INCLUDE_SERVER_PORT", &socket)
+                    .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+                    .args(&args));
+                assert_quiet_ok(&out);
+                assert_eq!(
+                    String::from_utf8(read(&dir.join(dotd))).unwrap(),
+                    String::from_utf8(here).unwrap(),
+                    "{cc} {extra:?} {opts}"
+                );
+            }
+        }
+    }
+}

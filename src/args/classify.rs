@@ -78,6 +78,8 @@ pub struct Job {
     pub driver_deps: bool,
     /// A target passed to the preprocessor (`-Wp,...,-MT,x`).
     pub preprocessor_target: bool,
+    /// No `-o` was given: `-o OUTPUT` was appended.
+    pub output_implied: bool,
     output_form: OutputForm,
 }
 
@@ -93,6 +95,17 @@ pub enum DefaultTarget {
 }
 
 impl Job {
+    /// The name the driver gives the output as a dependency target: `-o`'s,
+    /// or without one the source's name with `.o`, even for `-S` (GCC and
+    /// Clang: `gcc -S -MD b.c` writes `b.o: b.c`).
+    pub fn target_name(&self) -> OsString {
+        if self.output_implied {
+            replace_extension(basename(self.input.as_encoded_bytes()), b"o")
+        } else {
+            self.output.clone()
+        }
+    }
+
     /// The target the compiler adds by itself to the dependency file, if
     /// any. The driver's `-MD` adds the output unless the driver sees a
     /// target (one given to the preprocessor goes beside it); a `-Wp,-MD,f`
@@ -509,6 +522,7 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         driver_target,
         driver_deps,
         preprocessor_target,
+        output_implied: output.is_none(),
         output_form: form,
     }))
 }

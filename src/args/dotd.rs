@@ -75,7 +75,7 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
                 // (Clang names the output, as for `-MD`).
                 replace_extension(basename(job.input.as_encoded_bytes()), b"o")
             } else {
-                job.output.clone()
+                job.target_name()
             }
         }),
     }

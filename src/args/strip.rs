@@ -111,7 +111,7 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
     // the output for that too.
     if job.default_target() == Some(super::classify::DefaultTarget::Output) {
         out.push(OsString::from("-MQ"));
-        out.push(job.output.clone());
+        out.push(job.target_name());
     }
     out
 }
