@@ -100,6 +100,26 @@ fn invoked_from(argv0: &OsStr) -> Option<PathBuf> {
     found.parent().map(Path::to_path_buf)
 }
 
+/// The files a pump session keeps in its directory.
+const SESSION_FILES: [&str; 5] = ["socket", "pid", "stdout", "stderr", "discrepancy_counter"];
+
+/// Removes a pump session's directory: the files pump and the include
+/// server put there, then the directory if that leaves it empty. Never a
+/// recursive removal: `pump --shutdown` takes the directory from
+/// `INCLUDE_SERVER_DIR`, and a wrong value (stock removes it with
+/// `rm -rf`) must not cost anyone a directory of their own.
+fn remove_session_dir(dir: &Path) {
+    for name in SESSION_FILES {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    if std::fs::remove_dir(dir).is_err() && dir.exists() {
+        log::warn!(
+            "{} holds more than a pump session's files: left in place",
+            dir.display()
+        );
+    }
+}
+
 fn make_socket_dir() -> Result<PathBuf> {
     let tmp = std::env::var_os("TMPDIR")
         .filter(|v| !v.is_empty())
@@ -265,7 +285,7 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     let running = match event_loop::start(&socket, options, Arc::new(AtomicBool::new(false))) {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
+            remove_session_dir(&dir);
             return Err(e);
         }
     };
@@ -294,7 +314,7 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     report_discrepancies(&dir);
     println!("__________Shutting down distcc-pump include server");
     running.shutdown();
-    let _ = std::fs::remove_dir_all(&dir);
+    remove_session_dir(&dir);
     let status = status?;
     let code = match (status.code(), status.signal()) {
         (Some(c), _) => c,
@@ -350,7 +370,7 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
+            remove_session_dir(&dir);
             return Err(Error::io("start include-server", e));
         }
     };
@@ -366,7 +386,7 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
             let _ = child.kill();
             let _ = child.wait();
             let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
-            let _ = std::fs::remove_dir_all(&dir);
+            remove_session_dir(&dir);
             eprint!("{err}");
             eprintln!("__________Could not start distcc-pump include server");
             return Ok(ExitCode::from(1));
@@ -415,7 +435,7 @@ fn shutdown() -> Result<ExitCode> {
             use std::io::Write;
             let _ = std::io::stderr().write_all(&err);
         }
-        let _ = std::fs::remove_dir_all(d);
+        remove_session_dir(d);
     }
     Ok(ExitCode::SUCCESS)
 }

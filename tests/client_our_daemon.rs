@@ -947,3 +947,33 @@ fn assembler_output_without_o_names_the_object_as_target() {
         }
     }
 }
+
+/// `-o nodir/x.o` where `nodir` does not exist: the compiler fails, and so
+/// does the distcc job, without making the directory (stock makes it and
+/// exits 0).
+#[test]
+fn an_output_directory_that_does_not_exist_fails_as_locally() {
+    let d = ours_d();
+    for opts in ["", ",lzo", ",cpp,lzo"] {
+        let dir = TestDir::new("nodir");
+        dir.write("inc/hdr.h", "#define VALUE 3\n");
+        dir.write("t.c", C_SRC);
+        let (_is, socket) = include_server(&dir);
+        let here = local(&dir, &["gcc", "-c", "t.c", "-o", "nodir/x.o"]);
+        assert!(!here.status.success());
+        let out = run(client(&dir, &d.host(opts))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .args(["gcc", "-c", "t.c", "-o", "nodir/x.o"]));
+        assert_eq!(
+            out.status.code(),
+            here.status.code(),
+            "{opts}: {}",
+            show(&out)
+        );
+        assert!(
+            !dir.join("nodir").exists(),
+            "{opts}: the directory was made"
+        );
+    }
+    assert_eq!(compiles_ok(&d), 0, "{}", d.log());
+}

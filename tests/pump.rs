@@ -1101,3 +1101,26 @@ fn same_mtime_once_copies_are_read_as_each_compiler_does() {
         }
     }
 }
+
+/// `pump --shutdown` removes the session's own files and then its
+/// directory only when that leaves it empty: an `INCLUDE_SERVER_DIR` that
+/// names some other directory (a stale or mistyped value) keeps everything
+/// that is not a session file (stock's `rm -rf` would take it all).
+#[test]
+fn shutdown_removes_only_the_session_files() {
+    let dir = TestDir::new("pump-shutdown-dir");
+    let other = dir.join("precious");
+    std::fs::create_dir_all(other.join("sub")).unwrap();
+    std::fs::write(other.join("sub/keep.h"), "int keep;\n").unwrap();
+    std::fs::write(other.join("stdout"), "session output\n").unwrap();
+    let out = run(pump(&dir, None)
+        .arg("--shutdown")
+        .env("INCLUDE_SERVER_DIR", &other)
+        .env_remove("INCLUDE_SERVER_PID"));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(other.join("sub/keep.h").is_file(), "{}", show(&out));
+    assert!(
+        !other.join("stdout").exists(),
+        "a session file is removed (and shown)"
+    );
+}

@@ -155,6 +155,7 @@ impl<'a> Build<'a> {
                     Ok(_) => args::side_files::reason(&job.argv),
                 }
                 .or_else(|| output_is_input(&job))
+                .or_else(|| output_dir_missing(&job))
                 .or_else(|| implicit_pch(&job));
                 if !scan_includes && let Some(why) = here {
                     log::info!("{why}; running locally");
@@ -636,6 +637,20 @@ fn output_is_input(job: &Job) -> Option<String> {
             Path::new(&job.output).display()
         )
     })
+}
+
+/// A reason to compile here when the output's directory does not exist
+/// (`-o nodir/x.o`, a typo or a missing mkdir rule): the compiler fails
+/// for it here, where a server's object could not be written.
+fn output_dir_missing(job: &Job) -> Option<String> {
+    let dir = Path::new(&job.output).parent()?;
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return None;
+    }
+    Some(format!(
+        "the output's directory {} does not exist",
+        dir.display()
+    ))
 }
 
 /// A reason to compile here when Clang would use a precompiled header of

@@ -250,14 +250,9 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
             .open(&tmp)
     };
     let result = (|| {
-        let mut f = match create() {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let _ = std::fs::create_dir_all(dir);
-                create()
-            }
-            other => other,
-        }
-        .map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+        // A missing directory is not made (stock makes it): the compiler
+        // here fails for it ("can't create nodir/x.o"), and so must we.
+        let mut f = create().map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
         f.write_all(bytes)
             .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
         drop(f);
