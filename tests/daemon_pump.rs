@@ -165,6 +165,40 @@ fn pump_debug_info_names_client_paths() {
     );
 }
 
+/// `-g -S` in pump mode: the assembler text names the client's directory
+/// (`.file 0 "/home/u/proj" "hello.c"`), not the server's job root, and
+/// equals what a compile in that directory gives.
+#[test]
+fn pump_assembler_output_names_client_paths() {
+    let d = start(&[]);
+    let argv = ["gcc", "-g", "-S", "hello.c", "-o", "hello.s", "-Iinc"];
+    let resp = roundtrip(d.port, &pump(CWD, &argv, hello_tree())).expect("a reply");
+    assert_eq!(resp.status, 0, "{}", d.log());
+    let text = String::from_utf8(decompress(&resp.object, 1 << 26).unwrap()).unwrap();
+    assert!(!text.contains("distccd_"), "the .s names the server root");
+    assert!(
+        text.contains("\"/home/u/proj\""),
+        "no client directory in the .s"
+    );
+    // What gcc writes in a directory of that name, but for the directory.
+    let local = local_tree();
+    let out = run(Command::new("gcc")
+        .current_dir(&local.path)
+        .args(["-g", "-S", "hello.c", "-o", "local.s", "-Iinc"]));
+    assert!(out.status.success());
+    let here = std::fs::read_to_string(local.join("local.s"))
+        .unwrap()
+        .replace(&local.path.display().to_string(), "/home/u/proj");
+    // The string sections' order follows the strings' hashes, which the
+    // renamed directory changes: compare the lines as sets.
+    let lines = |t: &str| {
+        let mut v: Vec<String> = t.lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(lines(&text), lines(&here));
+}
+
 /// One worker (`--jobs 1`) keeps its pump tree between jobs: a header the
 /// first request sent, and a header it sent with other content, must look
 /// to the second job exactly as the second request says.

@@ -285,6 +285,15 @@ fn execute_in(
                 map.push(root.as_os_str());
                 map.push("=");
                 cmd.argv.push(map);
+                // Assembler text is not rewritten as an object's debug
+                // sections are: its `.file` lines and strings must name
+                // the client's directory from the start.
+                if shape.assemble_only {
+                    let mut map = OsString::from("-fdebug-prefix-map=");
+                    map.push(root.as_os_str());
+                    map.push("=");
+                    cmd.argv.push(map);
+                }
             }
             // Clang's coverage mapping names the client's directory.
             cmd.argv
