@@ -13,7 +13,10 @@
 /// `DIR` exactly to `/` (`depth` gives how many directories the real `DIR`
 /// lies below `/`) and where `/rest` is one of `names`, replaced by that
 /// name. Names the compiler would escape (blanks, `$`, `#`, `\`, `:`) are
-/// left alone.
+/// left alone. A header reached by one absolute name from two directories
+/// came back under two climbing names, which are one name locally: it is
+/// listed once, as the compiler lists it (a prerequisite, or an `-MP`
+/// phony target, already written is not written again).
 pub fn restore_absolute_names(
     deps: &[u8],
     names: &[Vec<u8>],
@@ -29,6 +32,9 @@ pub fn restore_absolute_names(
     }
     let mut out = Vec::with_capacity(deps.len());
     let mut copied = 0;
+    // Words written so far, colon included (a prerequisite and an -MP
+    // phony target of one name are told apart by it).
+    let mut written: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
     for span in crate::dotd_wrap::word_spans(deps) {
         let word = &deps[span.clone()];
         let (path, colon) = match word.strip_suffix(b":") {
@@ -38,11 +44,19 @@ pub fn restore_absolute_names(
         let climbs = |name: &&&[u8]| {
             climb(path, &name[1..]).is_some_and(|(dir, ups)| depth(dir) == Some(ups))
         };
-        if let Some(name) = names.iter().find(climbs) {
-            out.extend_from_slice(&deps[copied..span.start]);
-            out.extend_from_slice(name);
-            out.extend_from_slice(colon);
-            copied = span.end;
+        let Some(name) = names.iter().find(climbs) else {
+            written.insert(word.to_vec());
+            continue;
+        };
+        out.extend_from_slice(&deps[copied..span.start]);
+        copied = span.end;
+        let restored = [*name, colon].concat();
+        if !written.contains(&restored) {
+            out.extend_from_slice(&restored);
+            written.insert(restored);
+        } else if !colon.is_empty() && deps.get(copied) == Some(&b'\n') {
+            // A repeated phony rule goes with its line.
+            copied += 1;
         }
     }
     out.extend_from_slice(&deps[copied..]);
@@ -107,6 +121,16 @@ mod tests {
         assert_eq!(
             restore_absolute_names(b"t: ../w/x.h\n", &names(&["/w/x.h"]), depth),
             b"t: /w/x.h\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn one_header_reached_from_two_directories_is_listed_once() {
+        // /w/abs/b.h included by absolute name from src/ and from src/sub/.
+        let d = b"a.o: src/a.c src/../../w/abs/b.h src/sub/h.h \\\n src/sub/../../../w/abs/b.h\nsrc/../../w/abs/b.h:\nsrc/sub/h.h:\nsrc/sub/../../../w/abs/b.h:\n";
+        assert_eq!(
+            String::from_utf8(restore_absolute_names(d, &names(&["/w/abs/b.h"]), depth)).unwrap(),
+            "a.o: src/a.c /w/abs/b.h src/sub/h.h \\\n \n/w/abs/b.h:\nsrc/sub/h.h:\n"
         );
     }
 

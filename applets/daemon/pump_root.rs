@@ -116,6 +116,9 @@ struct Pass {
     new: HashMap<Vec<u8>, Node>,
     /// Inodes of the files named so far in this pass.
     inodes: std::collections::HashSet<u64>,
+    /// The mtime of the first file of this pass with given bytes (wire
+    /// hash, wire length, `#line` stripped or not).
+    bytes_mtime: HashMap<(u64, usize, bool), (i64, i64)>,
 }
 
 fn key_of(parts: &[&[u8]]) -> Vec<u8> {
@@ -163,6 +166,7 @@ impl Tree {
             fds: vec![root],
             new: HashMap::with_capacity(self.known.len().max(64)),
             inodes: std::collections::HashSet::with_capacity(self.known.len().max(64)),
+            bytes_mtime: HashMap::with_capacity(self.known.len().max(64)),
         };
         let cwd_parts = components(cdir)?;
         self.dir_index(&mut pass, &cwd_parts)?;
@@ -249,7 +253,16 @@ impl Tree {
                     // stock daemon. The copy keeps the other's mtime, so
                     // GCC, which compares size, mtime and bytes, still
                     // takes them for one, as locally for `cp -p` copies.
-                    let written = if pass.inodes.insert(written.stamp.ino()) {
+                    // Likewise every file with the same bytes gets the
+                    // mtime of the first, whichever job wrote each: the
+                    // include server sends identical bytes only for copies
+                    // with one local mtime (twins.rs), so a file kept
+                    // from an earlier job must not look newer or older.
+                    let same_bytes = (written.wire_hash, written.wire_len, written.stripped);
+                    let first_mtime = pass.bytes_mtime.get(&same_bytes).copied();
+                    let shares_inode = !pass.inodes.insert(written.stamp.ino());
+                    let other_mtime = first_mtime.is_some_and(|m| m != written.stamp.mtime());
+                    let written = if !shares_inode && !other_mtime {
                         written
                     } else {
                         let fd = &pass.fds[dir];
@@ -261,13 +274,17 @@ impl Tree {
                             0
                         };
                         write_new_file(fd, &name, &data[skip..], &entry.name, store)?;
-                        super::fsat::set_mtime_at(fd, &name, written.stamp.mtime())
+                        let mtime = first_mtime.unwrap_or(written.stamp.mtime());
+                        super::fsat::set_mtime_at(fd, &name, mtime)
                             .map_err(|e| Error::io("setting a copy's mtime", e))?;
                         let stamp = stamp_at(fd, &name)
                             .ok_or_else(|| Error::new(distcc::Kind::Io, "a fresh copy vanished"))?;
                         pass.inodes.insert(stamp.ino());
                         Written { stamp, ..written }
                     };
+                    pass.bytes_mtime
+                        .entry(same_bytes)
+                        .or_insert(written.stamp.mtime());
                     budget -= written.data_len;
                     Node::File(written)
                 }
@@ -676,6 +693,31 @@ pub(super) mod tests {
             tree.sync(b"/", &[file("/big", &vec![0u8; 4096])], 100, None, false)
                 .is_err()
         );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn files_with_the_same_bytes_get_one_mtime_whichever_job_wrote_them() {
+        use std::os::unix::fs::MetadataExt;
+        let base = scratch("twins");
+        let mut tree = Tree::create(base.join("root")).unwrap();
+        let once = b"#pragma once\nint twin;\n";
+        tree.sync(b"/p", &[file("/p/a/t.h", once)], 1 << 20, None, false)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let second = [
+            file("/p/a/t.h", once),
+            file("/p/b/t.h", once),
+            file("/p/c.h", b"other\n"),
+        ];
+        tree.sync(b"/p", &second, 1 << 20, None, false).unwrap();
+        let meta = |p: &str| std::fs::metadata(base.join("root/p").join(p)).unwrap();
+        let (a, b) = (meta("a/t.h"), meta("b/t.h"));
+        assert_eq!((a.mtime(), a.mtime_nsec()), (b.mtime(), b.mtime_nsec()));
+        assert_ne!(a.ino(), b.ino());
+        // Kept as they are by the next job with the same request.
+        tree.sync(b"/p", &second, 1 << 20, None, false).unwrap();
+        assert_eq!(meta("b/t.h").ino(), b.ino());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
