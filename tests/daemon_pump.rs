@@ -502,9 +502,10 @@ fn pump_traversal_refused_nothing_written_outside() {
 }
 
 /// The compiler writes some files into its working directory under names
-/// of its own (`-fdump-ada-spec` writes `hello_c.ads`). A link planted
-/// there under that name, leading out of the job to a file or to nothing,
-/// is not made, so the write stays inside the job: the victim file is not
+/// of its own (`-fdump-ada-spec` writes `hello_c.ads`): such options are
+/// refused, and a link planted where one would write, leading out of the
+/// job to a file or to nothing, is not made (were the compiler to write
+/// there, the write would stay inside the job): the victim file is not
 /// overwritten and no new file appears beside it. Links out of the root to
 /// directories (the system-directory links) and links inside the root
 /// still work.
@@ -515,15 +516,7 @@ fn links_planted_where_the_compiler_writes_lead_nowhere() {
     let vdir = victim.dir.path.display().to_string();
     let up = "../".repeat(40);
     let outside = |name: &str| format!("{up}{}/{name}", vdir.trim_start_matches('/'));
-    let argv = [
-        "gcc",
-        "-Iinc",
-        "-c",
-        "hello.c",
-        "-o",
-        "hello.o",
-        "-fdump-ada-spec",
-    ];
+    let argv = ["gcc", "-Iinc", "-c", "hello.c", "-o", "hello.o"];
     for (what, target) in [
         ("relative, to a file outside", outside("victim.txt")),
         ("relative, to nothing outside", outside("new.txt")),
@@ -543,6 +536,13 @@ fn links_planted_where_the_compiler_writes_lead_nowhere() {
             link(&format!("{cwd}/hello_c.ads"), &target),
             link(&format!("{cwd}/extra_h.ads"), &target),
         ];
+        let mut ada = argv.to_vec();
+        ada.push("-fdump-ada-spec");
+        assert!(
+            roundtrip(d.port, &pump(&cwd, &ada, files.clone())).is_none(),
+            "{what}: -fdump-ada-spec was accepted"
+        );
+        victim.untouched();
         let resp = roundtrip(d.port, &pump(&cwd, &argv, files))
             .unwrap_or_else(|| panic!("{what}: no reply\n{}", d.log()));
         assert_compiled(&d, &resp);

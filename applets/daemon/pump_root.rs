@@ -512,7 +512,11 @@ fn try_write_new_file(
 ) -> std::result::Result<Stamp, Attempt> {
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     // SAFETY: openat with a valid directory fd and name.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o666) };
+    // Read-only: the compiler reads these files, never writes them, and a
+    // file may be a hard link shared with the store and other trees; a
+    // compiler option that writes into its working directory under a name
+    // a client chose must not rewrite it for everyone.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o444) };
     if fd < 0 {
         let e = std::io::Error::last_os_error();
         if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::EEXIST)) {

@@ -50,8 +50,9 @@ pub struct Store {
 
 #[derive(Default)]
 struct Index {
-    /// (wire hash, wire length, written without `#line`) -> decompressed length.
-    names: HashMap<(u64, usize, bool), usize>,
+    /// (wire hash, wire length, written without `#line`) -> decompressed
+    /// length and the file's stamp when stored.
+    names: HashMap<(u64, usize, bool), (usize, Stamp)>,
     bytes: u64,
 }
 
@@ -90,7 +91,8 @@ impl Store {
         dir: &OwnedFd,
         name: &CStr,
     ) -> Option<(Stamp, usize)> {
-        let data_len = *self.lock().names.get(&(hash, wire_len, stripped))?;
+        let key = (hash, wire_len, stripped);
+        let (data_len, stored_stamp) = *self.lock().names.get(&key)?;
         if data_len > budget {
             return None;
         }
@@ -109,7 +111,24 @@ impl Store {
         if r != 0 {
             return None;
         }
-        Some((stamp_at(dir, name)?, data_len))
+        // Files are read-only and never changed in place; one that changed
+        // anyway (a compiler run as root writing through a name in its
+        // working directory) is not handed on: it leaves the store.
+        let stamp = stamp_at(dir, name);
+        if stamp != Some(stored_stamp) {
+            // SAFETY: unlinkat of the link just made, and of the stored name.
+            unsafe {
+                libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0);
+                libc::unlinkat(self.fd.as_raw_fd(), stored.as_ptr(), 0);
+            }
+            let mut index = self.lock();
+            if index.names.remove(&key).is_some() {
+                index.bytes -= data_len as u64;
+            }
+            log::warn!("a stored pump file changed after it was written: dropped from the store");
+            return None;
+        }
+        Some((stamp?, data_len))
     }
 
     /// Adds the file just written as `name` in `dir` to the store.
@@ -144,8 +163,12 @@ impl Store {
             )
         };
         if r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EEXIST) {
-            index.names.insert(key, data_len);
-            index.bytes += data_len as u64;
+            // The stored file's own stamp (an older one of that name, if
+            // linking found one: checked again when it is handed on).
+            if let Some(stamp) = stamp_at(&self.fd, &stored) {
+                index.names.insert(key, (data_len, stamp));
+                index.bytes += data_len as u64;
+            }
         }
         if index.bytes > self.free_bytes() {
             self.empty(&mut index);
@@ -244,6 +267,36 @@ mod tests {
             .filter(|n| n.starts_with("distccd_store_"))
             .collect();
         assert!(left.is_empty(), "store left behind: {left:?}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_stored_file_changed_in_place_is_not_handed_on() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("pumpstore-poison-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let store = Store::create(&base).unwrap();
+        let mut a = Tree::create(base.join("a")).unwrap();
+        let req = [file("/p/x.h", b"int x;\n")];
+        a.sync(b"/p", &req, 1 << 20, Some(&store), false).unwrap();
+        let x = base.join("a/p/x.h");
+        let mode = std::fs::metadata(&x).unwrap().permissions().mode();
+        assert_eq!(mode & 0o222, 0, "pump files are read-only: {mode:o}");
+        // What only a compiler run as root could do: rewrite it in place.
+        std::fs::set_permissions(&x, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&x)
+            .unwrap();
+        f.write_all(b"pragma Ada_2012;\n").unwrap();
+        drop(f);
+        let mut b = Tree::create(base.join("b")).unwrap();
+        b.sync(b"/p", &req, 1 << 20, Some(&store), false).unwrap();
+        assert_eq!(std::fs::read(base.join("b/p/x.h")).unwrap(), b"int x;\n");
+        drop(store);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -57,6 +57,10 @@ const REFUSED_PREFIXES: &[(&str, &str)] = &[
     ("--specs", "a specs file can run programs"),
     ("-B", "chooses the programs the compiler runs"),
     ("--prefix", "chooses the programs the compiler runs"),
+    (
+        "-fdump-ada-spec",
+        "writes Ada specs into the working directory, under the source's name",
+    ),
     ("-aux-info", "writes a file named by the client"),
     ("--aux-info", "writes a file named by the client"),
     ("-dump", "chooses where auxiliary files are written"),
@@ -184,6 +188,10 @@ const F_WITH_FILE_VALUE: &[&str] = &[
     "-fcallgraph-info=",
     "-fdiagnostics-add-output=",
     "-fdiagnostics-set-output=",
+    "-ftime-trace=",
+    "-fproc-stat-report=",
+    "-foptimization-record-file=",
+    "-fcrash-diagnostics-dir=",
 ];
 
 /// `-f` options whose value may be a path because they only map or read,
@@ -657,6 +665,10 @@ mod tests {
             ("gcc -c x.c -o x.o -B/tmp/evil/", "programs"),
             ("gcc -c x.c -o x.o -B /tmp/evil/", "programs"),
             ("gcc -c x.c -o x.o -aux-info /etc/passwd", "writes a file"),
+            ("gcc -c x.c -o x.o -fdump-ada-spec", "Ada"),
+            ("gcc -c x.c -o x.o -fdump-ada-spec-slim", "Ada"),
+            ("clang -c x.c -o x.o -ftime-trace=t.json", "names a file"),
+            ("clang -c x.c -o x.o -fproc-stat-report=r", "names a file"),
             ("gcc -c x.c -o x.o -dumpdir /tmp/", "auxiliary"),
             ("gcc -c x.c -o x.o -dumpbase /tmp/x", "auxiliary"),
             ("gcc -c x.c -o x.o -save-temps=obj", "writes files"),

@@ -17,7 +17,7 @@
 use super::bundle::{Body, Entry, client_name};
 use super::cache::{Cache, FileId, Latest, PACKED_BUDGET, Written, key, map_file};
 use super::closure::{Closure, Sent};
-use super::fsview::{EntryKind, FsLookup};
+use super::fsview::FsLookup;
 use crate::error::{Error, Result};
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -241,12 +241,7 @@ pub fn materialize(
             .count();
         let mut target = b"../".repeat(20 + slashes);
         target.extend_from_slice(&d.as_os_str().as_bytes()[1..]);
-        make_link(
-            &mut fs,
-            &root.path,
-            &dest,
-            Path::new(OsStr::from_bytes(&target)),
-        )?;
+        make_link(&root.path, &dest, Path::new(OsStr::from_bytes(&target)))?;
         if let Some(list) = &mut entries {
             list.push(Entry {
                 name: client_name(d.as_os_str().as_bytes()),
@@ -279,7 +274,7 @@ pub fn materialize(
     for (at, target) in links {
         if seen.insert(at.clone()) {
             let dest = root.under(&at, "");
-            make_link(&mut fs, &root.path, &dest, &target)?;
+            make_link(&root.path, &dest, &target)?;
             if let Some(list) = &mut entries {
                 list.push(Entry {
                     name: client_name(at.as_os_str().as_bytes()),
@@ -400,16 +395,23 @@ fn mkdir_parent(root: &Path, dest: &Path) -> Result<()> {
     let Some(parent) = dest.parent() else {
         return Ok(());
     };
-    if let Ok(below) = parent.strip_prefix(root) {
-        let mut cur = root.to_path_buf();
-        for c in below.components() {
-            cur.push(c);
-            match std::fs::symlink_metadata(&cur) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => std::fs::remove_file(&cur)
-                    .map_err(|e| Error::io(format!("remove {}", cur.display()), e))?,
-                Err(_) => break,
-            }
+    // Every step is taken from a real directory of the root, so nothing is
+    // ever looked at, removed or made through a link: a system
+    // directory's link leads to the real /usr/include.
+    let below = parent.strip_prefix(root).map_err(|_| {
+        Error::new(
+            crate::error::Kind::Io,
+            format!("{} is outside the client root", dest.display()),
+        )
+    })?;
+    let mut cur = root.to_path_buf();
+    for c in below.components() {
+        cur.push(c);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => std::fs::remove_file(&cur)
+                .map_err(|e| Error::io(format!("remove {}", cur.display()), e))?,
+            Err(_) => break,
         }
     }
     std::fs::create_dir_all(parent).map_err(|e| Error::io(format!("mkdir {}", parent.display()), e))
@@ -419,16 +421,26 @@ fn mkdir_parent(root: &Path, dest: &Path) -> Result<()> {
 /// earlier state of the client's tree left there (a link to another
 /// target, a directory of copies for a path that was a user directory in
 /// another request) is replaced: a stock client reads this tree.
-fn make_link(fs: &mut FsLookup, root: &Path, dest: &Path, target: &Path) -> Result<()> {
-    match fs.lstat(dest).map(|m| m.kind) {
+///
+/// The directories above `dest` are made real directories first (a link
+/// among them, such as the link of a system directory that an earlier
+/// request left where this one needs a directory, gives way), so `dest`
+/// is looked at and replaced in the root itself. Looked at through such a
+/// link, `<root>/usr/include/c++/12` was the system's own directory, and
+/// replacing it removed the system's C++ headers.
+fn make_link(root: &Path, dest: &Path, target: &Path) -> Result<()> {
+    mkdir_parent(root, dest)?;
+    let found = std::fs::symlink_metadata(dest).ok();
+    match found.map(|m| m.file_type()) {
         None => {}
-        Some(EntryKind::Symlink) if std::fs::read_link(dest).is_ok_and(|t| t == target) => {
+        Some(t) if t.is_symlink() && std::fs::read_link(dest).is_ok_and(|l| l == target) => {
             return Ok(());
         }
         Some(kind) => {
-            let removed = match kind {
-                EntryKind::Dir => std::fs::remove_dir_all(dest),
-                _ => std::fs::remove_file(dest),
+            let removed = if kind.is_dir() {
+                std::fs::remove_dir_all(dest)
+            } else {
+                std::fs::remove_file(dest)
             };
             match removed {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -438,7 +450,6 @@ fn make_link(fs: &mut FsLookup, root: &Path, dest: &Path, target: &Path) -> Resu
             }
         }
     }
-    mkdir_parent(root, dest)?;
     match std::os::unix::fs::symlink(target, dest) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
             Err(Error::io(format!("symlink {}", dest.display()), e))
@@ -651,28 +662,76 @@ mod tests {
         std::fs::create_dir_all(root.join("usr/lib/clang/include")).unwrap();
         std::fs::write(root.join("usr/lib/clang/include/stddef.h.lzo"), b"c").unwrap();
         std::os::unix::fs::symlink("old", root.join("p-link")).unwrap();
-        let view = super::super::fsview::FsView::uncached();
-        let mut fs = FsLookup::new(&view);
         // A directory of copies where a system directory's link now goes.
         let sys = root.join("usr/lib/clang/include");
-        make_link(&mut fs, &root, &sys, Path::new("../../../../x")).unwrap();
+        make_link(&root, &sys, Path::new("../../../../x")).unwrap();
         assert_eq!(
             std::fs::read_link(&sys).unwrap(),
             Path::new("../../../../x")
         );
         // A link retargeted on the client.
-        make_link(&mut fs, &root, &root.join("p-link"), Path::new("new")).unwrap();
+        make_link(&root, &root.join("p-link"), Path::new("new")).unwrap();
         assert_eq!(
             std::fs::read_link(root.join("p-link")).unwrap(),
             Path::new("new")
         );
         // The same link again: left as it is.
-        make_link(&mut fs, &root, &root.join("p-link"), Path::new("new")).unwrap();
+        make_link(&root, &root.join("p-link"), Path::new("new")).unwrap();
         assert_eq!(
             std::fs::read_link(root.join("p-link")).unwrap(),
             Path::new("new")
         );
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A system directory's link (to `/usr/include`, say) left by one
+    /// request where another needs the link of a directory below it
+    /// (`/usr/include/c++/12`, under `-nostdinc` or another compiler):
+    /// the real directory behind the first link is never removed or
+    /// written; the link gives way to a directory of the root.
+    #[test]
+    fn a_link_below_a_system_link_never_touches_the_system() {
+        let base = std::env::temp_dir().join(format!("inc-nested-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let system = base.join("system/usr/include");
+        std::fs::create_dir_all(system.join("c++/12")).unwrap();
+        std::fs::write(system.join("c++/12/vector"), b"precious").unwrap();
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("usr")).unwrap();
+        // <root>/usr/include leads to the "system" directory.
+        std::os::unix::fs::symlink(&system, root.join("usr/include")).unwrap();
+        let nested = root.join("usr/include/c++/12");
+        make_link(
+            &root,
+            &nested,
+            Path::new("../../../../../usr/include/c++/12"),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(system.join("c++/12/vector")).unwrap(),
+            b"precious"
+        );
+        assert!(
+            std::fs::symlink_metadata(root.join("usr/include"))
+                .unwrap()
+                .is_dir()
+        );
+        assert!(
+            std::fs::symlink_metadata(&nested)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        // And back: the outer link replaces the root's directory, not the
+        // system's.
+        make_link(&root, &root.join("usr/include"), &system).unwrap();
+        make_link(&root, &nested, Path::new("x")).unwrap();
+        assert_eq!(
+            std::fs::read(system.join("c++/12/vector")).unwrap(),
+            b"precious"
+        );
+        assert!(!system.join("c++/x").exists() && system.join("c++/12").is_dir());
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
