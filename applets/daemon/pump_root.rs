@@ -51,6 +51,9 @@ use std::path::{Path, PathBuf};
 /// components deep could exhaust a worker's stack or stall later jobs.
 pub const MAX_COMPONENTS: usize = 256;
 
+/// Most directory descriptors one tree sync holds open at once.
+const MAX_OPEN_DIRS: usize = 256;
+
 /// The components of an absolute client path, checked.
 pub fn components(path: &[u8]) -> Result<Vec<&[u8]>> {
     if !path.starts_with(b"/") {
@@ -373,9 +376,7 @@ impl Tree {
             let Some((last, above)) = parts.split_last() else {
                 continue;
             };
-            let Some(&dir) = pass.dirs.get(&key_of(above)) else {
-                continue;
-            };
+            let dir = self.dir_index(pass, above)?;
             remove_at(&pass.fds[dir], &cstr(last)?, 0)?;
             pass.new.remove(&key);
             let shown = String::from_utf8_lossy(&key);
@@ -398,15 +399,25 @@ impl Tree {
         let Some((last, above)) = parts.split_last() else {
             return Ok(0);
         };
-        let parent = self.dir_index(pass, above)?;
-        match pass.new.get(&key) {
-            Some(Node::Dir) | None => {}
-            Some(_) => return Err(hostile("directory conflicts with a FILE or LINK", &key)),
+        // At most MAX_OPEN_DIRS directories are held open (the daemon's
+        // descriptors serve every client): past that, all but the root are
+        // closed and opened again as needed.
+        if pass.fds.len() >= MAX_OPEN_DIRS {
+            pass.fds.truncate(1);
+            pass.dirs.retain(|k, _| k.is_empty());
         }
-        if matches!(
-            self.known.get(&key),
-            Some(Node::File(_)) | Some(Node::Link(_))
-        ) {
+        let parent = self.dir_index(pass, above)?;
+        let made_in_this_pass = match pass.new.get(&key) {
+            Some(Node::Dir) => true,
+            None => false,
+            Some(_) => return Err(hostile("directory conflicts with a FILE or LINK", &key)),
+        };
+        if !made_in_this_pass
+            && matches!(
+                self.known.get(&key),
+                Some(Node::File(_)) | Some(Node::Link(_))
+            )
+        {
             remove_at(&pass.fds[parent], &cstr(last)?, 0)?;
         }
         let fd = open_dir_at(&pass.fds[parent], last, true)?;
@@ -722,6 +733,44 @@ pub(super) mod tests {
         // Kept as they are by the next job with the same request.
         tree.sync(b"/p", &second, 1 << 20, None, false).unwrap();
         assert_eq!(meta("b/t.h").ino(), b.ino());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn many_directories_are_synced_with_few_descriptors() {
+        let base = scratch("manydirs");
+        let mut tree = Tree::create(base.join("root")).unwrap();
+        let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+        let before = fds();
+        let many: Vec<FileEntry> = (0..3 * MAX_OPEN_DIRS)
+            .map(|i| {
+                file(
+                    &format!("/p/d{}/e{i}/f.h", i % 7),
+                    format!("int v{i};\n").as_bytes(),
+                )
+            })
+            .collect();
+        tree.sync(b"/p", &many, 1 << 24, None, false).unwrap();
+        for i in [0, MAX_OPEN_DIRS, 3 * MAX_OPEN_DIRS - 1] {
+            let f = base.join(format!("root/p/d{}/e{i}/f.h", i % 7));
+            assert_eq!(
+                std::fs::read(&f).unwrap(),
+                format!("int v{i};\n").as_bytes()
+            );
+        }
+        // Half of them again: the other half goes.
+        let half: Vec<FileEntry> = many[..many.len() / 2].to_vec();
+        tree.sync(b"/p", &half, 1 << 24, None, false).unwrap();
+        assert!(
+            !base
+                .join(format!(
+                    "root/p/d{}/e{}",
+                    (many.len() - 1) % 7,
+                    many.len() - 1
+                ))
+                .exists()
+        );
+        assert!(fds() <= before + 2, "descriptors left open");
         std::fs::remove_dir_all(&base).unwrap();
     }
 
