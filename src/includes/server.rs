@@ -21,6 +21,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
+/// The longest path the kernel resolves (`PATH_MAX`).
+const PATH_MAX: usize = 4096;
+
 /// Largest request accepted (argv of a real compile is far smaller).
 pub const MAX_REQUEST: usize = 16 << 20;
 const MAX_ARGS: u32 = 100_000;
@@ -147,6 +150,18 @@ impl Server {
             ));
         }
         let cmd = command::parse(&req.argv)?;
+        // No file system takes a longer path (the kernel refuses it), and
+        // walking one component at a time must not exhaust a worker.
+        let too_long = |p: &Path| p.as_os_str().len() > PATH_MAX;
+        let paths = (cmd.quote_dirs.iter())
+            .chain(&cmd.include_dirs)
+            .chain(&cmd.system_dirs)
+            .chain(&cmd.after_dirs)
+            .chain(&cmd.imacros)
+            .chain(&cmd.includes);
+        if too_long(&req.cwd) || too_long(&cmd.source) || paths.into_iter().any(|p| too_long(p)) {
+            return Err("a path of the request is longer than any file system takes".into());
+        }
         // Changes made before this request arrived must be seen by it.
         self.cache.fs.refresh();
         let t0 = std::time::Instant::now();
