@@ -977,3 +977,51 @@ fn an_output_directory_that_does_not_exist_fails_as_locally() {
     }
     assert_eq!(compiles_ok(&d), 0, "{}", d.log());
 }
+
+/// Three commands that must give what the compiler gives here: Clang's
+/// `-iquote DIR` leaves no "argument unused" warning on the server (it is
+/// taken out with the other preprocessor options); `-MF -` prints the
+/// dependencies on standard output; `-x c pre.i -MMD` preprocesses the
+/// `.i` as C (as the `-x` says) and writes its `.d` file.
+#[test]
+fn preprocessor_options_behave_as_locally() {
+    let d = ours_d();
+    for opts in ["", ",lzo"] {
+        let dir = TestDir::new("ppopts");
+        dir.write("inc/hdr.h", "#define VALUE 3\n");
+        dir.write("t.c", C_SRC);
+        dir.write("pre.i", "#define TWO 2\nint two = TWO;\n");
+        let cases: [(&[&str], &str); 3] = [
+            (
+                &[
+                    "clang", "-iquote", "inc", "-Werror", "-c", "t.c", "-o", "t.o",
+                ],
+                "",
+            ),
+            (
+                &["gcc", "-Iinc", "-MD", "-MF", "-", "-c", "t.c", "-o", "t.o"],
+                "",
+            ),
+            (
+                &["gcc", "-x", "c", "-MMD", "-c", "pre.i", "-o", "q.o"],
+                "q.d",
+            ),
+        ];
+        for (args, dotd) in cases {
+            let here = local(&dir, args);
+            assert!(here.status.success(), "{args:?}: {}", show(&here));
+            let want = (!dotd.is_empty()).then(|| read(&dir.join(dotd)));
+            if !dotd.is_empty() {
+                std::fs::remove_file(dir.join(dotd)).unwrap();
+            }
+            let out = run(client(&dir, &d.host(opts)).args(args));
+            assert!(out.status.success(), "{args:?} {opts}: {}", show(&out));
+            assert_eq!(out.stdout, here.stdout, "{args:?} {opts}");
+            assert!(out.stderr.is_empty(), "{args:?} {opts}: {}", show(&out));
+            if let Some(want) = want {
+                assert_eq!(read(&dir.join(dotd)), want, "{args:?} {opts}");
+            }
+            assert!(!dir.join("-").exists(), "{args:?} {opts}: a file named -");
+        }
+    }
+}

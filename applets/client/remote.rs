@@ -352,6 +352,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("distcc-remote-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let target = dir.join("sub/x.o");
+        // A missing directory is not made (the compiler would fail too).
+        assert!(write_output(&target, b"abc").is_err());
+        assert!(!dir.join("sub").exists());
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
         write_output(&target, b"abc").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");
         assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);

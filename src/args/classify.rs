@@ -342,6 +342,9 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
             })
     });
     let argv = expand_preprocessor_options(argv);
+    if argv.windows(2).any(|w| w[0] == "-MF" && w[1] == "-") || argv.iter().any(|a| a == "-MF-") {
+        return Ok(local("-MF - writes the dependencies to standard output"));
+    }
     // GCC refuses dependency options without a dependency file to write
     // (Clang warns that they are unused): here, as it would.
     let dependency_file = argv.iter().any(|a| a == "-MD" || a == "-MMD");
@@ -416,7 +419,8 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
                 };
                 if !(given.starts_with(b"c")
                     || given.starts_with(b"objective-c")
-                    || given.starts_with(b"go"))
+                    || given.starts_with(b"go")
+                    || given == b"none")
                 {
                     return Ok(local(format!(
                         "language {} is not compiled remotely",
@@ -511,8 +515,13 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
         // `-x cpp-output` (and the C++/Objective-C forms) says the source
         // is preprocessed whatever its name: the compiler does not run the
         // preprocessor on it, so neither may we (it would give nothing).
-        preprocessed: super::extensions::is_preprocessed(&input_path)
-            || input_lang.ends_with(b"cpp-output"),
+        // Any other `-x` says it is not, whatever its name (`-x c pre.i`
+        // is preprocessed, and its `-MD` file written).
+        preprocessed: if input_lang == b"none" {
+            super::extensions::is_preprocessed(&input_path)
+        } else {
+            input_lang.ends_with(b"cpp-output")
+        },
         argv,
         input_index,
         input: input_path,
@@ -608,6 +617,9 @@ mod tests {
         assert!(job("gcc -x cpp-output -c b.c").preprocessed);
         assert!(job("g++ -x c++-cpp-output -c b.c").preprocessed);
         assert!(!job("gcc -c b.c -x cpp-output").preprocessed);
+        assert!(!job("gcc -x c -MMD -c pre.i").preprocessed);
+        assert!(job("gcc -x none -c pre.i").preprocessed);
+        assert!(is_local("gcc -MD -MF - -c b.c"));
         assert_eq!(job("cc -x c++ -c x.c").input, "x.c");
         assert_eq!(job("cc -xc -c x.c").input, "x.c");
         assert_eq!(job("cc -c x.c -MD -MF x.d -MT t").output, "x.o");

@@ -26,12 +26,14 @@ const STRIP_WITH_VALUE: &[&str] = &[
     "-isystem",
     "-iwithprefixbefore",
     "-idirafter",
+    "-iquote",
     "-Xpreprocessor",
 ];
 
 /// Removed when the word starts with one of these.
 const STRIP_PREFIX: &[&str] = &[
     "-Wp,", "-Wl,", "-D", "-U", "-I", "-l", "-L", "-MF", "-MT", "-MQ", "-isystem", "-stdlib",
+    "-iquote",
 ];
 
 /// Removed when the word is exactly one of these.
