@@ -294,6 +294,7 @@ corpus!(
     rawstring,
     ifunsigned,
     nextprimary,
+    oncebranch,
 );
 
 /// Names no system header writes are known to be undefined after system
@@ -547,6 +548,57 @@ fn computed_includes_from_builtins_are_not_covered() {
             "{builtin}: log: {log}"
         );
     }
+}
+
+/// A header that includes itself inside hundreds of nested conditionals
+/// the server cannot decide (a dead branch for the compiler) nests the
+/// walk hundreds of times per include: the unit is not covered, with the
+/// reason, and the server answers the next request (it overflowed a
+/// worker's stack and died).
+#[test]
+fn deeply_nested_conditionals_are_not_covered_and_the_server_lives() {
+    require_stock();
+    let dir = TestDir::new("inc-nested-ifs");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut h = String::new();
+    for _ in 0..200 {
+        h.push_str("#ifdef __USE_GNU\n");
+    }
+    h.push_str("#include \"h.h\"\n");
+    for _ in 0..200 {
+        h.push_str("#endif\n");
+    }
+    std::fs::write(work.join("h.h"), h).unwrap();
+    std::fs::write(
+        work.join("main.c"),
+        "#include <stdio.h>\n#include \"h.h\"\nint x;\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("ok.c"), "#include \"ok.h\"\n").unwrap();
+    std::fs::write(work.join("ok.h"), "int ok;\n").unwrap();
+    let case = |src: &str| Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-c", src].map(String::from).to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let bad = case("main.c");
+    let out = run(client(&bad, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+        .arg("--scan-includes")
+        .args(&bad.args));
+    assert!(!out.status.success(), "{}", show(&out));
+    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
+    assert!(log.contains("nested"), "log: {log}");
+    let good = case("ok.c");
+    let out = run(client(&good, &dir, "127.0.0.1:1,cpp,lzo", &socket)
+        .arg("--scan-includes")
+        .args(&good.args));
+    assert!(out.status.success(), "the server is gone: {}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok.h"),
+        "{}",
+        show(&out)
+    );
 }
 
 /// Includes nested deeper than GCC's default 200 are followed when

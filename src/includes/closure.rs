@@ -144,6 +144,8 @@ pub fn compute_until(
         fs,
         steps: 0,
         depth: 0,
+        frames: 0,
+        uncertain_marks: Vec::new(),
         max_depth: cmd.max_include_depth.unwrap_or(MAX_DEPTH),
         trigraphs: cmd.trigraphs,
         cancelled,
@@ -235,11 +237,28 @@ struct Walker<'a> {
     fs: FsLookup<'a>,
     steps: usize,
     depth: usize,
+    /// Walks in progress (each `#if` branch and each include nests one).
+    frames: usize,
+    /// `#pragma once` marks and settled guards made inside branches whose
+    /// condition is unknown: taken back when the branch ends, so a later
+    /// inclusion (certain, or in another branch) is walked again.
+    uncertain_marks: Vec<UncertainMark>,
     max_depth: usize,
     /// The compiler replaces trigraphs (`Command::trigraphs`).
     trigraphs: bool,
     /// Set when the client that asked has gone.
     cancelled: &'a AtomicBool,
+}
+
+/// Most nested walks (branches and includes) of one request.
+const MAX_FRAMES: usize = 8000;
+
+/// A mark made inside a branch whose condition is unknown.
+enum UncertainMark {
+    /// A `#pragma once` (or `#import`) file, by its real path.
+    Once(Vec<u8>),
+    /// A guard macro taken as certainly defined after its header.
+    Settled(Vec<u8>),
 }
 
 /// Where the directives being walked come from.
@@ -562,6 +581,10 @@ impl Walker<'_> {
             && !self.once.contains(key(&real))
         {
             self.once.insert(key(&real).to_vec());
+            if uncertain > 0 {
+                self.uncertain_marks
+                    .push(UncertainMark::Once(key(&real).to_vec()));
+            }
         }
         // A guarded header is skipped when its guard is defined, and when
         // it may be and the header was walked already (its definitions are
@@ -615,6 +638,9 @@ impl Walker<'_> {
             // guard were undefined, then it is certainly defined.
             (Some(g), Some(Node::Cond(branches))) => {
                 let r = self.walk(&branches[0].1, &ctx, uncertain);
+                if uncertain > 0 && !self.env.settled(g) {
+                    self.uncertain_marks.push(UncertainMark::Settled(g.clone()));
+                }
                 self.env.settle(g);
                 r
             }
@@ -625,6 +651,49 @@ impl Walker<'_> {
     }
 
     fn walk(&mut self, nodes: &[Node], ctx: &Ctx, uncertain: usize) -> Result<(), NotCovered> {
+        // Each nested walk takes stack: bounded well below a worker's.
+        if self.frames >= MAX_FRAMES {
+            return Err(NotCovered(format!(
+                "conditionals and includes nested more than {MAX_FRAMES} deep (in {})",
+                ctx.file.display()
+            )));
+        }
+        self.frames += 1;
+        let walked = self.walk_nodes(nodes, ctx, uncertain);
+        self.frames -= 1;
+        walked
+    }
+
+    /// Walks a branch whose condition is unknown, in a scope of its own:
+    /// what it defines becomes a possibility after it, and the headers it
+    /// marks as read (`#pragma once`, a guard) are read again after it.
+    fn walk_uncertain(
+        &mut self,
+        body: &[Node],
+        ctx: &Ctx,
+        uncertain: usize,
+    ) -> Result<(), NotCovered> {
+        let marks = self.uncertain_marks.len();
+        self.env.open_scope();
+        let walked = self.walk(body, ctx, uncertain + 1);
+        self.env.close_scope();
+        for mark in self.uncertain_marks.drain(marks..) {
+            match mark {
+                UncertainMark::Once(k) => {
+                    self.once.remove(&k);
+                }
+                UncertainMark::Settled(g) => self.env.unsettle(&g),
+            }
+        }
+        walked
+    }
+
+    fn walk_nodes(
+        &mut self,
+        nodes: &[Node],
+        ctx: &Ctx,
+        uncertain: usize,
+    ) -> Result<(), NotCovered> {
         for node in nodes {
             self.steps += 1;
             if self.steps.is_multiple_of(4096) && self.cancelled.load(Ordering::Relaxed) {
@@ -657,18 +726,12 @@ impl Walker<'_> {
                                 break;
                             }
                             Some(true) => {
-                                self.env.open_scope();
-                                let walked = self.walk(body, ctx, uncertain + 1);
-                                self.env.close_scope();
-                                walked?;
+                                self.walk_uncertain(body, ctx, uncertain)?;
                                 break;
                             }
                             None => {
                                 unknown_before = true;
-                                self.env.open_scope();
-                                let walked = self.walk(body, ctx, uncertain + 1);
-                                self.env.close_scope();
-                                walked?;
+                                self.walk_uncertain(body, ctx, uncertain)?;
                             }
                         }
                     }

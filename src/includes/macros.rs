@@ -347,6 +347,12 @@ impl<'c> Env<'c> {
         self.settled.contains(name)
     }
 
+    /// Takes back [`Env::settle`] (the header was walked in a branch
+    /// that may not be taken).
+    pub fn unsettle(&mut self, name: &[u8]) {
+        self.settled.remove(name);
+    }
+
     /// Marks `name` as certainly defined (after walking a guarded header).
     pub fn settle(&mut self, name: &[u8]) {
         if !self.settled.contains(name) {

@@ -1,0 +1,1 @@
+const char *v = "from a.h";

@@ -1,0 +1,1 @@
+const char *v = "from b.h";

@@ -1,0 +1,1 @@
+const char *c = "from c.h";
