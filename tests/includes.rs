@@ -295,6 +295,7 @@ corpus!(
     ifunsigned,
     nextprimary,
     oncebranch,
+    hasincludemacro,
 );
 
 /// Names no system header writes are known to be undefined after system

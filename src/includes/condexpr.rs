@@ -93,16 +93,27 @@ fn prepass(
             && t.text.starts_with(b"__has_")
             && toks.get(i + 1).is_some_and(|p| p.is(b"("))
         {
-            let close = (i + 2..toks.len()).find(|&k| toks[k].is(b")"))?;
+            // The operand ends at the parenthesis that closes the call.
+            let mut level = 0usize;
+            let close = (i + 1..toks.len()).find(|&k| {
+                if toks[k].is(b"(") {
+                    level += 1;
+                } else if toks[k].is(b")") {
+                    level -= 1;
+                    return level == 0;
+                }
+                false
+            })?;
             let value = if t.text == b"__has_include" || t.text == b"__has_include_next" {
+                let next = t.text == b"__has_include_next";
                 let inner = &toks[i + 2..close];
                 let spelling = super::lex::spell(inner);
-                let ok = (spelling.starts_with(b"\"") && spelling.ends_with(b"\""))
-                    || (spelling.starts_with(b"<") && spelling.ends_with(b">"));
-                if ok && spelling.len() >= 2 {
-                    has_include(&spelling, t.text == b"__has_include_next")
+                if is_header_name(&spelling) {
+                    has_include(&spelling, next)
                 } else {
-                    None
+                    // Not a header name as written: the compiler expands
+                    // macros in it first (`__has_include(CONFIG_H)`).
+                    has_include_expanded(inner, env, next, has_include)
                 }
             } else {
                 None
@@ -115,6 +126,40 @@ fn prepass(
         }
     }
     Some(out)
+}
+
+fn is_header_name(spelling: &[u8]) -> bool {
+    spelling.len() >= 2
+        && ((spelling.starts_with(b"\"") && spelling.ends_with(b"\""))
+            || (spelling.starts_with(b"<") && spelling.ends_with(b">")))
+}
+
+/// `__has_include` of an operand given through macros: known when every
+/// possible expansion names a header and they all give one answer.
+fn has_include_expanded(
+    operand: &[Tok],
+    env: &Env,
+    next: bool,
+    has_include: &mut dyn FnMut(&[u8], bool) -> Option<bool>,
+) -> Option<bool> {
+    let alts = expand(operand, env).ok()?;
+    let mut answer = None;
+    for alt in alts {
+        let spelling = match alt.as_slice() {
+            [t] if t.kind == TokKind::Str => t.text.clone(),
+            _ => super::lex::spell(&alt),
+        };
+        if holds_unknown(&spelling) || !is_header_name(&spelling) {
+            return None;
+        }
+        let v = has_include(&spelling, next)?;
+        match answer {
+            None => answer = Some(v),
+            Some(prev) if prev != v => return None,
+            _ => {}
+        }
+    }
+    answer
 }
 
 /// A value of a `#if` expression: the preprocessor computes in `intmax_t`
@@ -524,5 +569,11 @@ mod tests {
         let e = Env::default();
         assert_eq!(ev(&e, "__has_include(<yes.h>)"), Some(true));
         assert_eq!(ev(&e, "__has_include(\"no.h\") || 0"), Some(false));
+        // An operand given through macros is expanded first.
+        let e = env(&["YES <yes.h>", "NO \"no.h\"", "S(x) #x", "XS(x) S(x)"]);
+        assert_eq!(ev(&e, "__has_include(YES)"), Some(true));
+        assert_eq!(ev(&e, "__has_include(NO)"), Some(false));
+        assert_eq!(ev(&e, "!__has_include(XS(no.h)) && (1)"), Some(true));
+        assert_eq!(ev(&e, "__has_include(UNDEFINED_NAME)"), None);
     }
 }
