@@ -6,7 +6,8 @@
 //!
 //! Each case directory holds the sources and a `case.txt`: `cmd:` the
 //! compiler command (run in the case's copy; `@DIR@` is that copy's
-//! absolute path), `link: NAME -> TARGET` symlinks to create, `gen: FILE`
+//! absolute path), `link: NAME -> TARGET` symlinks to create, `hardlink:
+//! NAME -> EXISTING` hard links, `gen: FILE`
 //! files in which `@DIR@` is substituted too. A case's `sysroot/`
 //! directory (given with `--sysroot=@DIR@/sysroot`) holds system headers:
 //! like those under /usr, they are not sent and not checked.
@@ -52,6 +53,9 @@ fn setup(name: &str, dir: &TestDir) -> Case {
         } else if let Some(link) = line.strip_prefix("link:") {
             let (name, target) = link.split_once("->").unwrap();
             std::os::unix::fs::symlink(target.trim(), work.join(name.trim())).unwrap();
+        } else if let Some(link) = line.strip_prefix("hardlink:") {
+            let (name, target) = link.split_once("->").unwrap();
+            std::fs::hard_link(work.join(target.trim()), work.join(name.trim())).unwrap();
         } else if let Some(file) = line.strip_prefix("gen:") {
             let p = work.join(file.trim());
             let text = std::fs::read_to_string(&p).unwrap();
@@ -195,9 +199,11 @@ fn check_case_with(name: &str, client_peer: Peer, daemon_peer: Peer) {
         "{name} --scan-includes: {}",
         show(&out)
     );
+    // A file is sent as a FILE, or (a hard link to one sent) as a SYMLINK
+    // to it.
     let listed: BTreeSet<PathBuf> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.strip_prefix("FILE"))
+        .filter_map(|l| l.strip_prefix("FILE").or_else(|| l.strip_prefix("SYMLINK")))
         .map(|p| PathBuf::from(p.trim_start()))
         .collect();
     let deps = gcc_deps(&case);
@@ -296,6 +302,7 @@ corpus!(
     nextprimary,
     oncebranch,
     hasincludemacro,
+    hardlinks,
 );
 
 /// Names no system header writes are known to be undefined after system

@@ -19,7 +19,7 @@ use super::cache::{Cache, FileId, Latest, PACKED_BUDGET, Written, key, map_file}
 use super::closure::{Closure, Sent};
 use super::fsview::FsLookup;
 use crate::error::{Error, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
@@ -213,7 +213,32 @@ pub fn materialize(
     let mut reply = Vec::new();
     let mut entries = Some(Vec::new());
     let mut fs = FsLookup::new(&cache.fs);
+    // Plain copies by (device, inode): a hard link to a file already sent
+    // goes as a link to it, so that the server, like the client, has one
+    // file under two names (Clang tells `#pragma once` files apart by
+    // inode; two copies were read twice).
+    let mut sent_inodes: HashMap<(u64, u64), &Path> = HashMap::new();
     for f in &closure.files {
+        let plain = f.line_name.is_none() && f.rewrites.is_empty();
+        if plain && let Some(id) = f.id {
+            match sent_inodes.get(&(id.dev, id.ino)) {
+                Some(first) => {
+                    let dest = root.under(&f.real, "");
+                    make_link(&root.path, &dest, first)?;
+                    if let Some(list) = &mut entries {
+                        list.push(Entry {
+                            name: f.real.as_os_str().as_bytes().to_vec(),
+                            body: Body::Link(first.as_os_str().as_bytes().to_vec()),
+                        });
+                    }
+                    reply.push(dest);
+                    continue;
+                }
+                None => {
+                    sent_inodes.insert((id.dev, id.ino), &f.real);
+                }
+            }
+        }
         let suffix = if f.line_name.is_some() {
             ".lzo.abs"
         } else {

@@ -1,0 +1,3 @@
+#include "hl_a.h"
+#include "hl_b.h"
+int main(void) { return defined_once; }
