@@ -55,7 +55,10 @@ fn setup(name: &str, dir: &TestDir) -> Case {
             std::os::unix::fs::symlink(target.trim(), work.join(name.trim())).unwrap();
         } else if let Some(link) = line.strip_prefix("hardlink:") {
             let (name, target) = link.split_once("->").unwrap();
-            std::fs::hard_link(work.join(target.trim()), work.join(name.trim())).unwrap();
+            let name = work.join(name.trim());
+            // git keeps no empty directory: the link's may be missing.
+            std::fs::create_dir_all(name.parent().unwrap()).unwrap();
+            std::fs::hard_link(work.join(target.trim()), &name).unwrap();
         } else if let Some(file) = line.strip_prefix("gen:") {
             let p = work.join(file.trim());
             let text = std::fs::read_to_string(&p).unwrap();

@@ -270,8 +270,15 @@ fn start_daemon(program: &OsStr, argv0: Option<&str>, tag: &str, extra: &[&str])
             cmd.args(["--allow", "127.0.0.1"]);
         }
         let mut guard = Guard::spawn(cmd, tag);
+        // Another test may have taken the port between free_port() and the
+        // bind: then someone else listens there and this daemon has exited
+        // (bind failed). Only a daemon still running after that owns it.
         if wait_for_port("127.0.0.1", port, Duration::from_secs(10)) {
-            return Daemon { guard, port, dir };
+            std::thread::sleep(Duration::from_millis(50));
+            if guard.alive() {
+                return Daemon { guard, port, dir };
+            }
+            continue;
         }
         assert!(
             !guard.alive() || port == 0,
