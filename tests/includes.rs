@@ -15,7 +15,7 @@
 use crate::util::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 struct Case {
@@ -499,6 +499,20 @@ fn changes_between_requests_are_seen() {
     assert!(has(&third, "b/x.h") && !has(&third, "a/x.h"), "{third}");
 }
 
+/// `--scan-includes gcc -c SOURCE` in `work` through the include server at
+/// `socket` (stock client), and the include server's log afterwards.
+fn scan_source(dir: &TestDir, work: &Path, socket: &Path, source: &str) -> (Output, String) {
+    let case = Case {
+        work: std::fs::canonicalize(work).unwrap(),
+        args: ["gcc", "-c", source].map(String::from).to_vec(),
+    };
+    let out = run(client(&case, dir, "127.0.0.1:1,cpp,lzo", socket)
+        .arg("--scan-includes")
+        .args(&case.args));
+    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
+    (out, log)
+}
+
 /// A request the server cannot cover gets an empty reply and one log line
 /// naming the file and the reason.
 #[test]
@@ -508,16 +522,9 @@ fn not_covered_says_why() {
     let work = dir.join("w");
     std::fs::create_dir_all(&work).unwrap();
     std::fs::write(work.join("main.c"), "#define H UNKNOWN_MACRO\n#include H\n").unwrap();
-    let case = Case {
-        work: std::fs::canonicalize(&work).unwrap(),
-        args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
-    };
     let (_server, socket) = include_server(&dir);
-    let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-        .arg("--scan-includes")
-        .args(&case.args));
+    let (out, log) = scan_source(&dir, &work, &socket, "main.c");
     assert!(!out.status.success(), "{}", show(&out));
-    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
     assert!(
         log.contains("main.c") && log.contains("computed include"),
         "log: {log}"
@@ -544,16 +551,9 @@ fn computed_includes_from_builtins_are_not_covered() {
         )
         .unwrap();
         std::fs::write(work.join("h0.h"), "int h0;\n").unwrap();
-        let case = Case {
-            work: std::fs::canonicalize(&work).unwrap(),
-            args: ["gcc", "-c", "main.c"].map(String::from).to_vec(),
-        };
         let (_server, socket) = include_server(&dir);
-        let out = run(client(&case, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-            .arg("--scan-includes")
-            .args(&case.args));
+        let (out, log) = scan_source(&dir, &work, &socket, "main.c");
         assert!(!out.status.success(), "{builtin}: {}", show(&out));
-        let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
         assert!(
             log.contains("main.c") && log.contains("built-in"),
             "{builtin}: log: {log}"
@@ -588,22 +588,11 @@ fn deeply_nested_conditionals_are_not_covered_and_the_server_lives() {
     .unwrap();
     std::fs::write(work.join("ok.c"), "#include \"ok.h\"\n").unwrap();
     std::fs::write(work.join("ok.h"), "int ok;\n").unwrap();
-    let case = |src: &str| Case {
-        work: std::fs::canonicalize(&work).unwrap(),
-        args: ["gcc", "-c", src].map(String::from).to_vec(),
-    };
     let (_server, socket) = include_server(&dir);
-    let bad = case("main.c");
-    let out = run(client(&bad, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-        .arg("--scan-includes")
-        .args(&bad.args));
+    let (out, log) = scan_source(&dir, &work, &socket, "main.c");
     assert!(!out.status.success(), "{}", show(&out));
-    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap_or_default();
     assert!(log.contains("nested"), "log: {log}");
-    let good = case("ok.c");
-    let out = run(client(&good, &dir, "127.0.0.1:1,cpp,lzo", &socket)
-        .arg("--scan-includes")
-        .args(&good.args));
+    let (out, _) = scan_source(&dir, &work, &socket, "ok.c");
     assert!(out.status.success(), "the server is gone: {}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("ok.h"),

@@ -454,6 +454,11 @@ fn mkdir_parent(root: &Path, dest: &Path) -> Result<()> {
 /// link, `<root>/usr/include/c++/12` was the system's own directory, and
 /// replacing it removed the system's C++ headers.
 fn make_link(root: &Path, dest: &Path, target: &Path) -> Result<()> {
+    // The common case, a link an earlier request made, costs one read
+    // (reading through a link is harmless; only changes must not).
+    if std::fs::read_link(dest).is_ok_and(|l| l == target) {
+        return Ok(());
+    }
     mkdir_parent(root, dest)?;
     let found = std::fs::symlink_metadata(dest).ok();
     match found.map(|m| m.file_type()) {
