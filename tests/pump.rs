@@ -807,6 +807,57 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
+/// In a directory entered through a symlink, a compiler records `$PWD` in
+/// debug information, where a pump-mode server would record the physical
+/// directory the client sends (sweep L, D13): such a unit is preprocessed
+/// here and says why, so the object is the local one, while a unit
+/// without debug information still goes through pump mode.
+#[test]
+fn a_symlinked_directory_keeps_its_name_in_debug_information() {
+    let dir = TestDir::new("pump-symlinked-cwd");
+    let d = our_daemon(&[]);
+    let real = dir.join("real");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::write(
+        real.join("h.h"),
+        "static int twice(int q) { return 2 * q; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        real.join("b.c"),
+        "#include \"h.h\"\nint bfunc(int q) { return twice(q) + 1; }\n",
+    )
+    .unwrap();
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let map = format!("-ffile-prefix-map={}=.", link.display());
+    let pwd = link.display().to_string();
+    for (flags, strict) in [
+        (vec!["-g", "-O2", map.as_str()], false),
+        (vec!["-g", "-O2"], false),
+        (vec!["-O2", "-g", "-g0"], true),
+    ] {
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &link, strict);
+        cmd.env("PWD", &pwd)
+            .args(["distcc", "gcc"])
+            .args(&flags)
+            .args(["-c", "b.c", "-o", "pump.o"]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{flags:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.contains("is reached through a symlink"),
+            !strict,
+            "{flags:?}: {}",
+            show(&out)
+        );
+        let mut local: Vec<&str> = flags.clone();
+        local.extend(["-c", "b.c", "-o", "local.o"]);
+        compile_locally(&link, "gcc", &local, &[("PWD", pwd.as_str())]);
+        assert_same_file(&real, "pump.o", "local.o", &format!("{flags:?}"));
+    }
+}
+
 /// SUNPRO_DEPENDENCIES is written by the preprocessor from its
 /// environment: pump mode steps aside for it (the file is the local one).
 #[test]

@@ -390,12 +390,14 @@ impl<'a> Build<'a> {
         let mut version = host.protocol();
         let mut files = None;
         if version == Version::PUMP
-            && let Some(why) = pump::downgrade_reason(env, job.preprocessed).or_else(|| {
-                // Preprocessor options go to the server in pump mode only.
-                args::policy::check(&job.argv)
-                    .err()
-                    .map(|e| format!("{e} (on the server)"))
-            })
+            && let Some(why) = pump::downgrade_reason(env, job.preprocessed)
+                .or_else(|| {
+                    // Preprocessor options go to the server in pump mode only.
+                    args::policy::check(&job.argv)
+                        .err()
+                        .map(|e| format!("{e} (on the server)"))
+                })
+                .or_else(|| symlinked_cwd_reason(&job.argv))
         {
             // Already-preprocessed input is routine; the others deserve a warning.
             let level = if job.preprocessed {
@@ -689,6 +691,20 @@ fn implicit_pch(job: &Job) -> Option<String> {
         }
     }
     None
+}
+
+/// Why a unit with debug information is not compiled in pump mode when the
+/// working directory was entered through a symlink: the server would record
+/// the physical directory where a compiler here records `$PWD`.
+fn symlinked_cwd_reason(argv: &[OsString]) -> Option<String> {
+    if !args::compilation_dir::records_debug_info(argv) {
+        return None;
+    }
+    let logical = args::compilation_dir::logical_differs()?;
+    Some(format!(
+        "the working directory {} is reached through a symlink, and debug information records it",
+        logical.display()
+    ))
 }
 
 /// The physical working directory (what stock sends as CDIR).

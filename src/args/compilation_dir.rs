@@ -6,6 +6,12 @@
 //! directory, and gdb then cannot find the relative source names in the
 //! object. The client names its own directory, as a local Clang would
 //! record it, with `-fdebug-compilation-dir`.
+//!
+//! In pump mode the compiler on the server records the working directory
+//! the client sent (the physical one, as stock sends it). A compiler here
+//! records `$PWD` when that names the directory through a symlink, so a
+//! unit with debug information compiled there is preprocessed here instead
+//! ([`logical_differs`], [`records_debug_info`]).
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
@@ -43,9 +49,80 @@ pub fn recorded_cwd() -> Option<PathBuf> {
     std::env::current_dir().ok()
 }
 
+/// The logical working directory (`$PWD`) when this directory was entered
+/// through a symlink, so that a compiler here records another name for it
+/// than its physical path; None when the two agree.
+pub fn logical_differs() -> Option<PathBuf> {
+    let logical = recorded_cwd()?;
+    let physical = std::env::current_dir().ok()?;
+    (logical != physical).then_some(logical)
+}
+
+/// Options after `-g` that change how debug information is written, not
+/// whether: they leave the level as it was.
+const DEBUG_MODIFIERS: &[&str] = &[
+    "-gsplit-dwarf",
+    "-gcolumn-info",
+    "-gstrict-dwarf",
+    "-gas-loc-support",
+    "-gas-locview-support",
+    "-gvariable-location-views",
+    "-ginline-points",
+    "-ginternal-reset-location-views",
+    "-gdescribe-dies",
+    "-gpubnames",
+    "-ggnu-pubnames",
+    "-grecord-gcc-switches",
+    "-gstatement-frontiers",
+    "-gembed-source",
+    "-gdwarf64",
+    "-gdwarf32",
+];
+
+/// Whether the compile writes debug information, which records the
+/// working directory (`DW_AT_comp_dir`): the last `-g` level option
+/// decides, as for the compiler (`-g0`, `-ggdb0`, ... turn it off).
+/// Options that only shape debug information (`-gz`, `-gno-*`,
+/// `-gsplit-dwarf`, ...) leave it as it was.
+pub fn records_debug_info(argv: &[OsString]) -> bool {
+    let mut on = false;
+    for arg in argv.iter().skip(1) {
+        let Some(a) = arg.to_str() else { continue };
+        if !a.starts_with("-g") || a.starts_with("-gno-") || a.starts_with("-gz") {
+            continue;
+        }
+        if DEBUG_MODIFIERS.contains(&a) || a.starts_with("-gsplit-dwarf") {
+            continue;
+        }
+        on = !a.ends_with('0');
+    }
+    on
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_debug_level_decides() {
+        for (cmd, want) in [
+            ("gcc -c a.c", false),
+            ("gcc -g -c a.c", true),
+            ("gcc -g3 -c a.c", true),
+            ("gcc -ggdb -c a.c", true),
+            ("gcc -gdwarf-4 -c a.c", true),
+            ("gcc -g -g0 -c a.c", false),
+            ("gcc -g0 -g1 -c a.c", true),
+            ("gcc -ggdb3 -ggdb0 -c a.c", false),
+            ("gcc -gz -c a.c", false),
+            ("gcc -gsplit-dwarf -c a.c", false),
+            ("gcc -g -gno-column-info -gz=zlib -c a.c", true),
+            ("gcc -g0 -gno-column-info -c a.c", false),
+            ("gcc -gcolumn-info -c a.c", false),
+        ] {
+            assert_eq!(records_debug_info(&argv(cmd)), want, "{cmd}");
+        }
+    }
 
     fn argv(s: &str) -> Vec<OsString> {
         s.split(' ').map(OsString::from).collect()
