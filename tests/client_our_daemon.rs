@@ -991,7 +991,7 @@ fn preprocessor_options_behave_as_locally() {
         dir.write("inc/hdr.h", "#define VALUE 3\n");
         dir.write("t.c", C_SRC);
         dir.write("pre.i", "#define TWO 2\nint two = TWO;\n");
-        let cases: [(&[&str], &str); 3] = [
+        let cases: [(&[&str], &str); 5] = [
             (
                 &[
                     "clang", "-iquote", "inc", "-Werror", "-c", "t.c", "-o", "t.o",
@@ -1005,6 +1005,36 @@ fn preprocessor_options_behave_as_locally() {
             (
                 &["gcc", "-x", "c", "-MMD", "-c", "pre.i", "-o", "q.o"],
                 "q.d",
+            ),
+            // GCC writes the -Wp file, never the -MF one (sweep L, D7).
+            (
+                &[
+                    "gcc",
+                    "-Iinc",
+                    "-c",
+                    "t.c",
+                    "-Wp,-MD,wp.d",
+                    "-MF",
+                    "x.d",
+                    "-o",
+                    "t.o",
+                ],
+                "wp.d",
+            ),
+            // Clang writes the last, and says nothing (sweep L, D9).
+            (
+                &[
+                    "clang",
+                    "-Iinc",
+                    "-Werror",
+                    "-Wp,-MD,a.d",
+                    "-Wp,-MMD,b.d",
+                    "-c",
+                    "t.c",
+                    "-o",
+                    "t.o",
+                ],
+                "b.d",
             ),
         ];
         for (args, dotd) in cases {
@@ -1022,6 +1052,9 @@ fn preprocessor_options_behave_as_locally() {
                 assert_eq!(read(&dir.join(dotd)), want, "{args:?} {opts}");
             }
             assert!(!dir.join("-").exists(), "{args:?} {opts}: a file named -");
+            for never in ["x.d", "a.d"] {
+                assert!(!dir.join(never).exists(), "{args:?} {opts}: {never}");
+            }
         }
     }
 }

@@ -341,6 +341,25 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
                     .any(|p| p.starts_with(b"-MT") || p.starts_with(b"-MQ"))
             })
     });
+    let preprocessor_dep_files = argv
+        .iter()
+        .filter(|a| {
+            let a = a.as_encoded_bytes();
+            a.starts_with(b"-Wp,-MD,") || a.starts_with(b"-Wp,-MMD,")
+        })
+        .count();
+    let driver_dep_file = argv
+        .iter()
+        .skip(1)
+        .any(|a| a.as_encoded_bytes().starts_with(b"-MF"));
+    if preprocessor_dep_files > 1 || (preprocessor_deps && driver_dep_file) {
+        // GCC writes the -Wp file, Clang the last one named, and a second
+        // -MD of Clang's driver is unused (fatal with -Werror): which file
+        // is written, and how, is the compiler's own business.
+        return Ok(local(
+            "-Wp,-MD,FILE with another dependency file: only the compiler here knows which it writes",
+        ));
+    }
     let argv = expand_preprocessor_options(argv);
     if argv.windows(2).any(|w| w[0] == "-MF" && w[1] == "-") || argv.iter().any(|a| a == "-MF-") {
         return Ok(local("-MF - writes the dependencies to standard output"));
@@ -620,6 +639,11 @@ mod tests {
         assert!(!job("gcc -x c -MMD -c pre.i").preprocessed);
         assert!(job("gcc -x none -c pre.i").preprocessed);
         assert!(is_local("gcc -MD -MF - -c b.c"));
+        assert!(is_local("gcc -c b.c -Wp,-MD,wp.d -MF out/x.d"));
+        assert!(is_local("clang -MF out/x.d -c -Wp,-MD,wp.d,-MP b.c"));
+        assert!(is_local("clang -c b.c -Wp,-MD,a.d -Wp,-MMD,b.d"));
+        assert!(!is_local("gcc -c b.c -Wp,-MD,wp.d"));
+        assert!(!is_local("gcc -c b.c -MD -MF x.d"));
         assert_eq!(job("cc -x c++ -c x.c").input, "x.c");
         assert_eq!(job("cc -xc -c x.c").input, "x.c");
         assert_eq!(job("cc -c x.c -MD -MF x.d -MT t").output, "x.o");
