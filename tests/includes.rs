@@ -561,6 +561,47 @@ fn computed_includes_from_builtins_are_not_covered() {
     }
 }
 
+/// After `#line N "name"`, `__FILE__` is that name, so `#include __FILE__`
+/// opens another file than the one the directive is in (sweep J, D9: the
+/// server took the file's own name and did not send lf.h, a wrong
+/// object). Such a unit is not covered, with the reason; a file without
+/// `#line` still includes itself as before.
+#[test]
+fn file_name_includes_after_line_directives_are_not_covered() {
+    require_stock();
+    for line in ["#line 10 \"lf.h\"", "# 10 \"lf.h\"", "#line 10 NAME"] {
+        let dir = TestDir::new("inc-line-file");
+        let work = dir.join("w");
+        std::fs::create_dir_all(work.join("inc")).unwrap();
+        std::fs::write(work.join("inc/lf.h"), "const char *cfg = \"from-lf.h\";\n").unwrap();
+        std::fs::write(
+            work.join("m.c"),
+            format!(
+                "#define NAME \"lf.h\"\n#ifndef G\n#define G\n{line}\n#include __FILE__\n#endif\n"
+            ),
+        )
+        .unwrap();
+        let (_server, socket) = include_server(&dir);
+        let (out, log) = scan_source(&dir, &work, &socket, "m.c");
+        assert!(!out.status.success(), "{line}: {}", show(&out));
+        assert!(
+            log.contains("m.c") && log.contains("renames itself with #line"),
+            "{line}: log: {log}"
+        );
+    }
+    let dir = TestDir::new("inc-line-none");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("m.c"),
+        "#ifndef G\n#define G\n#line 10\n#include __FILE__\n#endif\n",
+    )
+    .unwrap();
+    let (_server, socket) = include_server(&dir);
+    let (out, _log) = scan_source(&dir, &work, &socket, "m.c");
+    assert!(out.status.success(), "{}", show(&out));
+}
+
 /// A header that includes itself inside hundreds of nested conditionals
 /// the server cannot decide (a dead branch for the compiler) nests the
 /// walk hundreds of times per include: the unit is not covered, with the

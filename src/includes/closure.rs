@@ -271,6 +271,8 @@ struct Ctx<'p> {
     dir_index: Option<usize>,
     /// `#include_next` here searches as `#include` ([`Found::plain_next`]).
     plain_next: bool,
+    /// The file may rename itself with `#line` ([`Parsed::renames`]).
+    renames: bool,
 }
 
 impl Walker<'_> {
@@ -344,6 +346,7 @@ impl Walker<'_> {
             dir,
             dir_index: found.dir_index,
             plain_next: found.plain_next,
+            renames: parsed.renames,
         };
         self.depth += 1;
         let result = match (&parsed.guard, parsed.nodes.first()) {
@@ -499,6 +502,14 @@ impl Walker<'_> {
             return Ok(vec![n]);
         }
         let mut toks = lex(body);
+        if ctx.renames && toks.iter().any(|t| t.is_ident(b"__FILE__")) {
+            // Which name `#line` gave the file at this point is not followed.
+            return Err(NotCovered(format!(
+                "computed include `{}` names __FILE__ in {}, which renames itself with #line",
+                show(body),
+                ctx.file.display()
+            )));
+        }
         // `#include __FILE__` (self-inclusion tricks): the current file.
         for t in toks.iter_mut().filter(|t| t.is_ident(b"__FILE__")) {
             let mut text = vec![b'"'];

@@ -92,6 +92,9 @@ pub struct Parsed {
     /// time), which a server would take from its own clock and copy. Not
     /// looked for in a light parse (system headers).
     pub clock: Clock,
+    /// Whether the file gives itself another name: `#line N "name"` or a
+    /// line marker `# N "name"`, after which `__FILE__` is that name.
+    pub renames: bool,
 }
 
 /// The clock macros a file names (anywhere in it: a superset).
@@ -156,6 +159,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut flat = 0usize;
     let mut line = Vec::new();
     let mut trigraph = has_hash_or_splice_trigraph(src);
+    let mut renames = false;
     // A UTF-8 byte-order mark is not part of the first line (GCC skips it).
     let mut i = if src.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -175,6 +179,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         if hash > 0 {
             i = directive_line(src, i + hash, &mut line);
             trigraph = trigraph || has_trigraph(&line);
+            renames = renames || names_a_file(&line);
             handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
             // `_Pragma("pop_macro(...)")` may also appear outside
@@ -203,11 +208,26 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         nodes: cur,
         guard,
         trigraph,
+        renames,
         clock: if light {
             Clock::default()
         } else {
             clock_macros(src)
         },
+    }
+}
+
+/// Whether a directive line (after its `#`) may give the file a name:
+/// `line N "name"`, `line` with macros (which may expand to a name), or a
+/// line marker `N "name"`. `line N` alone keeps the name.
+fn names_a_file(line: &[u8]) -> bool {
+    let rest = trim(line);
+    match rest.strip_prefix(b"line") {
+        Some(after) if !after.first().is_some_and(|&c| super::lex::ident_char(c)) => after
+            .iter()
+            .any(|c| !c.is_ascii_digit() && !c.is_ascii_whitespace()),
+        Some(_) => false,
+        None => rest.first().is_some_and(u8::is_ascii_digit) && rest.contains(&b'"'),
     }
 }
 
@@ -596,6 +616,22 @@ fn directive_line(s: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_directives_that_may_rename_the_file() {
+        for (line, want) in [
+            ("line 10 \"lf.h\"", true),
+            (" line 3 NAME", true),
+            ("10 \"x.h\" 1", true),
+            ("line 10", false),
+            ("line", false),
+            ("lines 1 \"x\"", false),
+            ("10", false),
+            ("define X \"a\"", false),
+        ] {
+            assert_eq!(names_a_file(line.as_bytes()), want, "{line}");
+        }
+    }
 
     fn includes(nodes: &[Node], out: &mut Vec<String>) {
         for n in nodes {
