@@ -1153,6 +1153,57 @@ fn same_mtime_once_copies_are_read_as_each_compiler_does() {
     }
 }
 
+/// Same-bytes, same-mtime `#pragma once` copies, one found through an
+/// absolute `-I`: the include server sends that one with a `#line` naming
+/// its path, so the two copies differ on the wire. The daemon takes the
+/// line out, and both must then get one mtime, also when one is kept from
+/// an earlier job (sweep J, D7: GCC on the server read both, a second
+/// symbol in the object).
+#[test]
+fn once_copies_through_an_absolute_directory_are_read_once() {
+    let dir = TestDir::new("pump-once-abs");
+    let d = our_daemon(&["--jobs", "1"]);
+    let work = dir.join("w");
+    let header = "#pragma once\n#define C2(a,b) a##b\n#define C(a,b) C2(a,b)\n\
+                  __attribute__((used)) static const char C(s_, __COUNTER__)[] = \"twin\";\n";
+    for (sub, name) in [("inc", "twin_a.h"), ("inc2", "twin_b.h")] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+        std::fs::write(work.join(sub).join(name), header).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_110_400);
+        std::fs::File::options()
+            .write(true)
+            .open(work.join(sub).join(name))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    std::fs::write(work.join("first.c"), "#include \"twin_a.h\"\n").unwrap();
+    std::fs::write(
+        work.join("m.c"),
+        "#include \"twin_a.h\"\n#include \"twin_b.h\"\n",
+    )
+    .unwrap();
+    let abs = format!("-I{}", work.join("inc2").display());
+    let compile = |src: &str, out: &str| {
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc", "-Iinc", &abs, "-c", src, "-o", out]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{src}: {}", show(&out));
+    };
+    // The first job leaves twin_a.h in the daemon's tree; the next one
+    // writes twin_b.h a second later.
+    compile("first.c", "first.o");
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    compile("m.c", "pump.o");
+    compile_locally(
+        &work,
+        "gcc",
+        &["-Iinc", &abs, "-c", "m.c", "-o", "local.o"],
+        &[],
+    );
+    assert_same_file(&work, "pump.o", "local.o", "m.c");
+}
+
 /// `pump --shutdown` removes the session's own files and then its
 /// directory only when that leaves it empty: an `INCLUDE_SERVER_DIR` that
 /// names some other directory (a stale or mistyped value) keeps everything

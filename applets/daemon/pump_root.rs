@@ -98,6 +98,9 @@ struct Written {
     data_len: usize,
     /// Written without the include server's `#line` (line_prefix.rs).
     stripped: bool,
+    /// Keyed hash of the bytes as written (after any `#line` was taken
+    /// out): copies with these bytes get one mtime.
+    content: u64,
     /// The file's identity and change time right after writing.
     stamp: Stamp,
 }
@@ -121,7 +124,12 @@ struct Pass {
     inodes: std::collections::HashSet<u64>,
     /// The mtime of the first file of this pass with given bytes (wire
     /// hash, wire length, `#line` stripped or not).
-    bytes_mtime: HashMap<(u64, usize, bool), (i64, i64)>,
+    bytes_mtime: HashMap<(u64, bool), (i64, i64)>,
+}
+
+/// Keyed hash of a file's bytes as written (with their length).
+fn content_hash(data: &[u8]) -> u64 {
+    super::pump_store::wire_hash(data)
 }
 
 fn key_of(parts: &[&[u8]]) -> Vec<u8> {
@@ -216,7 +224,7 @@ impl Tree {
                                 let fd = &pass.fds[dir];
                                 s.link_into(wire_hash, lzo.len(), strip_line, budget, fd, &name)
                             });
-                            let (stamp, data_len) = match linked {
+                            let (stamp, data_len, content) = match linked {
                                 Some(l) => l,
                                 None => {
                                     let data = distcc::compress::decompress(lzo, budget)?;
@@ -233,11 +241,12 @@ impl Tree {
                                         &entry.name,
                                         store,
                                     )?;
+                                    let content = content_hash(&data[skip..]);
                                     if let Some(s) = store {
-                                        let len = lzo.len();
-                                        s.add(wire_hash, len, strip_line, data.len(), fd, &name);
+                                        let stored = (wire_hash, lzo.len(), strip_line);
+                                        s.add(stored, data.len(), content, fd, &name);
                                     }
-                                    (stamp, data.len())
+                                    (stamp, data.len(), content)
                                 }
                             };
                             Written {
@@ -245,6 +254,7 @@ impl Tree {
                                 wire_hash,
                                 data_len,
                                 stripped: strip_line,
+                                content,
                                 stamp,
                             }
                         }
@@ -261,7 +271,11 @@ impl Tree {
                     // include server sends identical bytes only for copies
                     // with one local mtime (twins.rs), so a file kept
                     // from an earlier job must not look newer or older.
-                    let same_bytes = (written.wire_hash, written.wire_len, written.stripped);
+                    // By the bytes as written: a copy sent with the include
+                    // server's `#line` (found through an absolute directory)
+                    // and one sent without it are the same file once the
+                    // line is taken out (sweep J, D7).
+                    let same_bytes = (written.content, written.stripped);
                     let first_mtime = pass.bytes_mtime.get(&same_bytes).copied();
                     let shares_inode = !pass.inodes.insert(written.stamp.ino());
                     let other_mtime = first_mtime.is_some_and(|m| m != written.stamp.mtime());

@@ -52,7 +52,7 @@ pub struct Store {
 struct Index {
     /// (wire hash, wire length, written without `#line`) -> decompressed
     /// length and the file's stamp when stored.
-    names: HashMap<(u64, usize, bool), (usize, Stamp)>,
+    names: HashMap<(u64, usize, bool), (usize, Stamp, u64)>,
     bytes: u64,
 }
 
@@ -90,9 +90,9 @@ impl Store {
         budget: usize,
         dir: &OwnedFd,
         name: &CStr,
-    ) -> Option<(Stamp, usize)> {
+    ) -> Option<(Stamp, usize, u64)> {
         let key = (hash, wire_len, stripped);
-        let (data_len, stored_stamp) = *self.lock().names.get(&key)?;
+        let (data_len, stored_stamp, content) = *self.lock().names.get(&key)?;
         if data_len > budget {
             return None;
         }
@@ -128,16 +128,15 @@ impl Store {
             log::warn!("a stored pump file changed after it was written: dropped from the store");
             return None;
         }
-        Some((stamp?, data_len))
+        Some((stamp?, data_len, content))
     }
 
     /// Adds the file just written as `name` in `dir` to the store.
     pub fn add(
         &self,
-        hash: u64,
-        wire_len: usize,
-        stripped: bool,
+        (hash, wire_len, stripped): (u64, usize, bool),
         data_len: usize,
+        content: u64,
         dir: &OwnedFd,
         name: &CStr,
     ) {
@@ -166,7 +165,7 @@ impl Store {
             // The stored file's own stamp (an older one of that name, if
             // linking found one: checked again when it is handed on).
             if let Some(stamp) = stamp_at(&self.fd, &stored) {
-                index.names.insert(key, (data_len, stamp));
+                index.names.insert(key, (data_len, stamp, content));
                 index.bytes += data_len as u64;
             }
         }
