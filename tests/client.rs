@@ -142,7 +142,7 @@ fn show_hosts_and_concurrency() {
 }
 
 #[test]
-fn bad_host_specs_are_106_with_position() {
+fn bad_host_specs_say_where_and_leave_no_host() {
     let dir = TestDir::new("badspec");
     dir.write("x.c", "int x;\n");
     for (spec, col, why) in [
@@ -153,8 +153,15 @@ fn bad_host_specs_are_106_with_position() {
         ("h,cpp", "column 1", "requires compression"),
         ("h,bogus", "column 1", "bogus"),
     ] {
+        // `--show-hosts` says what is wrong and exits 0, as stock's.
+        let out = run(client(&dir, spec).arg("--show-hosts"));
+        assert_eq!(out.status.code(), Some(0), "{spec}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(col) && err.contains(why), "{spec}: {err}");
+        // Compiling with fallbacks off, no host is left to pick: stock's
+        // "no hosts" (116), with the same reason.
         let out = run(client(&dir, spec).args(["gcc", "-c", "x.c"]));
-        assert_eq!(out.status.code(), Some(106), "{spec}: {}", show(&out));
+        assert_eq!(out.status.code(), Some(116), "{spec}: {}", show(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(col) && err.contains(why), "{spec}: {err}");
     }
@@ -314,7 +321,9 @@ fn lock_and_state_file_during_a_job() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let status = child.child.wait().unwrap();
-    assert_eq!(status.code(), Some(118), "timeout with fallback off");
+    // The host timed out and is backed off, so none is left: "no hosts"
+    // (116) with fallbacks off, as stock.
+    assert_eq!(status.code(), Some(116), "timeout with fallback off");
     assert!(probe(), "slot lock not released");
     assert!(
         distcc::state::read_state_dir(&state_dir)

@@ -251,7 +251,22 @@ impl<'a> Build<'a> {
             }
         }
         match last {
-            Some((host, e)) => self.fallback(job, Some(&host), e),
+            Some((host, e)) => {
+                // As stock: the failed host is backed off and no other can
+                // be picked, which is "no hosts" (116) when fallbacks are
+                // off. Without backoff stock retries the same host for ever;
+                // the attempts here are bounded and the last failure says
+                // what happened.
+                let e = if self.env.fallback || self.env.backoff_period.is_zero() {
+                    e
+                } else {
+                    Error::new(
+                        Kind::NoHosts,
+                        format!("{}; no other host could take it", e.context()),
+                    )
+                };
+                self.fallback(job, Some(&host), e)
+            }
             None => {
                 let e = Error::new(Kind::NoHosts, "no usable host (all down or backed off)");
                 self.fallback(job, None, e)
@@ -264,6 +279,13 @@ impl<'a> Build<'a> {
         let input = job.input.to_string_lossy();
         if !self.env.fallback {
             log::error!("failed to distribute and fallbacks are disabled");
+            // A host list that does not parse leaves no host to pick: stock
+            // says "no hosts" (116) then, not "bad host specification".
+            let why = if why.kind() == Kind::BadHostSpec {
+                Error::new(Kind::NoHosts, why.context().to_string())
+            } else {
+                why
+            };
             return Err(why.within(format!("failed to distribute {input}")));
         }
         match host {
