@@ -6,6 +6,11 @@
 //! `HOST[/N][:PORT][/N]` or `[IPv6][:PORT]`, SSH hosts
 //! `[USER]@HOST[/N][:COMMAND]`, and options `,lzo ,cpp ,down ,auth[=NAME]`.
 //! Errors carry the source name and the column of the bad token (exit 106).
+//! What stock 3.4 accepts is accepted, read as stock reads it: characters
+//! after a host's last part are ignored (`a/3x` is `a/3`), options match by
+//! prefix (`,lzo=4` is `,lzo`), a limit is C's `atoi` (`/+3`), a port out
+//! of range keeps the host (unreachable), and a bad `--localslots` value is
+//! said and left out, so one sloppy entry does not stop distribution.
 //! The client's host picker (applets/client/pick.rs) turns specs into locks.
 
 use crate::error::{Error, Kind, Result};
@@ -171,13 +176,28 @@ pub fn parse(text: &str, source: &str) -> Result<HostList> {
         if token.starts_with("--randomize") {
             list.randomize = true;
         } else if let Some(rest) = token.strip_prefix("--localslots_cpp") {
-            list.local_slots_cpp = parse_mult(rest).map_err(fail)?;
+            // As stock: a value that is no limit is said and left out.
+            match take_mult(rest) {
+                Ok((Some(n), _)) => list.local_slots_cpp = n,
+                Ok((None, _)) => {}
+                Err(why) => log::error!("{}; ignored", fail(why)),
+            }
         } else if let Some(rest) = token.strip_prefix("--localslots") {
-            list.local_slots = parse_mult(rest).map_err(fail)?;
+            match take_mult(rest) {
+                Ok((Some(n), _)) => list.local_slots = n,
+                Ok((None, _)) => {}
+                Err(why) => log::error!("{}; ignored", fail(why)),
+            }
         } else if token == "+zeroconf" {
             list.zeroconf = true;
         } else {
-            list.hosts.push(parse_host(token).map_err(fail)?);
+            let (spec, ignored) = parse_host(token).map_err(fail)?;
+            if !ignored.is_empty() {
+                // Stock ignores what follows a host's last part; so do
+                // we, and say so when asked.
+                log::info!("host {token:?}: {ignored:?} ignored, as stock distcc ignores it");
+            }
+            list.hosts.push(spec);
         }
     }
     Ok(list)
@@ -207,39 +227,74 @@ fn tokens(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
-/// `("/" | "=") DECIMAL`, the whole of `s`; 0 is an error.
-fn parse_mult(s: &str) -> std::result::Result<u32, String> {
-    let digits = s
-        .strip_prefix('/')
-        .or_else(|| s.strip_prefix('='))
-        .ok_or_else(|| format!("expected /N or =N, got {s:?}"))?;
-    match digits.parse::<u32>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!(
-            "bad job limit {s:?} (a positive number must follow)"
-        )),
+/// C's `atoi` of `s` (a sign, then digits; saturating), and whether
+/// any digit was read.
+fn atoi(s: &str) -> (i64, bool) {
+    let (negative, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut value: i64 = 0;
+    let mut any = false;
+    for c in digits.bytes().take_while(u8::is_ascii_digit) {
+        value = value.saturating_mul(10).saturating_add(i64::from(c - b'0'));
+        any = true;
     }
+    (if negative { -value } else { value }, any)
 }
 
-/// Splits a leading MULT off `s`: returns (limit, rest).
+/// A limit `("/" | "=") N` at the start of `s`, as stock's
+/// `dcc_parse_multiplier` reads it: `atoi` of what follows (so `/+3` and
+/// `/3x` are 3), then only the digits are passed over. Returns (limit,
+/// rest); no `/` or `=` is no limit. 0 or a negative value is an error.
 fn take_mult(s: &str) -> std::result::Result<(Option<u32>, &str), String> {
-    if !(s.starts_with('/') || s.starts_with('=')) {
+    let Some(after) = s.strip_prefix(['/', '=']) else {
         return Ok((None, s));
-    }
-    let end = s[1..]
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or(s.len(), |e| e + 1);
-    if end == 1 {
-        // No digits: show what stands there instead, up to the options.
+    };
+    let (value, _) = atoi(after);
+    if value <= 0 {
         let shown = s.split(',').next().unwrap_or(s);
         return Err(format!(
             "bad job limit {shown:?} (a positive number must follow)"
         ));
     }
-    Ok((Some(parse_mult(&s[..end])?), &s[end..]))
+    let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+    let limit = u32::try_from(value).unwrap_or(u32::MAX);
+    Ok((Some(limit), &after[digits..]))
 }
 
-fn parse_host(token: &str) -> std::result::Result<HostSpec, String> {
+/// `:PORT` as stock reads it (`strtol`, then the next character must end
+/// the token or be `/` or `,`). A port outside 1-65535 keeps the host, as
+/// stock keeps it, but as port 0, where no connection succeeds.
+fn take_port(s: &str) -> std::result::Result<(u16, &str), String> {
+    let (value, any) = atoi(s);
+    let used = if any {
+        let sign = usize::from(s.starts_with(['+', '-']));
+        sign + s[sign..].bytes().take_while(u8::is_ascii_digit).count()
+    } else {
+        0
+    };
+    let tail = &s[used..];
+    if !(tail.is_empty() || tail.starts_with(['/', ','])) {
+        return Err(format!(
+            "invalid tcp port specification in {:?}",
+            format!(":{s}")
+        ));
+    }
+    let port = u16::try_from(value).ok().filter(|&p| p > 0).unwrap_or(0);
+    if port == 0 {
+        log::info!(
+            "port {:?} is no TCP port: that host cannot be reached",
+            &s[..used]
+        );
+    }
+    Ok((port, tail))
+}
+
+/// Parses one host token; returns the spec and what stock would ignore
+/// after it (trailing characters after the last part read).
+fn parse_host(token: &str) -> std::result::Result<(HostSpec, &str), String> {
     let mut spec = HostSpec {
         text: token.to_string(),
         mode: Mode::Local,
@@ -265,11 +320,9 @@ fn parse_host(token: &str) -> std::result::Result<HostSpec, String> {
         let (limit, mut r) = take_mult(&after[end..])?;
         let mut command = None;
         if let Some(c) = r.strip_prefix(':') {
+            // An empty command is the default one, as for stock.
             let cend = c.find(',').unwrap_or(c.len());
-            if cend == 0 {
-                return Err("empty command after ':'".into());
-            }
-            command = Some(c[..cend].to_string());
+            command = (cend > 0).then(|| c[..cend].to_string());
             r = &c[cend..];
         }
         spec.slots = limit.unwrap_or(DEFAULT_REMOTE_SLOTS);
@@ -281,7 +334,10 @@ fn parse_host(token: &str) -> std::result::Result<HostSpec, String> {
         rest = r;
     } else {
         let (host, after) = if let Some(v6) = token.strip_prefix('[') {
-            let close = v6.find(']').ok_or("missing ']' after IPv6 address")?;
+            let close = v6.find([']', '/', ',']).unwrap_or(v6.len());
+            if !v6[close..].starts_with(']') {
+                return Err("missing ']' after IPv6 address".into());
+            }
             (&v6[..close], &v6[close + 1..])
         } else {
             let end = token.find(['/', '=', ':', ',']).unwrap_or(token.len());
@@ -294,12 +350,7 @@ fn parse_host(token: &str) -> std::result::Result<HostSpec, String> {
         let mut port = DEFAULT_PORT;
         let mut r = r;
         if let Some(p) = r.strip_prefix(':') {
-            let pend = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
-            port = match p[..pend].parse::<u16>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(format!("invalid tcp port specification in {r:?}")),
-            };
-            r = &p[pend..];
+            (port, r) = take_port(p)?;
         }
         let (limit2, r) = take_mult(r)?;
         spec.slots = limit2.or(limit1).unwrap_or(DEFAULT_REMOTE_SLOTS);
@@ -309,26 +360,44 @@ fn parse_host(token: &str) -> std::result::Result<HostSpec, String> {
         };
         rest = r;
     }
-    parse_options(rest, &mut spec)?;
-    Ok(spec)
+    let ignored = parse_options(rest, &mut spec)?;
+    Ok((spec, ignored))
 }
 
-fn parse_options(mut rest: &str, spec: &mut HostSpec) -> std::result::Result<(), String> {
-    while !rest.is_empty() {
-        let Some(r) = rest.strip_prefix(',') else {
-            return Err(format!("unexpected {rest:?} (options start with ',')"));
-        };
-        let end = r.find(',').unwrap_or(r.len());
-        let opt = &r[..end];
-        match opt {
-            "lzo" => spec.lzo = true,
-            "cpp" => spec.cpp = true,
-            "down" => spec.down = true,
-            "auth" => spec.auth = Some(None),
-            _ if opt.starts_with("auth=") => spec.auth = Some(Some(opt[5..].to_string())),
-            _ => return Err(format!("unknown host option ',{opt}'")),
+/// Options as stock reads them: each `,` is followed by a name that starts
+/// with `lzo`, `down`, `cpp` or `auth` (prefixes: `,lzo=4` is `,lzo`); the
+/// first character after an option that is not `,` ends them, and the
+/// rest is returned (stock ignores it).
+fn parse_options<'t>(
+    mut rest: &'t str,
+    spec: &mut HostSpec,
+) -> std::result::Result<&'t str, String> {
+    while let Some(r) = rest.strip_prefix(',') {
+        if let Some(after) = r.strip_prefix("lzo") {
+            spec.lzo = true;
+            rest = after;
+        } else if let Some(after) = r.strip_prefix("down") {
+            spec.down = true;
+            rest = after;
+        } else if let Some(after) = r.strip_prefix("cpp") {
+            spec.cpp = true;
+            rest = after;
+        } else if let Some(after) = r.strip_prefix("auth") {
+            match after.strip_prefix('=') {
+                Some(name) => {
+                    let end = name.find(['/', ':', ',']).unwrap_or(name.len());
+                    spec.auth = Some((end > 0).then(|| name[..end].to_string()));
+                    rest = &name[end..];
+                }
+                None => {
+                    spec.auth = Some(None);
+                    rest = after;
+                }
+            }
+        } else {
+            let opt = r.split(',').next().unwrap_or(r);
+            return Err(format!("unknown host option ',{opt}'"));
         }
-        rest = &r[end..];
     }
     if spec.cpp && !spec.lzo {
         return Err("pump mode (',cpp') requires compression (',lzo')".into());
@@ -336,7 +405,7 @@ fn parse_options(mut rest: &str, spec: &mut HostSpec) -> std::result::Result<(),
     if spec.cpp && spec.is_local() {
         spec.cpp = false;
     }
-    Ok(())
+    Ok(rest)
 }
 
 #[cfg(test)]
@@ -448,6 +517,44 @@ mod tests {
         assert!(e.to_string().contains("requires compression"));
         let e = parse("foo/bar,lzo", "h").unwrap_err();
         assert!(e.to_string().contains("bad job limit \"/bar\""), "{e}");
+    }
+
+    /// Entries stock 3.4 accepts (sweep N, D3): ours rejected the whole
+    /// list, so nothing was distributed.
+    #[test]
+    fn what_stock_accepts_is_read_as_stock_reads_it() {
+        assert_eq!(tcp(&one("a/3x")), ("a".into(), 3632, 3));
+        assert_eq!(tcp(&one("a/+3")), ("a".into(), 3632, 3));
+        // atoi stops at the sign, the cursor does not move past it: the
+        // port after it is not read (as stock).
+        assert_eq!(tcp(&one("a/+3:4000")), ("a".into(), 3632, 3));
+        assert_eq!(tcp(&one("[::1]x")), ("::1".into(), 3632, 4));
+        assert_eq!(tcp(&one("[::1]]")), ("::1".into(), 3632, 4));
+        assert!(
+            parse("a:4000x/2", "x").is_err(),
+            "a port must end the token or be followed by / or ,"
+        );
+        for (spec, lzo, cpp, down) in [
+            ("a,lzo=4", true, false, false),
+            ("a,lzofoo", true, false, false),
+            ("a,downy", false, false, true),
+            ("a,lzo,cppx", true, true, false),
+            ("a,lzofoo,cpp", true, false, false),
+        ] {
+            let h = one(spec);
+            assert_eq!((h.lzo, h.cpp, h.down), (lzo, cpp, down), "{spec}");
+        }
+        for spec in ["a:0", "a:-1", "a:99999", "a:"] {
+            assert_eq!(tcp(&one(spec)), ("a".into(), 0, 4), "{spec}");
+        }
+        let l = parse("--localslots=0 --localslots_cpp=x --localslots b", "x").unwrap();
+        assert_eq!((l.local_slots, l.local_slots_cpp), (4, 8));
+        assert_eq!(l.hosts.len(), 1);
+        let l = parse("--localslots/3 --localslots_cpp=5x b", "x").unwrap();
+        assert_eq!((l.local_slots, l.local_slots_cpp), (3, 5));
+        assert!(matches!(one("@h:").mode, Mode::Ssh { command: None, .. }));
+        assert_eq!(one("@@-x/1e3:x").slots, 1);
+        assert_eq!(one("localhost/3x").slots, 3);
     }
 
     #[test]
