@@ -168,6 +168,20 @@ fn execute(
     result
 }
 
+/// The traits of the task's compiler (traits.rs); an error when the job
+/// was stopped while the compiler was being probed.
+fn compiler_traits(cfg: &Config, task: &Task) -> Result<super::traits::Traits> {
+    let stopped = || task.control.stopped().is_some();
+    cfg.compilers
+        .of(
+            &task.checked.argv[0],
+            cfg.path.as_deref(),
+            &cfg.safeguard,
+            &stopped,
+        )
+        .ok_or_else(|| Error::new(Kind::Io, "job ended before the compiler started"))
+}
+
 /// Whether the job's source goes to the compiler on stdin (so that it may
 /// be received into pipes, see `spliced`).
 pub fn source_goes_to_stdin(checked: &Checked) -> bool {
@@ -238,11 +252,7 @@ fn execute_in(
             // with stock and is retried locally: `-undef` would fix that but
             // break the `#pragma pack`/`unroll` arguments `clang -E` leaves
             // unexpanded.)
-            let clang = from_stdin
-                && cfg
-                    .compilers
-                    .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
-                    .clang;
+            let clang = from_stdin && compiler_traits(cfg, task)?.clang;
             if clang {
                 let name = super::traits::main_file_name(stdin.as_deref(), source);
                 cmd.argv.extend([
@@ -259,10 +269,7 @@ fn execute_in(
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
             // Files without the include server's #line keep the compiler's
             // multiple-include optimisation (line_prefix.rs).
-            let maps_macros = cfg
-                .compilers
-                .of(&task.checked.argv[0], cfg.path.as_deref(), &cfg.safeguard)
-                .macro_prefix_map;
+            let maps_macros = compiler_traits(cfg, task)?.macro_prefix_map;
             strip_line = maps_macros
                 && !line_prefix::has_own_map(&task.checked.argv)
                 && !line_prefix::records_source_locations(&task.checked.argv);

@@ -32,11 +32,20 @@ impl Known {
     /// (`PATH`, the recursion safeguard) the first time: it preprocesses an
     /// empty C input with `-dM`, with `-fmacro-prefix-map` and, if that
     /// fails, without.
-    pub fn of(&self, compiler: &OsStr, path: Option<&OsStr>, safeguard: &str) -> Traits {
+    /// The probe is given up (None, nothing learned) as soon as `stopped`
+    /// says the job it is for was stopped (its client left, the daemon is
+    /// shutting down): a compiler slow to answer must not hold either up.
+    pub fn of(
+        &self,
+        compiler: &OsStr,
+        path: Option<&OsStr>,
+        safeguard: &str,
+        stopped: &dyn Fn() -> bool,
+    ) -> Option<Traits> {
         if let Some(&t) = self.lock().get(compiler) {
-            return t;
+            return Some(t);
         }
-        let run = |extra: &[&str]| -> Option<Vec<u8>> {
+        let run = |extra: &[&str]| -> Probe {
             let mut cmd = Command::new(compiler);
             cmd.args(extra)
                 .args(["-dM", "-E", "-x", "c", "/dev/null"])
@@ -46,10 +55,19 @@ impl Known {
             if let Some(p) = path {
                 cmd.env("PATH", p);
             }
-            run_bounded(cmd, PROBE_LIMIT)
+            run_bounded(cmd, PROBE_LIMIT, stopped)
         };
-        let with_map = run(&["-fmacro-prefix-map=/a=/b"]);
-        let macros = with_map.clone().or_else(|| run(&[])).unwrap_or_default();
+        let with_map = match run(&["-fmacro-prefix-map=/a=/b"]) {
+            Probe::Stopped => return None,
+            Probe::Done(out) => out,
+        };
+        let macros = match with_map.clone() {
+            Some(out) => out,
+            None => match run(&[]) {
+                Probe::Stopped => return None,
+                Probe::Done(out) => out.unwrap_or_default(),
+            },
+        };
         let traits = Traits {
             macro_prefix_map: with_map.is_some(),
             clang: macros
@@ -57,7 +75,7 @@ impl Known {
                 .any(|l| l.starts_with(b"#define __clang__ ")),
         };
         self.lock().insert(compiler.to_os_string(), traits);
-        traits
+        Some(traits)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OsString, Traits>> {
@@ -69,16 +87,50 @@ impl Known {
 /// taken to have no trait).
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long a probe killed with SIGTERM gets before SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(1);
+
 /// Most bytes of a probe's output kept.
 const PROBE_OUTPUT: usize = 1 << 20;
 
-/// The standard output of `cmd` if it exits successfully within `limit`;
-/// killed when it does not.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Option<Vec<u8>> {
+/// What running a probe gave.
+enum Probe {
+    /// The standard output, if the compiler exited successfully in time.
+    Done(Option<Vec<u8>>),
+    /// The job was stopped first; the compiler was killed.
+    Stopped,
+}
+
+/// Runs `cmd` in a process group of its own and waits at most `limit`, or
+/// until `stopped` says so; the group is killed when it does not finish.
+fn run_bounded(mut cmd: Command, limit: Duration, stopped: &dyn Fn() -> bool) -> Probe {
     use std::io::Read;
     use std::os::fd::AsRawFd;
-    let mut child = cmd.stdout(Stdio::piped()).spawn().ok()?;
-    let mut stdout = child.stdout.take()?;
+    use std::os::unix::process::CommandExt;
+    let Ok(mut child) = cmd.stdout(Stdio::piped()).process_group(0).spawn() else {
+        return Probe::Done(None);
+    };
+    // SIGTERM first (a wrapper may clean up), SIGKILL after a grace.
+    let kill = |child: &mut std::process::Child| {
+        let Ok(pid) = i32::try_from(child.id()) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        };
+        // SAFETY: our child's own process group.
+        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        let grace = Instant::now() + KILL_GRACE;
+        while Instant::now() < grace && matches!(child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // SAFETY: as above; the group may be gone already.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+        let _ = child.wait();
+    };
+    let Some(mut stdout) = child.stdout.take() else {
+        kill(&mut child);
+        return Probe::Done(None);
+    };
     // SAFETY: fcntl on a descriptor we own.
     unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     let deadline = Instant::now() + limit;
@@ -101,15 +153,18 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Option<Vec<u8>> {
                         out.extend_from_slice(&chunk[..n]);
                     }
                 }
-                return status.success().then_some(out);
+                return Probe::Done(status.success().then_some(out));
+            }
+            Ok(None) if stopped() => {
+                kill(&mut child);
+                return Probe::Stopped;
             }
             Ok(None) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(2));
             }
             _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
+                kill(&mut child);
+                return Probe::Done(None);
             }
         }
     }
@@ -164,16 +219,51 @@ mod tests {
     #[test]
     fn gcc_takes_the_macro_map_and_is_not_clang() {
         let known = Known::default();
-        let gcc = known.of(OsStr::new("gcc"), None, "1");
+        let go_on = || false;
+        let gcc = known.of(OsStr::new("gcc"), None, "1", &go_on);
         assert_eq!(
             gcc,
-            Traits {
+            Some(Traits {
                 macro_prefix_map: true,
                 clang: false
-            }
+            })
         );
-        let missing = known.of(OsStr::new("/nonexistent/cc"), None, "1");
-        assert_eq!(missing, Traits::default());
+        let missing = known.of(OsStr::new("/nonexistent/cc"), None, "1", &go_on);
+        assert_eq!(missing, Some(Traits::default()));
+    }
+
+    /// A compiler slow to answer the probe is killed, with what it started,
+    /// as soon as its job is stopped (sweep M, D2: a client that left, or a
+    /// daemon told to stop, waited for the probe), and nothing is learned.
+    #[test]
+    fn a_stopped_job_gives_up_the_probe() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("distcc-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let slow = dir.join("slowcc");
+        let marker = dir.join("finished");
+        std::fs::write(
+            &slow,
+            format!("#!/bin/sh\nsleep 20\ntouch {}\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&slow, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let known = Known::default();
+        let started = Instant::now();
+        let stop_after = || started.elapsed() > Duration::from_millis(300);
+        assert_eq!(known.of(slow.as_os_str(), None, "1", &stop_after), None);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            known.lock().get(slow.as_os_str()).is_none(),
+            "nothing learned"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!marker.exists(), "the probe's group was killed");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -181,13 +271,13 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "echo started; exec sleep 30"]);
         let t = Instant::now();
-        assert_eq!(run_bounded(cmd, Duration::from_millis(200)), None);
+        let go_on = || false;
+        let out = run_bounded(cmd, Duration::from_millis(200), &go_on);
+        assert!(matches!(out, Probe::Done(None)));
         assert!(t.elapsed() < Duration::from_secs(5));
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "head -c 200000 /dev/zero"]);
-        assert_eq!(
-            run_bounded(cmd, Duration::from_secs(10)).map(|o| o.len()),
-            Some(200000)
-        );
+        let out = run_bounded(cmd, Duration::from_secs(10), &go_on);
+        assert!(matches!(out, Probe::Done(Some(o)) if o.len() == 200000));
     }
 }
