@@ -26,6 +26,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// What `-t0` (no overall limit) still allows: one hour, far beyond any
+/// probe's own connect and compile timeouts, so the run stays bounded.
+const NO_OVERALL_LIMIT: Duration = Duration::from_secs(3600);
+
 const WAKER: Token = Token(usize::MAX);
 
 /// Runs the applet.
@@ -143,7 +147,13 @@ impl<'a> Scan<'a> {
             hosts: Vec::new(),
             reference: None,
             resolved_any: false,
-            overall: now + Duration::from_secs(opts.overall_secs),
+            // `-t0`: no overall limit (stock's alarm(0)); each probe is
+            // still bounded by its own connect and compile timeouts.
+            overall: now
+                + match opts.overall_secs {
+                    0 => NO_OVERALL_LIMIT,
+                    secs => Duration::from_secs(secs),
+                },
         })
     }
 

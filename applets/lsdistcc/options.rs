@@ -48,7 +48,7 @@ pub struct Options {
     pub numeric: bool,
     /// `-x`: print down hosts too.
     pub show_down: bool,
-    /// `-t`: overall deadline in seconds.
+    /// `-t`: overall deadline in seconds (0: none, as stock's `alarm(0)`).
     pub overall_secs: u64,
     /// `-h`: milliseconds per DNS try.
     pub dns_retry_ms: u64,
@@ -114,8 +114,13 @@ impl Options {
 #[derive(Debug, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
+/// A number as stock reads it (`atoi`): the leading digits, 0 when there
+/// are none (`-tx` is `-t0`); a value too large for the option is refused.
 fn number<T: std::str::FromStr>(flag: char, value: &str) -> Result<T, UsageError> {
-    value
+    let digits = value.trim_start_matches('+');
+    let end = digits.bytes().take_while(u8::is_ascii_digit).count();
+    let digits = if end == 0 { "0" } else { &digits[..end] };
+    digits
         .parse()
         .map_err(|_| UsageError(format!("bad value '{value}' for -{flag}")))
 }
@@ -224,13 +229,27 @@ mod tests {
         assert_eq!(o.operands, ["host", "-x"]);
     }
 
+    /// Numbers are read as stock's `atoi` reads them: `-tx` and `-t` are
+    /// `-t0`, no overall limit (sweep N, D4: ours refused `-tx`, and
+    /// listed nothing with `-t0`).
+    #[test]
+    fn numbers_as_atoi() {
+        for (arg, want) in [
+            ("-t0", 0),
+            ("-t", 0),
+            ("-tx", 0),
+            ("-t12s", 12),
+            ("-t+3", 3),
+        ] {
+            assert_eq!(p(&[arg]).unwrap().overall_secs, want, "{arg}");
+        }
+    }
+
     #[test]
     fn refusals() {
         for bad in [
             vec!["--help"],
             vec!["-q"],
-            vec!["-t"],
-            vec!["-tx"],
             vec!["-P4"],
             vec!["-m32"],
             vec!["-r70000"],
