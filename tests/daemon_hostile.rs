@@ -453,3 +453,64 @@ fn plain_sources_cut_short_leave_no_pipes_behind() {
     victim.untouched();
     no_job_files_left(&d);
 }
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Many clients that each send part of a huge request and then wait hold
+/// at most `DISTCCD_REQUEST_MEMORY` bytes of the daemon's memory together
+/// (before, every connection could hold up to 512 MB: 4,096 of them could
+/// exhaust any server). The client holding the most is read on, so one
+/// request can always complete; the others wait, unread, and are read
+/// when memory is free again, so the daemon still compiles afterwards.
+#[test]
+fn unfinished_requests_share_a_memory_budget() {
+    let budget: u64 = 2 << 20;
+    let d = crate::daemon::start_custom(
+        "127.0.0.1",
+        &["--listen", "127.0.0.1", "--allow", "127.0.0.1"],
+        &[("DISTCCD_REQUEST_MEMORY", &budget.to_string())],
+    );
+    let pid = d.guard.pid();
+    let before = rss(pid);
+    let argv = ["gcc", "-c", "x.c", "-o", "x.o"];
+    let mut head = b"DIST00000002".to_vec();
+    head.extend_from_slice(format!("ARGC{:08x}", argv.len()).as_bytes());
+    for a in argv {
+        head.extend_from_slice(format!("ARGV{:08x}{a}", a.len()).as_bytes());
+    }
+    // A 64 MB compressed source is announced; 3 MB of it is sent.
+    head.extend_from_slice(format!("DOTI{:08x}", 64 << 20).as_bytes());
+    let chunk: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut held = Vec::new();
+    for _ in 0..12 {
+        let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        s.set_write_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        s.write_all(&head).unwrap();
+        // The daemon may stop reading this one: the kernel then takes what
+        // fits in its buffers and the rest of the write times out.
+        let _ = s.write_all(&chunk);
+        held.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let grew = rss(pid).saturating_sub(before);
+    assert!(
+        grew < 12 << 20,
+        "12 connections of 3 MB each grew the daemon by {grew} bytes with a {budget}-byte budget"
+    );
+    drop(held);
+    still_compiles(&d);
+    no_job_files_left(&d);
+}

@@ -27,6 +27,10 @@ pub fn request_limits() -> distcc::protocol::Limits {
     }
 }
 
+/// Default of [`Config::request_memory`]: room for two of the largest
+/// requests (`request_limits`), or 32 MiB per job slot on big servers.
+pub const DEFAULT_REQUEST_MEMORY: u64 = 1 << 30;
+
 /// The masquerade directories searched for whitelisted compiler names.
 pub const WHITELIST_DIRS: &[&str] = &["/usr/lib/distcc", "/usr/local/lib/distcc"];
 
@@ -53,6 +57,9 @@ pub struct Config {
     pub io_timeout: Duration,
     /// `--job-lifetime` (None = unlimited).
     pub job_lifetime: Option<Duration>,
+    /// Most bytes of unfinished requests held at once, all connections
+    /// together (`DISTCCD_REQUEST_MEMORY`; server.rs).
+    pub request_memory: u64,
     /// Cap on decompressed bytes per job.
     pub max_decompressed: usize,
     /// `DISTCC_SAVE_TEMPS=1`: keep job directories.
@@ -192,6 +199,7 @@ mod tests {
             safeguard: "1".into(),
             io_timeout: Duration::from_secs(300),
             job_lifetime: None,
+            request_memory: DEFAULT_REQUEST_MEMORY,
             max_decompressed: 1 << 20,
             save_temps: false,
             compilers: Default::default(),

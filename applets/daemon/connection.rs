@@ -106,6 +106,8 @@ pub struct Connection {
     pub deadline: Option<Instant>,
     /// When it was accepted (the summary's time of a refused request).
     pub accepted: Instant,
+    /// Bytes of the request read so far (into memory or pipes).
+    received: u64,
 }
 
 /// How much a payload buffer may grow ahead of the bytes that arrived.
@@ -166,6 +168,7 @@ impl Connection {
             },
             deadline: None,
             accepted: Instant::now(),
+            received: 0,
         }
     }
 
@@ -210,6 +213,9 @@ impl Connection {
                 }
                 Err(e) => return Step::Close(format!("read error: {e}")),
             };
+            if n > 0 && matches!(self.phase, Phase::ReadingRequest { .. }) {
+                self.received += n as u64;
+            }
             if n == 0 {
                 return match self.phase {
                     Phase::ReadingRequest { .. } => refuse(
@@ -305,6 +311,7 @@ impl Connection {
                 return SpliceStep::Finished(refuse(format!("read error: {e}"), false, Kind::Io));
             }
         };
+        self.received += n as u64;
         match decoder.source_moved(n) {
             Ok(None) => SpliceStep::Progress,
             Ok(Some(req)) => SpliceStep::Finished(self.queue(req)),
@@ -380,6 +387,21 @@ impl Connection {
 
     /// Whether this connection made progress-based deadlines (reading and
     /// writing phases) rather than job deadlines.
+    /// Bytes of an unfinished request this connection holds in the loop:
+    /// while it is read and while it waits for a worker (a running job's
+    /// bytes are its worker's, bounded by `--jobs`).
+    pub fn held(&self) -> u64 {
+        match self.phase {
+            Phase::ReadingRequest { .. } | Phase::WaitingForSlot(_) => self.received,
+            _ => 0,
+        }
+    }
+
+    /// Whether its request is still being read.
+    pub fn is_reading(&self) -> bool {
+        matches!(self.phase, Phase::ReadingRequest { .. })
+    }
+
     pub fn is_io_phase(&self) -> bool {
         matches!(
             self.phase,

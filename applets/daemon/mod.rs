@@ -172,6 +172,18 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(0)
         + 1;
+    let request_memory = match std::env::var("DISTCCD_REQUEST_MEMORY") {
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(Error::new(
+                    Kind::BadArguments,
+                    format!("DISTCCD_REQUEST_MEMORY={v}: must be a positive number of bytes"),
+                ));
+            }
+        },
+        Err(_) => compiler::DEFAULT_REQUEST_MEMORY.max(o.jobs as u64 * (32 << 20)),
+    };
     Ok(Config {
         tmpdir,
         insecure: o.insecure,
@@ -181,6 +193,7 @@ fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
         safeguard: safeguard.to_string(),
         io_timeout,
         job_lifetime: (o.job_lifetime > 0).then(|| Duration::from_secs(o.job_lifetime)),
+        request_memory,
         max_decompressed: 256 * 1024 * 1024,
         save_temps: std::env::var("DISTCC_SAVE_TEMPS").is_ok_and(|v| v == "1"),
         compilers: Default::default(),

@@ -58,6 +58,9 @@ pub struct Server {
     stats: Stats,
     stats_senders: Arc<AtomicUsize>,
     limits: Limits,
+    /// Connections whose reading waits until the bytes held by unfinished
+    /// requests fall below `cfg.request_memory` (in arrival order).
+    paused: VecDeque<usize>,
     scratch: Vec<u8>,
 }
 
@@ -114,6 +117,7 @@ impl Server {
             stats: Stats::new(jobs),
             stats_senders: Arc::default(),
             limits: super::compiler::request_limits(),
+            paused: VecDeque::new(),
             scratch: vec![0; 64 * 1024],
         })
     }
@@ -156,6 +160,9 @@ impl Server {
             self.collect_results();
             self.expire(Instant::now());
             self.dispatch();
+            if !self.paused.is_empty() {
+                self.resume_paused();
+            }
         }
     }
 
@@ -214,6 +221,16 @@ impl Server {
     }
 
     fn readable(&mut self, id: usize) {
+        if self.must_wait_for_memory(id) {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                // Waiting on us, not on the client: no I/O deadline.
+                conn.deadline = None;
+            }
+            if !self.paused.contains(&id) {
+                self.paused.push_back(id);
+            }
+            return;
+        }
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
@@ -222,6 +239,54 @@ impl Server {
             conn.deadline = Some(Instant::now() + self.cfg.io_timeout);
         }
         self.apply(id, step);
+    }
+
+    /// Whether reading more of `id`'s request must wait: the unfinished
+    /// requests of all connections together hold `cfg.request_memory`
+    /// bytes or more (so many clients sending at once, or a hostile one,
+    /// cannot exhaust the daemon's memory). The connection that holds the
+    /// most may always go on, so one request can always complete.
+    fn must_wait_for_memory(&self, id: usize) -> bool {
+        let Some(conn) = self.conns.get(&id) else {
+            return false;
+        };
+        if !conn.is_reading() {
+            return false;
+        }
+        let held: u64 = self.conns.values().map(Connection::held).sum();
+        if held < self.cfg.request_memory {
+            return false;
+        }
+        let most = self
+            .conns
+            .values()
+            .filter(|c| c.is_reading())
+            .map(Connection::held)
+            .max()
+            .unwrap_or(0);
+        conn.held() < most || most == 0
+    }
+
+    /// Reads again from paused connections while memory allows (each is
+    /// paused again by `readable` if it does not).
+    fn resume_paused(&mut self) {
+        for _ in 0..self.paused.len() {
+            let Some(id) = self.paused.pop_front() else {
+                break;
+            };
+            if !self.conns.contains_key(&id) {
+                continue;
+            }
+            if self.must_wait_for_memory(id) {
+                self.paused.push_back(id);
+                continue;
+            }
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.deadline = Some(Instant::now() + self.cfg.io_timeout);
+            }
+            // Edge-triggered: whatever arrived meanwhile is read now.
+            self.readable(id);
+        }
     }
 
     fn writable(&mut self, id: usize) {
