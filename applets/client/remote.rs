@@ -224,6 +224,10 @@ pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
 
 /// Writes `bytes` to `target` through a temp file beside it and a rename.
 pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
+    // An output name that is a symlink is written through, as the compiler
+    // writes it (the link stays, its target gets the bytes, or is made).
+    let resolved = through_symlinks(target);
+    let target = resolved.as_deref().unwrap_or(target);
     if let Ok(meta) = std::fs::metadata(target)
         && !meta.is_file()
     {
@@ -262,6 +266,26 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Most symlinks followed for an output name (the kernel's own limit).
+const MAX_LINKS: usize = 40;
+
+/// The file a symlink `path` finally names (relative targets taken from the
+/// link's directory), or None when `path` is no symlink or the chain is too
+/// long (then the name itself is written, as before).
+fn through_symlinks(path: &Path) -> Option<std::path::PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let Ok(next) = std::fs::read_link(&current) else {
+            return (current != path).then_some(current);
+        };
+        current = match current.parent() {
+            Some(dir) if next.is_relative() => dir.join(next),
+            _ => next,
+        };
+    }
+    None
 }
 
 /// The temp file's name for an output named `name`: `.NAME.distcc-PID.tmp`,
@@ -360,6 +384,26 @@ mod tests {
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");
         assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
         write_output(Path::new("/dev/null"), b"abc").unwrap();
+        // Symlinked names are written through, the links kept.
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        std::fs::write(dir.join("out/real.o"), b"old").unwrap();
+        std::os::unix::fs::symlink("out/real.o", dir.join("link.o")).unwrap();
+        std::os::unix::fs::symlink("out/none.o", dir.join("dangling.o")).unwrap();
+        std::os::unix::fs::symlink("link.o", dir.join("chain.o")).unwrap();
+        write_output(&dir.join("link.o"), b"new").unwrap();
+        write_output(&dir.join("dangling.o"), b"made").unwrap();
+        assert_eq!(std::fs::read(dir.join("out/real.o")).unwrap(), b"new");
+        assert_eq!(std::fs::read(dir.join("out/none.o")).unwrap(), b"made");
+        write_output(&dir.join("chain.o"), b"chained").unwrap();
+        assert_eq!(std::fs::read(dir.join("out/real.o")).unwrap(), b"chained");
+        for link in ["link.o", "dangling.o", "chain.o"] {
+            assert!(
+                std::fs::symlink_metadata(dir.join(link))
+                    .unwrap()
+                    .is_symlink(),
+                "{link}"
+            );
+        }
         assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
         let _ = std::fs::remove_dir_all(&dir);
     }
