@@ -118,14 +118,24 @@ impl Config {
     }
 }
 
+/// How a refused compiler's error starts ([`is_refused_compiler`]).
+const REFUSED_COMPILER: &str = "compiler ";
+
 fn refused(compiler: &[u8], why: &str) -> Error {
     Error::new(
         Kind::BadArguments,
         format!(
-            "compiler {:?} refused: {why}",
+            "{REFUSED_COMPILER}{:?} refused: {why}",
             String::from_utf8_lossy(compiler)
         ),
     )
+}
+
+/// Whether `e` refuses the compiler a client named (whitelist or
+/// DISTCC_CMDLIST): logged as an error, as stock logs it as critical, so
+/// that the attempts show at any `--log-level`.
+pub fn is_refused_compiler(e: &Error) -> bool {
+    e.context().starts_with(REFUSED_COMPILER) && e.context().contains(" refused: ")
 }
 
 fn last_components(path: &[u8], n: usize) -> Vec<Vec<u8>> {
@@ -217,7 +227,10 @@ mod tests {
             .check(&argv("/usr/local/bin/gcc -c x.c -o x.o"))
             .unwrap_err();
         assert!(e.to_string().contains("absolute path"), "{e}");
-        assert!(c.check(&argv("sh -c x.c -o x.o")).is_err());
+        assert!(is_refused_compiler(&e));
+        let e = c.check(&argv("sh -c x.c -o x.o")).unwrap_err();
+        // Logged as an error, as stock's critical line (sweep M, D5).
+        assert!(is_refused_compiler(&e), "{e}");
         assert!(c.check(&argv("../../bin/sh -c x.c -o x.o")).is_err());
         if std::path::Path::new("/usr/lib/distcc/gcc").exists() {
             c.check(&argv("/usr/bin/gcc -c x.c -o x.o")).unwrap();
@@ -226,9 +239,12 @@ mod tests {
         // Insecure mode skips the whitelist but never the argument policy.
         let i = cfg(true);
         i.check(&argv("/opt/cc -c x.c -o x.o")).unwrap();
+        let e = i
+            .check(&argv("/opt/cc -c x.c -o x.o -fplugin=x.so"))
+            .unwrap_err();
         assert!(
-            i.check(&argv("/opt/cc -c x.c -o x.o -fplugin=x.so"))
-                .is_err()
+            !is_refused_compiler(&e),
+            "an option refused: a warning, as stock"
         );
     }
 

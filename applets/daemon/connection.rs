@@ -81,6 +81,8 @@ pub enum Step {
         why: String,
         bad_request: bool,
         ret: u8,
+        /// Logged as an error (a refused compiler), not a warning.
+        error: bool,
     },
     /// The client closed its end while its job waited or ran.
     ClientGone,
@@ -93,6 +95,7 @@ fn refuse(why: String, bad_request: bool, kind: Kind) -> Step {
         why,
         bad_request,
         ret: kind.exit_code(),
+        error: false,
     }
 }
 
@@ -251,7 +254,14 @@ impl Connection {
                     {
                         match cfg.check(argv) {
                             Ok(c) => *checked = Some(c),
-                            Err(e) => return refuse(format!("refused: {e}"), false, e.kind()),
+                            Err(e) => {
+                                return Step::Refuse {
+                                    why: format!("refused: {e}"),
+                                    bad_request: false,
+                                    ret: e.kind().exit_code(),
+                                    error: super::compiler::is_refused_compiler(&e),
+                                };
+                            }
                         }
                     }
                     if let Some(req) = request {

@@ -317,6 +317,7 @@ impl Server {
                 why,
                 bad_request,
                 ret,
+                error,
             } => {
                 if let Some(c) = self.conns.get(&id) {
                     if bad_request {
@@ -324,7 +325,12 @@ impl Server {
                     } else {
                         self.stats.record(JobResult::Other, Duration::ZERO, "", "");
                     }
-                    log::warn!("client: {} closed: {why}", c.peer);
+                    let level = if error {
+                        log::Level::Error
+                    } else {
+                        log::Level::Warn
+                    };
+                    log::log!(level, "client: {} closed: {why}", c.peer);
                     let peer = super::summary::peer_name(Some(&c.peer));
                     super::summary::log_refused(&peer, bad_request, ret, c.accepted.elapsed());
                 }

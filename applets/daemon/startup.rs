@@ -64,7 +64,26 @@ fn lookup_user(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {
             }
         }
     }
-    name.parse::<libc::uid_t>().ok().map(|uid| (uid, uid))
+    // A number is a uid: its group is its passwd entry's, else nobody's
+    // group (never the number itself, which may name a privileged group).
+    let uid = name.parse::<libc::uid_t>().ok()?;
+    let gid = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| primary_group_of(&text, uid))
+        .unwrap_or(NOBODY_GID);
+    Some((uid, gid))
+}
+
+/// The group of nobody (`nogroup`), for a uid that has no passwd entry.
+const NOBODY_GID: libc::gid_t = 65534;
+
+/// The primary gid of the first passwd(5) entry with `uid`.
+fn primary_group_of(text: &str, uid: libc::uid_t) -> Option<libc::gid_t> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':').skip(2);
+        let this: libc::uid_t = fields.next()?.trim().parse().ok()?;
+        (this == uid).then(|| fields.next()?.trim().parse().ok())?
+    })
 }
 
 /// The uid and gid of `name` in passwd(5) text.
@@ -371,6 +390,11 @@ mod tests {
                     broken:x:abc:1::/:/bin/sh\n\
                     short:x:7\n";
         assert_eq!(passwd_entry(text, "distccd"), Some((102, 65534)));
+        // A numeric --user takes its passwd entry's group (sweep M, D3:
+        // it took the number as the group too).
+        assert_eq!(primary_group_of(text, 102), Some(65534));
+        assert_eq!(primary_group_of(text, 0), Some(0));
+        assert_eq!(primary_group_of(text, 4321), None);
         assert_eq!(passwd_entry(text, "root"), Some((0, 0)));
         assert_eq!(passwd_entry(text, "distcc"), None);
         assert_eq!(passwd_entry(text, "broken"), None);
