@@ -865,6 +865,50 @@ fn compiler_missing_on_the_server_is_named() {
     );
 }
 
+/// `DISTCC_SAVE_TEMPS=1` on the daemon keeps what an admin needs to rerun
+/// a job by hand, as stock keeps its `distccd_*.i` and `distcc_*.stderr`:
+/// the source as received, the compiler's stderr and stdout, the object
+/// (sweep M, D4: only the object was kept). A source big enough to go to
+/// the compiler through pipes is kept too.
+#[test]
+fn save_temps_keeps_source_and_messages() {
+    let d = start_custom(
+        "127.0.0.1",
+        &["--listen", "127.0.0.1", "--allow", "127.0.0.1"],
+        &[("DISTCC_SAVE_TEMPS", "1")],
+    );
+    let dir = TestDir::new("savetemps");
+    // A warning of the compiler proper (a #warning would be the local
+    // preprocessor's).
+    let mut big = String::from("int kept_for_the_admin(int a) { return a / 0; }\n");
+    for i in 0..60_000 {
+        big.push_str(&format!("int v{i} = {i};\n"));
+    }
+    dir.write("w.c", &big);
+    for opts in ["", ",lzo"] {
+        let mut cmd = ours("distcc");
+        client_env(&mut cmd, &dir, &d.host(opts));
+        let out = run(cmd
+            .env("DISTCC_FALLBACK", "0")
+            .args(["gcc", "-c", "w.c", "-o", "w.o"]));
+        assert!(out.status.success(), "{opts}: {}", show(&out));
+    }
+    let kept: Vec<_> = std::fs::read_dir(d.tmp())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("stderr.txt").exists())
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    for job in kept {
+        let stderr = std::fs::read_to_string(job.join("stderr.txt")).unwrap();
+        assert!(stderr.contains("division by zero"), "{stderr}");
+        let source = std::fs::read_to_string(job.join("in.i")).unwrap();
+        assert!(source.contains("int v59999 = 59999;"), "{}", job.display());
+        assert!(job.join("stdout.txt").exists() && job.join("out.o").exists());
+    }
+}
+
 #[test]
 fn stats_page_in_stock_format() {
     let stats_port = free_port();

@@ -185,7 +185,7 @@ impl Connection {
                 return step;
             };
             let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
-            match self.splice_step(fd) {
+            match self.splice_step(fd, cfg) {
                 SpliceStep::NotSplicing => {}
                 SpliceStep::Progress => continue,
                 SpliceStep::WouldBlock => return step,
@@ -281,7 +281,7 @@ impl Connection {
 
     /// While a plain source arrives: decides once whether it goes into
     /// pipes, and if so moves the bytes the socket has. None: read as usual.
-    fn splice_step(&mut self, fd: std::os::fd::RawFd) -> SpliceStep {
+    fn splice_step(&mut self, fd: std::os::fd::RawFd, cfg: &Config) -> SpliceStep {
         let Phase::ReadingRequest {
             decoder,
             checked,
@@ -294,7 +294,9 @@ impl Connection {
             let Some(remaining) = decoder.source_remaining() else {
                 return SpliceStep::NotSplicing;
             };
+            // DISTCC_SAVE_TEMPS keeps the source: it must be in memory.
             let eligible = remaining >= spliced::MIN_SOURCE
+                && !cfg.save_temps
                 && checked.as_ref().is_some_and(runner::source_goes_to_stdin);
             let started = eligible
                 .then(|| SplicedSource::start(decoder.source_so_far().unwrap_or(&[]), remaining))

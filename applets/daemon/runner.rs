@@ -182,6 +182,13 @@ fn compiler_traits(cfg: &Config, task: &Task) -> Result<super::traits::Traits> {
         .ok_or_else(|| Error::new(Kind::Io, "job ended before the compiler started"))
 }
 
+/// Writes a file DISTCC_SAVE_TEMPS keeps; a failure is only logged.
+fn save_temp(path: &std::path::Path, bytes: &[u8]) {
+    if let Err(e) = std::fs::write(path, bytes) {
+        log::warn!("DISTCC_SAVE_TEMPS: cannot write {}: {e}", path.display());
+    }
+}
+
 /// Whether the job's source goes to the compiler on stdin (so that it may
 /// be received into pipes, see `spliced`).
 pub fn source_goes_to_stdin(checked: &Checked) -> bool {
@@ -220,6 +227,10 @@ fn execute_in(
             // known: no file to create and delete (ext4 inode churn was most
             // of the daemon's own CPU). Otherwise it is written as in.<ext>.
             let input_path = dir.join(&format!("in.{ext}"));
+            if cfg.save_temps {
+                // Kept for the admin, as stock keeps its distccd_*.i.
+                save_temp(&input_path, &data);
+            }
             let source_arg = match super::language::stdin_language(&task.checked.argv, shape.input)
             {
                 Some(lang) => {
@@ -334,6 +345,10 @@ fn execute_in(
     if let Some(data) = stdin.take() {
         slot.give_back_source_buffer(data);
     }
+    if cfg.save_temps {
+        save_temp(&dir.join("stderr.txt"), &ran.stderr);
+        save_temp(&dir.join("stdout.txt"), &ran.stdout);
+    }
     let mut status = ran.status;
     let mut stderr = ran.stderr;
     if strip_line && let Some(root) = &root {
@@ -381,7 +396,8 @@ fn execute_in(
     // An object to be sent from its file is gone from the job directory
     // now: the next job there (perhaps before the loop has sent it all)
     // writes a new file, never into this one.
-    if built.file.is_some() {
+    // (A DISTCC_SAVE_TEMPS directory serves one job only: it keeps it.)
+    if built.file.is_some() && !cfg.save_temps {
         let _ = std::fs::remove_file(&output);
     }
     Ok((status, built))
