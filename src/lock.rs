@@ -9,7 +9,7 @@
 //! released when the [`SlotLock`] is dropped (closing the descriptor drops
 //! the fcntl lock).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -46,6 +46,45 @@ pub fn backoff_name(key: &str) -> String {
 /// Creates `dir` (and parents) if needed.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))
+}
+
+/// Whether lock files can be made in `dir` (a read-only file system or a
+/// directory of another user's cannot).
+pub fn writable_dir(dir: &Path) -> Result<()> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::new(Kind::Io, format!("{}: NUL in the name", dir.display())))?;
+    // SAFETY: access(2) with a valid NUL-terminated path.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+        return Ok(());
+    }
+    Err(Error::io(
+        format!("{} is not writable", dir.display()),
+        std::io::Error::last_os_error(),
+    ))
+}
+
+/// A lock directory of this user's own, `$TMPDIR/distcc-<uid>/lock`, for
+/// when `$DISTCC_DIR/lock` cannot be used. Its parent is made with mode
+/// 0700 and must be a real directory owned by this user (never a link or
+/// a directory someone else made).
+pub fn private_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let top = std::env::temp_dir().join(format!("distcc-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&top);
+    let meta = std::fs::symlink_metadata(&top)
+        .map_err(|e| Error::io(format!("lstat {}", top.display()), e))?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o022 != 0 {
+        return Err(Error::new(
+            Kind::Io,
+            format!("{} is not a private directory of uid {uid}", top.display()),
+        ));
+    }
+    let dir = top.join("lock");
+    ensure_dir(&dir)?;
+    writable_dir(&dir)?;
+    Ok(dir)
 }
 
 /// Tries to take slot `slot` of `key` without blocking. `Ok(None)` = busy.
@@ -124,6 +163,19 @@ pub fn clear_backoff(dir: &Path, key: &str, period: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// When `$DISTCC_DIR/lock` cannot be used, a private directory keeps
+    /// the slot limits (sweep N, D5: there were none at all).
+    #[test]
+    fn a_private_lock_directory_is_made_private() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = private_dir().unwrap();
+        assert!(dir.ends_with("lock"));
+        let top = std::fs::symlink_metadata(dir.parent().unwrap()).unwrap();
+        assert!(top.is_dir() && top.mode() & 0o077 == 0, "{:o}", top.mode());
+        writable_dir(&dir).unwrap();
+        assert!(try_lock(&dir, "tcp_probe_1_0", 0).unwrap().is_some());
+    }
     use std::process::Command;
 
     fn tmp(tag: &str) -> PathBuf {

@@ -94,17 +94,27 @@ fn lock_dir(env: &ClientEnv) -> Option<std::path::PathBuf> {
     static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let dir = env.lock_dir();
-        if !env.dir_usable() {
-            log::warn!(
-                "{} does not exist; running without slot limits",
+        let why = if !env.dir_usable() {
+            format!(
+                "{} does not exist",
                 env.dir.parent().unwrap_or(&env.dir).display()
-            );
-            return None;
-        }
-        match lock::ensure_dir(&dir) {
-            Ok(()) => Some(dir),
+            )
+        } else {
+            match lock::ensure_dir(&dir).and_then(|()| lock::writable_dir(&dir)) {
+                Ok(()) => return Some(dir),
+                Err(e) => format!("cannot use lock directory: {e}"),
+            }
+        };
+        // Stock then compiles everything here. The hosts' limits are kept
+        // instead in a directory of this user's own (shared with this
+        // user's other distcc processes, not with other users').
+        match lock::private_dir() {
+            Ok(private) => {
+                log::warn!("{why}; keeping slot limits in {}", private.display());
+                Some(private)
+            }
             Err(e) => {
-                log::warn!("cannot use lock directory: {e}; running without slot limits");
+                log::warn!("{why}, nor {e}; running without slot limits");
                 None
             }
         }
@@ -135,8 +145,11 @@ pub fn pick(
         return Ok(None);
     }
     let Some(dir) = dir else {
+        // No locks (warned once): the hosts share the jobs in proportion to
+        // their limits, as the locks would share them on average, instead
+        // of every job going to the first host.
         return Ok(Some(Picked {
-            host: usable[0].clone(),
+            host: spread(&usable, unlocked_seed()).clone(),
             lock: None,
             slot: 0,
         }));
@@ -177,6 +190,30 @@ pub fn pick(
     }
 }
 
+/// A host of `usable` chosen with a chance proportional to its slots
+/// (`seed` picks).
+fn spread<'h>(usable: &[&'h HostSpec], seed: u64) -> &'h HostSpec {
+    let total: u64 = usable.iter().map(|h| u64::from(h.slots.max(1))).sum();
+    let mut at = seed % total.max(1);
+    for h in usable {
+        let w = u64::from(h.slots.max(1));
+        if at < w {
+            return h;
+        }
+        at -= w;
+    }
+    usable[0]
+}
+
+/// A seed that differs between clients started together (pid and clock).
+fn unlocked_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (u64::from(std::process::id()) << 32 ^ u64::from(nanos)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        >> 16
+}
+
 /// Takes a local slot from a pool of `slots` (`--localslots` or
 /// `--localslots_cpp`), waiting if all are busy. `None` if locks are unusable.
 pub fn lock_local(env: &ClientEnv, slots: u32, state: &mut StateFile) -> Result<Option<SlotLock>> {
@@ -213,5 +250,29 @@ fn lock_local_in(
             return Err(Error::new(Kind::Busy, "waited too long for a local slot"));
         }
         std::thread::sleep(pause.max(MIN_PAUSE));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without locks the jobs are shared by the hosts in proportion to
+    /// their limits (sweep N, D5: every job went to the first host).
+    #[test]
+    fn unlocked_jobs_spread_by_limits() {
+        let list = distcc::hosts::parse("a/1 b/3", "test").unwrap();
+        let usable: Vec<&HostSpec> = list.hosts.iter().collect();
+        let mut on_b = 0;
+        for seed in 0..4000u64 {
+            if spread(&usable, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16).name() == "b" {
+                on_b += 1;
+            }
+        }
+        assert!(
+            (2800..3200).contains(&on_b),
+            "{on_b} of 4000 on the /3 host"
+        );
+        assert_ne!(unlocked_seed(), 0);
     }
 }
