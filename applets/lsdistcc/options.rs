@@ -143,9 +143,9 @@ pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
         };
         let value = chars.as_str();
         match flag {
-            'l' | 'n' | 'x' | 'd' | 'v' if !value.is_empty() => {
-                return Err(UsageError(format!("unknown option {arg}")));
-            }
+            // As stock: the first letter counts, the rest of the word is
+            // ignored (`-nx` is `-n`, `-vv` is `-v`), so that a wrapper's
+            // LSDISTCC_ARGS gives the hosts stock's lsdistcc gives.
             'l' => o.latency = true,
             'n' => o.numeric = true,
             'x' => o.show_down = true,
@@ -245,6 +245,15 @@ mod tests {
         }
     }
 
+    /// Flag words as stock takes them (sweep N, D6: ours refused them).
+    #[test]
+    fn flag_clusters() {
+        let o = p(&["-vv", "-nx"]).unwrap();
+        assert_eq!((o.verbose, o.numeric, o.show_down), (1, true, false));
+        let o = p(&["-lfoo"]).unwrap();
+        assert!(o.latency && !o.numeric && !o.domain);
+    }
+
     #[test]
     fn refusals() {
         for bad in [
@@ -254,7 +263,6 @@ mod tests {
             vec!["-m32"],
             vec!["-r70000"],
             vec!["-p"],
-            vec!["-lx"],
             vec!["-"],
         ] {
             assert!(p(&bad).is_err(), "{bad:?} accepted");
