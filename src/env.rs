@@ -146,7 +146,8 @@ impl ClientEnv {
             uncached_err_fd: text("UNCACHED_ERR_FD")
                 .and_then(|v| v.parse::<i32>().ok())
                 .filter(|&fd| fd > 0),
-            fallback: text("DISTCC_FALLBACK").is_none_or(|v| v != "0"),
+            // Exactly "0" turns it off, as stock's dcc_getenv_bool reads it.
+            fallback: get("DISTCC_FALLBACK").is_none_or(|v| v != "0"),
             backoff_period: Duration::from_secs(number("DISTCC_BACKOFF_PERIOD", 60)),
             io_timeout: Duration::from_secs(io_timeout),
             pause_time: Duration::from_millis(number("DISTCC_PAUSE_TIME_MSEC", 1000)),
@@ -229,6 +230,10 @@ mod tests {
         assert_eq!(e.hosts, Some(OsString::new()));
         assert!(e.dir_explicit);
         assert!(!e.fallback);
+        // Only exactly "0" turns fallbacks off, as for stock.
+        for other in [" 0", "00", "no", "false", ""] {
+            assert!(env(&[("DISTCC_FALLBACK", other)]).unwrap().fallback, "{other:?}");
+        }
         assert_eq!(e.io_timeout, Duration::from_secs(5));
         assert_eq!(e.safeguard, 1);
         assert_eq!(e.include_path_var, Some("C_INCLUDE_PATH"));
