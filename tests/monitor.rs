@@ -259,4 +259,8 @@ fn bad_arguments_print_usage() {
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("usage: distccmon-text"));
         assert!(out.stdout.is_empty());
     }
+    // A delay of 0 shows the jobs once, as stock.
+    let out = monitor(&t, &["0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(out.stdout, b"\n");
 }
