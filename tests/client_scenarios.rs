@@ -615,8 +615,8 @@ fn an_output_that_is_the_source_is_refused_as_locally() {
 }
 
 /// A system user's `HOME=/nonexistent` (no DISTCC_DIR): the job is
-/// distributed without slot limits or state file, and `$HOME` is not
-/// created.
+/// distributed, its slot limits kept in a private directory under
+/// `$TMPDIR`, and `$HOME` is not created.
 #[test]
 fn a_missing_home_is_not_created() {
     let d = our_daemon(&[]);
@@ -631,7 +631,7 @@ fn a_missing_home_is_not_created() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("does not exist; running without slot limits"),
+            .contains("does not exist; keeping slot limits in"),
         "{}",
         show(&out)
     );
