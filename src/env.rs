@@ -232,7 +232,10 @@ mod tests {
         assert!(!e.fallback);
         // Only exactly "0" turns fallbacks off, as for stock.
         for other in [" 0", "00", "no", "false", ""] {
-            assert!(env(&[("DISTCC_FALLBACK", other)]).unwrap().fallback, "{other:?}");
+            assert!(
+                env(&[("DISTCC_FALLBACK", other)]).unwrap().fallback,
+                "{other:?}"
+            );
         }
         assert_eq!(e.io_timeout, Duration::from_secs(5));
         assert_eq!(e.safeguard, 1);

@@ -306,9 +306,10 @@ fn parse_host(token: &str) -> std::result::Result<(HostSpec, &str), String> {
     };
     let rest;
     if token == "localhost" || token.starts_with("localhost/") {
+        // Stock reads no options after `localhost[/N]`: the rest is ignored.
         let (limit, r) = take_mult(&token["localhost".len()..])?;
         spec.slots = limit.unwrap_or(DEFAULT_LOCALHOST_SLOTS);
-        rest = r;
+        return Ok((spec, r));
     } else if let Some(at) = token.find('@') {
         let user = &token[..at];
         let after = &token[at + 1..];
@@ -555,6 +556,10 @@ mod tests {
         assert!(matches!(one("@h:").mode, Mode::Ssh { command: None, .. }));
         assert_eq!(one("@@-x/1e3:x").slots, 1);
         assert_eq!(one("localhost/3x").slots, 3);
+        assert_eq!(one("localhost/2,cpp").slots, 2);
+        assert_eq!(one("localhost/4:3632").mode, Mode::Local);
+        let h = one("a,lzo/7");
+        assert_eq!((h.lzo, h.slots), (true, 4));
     }
 
     #[test]

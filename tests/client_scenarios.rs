@@ -630,8 +630,7 @@ fn a_missing_home_is_not_created() {
         .args(["gcc", "-c", "a.c", "-o", "a.o"]));
     assert!(out.status.success(), "{}", show(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("does not exist; keeping slot limits in"),
+        String::from_utf8_lossy(&out.stderr).contains("does not exist; keeping slot limits in"),
         "{}",
         show(&out)
     );

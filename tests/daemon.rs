@@ -488,6 +488,80 @@ fn start_stop_daemon_with_pid_file() {
     );
 }
 
+/// Started as root, the daemon opens its pid and log files before it
+/// drops root: names planted as symlinks (by the daemon user, in a
+/// directory it may write) must not make it write or chown other files
+/// (sweep M, D7: it overwrote and chowned the pid file's target and
+/// appended to the log's as root). A relative pid file is in TMPDIR and is
+/// removed at exit (D8).
+#[test]
+fn planted_pid_and_log_links_are_not_followed() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let dir = TestDir::new("pidlinks");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = dir.write("victim", "root-owned secret\n");
+    let start = |pid: &Path, log: &Path| {
+        let port = free_port();
+        run(ours("distccd")
+            .args(["--daemon", "--no-detach", "--listen", "127.0.0.1"])
+            .args(["--allow", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--log-file")
+            .arg(log)
+            .arg("--pid-file")
+            .arg(pid)
+            .env("TMPDIR", &dir.path))
+    };
+    for (pid, log) in [("p1.pid", "ok1.log"), ("ok2.pid", "l2.log")] {
+        let link = if pid.starts_with('p') { pid } else { log };
+        std::os::unix::fs::symlink(&victim, dir.join(link)).unwrap();
+        std::os::unix::fs::lchown(dir.join(link), Some(65534), Some(65534)).unwrap();
+        let out = start(&dir.join(pid), &dir.join(log));
+        assert!(!out.status.success(), "{link}: {}", show(&out));
+        let meta = std::fs::metadata(&victim).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "{link}: victim chowned");
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "root-owned secret\n",
+            "{link}: victim written"
+        );
+    }
+    // A relative pid file: in TMPDIR while the daemon runs, gone after.
+    let port = free_port();
+    let mut cmd = ours("distccd");
+    cmd.args(["--daemon", "--no-detach", "--listen", "127.0.0.1"])
+        .args(["--allow", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--log-file")
+        .arg(dir.join("rel.log"))
+        .args(["--pid-file", "rel.pid"])
+        .env("TMPDIR", &dir.path)
+        .current_dir("/");
+    let mut daemon = Guard::spawn(cmd, "relative pid daemon");
+    assert!(wait_for_port("127.0.0.1", port, Duration::from_secs(10)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !dir.join("rel.pid").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        dir.join("rel.pid").exists(),
+        "relative pid file not in TMPDIR"
+    );
+    // SAFETY: the daemon we just started.
+    unsafe { libc::kill(daemon.pid() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!daemon.alive(), "daemon did not stop");
+    assert!(
+        !dir.join("rel.pid").exists(),
+        "relative pid file left behind"
+    );
+}
+
 /// The names in `dir` that start with `prefix`.
 fn entries_starting(dir: &Path, prefix: &str) -> Vec<String> {
     std::fs::read_dir(dir)

@@ -225,15 +225,23 @@ fn serve(o: Options) -> Result<ExitCode> {
     startup::nice(o.nice);
     startup::keep_freed_memory();
     open_log(&o)?;
-    let pid_file = match &o.pid_file {
-        Some(p) if o.mode != Mode::Inetd => Some(startup::PidFile::open(p)?),
-        _ => None,
-    };
-    let owned: Vec<&std::fs::File> = pid_file.iter().map(|p| &p.file).collect();
-    startup::drop_root(o.user.as_deref(), &owned)?;
     let tmpdir = std::env::var_os("TMPDIR")
         .filter(|t| !t.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    // A relative pid file is in TMPDIR, where stock (which changes there
+    // first) puts it; named in full, it is removed at exit from anywhere.
+    let pid_path = o.pid_file.as_ref().map(|p| tmpdir.join(p));
+    let pid_file = match &pid_path {
+        Some(p) if o.mode != Mode::Inetd => Some(startup::PidFile::open(p)?),
+        _ => None,
+    };
+    // Only a file this start made is handed to the daemon user.
+    let owned: Vec<&std::fs::File> = pid_file
+        .iter()
+        .filter(|p| p.created())
+        .map(|p| &p.file)
+        .collect();
+    startup::drop_root(o.user.as_deref(), &owned)?;
     std::env::set_current_dir(&tmpdir)
         .map_err(|e| Error::io(format!("chdir {}", tmpdir.display()), e))?;
     startup::check_work_dir(&tmpdir)?;
@@ -285,7 +293,7 @@ fn serve(o: Options) -> Result<ExitCode> {
     let mut server = server::Server::new(listener, stats, signals, o.jobs, cfg, acl)?;
     let result = server.run();
     drop(server);
-    if let Some(p) = &o.pid_file {
+    if let Some(p) = &pid_path {
         let _ = std::fs::remove_file(p);
     }
     let server::Stopped(sig) = result?;

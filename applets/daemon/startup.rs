@@ -191,14 +191,18 @@ pub struct PidFile {
 }
 
 impl PidFile {
+    /// Opens (or creates) the pid file. It is opened before root is
+    /// dropped, so a name planted in a directory another user can write
+    /// must not lead elsewhere: a symlink is refused, and so is anything
+    /// but a regular file with one link.
     pub fn open(path: &Path) -> Result<PidFile> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let open = |create_new: bool| {
             std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(create_new)
                 .mode(0o644)
-                .custom_flags(libc::O_CLOEXEC)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
                 .open(path)
         };
         let opened = match open(true) {
@@ -207,12 +211,30 @@ impl PidFile {
         };
         let (file, created) =
             opened.map_err(|e| Error::io(format!("creating pid file {}", path.display()), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io(format!("pid file {}", path.display()), e))?;
+        if !meta.is_file() || meta.nlink() != 1 {
+            return Err(Error::new(
+                Kind::Io,
+                format!(
+                    "pid file {} is not a regular file with one link: not written",
+                    path.display()
+                ),
+            ));
+        }
         Ok(PidFile {
             file,
             path: path.to_path_buf(),
             created,
             written: false,
         })
+    }
+
+    /// Whether this start created the file (only then is it handed to the
+    /// daemon user).
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// Replaces the contents with `pid`.
