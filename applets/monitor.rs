@@ -34,7 +34,7 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
         [one] => match one.to_str().and_then(|s| s.parse::<f64>().ok()) {
             Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d)),
             // As stock: a delay of 0 shows the jobs once.
-            Some(d) if d == 0.0 => None,
+            Some(0.0) => None,
             _ => return usage(),
         },
         _ => return usage(),
