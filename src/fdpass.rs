@@ -120,7 +120,8 @@ mod tests {
     #[test]
     fn a_descriptor_travels_with_the_first_bytes() {
         let (a, b) = UnixStream::pair().unwrap();
-        let mut file = std::fs::File::from(crate::includes::bundle::to_memfd(&[], &[]).unwrap());
+        let mut file =
+            std::fs::File::from(crate::includes::bundle::to_memfd(&[], &[], false).unwrap());
         file.write_all(b"payload").unwrap();
         file.rewind().unwrap();
         assert_eq!(send_with_fd(a.as_fd(), b"hello", file.as_fd()).unwrap(), 5);

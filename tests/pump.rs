@@ -798,6 +798,25 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
         compile_locally(&work, "gcc", &local, &[("SOURCE_DATE_EPOCH", "86400")]);
         assert_same_file(&work, "pump.o", "local.o", src);
     }
+    // SOURCE_DATE_EPOCH set for the compile only, after pump started (as
+    // dpkg-buildpackage does), so the include server does not see it: our
+    // client does, and preprocesses here (sweep O, D6).
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+    cmd.env_remove("SOURCE_DATE_EPOCH").args([
+        "sh",
+        "-c",
+        "SOURCE_DATE_EPOCH=86400 exec distcc gcc -O2 -c d.c -o late.o",
+    ]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SOURCE_DATE_EPOCH is set"),
+        "{}",
+        show(&out)
+    );
+    let local = ["-O2", "-c", "d.c", "-o", "local.o"];
+    compile_locally(&work, "gcc", &local, &[("SOURCE_DATE_EPOCH", "86400")]);
+    assert_same_file(&work, "late.o", "local.o", "SOURCE_DATE_EPOCH after pump");
     // No SOURCE_DATE_EPOCH: the compile's own time either way, so remote.
     let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
     cmd.env_remove("SOURCE_DATE_EPOCH")

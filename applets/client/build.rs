@@ -547,6 +547,14 @@ impl<'a> Build<'a> {
     fn pump_request(&self, job: &Job) -> std::result::Result<PumpRequest, String> {
         let cwd = current_dir().map_err(|e| e.to_string())?;
         let (paths, list) = pump::query_with_list(self.env, &job.argv, &cwd)?;
+        if list.as_ref().is_some_and(|l| l.date_or_time) && source_date_epoch_set() {
+            // The include server checks its own environment, which may
+            // lack what the build set after pump started (dpkg-buildpackage).
+            return Err(
+                "a file of it uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set (a server would use its own clock)"
+                    .into(),
+            );
+        }
         let mut absolute_names = Vec::new();
         let body = match list {
             Some(mut list) => {
@@ -727,6 +735,11 @@ fn symlinked_cwd_reason(argv: &[OsString]) -> Option<String> {
         "the working directory {} is reached through a symlink, and debug information records it",
         logical.display()
     ))
+}
+
+/// Whether SOURCE_DATE_EPOCH is set in this compile's environment.
+fn source_date_epoch_set() -> bool {
+    std::env::var_os("SOURCE_DATE_EPOCH").is_some_and(|v| !v.is_empty())
 }
 
 /// The physical working directory (what stock sends as CDIR).

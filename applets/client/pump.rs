@@ -100,6 +100,8 @@ pub struct ReadyList {
     pub file: std::fs::File,
     pub len: u64,
     pub absolute_names: Vec<Vec<u8>>,
+    /// A file of the unit names `__DATE__` or `__TIME__`.
+    pub date_or_time: bool,
 }
 
 /// [`query`], with the file list our include server passes along (checked
@@ -180,7 +182,11 @@ fn checked_list(fd: OwnedFd, count: usize) -> Option<ReadyList> {
     use std::io::Seek;
     use std::os::unix::fs::FileExt;
     let mut file = std::fs::File::from(fd);
-    let (start, absolute_names) = distcc::includes::bundle::absolute_names_in(&file)?;
+    let distcc::includes::bundle::Sections {
+        start,
+        absolute_names,
+        date_or_time,
+    } = distcc::includes::bundle::sections_in(&file)?;
     let len = file.metadata().ok()?.len().checked_sub(start)?;
     let mut head = [0u8; HEADER_LEN];
     file.read_exact_at(&mut head, start).ok()?;
@@ -192,6 +198,7 @@ fn checked_list(fd: OwnedFd, count: usize) -> Option<ReadyList> {
                 file,
                 len,
                 absolute_names,
+                date_or_time,
             })
         }
         _ => {

@@ -125,15 +125,26 @@ fn memory_file(name: &std::ffi::CStr) -> crate::Result<std::fs::File> {
 /// names, and the names, each ended by a NUL.
 pub const ABSOLUTE_NAMES: &[u8; 4] = b"ABSN";
 
+/// What starts a memory file whose unit names `__DATE__` or `__TIME__`
+/// (twelve bytes: this and `00000001`), before any other section.
+pub const DATE_OR_TIME: &[u8; 12] = b"CLCK00000001";
+
 /// Longest [`ABSOLUTE_NAMES`] section a client reads.
 pub const MAX_ABSOLUTE_NAMES: usize = 1 << 20;
 
 /// The encoded list in a fresh memory file, positioned at its start, after
 /// the [`ABSOLUTE_NAMES`] section when `absolute_names` is not empty.
-pub fn to_memfd(entries: &[Entry], absolute_names: &[Vec<u8>]) -> crate::Result<OwnedFd> {
+pub fn to_memfd(
+    entries: &[Entry],
+    absolute_names: &[Vec<u8>],
+    date_or_time: bool,
+) -> crate::Result<OwnedFd> {
     let (heads, parts) = plan(entries)?;
     let mut file = memory_file(c"distcc-files")?;
     let mut names = Vec::new();
+    if date_or_time {
+        names.extend_from_slice(DATE_OR_TIME);
+    }
     if !absolute_names.is_empty() {
         let body: Vec<u8> = absolute_names.join(&b'\0').into_iter().chain([0]).collect();
         names.extend_from_slice(ABSOLUTE_NAMES);
@@ -166,27 +177,58 @@ pub fn to_memfd(entries: &[Entry], absolute_names: &[Vec<u8>]) -> crate::Result<
     Ok(file.into())
 }
 
-/// Where the list starts in a memory file made by [`to_memfd`], and the
-/// absolute names before it; None when the section is malformed.
-pub fn absolute_names_in(file: &std::fs::File) -> Option<(u64, Vec<Vec<u8>>)> {
+/// The sections before the list in a memory file made by [`to_memfd`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sections {
+    /// Where the list starts.
+    pub start: u64,
+    /// The absolute names rewritten in the copies.
+    pub absolute_names: Vec<Vec<u8>>,
+    /// The unit names `__DATE__` or `__TIME__` ([`DATE_OR_TIME`]).
+    pub date_or_time: bool,
+}
+
+/// The sections before the list in `file`; None when one is malformed.
+pub fn sections_in(file: &std::fs::File) -> Option<Sections> {
     use std::os::unix::fs::FileExt;
     let mut head = [0u8; 12];
-    file.read_exact_at(&mut head, 0).ok()?;
-    if head[..4] != ABSOLUTE_NAMES[..] {
-        return Some((0, Vec::new()));
+    if file.read_exact_at(&mut head, 0).is_err() {
+        return Some(Sections::default());
+    }
+    let date_or_time = head == *DATE_OR_TIME;
+    let skip = if date_or_time {
+        DATE_OR_TIME.len() as u64
+    } else {
+        0
+    };
+    let (start, absolute_names) = absolute_names_at(file, skip)?;
+    Some(Sections {
+        start,
+        absolute_names,
+        date_or_time,
+    })
+}
+
+/// Where the list starts after the [`ABSOLUTE_NAMES`] section at `at` (if
+/// there is one), and its names; None when the section is malformed.
+fn absolute_names_at(file: &std::fs::File, at: u64) -> Option<(u64, Vec<Vec<u8>>)> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 12];
+    if file.read_exact_at(&mut head, at).is_err() || head[..4] != ABSOLUTE_NAMES[..] {
+        return Some((at, Vec::new()));
     }
     let len = std::str::from_utf8(&head[4..])
         .ok()
         .and_then(|h| usize::from_str_radix(h, 16).ok())
         .filter(|&n| n <= MAX_ABSOLUTE_NAMES)?;
     let mut body = vec![0u8; len];
-    file.read_exact_at(&mut body, 12).ok()?;
+    file.read_exact_at(&mut body, at + 12).ok()?;
     let names = body
         .strip_suffix(&[0])?
         .split(|&b| b == 0)
         .map(<[u8]>::to_vec)
         .collect();
-    Some((12 + len as u64, names))
+    Some((at + 12 + len as u64, names))
 }
 
 /// What starts the memory file passed with a reply that gives up; the
@@ -294,7 +336,7 @@ NAME0000000c/src/empty.hFILE00000000";
         let long = "y".repeat(MAX_REASON * 2);
         let file = std::fs::File::from(reason_to_memfd(&long).unwrap());
         assert_eq!(reason_in(&file).map(|r| r.len()), Some(MAX_REASON));
-        let list = std::fs::File::from(to_memfd(&[], &[]).unwrap());
+        let list = std::fs::File::from(to_memfd(&[], &[], false).unwrap());
         assert_eq!(reason_in(&list), None);
     }
 
@@ -307,7 +349,7 @@ NAME0000000c/src/empty.hFILE00000000";
                 body: Body::File(Arc::from(vec![i as u8; i % 300].as_slice())),
             });
         }
-        let fd = to_memfd(&many, &[]).unwrap();
+        let fd = to_memfd(&many, &[], false).unwrap();
         let mut back = Vec::new();
         std::fs::File::from(fd).read_to_end(&mut back).unwrap();
         assert_eq!(back, encode(&many).unwrap());
@@ -316,8 +358,9 @@ NAME0000000c/src/empty.hFILE00000000";
     #[test]
     fn absolute_names_come_first_and_the_list_follows() {
         let names = vec![b"/w/config.h".to_vec(), b"/abs/x y.h".to_vec()];
-        let file = std::fs::File::from(to_memfd(&sample(), &names).unwrap());
-        let (start, back) = absolute_names_in(&file).unwrap();
+        let at = |f: &std::fs::File| sections_in(f).map(|s| (s.start, s.absolute_names));
+        let file = std::fs::File::from(to_memfd(&sample(), &names, false).unwrap());
+        let (start, back) = at(&file).unwrap();
         assert_eq!(back, names);
         let mut all = Vec::new();
         (&file).read_to_end(&mut all).unwrap();
@@ -327,14 +370,34 @@ NAME0000000c/src/empty.hFILE00000000";
         );
         assert_eq!(all[start as usize..], encode(&sample()).unwrap()[..]);
 
-        let plain = std::fs::File::from(to_memfd(&sample(), &[]).unwrap());
-        assert_eq!(absolute_names_in(&plain), Some((0, Vec::new())));
+        let plain = std::fs::File::from(to_memfd(&sample(), &[], false).unwrap());
+        assert_eq!(at(&plain), Some((0, Vec::new())));
 
         let mut bad = memory_file(c"bad").unwrap();
         bad.write_all(b"ABSN00000005/x.h").unwrap();
-        assert_eq!(absolute_names_in(&bad), None, "no NUL at the end");
+        assert_eq!(at(&bad), None, "no NUL at the end");
         let mut huge = memory_file(c"huge").unwrap();
         huge.write_all(b"ABSNffffffff").unwrap();
-        assert_eq!(absolute_names_in(&huge), None);
+        assert_eq!(at(&huge), None);
+    }
+
+    /// A unit naming `__DATE__` or `__TIME__` is marked first, before the
+    /// absolute names (sweep O, D6: our client needs to know, for the
+    /// SOURCE_DATE_EPOCH of its own environment).
+    #[test]
+    fn the_clock_mark_comes_first() {
+        let names = vec![b"/w/config.h".to_vec()];
+        let file = std::fs::File::from(to_memfd(&sample(), &names, true).unwrap());
+        let s = sections_in(&file).unwrap();
+        assert!(s.date_or_time);
+        assert_eq!(s.absolute_names, names);
+        let mut all = Vec::new();
+        (&file).read_to_end(&mut all).unwrap();
+        assert!(all.starts_with(b"CLCK00000001ABSN"));
+        assert_eq!(all[s.start as usize..], encode(&sample()).unwrap()[..]);
+        let only = std::fs::File::from(to_memfd(&sample(), &[], true).unwrap());
+        let s = sections_in(&only).unwrap();
+        assert!(s.date_or_time && s.absolute_names.is_empty());
+        assert_eq!(s.start, 12);
     }
 }

@@ -81,6 +81,10 @@ pub struct Closure {
     pub climbing: Vec<PathBuf>,
     /// Directives walked (for the debug log).
     pub steps: usize,
+    /// A file walked names `__DATE__` or `__TIME__`: our client preprocesses
+    /// here when SOURCE_DATE_EPOCH is set in the compile's environment
+    /// (this server's own may lack it).
+    pub date_or_time: bool,
 }
 
 /// Bound on directives walked per translation unit.
@@ -318,11 +322,14 @@ impl Walker<'_> {
                 found.spelled.display()
             )));
         }
-        if parsed.clock.date_or_time && source_date_epoch_set() {
-            return Err(NotCovered(format!(
-                "{} uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set (a server would use its own clock)",
-                found.spelled.display()
-            )));
+        if parsed.clock.date_or_time {
+            if source_date_epoch_set() {
+                return Err(NotCovered(format!(
+                    "{} uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set (a server would use its own clock)",
+                    found.spelled.display()
+                )));
+            }
+            self.out.date_or_time = true;
         }
         if self.trigraphs && parsed.trigraph {
             return Err(NotCovered(format!(

@@ -200,6 +200,8 @@ pub struct Materialized {
     /// Absolute `#include` names rewritten to relative ones in the copies
     /// (our client restores them in the `.d` file).
     pub absolute_names: Vec<Vec<u8>>,
+    /// [`Closure::date_or_time`].
+    pub date_or_time: bool,
 }
 
 /// Writes what `closure` needs into `root` and returns the reply paths:
@@ -333,6 +335,7 @@ pub fn materialize(
         paths: reply,
         entries,
         absolute_names: absolute_names(closure),
+        date_or_time: closure.date_or_time,
     })
 }
 

@@ -225,7 +225,7 @@ impl Server {
         }
         let list = match &m.entries {
             Some(entries) if !m.paths.is_empty() => {
-                match bundle::to_memfd(entries, &m.absolute_names) {
+                match bundle::to_memfd(entries, &m.absolute_names, m.date_or_time) {
                     Ok(fd) => Some(fd),
                     Err(e) => {
                         log::debug!("no file list for {}: {e}", source_name(req));
