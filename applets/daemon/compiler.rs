@@ -107,8 +107,13 @@ impl Config {
         }
         let shape = policy::check(&argv)?;
         // Stock runs the client's classifier on the server too: a job it
-        // would keep local is not a remote compile (facts §1.7).
-        if let Verdict::Local(reason) = classify(&argv)? {
+        // would keep local is not a remote compile (facts §1.7). The server
+        // adds `-MMD -MF` to a pump job itself, so the client's `-MT`/`-MQ`
+        // for its `.d` (DEPENDENCIES_OUTPUT: no `-MD` in the command) are
+        // classified with it (sweep O, D5: every such job was refused).
+        let mut classified = argv.clone();
+        classified.push("-MMD".into());
+        if let Verdict::Local(reason) = classify(&classified)? {
             return Err(Error::new(
                 Kind::BadArguments,
                 format!("job would run locally on a client: {}", reason.why),
@@ -239,6 +244,9 @@ mod tests {
         // Insecure mode skips the whitelist but never the argument policy.
         let i = cfg(true);
         i.check(&argv("/opt/cc -c x.c -o x.o")).unwrap();
+        // A pump job's .d target without -MD: the server adds -MMD itself.
+        i.check(&argv("/opt/cc -c x.c -o x.o -MQ x.o")).unwrap();
+        i.check(&argv("/opt/cc -c x.c -o x.o -MT x.o")).unwrap();
         let e = i
             .check(&argv("/opt/cc -c x.c -o x.o -fplugin=x.so"))
             .unwrap_err();
