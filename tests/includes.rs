@@ -297,7 +297,6 @@ corpus!(
     userline,
     searchdirs_unused,
     bomdigraph,
-    pragmadep,
     unknownbranch,
     guardfallback,
     rawstring,

@@ -877,6 +877,59 @@ fn a_symlinked_directory_keeps_its_name_in_debug_information() {
     }
 }
 
+/// `#pragma GCC dependency "f"` warns when f is newer than the file, a
+/// comparison of times that protocol 3 does not carry: such a unit is
+/// preprocessed here, with the reason, so the warning (and with -Werror the
+/// failure) is the local one (sweep O, D4: the server saw no difference).
+#[test]
+fn pragma_dependency_compares_times_here() {
+    let dir = TestDir::new("pump-pragma-dep");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("gen")).unwrap();
+    std::fs::write(
+        work.join("u.c"),
+        "#pragma GCC dependency \"gen/parse.y\"\nint u(void) { return 1; }\n",
+    )
+    .unwrap();
+    std::fs::write(work.join("gen/parse.y"), "%token X\n").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(work.join("u.c"))
+        .and_then(|f| f.set_modified(old))
+        .unwrap();
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+    cmd.args(["distcc", "gcc", "-Werror", "-c", "u.c", "-o", "pump.o"]);
+    let out = run(&mut cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(err.contains("older than"), "{}", show(&out));
+    assert!(
+        err.contains("#pragma GCC dependency"),
+        "the reason: {}",
+        show(&out)
+    );
+    assert!(!work.join("pump.o").exists());
+    // Not newer: no warning here, none there; the object is the local one.
+    std::fs::File::options()
+        .write(true)
+        .open(work.join("gen/parse.y"))
+        .and_then(|f| f.set_modified(old - std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+    cmd.args(["distcc", "gcc", "-Werror", "-c", "u.c", "-o", "pump.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    compile_locally(
+        &work,
+        "gcc",
+        &["-Werror", "-c", "u.c", "-o", "local.o"],
+        &[],
+    );
+    assert_same_file(&work, "pump.o", "local.o", "u.c");
+}
+
 /// SUNPRO_DEPENDENCIES is written by the preprocessor from its
 /// environment: pump mode steps aside for it (the file is the local one).
 #[test]

@@ -639,8 +639,12 @@ impl Walker<'_> {
         }
     }
 
-    /// `#pragma GCC dependency "NAME"`: the file is sent (the compiler
-    /// fails without it) but not walked (it need not be C at all).
+    /// `#pragma GCC dependency "NAME"`: GCC warns when NAME is newer than
+    /// the file, and protocol 3 carries no times (the server's copies are
+    /// as old as its own writes made them): a unit that names a file found
+    /// here is not covered (sweep O, D4: the warning was lost, and with
+    /// `-Werror` the remote compile succeeded where the local one fails).
+    /// A name found nowhere fails the same on a server.
     fn dependency(&mut self, body: &[u8], ctx: &Ctx) -> Result<(), NotCovered> {
         let Some((name, quote)) = header_name_ref(body) else {
             // Not a file name: the compiler reports that itself.
@@ -655,13 +659,13 @@ impl Walker<'_> {
             )));
         }
         for found in self.find(name, quote, Some(ctx.dir), None).iter() {
-            let Some(real) = self.resolve_found(found) else {
-                continue;
-            };
-            if self.is_system(&real) || self.sent.contains(key(&real)) {
-                continue;
+            if self.resolve_found(found).is_some() {
+                return Err(NotCovered(format!(
+                    "{} has #pragma GCC dependency on {}, which compares file times a server's copies do not keep",
+                    ctx.file.display(),
+                    name.display()
+                )));
             }
-            self.send(&real, None, false);
         }
         Ok(())
     }

@@ -1,3 +1,0 @@
-%token NUM
-%%
-#include "never.h"
