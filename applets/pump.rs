@@ -266,10 +266,19 @@ fn report_discrepancies(dir: &Path) {
 
 fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     // The include server runs in this process: its warnings (one line per
-    // translation unit it cannot cover) go to our stderr.
+    // translation unit it cannot cover) go to our stderr, and more with
+    // INCLUDE_SERVER_ARGS' `-dN`.
+    let words: Vec<OsString> = server_words().into_iter().map(OsString::from).collect();
+    let server_args = normalise(&words);
+    let debug = server_args
+        .iter()
+        .position(|w| w == "--debug-pattern")
+        .and_then(|i| server_args.get(i + 1))
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(1);
     distcc::logging::init(
         "include-server",
-        distcc::logging::LevelFilter::Warn,
+        crate::include_server::level_for(debug),
         distcc::logging::Destination::Stderr,
     );
     let loc = location(argv0)?;
@@ -277,9 +286,8 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     let hosts = determine_hosts(&loc, true)?;
     let dir = make_socket_dir()?;
     let socket = dir.join("socket");
-    let words: Vec<OsString> = server_words().into_iter().map(OsString::from).collect();
     let options = Options {
-        no_force_dirs: normalise(&words).iter().any(|w| w == "--no-force-dirs"),
+        no_force_dirs: server_args.iter().any(|w| w == "--no-force-dirs"),
     };
     signals::install();
     let running = match event_loop::start(&socket, options, Arc::new(AtomicBool::new(false))) {

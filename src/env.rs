@@ -4,8 +4,9 @@
 //! `getenv` wherever it needs them (facts §4.9). We read them once into
 //! [`ClientEnv`] and pass that down, so the client's behaviour is a function
 //! of its arguments and tests can build an environment without touching the
-//! process's own. Invalid values that stock rejects (`DISTCC_IO_TIMEOUT<=0`,
-//! `DISTCC_MAX_DISCREPANCY<=0`) are errors with exit 101.
+//! process's own. Invalid values that stock rejects are errors with exit
+//! 101: `DISTCC_IO_TIMEOUT<=0` at once, `DISTCC_MAX_DISCREPANCY<=0` (read as
+//! C's `atoi`) only when a pump-mode compile needs it, as for stock.
 
 use crate::error::{Error, Kind, Result};
 use std::collections::HashMap;
@@ -48,8 +49,9 @@ pub struct ClientEnv {
     pub skip_local_retry: bool,
     /// `DISTCC_NO_REWRITE_CROSS` is set (any value).
     pub no_rewrite_cross: bool,
-    /// `DISTCC_MAX_DISCREPANCY` (default 1).
-    pub max_discrepancy: u64,
+    /// `DISTCC_MAX_DISCREPANCY` (default 1); Err(value) when it is not a
+    /// positive number ([`ClientEnv::max_discrepancy`]).
+    max_discrepancy: std::result::Result<u64, String>,
     /// `DEPENDENCIES_OUTPUT`.
     pub dependencies_output: Option<OsString>,
     /// `SUNPRO_DEPENDENCIES` is set (and `DEPENDENCIES_OUTPUT`, which the
@@ -70,6 +72,17 @@ pub struct ClientEnv {
 }
 
 impl ClientEnv {
+    /// `DISTCC_MAX_DISCREPANCY`, or stock's error (exit 101) when it is not
+    /// a positive number; asked only by pump-mode compiles.
+    pub fn max_discrepancy(&self) -> Result<u64> {
+        self.max_discrepancy.clone().map_err(|v| {
+            Error::new(
+                Kind::BadArguments,
+                format!("Bad DISTCC_MAX_DISCREPANCY value: \"{v}\". Needs to be 1 or greater."),
+            )
+        })
+    }
+
     /// Reads the process environment.
     pub fn from_process() -> Result<ClientEnv> {
         ClientEnv::from_vars(std::env::vars_os())
@@ -109,17 +122,23 @@ impl ClientEnv {
                 }
             },
         };
-        let max_discrepancy = match text("DISTCC_MAX_DISCREPANCY") {
-            None => 1,
-            Some(v) => match v.parse::<i64>() {
-                Ok(n) if n > 0 => n as u64,
-                _ => {
-                    return Err(Error::new(
-                        Kind::BadArguments,
-                        format!("bad DISTCC_MAX_DISCREPANCY value: {v:?}"),
-                    ));
+        let max_discrepancy = match get("DISTCC_MAX_DISCREPANCY") {
+            None => Ok(1),
+            Some(v) => {
+                let v = v.to_string_lossy();
+                // atoi: leading blanks, a sign, digits; anything else is 0.
+                let t = v.trim_start();
+                let (sign, digits) = match t.as_bytes().first() {
+                    Some(b'-') => (-1, &t[1..]),
+                    Some(b'+') => (1, &t[1..]),
+                    _ => (1, t),
+                };
+                let end = digits.bytes().take_while(u8::is_ascii_digit).count();
+                match digits[..end].parse::<i64>().map(|n| n * sign) {
+                    Ok(n) if n > 0 => Ok(n as u64),
+                    _ => Err(v.into_owned()),
                 }
-            },
+            }
         };
         let number = |k: &str, default: u64| {
             text(k)
@@ -279,9 +298,14 @@ mod tests {
             let e = env(&[("DISTCC_IO_TIMEOUT", v)]).unwrap_err();
             assert_eq!(e.kind(), Kind::BadArguments);
         }
-        assert_eq!(
-            env(&[("DISTCC_MAX_DISCREPANCY", "0")]).unwrap_err().kind(),
-            Kind::BadArguments
-        );
+        // A bad DISTCC_MAX_DISCREPANCY fails only a pump compile, as for
+        // stock (sweep O, D2: every run failed, plain ones too).
+        for v in ["0", "-1", "abc"] {
+            let e = env(&[("DISTCC_MAX_DISCREPANCY", v)]).unwrap();
+            assert_eq!(e.max_discrepancy().unwrap_err().kind(), Kind::BadArguments);
+        }
+        let e = env(&[("DISTCC_MAX_DISCREPANCY", "3x")]).unwrap();
+        assert_eq!(e.max_discrepancy().unwrap(), 3);
+        assert_eq!(env(&[]).unwrap().max_discrepancy().unwrap(), 1);
     }
 }

@@ -412,6 +412,12 @@ impl<'a> Build<'a> {
         let mut version = host.protocol();
         let mut files = None;
         if version == Version::PUMP
+            && let Err(e) = env.max_discrepancy()
+        {
+            // Stock exits here, and only here: plain compiles never ask.
+            return Ok(Outcome::Fatal(e));
+        }
+        if version == Version::PUMP
             && let Some(why) = pump::downgrade_reason(env, job.preprocessed)
                 .or_else(|| {
                     // Preprocessor options go to the server in pump mode only.

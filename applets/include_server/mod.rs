@@ -65,14 +65,24 @@ const IGNORED: &[(&str, bool)] = &[
     ("--simple_algorithm", false),
 ];
 
+/// Options of [`Opts`] that take a value, in argh's spelling.
+const VALUED: &[&str] = &[
+    "--port",
+    "--pid-file",
+    "--debug-pattern",
+    "--stat-reset-triggers",
+];
+
 /// Rewrites `--opt=value` and `-dN` into separate words, stock's underscore
 /// spellings (`--pid_file`) into argh's dashes, and drops the stock options
-/// this server ignores, so argh sees only what it knows.
+/// this server ignores, so argh sees only what it knows. An option given
+/// twice counts once, the last one winning, as for stock's getopt (pump
+/// passes `-d1` before INCLUDE_SERVER_ARGS, where a user's `-d7` goes).
 pub fn normalise(args: &[OsString]) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut options: Vec<(String, Option<String>)> = Vec::new();
     let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(a) = it.next() {
-        let (name, value) = match a.split_once('=') {
+        let (name, mut value) = match a.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ if a.starts_with("-d") && a.len() > 2 => ("-d".to_string(), Some(a[2..].to_string())),
             _ => (a.clone(), None),
@@ -83,11 +93,20 @@ pub fn normalise(args: &[OsString]) -> Vec<String> {
             }
             continue;
         }
-        out.push(if name.starts_with("--") {
-            name.replace('_', "-")
-        } else {
-            name
-        });
+        let name = match name.as_str() {
+            "-d" => "--debug-pattern".to_string(),
+            n if n.starts_with("--") => n.replace('_', "-"),
+            _ => name,
+        };
+        if value.is_none() && VALUED.contains(&name.as_str()) {
+            value = it.next();
+        }
+        options.retain(|(n, _)| *n != name);
+        options.push((name, value));
+    }
+    let mut out = Vec::new();
+    for (name, value) in options {
+        out.push(name);
         out.extend(value);
     }
     out
@@ -169,12 +188,43 @@ mod tests {
             vec![
                 "--port",
                 "/s",
-                "-d",
+                "--debug-pattern",
                 "1",
                 "--pid-file",
                 "p",
                 "--no-force-dirs"
             ]
+        );
+    }
+
+    /// The last of a repeated option wins, as for stock's getopt (sweep O,
+    /// D1: pump's `-d1` and the user's `-d7` in INCLUDE_SERVER_ARGS made
+    /// the server refuse to start).
+    #[test]
+    fn the_last_of_a_repeated_option_wins() {
+        let words = |a: &[&str]| normalise(&a.iter().map(OsString::from).collect::<Vec<_>>());
+        for user in [
+            &["-d7"][..],
+            &["-d", "7"],
+            &["--debug_pattern=7"],
+            &["--debug-pattern", "7"],
+        ] {
+            let mut args = vec!["--port", "/s", "-d1"];
+            args.extend(user);
+            assert_eq!(
+                words(&args),
+                vec!["--port", "/s", "--debug-pattern", "7"],
+                "{user:?}"
+            );
+            let refs: Vec<String> = words(&args);
+            let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+            let opts = Opts::from_args(&["include-server"], &refs)
+                .unwrap_or_else(|e| panic!("{}", e.output));
+            assert_eq!(opts.debug_pattern, 7);
+        }
+        assert_eq!(
+            words(&["--no_force_dirs", "--no-force-dirs"]),
+            vec!["--no-force-dirs"]
         );
     }
 }
