@@ -292,6 +292,10 @@ pub fn parse(args: &[OsString]) -> Result<Request> {
         }
         None => default_jobs(),
     };
+    // As stock, --no-fork (and --wizard, which implies it) serves one job
+    // at a time, in the order they come: for debugging a compile, or for a
+    // small machine.
+    let jobs = if raw.no_fork || raw.wizard { 1 } else { jobs };
     let mut log_level = LevelFilter::Info;
     let mut bad_log_level = None;
     if let Some(word) = &raw.log_level {
@@ -343,7 +347,6 @@ pub fn parse(args: &[OsString]) -> Result<Request> {
             .as_deref()
             .map_or(Ok(3633), |p| port("--stats-port", p))?,
         ignored: [
-            ("--no-fork", raw.no_fork),
             ("--no-fifo", raw.no_fifo),
             ("--zeroconf", raw.zeroconf),
         ]
@@ -397,6 +400,10 @@ mod tests {
         );
         assert_eq!((o.jobs, o.port, o.detach), (8, 2, false));
         assert_eq!(o.allow, vec!["10.0.0.1", "10.0.0.2"]);
+        // --no-fork and --wizard serve one job at a time, as stock's
+        // (sweep M, D6: they had no effect).
+        assert_eq!(serve("--no-fork -j 8").jobs, 1);
+        assert_eq!(serve("--wizard").jobs, 1);
     }
 
     #[test]

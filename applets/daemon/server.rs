@@ -188,7 +188,7 @@ impl Server {
                 }
             };
             if !self.acl.allows(peer.ip()) {
-                log::warn!("connection from {peer} refused by the access list");
+                log::error!("connection from {peer} denied by the access list");
                 continue;
             }
             self.stats.tcp_accept += 1;
