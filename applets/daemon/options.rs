@@ -346,14 +346,11 @@ pub fn parse(args: &[OsString]) -> Result<Request> {
             .stats_port
             .as_deref()
             .map_or(Ok(3633), |p| port("--stats-port", p))?,
-        ignored: [
-            ("--no-fifo", raw.no_fifo),
-            ("--zeroconf", raw.zeroconf),
-        ]
-        .iter()
-        .filter(|(_, on)| *on)
-        .map(|(name, _)| *name)
-        .collect(),
+        ignored: [("--no-fifo", raw.no_fifo), ("--zeroconf", raw.zeroconf)]
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| *name)
+            .collect(),
     })))
 }
 
