@@ -707,6 +707,58 @@ fn plain_request(version: Version, argv: &[&str], source: &[u8]) -> Request {
     }
 }
 
+/// `--inetd` on a unix socket (a service manager's `Accept=yes` unit): a
+/// client there has no address to check, so with `--allow` given it is
+/// refused (exit 113), as by stock; without `--allow` it is served (sweep
+/// M: any local user who could reach the socket got past the list).
+#[test]
+fn inetd_on_a_unix_socket_honours_allow() {
+    let dir = TestDir::new("inetd-unix");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 42; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    for (allow, code) in [(Some("127.0.0.1"), 113), (None, 0)] {
+        let (ours_end, daemon_end) = std::os::unix::net::UnixStream::pair().unwrap();
+        let daemon_out = daemon_end.try_clone().unwrap();
+        let mut cmd = ours("distccd");
+        cmd.args(["--inetd", "--log-file"]).arg(dir.join("d.log"));
+        if let Some(a) = allow {
+            cmd.args(["--allow", a]);
+        }
+        let mut child = cmd
+            .env("TMPDIR", &dir.path)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(daemon_end)))
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(daemon_out)))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The command holds the daemon's ends until it goes: the client
+        // would never see the end of the reply.
+        drop(cmd);
+        let mut client = ours_end;
+        client
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        // No half-close: on a socket that is a client gone (as stock's).
+        let _ = client.write_all(&bytes);
+        let mut reply = Vec::new();
+        let _ = client.read_to_end(&mut reply);
+        let status = child.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "--allow {allow:?}: {} reply bytes",
+            reply.len()
+        );
+        assert_eq!(reply.starts_with(b"DONE"), code == 0, "--allow {allow:?}");
+    }
+}
+
 #[test]
 fn inetd_through_a_pipe() {
     let dir = TestDir::new("inetd");

@@ -3,7 +3,8 @@
 //!
 //! Blocking I/O on fd 0 and 1, the same decoder, checks and job runner as
 //! the daemon. When stdin is an IP socket the access list applies; through
-//! a pipe there is no peer address and it is skipped, as in stock. While
+//! a pipe there is no peer address and it is skipped, as in stock; a socket
+//! of another family (unix) is refused when `--allow` is given, as in stock. While
 //! compiling, a socket is watched for a hang-up and pipes for the reader of
 //! stdout going away (a client that only closes its write side of a pipe
 //! after the request still gets its reply). The job is summed up in stock's
@@ -146,7 +147,17 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
             ));
         }
         Some(addr) => log::debug!("inetd client {addr}"),
-        None => log::debug!("stdin is not an IP socket: no access check"),
+        // A socket of another family (a unix socket a service manager
+        // accepted on) has no address to check: with --allow given it is
+        // refused, as stock refuses it, rather than let any local user who
+        // can reach the socket past the list.
+        None if stdin_is_socket() && !acl.is_empty() => {
+            return Err(Error::new(
+                Kind::AccessDenied,
+                "client on a socket that is not TCP: it cannot be checked against --allow",
+            ));
+        }
+        None => log::debug!("stdin is not a socket: no access check (ssh, a pipe)"),
     }
     let started = std::time::Instant::now();
     let (request, checked) = match read_request(&cfg) {
