@@ -134,7 +134,10 @@ fn make_socket_dir() -> Result<PathBuf> {
             (nanos ^ std::process::id().rotate_left(12) ^ n) & 0xff_ffff
         );
         let dir = tmp.join(format!("distcc-pump.{word}"));
-        match std::fs::create_dir(&dir) {
+        // Private, as stock's mktemp -d: only this user may reach the
+        // include server's socket.
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => return Ok(dir),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => {

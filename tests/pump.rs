@@ -224,6 +224,28 @@ fn startup_shutdown_round_trip() {
     let pid: i32 = value("INCLUDE_SERVER_PID").parse().unwrap();
     let server_dir = std::path::PathBuf::from(value("INCLUDE_SERVER_DIR"));
     assert!(std::path::Path::new(&value("INCLUDE_SERVER_PORT")).exists());
+    // Private, as stock's (sweep O, D8): only this user reaches the socket,
+    // and the server's copies of the sources (its client roots).
+    use std::os::unix::fs::MetadataExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&server_dir), 0o700, "{}", server_dir.display());
+    let roots: Vec<_> = ["/dev/shm", "/tmp"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy()
+                    .contains(&format!(".include_server-{pid}-"))
+            })
+        })
+        .collect();
+    assert!(!roots.is_empty(), "no client root of {pid}");
+    for r in roots {
+        assert_eq!(mode(&r), 0o700, "{}", r.display());
+    }
 
     // eval the exports in a shell, ask the server through the stock client,
     // then shut down with the same variables.

@@ -82,7 +82,10 @@ impl ClientRoot {
                 "tmp{}.include_server-{pid}-{generation}",
                 random_word()
             ));
-            match std::fs::create_dir(&top) {
+            // Private, as stock's mkdtemp makes it: the copies are of the
+            // user's sources, which other users may not be able to read.
+            use std::os::unix::fs::DirBuilderExt;
+            match std::fs::DirBuilder::new().mode(0o700).create(&top) {
                 Ok(()) => {
                     let mut path = top.clone();
                     while path.components().count() < 4 {
