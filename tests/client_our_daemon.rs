@@ -754,6 +754,41 @@ fn clang_implicit_precompiled_header_compiles_here() {
     assert_eq!(compiles_ok(&d), 0, "{}", d.log());
 }
 
+/// GCC uses a `.gch` beside an `-include X` even when X was edited after
+/// it (it checks the command, not the text): a compile with such a stale
+/// `.gch` stays here and gives the local object (sweep O, D7: the server
+/// compiled the new text).
+#[test]
+fn gcc_stale_precompiled_header_compiles_here() {
+    let d = ours_d();
+    for opts in [",lzo", ",cpp,lzo"] {
+        let dir = TestDir::new("odstalepch");
+        dir.write("q.h", "#define PRE 7\n");
+        dir.write("q.c", "int f(void) { return PRE; }\n");
+        let gch = ["gcc", "-x", "c-header", "q.h", "-o", "q.h.gch"];
+        assert!(local(&dir, &gch).status.success());
+        // Edited after the .gch, which is not remade.
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        dir.write("q.h", "#define PRE 8\n");
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join("q.h"))
+            .and_then(|f| f.set_modified(later))
+            .unwrap();
+        let (_is, socket) = include_server(&dir);
+        let before = compiles_ok(&d);
+        let args = ["gcc", "-include", "q.h", "-c", "q.c", "-o", "q.o"];
+        let out = run(client(&dir, &d.host(opts))
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .args(args));
+        assert_quiet_ok(&out);
+        let here = ["gcc", "-include", "q.h", "-c", "q.c", "-o", "l.o"];
+        assert!(local(&dir, &here).status.success());
+        assert_eq!(read(&dir.join("q.o")), read(&dir.join("l.o")), "{opts}");
+        assert_eq!(compiles_ok(&d), before, "{opts}: compiled remotely");
+    }
+}
+
 /// Clang's coverage mapping in pump mode names the client's directory and
 /// paths, as a local compile does (not the server's root): with a relative
 /// and an absolute source, and under the client's own prefix map.

@@ -691,16 +691,16 @@ fn output_dir_missing(job: &Job) -> Option<String> {
     ))
 }
 
-/// A reason to compile here when Clang would use a precompiled header of
-/// its own accord: for `-include X` it reads `X.pch` (or `X.gch`) when
-/// one lies beside X, even one built with other macros, where a server
-/// (or the local preprocessor of plain mode) reads X's text. GCC checks a
-/// `.gch` against the command and gives the text's object, so its
-/// commands are still distributed.
+/// A reason to compile here when the compiler would use a precompiled
+/// header of its own accord, where a server (or the local preprocessor of
+/// plain mode) reads X's text: for `-include X` Clang reads `X.pch` (or
+/// `X.gch`) when one lies beside X, even one built with other macros. GCC
+/// checks a `.gch` against the command but not against X's text: a `.gch`
+/// older than X (X edited, the `.gch` not rebuilt) gives the old header's
+/// object here (sweep O, D7). A current one gives the text's object, so
+/// those commands are still distributed.
 fn implicit_pch(job: &Job) -> Option<String> {
-    if !args::cross::named_clang(&job.argv[0]) {
-        return None;
-    }
+    let clang = args::cross::named_clang(&job.argv[0]);
     let mut i = 1;
     while i < job.argv.len() {
         let a = job.argv[i].as_encoded_bytes();
@@ -718,15 +718,43 @@ fn implicit_pch(job: &Job) -> Option<String> {
             pch.extend_from_slice(ext);
             // SAFETY: bytes of an OsStr plus an ASCII suffix.
             let pch = unsafe { OsString::from_encoded_bytes_unchecked(pch) };
-            if Path::new(&pch).exists() {
+            let pch = Path::new(&pch);
+            if clang && pch.exists() {
                 return Some(format!(
                     "the precompiled header {} that Clang uses for -include is read on this machine",
-                    Path::new(&pch).display()
+                    pch.display()
+                ));
+            }
+            // SAFETY: as above, without the suffix.
+            let text = Path::new(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(header) });
+            if !clang && ext == b".gch" && older_than(pch, text) {
+                return Some(format!(
+                    "the precompiled header {} is older than {}, and GCC here would use it",
+                    pch.display(),
+                    text.display()
                 ));
             }
         }
     }
     None
+}
+
+/// Whether `pch` (a file, or a directory of them) is older than `text`.
+fn older_than(pch: &Path, text: &Path) -> bool {
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(edited) = mtime(text) else {
+        return false;
+    };
+    match std::fs::metadata(pch) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(pch)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .take(1000)
+            .any(|e| mtime(&e.path()).is_some_and(|t| t < edited)),
+        Ok(m) => m.modified().is_ok_and(|t| t < edited),
+        Err(_) => false,
+    }
 }
 
 /// Why a unit with debug information is not compiled in pump mode when the
