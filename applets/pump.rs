@@ -317,10 +317,16 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
             signals::forward_to(0);
             st.map_err(|e| Error::io("wait for command", e))
         }
-        Err(e) => Err(Error::io(
-            format!("run {}", Path::new(&args[0]).display()),
-            e,
-        )),
+        Err(e) => {
+            // As a shell says it: 127 not found, 126 not runnable.
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            eprintln!("pump: {}: {e}", Path::new(&args[0]).display());
+            Ok(std::process::ExitStatus::from_raw(code << 8))
+        }
     };
     report_discrepancies(&dir);
     println!("__________Shutting down distcc-pump include server");
@@ -427,14 +433,26 @@ fn shutdown() -> Result<ExitCode> {
     if let Some(d) = &dir {
         report_discrepancies(d);
     }
+    let mut stuck = None;
     if let Some(pid) = pid
         && signals::alive(pid)
     {
+        // Only an include server of ours is signalled: a stale or mistyped
+        // INCLUDE_SERVER_PID may name any process (stock kills it anyway).
+        if !runs_this_program(pid) {
+            eprintln!(
+                "__________Warning: INCLUDE_SERVER_PID={pid} is not a distcc-pump include server; not stopped"
+            );
+            return Ok(ExitCode::FAILURE);
+        }
         println!("__________Shutting down distcc-pump include server");
         signals::terminate(pid);
         let deadline = Instant::now() + Duration::from_secs(20);
         while signals::alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
+        }
+        if signals::alive(pid) {
+            stuck = Some(pid);
         }
     }
     if let Some(d) = &dir {
@@ -448,5 +466,27 @@ fn shutdown() -> Result<ExitCode> {
         }
         remove_session_dir(d);
     }
+    if let Some(pid) = stuck {
+        eprintln!("__________Warning: the include server (pid {pid}) did not stop within 20 s");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether process `pid` is an include server: it runs this very program
+/// (what `pump --startup` leaves), or one whose command names the include
+/// server (this program replaced by an upgrade, or stock's).
+fn runs_this_program(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &str| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    let named = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        c.split(|&b| b == 0)
+            .any(|w| w.ends_with(b"include-server") || w.ends_with(b"include_server.py"))
+    });
+    match (id(&format!("/proc/{pid}/exe")), id("/proc/self/exe")) {
+        (Some(theirs), Some(ours)) => theirs == ours || named,
+        // No /proc to ask: as stock, trust the variable.
+        (None, None) => true,
+        _ => named,
+    }
 }

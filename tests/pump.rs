@@ -1298,6 +1298,36 @@ fn once_copies_through_an_absolute_directory_are_read_once() {
     assert_same_file(&work, "pump.o", "local.o", "m.c");
 }
 
+/// `pump --shutdown` signals only an include server: a stale or mistyped
+/// INCLUDE_SERVER_PID naming another process leaves it alone and says so
+/// (stock sends it SIGTERM); a command pump cannot run gives the shell's
+/// 127 (sweep O, doubtful points 3 and 4).
+#[test]
+fn shutdown_spares_other_processes_and_missing_commands_are_127() {
+    let dir = TestDir::new("pump-foreign-pid");
+    let mut other = Guard::spawn(
+        {
+            let mut c = Command::new("sleep");
+            c.arg("30");
+            c
+        },
+        "sleep",
+    );
+    let out = run(pump(&dir, None)
+        .arg("--shutdown")
+        .env("INCLUDE_SERVER_PID", other.pid().to_string())
+        .env("INCLUDE_SERVER_DIR", dir.join("nosuchdir")));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a distcc-pump include server"),
+        "{}",
+        show(&out)
+    );
+    assert!(other.alive(), "pump --shutdown killed an unrelated process");
+    let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo")).arg("/nonexistent/command"));
+    assert_eq!(out.status.code(), Some(127), "{}", show(&out));
+}
+
 /// `pump --shutdown` removes the session's own files and then its
 /// directory only when that leaves it empty: an `INCLUDE_SERVER_DIR` that
 /// names some other directory (a stale or mistyped value) keeps everything
