@@ -263,7 +263,11 @@ fn execute_in(
             // with stock and is retried locally: `-undef` would fix that but
             // break the `#pragma pack`/`unroll` arguments `clang -E` leaves
             // unexpanded.)
-            let clang = from_stdin && compiler_traits(cfg, task)?.clang;
+            let clang = from_stdin
+                && match super::traits::clang_by_name(&task.checked.argv[0], cfg.path.as_deref()) {
+                    Some(known) => known,
+                    None => compiler_traits(cfg, task)?.clang,
+                };
             if clang {
                 let name = super::traits::main_file_name(stdin.as_deref(), source);
                 cmd.argv.extend([

@@ -83,6 +83,34 @@ impl Known {
     }
 }
 
+/// Whether `compiler` is Clang, told by the name of the file it runs
+/// (found in `path`, else `PATH`, symlinks resolved: `cc` is the
+/// alternatives' `gcc` or `clang`), when the name says: a plain-mode job
+/// needs only that, and an `--inetd` job (a process per job, ssh) would
+/// otherwise run the probe every time. None: the probe must tell.
+pub fn clang_by_name(compiler: &OsStr, path: Option<&OsStr>) -> Option<bool> {
+    let program = std::path::Path::new(compiler);
+    let found = if compiler.as_bytes().contains(&b'/') {
+        program.to_path_buf()
+    } else {
+        let search = path
+            .map(OsStr::to_os_string)
+            .or_else(|| std::env::var_os("PATH"))?;
+        std::env::split_paths(&search)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())?
+    };
+    let real = std::fs::canonicalize(found).ok()?;
+    let name = real.file_name()?.to_string_lossy().to_ascii_lowercase();
+    if name.contains("clang") {
+        Some(true)
+    } else if name.contains("gcc") || name.contains("g++") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// How long a compiler may take to answer (a compiler that does not is
 /// taken to have no trait).
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
@@ -214,6 +242,17 @@ mod tests {
             assert_eq!(main_file_name(Some(odd), input), "src/a.c");
         }
         assert_eq!(main_file_name(None, input), "src/a.c");
+    }
+
+    #[test]
+    fn compilers_known_by_name() {
+        assert_eq!(clang_by_name(OsStr::new("gcc"), None), Some(false));
+        assert_eq!(clang_by_name(OsStr::new("/usr/bin/g++"), None), Some(false));
+        if std::path::Path::new("/usr/bin/clang").exists() {
+            assert_eq!(clang_by_name(OsStr::new("clang"), None), Some(true));
+        }
+        assert_eq!(clang_by_name(OsStr::new("sh"), None), None);
+        assert_eq!(clang_by_name(OsStr::new("no-such-compiler"), None), None);
     }
 
     #[test]
