@@ -5,9 +5,9 @@
 //! the daemon. When stdin is an IP socket the access list applies; through
 //! a pipe there is no peer address and it is skipped, as in stock; a socket
 //! of another family (unix) is refused when `--allow` is given, as in stock. While
-//! compiling, a socket is watched for a hang-up and pipes for the reader of
-//! stdout going away (a client that only closes its write side of a pipe
-//! after the request still gets its reply). The job is summed up in stock's
+//! compiling, a socket is watched for a hang-up, and pipes for the end of
+//! stdin or the reader of stdout going away (as stock, which takes the end
+//! of stdin for a client gone: no client half-closes). The job is summed up in stock's
 //! line, as in daemon mode (summary.rs).
 
 use super::compiler::{Checked, Config};
@@ -56,9 +56,10 @@ pub fn stdin_is_socket() -> bool {
 
 /// A client that goes away while its job runs gets its compiler killed,
 /// as in daemon mode. On a socket (real inetd) that is a hang-up of fd 0.
-/// Through pipes (ssh) EOF on stdin alone is not taken as one (a client may
-/// close its side once the request is sent), but the reader of stdout
-/// going away is: nobody is left to take the reply.
+/// Through pipes (ssh) it is the end of stdin, as for stock (no client
+/// half-closes: when the client or its ssh dies, sshd closes the pipe and
+/// nothing else tells), or the reader of stdout going away: nobody is left
+/// to take the reply.
 fn watch_for_hangup(
     control: Arc<JobControl>,
     done: Arc<std::sync::atomic::AtomicBool>,
@@ -66,27 +67,50 @@ fn watch_for_hangup(
 ) {
     use std::sync::atomic::Ordering;
     std::thread::spawn(move || {
+        let mut scratch = [0u8; 4096];
         while !done.load(Ordering::Acquire) {
-            let mut pfd = if socket {
-                libc::pollfd {
-                    fd: 0,
-                    events: libc::POLLRDHUP,
-                    revents: 0,
-                }
+            let mut pfds = if socket {
+                [
+                    libc::pollfd {
+                        fd: 0,
+                        events: libc::POLLRDHUP,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: -1,
+                        events: 0,
+                        revents: 0,
+                    },
+                ]
             } else {
-                // POLLERR is reported for a pipe whose reader is gone.
-                libc::pollfd {
-                    fd: 1,
-                    events: 0,
-                    revents: 0,
-                }
+                [
+                    // POLLERR is reported for a pipe whose reader is gone.
+                    libc::pollfd {
+                        fd: 1,
+                        events: 0,
+                        revents: 0,
+                    },
+                    // POLLHUP once the writer is gone; POLLIN for bytes
+                    // after the request (read and dropped, or EOF).
+                    libc::pollfd {
+                        fd: 0,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ]
             };
-            // SAFETY: poll on one valid pollfd for at most a second.
-            let n = unsafe { libc::poll(&mut pfd, 1, 1000) };
+            // SAFETY: poll on valid pollfds (fd -1 is ignored) for at most a second.
+            let n = unsafe { libc::poll(pfds.as_mut_ptr(), 2, 1000) };
             let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR;
+            let mut hung_up = n > 0 && pfds.iter().any(|p| p.revents & gone != 0);
+            if n > 0 && !socket && !hung_up && pfds[1].revents & libc::POLLIN != 0 {
+                // SAFETY: read into our own buffer from stdin.
+                let got = unsafe { libc::read(0, scratch.as_mut_ptr().cast(), scratch.len()) };
+                hung_up = got == 0;
+            }
             // A job that ended meanwhile was answered: its client may
             // hang up as it likes.
-            if n > 0 && pfd.revents & gone != 0 && !done.load(Ordering::Acquire) {
+            if hung_up && !done.load(Ordering::Acquire) {
                 log::warn!("client hung up, killing its compiler");
                 control.stop(Stop::ClientGone, libc::SIGTERM);
                 return;
@@ -95,7 +119,7 @@ fn watch_for_hangup(
             // than spin on poll's instant answers.
             let interrupted =
                 n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted;
-            if (n < 0 && !interrupted) || pfd.revents & libc::POLLNVAL != 0 {
+            if (n < 0 && !interrupted) || pfds.iter().any(|p| p.revents & libc::POLLNVAL != 0) {
                 return;
             }
         }
