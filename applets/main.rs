@@ -30,7 +30,9 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             log::error!("{err}");
-            if !log::log_enabled!(log::Level::Error) || logs_elsewhere() {
+            // (Never into a connection: under inetd stderr is the client's.)
+            let connection = applet == Applet::Daemon && daemon::stderr_is_socket();
+            if (!log::log_enabled!(log::Level::Error) || logs_elsewhere()) && !connection {
                 eprintln!("{program}: ERROR: {err}");
             }
             ExitCode::from(err.exit_code())

@@ -508,6 +508,7 @@ fn planted_pid_and_log_links_are_not_followed() {
         let port = free_port();
         run(ours("distccd")
             .args(["--daemon", "--no-detach", "--listen", "127.0.0.1"])
+            .args(["--lifetime", "2"])
             .args(["--allow", "127.0.0.1", "--port", &port.to_string()])
             .arg("--log-file")
             .arg(log)
@@ -520,7 +521,21 @@ fn planted_pid_and_log_links_are_not_followed() {
         std::os::unix::fs::symlink(&victim, dir.join(link)).unwrap();
         std::os::unix::fs::lchown(dir.join(link), Some(65534), Some(65534)).unwrap();
         let out = start(&dir.join(pid), &dir.join(log));
-        assert!(!out.status.success(), "{link}: {}", show(&out));
+        // A refused pid file stops the start; a refused log file is said,
+        // and the daemon serves, logging to syslog (as stock).
+        if link == pid {
+            assert!(!out.status.success(), "{link}: {}", show(&out));
+        }
+        let said = if link == pid {
+            "pid file"
+        } else {
+            "failed to open"
+        };
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(said),
+            "{link}: {}",
+            show(&out)
+        );
         let meta = std::fs::metadata(&victim).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (0, 0), "{link}: victim chowned");
         assert_eq!(
@@ -725,6 +740,8 @@ fn inetd_on_a_unix_socket_honours_allow() {
     for (allow, code) in [(Some("127.0.0.1"), 113), (None, 0)] {
         let (ours_end, daemon_end) = std::os::unix::net::UnixStream::pair().unwrap();
         let daemon_out = daemon_end.try_clone().unwrap();
+        // As a classic inetd gives it: the connection on 0, 1 and 2.
+        let daemon_err = daemon_end.try_clone().unwrap();
         let mut cmd = ours("distccd");
         cmd.args(["--inetd", "--log-file"]).arg(dir.join("d.log"));
         if let Some(a) = allow {
@@ -734,7 +751,7 @@ fn inetd_on_a_unix_socket_honours_allow() {
             .env("TMPDIR", &dir.path)
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(daemon_end)))
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(daemon_out)))
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(std::os::fd::OwnedFd::from(daemon_err)))
             .spawn()
             .unwrap();
         // The command holds the daemon's ends until it goes: the client
@@ -756,7 +773,55 @@ fn inetd_on_a_unix_socket_honours_allow() {
             reply.len()
         );
         assert_eq!(reply.starts_with(b"DONE"), code == 0, "--allow {allow:?}");
+        // Nothing but the reply goes into the connection (sweep P, D2: the
+        // refusal was written there, a protocol derailment for the client).
+        if code != 0 {
+            assert!(reply.is_empty(), "{:?}", String::from_utf8_lossy(&reply));
+        }
     }
+}
+
+/// A `--log-file` that cannot be opened is said, and the daemon serves,
+/// logging to syslog, as stock's (sweep P, D3: an ssh host whose wrapper
+/// named such a file served nothing).
+#[test]
+fn an_unopenable_log_file_does_not_stop_the_job() {
+    let dir = TestDir::new("inetd-badlog");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 42; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    let mut child = ours("distccd")
+        .args(["--inetd", "--log-file"])
+        .arg(dir.join("no/such/dir/d.log"))
+        .env("TMPDIR", &dir.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&bytes).unwrap();
+    let mut reply = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut reply)
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(reply.starts_with(b"DONE"), "{} reply bytes", reply.len());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to open"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]

@@ -115,14 +115,29 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
 
 fn open_log(o: &Options) -> Result<()> {
     let elsewhere = || crate::LOGS_ELSEWHERE.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Under a classic inetd, stderr is the client's connection: nothing may
+    // be written there (stock logs to syslog then).
+    let stderr_usable = !stderr_is_socket();
     match &o.log_file {
-        Some(path) => {
-            let f = logging::open_log_file(path)
-                .map_err(|e| Error::io(format!("failed to open {}", path.display()), e))?;
-            elsewhere();
-            logging::init("distccd", o.log_level, Destination::File(f));
+        Some(path) => match logging::open_log_file(path) {
+            Ok(f) => {
+                elsewhere();
+                logging::init("distccd", o.log_level, Destination::File(f));
+            }
+            Err(e) => {
+                // As stock: said, and the daemon serves, logging to syslog
+                // (an ssh host's wrapper with a bad --log-file lost every job).
+                if stderr_usable {
+                    eprintln!("distccd: ERROR: failed to open {}: {e}", path.display());
+                }
+                elsewhere();
+                syslog::init(o.log_level);
+                log::error!("failed to open {}: {e}; logging to syslog", path.display());
+            }
+        },
+        None if o.log_stderr && stderr_usable => {
+            logging::init("distccd", o.log_level, Destination::Stderr)
         }
-        None if o.log_stderr => logging::init("distccd", o.log_level, Destination::Stderr),
         None => {
             elsewhere();
             syslog::init(o.log_level);
@@ -135,6 +150,15 @@ fn open_log(o: &Options) -> Result<()> {
         log::warn!("invalid --log-level {word:?}, using notice");
     }
     Ok(())
+}
+
+/// Whether fd 2 is a socket (inetd gives the connection as 0, 1 and 2).
+pub fn stderr_is_socket() -> bool {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(2, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK
+    }
 }
 
 fn config(o: &Options, tmpdir: PathBuf) -> Result<Config> {
