@@ -722,6 +722,31 @@ fn plain_request(version: Version, argv: &[&str], source: &[u8]) -> Request {
     }
 }
 
+/// A small protocol-2 request (`gcc -c x.c -o x.o`).
+fn small_lzo_request() -> Vec<u8> {
+    let req = plain_request(
+        Version::LZO,
+        &["gcc", "-c", "x.c", "-o", "x.o"],
+        b"int f(void) { return 42; }\n",
+    );
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    bytes
+}
+
+/// Our `distccd --inetd` on pipes, logging to `log`, TMPDIR in `dir`.
+fn inetd_on_pipes(dir: &TestDir, log: &Path) -> std::process::Child {
+    ours("distccd")
+        .args(["--inetd", "--log-file"])
+        .arg(log)
+        .env("TMPDIR", &dir.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// `--inetd` on a unix socket (a service manager's `Accept=yes` unit): a
 /// client there has no address to check, so with `--allow` given it is
 /// refused (exit 113), as by stock; without `--allow` it is served (sweep
@@ -730,13 +755,7 @@ fn plain_request(version: Version, argv: &[&str], source: &[u8]) -> Request {
 fn inetd_on_a_unix_socket_honours_allow() {
     let dir = TestDir::new("inetd-unix");
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let req = plain_request(
-        Version::LZO,
-        &["gcc", "-c", "x.c", "-o", "x.o"],
-        b"int f(void) { return 42; }\n",
-    );
-    let mut bytes = Vec::new();
-    protocol::encode_request(&mut bytes, &req).unwrap();
+    let bytes = small_lzo_request();
     for (allow, code) in [(Some("127.0.0.1"), 113), (None, 0)] {
         let (ours_end, daemon_end) = std::os::unix::net::UnixStream::pair().unwrap();
         let daemon_out = daemon_end.try_clone().unwrap();
@@ -788,22 +807,8 @@ fn inetd_on_a_unix_socket_honours_allow() {
 fn an_unopenable_log_file_does_not_stop_the_job() {
     let dir = TestDir::new("inetd-badlog");
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let req = plain_request(
-        Version::LZO,
-        &["gcc", "-c", "x.c", "-o", "x.o"],
-        b"int f(void) { return 42; }\n",
-    );
-    let mut bytes = Vec::new();
-    protocol::encode_request(&mut bytes, &req).unwrap();
-    let mut child = ours("distccd")
-        .args(["--inetd", "--log-file"])
-        .arg(dir.join("no/such/dir/d.log"))
-        .env("TMPDIR", &dir.path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let bytes = small_lzo_request();
+    let mut child = inetd_on_pipes(&dir, &dir.join("no/such/dir/d.log"));
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&bytes).unwrap();
     let mut reply = Vec::new();
@@ -828,22 +833,8 @@ fn an_unopenable_log_file_does_not_stop_the_job() {
 fn inetd_through_a_pipe() {
     let dir = TestDir::new("inetd");
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let req = plain_request(
-        Version::LZO,
-        &["gcc", "-c", "x.c", "-o", "x.o"],
-        b"int f(void) { return 42; }\n",
-    );
-    let mut bytes = Vec::new();
-    protocol::encode_request(&mut bytes, &req).unwrap();
-    let mut child = ours("distccd")
-        .args(["--inetd", "--log-file"])
-        .arg(dir.join("d.log"))
-        .env("TMPDIR", &dir.path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let bytes = small_lzo_request();
+    let mut child = inetd_on_pipes(&dir, &dir.join("d.log"));
     // The pipe stays open until the reply is in, as a client's ssh keeps
     // it: its end is a client gone, as for stock.
     let mut stdin = child.stdin.take().unwrap();
