@@ -800,6 +800,38 @@ fn inetd_on_a_unix_socket_honours_allow() {
     }
 }
 
+/// A request `--inetd` refuses (a compiler not in the whitelist) ends with
+/// exit 0, as stock's: a service manager running one instance per
+/// connection (distccd@.service) must not count it as a failed instance.
+/// The refusal is logged as an error.
+#[test]
+fn inetd_refusals_are_no_failed_instances() {
+    let dir = TestDir::new("inetd-refused");
+    std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let req = plain_request(Version::LZO, &["sh", "-c", "x.c", "-o", "x.o"], b"int x;\n");
+    let mut bytes = Vec::new();
+    protocol::encode_request(&mut bytes, &req).unwrap();
+    let mut child = inetd_on_pipes(&dir, &dir.join("d.log"));
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(&bytes);
+    let mut reply = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut reply)
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(reply.is_empty(), "{} reply bytes", reply.len());
+    let log = std::fs::read_to_string(dir.join("d.log")).unwrap();
+    assert!(
+        log.contains("ERROR: client: stdin closed: compiler \"sh\" refused"),
+        "{log}"
+    );
+}
+
 /// A `--log-file` that cannot be opened is said, and the daemon serves,
 /// logging to syslog, as stock's (sweep P, D3: an ssh host whose wrapper
 /// named such a file served nothing).

@@ -191,9 +191,18 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
             // user's terminal, and a client that drops the connection (its
             // own preprocessing failed) is routine.
             let peer = super::summary::peer_name(peer.as_ref());
-            log::warn!("client: {peer} closed: {e}");
+            let level = if super::compiler::is_refused_compiler(&e) {
+                log::Level::Error
+            } else {
+                log::Level::Warn
+            };
+            log::log!(level, "client: {peer} closed: {e}");
             super::summary::log_refused(&peer, bad_request, e.exit_code(), started.elapsed());
-            return Ok(ExitCode::from(e.exit_code()));
+            // A command refused here was served as it should be: exit 0, as
+            // stock, so that a service manager (distccd@.service) does not
+            // count every refused request as a failed instance.
+            let refused = !bad_request && e.kind() == Kind::BadArguments;
+            return Ok(ExitCode::from(if refused { 0 } else { e.exit_code() }));
         }
     };
     let control = Arc::new(JobControl::default());
