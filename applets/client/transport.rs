@@ -396,12 +396,14 @@ pub fn ssh_argv(
     host: &str,
     command: Option<&str>,
 ) -> Vec<std::ffi::OsString> {
-    let text = ssh.to_string_lossy();
-    let mut words: Vec<std::ffi::OsString> = text
-        .split(' ')
+    // Split as bytes: a program path that is not UTF-8 is passed as it is.
+    use std::os::unix::ffi::OsStrExt;
+    let mut words: Vec<std::ffi::OsString> = ssh
+        .as_bytes()
+        .split(|&b| b == b' ')
         .filter(|w| !w.is_empty())
         .take(MAX_SSH_WORDS + 1)
-        .map(Into::into)
+        .map(|w| std::ffi::OsStr::from_bytes(w).to_os_string())
         .collect();
     if words.is_empty() {
         words.push("ssh".into());
@@ -456,6 +458,15 @@ fn open_ssh(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_utf8_ssh_program_is_passed_as_it_is() {
+        use std::os::unix::ffi::OsStrExt;
+        let ssh = std::ffi::OsStr::from_bytes(b"/opt/\xffssh -q");
+        let a = ssh_argv(ssh, None, "h", None);
+        assert_eq!(a[0].as_bytes(), b"/opt/\xffssh");
+        assert_eq!(a[1], "-q");
+    }
 
     #[test]
     fn ssh_command_line() {
