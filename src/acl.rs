@@ -27,11 +27,14 @@ impl Rule {
             Some((ip, bits)) => (ip, Some(bits)),
             None => (text, None),
         };
-        let addr: IpAddr = ip
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .map_err(|_| bad("not an IPv4 or IPv6 address"))?;
+        let literal = ip.trim_start_matches('[').trim_end_matches(']');
+        let addr: IpAddr = match literal.parse() {
+            Ok(a) => a,
+            // A host name, as stock takes it: its first address, resolved
+            // once at start (`--allow buildmaster`, `--allow localhost`).
+            Err(_) => resolve(literal)
+                .ok_or_else(|| bad("not an IPv4 or IPv6 address, nor a host name that resolves"))?,
+        };
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let bits = match bits {
             None => max,
@@ -55,6 +58,17 @@ impl Rule {
             (IpAddr::V6(_), IpAddr::V4(_)) => false,
         }
     }
+}
+
+/// The first address of host `name` (none for an empty name or one that
+/// could not be an address family's name).
+fn resolve(name: &str) -> Option<IpAddr> {
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return None;
+    }
+    crate::name_service::use_builtin_sources();
+    use std::net::ToSocketAddrs;
+    (name, 0u16).to_socket_addrs().ok()?.next().map(|a| a.ip())
 }
 
 /// The IPv4 address inside a v4-mapped or v4-compatible IPv6 address.
@@ -170,10 +184,20 @@ mod tests {
 
     #[test]
     fn bad_rules() {
-        for bad in ["10.0.0.0/33", "::/129", "hello", "10.0.0.0/x", ""] {
+        // (No name here that would need DNS: tests stay on loopback.)
+        for bad in ["10.0.0.0/33", "::/129", "hel lo", "10.0.0.0/x", ""] {
             let e = Rule::parse(bad).unwrap_err();
             assert_eq!(e.kind(), Kind::BadArguments, "{bad}");
         }
+    }
+
+    /// A host name is taken as its first address, as stock takes it
+    /// (sweep M, P1: `--allow localhost` stopped the daemon's start).
+    #[test]
+    fn host_names_resolve() {
+        let r = Rule::parse("localhost").unwrap();
+        assert!(r.addr.is_loopback(), "{:?}", r.addr);
+        assert!(r.matches(r.addr));
     }
 
     #[test]

@@ -75,7 +75,7 @@ Options:
   Networking:
     -p, --port PORT            TCP port to listen on
     --listen ADDRESS           IP address to listen on
-    -a, --allow IP[/BITS]      client address access control
+    -a, --allow IP[/BITS]      client address access control (or a host name)
     --allow-private            allow loopback and the private networks
     --stats                    enable statistics reporting via HTTP server
     --stats-port PORT          TCP port to listen on for statistics requests
