@@ -126,16 +126,8 @@ impl ClientEnv {
             None => Ok(1),
             Some(v) => {
                 let v = v.to_string_lossy();
-                // atoi: leading blanks, a sign, digits; anything else is 0.
-                let t = v.trim_start();
-                let (sign, digits) = match t.as_bytes().first() {
-                    Some(b'-') => (-1, &t[1..]),
-                    Some(b'+') => (1, &t[1..]),
-                    _ => (1, t),
-                };
-                let end = digits.bytes().take_while(u8::is_ascii_digit).count();
-                match digits[..end].parse::<i64>().map(|n| n * sign) {
-                    Ok(n) if n > 0 => Ok(n as u64),
+                match crate::c_number::atoi(&v).value {
+                    n if n > 0 => Ok(n as u64),
                     _ => Err(v.into_owned()),
                 }
             }

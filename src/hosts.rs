@@ -13,6 +13,7 @@
 //! said and left out, so one sloppy entry does not stop distribution.
 //! The client's host picker (applets/client/pick.rs) turns specs into locks.
 
+use crate::c_number::atoi;
 use crate::error::{Error, Kind, Result};
 use crate::protocol::Version;
 
@@ -227,23 +228,6 @@ fn tokens(text: &str) -> Vec<(usize, &str)> {
     out
 }
 
-/// C's `atoi` of `s` (a sign, then digits; saturating), and whether
-/// any digit was read.
-fn atoi(s: &str) -> (i64, bool) {
-    let (negative, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut value: i64 = 0;
-    let mut any = false;
-    for c in digits.bytes().take_while(u8::is_ascii_digit) {
-        value = value.saturating_mul(10).saturating_add(i64::from(c - b'0'));
-        any = true;
-    }
-    (if negative { -value } else { value }, any)
-}
-
 /// A limit `("/" | "=") N` at the start of `s`, as stock's
 /// `dcc_parse_multiplier` reads it: `atoi` of what follows (so `/+3` and
 /// `/3x` are 3), then only the digits are passed over. Returns (limit,
@@ -252,7 +236,7 @@ fn take_mult(s: &str) -> std::result::Result<(Option<u32>, &str), String> {
     let Some(after) = s.strip_prefix(['/', '=']) else {
         return Ok((None, s));
     };
-    let (value, _) = atoi(after);
+    let value = atoi(after).value;
     if value <= 0 {
         let shown = s.split(',').next().unwrap_or(s);
         return Err(format!(
@@ -268,13 +252,8 @@ fn take_mult(s: &str) -> std::result::Result<(Option<u32>, &str), String> {
 /// the token or be `/` or `,`). A port outside 1-65535 keeps the host, as
 /// stock keeps it, but as port 0, where no connection succeeds.
 fn take_port(s: &str) -> std::result::Result<(u16, &str), String> {
-    let (value, any) = atoi(s);
-    let used = if any {
-        let sign = usize::from(s.starts_with(['+', '-']));
-        sign + s[sign..].bytes().take_while(u8::is_ascii_digit).count()
-    } else {
-        0
-    };
+    let number = atoi(s);
+    let (value, used) = (number.value, number.end);
     let tail = &s[used..];
     if !(tail.is_empty() || tail.starts_with(['/', ','])) {
         return Err(format!(

@@ -747,6 +747,26 @@ fn inetd_on_pipes(dir: &TestDir, log: &Path) -> std::process::Child {
         .unwrap()
 }
 
+/// Sends `request` to an `--inetd` daemon on pipes and reads its reply to
+/// the end, stdin still open (its end is a client gone); then its output.
+fn exchange_on_pipes(
+    mut child: std::process::Child,
+    request: &[u8],
+) -> (Vec<u8>, std::process::Output) {
+    let mut stdin = child.stdin.take().unwrap();
+    // A refused request may be closed before it is all written.
+    let _ = stdin.write_all(request);
+    let mut reply = Vec::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut reply)
+        .unwrap();
+    drop(stdin);
+    (reply, child.wait_with_output().unwrap())
+}
+
 /// `--inetd` on a unix socket (a service manager's `Accept=yes` unit): a
 /// client there has no address to check, so with `--allow` given it is
 /// refused (exit 113), as by stock; without `--allow` it is served (sweep
@@ -811,18 +831,8 @@ fn inetd_refusals_are_no_failed_instances() {
     let req = plain_request(Version::LZO, &["sh", "-c", "x.c", "-o", "x.o"], b"int x;\n");
     let mut bytes = Vec::new();
     protocol::encode_request(&mut bytes, &req).unwrap();
-    let mut child = inetd_on_pipes(&dir, &dir.join("d.log"));
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(&bytes);
-    let mut reply = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut reply)
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let child = inetd_on_pipes(&dir, &dir.join("d.log"));
+    let (reply, out) = exchange_on_pipes(child, &bytes);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(reply.is_empty(), "{} reply bytes", reply.len());
     let log = std::fs::read_to_string(dir.join("d.log")).unwrap();
@@ -840,18 +850,8 @@ fn an_unopenable_log_file_does_not_stop_the_job() {
     let dir = TestDir::new("inetd-badlog");
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let bytes = small_lzo_request();
-    let mut child = inetd_on_pipes(&dir, &dir.join("no/such/dir/d.log"));
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(&bytes).unwrap();
-    let mut reply = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut reply)
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let child = inetd_on_pipes(&dir, &dir.join("no/such/dir/d.log"));
+    let (reply, out) = exchange_on_pipes(child, &bytes);
     assert!(out.status.success(), "{}", show(&out));
     assert!(reply.starts_with(b"DONE"), "{} reply bytes", reply.len());
     assert!(

@@ -117,9 +117,9 @@ pub struct UsageError(pub String);
 /// A number as stock reads it (`atoi`): the leading digits, 0 when there
 /// are none (`-tx` is `-t0`); a value too large for the option is refused.
 fn number<T: std::str::FromStr>(flag: char, value: &str) -> Result<T, UsageError> {
-    let digits = value.trim_start_matches('+');
-    let end = digits.bytes().take_while(u8::is_ascii_digit).count();
-    let digits = if end == 0 { "0" } else { &digits[..end] };
+    let n = distcc::c_number::atoi(value);
+    // (A negative value counts as none: these options take no sign.)
+    let digits = if n.value <= 0 { "0" } else { n.digits };
     digits
         .parse()
         .map_err(|_| UsageError(format!("bad value '{value}' for -{flag}")))
