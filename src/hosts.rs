@@ -13,6 +13,9 @@
 //! said and left out, so one sloppy entry does not stop distribution.
 //! The client's host picker (applets/client/pick.rs) turns specs into locks.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStringExt;
+
 use crate::c_number::atoi;
 use crate::error::{Error, Kind, Result};
 use crate::protocol::Version;
@@ -46,8 +49,9 @@ pub enum Mode {
         user: Option<String>,
         /// Host name for ssh.
         host: String,
-        /// Remote command instead of `distccd`.
-        command: Option<String>,
+        /// Remote command instead of `distccd`, as bytes (a path need not
+        /// be UTF-8).
+        command: Option<OsString>,
     },
 }
 
@@ -154,9 +158,35 @@ impl HostList {
     }
 }
 
+/// Parses a host list given as bytes (an environment variable or a file),
+/// as stock reads it: bytes, not text. A list that is not UTF-8 is read
+/// byte for byte (each byte one character), and an `@host:/command` path
+/// in it keeps its bytes.
+pub fn parse_bytes(bytes: &[u8], source: &str) -> Result<HostList> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_text(text, source, false),
+        Err(_) => {
+            let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+            parse_text(&text, source, true)
+        }
+    }
+}
+
+/// The bytes a string of byte characters (U+0000..U+00FF) stands for.
+fn chars_as_bytes(s: &OsStr) -> OsString {
+    let text = s.to_string_lossy();
+    OsString::from_vec(text.chars().map(|c| c as u32 as u8).collect())
+}
+
 /// Parses a host list. `source` names where it came from (`$DISTCC_HOSTS`
 /// or a file path) for error messages.
 pub fn parse(text: &str, source: &str) -> Result<HostList> {
+    parse_text(text, source, false)
+}
+
+/// `byte_chars`: each character of `text` stands for one byte (a list that
+/// was not UTF-8).
+fn parse_text(text: &str, source: &str, byte_chars: bool) -> Result<HostList> {
     let mut list = HostList {
         hosts: Vec::new(),
         randomize: false,
@@ -192,7 +222,14 @@ pub fn parse(text: &str, source: &str) -> Result<HostList> {
         } else if token == "+zeroconf" {
             list.zeroconf = true;
         } else {
-            let (spec, ignored) = parse_host(token).map_err(fail)?;
+            let (mut spec, ignored) = parse_host(token).map_err(fail)?;
+            if let Mode::Ssh {
+                command: Some(c), ..
+            } = &mut spec.mode
+                && byte_chars
+            {
+                *c = chars_as_bytes(c);
+            }
             if !ignored.is_empty() {
                 // Stock ignores what follows a host's last part; so do
                 // we, and say so when asked.
@@ -302,7 +339,7 @@ fn parse_host(token: &str) -> std::result::Result<(HostSpec, &str), String> {
         if let Some(c) = r.strip_prefix(':') {
             // An empty command is the default one, as for stock.
             let cend = c.find(',').unwrap_or(c.len());
-            command = (cend > 0).then(|| c[..cend].to_string());
+            command = (cend > 0).then(|| OsString::from(&c[..cend]));
             r = &c[cend..];
         }
         spec.slots = limit.unwrap_or(DEFAULT_REMOTE_SLOTS);
@@ -551,5 +588,27 @@ mod tests {
         let mut names: Vec<&str> = l.hosts.iter().map(|h| h.name()).collect();
         names.sort();
         assert_eq!(names, ["a", "b", "c", "d", "e", "f"]);
+    }
+
+    /// A list that is not UTF-8 (sweep P, D5): stock reads bytes, so a
+    /// Latin-1 comment costs nothing and an `@host:/command` path keeps its
+    /// bytes.
+    #[test]
+    fn a_list_that_is_not_utf8_is_read_as_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let l = parse_bytes(b"# caf\xe9\n@h:/opt/dir-\xe9/distccd,lzo b/2", "test").unwrap();
+        assert_eq!(l.hosts.len(), 2);
+        match &l.hosts[0].mode {
+            Mode::Ssh {
+                command: Some(c), ..
+            } => assert_eq!(c.as_bytes(), b"/opt/dir-\xe9/distccd"),
+            other => panic!("{other:?}"),
+        }
+        assert!(l.hosts[0].lzo);
+        assert_eq!(l.hosts[1].slots, 2);
+        // UTF-8 text is read as before, a non-ASCII path included.
+        let l = parse_bytes("@h:/opt/caf\u{e9}/distccd".as_bytes(), "test").unwrap();
+        assert!(matches!(&l.hosts[0].mode,
+            Mode::Ssh { command: Some(c), .. } if c.as_bytes() == "/opt/caf\u{e9}/distccd".as_bytes()));
     }
 }

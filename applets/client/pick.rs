@@ -15,6 +15,7 @@ use distcc::hosts::{self, HostList, HostSpec};
 use distcc::lock::{self, SlotLock};
 use distcc::state::{Phase, StateFile};
 use distcc::{Error, Kind, Result};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -27,8 +28,8 @@ const MIN_PAUSE: Duration = Duration::from_millis(1);
 pub struct HostText {
     /// `$DISTCC_HOSTS` or the file path.
     pub source: String,
-    /// The list.
-    pub text: String,
+    /// The list, as bytes (stock reads bytes; the list need not be UTF-8).
+    pub text: Vec<u8>,
 }
 
 /// Reads the host list text, or `None` when no source exists.
@@ -36,11 +37,11 @@ pub fn host_text(env: &ClientEnv) -> Option<HostText> {
     if let Some(h) = &env.hosts {
         return Some(HostText {
             source: "$DISTCC_HOSTS".into(),
-            text: h.to_string_lossy().into_owned(),
+            text: h.as_bytes().to_vec(),
         });
     }
     for path in [env.dir.join("hosts"), "/etc/distcc/hosts".into()] {
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(text) = std::fs::read(&path) {
             return Some(HostText {
                 source: path.display().to_string(),
                 text,
@@ -56,7 +57,7 @@ pub fn load(env: &ClientEnv) -> Result<Option<HostList>> {
     let Some(ht) = host_text(env) else {
         return Ok(None);
     };
-    let mut list = hosts::parse(&ht.text, &ht.source)?;
+    let mut list = hosts::parse_bytes(&ht.text, &ht.source)?;
     if list.randomize {
         list.shuffle(u64::from(std::process::id()));
     }

@@ -394,7 +394,7 @@ pub fn ssh_argv(
     ssh: &std::ffi::OsStr,
     user: Option<&str>,
     host: &str,
-    command: Option<&str>,
+    command: Option<&std::ffi::OsStr>,
 ) -> Vec<std::ffi::OsString> {
     // Split as bytes: a program path that is not UTF-8 is passed as it is.
     use std::os::unix::ffi::OsStrExt;
@@ -413,7 +413,7 @@ pub fn ssh_argv(
         words.push(u.into());
     }
     words.push(host.into());
-    words.push(command.unwrap_or("distccd").into());
+    words.push(command.unwrap_or("distccd".as_ref()).into());
     words.push("--inetd".into());
     words.push("--enable-tcp-insecure".into());
     words
@@ -423,7 +423,7 @@ fn open_ssh(
     ssh: &std::ffi::OsStr,
     user: Option<&str>,
     host: &str,
-    command: Option<&str>,
+    command: Option<&std::ffi::OsStr>,
     io_timeout: Duration,
 ) -> Result<Connection> {
     let argv = ssh_argv(ssh, user, host, command);
@@ -488,7 +488,7 @@ mod tests {
                 "--enable-tcp-insecure"
             ]
         );
-        let b = ssh_argv("ssh".as_ref(), None, "h", Some("/opt/distccd"));
+        let b = ssh_argv("ssh".as_ref(), None, "h", Some("/opt/distccd".as_ref()));
         assert_eq!(b[2], "/opt/distccd");
     }
 }
