@@ -200,6 +200,22 @@ mod tests {
         assert!(r.matches(r.addr));
     }
 
+    /// The short and numeric IPv4 forms of `inet_aton`, which stock's
+    /// `--allow` takes (sweep M, P1); read without any DNS lookup.
+    #[test]
+    fn inet_aton_forms_are_read_as_stock_reads_them() {
+        for (text, addr, bits) in [
+            ("127.1", "127.0.0.1", 32),
+            ("0x7f000001", "127.0.0.1", 32),
+            ("2130706433", "127.0.0.1", 32),
+            ("10.0.0/8", "10.0.0.0", 8),
+            ("10.1/16", "10.0.0.1", 16),
+        ] {
+            let r = Rule::parse(text).unwrap();
+            assert_eq!((r.addr, r.bits), (ip(addr), bits), "{text}");
+        }
+    }
+
     #[test]
     fn private_default_includes_ipv6_loopback() {
         let acl = AccessList::private();
