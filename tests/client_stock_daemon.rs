@@ -181,7 +181,7 @@ fn fallback_when_server_is_down() {
     dir.write("x.c", "int x;\n");
     let port = free_port();
     let log = dir.join("log");
-    let out = run(client(&dir, &format!("127.0.0.1:{port}"))
+    let out = run(client(&dir, &format!("127.0.0.1:{port}/2"))
         .env("DISTCC_FALLBACK", "1")
         .env("DISTCC_LOG", &log)
         .args(["gcc", "-c", "x.c"]));
@@ -193,8 +193,11 @@ fn fallback_when_server_is_down() {
         .filter(|l| l.contains("running locally instead"))
         .collect();
     assert_eq!(fallbacks.len(), 1, "{text}");
+    // Stock's line, with the host as written, then the reason.
     assert!(
-        fallbacks[0].contains(&format!("failed to distribute x.c to 127.0.0.1:{port}")),
+        fallbacks[0].contains(&format!(
+            "failed to distribute x.c to 127.0.0.1:{port}/2, running locally instead (connect"
+        )),
         "{text}"
     );
     assert!(

@@ -194,7 +194,7 @@ impl<'a> Build<'a> {
         self.state.job(&basename(&job.input), "", 0);
         let _ = self.state.phase(Phase::Startup);
         let mut excluded: Vec<String> = Vec::new();
-        let mut last: Option<(String, Error)> = None;
+        let mut last: Option<(String, String, Error)> = None;
         for _ in 0..MAX_ATTEMPTS {
             let Some(picked) = pick::pick(self.env, &list, &excluded, &mut self.state)? else {
                 break;
@@ -208,7 +208,7 @@ impl<'a> Build<'a> {
                 ),
                 None => log::debug!("picked {} slot {}", picked.host.text, picked.slot),
             }
-            if let Some((failed, e)) = &last {
+            if let Some((failed, _, e)) = &last {
                 // Said here, when another host is tried; the last failure is
                 // reported once, by the fallback line.
                 log::warn!(
@@ -228,6 +228,8 @@ impl<'a> Build<'a> {
             }
             let key = picked.host.lock_key();
             let name = picked.host.display();
+            // The token as written, as stock names a host in its fallback line.
+            let token = picked.host.text.clone();
             match self.attempt(job, &list, &picked) {
                 Ok(Outcome::Done(code)) => return Ok(code),
                 Ok(Outcome::Compiled { stdout, stderr }) => {
@@ -246,12 +248,12 @@ impl<'a> Build<'a> {
                     log::debug!("{name} could not take {input}: {e}");
                     let _ = lock::mark_backoff(&self.env.lock_dir(), &key, self.env.backoff_period);
                     excluded.push(key);
-                    last = Some((name, e));
+                    last = Some((name, token, e));
                 }
             }
         }
         match last {
-            Some((host, e)) => {
+            Some((_, token, e)) => {
                 // As stock: the failed host is backed off and no other can
                 // be picked, which is "no hosts" (116) when fallbacks are
                 // off. Without backoff stock retries the same host for ever;
@@ -265,7 +267,7 @@ impl<'a> Build<'a> {
                         format!("{}; no other host could take it", e.context()),
                     )
                 };
-                self.fallback(job, Some(&host), e)
+                self.fallback(job, Some(&token), e)
             }
             None => {
                 let e = Error::new(Kind::NoHosts, "no usable host (all down or backed off)");
@@ -288,11 +290,12 @@ impl<'a> Build<'a> {
             };
             return Err(why.within(format!("failed to distribute {input}")));
         }
+        // Stock's line, so what matches it still matches, then the reason.
         match host {
             Some(h) => {
-                log::warn!("failed to distribute {input} to {h}: {why}, running locally instead")
+                log::warn!("failed to distribute {input} to {h}, running locally instead ({why})")
             }
-            None => log::warn!("failed to distribute {input}: {why}, running locally instead"),
+            None => log::warn!("failed to distribute, running locally instead ({input}: {why})"),
         }
         self.compile_here(job)
     }
