@@ -1475,7 +1475,9 @@ fn inetd_client_that_leaves_early_is_logged_not_printed() {
 
 /// Every connection gets stock's summary line, refused ones too: bytes
 /// that are not a request (REJ_BAD_REQ), a command that may not run here
-/// and a client that leaves half-way (OTHER), each with its exit code.
+/// (OTHER), a client that leaves inside its tokens (OTHER) or in the
+/// middle of its source (CLI_DISCONN, sweep M, P20), each with stock's
+/// exit code.
 #[test]
 fn refused_requests_are_summed_up_as_stock() {
     let d = start(&[]);
@@ -1498,14 +1500,23 @@ fn refused_requests_are_summed_up_as_stock() {
     assert!(reply.is_empty());
     let (local_only, _) = send(&request(&["gcc", "-E", "x.c"]));
     let whole = request(&["gcc", "-c", "x.c", "-o", "x.o"]);
-    let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
-    s.write_all(&whole[..whole.len() - 3]).unwrap();
-    let half_sent = s.local_addr().unwrap().port();
-    drop(s);
+    // Leaves after sending `n` bytes of the request; the client's port.
+    let leave_after = |n: usize| {
+        let mut s = TcpStream::connect(("127.0.0.1", d.port)).unwrap();
+        s.write_all(&whole[..n]).unwrap();
+        let port = s.local_addr().unwrap().port();
+        drop(s);
+        port
+    };
+    // In the middle of the source, stock counts a disconnected client
+    // (107); inside the argument tokens, a failed request (108).
+    let half_sent = leave_after(whole.len() - 3);
+    let in_argv = leave_after(30);
     let wanted = [
         format!("client: 127.0.0.1:{garbage} REJ_BAD_REQ exit:0 sig:0 core:0 ret:109 time:"),
         format!("client: 127.0.0.1:{local_only} OTHER exit:0 sig:0 core:0 ret:1"),
-        format!("client: 127.0.0.1:{half_sent} OTHER exit:0 sig:0 core:0 ret:108 time:"),
+        format!("client: 127.0.0.1:{half_sent} CLI_DISCONN exit:0 sig:0 core:0 ret:107 time:"),
+        format!("client: 127.0.0.1:{in_argv} OTHER exit:0 sig:0 core:0 ret:108 time:"),
     ];
     let deadline = Instant::now() + Duration::from_secs(10);
     while !wanted.iter().all(|w| d.log().contains(w.as_str())) {

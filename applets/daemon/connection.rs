@@ -11,6 +11,7 @@
 use super::compiler::{Checked, Config};
 use super::runner::{self, JobControl, Task};
 use super::spliced::{self, Received, SplicedSource};
+use super::summary::Refusal;
 use distcc::Kind;
 use distcc::protocol::{Limits, Request, RequestDecoder};
 use mio::net::TcpStream;
@@ -79,7 +80,7 @@ pub enum Step {
     /// reason (the summary's `ret:`).
     Refuse {
         why: String,
-        bad_request: bool,
+        refusal: Refusal,
         ret: u8,
         /// Logged as an error (a refused compiler), not a warning.
         error: bool,
@@ -90,10 +91,10 @@ pub enum Step {
     Finished,
 }
 
-fn refuse(why: String, bad_request: bool, kind: Kind) -> Step {
+fn refuse(why: String, refusal: Refusal, kind: Kind) -> Step {
     Step::Refuse {
         why,
-        bad_request,
+        refusal,
         ret: kind.exit_code(),
         error: false,
     }
@@ -212,7 +213,7 @@ impl Connection {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return step,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if matches!(self.phase, Phase::ReadingRequest { .. }) => {
-                    return refuse(format!("read error: {e}"), false, Kind::Io);
+                    return self.left_early(format!("read error: {e}"), Kind::Io);
                 }
                 Err(e) => return Step::Close(format!("read error: {e}")),
             };
@@ -221,9 +222,8 @@ impl Connection {
             }
             if n == 0 {
                 return match self.phase {
-                    Phase::ReadingRequest { .. } => refuse(
+                    Phase::ReadingRequest { .. } => self.left_early(
                         "client closed before sending the whole request".into(),
-                        false,
                         Kind::Truncated,
                     ),
                     _ => Step::ClientGone,
@@ -241,7 +241,13 @@ impl Connection {
                     };
                     let request = match request {
                         Ok(r) => r,
-                        Err(e) => return refuse(format!("bad request: {e}"), true, e.kind()),
+                        Err(e) => {
+                            return refuse(
+                                format!("bad request: {e}"),
+                                Refusal::BadRequest,
+                                e.kind(),
+                            );
+                        }
                     };
                     // Once the request is complete the decoder has handed
                     // its argv over to it.
@@ -257,7 +263,7 @@ impl Connection {
                             Err(e) => {
                                 return Step::Refuse {
                                     why: format!("refused: {e}"),
-                                    bad_request: false,
+                                    refusal: Refusal::NotServed,
                                     ret: e.kind().exit_code(),
                                     error: super::compiler::is_refused_compiler(&e),
                                 };
@@ -276,6 +282,19 @@ impl Connection {
                     log::warn!("Bug! client {} sent {n} bytes after its request", self.peer);
                 }
             }
+        }
+    }
+
+    /// The client left, or its stream failed, before its request was
+    /// whole. In the middle of a body (the source or a file) that is a
+    /// disconnected client (`CLI_DISCONN`, 107), as stock counts it;
+    /// between or inside tokens a request that failed (`kind`'s code).
+    fn left_early(&self, why: String, kind: Kind) -> Step {
+        match &self.phase {
+            Phase::ReadingRequest { decoder, .. } if decoder.in_body() => {
+                refuse(why, Refusal::ClientLeft, Kind::Io)
+            }
+            _ => refuse(why, Refusal::NotServed, kind),
         }
     }
 
@@ -314,20 +333,28 @@ impl Connection {
             Ok(Received::WouldBlock) => return SpliceStep::WouldBlock,
             Ok(Received::Closed) => {
                 return SpliceStep::Finished(refuse(
-                    "client closed before sending the whole request".into(),
-                    false,
-                    Kind::Truncated,
+                    "client closed in the middle of its source".into(),
+                    Refusal::ClientLeft,
+                    Kind::Io,
                 ));
             }
             Err(e) => {
-                return SpliceStep::Finished(refuse(format!("read error: {e}"), false, Kind::Io));
+                return SpliceStep::Finished(refuse(
+                    format!("read error: {e}"),
+                    Refusal::ClientLeft,
+                    Kind::Io,
+                ));
             }
         };
         self.received += n as u64;
         match decoder.source_moved(n) {
             Ok(None) => SpliceStep::Progress,
             Ok(Some(req)) => SpliceStep::Finished(self.queue(req)),
-            Err(e) => SpliceStep::Finished(refuse(format!("bad request: {e}"), true, e.kind())),
+            Err(e) => SpliceStep::Finished(refuse(
+                format!("bad request: {e}"),
+                Refusal::BadRequest,
+                e.kind(),
+            )),
         }
     }
 

@@ -12,6 +12,7 @@
 
 use super::compiler::{Checked, Config};
 use super::runner::{self, JobControl, JobResult, Stop, Task};
+use super::summary::Refusal;
 use distcc::acl::AccessList;
 use distcc::protocol::{Request, RequestDecoder};
 use distcc::{Error, Kind, Result};
@@ -128,20 +129,23 @@ fn watch_for_hangup(
 
 /// Reads and checks the request on stdin; an error says whether the bytes
 /// were not a request at all.
-fn read_request(cfg: &Config) -> std::result::Result<(Request, Checked), (Error, bool)> {
+fn read_request(cfg: &Config) -> std::result::Result<(Request, Checked), (Error, Refusal)> {
     let mut decoder = RequestDecoder::new(super::compiler::request_limits());
     let mut checked = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut stdin = std::io::stdin().lock();
     let request = loop {
-        let n = stdin
-            .read(&mut buf)
-            .map_err(|e| (Error::io("reading stdin", e), false))?;
+        let n = match stdin.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) => return Err(client_left(&decoder, Error::io("reading stdin", e))),
+        };
         if n == 0 {
             let e = Error::new(Kind::Truncated, "stdin ended before the request did");
-            return Err((e, false));
+            return Err(client_left(&decoder, e));
         }
-        let req = decoder.feed(&buf[..n]).map_err(|e| (e, true))?;
+        let req = decoder
+            .feed(&buf[..n])
+            .map_err(|e| (e, Refusal::BadRequest))?;
         let argv = match &req {
             Some(r) => Some(&r.argv[..]),
             None => decoder.argv(),
@@ -149,15 +153,34 @@ fn read_request(cfg: &Config) -> std::result::Result<(Request, Checked), (Error,
         if checked.is_none()
             && let Some(argv) = argv
         {
-            checked = Some(cfg.check(argv).map_err(|e| (e, false))?);
+            checked = Some(cfg.check(argv).map_err(|e| (e, Refusal::NotServed))?);
         }
         if let Some(r) = req {
             break r;
         }
     };
-    let checked =
-        checked.ok_or_else(|| (Error::new(Kind::Protocol, "request without argv"), true))?;
+    let checked = checked.ok_or_else(|| {
+        (
+            Error::new(Kind::Protocol, "request without argv"),
+            Refusal::BadRequest,
+        )
+    })?;
     Ok((request, checked))
+}
+
+/// A client that left (or whose stream failed) before its request was
+/// whole: in the middle of a body it is a disconnected client (107), as
+/// stock counts it; elsewhere a request that failed (`e`'s own code).
+fn client_left(decoder: &RequestDecoder, e: Error) -> (Error, Refusal) {
+    if decoder.in_body() {
+        let e = Error::new(
+            Kind::Io,
+            format!("client left mid-request: {}", e.context()),
+        );
+        (e, Refusal::ClientLeft)
+    } else {
+        (e, Refusal::NotServed)
+    }
 }
 
 /// Serves one job on stdin/stdout.
@@ -186,7 +209,7 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let (request, checked) = match read_request(&cfg) {
         Ok(r) => r,
-        Err((e, bad_request)) => {
+        Err((e, refusal)) => {
             // Logged, not printed: through ssh the daemon's stderr is the
             // user's terminal, and a client that drops the connection (its
             // own preprocessing failed) is routine.
@@ -197,11 +220,11 @@ pub fn serve(cfg: Arc<Config>, acl: &AccessList) -> Result<ExitCode> {
                 log::Level::Warn
             };
             log::log!(level, "client: {peer} closed: {e}");
-            super::summary::log_refused(&peer, bad_request, e.exit_code(), started.elapsed());
+            super::summary::log_refused(&peer, refusal, e.exit_code(), started.elapsed());
             // A command refused here was served as it should be: exit 0, as
             // stock, so that a service manager (distccd@.service) does not
             // count every refused request as a failed instance.
-            let refused = !bad_request && e.kind() == Kind::BadArguments;
+            let refused = refusal == Refusal::NotServed && e.kind() == Kind::BadArguments;
             return Ok(ExitCode::from(if refused { 0 } else { e.exit_code() }));
         }
     };

@@ -14,6 +14,7 @@ use super::connection::{Connection, Phase, Step};
 use super::pool::Pool;
 use super::runner::{JobResult, Outcome, Stop};
 use super::stats::Stats;
+use super::summary::Refusal;
 use crossbeam_channel::Receiver;
 use distcc::acl::AccessList;
 use distcc::protocol::Limits;
@@ -315,15 +316,20 @@ impl Server {
             }
             Step::Refuse {
                 why,
-                bad_request,
+                refusal,
                 ret,
                 error,
             } => {
                 if let Some(c) = self.conns.get(&id) {
-                    if bad_request {
-                        self.stats.rej_bad_req += 1;
-                    } else {
-                        self.stats.record(JobResult::Other, Duration::ZERO, "", "");
+                    match refusal {
+                        Refusal::BadRequest => self.stats.rej_bad_req += 1,
+                        Refusal::NotServed => {
+                            self.stats.record(JobResult::Other, Duration::ZERO, "", "")
+                        }
+                        Refusal::ClientLeft => {
+                            self.stats
+                                .record(JobResult::CliDisconn, Duration::ZERO, "", "")
+                        }
                     }
                     let level = if error {
                         log::Level::Error
@@ -332,7 +338,7 @@ impl Server {
                     };
                     log::log!(level, "client: {} closed: {why}", c.peer);
                     let peer = super::summary::peer_name(Some(&c.peer));
-                    super::summary::log_refused(&peer, bad_request, ret, c.accepted.elapsed());
+                    super::summary::log_refused(&peer, refusal, ret, c.accepted.elapsed());
                 }
                 self.close(id);
             }

@@ -42,14 +42,35 @@ pub fn log(peer: &str, result: JobResult, o: &Outcome) {
     );
 }
 
+/// Why a connection's request was not run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Bytes that are not a request (`REJ_BAD_REQ`).
+    BadRequest,
+    /// A request that may not run here, e.g. a refused compiler (`OTHER`).
+    NotServed,
+    /// The client left before its request was complete (`CLI_DISCONN`,
+    /// as stock counts it).
+    ClientLeft,
+}
+
+impl Refusal {
+    /// The summary's and the statistics' name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::BadRequest => "REJ_BAD_REQ",
+            Refusal::NotServed => "OTHER",
+            Refusal::ClientLeft => "CLI_DISCONN",
+        }
+    }
+}
+
 /// The summary of a connection whose request was refused or never
-/// completed: `REJ_BAD_REQ` for bytes that are not a request, `OTHER`
-/// otherwise (a command that may not run here, a client that left early);
-/// `ret` is the distcc exit code of the reason.
-pub fn log_refused(peer: &str, bad_request: bool, ret: u8, elapsed: std::time::Duration) {
-    let result = if bad_request { "REJ_BAD_REQ" } else { "OTHER" };
+/// completed; `ret` is the distcc exit code of the reason.
+pub fn log_refused(peer: &str, refusal: Refusal, ret: u8, elapsed: std::time::Duration) {
     log::info!(
-        "client: {peer} {result} exit:0 sig:0 core:0 ret:{ret} time:{}ms",
+        "client: {peer} {} exit:0 sig:0 core:0 ret:{ret} time:{}ms",
+        refusal.name(),
         elapsed.as_millis()
     );
 }

@@ -330,6 +330,15 @@ impl RequestDecoder {
         Ok(None)
     }
 
+    /// Whether the body of the source or of a file is arriving: the client
+    /// sent its header and part of it. Stock counts a client that leaves
+    /// here as disconnected (`CLI_DISCONN`), and one that leaves between or
+    /// inside tokens as a failed request.
+    pub fn in_body(&self) -> bool {
+        matches!(self.phase, RequestPhase::Doti | RequestPhase::Entry(_))
+            && self.reader.payload.is_some()
+    }
+
     /// While a large payload (a source, a file) is arriving: room to read
     /// its next bytes into directly, which saves copying them through a
     /// scratch buffer. Fill some of it, then call [`Self::payload_filled`].
