@@ -397,15 +397,18 @@ fn client_file_options_compile_locally_without_backoff() {
     let d = ours_d();
     let dir = TestDir::new("odlocal");
     dir.write("k.c", "int f(int x) { return x + 1; }\n");
-    for (flags, made) in [
-        (&["-save-temps"][..], "k.i"),
-        (&["-aux-info", "k.aux"][..], "k.aux"),
-        (&["-Wa,-al=k.lst"][..], "k.lst"),
-        (&["-B/usr/bin/"][..], "k.o"),
-        (&["-g", "-gsplit-dwarf"][..], "k.dwo"),
-        (&["-fstack-usage"][..], "k.su"),
+    for (cc, flags, made) in [
+        ("gcc", &["-save-temps"][..], "k.i"),
+        ("gcc", &["-aux-info", "k.aux"][..], "k.aux"),
+        ("gcc", &["-Wa,-al=k.lst"][..], "k.lst"),
+        ("gcc", &["-B/usr/bin/"][..], "k.o"),
+        ("gcc", &["-g", "-gsplit-dwarf"][..], "k.dwo"),
+        // Clang's spelling (sweep S, D1).
+        ("clang", &["-g", "-gsplit-dwarf=split"][..], "k.dwo"),
+        ("gcc", &["-fstack-usage"][..], "k.su"),
     ] {
-        let mut args = vec!["gcc"];
+        let _ = std::fs::remove_file(dir.join(made));
+        let mut args = vec![cc];
         args.extend_from_slice(flags);
         args.extend_from_slice(&["-c", "k.c", "-o", "k.o"]);
         let out = run(client(&dir, &d.host(""))

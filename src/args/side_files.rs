@@ -12,7 +12,6 @@ use std::ffi::OsString;
 
 /// Exact options, with the file they write.
 const EXACT: &[(&str, &str)] = &[
-    ("-gsplit-dwarf", "the .dwo file"),
     ("-fstack-usage", "the .su file"),
     ("-ftime-trace", "the time trace (.json)"),
     ("-fsave-optimization-record", "the optimization record"),
@@ -34,6 +33,26 @@ const PREFIXES: &[(&str, &str)] = &[
 /// Why `argv` must compile here because of files written beside the
 /// object, if it must.
 pub fn reason(argv: &[OsString]) -> Option<String> {
+    split_dwarf(argv).or_else(|| side_file(argv))
+}
+
+/// `-gsplit-dwarf` in any form, unless a later `-gno-split-dwarf` turns it
+/// off: `-gsplit-dwarf` and Clang's `=split` write a `.dwo` beside the
+/// object, and Clang's `=single` names the object itself as the `.dwo`,
+/// so either names a file of the server's job directory in the debug
+/// information (sweep S, D1).
+fn split_dwarf(argv: &[OsString]) -> Option<String> {
+    let last = argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .rfind(|a| a.starts_with("-gsplit-dwarf") || *a == "-gno-split-dwarf")?;
+    (last != "-gno-split-dwarf").then(|| {
+        format!("{last} names its .dwo file by a path of the compile's own, which a server would not keep")
+    })
+}
+
+fn side_file(argv: &[OsString]) -> Option<String> {
     argv.iter().skip(1).find_map(|a| {
         let a = a.to_str()?;
         let what = EXACT
@@ -59,6 +78,9 @@ mod tests {
     fn side_file_options() {
         for cmd in [
             "gcc -g -gsplit-dwarf -c x.c",
+            "clang -g -gsplit-dwarf=split -c x.c",
+            "clang -g -gsplit-dwarf=single -c x.c",
+            "clang -gno-split-dwarf -g -gsplit-dwarf -c x.c",
             "gcc -fstack-usage -c x.c",
             "gcc -fcallgraph-info=su -c x.c",
             "gcc -fdump-tree-all -c x.c",
@@ -77,6 +99,7 @@ mod tests {
             "gcc -fstack-protector -c x.c",
             "gcc -gdwarf-5 -c x.c",
             "clang -ftime-trace-granularity=100 -c x.c",
+            "clang -g -gsplit-dwarf -gno-split-dwarf -c x.c",
         ] {
             assert!(reason(&argv(cmd)).is_none(), "{cmd}");
         }
