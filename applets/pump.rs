@@ -346,6 +346,7 @@ fn quote(v: &OsStr) -> String {
 }
 
 fn startup(argv0: &OsStr) -> Result<ExitCode> {
+    warn_of_running_session();
     let loc = location(argv0)?;
     let hosts = determine_hosts(&loc, false)?;
     let dir = make_socket_dir()?;
@@ -423,6 +424,27 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
     }
     println!("export PATH='{}'", quote(&new_path(&loc)));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `pump --startup` run where a session's variables name a live include
+/// server: as stock, another one is started (a script in a subshell may
+/// want its own), but when both are this shell's, the exports replace the
+/// first one's and nothing would stop it any more (sweep O, doubtful 2).
+/// Said on stderr: stdout is for the shell to evaluate.
+fn warn_of_running_session() {
+    let Some(pid) = std::env::var("INCLUDE_SERVER_PID")
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+    else {
+        return;
+    };
+    if signals::alive(pid) && runs_this_program(pid) {
+        eprintln!(
+            "__________Warning: include server {pid} (INCLUDE_SERVER_PID) is still running; \
+             starting another. If this shell started it, run `pump --shutdown` before \
+             `pump --startup`, or it stays running."
+        );
+    }
 }
 
 fn shutdown() -> Result<ExitCode> {

@@ -247,6 +247,31 @@ fn startup_shutdown_round_trip() {
         assert_eq!(mode(&r), 0o700, "{}", r.display());
     }
 
+    // A second --startup while the first server runs (sweep O, doubtful
+    // 2): another server, as stock, with a warning on stderr only.
+    let again = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo"))
+        .arg("--startup")
+        .env("INCLUDE_SERVER_PID", pid.to_string()));
+    assert!(again.status.success(), "{}", show(&again));
+    let again_out = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!(
+            "include server {pid} (INCLUDE_SERVER_PID) is still running"
+        )),
+        "{}",
+        show(&again)
+    );
+    let second = export_value(&again_out, "INCLUDE_SERVER_PID");
+    assert_ne!(second, pid.to_string());
+    let stop = run(pump(&dir, None)
+        .arg("--shutdown")
+        .env("INCLUDE_SERVER_PID", &second)
+        .env(
+            "INCLUDE_SERVER_DIR",
+            export_value(&again_out, "INCLUDE_SERVER_DIR"),
+        ));
+    assert!(stop.status.success(), "{}", show(&stop));
+
     // eval the exports in a shell, ask the server through the stock client,
     // then shut down with the same variables.
     std::fs::write(dir.join("x.c"), "#include \"x.h\"\nint x;\n").unwrap();
