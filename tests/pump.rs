@@ -808,8 +808,14 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
     )
     .unwrap();
     std::fs::write(work.join("t.c"), "const char *stamp = __TIMESTAMP__;\n").unwrap();
+    // A name built by pasting (sweep Q, D1).
+    std::fs::write(
+        work.join("p.c"),
+        "#define CAT(a, b) a##b\nconst char *p = CAT(__DA, TE__);\n",
+    )
+    .unwrap();
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_836_800);
-    for f in ["t.c", "date.h", "d.c"] {
+    for f in ["t.c", "date.h", "d.c", "p.c"] {
         std::fs::File::options()
             .write(true)
             .open(work.join(f))
@@ -832,6 +838,11 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
             "d.c",
             true,
             "date.h uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set",
+        ),
+        (
+            "p.c",
+            true,
+            "p.c uses __DATE__ or __TIME__, and SOURCE_DATE_EPOCH is set",
         ),
     ] {
         let out = compile(src, "pump.o", epoch);

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod cache;
+pub mod clock;
 pub mod closure;
 pub mod command;
 pub mod compiler;

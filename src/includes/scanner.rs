@@ -106,28 +106,6 @@ pub struct Clock {
     pub timestamp: bool,
 }
 
-/// Whether `needle` occurs in `haystack` (glibc's memmem, which is fast).
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    // SAFETY: both pointers and lengths come from live slices; memmem only
-    // reads them.
-    !unsafe {
-        libc::memmem(
-            haystack.as_ptr().cast(),
-            haystack.len(),
-            needle.as_ptr().cast(),
-            needle.len(),
-        )
-    }
-    .is_null()
-}
-
-fn clock_macros(src: &[u8]) -> Clock {
-    Clock {
-        date_or_time: contains(src, b"__DATE__") || contains(src, b"__TIME__"),
-        timestamp: contains(src, b"__TIMESTAMP__"),
-    }
-}
-
 /// An open conditional block: its branches so far and the enclosing nodes.
 type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
 
@@ -212,7 +190,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         clock: if light {
             Clock::default()
         } else {
-            clock_macros(src)
+            super::clock::clock_macros(src)
         },
     }
 }
