@@ -126,6 +126,39 @@ fn strip_debug(path: &Path) -> Vec<u8> {
     std::fs::read(stripped).unwrap()
 }
 
+/// A print query a stock client sends with `-c` and a source (meson's
+/// probe at every `meson setup`) is answered as stock's server answers
+/// it: the compiler's output and status 0. A refusal made the stock client
+/// back our server off for the jobs that followed (sweep R, D1).
+#[test]
+fn stock_clients_print_queries_are_answered() {
+    let d = start(&[]);
+    let dir = TestDir::new("printquery");
+    dir.write("testfile.cpp", "int x;\n");
+    for opts in ["", ",lzo"] {
+        let out = run(stock_client(&dir, &d.host(opts)).args([
+            "g++",
+            "testfile.cpp",
+            "-o",
+            "output.obj",
+            "-c",
+            "-O0",
+            "--print-search-dirs",
+        ]));
+        assert!(out.status.success(), "{opts}: {}\n{}", show(&out), d.log());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("\nlibraries: ") || text.starts_with("install: "),
+            "{text}"
+        );
+    }
+    // The server is still in favour: the next compile goes to it.
+    dir.write("m.c", "int m(void) { return 1; }\n");
+    let out = run(stock_client(&dir, &d.host("")).args(["gcc", "-c", "m.c", "-o", "m.o"]));
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    assert!(!d.log().contains("refused"), "{}", d.log());
+}
+
 #[test]
 fn stock_client_c_and_cpp_plain_and_lzo() {
     let d = start(&[]);

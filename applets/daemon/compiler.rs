@@ -105,7 +105,16 @@ impl Config {
         } else if !self.insecure {
             whitelisted(compiler)?;
         }
-        let shape = policy::check(&argv)?;
+        let shape = policy::check_serving(&argv)?;
+        // A print query (accepted above) is answered as stock answers it,
+        // by running it: the compiler prints and stops. Our client would
+        // have kept it local, so the client's classifier is not asked.
+        if argv
+            .iter()
+            .any(|a| policy::is_print_query(a.as_encoded_bytes()))
+        {
+            return Ok(Checked { argv, shape });
+        }
         // Stock runs the client's classifier on the server too: a job it
         // would keep local is not a remote compile (facts §1.7). The server
         // adds `-MMD -MF` to a pump job itself, so the client's `-MT`/`-MQ`

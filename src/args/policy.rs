@@ -336,6 +336,26 @@ fn starts(arg: &[u8], prefix: &str) -> bool {
 
 /// Checks a compiler command line (argv[0] = compiler) against the policy.
 pub fn check(argv: &[OsString]) -> Result<Shape> {
+    check_as(argv, false)
+}
+
+/// Whether `arg` asks the compiler to print something of its own and stop
+/// (`-print-search-dirs`, `--print-file-name=X`, `-print-prog-name=X`, ...):
+/// it reads and writes no file of the job.
+pub fn is_print_query(arg: &[u8]) -> bool {
+    starts(arg, "-print-") || starts(arg, "--print-")
+}
+
+/// As [`check`], for a server answering a stock client, which sends a
+/// print query beside `-c` and a source (meson's `--print-search-dirs`
+/// probe): stock's server runs it and answers, while a refusal makes the
+/// stock client back the server off for every job that follows (sweep R,
+/// D1). Our client keeps such queries here, where the answer is its own.
+pub fn check_serving(argv: &[OsString]) -> Result<Shape> {
+    check_as(argv, true)
+}
+
+fn check_as(argv: &[OsString], print_queries: bool) -> Result<Shape> {
     let args: Vec<&[u8]> = argv.iter().map(|a| a.as_encoded_bytes()).collect();
     let mut input = None;
     let mut output = None;
@@ -416,7 +436,9 @@ pub fn check(argv: &[OsString]) -> Result<Shape> {
             }
             _ => {}
         }
-        check_word(arg)?;
+        if !(print_queries && is_print_query(arg)) {
+            check_word(arg)?;
+        }
         i += 1;
     }
     let Some(input) = input else {
@@ -755,5 +777,21 @@ mod tests {
             v.push(arg.into());
             assert!(check(&v).is_err(), "{arg}");
         }
+    }
+
+    /// A server answers the print queries a stock client sends; our
+    /// client's own check keeps them here (sweep R, D1).
+    #[test]
+    fn print_queries_are_served_not_sent() {
+        for line in [
+            "g++ testfile.cpp -o output.obj -c -O0 --print-search-dirs",
+            "gcc -c x.c -o x.o -print-prog-name=cc1",
+            "gcc -c x.c -o x.o -print-file-name=libc.so",
+        ] {
+            assert!(check_serving(&argv(line)).is_ok(), "{line}");
+            assert!(check(&argv(line)).is_err(), "{line}");
+        }
+        // Everything else is checked as ever.
+        assert!(check_serving(&argv("gcc -c x.c -print-search-dirs -fplugin=x.so")).is_err());
     }
 }
