@@ -271,6 +271,38 @@ fn missing_compiler_is_110_from_server() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("failed to exec"));
 }
 
+/// A compiler missing here (the preprocessor cannot start) is this
+/// machine's failure, not the server's: exit 110, as stock, with fallback
+/// on or off, and no backoff, so the next compile still goes to the server
+/// (sweep S, D3).
+#[test]
+fn missing_compiler_here_backs_off_no_server() {
+    let (d, dir) = setup("nocchere");
+    dir.write("testtmp.c", "int x;\n");
+    for fallback in ["1", "0"] {
+        let out = run(client(&dir, &d.host(""))
+            .env("DISTCC_FALLBACK", fallback)
+            .args(["nosuchcc", "-c", "testtmp.c"]));
+        assert_eq!(out.status.code(), Some(110), "{}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("failed to exec nosuchcc"));
+    }
+    let backoffs: Vec<_> = std::fs::read_dir(dir.join("distccdir/lock"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !backoffs
+            .iter()
+            .any(|n| n.to_string_lossy().starts_with("backoff")),
+        "{backoffs:?}"
+    );
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args([
+        "gcc",
+        "-c",
+        "testtmp.c",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1);
+}
+
 #[test]
 fn empty_source() {
     let (d, dir) = setup("empty");

@@ -498,13 +498,20 @@ impl<'a> Build<'a> {
             cpp_lock = pick::lock_local(env, list.local_slots_cpp, &mut self.state)?;
             let _ = self.state.phase(Phase::Preprocess);
             let ext = args::extensions::preprocessed_extension(&job.input);
-            Some(Cpp::start(
+            match Cpp::start(
                 &args::strip::cpp_argv(job),
                 env.safeguard,
                 &env.tmpdir,
                 ext,
                 env.save_temps,
-            )?)
+            ) {
+                Ok(cpp) => Some(cpp),
+                // The compiler is missing here: no server is to blame (no
+                // backoff), and a local compile would fail the same way.
+                // Exit 110, as stock (sweep S, D3).
+                Err(e) if e.kind() == Kind::CompilerMissing => return Ok(Outcome::Fatal(e)),
+                Err(e) => return Err(e),
+            }
         };
         let mut conn = match Connection::open(host, env.io_timeout, &env.ssh, env.tcp_cork) {
             Ok(c) => c,
