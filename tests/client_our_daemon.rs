@@ -426,6 +426,25 @@ fn client_file_options_compile_locally_without_backoff() {
     assert_eq!(wait_compiles(&d, 1), 1, "not remote after: {}", d.log());
 }
 
+/// Glued preprocessor options do not reach the server, whose Clang would
+/// call them unused: an error with `-Werror` that a local compile does not
+/// give (sweep S, D2).
+#[test]
+fn clang_werror_with_glued_preprocessor_options() {
+    let d = ours_d();
+    let dir = TestDir::new("gluedpp");
+    dir.write("pre.h", "#define PREV 7\n");
+    dir.write("a.c", "int f(void) { return PREV; }\n");
+    let pre = format!("-include{}", dir.join("pre.h").display());
+    let idir = format!("-idirafter{}", dir.path.display());
+    let map = format!("-fmacro-prefix-map={}=/src", dir.path.display());
+    let out = run(client(&dir, &d.host("")).args([
+        "clang", "-Werror", &pre, &idir, &map, "-c", "a.c", "-o", "a.o",
+    ]));
+    assert_quiet_ok(&out);
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+}
+
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local
 /// compile does (stock's client writes an empty one).
 #[test]

@@ -27,14 +27,44 @@ const STRIP_WITH_VALUE: &[&str] = &[
     "-iwithprefixbefore",
     "-idirafter",
     "-iquote",
+    "-isysroot",
+    "-imultilib",
     "-Xpreprocessor",
 ];
 
-/// Removed when the word starts with one of these.
+/// Removed when the word starts with one of these (the glued forms of the
+/// options above, which Clang compiling the preprocessed source would call
+/// unused, an error under `-Werror`: sweep S, D2).
 const STRIP_PREFIX: &[&str] = &[
-    "-Wp,", "-Wl,", "-D", "-U", "-I", "-l", "-L", "-MF", "-MT", "-MQ", "-isystem", "-stdlib",
+    "-Wp,",
+    "-Wl,",
+    "-D",
+    "-U",
+    "-I",
+    "-l",
+    "-L",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-isystem",
+    "-stdlib",
     "-iquote",
+    "-imacros",
+    "-idirafter",
+    "-iprefix",
+    "-iwithprefix",
+    "-isysroot",
+    "-imultilib",
+    "-fmacro-prefix-map=",
 ];
+
+/// Glued `-include<file>`, but not Clang's `-include-pch` (whose file is
+/// the next word).
+fn glued_include(arg: &[u8]) -> bool {
+    arg.len() > b"-include".len()
+        && arg.starts_with(b"-include")
+        && !arg.starts_with(b"-include-pch")
+}
 
 /// Removed when the word is exactly one of these.
 const STRIP_EXACT: &[&str] = &[
@@ -60,6 +90,7 @@ pub fn server_argv(argv: &[OsString]) -> Vec<OsString> {
             }
             if STRIP_EXACT.iter().any(|o| o.as_bytes() == arg)
                 || STRIP_PREFIX.iter().any(|p| arg.starts_with(p.as_bytes()))
+                || glued_include(arg)
             {
                 i += 1;
                 continue;
@@ -142,6 +173,19 @@ mod tests {
                 "gcc -I inc -Iinc2 -isystem /s -include a.h -MD -MF x.d -MT t -O2 -g -c x.c -o x.o -lm -Wl,-z -undef -stdlib=libc++"
             )),
             argv("gcc -O2 -g -c x.c -o x.o")
+        );
+    }
+
+    /// Glued preprocessor options, and the separate ones stock keeps, go
+    /// too (sweep S, D2); `-ffile-prefix-map` (debug information) and
+    /// Clang's `-include-pch FILE` stay.
+    #[test]
+    fn glued_preprocessor_options() {
+        assert_eq!(
+            server_argv(&argv(
+                "clang -Werror -include/a/pre.h -imacros/a/m.h -idirafter/a -iprefix/p/ -iwithprefixinc -iwithprefixbeforeinc -isysroot/s -isysroot /s -imultilib m -imultilibm -fmacro-prefix-map=/a=/b -ffile-prefix-map=/a=/b -include-pch p.pch -c a.c -o a.o"
+            )),
+            argv("clang -Werror -ffile-prefix-map=/a=/b -include-pch p.pch -c a.c -o a.o")
         );
     }
 
