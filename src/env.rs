@@ -57,7 +57,8 @@ pub struct ClientEnv {
     /// `SUNPRO_DEPENDENCIES` is set (and `DEPENDENCIES_OUTPUT`, which the
     /// preprocessor prefers, is not): only a local preprocessor writes it.
     pub sunpro_dependencies: bool,
-    /// The first of `CPATH`, `C_INCLUDE_PATH`, `CPLUS_INCLUDE_PATH` that is set.
+    /// The first of `CPATH`, `C_INCLUDE_PATH`, `CPLUS_INCLUDE_PATH`,
+    /// `OBJC_INCLUDE_PATH`, `OBJCPLUS_INCLUDE_PATH` that is set.
     pub include_path_var: Option<&'static str>,
     /// `INCLUDE_SERVER_PORT`.
     pub include_server_port: Option<PathBuf>,
@@ -138,9 +139,17 @@ impl ClientEnv {
                 .map(|n| n.max(0) as u64)
                 .unwrap_or(default)
         };
-        let include_path_var = ["CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH"]
-            .into_iter()
-            .find(|k| set(k));
+        // The Objective-C ones too (sweep S, D6; stock's list has the
+        // first three only): gcc and clang search them for .m and .mm.
+        let include_path_var = [
+            "CPATH",
+            "C_INCLUDE_PATH",
+            "CPLUS_INCLUDE_PATH",
+            "OBJC_INCLUDE_PATH",
+            "OBJCPLUS_INCLUDE_PATH",
+        ]
+        .into_iter()
+        .find(|k| set(k));
         let safeguard = match text("_DISTCC_SAFEGUARD") {
             None => 0,
             Some(v) => v.parse::<u32>().unwrap_or(1),
@@ -252,6 +261,8 @@ mod tests {
         assert_eq!(e.safeguard, 1);
         assert_eq!(e.include_path_var, Some("C_INCLUDE_PATH"));
         assert!(e.skip_local_retry);
+        let e = env(&[("OBJCPLUS_INCLUDE_PATH", "/o")]).unwrap();
+        assert_eq!(e.include_path_var, Some("OBJCPLUS_INCLUDE_PATH"));
     }
 
     #[test]

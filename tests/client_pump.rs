@@ -190,6 +190,19 @@ fn no_include_server_downgrades_to_protocol_2() {
             .unwrap()
             .contains("CPATH is set")
     );
+    // The Objective-C search paths likewise (sweep S, D6).
+    let mut cmd = client(&dir, &d.host(",cpp,lzo"));
+    cmd.current_dir(dir.join("proj"))
+        .env("DISTCC_LOG", &log)
+        .env("OBJC_INCLUDE_PATH", "/nonexistent")
+        .env("INCLUDE_SERVER_STUB", "/x/y/z/never/used")
+        .args(["gcc", "-c", "t.c"]);
+    assert_quiet_ok(&run(&mut cmd));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("OBJC_INCLUDE_PATH is set")
+    );
     // Already preprocessed: sent as it is, and the log says so.
     dir.write("proj/p.i", "int p(void) { return 1; }\n");
     let mut cmd = client(&dir, &d.host(",cpp,lzo"));
@@ -198,7 +211,7 @@ fn no_include_server_downgrades_to_protocol_2() {
         .env("DISTCC_VERBOSE", "1")
         .args(["gcc", "-c", "p.i"]);
     assert_quiet_ok(&run(&mut cmd));
-    assert_eq!(wait_compiles(&d, 3), 3);
+    assert_eq!(wait_compiles(&d, 4), 4);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains(
