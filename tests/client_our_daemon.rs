@@ -445,6 +445,24 @@ fn clang_werror_with_glued_preprocessor_options() {
     assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
 }
 
+/// A `/* FALLTHROUGH */` comment silences GCC's `-Wextra` fallthrough
+/// warning locally; the server's compile must see it too (the local
+/// preprocessor keeps comments for such compiles), or `-Werror` fails
+/// remotely (sweep S, D5).
+#[test]
+fn fallthrough_comments_reach_the_server() {
+    let d = ours_d();
+    let dir = TestDir::new("fallthru");
+    dir.write(
+        "ft.c",
+        "int sw(int a) {\n  int r = 0;\n  switch (a) {\n  case 1:\n    r = 1;\n    /* FALLTHROUGH */\n  case 2:\n    r += 2;\n    break;\n  }\n  return r;\n}\n",
+    );
+    let out = run(client(&dir, &d.host(",lzo"))
+        .args(["gcc", "-Wextra", "-Werror", "-c", "ft.c", "-o", "ft.o"]));
+    assert_quiet_ok(&out);
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+}
+
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local
 /// compile does (stock's client writes an empty one).
 #[test]

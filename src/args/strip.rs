@@ -146,7 +146,40 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
         out.push(OsString::from("-MQ"));
         out.push(job.target_name());
     }
+    if warnings_read_comments(&job.argv) && !has(&|a| a == b"-C" || a == b"-CC") {
+        out.push(OsString::from("-C"));
+    }
     out
+}
+
+/// Whether the compile's warnings depend on comments, which the
+/// preprocessor drops unless told to keep them (`-C`): GCC's
+/// `-Wimplicit-fallthrough` at levels 1 to 4 (`-Wextra` sets 3) accepts a
+/// `/* FALLTHROUGH */` comment, and Clang's `-Wdocumentation` checks doc
+/// comments. Without them the server's compile warned where the local one
+/// did not (an error with `-Werror`), or the other way round (sweep S, D5).
+/// The preprocessed source is then larger (comments of headers too), so
+/// only such compiles keep them.
+fn warnings_read_comments(argv: &[OsString]) -> bool {
+    // An explicit setting wins over -Wextra's, whatever the order (GCC).
+    let mut explicit = None;
+    let mut extra = false;
+    let mut documentation = false;
+    for a in argv.iter().skip(1).map(|a| a.as_encoded_bytes()) {
+        match a {
+            b"-Wextra" | b"-W" => extra = true,
+            b"-Wimplicit-fallthrough" => explicit = Some(true),
+            b"-Wno-implicit-fallthrough" => explicit = Some(false),
+            b"-Wdocumentation" | b"-Weverything" => documentation = true,
+            b"-Wno-documentation" => documentation = false,
+            _ => {
+                if let Some(level) = a.strip_prefix(b"-Wimplicit-fallthrough=") {
+                    explicit = Some(matches!(level, b"1" | b"2" | b"3" | b"4"));
+                }
+            }
+        }
+    }
+    explicit.unwrap_or(extra) || documentation
 }
 
 #[cfg(test)]
@@ -173,6 +206,31 @@ mod tests {
                 "gcc -I inc -Iinc2 -isystem /s -include a.h -MD -MF x.d -MT t -O2 -g -c x.c -o x.o -lm -Wl,-z -undef -stdlib=libc++"
             )),
             argv("gcc -O2 -g -c x.c -o x.o")
+        );
+    }
+
+    /// Comments are kept for the warnings that read them (sweep S, D5).
+    #[test]
+    fn comments_kept_for_warnings_that_read_them() {
+        for (line, keep) in [
+            ("gcc -Wextra -c x.c -o x.o", true),
+            ("gcc -Wimplicit-fallthrough -c x.c -o x.o", true),
+            ("gcc -Wimplicit-fallthrough=2 -c x.c -o x.o", true),
+            ("gcc -Wimplicit-fallthrough=5 -c x.c -o x.o", false),
+            ("gcc -Wno-implicit-fallthrough -Wextra -c x.c -o x.o", false),
+            ("gcc -Wextra -Wimplicit-fallthrough=0 -c x.c -o x.o", false),
+            ("clang -Wdocumentation -c x.c -o x.o", true),
+            ("gcc -Wall -O2 -c x.c -o x.o", false),
+        ] {
+            let c = cpp(line);
+            assert_eq!(c.iter().any(|a| a == "-C"), keep, "{line}: {c:?}");
+        }
+        assert_eq!(
+            cpp("gcc -Wextra -CC -c x.c -o x.o")
+                .iter()
+                .filter(|a| *a == "-C" || *a == "-CC")
+                .count(),
+            1
         );
     }
 
