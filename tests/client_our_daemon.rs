@@ -463,6 +463,40 @@ fn fallthrough_comments_reach_the_server() {
     assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
 }
 
+/// Clang's `-gembed-source` and `-fdebug-macro` read the sources, which a
+/// plain-mode server does not have: compiled here, with the reason, and
+/// the server is not backed off (sweep S, D4).
+#[test]
+fn clang_embedded_sources_compile_here_in_plain_mode() {
+    let d = ours_d();
+    let dir = TestDir::new("embedsrc");
+    dir.write("h.h", "#define HV 42\n");
+    dir.write("e.c", "#include \"h.h\"\nint f(void) { return HV; }\n");
+    for flag in ["-gembed-source", "-fdebug-macro"] {
+        let out = run(client(&dir, &d.host(",lzo")).args([
+            "clang",
+            "-g",
+            "-gdwarf-5",
+            flag,
+            "-c",
+            "e.c",
+            "-o",
+            "e.o",
+        ]));
+        assert!(out.status.success(), "{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("compiling e.c here") && err.contains(flag),
+            "{err}"
+        );
+        assert!(dir.join("e.o").exists());
+    }
+    assert_quiet_ok(&run(
+        client(&dir, &d.host(",lzo")).args(["clang", "-g", "-c", "e.c", "-o", "r.o"])
+    ));
+    assert_eq!(wait_compiles(&d, 1), 1, "not remote after: {}", d.log());
+}
+
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local
 /// compile does (stock's client writes an empty one).
 #[test]

@@ -67,6 +67,9 @@ enum Outcome {
     RemoteFailed { reply: Reply, pump: bool },
     /// A failure that must not be turned into a fallback.
     Fatal(Error),
+    /// Plain mode would give another result than a local compile (the
+    /// reason): compiled here, without blaming the server.
+    PlainDiffers(String),
     /// The server compiled, but the output could not be written here (a
     /// full or read-only disk): not the server's fault, so it is not backed
     /// off; the local compile reports the problem in its own words.
@@ -239,6 +242,11 @@ impl<'a> Build<'a> {
                     return Ok(0);
                 }
                 Ok(Outcome::Fatal(e)) => return Err(e),
+                Ok(Outcome::PlainDiffers(why)) => {
+                    drop(picked);
+                    log::warn!("compiling {input} here: {why}");
+                    return self.compile_here(job);
+                }
                 Ok(Outcome::WriteFailed(e)) => return self.write_failed(job, &name, e),
                 Ok(Outcome::RemoteFailed { reply, pump }) => {
                     return self.remote_failed(job, picked, reply, pump);
@@ -484,6 +492,9 @@ impl<'a> Build<'a> {
             remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
             let dotd = req.dotd.as_deref().map(|p| (p, &req.absolute_names[..]));
             return self.finish(job, host, conn, version, dotd, true);
+        }
+        if let Some(why) = args::side_files::plain_mode_differs(&job.argv) {
+            return Ok(Outcome::PlainDiffers(why));
         }
         // Plain mode: start cpp, connect while it runs, then send the
         // whole request at once.

@@ -66,6 +66,31 @@ fn side_file(argv: &[OsString]) -> Option<String> {
     })
 }
 
+/// Why a plain-mode compile (the server compiles the client's
+/// preprocessed text) would give debug information other than a local
+/// compile's, which pump mode does not (its server reads the sources):
+/// Clang's `-gembed-source` would embed the whole preprocessed unit as the
+/// main file's source, and Clang's `-fdebug-macro` would record no macro of
+/// the sources, which preprocessing has expanded away (sweep S, D4).
+pub fn plain_mode_differs(argv: &[OsString]) -> Option<String> {
+    let last = |on: &str, off: &str| {
+        argv.iter()
+            .skip(1)
+            .rfind(|a| *a == on || *a == off)
+            .is_some_and(|a| a == on)
+    };
+    if last("-gembed-source", "-gno-embed-source") {
+        Some(
+            "-gembed-source would embed the preprocessed text, not the sources, in plain mode"
+                .into(),
+        )
+    } else if last("-fdebug-macro", "-fno-debug-macro") {
+        Some("-fdebug-macro would record no macro of the sources in plain mode".into())
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +133,18 @@ mod tests {
                 .unwrap()
                 .contains(".dwo")
         );
+    }
+
+    #[test]
+    fn plain_mode_debug_options() {
+        for (cmd, differs) in [
+            ("clang -g -gdwarf-5 -gembed-source -c x.c", true),
+            ("clang -g -fdebug-macro -c x.c", true),
+            ("clang -g -gembed-source -gno-embed-source -c x.c", false),
+            ("clang -g -fdebug-macro -fno-debug-macro -c x.c", false),
+            ("gcc -g3 -c x.c", false),
+        ] {
+            assert_eq!(plain_mode_differs(&argv(cmd)).is_some(), differs, "{cmd}");
+        }
     }
 }
