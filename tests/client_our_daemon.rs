@@ -497,6 +497,25 @@ fn clang_embedded_sources_compile_here_in_plain_mode() {
     assert_eq!(wait_compiles(&d, 1), 1, "not remote after: {}", d.log());
 }
 
+/// Clang's `-ObjC++` makes a `.c` source Objective-C++ on the server as
+/// it does here (C++ names), not C (sweep S, D7).
+#[test]
+fn clang_objc_plus_plus_flag_keeps_its_language() {
+    let d = ours_d();
+    let dir = TestDir::new("objcxxflag");
+    dir.write("d.c", "int fn(int x) { return x; }\n");
+    assert_quiet_ok(&run(
+        client(&dir, &d.host(",lzo")).args(["clang", "-ObjC++", "-c", "d.c", "-o", "d.o"])
+    ));
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+    let nm = run(Command::new("nm").arg(dir.join("d.o")));
+    assert!(
+        String::from_utf8_lossy(&nm.stdout).contains("_Z2fni"),
+        "{}",
+        show(&nm)
+    );
+}
+
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local
 /// compile does (stock's client writes an empty one).
 #[test]

@@ -10,7 +10,9 @@
 //! `objective-c++`) becomes that language's preprocessed form, a C source
 //! under a C++ driver is `c++-cpp-output`, and any other `-x` of its own
 //! (`none`, a header, assembler) sends the source to a file with the
-//! command kept as it is, as with stock. Getting this wrong compiles
+//! command kept as it is, as with stock. So do Clang's `-ObjC`/`-ObjC++`
+//! and a C source under a driver whose name says neither C nor C++
+//! (`mpicxx`, `CC`): only the driver knows what it makes of `in.i`. Getting this wrong compiles
 //! `g++ -c x.c` as C (unmangled symbols, a failed link) or turns CMake's
 //! `-x c-header` precompiled header into an object file; keeping a source
 //! language on preprocessed text would preprocess it twice (a source that
@@ -24,6 +26,11 @@ use std::ffi::OsString;
 /// when it must go to a file (the command sets its own language, or the
 /// extension is not one of the preprocessed kinds).
 pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
+    // Clang's -ObjC and -ObjC++ make every source of the command that
+    // language: a file keeps their say (sweep S, D7).
+    if argv.iter().skip(1).any(|a| a == "-ObjC" || a == "-ObjC++") {
+        return None;
+    }
     // (`argv` is a client's: no slicing that could panic.)
     if let Some(own) = own_language(argv.get(1..input).unwrap_or(&[])) {
         return match own {
@@ -38,12 +45,41 @@ pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
     let ext = distcc::args::extensions::preprocessed_extension(source);
     match ext {
         "i" if cxx_driver(argv.first()?) => Some("c++-cpp-output"),
-        "i" => Some("cpp-output"),
+        "i" if c_driver(argv.first()?) => Some("cpp-output"),
+        // A driver whose name does not say (`mpicxx`, `CC`, a wrapper):
+        // only the driver knows whether it compiles `.i` as C or C++
+        // (sweep S, D7), so it gets a file, as from stock.
+        "i" => None,
         "ii" => Some("c++-cpp-output"),
         "mi" => Some("objective-c-cpp-output"),
         "mii" => Some("objective-c++-cpp-output"),
         _ => None,
     }
+}
+
+/// Whether the driver's name says it compiles `.c` and `.i` as C: `gcc`,
+/// `cc` or `clang`, with a target before it (`x86_64-linux-gnu-gcc`) and a
+/// version after it (`gcc-12`, `clang-14`) or not.
+fn c_driver(compiler: &std::ffi::OsStr) -> bool {
+    let Some(name) = std::path::Path::new(compiler).file_name() else {
+        return false;
+    };
+    let name = name.as_encoded_bytes();
+    // Without a trailing version (`-12`, `-14.0`).
+    let base = match name.iter().rposition(|&b| b == b'-') {
+        Some(dash)
+            if dash + 1 < name.len()
+                && name[dash + 1..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
+        {
+            &name[..dash]
+        }
+        _ => name,
+    };
+    [&b"gcc"[..], b"cc", b"clang"]
+        .iter()
+        .any(|d| base == *d || (base.ends_with(d) && base[base.len() - d.len() - 1] == b'-'))
 }
 
 /// The language of the last `-x LANG` or `-xLANG` in `args` (the options
@@ -95,6 +131,33 @@ mod tests {
         assert_eq!(lang("g++ -c src.m"), Some("objective-c-cpp-output"));
         assert_eq!(lang("gcc -c src.mm"), Some("objective-c++-cpp-output"));
         assert_eq!(lang("gcc -c src.s"), None);
+    }
+
+    /// Sweep S, D7: what only the driver knows goes to a file.
+    #[test]
+    fn drivers_that_decide_for_themselves_get_a_file() {
+        assert_eq!(lang("clang -ObjC++ -c src.c"), None);
+        assert_eq!(lang("clang -ObjC -c src.c"), None);
+        assert_eq!(lang("clang -ObjC -x c -c src.c"), None);
+        assert_eq!(lang("mpicxx -c src.c"), None);
+        assert_eq!(lang("/opt/cray/bin/CC -c src.c"), None);
+        assert_eq!(lang("mpicc -c src.c"), None);
+        // Names that say C.
+        for cc in [
+            "gcc",
+            "cc",
+            "clang",
+            "gcc-12",
+            "clang-14",
+            "/usr/bin/x86_64-linux-gnu-gcc-12",
+            "aarch64-linux-gnu-gcc",
+            "x86_64-pc-linux-gnu-clang",
+            "clang-14.0",
+        ] {
+            assert_eq!(lang(&format!("{cc} -c src.c")), Some("cpp-output"), "{cc}");
+        }
+        // Other extensions say it themselves.
+        assert_eq!(lang("mpicxx -c src.cpp"), Some("c++-cpp-output"));
     }
 
     #[test]
