@@ -23,7 +23,9 @@ pub struct Terminal<'a> {
 
 /// The option to add to `argv` for coloured diagnostics, if any.
 pub fn flag(argv: &[OsString], t: &Terminal<'_>) -> Option<&'static str> {
-    if !t.is_tty || t.term.is_none_or(|v| v.is_empty() || v == "dumb") || t.gcc_colors == Some("") {
+    // GCC colours when TERM is set and not `dumb`, an empty TERM included
+    // (sweep R, D3); Clang looks for a known terminal type in it.
+    if !t.is_tty || t.term.is_none_or(|v| v == "dumb") || t.gcc_colors == Some("") {
         return None;
     }
     let chosen = argv.iter().skip(1).any(|a| {
@@ -39,7 +41,7 @@ pub fn flag(argv: &[OsString], t: &Terminal<'_>) -> Option<&'static str> {
     let compiler = argv.first()?.to_str()?;
     let name = compiler.rsplit('/').next().unwrap_or(compiler);
     if name.starts_with("clang") || name.contains("-clang") {
-        return Some("-fcolor-diagnostics");
+        return (t.term != Some("")).then_some("-fcolor-diagnostics");
     }
     let gnu = name == "cc" || name == "c++" || name.contains("gcc") || name.contains("g++");
     gnu.then_some("-fdiagnostics-color=always")
@@ -96,5 +98,15 @@ mod tests {
         assert_eq!(flag(&argv("gcc -c x.c"), &off), None);
         let unset = Terminal { term: None, ..TTY };
         assert_eq!(flag(&argv("gcc -c x.c"), &unset), None);
+        // Set but empty: GCC colours, Clang does not.
+        let empty = Terminal {
+            term: Some(""),
+            ..TTY
+        };
+        assert_eq!(
+            flag(&argv("gcc -c x.c"), &empty),
+            Some("-fdiagnostics-color=always")
+        );
+        assert_eq!(flag(&argv("clang -c x.c"), &empty), None);
     }
 }
