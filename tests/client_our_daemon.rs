@@ -516,6 +516,37 @@ fn clang_objc_plus_plus_flag_keeps_its_language() {
     );
 }
 
+/// A harmless `-Xclang` option is compiled remotely, by our client and a
+/// stock one; one that loads code is kept here (sweep S, P5).
+#[test]
+fn harmless_xclang_options_are_distributed() {
+    let d = ours_d();
+    let dir = TestDir::new("xclang");
+    dir.write("x.c", "int x(void) { return 1; }\n");
+    let args = [
+        "clang",
+        "-Xclang",
+        "-fno-caret-diagnostics",
+        "-c",
+        "x.c",
+        "-o",
+        "x.o",
+    ];
+    assert_quiet_ok(&run(client(&dir, &d.host("")).args(args)));
+    let mut stock = Command::new("/usr/bin/distcc");
+    client_env(&mut stock, &dir, &d.host(""));
+    assert_quiet_ok(&run(stock.env("DISTCC_FALLBACK", "0").args(args)));
+    assert_eq!(wait_compiles(&d, 2), 2, "{}", d.log());
+    let out = run(client(&dir, &d.host("")).env("DISTCC_VERBOSE", "1").args([
+        "clang", "-Xclang", "-load", "-Xclang", "none.so", "-c", "x.c", "-o", "y.o",
+    ]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running locally"),
+        "{}",
+        show(&out)
+    );
+}
+
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local
 /// compile does (stock's client writes an empty one).
 #[test]

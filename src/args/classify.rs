@@ -226,6 +226,14 @@ const LOCAL_PREFIX: &[(&str, &str)] = &[
     ),
     ("-fxray-attr-list=", "the list is read on this machine"),
     (
+        "-frewrite-map-file",
+        "the rewrite map is read on this machine",
+    ),
+    (
+        "-fdebug-cpp",
+        "the preprocessor's annotations are read by no remote compiler",
+    ),
+    (
         "-fxray-always-instrument=",
         "the list is read on this machine",
     ),
@@ -715,6 +723,8 @@ mod tests {
             "clang -c x.c -fprofile-instr-use=x.profdata",
             "clang -c x.c -fprofile-sample-use=x.prof",
             "clang -c x.c -fprofile-list=l.txt",
+            "clang -c x.c -frewrite-map-file=x.map",
+            "gcc -c x.c -fdebug-cpp",
             "clang -c x.c -include-pch x.pch",
             "clang -c x.c --config my.cfg",
             "clang -c x.c --config=my.cfg",

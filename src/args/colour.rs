@@ -25,7 +25,7 @@ pub struct Terminal<'a> {
 pub fn flag(argv: &[OsString], t: &Terminal<'_>) -> Option<&'static str> {
     // GCC colours when TERM is set and not `dumb`, an empty TERM included
     // (sweep R, D3); Clang looks for a known terminal type in it.
-    if !t.is_tty || t.term.is_none_or(|v| v == "dumb") || t.gcc_colors == Some("") {
+    if !t.is_tty || t.term.is_none_or(|v| v == "dumb") {
         return None;
     }
     let chosen = argv.iter().skip(1).any(|a| {
@@ -40,11 +40,13 @@ pub fn flag(argv: &[OsString], t: &Terminal<'_>) -> Option<&'static str> {
     }
     let compiler = argv.first()?.to_str()?;
     let name = compiler.rsplit('/').next().unwrap_or(compiler);
+    // Clang does not read GCC_COLORS (sweep S, P7); an empty one turns
+    // GCC's colours off.
     if name.starts_with("clang") || name.contains("-clang") {
         return (t.term != Some("")).then_some("-fcolor-diagnostics");
     }
     let gnu = name == "cc" || name == "c++" || name.contains("gcc") || name.contains("g++");
-    gnu.then_some("-fdiagnostics-color=always")
+    (gnu && t.gcc_colors != Some("")).then_some("-fdiagnostics-color=always")
 }
 
 #[cfg(test)]
@@ -96,6 +98,10 @@ mod tests {
             ..TTY
         };
         assert_eq!(flag(&argv("gcc -c x.c"), &off), None);
+        assert_eq!(
+            flag(&argv("clang -c x.c"), &off),
+            Some("-fcolor-diagnostics")
+        );
         let unset = Terminal { term: None, ..TTY };
         assert_eq!(flag(&argv("gcc -c x.c"), &unset), None);
         // Set but empty: GCC colours, Clang does not.

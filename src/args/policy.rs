@@ -84,6 +84,33 @@ const REFUSED_PREFIXES: &[(&str, &str)] = &[
     ("-fconnect", "not a compile"),
 ];
 
+/// Clang front-end options (`-Xclang X`) that read and write no file and
+/// load no code: diagnostics, warnings, debug-information kinds and code
+/// generation switches common in real builds (sweep S, P5). Any other
+/// `-Xclang` value is refused: `-load`, `-add-plugin`, `-dependency-file`
+/// and many more reach files or code.
+fn harmless_cc1_option(value: &[u8]) -> bool {
+    const EXACT: &[&str] = &[
+        "-fno-pch-timestamp",
+        "-fno-caret-diagnostics",
+        "-fcolor-diagnostics",
+        "-fno-color-diagnostics",
+        "-fdiagnostics-show-option",
+        "-fno-diagnostics-show-option",
+        "-disable-O0-optnone",
+        "-disable-llvm-passes",
+        "-disable-llvm-optzns",
+        "-fexperimental-new-pass-manager",
+        "-fno-experimental-new-pass-manager",
+        "-fuse-ctor-homing",
+        "-fno-use-ctor-homing",
+        "-mconstructor-aliases",
+        "-fforce-emit-vtables",
+    ];
+    const PREFIXES: &[&str] = &["-W", "-debug-info-kind=", "-dwarf-version="];
+    EXACT.iter().any(|o| value == o.as_bytes()) || PREFIXES.iter().any(|p| starts(value, p))
+}
+
 /// Options with a separate value word (also accepted glued).
 const WITH_VALUE: &[&str] = &[
     "-D",
@@ -422,6 +449,10 @@ fn check_as(argv: &[OsString], print_queries: bool) -> Result<Shape> {
                 i += 2;
                 continue;
             }
+            b"-Xclang" if args.get(i + 1).is_some_and(|v| harmless_cc1_option(v)) => {
+                i += 2;
+                continue;
+            }
             b"-Xpreprocessor" => {
                 let value = args.get(i + 1).copied().unwrap_or(b"");
                 check_preprocessor(value)?;
@@ -732,6 +763,9 @@ mod tests {
                 "preprocessor option",
             ),
             ("gcc -c x.c -o x.o -Xclang -load", "load code"),
+            ("clang -c x.c -o x.o -Xclang -add-plugin", "load code"),
+            ("clang -c x.c -o x.o -Xclang -dependency-file", "load code"),
+            ("clang -c x.c -o x.o -Xclang", "load code"),
             ("gcc -c x.c -o x.o -march=native", "native"),
             ("gcc -E x.c -o x.i", "client"),
             ("gcc -c x.c -o x.o -M", "client"),
@@ -793,5 +827,17 @@ mod tests {
         }
         // Everything else is checked as ever.
         assert!(check_serving(&argv("gcc -c x.c -print-search-dirs -fplugin=x.so")).is_err());
+    }
+
+    /// Harmless Clang front-end options go remote (sweep S, P5).
+    #[test]
+    fn harmless_xclang_options_pass() {
+        for line in [
+            "clang -c x.c -o x.o -Xclang -fno-pch-timestamp",
+            "clang -c x.c -o x.o -Xclang -fno-caret-diagnostics -Xclang -Wno-unused",
+            "clang -c x.c -o x.o -Xclang -debug-info-kind=constructor",
+        ] {
+            assert!(check(&argv(line)).is_ok(), "{line}");
+        }
     }
 }

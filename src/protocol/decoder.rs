@@ -638,7 +638,8 @@ impl ResponseDecoder {
 
 /// What a client says when a server closed the connection without a reply.
 const NO_ANSWER: &str = "server provided no answer (it closed the connection: it refused this client, \
-     for example by its --allow list, or the job failed there)";
+     for example by its --allow list; or the compiler is not installed or not allowed there \
+     (a masquerade link in /usr/lib/distcc, DISTCC_CMDLIST); or the job failed there)";
 
 /// Reads a whole response from a blocking reader (the client side).
 ///
