@@ -333,7 +333,7 @@ impl Connection {
             Ok(Received::WouldBlock) => return SpliceStep::WouldBlock,
             Ok(Received::Closed) => {
                 return SpliceStep::Finished(refuse(
-                    "client closed in the middle of its source".into(),
+                    "client closed before sending the whole request".into(),
                     Refusal::ClientLeft,
                     Kind::Io,
                 ));
