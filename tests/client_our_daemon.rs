@@ -473,16 +473,9 @@ fn clang_embedded_sources_compile_here_in_plain_mode() {
     dir.write("h.h", "#define HV 42\n");
     dir.write("e.c", "#include \"h.h\"\nint f(void) { return HV; }\n");
     for flag in ["-gembed-source", "-fdebug-macro"] {
-        let out = run(client(&dir, &d.host(",lzo")).args([
-            "clang",
-            "-g",
-            "-gdwarf-5",
-            flag,
-            "-c",
-            "e.c",
-            "-o",
-            "e.o",
-        ]));
+        let out = run(client(&dir, &d.host(",lzo"))
+            .env("DISTCC_VERBOSE", "1")
+            .args(["clang", "-g", "-gdwarf-5", flag, "-c", "e.c", "-o", "e.o"]));
         assert!(out.status.success(), "{}", show(&out));
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -545,6 +538,40 @@ fn harmless_xclang_options_are_distributed() {
         "{}",
         show(&out)
     );
+}
+
+/// JSON diagnostics are one document, as from a local compile (sweep R,
+/// D4), and GCC's `--std=` spelling is distributed (sweep R, D5).
+#[test]
+fn json_diagnostics_and_double_dash_std() {
+    let d = ours_d();
+    let dir = TestDir::new("jsondiag");
+    dir.write("w.c", "int f(void) { int unused; return 0; }\n");
+    let args = [
+        "gcc",
+        "-Wall",
+        "-fdiagnostics-format=json",
+        "-c",
+        "w.c",
+        "-o",
+        "w.o",
+    ];
+    let ours = run(client(&dir, &d.host(",lzo")).args(args));
+    assert!(ours.status.success(), "{}", show(&ours));
+    let local = run(Command::new("gcc").current_dir(&dir.path).args(&args[1..]));
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&local.stderr)
+    );
+    assert_quiet_ok(&run(client(&dir, &d.host(",lzo")).args([
+        "gcc",
+        "--std=c11",
+        "-c",
+        "w.c",
+        "-o",
+        "s.o",
+    ])));
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
 }
 
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local

@@ -244,7 +244,9 @@ impl<'a> Build<'a> {
                 Ok(Outcome::Fatal(e)) => return Err(e),
                 Ok(Outcome::PlainDiffers(why)) => {
                     drop(picked);
-                    log::warn!("compiling {input} here: {why}");
+                    // As for the other compiles kept here by their options:
+                    // said when asked (stderr may be a tool's JSON).
+                    log::info!("compiling {input} here: {why}");
                     return self.compile_here(job);
                 }
                 Ok(Outcome::WriteFailed(e)) => return self.write_failed(job, &name, e),

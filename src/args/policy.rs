@@ -180,6 +180,7 @@ const EXACT: &[&str] = &[
     "-static-libstdc++",
     "-fsyntax-only",
     "-Qunused-arguments",
+    "-static-pie",
 ];
 
 /// Glued families accepted by prefix (after the refusals and special cases).
@@ -188,6 +189,8 @@ const FAMILIES: &[&str] = &[
     "-g",
     "-W",
     "-std=",
+    // GCC's other spelling (sweep R, D5).
+    "--std=",
     "-stdlib=",
     "-m",
     "-f",
@@ -262,6 +265,7 @@ const LANGUAGES: &[&str] = &[
 /// no output or dependency files).
 const ASSEMBLER_OK: &[&str] = &[
     "--noexecstack",
+    "--divide",
     "--execstack",
     "-g",
     "--gdwarf-2",
@@ -370,7 +374,18 @@ pub fn check(argv: &[OsString]) -> Result<Shape> {
 /// (`-print-search-dirs`, `--print-file-name=X`, `-print-prog-name=X`, ...):
 /// it reads and writes no file of the job.
 pub fn is_print_query(arg: &[u8]) -> bool {
-    starts(arg, "-print-") || starts(arg, "--print-")
+    starts(arg, "-print-")
+        || starts(arg, "--print-")
+        || matches!(
+            arg,
+            b"-dumpmachine" | b"-dumpversion" | b"-dumpfullversion" | b"-dumpspecs"
+        )
+}
+
+/// Linker options a stock client sends beside `-c`: a compile ignores
+/// them (the linker does not run), and stock's server runs them.
+fn is_linker_option(arg: &[u8]) -> bool {
+    starts(arg, "-Wl,")
 }
 
 /// As [`check`], for a server answering a stock client, which sends a
@@ -378,11 +393,12 @@ pub fn is_print_query(arg: &[u8]) -> bool {
 /// probe): stock's server runs it and answers, while a refusal makes the
 /// stock client back the server off for every job that follows (sweep R,
 /// D1). Our client keeps such queries here, where the answer is its own.
+/// Linker options (`-Xlinker X`, `-Wl,...`) are taken as well.
 pub fn check_serving(argv: &[OsString]) -> Result<Shape> {
     check_as(argv, true)
 }
 
-fn check_as(argv: &[OsString], print_queries: bool) -> Result<Shape> {
+fn check_as(argv: &[OsString], serving: bool) -> Result<Shape> {
     let args: Vec<&[u8]> = argv.iter().map(|a| a.as_encoded_bytes()).collect();
     let mut input = None;
     let mut output = None;
@@ -467,7 +483,11 @@ fn check_as(argv: &[OsString], print_queries: bool) -> Result<Shape> {
             }
             _ => {}
         }
-        if !(print_queries && is_print_query(arg)) {
+        if serving && arg == b"-Xlinker" && args.get(i + 1).is_some() {
+            i += 2;
+            continue;
+        }
+        if !(serving && (is_print_query(arg) || is_linker_option(arg))) {
             check_word(arg)?;
         }
         i += 1;
@@ -813,14 +833,17 @@ mod tests {
         }
     }
 
-    /// A server answers the print queries a stock client sends; our
-    /// client's own check keeps them here (sweep R, D1).
+    /// A server answers the print queries a stock client sends, and takes
+    /// its linker options (ignored by a compile); our client's own check
+    /// keeps them here (sweep R, D1).
     #[test]
     fn print_queries_are_served_not_sent() {
         for line in [
             "g++ testfile.cpp -o output.obj -c -O0 --print-search-dirs",
             "gcc -c x.c -o x.o -print-prog-name=cc1",
             "gcc -c x.c -o x.o -print-file-name=libc.so",
+            "gcc -c x.c -o x.o -dumpmachine",
+            "gcc -c x.c -o x.o -Xlinker --as-needed -Wl,-z,now",
         ] {
             assert!(check_serving(&argv(line)).is_ok(), "{line}");
             assert!(check(&argv(line)).is_err(), "{line}");
@@ -836,6 +859,19 @@ mod tests {
             "clang -c x.c -o x.o -Xclang -fno-pch-timestamp",
             "clang -c x.c -o x.o -Xclang -fno-caret-diagnostics -Xclang -Wno-unused",
             "clang -c x.c -o x.o -Xclang -debug-info-kind=constructor",
+        ] {
+            assert!(check(&argv(line)).is_ok(), "{line}");
+        }
+    }
+
+    /// Spellings GCC accepts that stock distributes (sweep R, D5).
+    #[test]
+    fn other_accepted_spellings() {
+        for line in [
+            "gcc --std=c11 -c x.c -o x.o",
+            "g++ --std=gnu++17 -c x.cc -o x.o",
+            "gcc -static-pie -c x.c -o x.o",
+            "gcc -Wa,--divide -c x.c -o x.o",
         ] {
             assert!(check(&argv(line)).is_ok(), "{line}");
         }

@@ -67,11 +67,12 @@ fn side_file(argv: &[OsString]) -> Option<String> {
 }
 
 /// Why a plain-mode compile (the server compiles the client's
-/// preprocessed text) would give debug information other than a local
-/// compile's, which pump mode does not (its server reads the sources):
-/// Clang's `-gembed-source` would embed the whole preprocessed unit as the
-/// main file's source, and Clang's `-fdebug-macro` would record no macro of
-/// the sources, which preprocessing has expanded away (sweep S, D4).
+/// preprocessed text) would give a result other than a local compile's,
+/// which pump mode does not (its server reads the sources): Clang's
+/// `-gembed-source` would embed the whole preprocessed unit as the main
+/// file's source, Clang's `-fdebug-macro` would record no macro of the
+/// sources, which preprocessing has expanded away (sweep S, D4), and JSON
+/// or SARIF diagnostics would come as two documents.
 pub fn plain_mode_differs(argv: &[OsString]) -> Option<String> {
     let last = |on: &str, off: &str| {
         argv.iter()
@@ -80,15 +81,24 @@ pub fn plain_mode_differs(argv: &[OsString]) -> Option<String> {
             .is_some_and(|a| a == on)
     };
     if last("-gembed-source", "-gno-embed-source") {
-        Some(
+        return Some(
             "-gembed-source would embed the preprocessed text, not the sources, in plain mode"
                 .into(),
-        )
-    } else if last("-fdebug-macro", "-fno-debug-macro") {
-        Some("-fdebug-macro would record no macro of the sources in plain mode".into())
-    } else {
-        None
+        );
     }
+    if last("-fdebug-macro", "-fno-debug-macro") {
+        return Some("-fdebug-macro would record no macro of the sources in plain mode".into());
+    }
+    // The local preprocessor and the server's compiler would each print a
+    // document of diagnostics: two where a tool reads one (sweep R, D4).
+    let format = argv.iter().skip(1).rev().find_map(|a| {
+        a.to_str()?
+            .strip_prefix("-fdiagnostics-format=")
+            .filter(|f| f.starts_with("json") || f.starts_with("sarif"))
+    })?;
+    Some(format!(
+        "-fdiagnostics-format={format} makes one document of the diagnostics, which the preprocessor here and a server's compiler would print two of"
+    ))
 }
 
 #[cfg(test)]
@@ -143,6 +153,9 @@ mod tests {
             ("clang -g -gembed-source -gno-embed-source -c x.c", false),
             ("clang -g -fdebug-macro -fno-debug-macro -c x.c", false),
             ("gcc -g3 -c x.c", false),
+            ("gcc -fdiagnostics-format=json -c x.c", true),
+            ("gcc -fdiagnostics-format=sarif-stderr -c x.c", true),
+            ("gcc -fdiagnostics-format=text -c x.c", false),
         ] {
             assert_eq!(plain_mode_differs(&argv(cmd)).is_some(), differs, "{cmd}");
         }

@@ -30,6 +30,7 @@ const STRIP_WITH_VALUE: &[&str] = &[
     "-isysroot",
     "-imultilib",
     "-Xpreprocessor",
+    "-Xlinker",
 ];
 
 /// Removed when the word starts with one of these (the glued forms of the
