@@ -16,7 +16,10 @@
 //! have none that is a name or a piece of one, and are done. Only a file
 //! with one is read again, token by token, skipping comments and literals.
 
-use super::scanner::Clock;
+use super::scanner::{
+    Clock, continuation as splice, end_block_comment as block_comment_end, raw_string_end,
+    skip_line_comment as line_comment_end, skip_quoted as quoted_end,
+};
 
 const DATE: &[u8] = b"__DATE__";
 const TIME: &[u8] = b"__TIME__";
@@ -86,15 +89,6 @@ fn find_byte(s: &[u8], b: u8) -> Option<usize> {
     // reads it.
     let p = unsafe { libc::memchr(s.as_ptr().cast(), i32::from(b), s.len()) };
     (!p.is_null()).then(|| p as usize - s.as_ptr() as usize)
-}
-
-/// Length of a backslash-newline (allowing `\r\n`) at `i`, or 0.
-fn splice(s: &[u8], i: usize) -> usize {
-    match (s.get(i), s.get(i + 1), s.get(i + 2)) {
-        (Some(b'\\'), Some(b'\n'), _) => 2,
-        (Some(b'\\'), Some(b'\r'), Some(b'\n')) => 3,
-        _ => 0,
-    }
 }
 
 /// Calls `f` with every identifier of `src` outside comments, literals and
@@ -257,87 +251,6 @@ fn number_end(s: &[u8], mut i: usize) -> usize {
         }
     }
     i
-}
-
-/// Skips a `//` comment (which continues across backslash-newlines).
-fn line_comment_end(s: &[u8], mut i: usize) -> usize {
-    while i < s.len() {
-        match s[i] {
-            b'\n' => return i + 1,
-            b'\\' if splice(s, i) > 0 => i += splice(s, i),
-            _ => i += 1,
-        }
-    }
-    i
-}
-
-/// Index just past the `*/` (possibly split by backslash-newlines) closing
-/// a block comment whose body starts at `i`.
-fn block_comment_end(s: &[u8], mut i: usize) -> usize {
-    while let Some(p) = find_byte(&s[i.min(s.len())..], b'*') {
-        let mut j = i + p + 1;
-        while splice(s, j) > 0 {
-            j += splice(s, j);
-        }
-        if s.get(j) == Some(&b'/') {
-            return j + 1;
-        }
-        i = i + p + 1;
-    }
-    s.len()
-}
-
-/// Skips a literal body; an unterminated literal ends at the line end.
-fn quoted_end(s: &[u8], mut i: usize, q: u8) -> usize {
-    while i < s.len() {
-        match s[i] {
-            b'\\' if splice(s, i) > 0 => i += splice(s, i),
-            b'\\' => i += 2,
-            b'\n' => return i,
-            c if c == q => return i + 1,
-            _ => i += 1,
-        }
-    }
-    i.min(s.len())
-}
-
-/// When the `"` at `i` opens a raw string literal (`R"delim(...)delim"`,
-/// with an optional `u8`, `u`, `U` or `L` before the `R`), the index just
-/// past its closing quote (the end of `s` if it is not closed).
-fn raw_string_end(s: &[u8], i: usize) -> Option<usize> {
-    if i == 0 || s[i - 1] != b'R' {
-        return None;
-    }
-    let r = i - 1;
-    let prefix_start = if r >= 2 && &s[r - 2..r] == b"u8" {
-        r - 2
-    } else if r >= 1 && matches!(s[r - 1], b'u' | b'U' | b'L') {
-        r - 1
-    } else {
-        r
-    };
-    if prefix_start > 0 && ident_char(s[prefix_start - 1]) {
-        return None;
-    }
-    let open = s[i + 1..].iter().take(17).position(|&c| c == b'(')?;
-    let delim = &s[i + 1..i + 1 + open];
-    if delim
-        .iter()
-        .any(|c| matches!(c, b' ' | b')' | b'\\' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-    {
-        return None;
-    }
-    let body = i + 1 + open + 1;
-    let mut close = Vec::with_capacity(delim.len() + 2);
-    close.push(b')');
-    close.extend_from_slice(delim);
-    close.push(b'"');
-    Some(
-        s[body..]
-            .windows(close.len())
-            .position(|w| w == close.as_slice())
-            .map_or(s.len(), |p| body + p + close.len()),
-    )
 }
 
 #[cfg(test)]

@@ -391,7 +391,7 @@ fn skip_blank(s: &[u8], mut i: usize) -> usize {
 }
 
 /// Length of a backslash-newline (allowing `\r\n`) at `i`, or 0.
-fn continuation(s: &[u8], i: usize) -> usize {
+pub(super) fn continuation(s: &[u8], i: usize) -> usize {
     match (s.get(i), s.get(i + 1), s.get(i + 2)) {
         (Some(b'\\'), Some(b'\n'), _) => 2,
         (Some(b'\\'), Some(b'\r'), Some(b'\n')) => 3,
@@ -399,12 +399,20 @@ fn continuation(s: &[u8], i: usize) -> usize {
     }
 }
 
-/// Index just past the `*/` closing a block comment whose body starts at `i`.
-fn end_block_comment(s: &[u8], i: usize) -> usize {
-    match s[i.min(s.len())..].windows(2).position(|w| w == b"*/") {
-        Some(p) => i + p + 2,
-        None => s.len(),
+/// Index just past the `*/` (possibly split by backslash-newlines)
+/// closing a block comment whose body starts at `i`.
+pub(super) fn end_block_comment(s: &[u8], mut i: usize) -> usize {
+    while let Some(p) = s[i.min(s.len())..].iter().position(|&c| c == b'*') {
+        let mut j = i + p + 1;
+        while continuation(s, j) > 0 {
+            j += continuation(s, j);
+        }
+        if s.get(j) == Some(&b'/') {
+            return j + 1;
+        }
+        i += p + 1;
     }
+    s.len()
 }
 
 /// Skips an ordinary (non-directive) logical line, honouring literals,
@@ -461,7 +469,7 @@ const CODE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'P");
 const DIRECTIVE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'");
 
 /// Skips a `//` comment (which continues across backslash-newlines).
-fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
+pub(super) fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
     while i < s.len() {
         match s[i] {
             b'\n' => return i + 1,
@@ -477,7 +485,7 @@ fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
 /// past its closing quote (the end of `s` if it is not closed). Its body may
 /// span lines and hold anything, `#if 0` lines included, and none of it is
 /// a directive (GCC accepts raw strings in C++ and in the GNU C dialects).
-fn raw_string_end(s: &[u8], i: usize) -> Option<usize> {
+pub(super) fn raw_string_end(s: &[u8], i: usize) -> Option<usize> {
     if i == 0 || s[i - 1] != b'R' {
         return None;
     }
@@ -518,7 +526,7 @@ fn raw_string_end(s: &[u8], i: usize) -> Option<usize> {
 }
 
 /// Skips a literal body; an unterminated literal ends at the line end.
-fn skip_quoted(s: &[u8], mut i: usize, q: u8) -> usize {
+pub(super) fn skip_quoted(s: &[u8], mut i: usize, q: u8) -> usize {
     while i < s.len() {
         match s[i] {
             b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
@@ -703,6 +711,12 @@ mod tests {
                    \t  #  include \"c//d.h\"\n\
                    #define X \\\n  1\n";
         assert_eq!(all_includes(src), vec!["\"a.h\"", "<b.h>", "\"c//d.h\""]);
+        // A comment closed across a line splice ends there, as for the
+        // compiler: the include after it counts.
+        assert_eq!(
+            all_includes("int y; /* end *\\\n/\n#include \"e.h\"\n/* x */ int z;\n"),
+            vec!["\"e.h\""]
+        );
     }
 
     #[test]
