@@ -574,6 +574,48 @@ fn json_diagnostics_and_double_dash_std() {
     assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
 }
 
+/// Meson's PCH compiles (`-include X -fpch-preprocess` with `X.gch`
+/// beside X) are distributed with X's text and give the local object; with
+/// the option the preprocessor named the .gch, which no server has
+/// (sweep R).
+#[test]
+fn pch_preprocess_compiles_remotely_as_locally() {
+    let d = ours_d();
+    let dir = TestDir::new("pchpre");
+    dir.write("p.h", "#include <stdio.h>\n#define K 5\n");
+    dir.write(
+        "m.c",
+        "int main(void) { printf(\"%d\\n\", K); return 0; }\n",
+    );
+    let gch = run(Command::new("gcc")
+        .current_dir(&dir.path)
+        .args(["-O2", "-g", "-x", "c-header", "p.h", "-o", "p.h.gch"]));
+    assert!(gch.status.success(), "{}", show(&gch));
+    let flags = [
+        "-O2",
+        "-g",
+        "-include",
+        "p.h",
+        "-fpch-preprocess",
+        "-c",
+        "m.c",
+    ];
+    let mut args = vec!["gcc"];
+    args.extend(flags);
+    args.extend(["-o", "r.o"]);
+    assert_quiet_ok(&run(client(&dir, &d.host(",lzo")).args(&args)));
+    assert_eq!(wait_compiles(&d, 1), 1, "{}", d.log());
+    let local = run(Command::new("gcc")
+        .current_dir(&dir.path)
+        .args(flags)
+        .args(["-o", "l.o"]));
+    assert!(local.status.success(), "{}", show(&local));
+    assert_eq!(
+        std::fs::read(dir.join("r.o")).unwrap(),
+        std::fs::read(dir.join("l.o")).unwrap()
+    );
+}
+
 /// `-fsyntax-only` compiled remotely leaves no output file, as a local
 /// compile does (stock's client writes an empty one).
 #[test]

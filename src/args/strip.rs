@@ -124,6 +124,13 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
         }
         if i > 0 && (arg == b"-c" || arg == b"-S") {
             out.push(OsString::from("-E"));
+        } else if i > 0 && arg == b"-fpch-preprocess" && include_texts_present(&job.argv) {
+            // With it, GCC's preprocessor writes a `#pragma GCC
+            // pch_preprocess` naming the .gch in place of the header's
+            // text, and a server has no such file: every such compile
+            // failed there (meson's PCH builds, sweep R). The header's
+            // text gives the very object (the server's command keeps the
+            // option, so the producer string is the local one).
         } else {
             out.push(job.argv[i].clone());
         }
@@ -151,6 +158,30 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
         out.push(OsString::from("-C"));
     }
     out
+}
+
+/// Whether every `-include X` of the command has X's text beside it (a
+/// `.gch` can stand alone: then only the precompiled header has it).
+fn include_texts_present(argv: &[OsString]) -> bool {
+    let mut words = argv.iter().skip(1).map(|a| a.as_encoded_bytes());
+    while let Some(w) = words.next() {
+        let header = if w == b"-include" {
+            words.next()
+        } else if w.len() > b"-include".len()
+            && w.starts_with(b"-include")
+            && !w.starts_with(b"-include-")
+        {
+            Some(&w[b"-include".len()..])
+        } else {
+            continue;
+        };
+        // SAFETY: bytes of an OsStr, or a suffix of one after ASCII.
+        let path = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(header.unwrap_or(b"")) };
+        if !std::path::Path::new(path).is_file() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether the compile's warnings depend on comments, which the
@@ -208,6 +239,14 @@ mod tests {
             )),
             argv("gcc -O2 -g -c x.c -o x.o")
         );
+    }
+
+    /// `-fpch-preprocess` stays when a header's text is missing (its .gch
+    /// alone stands in for it).
+    #[test]
+    fn pch_preprocess_needs_the_header_text() {
+        let c = cpp("gcc -include /nonexistent/p.h -fpch-preprocess -c x.c -o x.o");
+        assert!(c.iter().any(|a| a == "-fpch-preprocess"), "{c:?}");
     }
 
     /// Comments are kept for the warnings that read them (sweep S, D5).
