@@ -228,7 +228,8 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
     // writes it (the link stays, its target gets the bytes, or is made).
     let resolved = through_symlinks(target);
     let target = resolved.as_deref().unwrap_or(target);
-    if let Ok(meta) = std::fs::metadata(target)
+    let existing = std::fs::metadata(target).ok();
+    if let Some(meta) = &existing
         && !meta.is_file()
     {
         // /dev/null and friends: write in place, never replace them.
@@ -257,6 +258,13 @@ pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
         // A missing directory is not made (stock makes it): the compiler
         // here fails for it ("can't create nodir/x.o"), and so must we.
         let mut f = create().map_err(|e| Error::io(format!("create {}", tmp.display()), e))?;
+        // The compiler here writes into an existing output, which keeps
+        // its mode: so does the file that replaces it (sweep R).
+        if let Some(meta) = &existing {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::Permissions::from_mode(meta.permissions().mode() & 0o777);
+            let _ = f.set_permissions(mode);
+        }
         f.write_all(bytes)
             .map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
         drop(f);
@@ -383,6 +391,13 @@ mod tests {
         write_output(&target, b"abc").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"abc");
         assert_eq!(std::fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        // An existing output's mode is kept, as when the compiler writes
+        // into it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_output(&target, b"again").unwrap();
+        let meta = std::fs::metadata(&target).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
         write_output(Path::new("/dev/null"), b"abc").unwrap();
         // Symlinked names are written through, the links kept.
         std::fs::create_dir_all(dir.join("out")).unwrap();
