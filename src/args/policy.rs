@@ -181,6 +181,8 @@ const EXACT: &[&str] = &[
     "-fsyntax-only",
     "-Qunused-arguments",
     "-static-pie",
+    // Clang writes LLVM bitcode (or IR with -S) to the output (sweep S, P6).
+    "-emit-llvm",
 ];
 
 /// Glued families accepted by prefix (after the refusals and special cases).
@@ -872,6 +874,7 @@ mod tests {
             "g++ --std=gnu++17 -c x.cc -o x.o",
             "gcc -static-pie -c x.c -o x.o",
             "gcc -Wa,--divide -c x.c -o x.o",
+            "clang -emit-llvm -c x.c -o x.bc",
         ] {
             assert!(check(&argv(line)).is_ok(), "{line}");
         }
