@@ -83,6 +83,17 @@ fn clang_protocol_1_and_2() {
     }
 }
 
+/// The command's own `-x c++` on a `.c` file: stock's server, which keeps
+/// the command and writes the text to a `.i` file, must not preprocess it
+/// again (sweep Q, D3).
+#[test]
+fn own_source_language_against_the_stock_server() {
+    for opts in ["", ",lzo"] {
+        same_as_local(opts, "g++", "t.c", CXX_SRC, &["-x", "c++", "-O1"]);
+        same_as_local(opts, "gcc", "t.c", C_SRC, &["-xc", "-O2"]);
+    }
+}
+
 /// Objective-C and Objective-C++ against the stock server.
 #[test]
 fn objc_protocol_1_and_2() {

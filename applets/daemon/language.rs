@@ -33,13 +33,18 @@ pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
     }
     // (`argv` is a client's: no slicing that could panic.)
     if let Some(own) = own_language(argv.get(1..input).unwrap_or(&[])) {
-        return match own {
-            b"c" => Some("cpp-output"),
-            b"c++" => Some("c++-cpp-output"),
-            b"objective-c" => Some("objective-c-cpp-output"),
-            b"objective-c++" => Some("objective-c++-cpp-output"),
-            _ => None,
-        };
+        // Our client sends the preprocessed names itself (sweep Q, D3);
+        // a stock client sends the source ones.
+        const PREPROCESSED: [&str; 4] = [
+            "cpp-output",
+            "c++-cpp-output",
+            "objective-c-cpp-output",
+            "objective-c++-cpp-output",
+        ];
+        return PREPROCESSED
+            .into_iter()
+            .find(|p| own == p.as_bytes())
+            .or_else(|| distcc::args::strip::preprocessed_language(own));
     }
     let source = argv.get(input)?;
     let ext = distcc::args::extensions::preprocessed_extension(source);
@@ -192,7 +197,11 @@ mod tests {
         assert_eq!(lang("gcc -x c-header -c src.h.c"), None);
         assert_eq!(lang("gcc -x c -x none -c src.c"), None);
         assert_eq!(lang("gcc -x assembler-with-cpp -c src.s"), None);
-        assert_eq!(lang("gcc -x cpp-output -c src.c"), None);
+        assert_eq!(lang("gcc -x cpp-output -c src.c"), Some("cpp-output"));
+        assert_eq!(
+            lang("g++ -xc++-cpp-output -c src.c"),
+            Some("c++-cpp-output")
+        );
         assert_eq!(stdin_language(&argv("gcc -c -x src.c"), 3), None);
     }
 }

@@ -85,6 +85,26 @@ pub fn server_argv(argv: &[OsString]) -> Vec<OsString> {
     while i < argv.len() {
         let arg = argv[i].as_encoded_bytes();
         if i > 0 {
+            // The command's own source language becomes its preprocessed
+            // form: a server that keeps `-x c++` (stock's, which writes
+            // the text to a `.i` file) would preprocess it a second time
+            // (sweep Q, D3).
+            if arg == b"-x"
+                && let Some(pp) = argv
+                    .get(i + 1)
+                    .and_then(|l| preprocessed_language(l.as_encoded_bytes()))
+            {
+                out.extend(["-x".into(), pp.into()]);
+                i += 2;
+                continue;
+            }
+            // Glued, it goes as two words: stock's server reads the word
+            // after any `-x...` as its language (and keeps `-xc -O2` local).
+            if let Some(pp) = arg.strip_prefix(b"-x").and_then(preprocessed_language) {
+                out.extend(["-x".into(), pp.into()]);
+                i += 1;
+                continue;
+            }
             if STRIP_WITH_VALUE.iter().any(|o| o.as_bytes() == arg) {
                 i += 2;
                 continue;
@@ -101,6 +121,17 @@ pub fn server_argv(argv: &[OsString]) -> Vec<OsString> {
         i += 1;
     }
     out
+}
+
+/// The preprocessed form of a source language named by `-x`.
+pub fn preprocessed_language(language: &[u8]) -> Option<&'static str> {
+    match language {
+        b"c" => Some("cpp-output"),
+        b"c++" => Some("c++-cpp-output"),
+        b"objective-c" => Some("objective-c-cpp-output"),
+        b"objective-c++" => Some("objective-c++-cpp-output"),
+        _ => None,
+    }
 }
 
 /// The local preprocessor command: `-o X`/`-oX` removed, `-c`/`-S` become `-E`.
@@ -247,6 +278,28 @@ mod tests {
     fn pch_preprocess_needs_the_header_text() {
         let c = cpp("gcc -include /nonexistent/p.h -fpch-preprocess -c x.c -o x.o");
         assert!(c.iter().any(|a| a == "-fpch-preprocess"), "{c:?}");
+    }
+
+    /// A source language the command names itself goes to the server in
+    /// its preprocessed form (sweep Q, D3).
+    #[test]
+    fn own_languages_are_sent_preprocessed() {
+        assert_eq!(
+            server_argv(&argv("g++ -x c++ -c a.c -o a.o")),
+            argv("g++ -x c++-cpp-output -c a.c -o a.o")
+        );
+        assert_eq!(
+            server_argv(&argv("gcc -xc -c a.cc -o a.o")),
+            argv("gcc -x cpp-output -c a.cc -o a.o")
+        );
+        assert_eq!(
+            server_argv(&argv("clang -x objective-c++ -c a.c")),
+            argv("clang -x objective-c++-cpp-output -c a.c")
+        );
+        assert_eq!(
+            server_argv(&argv("gcc -x none -c a.c")),
+            argv("gcc -x none -c a.c")
+        );
     }
 
     /// Comments are kept for the warnings that read them (sweep S, D5).
