@@ -337,6 +337,18 @@ fn scan_includes_with_our_include_server() {
             "{line}"
         );
     }
+    // With the only `,cpp` host backed off, the scan is still a scan: the
+    // same list, and no object compiled here (sweep Q, doubtful).
+    let lock = dir.join("distccdir/lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("backoff_tcp_127.0.0.1_1_0"), "").unwrap();
+    let again = run(client(&dir, "127.0.0.1:1,cpp,lzo")
+        .env("INCLUDE_SERVER_PORT", &socket)
+        .env("DISTCC_FALLBACK", "1")
+        .args(["--scan-includes", "gcc", "-c", "t.c"]));
+    assert!(again.status.success(), "{}", show(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), text);
+    assert!(!dir.join("t.o").exists(), "--scan-includes compiled t.o");
 }
 
 /// `@file` arguments (CMake with Ninja writes include lists into response

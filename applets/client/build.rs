@@ -194,6 +194,18 @@ impl<'a> Build<'a> {
                 return self.fallback(job, None, e);
             }
         };
+        // The include server's answer needs no server and no slot: a
+        // `,cpp` host in the list says pump mode would be used, whether it
+        // is free, busy or backed off. (Stock picks a host first, and with
+        // all backed off it compiled the unit, writing an object: sweep Q.)
+        if scan_includes
+            && let Some(host) = list
+                .hosts
+                .iter()
+                .find(|h| !h.down && h.protocol() == Version::PUMP)
+        {
+            return self.scan_includes(job, host);
+        }
         self.state.job(&basename(&job.input), "", 0);
         let _ = self.state.phase(Phase::Startup);
         let mut excluded: Vec<String> = Vec::new();
