@@ -341,7 +341,13 @@ mod tests {
             "{} bytes read",
             read.len()
         );
-        assert_eq!((pipes, tail), (1, false));
+        // Usually one pipe. A pipe holds a number of page slots, and each
+        // splice of a few bytes takes one, so when the sender's pieces
+        // arrive one by one (a loaded machine: many tests at once) a
+        // second pipe may be opened. What counts: all bytes, in order, and
+        // no overflow into memory.
+        assert!(!tail);
+        assert!((1..=MAX_PIPES_PER_SOURCE).contains(&pipes), "{pipes} pipes");
     }
 
     #[test]
