@@ -331,7 +331,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_source_fits_one_pipe() {
+    fn a_small_source_arrives_whole_in_pipes() {
         let data = pattern(200_000);
         let prefix = b"# 1 \"a.c\"\n";
         let (read, pipes, tail) = receive(prefix, &data, 7, MAX_PIPES_PER_SOURCE);
