@@ -1344,8 +1344,9 @@ fn access_denied_client_falls_back_locally() {
     assert!(client_log.contains("failed to distribute"), "{client_log}");
     assert!(
         // An error, as stock's, so it shows at --log-level error (sweep M, D5).
-        d.log().contains("ERROR: connection from 127.0.0.1")
-            && d.log().contains("denied by the access list"),
+        d.log()
+            .contains("(dcc_check_client) ERROR: connection from client '127.0.0.1:")
+            && d.log().contains("denied by access list"),
         "{}",
         d.log()
     );
@@ -1546,7 +1547,9 @@ fn refused_requests_are_summed_up_as_stock() {
     let half_sent = leave_after(whole.len() - 3);
     let in_argv = leave_after(30);
     let wanted = [
-        format!("client: 127.0.0.1:{garbage} REJ_BAD_REQ exit:0 sig:0 core:0 ret:109 time:"),
+        format!(
+            "(dcc_job_summary) client: 127.0.0.1:{garbage} REJ_BAD_REQ exit:0 sig:0 core:0 ret:109 time:"
+        ),
         format!("client: 127.0.0.1:{local_only} OTHER exit:0 sig:0 core:0 ret:1"),
         format!("client: 127.0.0.1:{half_sent} CLI_DISCONN exit:0 sig:0 core:0 ret:107 time:"),
         format!("client: 127.0.0.1:{in_argv} OTHER exit:0 sig:0 core:0 ret:108 time:"),

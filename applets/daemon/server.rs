@@ -189,7 +189,8 @@ impl Server {
                 }
             };
             if !self.acl.allows(peer.ip()) {
-                log::error!("connection from {peer} denied by the access list");
+                // Stock's words and tag, for log readers that match them.
+                log::error!(target: "dcc_check_client", "connection from client '{peer}' denied by access list");
                 continue;
             }
             self.stats.tcp_accept += 1;

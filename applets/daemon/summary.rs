@@ -1,7 +1,8 @@
 //! Stock's one-line job summary, written for every connection a worker
 //! took, whatever became of it, in daemon and inetd mode alike (facts
 //! §5.2): `client: <ip>:<port> <RESULT> exit:<n> sig:<n> core:<n> ret:<n>
-//! time:<n>ms <compiler> <input>`. Log readers count jobs by these lines.
+//! time:<n>ms <compiler> <input>`, under stock's tag `(dcc_job_summary)`.
+//! Log readers count jobs by these lines.
 
 use super::runner::{JobResult, Outcome};
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub fn log(peer: &str, result: JobResult, o: &Outcome) {
         log::warn!("client: {peer} job failed: {err}");
     }
     log::info!(
+        target: "dcc_job_summary",
         "client: {peer} {} exit:{exit} sig:{sig} core:{core} ret:{ret} time:{}ms {} {}",
         result.name(),
         o.elapsed.as_millis(),
@@ -69,6 +71,7 @@ impl Refusal {
 /// completed; `ret` is the distcc exit code of the reason.
 pub fn log_refused(peer: &str, refusal: Refusal, ret: u8, elapsed: std::time::Duration) {
     log::info!(
+        target: "dcc_job_summary",
         "client: {peer} {} exit:0 sig:0 core:0 ret:{ret} time:{}ms",
         refusal.name(),
         elapsed.as_millis()
