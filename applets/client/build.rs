@@ -736,23 +736,11 @@ fn output_dir_missing(job: &Job) -> Option<String> {
 /// those commands are still distributed.
 fn implicit_pch(job: &Job) -> Option<String> {
     let clang = args::cross::named_clang(&job.argv[0]);
-    let mut i = 1;
-    while i < job.argv.len() {
-        let a = job.argv[i].as_encoded_bytes();
-        let header = if a == b"-include" {
-            i += 1;
-            job.argv.get(i).map(|h| h.as_encoded_bytes())
-        } else {
-            a.strip_prefix(b"-include")
-                .filter(|h| !h.is_empty() && !a.starts_with(b"-include-"))
-        };
-        i += 1;
-        let Some(header) = header else { continue };
-        for ext in [&b".pch"[..], b".gch"] {
-            let mut pch = header.to_vec();
-            pch.extend_from_slice(ext);
-            // SAFETY: bytes of an OsStr plus an ASCII suffix.
-            let pch = unsafe { OsString::from_encoded_bytes_unchecked(pch) };
+    for header in args::strip::included_headers(&job.argv) {
+        let text = Path::new(header);
+        for ext in [".pch", ".gch"] {
+            let mut pch = header.to_os_string();
+            pch.push(ext);
             let pch = Path::new(&pch);
             if clang && pch.exists() {
                 return Some(format!(
@@ -760,9 +748,7 @@ fn implicit_pch(job: &Job) -> Option<String> {
                     pch.display()
                 ));
             }
-            // SAFETY: as above, without the suffix.
-            let text = Path::new(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(header) });
-            if !clang && ext == b".gch" && older_than(pch, text) {
+            if !clang && ext == ".gch" && older_than(pch, text) {
                 return Some(format!(
                     "the precompiled header {} is older than {}, and GCC here would use it",
                     pch.display(),

@@ -286,16 +286,12 @@ impl Connection {
     }
 
     /// The client left, or its stream failed, before its request was
-    /// whole. In the middle of a body (the source or a file) that is a
-    /// disconnected client (`CLI_DISCONN`, 107), as stock counts it;
-    /// between or inside tokens a request that failed (`kind`'s code).
+    /// whole ([`Refusal::of_early_end`]).
     fn left_early(&self, why: String, kind: Kind) -> Step {
-        match &self.phase {
-            Phase::ReadingRequest { decoder, .. } if decoder.in_body() => {
-                refuse(why, Refusal::ClientLeft, Kind::Io)
-            }
-            _ => refuse(why, Refusal::NotServed, kind),
-        }
+        let in_body =
+            matches!(&self.phase, Phase::ReadingRequest { decoder, .. } if decoder.in_body());
+        let (refusal, kind) = Refusal::of_early_end(in_body, kind);
+        refuse(why, refusal, kind)
     }
 
     /// While a plain source arrives: decides once whether it goes into

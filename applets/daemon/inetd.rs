@@ -168,18 +168,15 @@ fn read_request(cfg: &Config) -> std::result::Result<(Request, Checked), (Error,
     Ok((request, checked))
 }
 
-/// A client that left (or whose stream failed) before its request was
-/// whole: in the middle of a body it is a disconnected client (107), as
-/// stock counts it; elsewhere a request that failed (`e`'s own code).
+/// A client that left before its request was whole
+/// ([`Refusal::of_early_end`]).
 fn client_left(decoder: &RequestDecoder, e: Error) -> (Error, Refusal) {
-    if decoder.in_body() {
-        let e = Error::new(
-            Kind::Io,
-            format!("client left mid-request: {}", e.context()),
-        );
-        (e, Refusal::ClientLeft)
-    } else {
-        (e, Refusal::NotServed)
+    match Refusal::of_early_end(decoder.in_body(), e.kind()) {
+        (Refusal::ClientLeft, kind) => (
+            Error::new(kind, format!("client left mid-request: {}", e.context())),
+            Refusal::ClientLeft,
+        ),
+        (refusal, _) => (e, refusal),
     }
 }
 

@@ -19,7 +19,7 @@
 //! #undefs a predefined `linux` and uses the name would not compile, and
 //! the object would be named after the job file).
 
-use distcc::args::cross::cxx_driver;
+use distcc::args::cross::{c_driver, cxx_driver};
 use std::ffi::OsString;
 
 /// The `-x` language for the source `argv[input]` fed on stdin, or None
@@ -60,31 +60,6 @@ pub fn stdin_language(argv: &[OsString], input: usize) -> Option<&'static str> {
         "mii" => Some("objective-c++-cpp-output"),
         _ => None,
     }
-}
-
-/// Whether the driver's name says it compiles `.c` and `.i` as C: `gcc`,
-/// `cc` or `clang`, with a target before it (`x86_64-linux-gnu-gcc`) and a
-/// version after it (`gcc-12`, `clang-14`) or not.
-fn c_driver(compiler: &std::ffi::OsStr) -> bool {
-    let Some(name) = std::path::Path::new(compiler).file_name() else {
-        return false;
-    };
-    let name = name.as_encoded_bytes();
-    // Without a trailing version (`-12`, `-14.0`).
-    let base = match name.iter().rposition(|&b| b == b'-') {
-        Some(dash)
-            if dash + 1 < name.len()
-                && name[dash + 1..]
-                    .iter()
-                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
-        {
-            &name[..dash]
-        }
-        _ => name,
-    };
-    [&b"gcc"[..], b"cc", b"clang"]
-        .iter()
-        .any(|d| base == *d || (base.ends_with(d) && base[base.len() - d.len() - 1] == b'-'))
 }
 
 /// The language of the last `-x LANG` or `-xLANG` in `args` (the options

@@ -57,6 +57,19 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A client that left (or whose stream failed) before its request was
+    /// whole: in the middle of a body (the source or a file) it is a
+    /// disconnected client, 107, as stock counts it; between or inside
+    /// tokens a request that failed, with `kind`'s own code. Returns the
+    /// refusal and the kind whose exit code it carries.
+    pub fn of_early_end(in_body: bool, kind: distcc::Kind) -> (Refusal, distcc::Kind) {
+        if in_body {
+            (Refusal::ClientLeft, distcc::Kind::Io)
+        } else {
+            (Refusal::NotServed, kind)
+        }
+    }
+
     /// The summary's and the statistics' name.
     pub fn name(self) -> &'static str {
         match self {

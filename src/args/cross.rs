@@ -61,6 +61,31 @@ pub fn cxx_driver(compiler: &OsStr) -> bool {
         .is_some_and(|n| n.as_encoded_bytes().windows(2).any(|w| w == b"++"))
 }
 
+/// Whether the driver's name says it compiles `.c` and `.i` as C: `gcc`,
+/// `cc` or `clang`, with a target before it (`x86_64-linux-gnu-gcc`) and a
+/// version after it (`gcc-12`, `clang-14`) or not.
+pub fn c_driver(compiler: &OsStr) -> bool {
+    let Some(name) = std::path::Path::new(compiler).file_name() else {
+        return false;
+    };
+    let name = name.as_encoded_bytes();
+    // Without a trailing version (`-12`, `-14.0`).
+    let base = match name.iter().rposition(|&b| b == b'-') {
+        Some(dash)
+            if dash + 1 < name.len()
+                && name[dash + 1..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || *b == b'.') =>
+        {
+            &name[..dash]
+        }
+        _ => name,
+    };
+    [&b"gcc"[..], b"cc", b"clang"]
+        .iter()
+        .any(|d| base == *d || (base.ends_with(d) && base[base.len() - d.len() - 1] == b'-'))
+}
+
 /// Applies the rewrites to argv in place.
 pub fn rewrite_cross(argv: &mut Vec<OsString>, path_env: Option<&OsStr>) {
     let Some(compiler) = argv.first().cloned() else {

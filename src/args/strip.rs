@@ -59,12 +59,27 @@ const STRIP_PREFIX: &[&str] = &[
     "-fmacro-prefix-map=",
 ];
 
-/// Glued `-include<file>`, but not Clang's `-include-pch` (whose file is
-/// the next word).
-fn glued_include(arg: &[u8]) -> bool {
-    arg.len() > b"-include".len()
-        && arg.starts_with(b"-include")
-        && !arg.starts_with(b"-include-pch")
+/// The file of a glued `-include<file>` (not Clang's `-include-pch`,
+/// whose file is the next word).
+fn glued_include(arg: &[u8]) -> Option<&[u8]> {
+    arg.strip_prefix(b"-include")
+        .filter(|f| !f.is_empty() && !arg.starts_with(b"-include-"))
+}
+
+/// The headers of the command's `-include X` and `-includeX` options, in
+/// order.
+pub fn included_headers(argv: &[OsString]) -> Vec<&std::ffi::OsStr> {
+    let mut out = Vec::new();
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        if w == "-include" {
+            out.extend(words.next().map(|h| h.as_os_str()));
+        } else if let Some(h) = glued_include(w.as_encoded_bytes()) {
+            // SAFETY: a suffix of an OsStr's bytes after an ASCII prefix.
+            out.push(unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(h) });
+        }
+    }
+    out
 }
 
 /// Removed when the word is exactly one of these.
@@ -111,7 +126,7 @@ pub fn server_argv(argv: &[OsString]) -> Vec<OsString> {
             }
             if STRIP_EXACT.iter().any(|o| o.as_bytes() == arg)
                 || STRIP_PREFIX.iter().any(|p| arg.starts_with(p.as_bytes()))
-                || glued_include(arg)
+                || glued_include(arg).is_some()
             {
                 i += 1;
                 continue;
@@ -194,25 +209,9 @@ pub fn cpp_argv(job: &Job) -> Vec<OsString> {
 /// Whether every `-include X` of the command has X's text beside it (a
 /// `.gch` can stand alone: then only the precompiled header has it).
 fn include_texts_present(argv: &[OsString]) -> bool {
-    let mut words = argv.iter().skip(1).map(|a| a.as_encoded_bytes());
-    while let Some(w) = words.next() {
-        let header = if w == b"-include" {
-            words.next()
-        } else if w.len() > b"-include".len()
-            && w.starts_with(b"-include")
-            && !w.starts_with(b"-include-")
-        {
-            Some(&w[b"-include".len()..])
-        } else {
-            continue;
-        };
-        // SAFETY: bytes of an OsStr, or a suffix of one after ASCII.
-        let path = unsafe { std::ffi::OsStr::from_encoded_bytes_unchecked(header.unwrap_or(b"")) };
-        if !std::path::Path::new(path).is_file() {
-            return false;
-        }
-    }
-    true
+    included_headers(argv)
+        .iter()
+        .all(|h| std::path::Path::new(h).is_file())
 }
 
 /// Whether the compile's warnings depend on comments, which the
