@@ -7,15 +7,20 @@
 //! starts a new line (` \` newline, then a space) before a word that would
 //! end past column 72. Clang counts to 75 with its own rules (two spaces on
 //! a new line, and the unescaped length of each dependency). Doing the same
-//! with the client's paths gives the local file's bytes. Anything after the
-//! rule (`-MP` phony targets) is kept as it is.
+//! with the client's paths gives the local file's bytes. The targets are
+//! kept as the server wrote them: they are the command's own `-MT`/`-MQ`
+//! texts (or the output's name, rewritten before), which it wrapped as the
+//! local compiler does, and an `-MT` text is written verbatim, blanks and
+//! all, so it cannot be told apart into words again (sweep U, D2). Anything
+//! after the rule (`-MP` phony targets) is kept as it is.
 
 /// GCC's line length for dependency output (`deps_write (..., 72)`).
 const COLUMNS: usize = 72;
 
 /// The first rule of `deps` (up to the first newline not escaped by a
-/// backslash) as words, and the index of the word that ends with the colon.
-fn rule_words(deps: &[u8]) -> Option<(usize, Vec<&[u8]>, usize)> {
+/// backslash): its end, the end of its targets (just past the colon that
+/// ends them), and the words after that.
+fn rule_words(deps: &[u8]) -> Option<(usize, usize, Vec<&[u8]>)> {
     let mut end = 0;
     while end < deps.len() {
         if deps[end] == b'\n' && !(end > 0 && deps[end - 1] == b'\\') {
@@ -27,39 +32,40 @@ fn rule_words(deps: &[u8]) -> Option<(usize, Vec<&[u8]>, usize)> {
         return None;
     }
     let rule = &deps[..end];
-    let words: Vec<&[u8]> = word_spans(rule).into_iter().map(|r| &rule[r]).collect();
-    let colon = words.iter().position(|w| w.ends_with(b":"))?;
-    Some((end, words, colon))
+    let spans = word_spans(rule);
+    let colon = spans.iter().position(|r| rule[r.clone()].ends_with(b":"))?;
+    let targets_end = spans[colon].end;
+    let words = spans[colon + 1..]
+        .iter()
+        .map(|r| &rule[r.clone()])
+        .collect();
+    Some((end, targets_end, words))
+}
+
+/// The column after the targets text `t`: its length since its last line
+/// break (a wrapped line starts with the blanks the compiler wrote).
+fn column_after(t: &[u8]) -> usize {
+    t.len() - t.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1)
 }
 
 /// `deps` with its first rule wrapped as GCC wraps it; unchanged when the
 /// first line is not a `TARGETS: DEPS` rule.
 pub fn rewrap_gcc(deps: &[u8]) -> Vec<u8> {
-    let Some((end, words, colon)) = rule_words(deps) else {
+    let Some((end, targets_end, words)) = rule_words(deps) else {
         return deps.to_vec();
     };
     let mut out = Vec::with_capacity(deps.len());
-    let mut col = 0;
-    for (i, w) in words.iter().enumerate() {
-        // The colon after the targets is written on its own, not as part
-        // of the last target's width.
-        let word = if i == colon { &w[..w.len() - 1] } else { w };
-        if !word.is_empty() {
-            if col > 0 {
-                if col + word.len() > COLUMNS {
-                    out.extend_from_slice(b" \\\n");
-                    col = 0;
-                }
-                col += 1;
-                out.push(b' ');
-            }
-            out.extend_from_slice(word);
-            col += word.len();
+    out.extend_from_slice(&deps[..targets_end]);
+    let mut col = column_after(&deps[..targets_end]);
+    for word in words {
+        if col + word.len() > COLUMNS {
+            out.extend_from_slice(b" \\\n");
+            col = 0;
         }
-        if i == colon {
-            out.push(b':');
-            col += 1;
-        }
+        col += 1;
+        out.push(b' ');
+        out.extend_from_slice(word);
+        col += word.len();
     }
     out.extend_from_slice(&deps[end..]);
     out
@@ -74,31 +80,13 @@ const CLANG_COLUMNS: usize = 75;
 /// plus a blank and room for ` \` would pass column 75. Unchanged when the
 /// first line is not a `TARGETS: DEPS` rule.
 pub fn rewrap_clang(deps: &[u8]) -> Vec<u8> {
-    let Some((end, words, colon)) = rule_words(deps) else {
+    let Some((end, targets_end, words)) = rule_words(deps) else {
         return deps.to_vec();
     };
     let mut out = Vec::with_capacity(deps.len());
-    let mut col = 0;
-    for (i, w) in words[..=colon].iter().enumerate() {
-        let target = if i == colon { &w[..w.len() - 1] } else { w };
-        if target.is_empty() {
-            continue;
-        }
-        let n = target.len();
-        if col == 0 {
-            col = n;
-        } else if col + n + 2 > CLANG_COLUMNS {
-            out.extend_from_slice(b" \\\n  ");
-            col = n + 2;
-        } else {
-            out.push(b' ');
-            col += n + 1;
-        }
-        out.extend_from_slice(target);
-    }
-    out.push(b':');
-    col += 1;
-    for w in &words[colon + 1..] {
+    out.extend_from_slice(&deps[..targets_end]);
+    let mut col = column_after(&deps[..targets_end]);
+    for w in &words {
         let n = unescaped_len(w);
         if col + n + 1 + 2 > CLANG_COLUMNS {
             out.extend_from_slice(b" \\\n ");
@@ -178,11 +166,15 @@ mod tests {
         assert_eq!(rewrap_clang(local), local.to_vec());
         assert_eq!(unescaped_len(b"a\\ b$$c\\#d"), 7);
         // Clang 14's files for long, escaped and several targets
-        // (testdata/dotd): joined into one line, re-wrapped to the byte.
+        // (testdata/dotd): dependencies joined into one line (the targets
+        // are the command's, wrapped by the server as here), re-wrapped to
+        // the byte.
         for name in ["clang-escapes.d", "clang-targets.d"] {
             let path = format!("{}/testdata/dotd/{name}", env!("CARGO_MANIFEST_DIR"));
             let real = String::from_utf8(std::fs::read(path).unwrap()).unwrap();
-            let joined = real.replace(" \\\n  ", " ").replace(" \\\n ", " ");
+            let colon = real.find(": ").unwrap() + 1;
+            let deps = real[colon..].replace(" \\\n  ", " ").replace(" \\\n ", " ");
+            let joined = format!("{}{deps}", &real[..colon]);
             assert_ne!(joined, real);
             assert_eq!(
                 String::from_utf8(rewrap_clang(joined.as_bytes())).unwrap(),
@@ -190,6 +182,23 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn targets_are_kept_as_written() {
+        // GCC 12 writes an -MT text verbatim: `-MT 'a  b'`, `-MT ' lead'`,
+        // `-MT 'trail '`, `-MT $'tab\there'` (sweep U, D2).
+        for t in ["a  b", " lead", "trail ", "tab\there", "x\\\ny"] {
+            let server = format!("{t}: a.c \\\n /usr/include/stdc-predef.h\n");
+            let local = format!("{t}: a.c /usr/include/stdc-predef.h\n");
+            assert_eq!(rewrap_gcc(server.as_bytes()), local.as_bytes(), "{t:?}");
+            assert_eq!(rewrap_clang(server.as_bytes()), local.as_bytes(), "{t:?}");
+        }
+        // Wrapped targets keep their breaks, and the column counts from
+        // the last one.
+        let long = "t".repeat(60);
+        let d = format!("{long} \\\n {long}: a.c b.h\n");
+        assert_eq!(rewrap_gcc(d.as_bytes()), d.as_bytes());
     }
 
     #[test]

@@ -682,6 +682,37 @@ fn dependency_file_names_absolute_includes_as_local() {
     assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
 }
 
+/// An `-MT` text is written verbatim by GCC, blanks and all: the pump-mode
+/// `.d` file has it as the local one does (sweep U, D2).
+#[test]
+fn dependency_targets_keep_their_blanks() {
+    let dir = TestDir::new("pump-mt-blanks");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("a.c"), "#include \"a.h\"\nint x = A;\n").unwrap();
+    std::fs::write(work.join("a.h"), "#define A 1\n").unwrap();
+    for target in ["a  b", " lead", "trail ", "tab\there"] {
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc", "-MD", "-c", "a.c", "-o", "pump.o"])
+            .args(["-MF", "pump.d", "-MT", target]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{target:?}: {}", show(&out));
+        let out = run(Command::new("gcc")
+            .args([
+                "-MD", "-c", "a.c", "-o", "local.o", "-MF", "local.d", "-MT", target,
+            ])
+            .current_dir(&work));
+        assert!(out.status.success(), "{target:?}: {}", show(&out));
+        assert_eq!(
+            String::from_utf8(std::fs::read(work.join("pump.d")).unwrap()).unwrap(),
+            String::from_utf8(std::fs::read(work.join("local.d")).unwrap()).unwrap(),
+            "{target:?}"
+        );
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 4, "{}", d.log());
+}
+
 /// The client's own `-ffile-prefix-map` applies in pump mode as it does
 /// locally, although the server compiles under its job root: no string in
 /// the object names the build directory or the server's root
