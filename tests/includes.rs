@@ -715,3 +715,26 @@ fn scan_includes_keeps_name_bytes() {
         show(&out)
     );
 }
+
+/// A header whose name is long but legal (242 bytes; NAME_MAX is 255) is
+/// sent: the mirror copy's temporary name no longer grows with it (sweep U,
+/// D1).
+#[test]
+fn long_header_names_are_sent() {
+    require_stock();
+    let dir = TestDir::new("inc-longname");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    let name = format!("{}.h", "L".repeat(240));
+    std::fs::write(
+        work.join("main.c"),
+        format!("#include \"{name}\"\nint x;\n"),
+    )
+    .unwrap();
+    std::fs::write(work.join(&name), "int y;\n").unwrap();
+    let (_server, socket) = include_server(&dir);
+    let (out, log) = scan_source(&dir, &work, &socket, "main.c");
+    assert!(out.status.success(), "{}\nlog: {log}", show(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains(&name), "{listed}");
+}

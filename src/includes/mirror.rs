@@ -615,13 +615,11 @@ fn write_copy(
     }
     let packed = crate::compress::compress(&data);
     mkdir_parent(root, dest)?;
-    let mut tmp = dest.as_os_str().to_os_string();
-    tmp.push(format!(
-        ".tmp{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let tmp = PathBuf::from(tmp);
+    // A short name of its own beside the copy: a name built from the
+    // copy's could pass NAME_MAX where the copy's own fits (sweep U, D1).
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dest.with_file_name(format!(".tmp{serial}"));
     std::fs::write(&tmp, &packed).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
     std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
     use std::sync::atomic::Ordering;
