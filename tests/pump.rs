@@ -1219,6 +1219,97 @@ fn identical_once_copies_are_read_as_locally() {
     }
 }
 
+/// Identical files with other mtimes and no `#pragma once` go with their
+/// own bytes: Clang's DWARF 5 line table records each file's MD5, and
+/// `-Wnewline-eof` looks at the last byte (sweep U, D3). In a unit with
+/// `#import`, GCC compares every file it reads with the earlier ones, so
+/// there the copies are told apart as locally.
+#[test]
+fn identical_copies_keep_their_bytes_unless_gcc_could_merge_them() {
+    let dir = TestDir::new("pump-twins-bytes");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+        // No final newline.
+        std::fs::write(work.join(sub).join("u.h"), "extern int shared;").unwrap();
+    }
+    std::fs::write(
+        work.join("m.c"),
+        "#include \"a/u.h\"\n#include \"b/u.h\"\nint shared = 1;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("i.c"),
+        "#import \"a/u.h\"\n#import \"b/u.h\"\nint shared = 1;\n",
+    )
+    .unwrap();
+    for (sub, secs) in [("a", 1_700_000_000), ("b", 1_700_000_007)] {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(work.join(sub).join("u.h"))
+            .unwrap();
+        f.set_modified(t).unwrap();
+    }
+    let flags = ["-g", "-gdwarf-5", "-Wnewline-eof", "-c", "m.c"];
+    compile_locally(
+        &work,
+        "clang",
+        &[&flags[..], &["-o", "local.o"]].concat(),
+        &[],
+    );
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args(["distcc", "clang"])
+        .args(flags)
+        .args(["-o", "pump.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    // The directories differ (padded with slashes, see the README); the
+    // files' MD5 sums must not.
+    let md5s = |obj: &str| -> Vec<String> {
+        let out = run(Command::new("readelf")
+            .args(["--debug-dump=line", obj])
+            .current_dir(&work));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find(|w| w.len() == 34 && w.starts_with("0x"))
+            })
+            .map(String::from)
+            .collect()
+    };
+    let local_md5s = md5s("local.o");
+    assert!(!local_md5s.is_empty());
+    assert_eq!(md5s("pump.o"), local_md5s, "clang -g, MD5 of the files");
+    let warned = String::from_utf8_lossy(&out.stderr)
+        .matches("no newline")
+        .count();
+    assert_eq!(warned, 2, "{}", show(&out));
+    // #import: both copies read (other mtimes), as locally.
+    let flags = ["-Wno-deprecated", "-MD", "-c", "i.c"];
+    compile_locally(
+        &work,
+        "gcc",
+        &[&flags[..], &["-o", "local.o"]].concat(),
+        &[],
+    );
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args(["distcc", "gcc"])
+        .args(flags)
+        .args(["-o", "pump.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let local = std::fs::read(work.join("local.d")).unwrap();
+    assert!(String::from_utf8_lossy(&local).contains("b/u.h"));
+    assert_eq!(
+        dep_words(std::fs::read(work.join("pump.d")).unwrap())[1..],
+        dep_words(local)[1..]
+    );
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}
+
 /// The server `pump --startup` leaves running holds none of the caller's
 /// other descriptors (a pipe a caller waits on, a make jobserver).
 #[test]

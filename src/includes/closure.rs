@@ -85,6 +85,10 @@ pub struct Closure {
     /// here when SOURCE_DATE_EPOCH is set in the compile's environment
     /// (this server's own may lack it).
     pub date_or_time: bool,
+    /// The unit has an `#import`: GCC compares every file it then reads
+    /// with the files read before, not only with `#pragma once` ones
+    /// ([`super::twins`]).
+    pub imports: bool,
 }
 
 /// Bound on directives walked per translation unit.
@@ -567,6 +571,7 @@ impl Walker<'_> {
         ctx: &Ctx,
         uncertain: usize,
     ) -> Result<(), NotCovered> {
+        self.out.imports |= import;
         // A literal name (nearly always) is borrowed from the directive.
         let literal;
         let computed: Vec<(Cow<'_, Path>, bool)>;

@@ -18,6 +18,7 @@ use super::bundle::{Body, Entry, client_name};
 use super::cache::{Cache, FileId, Latest, PACKED_BUDGET, Written, key, map_file};
 use super::closure::{Closure, Sent};
 use super::fsview::FsLookup;
+use super::twins;
 use crate::error::{Error, Result};
 use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
@@ -250,7 +251,7 @@ pub fn materialize(
             ".lzo"
         };
         let dest = root.under(&f.real, suffix);
-        let packed = write_copy(cache, &mut fs, &root.path, f, &dest)?;
+        let packed = write_copy(cache, &mut fs, &root.path, f, &dest, closure.imports)?;
         match (packed, &mut entries) {
             (Some(bytes), Some(list)) => list.push(Entry {
                 name: f.real.as_os_str().as_bytes().to_vec(),
@@ -567,6 +568,7 @@ fn write_copy(
     root: &Path,
     f: &Sent,
     dest: &Path,
+    imports: bool,
 ) -> Result<Option<std::sync::Arc<[u8]>>> {
     let src = &f.real;
     let id = match f.id {
@@ -578,7 +580,7 @@ fn write_copy(
     let variant = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (&f.line_name, f.line_kept, &f.rewrites).hash(&mut h);
+        (&f.line_name, f.line_kept, &f.rewrites, imports).hash(&mut h);
         h.finish()
     };
     let slot = cache.written.find(key(dest), |_| true);
@@ -609,8 +611,11 @@ fn write_copy(
         data = rewrite_directives(&data, &f.rewrites).into();
     }
     // Identical bytes with another local mtime: GCC reads such a copy again
-    // under `#pragma once`, so the server must not take it for the other.
-    if let Some(suffix) = cache.twins.suffix(&contents, id.mtime) {
+    // under `#pragma once` (or `#import`), so the server must not take it
+    // for the other. Other files go as they are (sweep U, D3).
+    if (imports || twins::once_only(cache, src, id, &contents))
+        && let Some(suffix) = cache.twins.suffix(&contents, id.mtime)
+    {
         data.to_mut().extend_from_slice(&suffix);
     }
     let packed = crate::compress::compress(&data);

@@ -20,9 +20,19 @@
 //! once, as locally). A comment after the last line changes no line number,
 //! no macro and no object.
 //!
+//! Only files GCC could take for one another get the comment: those with a
+//! `#pragma once` (then every copy has it), and every file of a unit with an
+//! `#import` (GCC compares an imported file with all files read before).
+//! Other copies go as they are, so the bytes on the server are the local
+//! ones: Clang's DWARF 5 line table records each file's MD5, and
+//! `-Wnewline-eof` looks at its last byte (sweep U, D3). The comment itself
+//! keeps whether the file ends with a newline.
+//!
 //! The table is consulted only when a mirror copy is written (once per file
 //! version and build), never on the lookup path, so a mutex serves.
 
+use super::cache::{Cache, FileId};
+use super::scanner::Node;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::Mutex;
@@ -62,12 +72,36 @@ impl Twins {
             }
         };
         (rank > 0).then(|| {
-            format!(
-                "\n/* distcc-pump: copy {rank} of these bytes with a local mtime of its own */\n"
-            )
+            let comment = format!(
+                "/* distcc-pump: copy {rank} of these bytes with a local mtime of its own */"
+            );
+            // After a final newline (not a splice), a line of its own; else
+            // on a new line without one, as the file ends.
+            match contents.ends_with(b"\n") && !contents.ends_with(b"\\\n") {
+                true => format!("{comment}\n"),
+                false => format!("\n{comment}"),
+            }
             .into_bytes()
         })
     }
+}
+
+/// Whether GCC marks the file at `path` (identity `id`, bytes `contents`)
+/// as read once: it has a `#pragma once` (in any branch) or may have one
+/// through `_Pragma`. Unreadable as directives: taken as yes.
+pub fn once_only(cache: &Cache, path: &std::path::Path, id: FileId, contents: &[u8]) -> bool {
+    fn any_once(nodes: &[Node]) -> bool {
+        nodes.iter().any(|n| match n {
+            Node::Once => true,
+            Node::Cond(branches) => branches.iter().any(|(_, body)| any_once(body)),
+            _ => false,
+        })
+    }
+    let pragma_operator = contents.windows(7).any(|w| w == b"_Pragma");
+    pragma_operator
+        || cache
+            .parsed_as(path, Some(id))
+            .map_or(true, |p| any_once(&p.nodes))
 }
 
 #[cfg(test)]
@@ -98,7 +132,12 @@ mod tests {
         let one = t.suffix(body, 105 * SEC).expect("second mtime");
         let two = t.suffix(body, 99 * SEC).expect("third mtime");
         assert_ne!(one, two);
-        assert!(one.starts_with(b"\n/*") && one.ends_with(b"*/\n"));
+        assert!(one.starts_with(b"/*") && one.ends_with(b"*/\n"));
+        // A file without a final newline still ends without one.
+        let bare = b"#pragma once\nint h(void);";
+        assert_eq!(t.suffix(bare, 100 * SEC), None);
+        let s = t.suffix(bare, 101 * SEC).expect("second mtime");
+        assert!(s.starts_with(b"\n/*") && s.ends_with(b"*/"));
         // Asked again (another unit, or another file with that mtime).
         assert_eq!(t.suffix(body, 105 * SEC + 7), Some(one));
         assert_eq!(t.suffix(body, 99 * SEC), Some(two));
