@@ -159,6 +159,27 @@ fn stock_clients_print_queries_are_answered() {
     assert!(!d.log().contains("refused"), "{}", d.log());
 }
 
+/// A source named `@x.c` (GCC compiles it as a file when `x.c` does not
+/// exist) from a stock client is compiled, as stock's server does: the
+/// server compiles its own copy of the text (sweep U, D8).
+#[test]
+fn stock_clients_at_named_source_is_compiled() {
+    let d = start(&[]);
+    let dir = TestDir::new("atsource");
+    dir.write("@x.c", "int at(void) { return 7; }\n");
+    local_compile("gcc", &dir, "@x.c", "local.o", &[]);
+    for opts in ["", ",lzo"] {
+        let out = run(stock_client(&dir, &d.host(opts)).args(["gcc", "-c", "@x.c", "-o", "x.o"]));
+        assert!(out.status.success(), "{opts}: {}\n{}", show(&out), d.log());
+        assert_eq!(
+            std::fs::read(dir.join("x.o")).unwrap(),
+            std::fs::read(dir.join("local.o")).unwrap(),
+            "{opts}"
+        );
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}
+
 #[test]
 fn stock_client_c_and_cpp_plain_and_lzo() {
     let d = start(&[]);

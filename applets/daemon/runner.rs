@@ -280,6 +280,17 @@ fn execute_in(
             (cmd, dir.path().to_path_buf(), None)
         }
         Body::Files(entries) => {
+            let source = task.checked.argv[shape.input].as_bytes();
+            if source.starts_with(b"@") {
+                // Kept as it is, the word would name a response file here.
+                return Err(Error::new(
+                    Kind::BadArguments,
+                    format!(
+                        "argument {:?} refused: a source named with a leading @ is read as a response file in pump mode",
+                        String::from_utf8_lossy(source)
+                    ),
+                ));
+            }
             let mut tree = slot.take_tree(dir)?;
             let cdir = task.cwd.as_deref().unwrap_or(b"/");
             // Files without the include server's #line keep the compiler's

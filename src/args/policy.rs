@@ -423,7 +423,11 @@ fn check_as(argv: &[OsString], serving: bool) -> Result<Shape> {
             continue;
         }
         if !arg.starts_with(b"-") || arg == b"-" {
-            if arg.starts_with(b"@") {
+            // A source named `@x.c` (GCC keeps an `@` word whose file is
+            // missing as it is) is served: in plain mode the server compiles
+            // its own copy of the text, under another name (stock serves it
+            // too; sweep U, D8). Pump mode refuses it (runner.rs).
+            if arg.starts_with(b"@") && !(serving && is_source(arg)) {
                 return Err(refuse(arg, "response files are read on the server"));
             }
             if arg == b"-" {
@@ -852,6 +856,22 @@ mod tests {
         }
         // Everything else is checked as ever.
         assert!(check_serving(&argv("gcc -c x.c -print-search-dirs -fplugin=x.so")).is_err());
+    }
+
+    /// A source named `@x.c` is served (its text arrives under another
+    /// name); any other `@` word stays refused (sweep U, D8).
+    #[test]
+    fn at_sources_are_served() {
+        let shape = check_serving(&argv("gcc -c @x.c -o x.o")).unwrap();
+        assert_eq!(shape.input, 2);
+        assert!(check(&argv("gcc -c @x.c -o x.o")).is_err());
+        for line in [
+            "gcc -c x.c -o x.o @x.c",
+            "gcc -c @opts",
+            "gcc -c x.c @/etc/args",
+        ] {
+            assert!(check_serving(&argv(line)).is_err(), "{line}");
+        }
     }
 
     /// Harmless Clang front-end options go remote (sweep S, P5).
