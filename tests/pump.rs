@@ -713,6 +713,25 @@ fn dependency_targets_keep_their_blanks() {
     assert_eq!(d.log().matches("COMPILE_OK").count(), 4, "{}", d.log());
 }
 
+/// A legal tree deeper than 256 directories is served (sweep U, D6: our
+/// daemon refused it and the client backed the server off).
+#[test]
+fn deep_trees_are_served() {
+    let dir = TestDir::new("pump-deep");
+    let d = our_daemon(&[]);
+    let work = dir.join(&"a/".repeat(300));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("m.c"), "#include \"m.h\"\nint m = M;\n").unwrap();
+    std::fs::write(work.join("m.h"), "#define M 3\n").unwrap();
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args(["distcc", "gcc", "-c", "m.c", "-o", "pump.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    compile_locally(&work, "gcc", &["-c", "m.c", "-o", "local.o"], &[]);
+    assert_same_file(&work, "pump.o", "local.o", "deep");
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}
+
 /// The client's own `-ffile-prefix-map` applies in pump mode as it does
 /// locally, although the server compiles under its job root: no string in
 /// the object names the build directory or the server's root

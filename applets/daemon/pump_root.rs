@@ -45,11 +45,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Most components a NAME or CDIR may have. Real trees are a few dozen
-/// deep; each component costs a directory walk step (and the tree kept
-/// between jobs is cleaned up per path), so a hostile NAME thousands of
-/// components deep could exhaust a worker's stack or stall later jobs.
-pub const MAX_COMPONENTS: usize = 256;
+/// Most components a NAME or CDIR may have: as many as a path the kernel
+/// takes can have (PATH_MAX 4096 bytes, two per component), so any tree a
+/// client can build is served (stock serves them; a cap of 256 refused
+/// legal trees and made clients back the server off: sweep U, D6). The
+/// walks are loops, one step per component, and the tree kept between jobs
+/// is cleaned up per path; a longer hostile NAME is refused.
+pub const MAX_COMPONENTS: usize = 2048;
 
 /// Most directory descriptors one tree sync holds open at once.
 const MAX_OPEN_DIRS: usize = 256;
