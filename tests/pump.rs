@@ -713,6 +713,38 @@ fn dependency_targets_keep_their_blanks() {
     assert_eq!(d.log().matches("COMPILE_OK").count(), 4, "{}", d.log());
 }
 
+/// A daemon whose TMPDIR has a blank, `$` and `#` in its name: the
+/// compiler writes its paths in make's quoting, and they are taken out of
+/// the `.d` file all the same (sweep U, D5; stock sends them).
+#[test]
+fn daemon_paths_in_make_quoting_leave_the_dependency_file() {
+    let dir = TestDir::new("pump-quoted-root");
+    let d = our_daemon_tagged("ours tmp$#", &[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("a.c"), "#include \"h.h\"\nint x;\n").unwrap();
+    std::fs::write(work.join("h.h"), "int y;\n").unwrap();
+    let source = work.join("a.c").display().to_string();
+    let object = work.join("a.o").display().to_string();
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args([
+        "distcc", "gcc", "-c", &source, "-MD", "-MF", "pump.d", "-o", &object,
+    ]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    compile_locally(
+        &work,
+        "gcc",
+        &["-c", &source, "-MD", "-MF", "local.d", "-o", &object],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("pump.d")).unwrap(),
+        std::fs::read_to_string(work.join("local.d")).unwrap()
+    );
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}
+
 /// A legal tree deeper than 256 directories is served (sweep U, D6: our
 /// daemon refused it and the client backed the server off).
 #[test]

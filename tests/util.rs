@@ -293,6 +293,11 @@ pub fn our_daemon(extra: &[&str]) -> Daemon {
     start_daemon(bin().as_os_str(), Some("distccd"), "ours", extra)
 }
 
+/// [`our_daemon`], its TMPDIR in a directory whose name has `tag` in it.
+pub fn our_daemon_tagged(tag: &str, extra: &[&str]) -> Daemon {
+    start_daemon(bin().as_os_str(), Some("distccd"), tag, extra)
+}
+
 /// Starts stock distccd 3.4 on 127.0.0.1 with extra options.
 pub fn stock_daemon(extra: &[&str]) -> Daemon {
     require_stock();
