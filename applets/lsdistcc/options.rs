@@ -115,14 +115,16 @@ impl Options {
 pub struct UsageError(pub String);
 
 /// A number as stock reads it (`atoi`): the leading digits, 0 when there
-/// are none (`-tx` is `-t0`); a value too large for the option is refused.
+/// are none (`-tx` is `-t0`); a negative value, or one too large for the
+/// option, is refused, as stock refuses it (sweep W, D1).
 fn number<T: std::str::FromStr>(flag: char, value: &str) -> Result<T, UsageError> {
     let n = distcc::c_number::atoi(value);
-    // (A negative value counts as none: these options take no sign.)
-    let digits = if n.value <= 0 { "0" } else { n.digits };
-    digits
-        .parse()
-        .map_err(|_| UsageError(format!("bad value '{value}' for -{flag}")))
+    let bad = || UsageError(format!("bad value '{value}' for -{flag}"));
+    if n.value < 0 {
+        return Err(bad());
+    }
+    let digits = if n.value == 0 { "0" } else { n.digits };
+    digits.parse().map_err(|_| bad())
 }
 
 /// Parses the arguments (without argv[0]).
@@ -163,7 +165,12 @@ pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
             }
             'o' => o.overlap = number(flag, value)?,
             'g' => o.dns_gap = number(flag, value)?,
-            'r' => o.port = number(flag, value)?,
+            'r' => {
+                o.port = number(flag, value)?;
+                if o.port == 0 {
+                    return Err(UsageError(format!("bad port '{value}' for -r")));
+                }
+            }
             'P' => {
                 o.protocol = number(flag, value)?;
                 if !(1..=3).contains(&o.protocol) {
@@ -264,6 +271,19 @@ mod tests {
             vec!["-r70000"],
             vec!["-p"],
             vec!["-"],
+            // As stock (sweep W, D1): no negative values, and a port > 0.
+            vec!["-r0"],
+            vec!["-r"],
+            vec!["-rx"],
+            vec!["-r-1"],
+            vec!["-t-1"],
+            vec!["-h-1"],
+            vec!["-c-1"],
+            vec!["-k-1"],
+            vec!["-o-1"],
+            vec!["-g-1"],
+            vec!["-m-1"],
+            vec!["-P-1"],
         ] {
             assert!(p(&bad).is_err(), "{bad:?} accepted");
         }
