@@ -240,12 +240,20 @@ fn new_path(loc: &Path) -> OsString {
     p
 }
 
-fn server_words() -> Vec<String> {
+/// `INCLUDE_SERVER_ARGS` split as stock's pump splits it (through the
+/// shell's `eval`: quotes group words), or why it cannot be.
+fn server_words() -> std::result::Result<Vec<String>, String> {
     let raw = std::env::var_os("INCLUDE_SERVER_ARGS").unwrap_or_default();
-    raw.to_string_lossy()
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    distcc::shell_words::split(&raw.to_string_lossy())
+        .map_err(|e| format!("INCLUDE_SERVER_ARGS: {e}"))
+}
+
+/// Says why the include server cannot start, as stock's pump does, and
+/// gives its exit status.
+fn could_not_start(why: &str) -> ExitCode {
+    eprintln!("include-server: ERROR: {why}");
+    eprintln!("__________Could not start distcc-pump include server");
+    ExitCode::from(1)
 }
 
 /// Prints the discrepancy warnings of a finished build (facts §2.4, §2.6).
@@ -271,8 +279,19 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     // The include server runs in this process: its warnings (one line per
     // translation unit it cannot cover) go to our stderr, and more with
     // INCLUDE_SERVER_ARGS' `-dN`.
-    let words: Vec<OsString> = server_words().into_iter().map(OsString::from).collect();
-    let server_args = normalise(&words);
+    // Options stock's include server refuses stop the build here as they
+    // stop stock's (sweep W, D2).
+    let server_args = match server_words().and_then(|w| {
+        let words: Vec<OsString> = w.into_iter().map(OsString::from).collect();
+        match normalise(&words) {
+            Ok(Some(args)) => Ok(args),
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(e.to_string()),
+        }
+    }) {
+        Ok(args) => args,
+        Err(why) => return Ok(could_not_start(&why)),
+    };
     let debug = server_args
         .iter()
         .position(|w| w == "--debug-pattern")
@@ -346,6 +365,10 @@ fn quote(v: &OsStr) -> String {
 }
 
 fn startup(argv0: &OsStr) -> Result<ExitCode> {
+    let words = match server_words() {
+        Ok(w) => w,
+        Err(why) => return Ok(could_not_start(&why)),
+    };
     warn_of_running_session();
     let loc = location(argv0)?;
     let hosts = determine_hosts(&loc, false)?;
@@ -364,7 +387,7 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
         .arg("--pid_file")
         .arg(&pid_file)
         .arg("-d1")
-        .args(server_words())
+        .args(words)
         .stdin(Stdio::null())
         .stdout(file("stdout")?)
         .stderr(file("stderr")?)

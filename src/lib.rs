@@ -25,6 +25,7 @@ pub mod includes;
 pub mod logging;
 pub mod name_service;
 pub mod protocol;
+pub mod shell_words;
 
 pub use error::{Error, Kind, Result};
 pub mod env;

@@ -1203,6 +1203,61 @@ fn no_pump_host_is_an_error_of_pumps_own() {
     }
 }
 
+/// INCLUDE_SERVER_ARGS in the forms stock's include server takes (getopt
+/// clusters and prefixes, shell quoting through pump's eval) start ours;
+/// what stock refuses stops `pump --startup` and `pump CMD` alike (sweep
+/// W, D2).
+#[test]
+fn include_server_args_as_stock_reads_them() {
+    let dir = TestDir::new("pump-isargs");
+    let location = bin().parent().unwrap().to_path_buf();
+    let good =
+        r#"-sv --unsafe --no_f --stat_reset_triggers="a b" --path_observation_re='x y' extra"#;
+    let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo"))
+        .env("DISTCC_LOCATION", &location)
+        .env("INCLUDE_SERVER_ARGS", good)
+        .arg("--startup"));
+    assert!(out.status.success(), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let shutdown = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo"))
+        .env("DISTCC_LOCATION", &location)
+        .env(
+            "INCLUDE_SERVER_PID",
+            export_value(&stdout, "INCLUDE_SERVER_PID"),
+        )
+        .env(
+            "INCLUDE_SERVER_DIR",
+            export_value(&stdout, "INCLUDE_SERVER_DIR"),
+        )
+        .env(
+            "INCLUDE_SERVER_PORT",
+            export_value(&stdout, "INCLUDE_SERVER_PORT"),
+        )
+        .arg("--shutdown"));
+    assert!(shutdown.status.success(), "{}", show(&shutdown));
+    for bad in [
+        "--bogus",
+        "-dx",
+        "--email_bound=x",
+        "--simple_algorithm",
+        "'open",
+    ] {
+        for args in [&["true"][..], &["--startup"][..]] {
+            let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo"))
+                .env("DISTCC_LOCATION", &location)
+                .env("INCLUDE_SERVER_ARGS", bad)
+                .args(args));
+            assert_eq!(out.status.code(), Some(1), "{bad} {args:?}: {}", show(&out));
+            assert!(
+                String::from_utf8_lossy(&out.stderr)
+                    .contains("Could not start distcc-pump include server"),
+                "{bad} {args:?}: {}",
+                show(&out)
+            );
+        }
+    }
+}
+
 /// Two copies of a `#pragma once` header with the same bytes: GCC reads the
 /// second again when its mtime differs (both are in the `.d` file), and
 /// skips it when the mtimes agree. Pump mode does the same with our daemon

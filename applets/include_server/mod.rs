@@ -11,6 +11,7 @@
 
 pub mod event_loop;
 pub mod signals;
+mod stock_options;
 
 use argh::FromArgs;
 use distcc::applet::Invocation;
@@ -45,71 +46,14 @@ struct Opts {
     no_force_dirs: bool,
 }
 
-/// Stock options we accept and ignore: (name, takes a value).
-const IGNORED: &[(&str, bool)] = &[
-    ("-e", false),
-    ("--email", false),
-    ("--no-email", false),
-    ("--email_bound", true),
-    ("--path_observation_re", true),
-    ("-s", false),
-    ("--statistics", false),
-    ("-t", false),
-    ("--time", false),
-    ("-v", false),
-    ("--verify", false),
-    ("-w", false),
-    ("--write_include_closure", false),
-    ("-x", false),
-    ("--exact_analysis", false),
-    ("--simple_algorithm", false),
-];
-
-/// Options of [`Opts`] that take a value, in argh's spelling.
-const VALUED: &[&str] = &[
-    "--port",
-    "--pid-file",
-    "--debug-pattern",
-    "--stat-reset-triggers",
-];
-
-/// Rewrites `--opt=value` and `-dN` into separate words, stock's underscore
-/// spellings (`--pid_file`) into argh's dashes, and drops the stock options
-/// this server ignores, so argh sees only what it knows. An option given
-/// twice counts once, the last one winning, as for stock's getopt (pump
-/// passes `-d1` before INCLUDE_SERVER_ARGS, where a user's `-d7` goes).
-pub fn normalise(args: &[OsString]) -> Vec<String> {
-    let mut options: Vec<(String, Option<String>)> = Vec::new();
-    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
-    while let Some(a) = it.next() {
-        let (name, mut value) = match a.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            _ if a.starts_with("-d") && a.len() > 2 => ("-d".to_string(), Some(a[2..].to_string())),
-            _ => (a.clone(), None),
-        };
-        if let Some(&(_, takes)) = IGNORED.iter().find(|(n, _)| *n == name) {
-            if takes && value.is_none() {
-                it.next();
-            }
-            continue;
-        }
-        let name = match name.as_str() {
-            "-d" => "--debug-pattern".to_string(),
-            n if n.starts_with("--") => n.replace('_', "-"),
-            _ => name,
-        };
-        if value.is_none() && VALUED.contains(&name.as_str()) {
-            value = it.next();
-        }
-        options.retain(|(n, _)| *n != name);
-        options.push((name, value));
-    }
-    let mut out = Vec::new();
-    for (name, value) in options {
-        out.push(name);
-        out.extend(value);
-    }
-    out
+/// The words argh reads for `args` given in stock's forms
+/// ([`stock_options`]); `Ok(None)` asks for the help text.
+pub fn normalise(args: &[OsString]) -> Result<Option<Vec<String>>> {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    stock_options::read(&words).map_err(|e| Error::new(Kind::BadArguments, e))
 }
 
 /// The log level for a `-d` debug pattern.
@@ -125,7 +69,7 @@ pub fn level_for(debug: u32) -> LevelFilter {
 
 /// Runs the applet.
 pub fn main(inv: Invocation) -> Result<ExitCode> {
-    let words = normalise(&inv.args);
+    let words = normalise(&inv.args)?.unwrap_or_else(|| vec!["--help".into()]);
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     let opts = match Opts::from_args(&["include-server"], &refs) {
         Ok(o) => o,
@@ -162,69 +106,4 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
     signals::wait_for_stop();
     running.shutdown();
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalises_stock_forms() {
-        let args: Vec<OsString> = [
-            "--port=/s",
-            "-d1",
-            "--email_bound",
-            "3",
-            "-s",
-            "--pid_file",
-            "p",
-            "--no_force_dirs",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
-        assert_eq!(
-            normalise(&args),
-            vec![
-                "--port",
-                "/s",
-                "--debug-pattern",
-                "1",
-                "--pid-file",
-                "p",
-                "--no-force-dirs"
-            ]
-        );
-    }
-
-    /// The last of a repeated option wins, as for stock's getopt (sweep O,
-    /// D1: pump's `-d1` and the user's `-d7` in INCLUDE_SERVER_ARGS made
-    /// the server refuse to start).
-    #[test]
-    fn the_last_of_a_repeated_option_wins() {
-        let words = |a: &[&str]| normalise(&a.iter().map(OsString::from).collect::<Vec<_>>());
-        for user in [
-            &["-d7"][..],
-            &["-d", "7"],
-            &["--debug_pattern=7"],
-            &["--debug-pattern", "7"],
-        ] {
-            let mut args = vec!["--port", "/s", "-d1"];
-            args.extend(user);
-            assert_eq!(
-                words(&args),
-                vec!["--port", "/s", "--debug-pattern", "7"],
-                "{user:?}"
-            );
-            let refs: Vec<String> = words(&args);
-            let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
-            let opts = Opts::from_args(&["include-server"], &refs)
-                .unwrap_or_else(|e| panic!("{}", e.output));
-            assert_eq!(opts.debug_pattern, 7);
-        }
-        assert_eq!(
-            words(&["--no_force_dirs", "--no-force-dirs"]),
-            vec!["--no-force-dirs"]
-        );
-    }
 }
