@@ -97,6 +97,10 @@ pub fn parse_level(word: &str) -> Option<LevelFilter> {
     })
 }
 
+/// The log target of lines written without the `(where)` tag, as stock
+/// writes some lines scripts read (`exec on HOST: ...`).
+pub const NONAME: &str = "noname";
+
 /// Installs the process-wide logger. `program` is `distcc` or `distccd` and
 /// so on. A second call is ignored (tests may call it repeatedly).
 pub fn init(program: &'static str, level: LevelFilter, dest: Destination) {
@@ -115,6 +119,9 @@ pub fn init(program: &'static str, level: LevelFilter, dest: Destination) {
         let short = target.rsplit("::").next().unwrap_or(target);
         let message = record.args().to_string();
         let message = escape_controls(&message);
+        if target == NONAME {
+            return writeln!(buf, "{program}[{pid}] {prefix}{message}");
+        }
         writeln!(buf, "{program}[{pid}] ({short}) {prefix}{message}")
     });
     match dest {

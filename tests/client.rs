@@ -239,11 +239,67 @@ fn local_only_jobs_log_their_reason() {
     assert!(out.status.success(), "{}", show(&out));
     assert!(dir.join("x.i").exists());
     let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
     assert!(
-        text.contains("-E") && text.contains("running locally"),
+        lines[0].contains("-E") && lines[0].contains("running locally"),
         "{text}"
     );
-    assert_eq!(text.lines().count(), 1, "{text}");
+    // Then stock's lines for scripts (sweep W, D3), without a tag.
+    let pid = lines[0].split(']').next().unwrap();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[1].starts_with(&format!("{pid}] exec on localhost: gcc -E x.c")),
+        "{text}"
+    );
+    assert_eq!(
+        lines[2],
+        format!("{pid}] compile x.c on localhost completed ok"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("{pid}] elapsed compilation time ")),
+        "{text}"
+    );
+}
+
+/// Stock's per-job lines in DISTCC_LOG for a remote compile, and a failed
+/// one's ERROR line in the log but not on stderr (sweep W, D3).
+#[test]
+fn the_log_has_stocks_job_lines() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("joblines");
+    dir.write("x.c", "int x;\n");
+    dir.write("bad.c", "int x = ;\n");
+    let log = dir.join("log");
+    let host = d.host("");
+    let out = run(client(&dir, &host)
+        .env("DISTCC_LOG", &log)
+        .args(["gcc", "-c", "x.c", "-o", "x.o"]));
+    assert!(out.status.success(), "{}", show(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for want in [
+        format!("] exec on {host}: "),
+        "gcc -c x.c -o x.o\n".to_string(),
+        "] cpp x.c on localhost completed ok".to_string(),
+        format!("] compile x.c on {host} completed ok"),
+        "] elapsed compilation time ".to_string(),
+    ] {
+        assert!(text.contains(&want), "{want}: {text}");
+    }
+    let out = run(client(&dir, "localhost")
+        .env("DISTCC_LOG", &log)
+        .args(["gcc", "-c", "bad.c", "-o", "bad.o"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("] ERROR: compile bad.c on localhost failed"),
+        "{text}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("distcc["),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! giving the reason, unless `DISTCC_FALLBACK=0`. A remote compile error is
 //! retried locally unless `DISTCC_SKIP_LOCAL_RETRY` is set.
 
+use super::job_log;
 use super::local::{self, Cpp};
 use super::pick::{self, Picked};
 use super::pump;
@@ -136,11 +137,11 @@ impl<'a> Build<'a> {
                 let lock = pick::lock_local(self.env, pool, &mut self.state)?;
                 let source = argv[1..]
                     .iter()
-                    .find(|a| !a.as_encoded_bytes().starts_with(b"-") && is_source(a))
-                    .map(|a| basename(a))
-                    .unwrap_or_default();
-                self.note_local(&source, lock.as_ref().map_or(0, |l| l.slot));
-                local::run(&argv, self.env.safeguard)
+                    .find(|a| !a.as_encoded_bytes().starts_with(b"-") && is_source(a));
+                let name = source.map(|a| basename(a)).unwrap_or_default();
+                self.note_local(&name, lock.as_ref().map_or(0, |l| l.slot));
+                let input = source.map_or("(null)".into(), |s| s.to_string_lossy());
+                self.run_here(&argv, &input)
             }
             Verdict::Distribute(mut job) => {
                 if !self.env.no_rewrite_cross {
@@ -164,7 +165,7 @@ impl<'a> Build<'a> {
                     log::info!("{why}; running locally");
                     let lock = pick::lock_local(self.env, self.pools.0, &mut self.state)?;
                     self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
-                    return local::run(&argv, self.env.safeguard);
+                    return self.run_here(&argv, &job.input.to_string_lossy());
                 }
                 self.distribute(&job, loaded, scan_includes)
             }
@@ -234,7 +235,7 @@ impl<'a> Build<'a> {
             if picked.host.is_local() {
                 log::info!("building {input} on localhost");
                 self.note_local(&basename(&job.input), picked.slot);
-                let code = local::run(&job.argv, self.env.safeguard)?;
+                let code = self.run_here(&job.argv, &input)?;
                 drop(picked);
                 return Ok(code);
             }
@@ -341,7 +342,16 @@ impl<'a> Build<'a> {
         let pool = self.pools.0;
         let lock = pick::lock_local(self.env, pool, &mut self.state)?;
         self.note_local(&basename(&job.input), lock.as_ref().map_or(0, |l| l.slot));
-        local::run(&job.argv, self.env.safeguard)
+        self.run_here(&job.argv, &job.input.to_string_lossy())
+    }
+
+    /// Runs the compiler here with the caller's stdio, with stock's log
+    /// lines before and after ([`job_log`]); returns its exit code.
+    fn run_here(&self, argv: &[OsString], input: &str) -> Result<u8> {
+        job_log::execution("localhost", argv);
+        let code = local::run(argv, self.env.safeguard)?;
+        job_log::status("compile", input, "localhost", code, self.env.log.is_some());
+        Ok(code)
     }
 
     /// Shows monitors a compile on this machine as stock does: phase
@@ -356,6 +366,13 @@ impl<'a> Build<'a> {
         let input = job.input.to_string_lossy().into_owned();
         let host = picked.host.display();
         let key = picked.host.lock_key();
+        job_log::status(
+            "compile",
+            &input,
+            &picked.host.text,
+            code,
+            self.env.log.is_some(),
+        );
         drop(picked);
         if self.env.skip_local_retry && code < 128 {
             let _ = std::io::stdout().write_all(&reply.stdout);
@@ -503,6 +520,7 @@ impl<'a> Build<'a> {
                 version.0,
                 distcc::logging::command_line(&req.argv)
             );
+            job_log::execution(&host.text, &req.argv);
             remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
             let dotd = req.dotd.as_deref().map(|p| (p, &req.absolute_names[..]));
             return self.finish(job, host, conn, version, dotd, true);
@@ -514,7 +532,9 @@ impl<'a> Build<'a> {
         // whole request at once.
         if job.preprocessed && std::fs::metadata(&job.input).is_err() {
             // Nothing to send: the compiler here reports it as it would.
-            return Ok(Outcome::Done(local::run(&job.argv, env.safeguard)?));
+            return Ok(Outcome::Done(
+                self.run_here(&job.argv, &job.input.to_string_lossy())?,
+            ));
         }
         let mut cpp_lock = None;
         let cpp = if job.preprocessed {
@@ -550,6 +570,13 @@ impl<'a> Build<'a> {
             Some(cpp) => {
                 let (code, out) = cpp.wait()?;
                 drop(cpp_lock);
+                job_log::status(
+                    "cpp",
+                    &job.input.to_string_lossy(),
+                    "localhost",
+                    code,
+                    false,
+                );
                 if code != 0 {
                     log::info!(
                         "preprocessing {} failed with exit {code}",
@@ -579,6 +606,7 @@ impl<'a> Build<'a> {
             version.0,
             distcc::logging::command_line(&server_argv)
         );
+        job_log::execution(&host.text, &server_argv);
         remote::send_plain(&mut conn, version, &server_argv, source, private)?;
         self.finish(job, host, conn, version, None, false)
     }
@@ -684,6 +712,13 @@ impl<'a> Build<'a> {
             self.env.backoff_period,
         );
         let _ = self.state.phase(Phase::Done);
+        job_log::status(
+            "compile",
+            &job.input.to_string_lossy(),
+            &host.text,
+            0,
+            false,
+        );
         log::info!(
             "compiled {} on {} (protocol {})",
             job.input.to_string_lossy(),

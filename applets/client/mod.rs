@@ -9,6 +9,7 @@
 //! `DISTCC_LOG` / `UNCACHED_ERR_FD` say, and [`build::Build`] does the work.
 
 mod build;
+mod job_log;
 mod local;
 mod masquerade;
 mod pick;
@@ -235,7 +236,12 @@ pub fn main(mut inv: Invocation) -> Result<ExitCode> {
         Action::Compile { argv, scan } => {
             drop(out);
             masquerade::check_recursion(env.safeguard, trimmed)?;
-            build::Build::new(&env).run(argv, scan)?
+            let started = std::time::Instant::now();
+            let code = build::Build::new(&env).run(argv, scan)?;
+            if env.safeguard == 0 {
+                job_log::elapsed(started.elapsed());
+            }
+            code
         }
     };
     Ok(ExitCode::from(code))
