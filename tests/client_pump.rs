@@ -156,6 +156,16 @@ fn scan_includes_lists_the_stub() {
     let out = run(client(&dir, "127.0.0.1:1,lzo").args(["--scan-includes", "gcc", "-c", "x.c"]));
     assert_eq!(out.status.code(), Some(100), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("wouldn't have used include server"));
+    // No include server to ask: stock's 1, with the reason (sweep W, D4).
+    let out = run(client(&dir, "127.0.0.1:1,cpp,lzo")
+        .env_remove("INCLUDE_SERVER_PORT")
+        .args(["--scan-includes", "gcc", "-c", "x.c"]));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("failed to get includes from include server"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]

@@ -434,8 +434,15 @@ impl<'a> Build<'a> {
             ));
         }
         let cwd = current_dir()?;
-        let paths = pump::query(self.env, &job.argv, &cwd)
-            .map_err(|why| Error::new(Kind::Failed, format!("include server: {why}")))?;
+        // Stock exits 1 when the include server cannot answer (not set, not
+        // reachable, gave up on the unit) (sweep W, D4).
+        let paths = match pump::query(self.env, &job.argv, &cwd) {
+            Ok(paths) => paths,
+            Err(why) => {
+                log::error!("failed to get includes from include server: {why}");
+                return Ok(1);
+            }
+        };
         let mut out = std::io::stdout().lock();
         for p in &paths {
             let mut line = pump::scan_line(p);
