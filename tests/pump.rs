@@ -745,6 +745,46 @@ fn daemon_paths_in_make_quoting_leave_the_dependency_file() {
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
+/// Headers found through absolute directories whose names hold `??=` (a
+/// trigraph, with `-std=c11`) or a newline: the `#line` the include server
+/// writes names them exactly, so `__FILE__` is the local one and the
+/// compile does not fail there (sweep U, D9 and D10). The client's own
+/// prefix map makes the daemon keep the `#line`.
+#[test]
+fn line_names_survive_trigraphs_and_newlines() {
+    let dir = TestDir::new("pump-line-escapes");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    for sub in ["t??=x", "n\nl"] {
+        let inc = work.join(sub);
+        std::fs::create_dir_all(&inc).unwrap();
+        std::fs::write(inc.join("h.h"), "static const char hf[] = __FILE__;\n").unwrap();
+        std::fs::write(
+            work.join("a.c"),
+            "#include <h.h>\nconst char *f(void) { return hf; }\n",
+        )
+        .unwrap();
+        let inc = inc.display().to_string();
+        let opts = [
+            "-c",
+            "-std=c11",
+            "-ffile-prefix-map=/nonexistent=/x",
+            "-I",
+            &inc,
+            "a.c",
+        ];
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc"])
+            .args(opts)
+            .args(["-o", "pump.o"]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{sub:?}: {}\n{}", show(&out), d.log());
+        compile_locally(&work, "gcc", &[&opts[..], &["-o", "local.o"]].concat(), &[]);
+        assert_same_file(&work, "pump.o", "local.o", sub);
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}
+
 /// A legal tree deeper than 256 directories is served (sweep U, D6: our
 /// daemon refused it and the client backed the server off).
 #[test]

@@ -507,15 +507,22 @@ pub const STRIPPABLE_LINE_MARK: &[u8] =
 /// A UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The `#line 1 "<path>"` prefix, with `\` and `"` escaped; `strippable`
-/// adds [`STRIPPABLE_LINE_MARK`].
+/// The `#line 1 "<path>"` prefix, with `\` and `"` escaped, a newline or
+/// other control byte as an octal escape (a raw newline ended the directive:
+/// sweep U, D10), and a `?` after a `?` as `\?`, so that no trigraph forms
+/// in the name when the compiler replaces them (sweep U, D9);
+/// `strippable` adds [`STRIPPABLE_LINE_MARK`].
 pub fn line_prefix(name: &Path, strippable: bool) -> Vec<u8> {
     let mut out = b"#line 1 \"".to_vec();
+    let mut previous = 0u8;
     for &c in name.as_os_str().as_bytes() {
-        if c == b'"' || c == b'\\' {
-            out.push(b'\\');
+        match c {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
+            b'?' if previous == b'?' => out.extend_from_slice(b"\\?"),
+            0..=0x1f | 0x7f => out.extend_from_slice(format!("\\{c:03o}").as_bytes()),
+            _ => out.push(c),
         }
-        out.push(c);
+        previous = c;
     }
     out.push(b'"');
     if strippable {
@@ -844,6 +851,11 @@ mod tests {
         assert_eq!(
             line_prefix(Path::new("/a\\b\"c.h"), false),
             b"#line 1 \"/a\\\\b\\\"c.h\"\n".to_vec()
+        );
+        // No trigraph can form, no newline ends the directive early.
+        assert_eq!(
+            line_prefix(Path::new("/t??=x/n\nl/q???/h.h"), false),
+            b"#line 1 \"/t?\\?=x/n\\012l/q?\\?\\?/h.h\"\n".to_vec()
         );
         let marked = line_prefix(Path::new("/a.h"), true);
         assert_eq!(
