@@ -785,6 +785,44 @@ fn line_names_survive_trigraphs_and_newlines() {
     assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
 }
 
+/// A `.d` file asked for by DEPENDENCIES_OUTPUT alone: GCC names the
+/// source's base name with `.o` as the target, whatever `-o` says, and
+/// appends to the file; pump mode does the same (sweep U, D11).
+#[test]
+fn dependencies_output_alone_appends_with_gccs_target() {
+    let dir = TestDir::new("pump-depout");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    std::fs::create_dir_all(work.join("o")).unwrap();
+    std::fs::write(work.join("sub/x.c"), "#include \"x.h\"\nint x = X;\n").unwrap();
+    std::fs::write(work.join("sub/x.h"), "#define X 1\n").unwrap();
+    for value in ["dep.d", "dep.d tgt"] {
+        for (name, pumped) in [("local", false), ("pump", true)] {
+            let file = format!("{name}.d");
+            std::fs::write(work.join(&file), "earlier: rule\n").unwrap();
+            let env_value = value.replace("dep.d", &file);
+            let args = ["-c", "sub/x.c", "-o", "o/y.o"];
+            if pumped {
+                let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+                cmd.env("DEPENDENCIES_OUTPUT", &env_value)
+                    .args(["distcc", "gcc"])
+                    .args(args);
+                let out = run(&mut cmd);
+                assert!(out.status.success(), "{value}: {}", show(&out));
+            } else {
+                compile_locally(&work, "gcc", &args, &[("DEPENDENCIES_OUTPUT", &env_value)]);
+            }
+        }
+        assert_eq!(
+            std::fs::read_to_string(work.join("pump.d")).unwrap(),
+            std::fs::read_to_string(work.join("local.d")).unwrap(),
+            "{value}"
+        );
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}
+
 /// A legal tree deeper than 256 directories is served (sweep U, D6: our
 /// daemon refused it and the client backed the server off).
 #[test]

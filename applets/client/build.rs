@@ -49,6 +49,8 @@ struct PumpRequest {
     body: remote::PumpBody,
     /// Where the DOTD reply goes, when a .d is wanted.
     dotd: Option<PathBuf>,
+    /// The DOTD reply is appended to that file (`DEPENDENCIES_OUTPUT`).
+    dotd_append: bool,
     /// Absolute `#include` names the include server rewrote in the copies,
     /// restored in the .d file.
     absolute_names: Vec<Vec<u8>>,
@@ -529,7 +531,11 @@ impl<'a> Build<'a> {
             );
             job_log::execution(&host.text, &req.argv);
             remote::send_pump(&mut conn, &req.cwd, &req.argv, &mut req.body)?;
-            let dotd = req.dotd.as_deref().map(|p| (p, &req.absolute_names[..]));
+            let dotd = req.dotd.as_deref().map(|p| DotdReply {
+                path: p,
+                absolute_names: &req.absolute_names,
+                append: req.dotd_append,
+            });
             return self.finish(job, host, conn, version, dotd, true);
         }
         if let Some(why) = args::side_files::plain_mode_differs(&job.argv) {
@@ -651,6 +657,7 @@ impl<'a> Build<'a> {
             argv.push(dotd.target_option.into());
             argv.push(dotd.target.clone());
         }
+        let dotd_append = dotd.append;
         let dotd = if dotd.needed {
             dotd.path.map(PathBuf::from)
         } else {
@@ -661,6 +668,7 @@ impl<'a> Build<'a> {
             argv,
             body,
             dotd,
+            dotd_append,
             absolute_names,
         })
     }
@@ -671,7 +679,7 @@ impl<'a> Build<'a> {
         host: &HostSpec,
         mut conn: Connection,
         version: Version,
-        dotd: Option<(&Path, &[Vec<u8>])>,
+        dotd: Option<DotdReply>,
         pump: bool,
     ) -> Result<Outcome> {
         let _ = self.state.phase(Phase::Compile);
@@ -688,7 +696,15 @@ impl<'a> Build<'a> {
         if !no_object && let Err(e) = remote::write_output(Path::new(&job.output), &reply.object) {
             return Ok(Outcome::WriteFailed(e));
         }
-        if let (Some((path, absolute_names)), Some(d)) = (dotd, &reply.dotd) {
+        if let (
+            Some(DotdReply {
+                path,
+                absolute_names,
+                append,
+            }),
+            Some(d),
+        ) = (dotd, &reply.dotd)
+        {
             let mut d = std::borrow::Cow::Borrowed(&d[..]);
             if !absolute_names.is_empty() {
                 d = distcc::dotd_absolute::restore_absolute_names(
@@ -709,6 +725,23 @@ impl<'a> Build<'a> {
             } else {
                 distcc::dotd_wrap::rewrap_gcc(&d).into()
             };
+            if append {
+                // GCC appends its rule to what the file holds; the whole goes
+                // through a new file, as any output here.
+                match std::fs::read(path) {
+                    Ok(mut old) => {
+                        old.extend_from_slice(&d);
+                        d = old.into();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Ok(Outcome::WriteFailed(Error::io(
+                            format!("reading {}", path.display()),
+                            e,
+                        )));
+                    }
+                }
+            }
             if let Err(e) = remote::write_output(path, &d) {
                 return Ok(Outcome::WriteFailed(e));
             }
@@ -737,6 +770,15 @@ impl<'a> Build<'a> {
             stderr: reply.stderr,
         })
     }
+}
+
+/// Where a pump job's DOTD reply goes.
+struct DotdReply<'r> {
+    path: &'r Path,
+    /// Absolute `#include` names to restore in it.
+    absolute_names: &'r [Vec<u8>],
+    /// Appended to the file (`DEPENDENCIES_OUTPUT`), not replacing it.
+    append: bool,
 }
 
 /// A reason to compile here when the output names the source file itself

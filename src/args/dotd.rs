@@ -23,13 +23,19 @@ pub struct DotdInfo {
     /// quotes its own default target), or `-MT` for a target given by
     /// `DEPENDENCIES_OUTPUT`, which the compiler takes literally.
     pub target_option: &'static str,
+    /// The file is asked for by `DEPENDENCIES_OUTPUT` alone: GCC appends
+    /// its rule to what the file holds.
+    pub append: bool,
 }
 
 /// Works out the `.d` facts for `job`; `dependencies_output` is the
 /// `DEPENDENCIES_OUTPUT` environment variable (`FILE [TARGET]`).
 pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
     let argv = &job.argv;
+    // Clang does not read the variable (sweep S, P12).
+    let dependencies_output = dependencies_output.filter(|_| !super::cross::named_clang(&argv[0]));
     let mut needed = dependencies_output.is_some();
+    let mut any_m_option = false;
     // Only a target the driver sees stops it adding its own (`-Wp,-MT,x`
     // goes to the preprocessor beside the driver's); with `-Wp,-MD,f`
     // alone, any target does (`Job::default_target`). A `.d` asked only
@@ -50,6 +56,7 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         }
         if a.starts_with(b"-M") {
             needed = true;
+            any_m_option = true;
             if a == b"-MF" {
                 mf = argv.get(i + 1).cloned();
                 i += 1;
@@ -60,7 +67,17 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         }
         i += 1;
     }
-    let (env_file, env_target) = split_dependencies_output(dependencies_output);
+    // Asked for by the variable alone (no `-M` option, none through
+    // `-Wp,`): GCC's preprocessor appends to the file, and without a
+    // target in the variable names the source's base name with `.o`,
+    // whatever `-o` says (sweep U, D11).
+    let env_only = dependencies_output.is_some()
+        && !any_m_option
+        && !job.driver_deps
+        && !job.preprocessor_deps;
+    // With a `-M` option GCC ignores the variable altogether.
+    let (env_file, env_target) =
+        split_dependencies_output(dependencies_output.filter(|_| env_only));
     let path = mf
         .or(env_file)
         .unwrap_or_else(|| replace_extension(job.output.as_encoded_bytes(), b"d"));
@@ -69,8 +86,9 @@ pub fn dotd_info(job: &Job, dependencies_output: Option<&OsStr>) -> DotdInfo {
         path: needed.then_some(path),
         target_given,
         target_option: if env_target.is_some() { "-MT" } else { "-MQ" },
+        append: env_only,
         target: env_target.unwrap_or_else(|| {
-            if default == Some(super::classify::DefaultTarget::SourceObject) {
+            if default == Some(super::classify::DefaultTarget::SourceObject) || env_only {
                 // What GCC's cpp names it: the source's name, suffix `.o`
                 // (Clang names the output, as for `-MD`).
                 replace_extension(basename(job.input.as_encoded_bytes()), b"o")
@@ -215,10 +233,24 @@ mod tests {
         assert!(d.target_given);
         let d = dotd_info(&job("gcc -MD -MFglued.d -c x.c"), None);
         assert_eq!(d.path.unwrap(), "glued.d");
-        // A target with DEPENDENCIES_OUTPUT and no option asking for a .d.
-        let d = dotd_info(&job("gcc -c x.c -o o/x.o"), Some(OsStr::new("x.d")));
-        assert!(d.needed && !d.target_given);
-        assert_eq!(d.target, "o/x.o");
+        // DEPENDENCIES_OUTPUT and no option asking for a .d: GCC's
+        // preprocessor names the source's base name, whatever -o says, and
+        // appends to the file (sweep U, D11).
+        let d = dotd_info(&job("gcc -c sub/x.c -o o/y.o"), Some(OsStr::new("x.d")));
+        assert!(d.needed && !d.target_given && d.append);
+        assert_eq!(d.target, "x.o");
+        // With a -M option the variable is ignored.
+        let d = dotd_info(
+            &job("gcc -c sub/x.c -o o/y.o -MD"),
+            Some(OsStr::new("e.d t")),
+        );
+        assert!(!d.append);
+        assert_eq!(
+            (d.path.unwrap(), d.target),
+            ("o/y.d".into(), "o/y.o".into())
+        );
+        // Clang does not read it.
+        assert!(!dotd_info(&job("clang -c x.c"), Some(OsStr::new("x.d"))).needed);
     }
 
     #[test]
