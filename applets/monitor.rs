@@ -43,7 +43,11 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
     // A client may create it at the same moment: that is not an error.
     match std::fs::create_dir(&state) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::io(format!("creating {}", state.display()), e));
+            // Stock's EXIT_IO_ERROR (107), whatever the cause (sweep W, D5).
+            return Err(Error::new(
+                distcc::Kind::Io,
+                format!("mkdir '{}' failed: {e}", state.display()),
+            ));
         }
         _ => {}
     }

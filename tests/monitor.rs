@@ -264,3 +264,17 @@ fn bad_arguments_print_usage() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(out.stdout, b"\n");
 }
+
+/// A DISTCC_DIR that does not exist: stock's EXIT_IO_ERROR, 107 (sweep W,
+/// D5).
+#[test]
+fn missing_distcc_dir_is_an_io_error() {
+    let t = TestDir::new("mon-missing");
+    let out = run(ours("distccmon-text").env("DISTCC_DIR", t.join("no/such/dir")));
+    assert_eq!(out.status.code(), Some(107), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("mkdir"),
+        "{}",
+        show(&out)
+    );
+}
