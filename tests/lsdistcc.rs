@@ -270,3 +270,38 @@ fn pump_finds_potential_hosts_through_lsdistcc() {
     assert!(stdout.lines().any(|l| l == hosts), "{}", show(&out));
     assert!(stdout.contains("__________Found 1 available distcc servers\n"));
 }
+
+/// More hosts than descriptors (soft and hard limit 30): the hosts are
+/// probed in turns, and every live one is listed, as by stock (sweep W,
+/// D6: those beyond the limit were reported down).
+#[test]
+fn more_hosts_than_descriptors_are_all_probed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let p = format!("-r{port}");
+    let mut args = vec![p.as_str(), "-x"];
+    args.extend(std::iter::repeat_n("127.0.0.1", 60));
+    let mut cmd = ours("lsdistcc");
+    cmd.args(&args);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 30,
+                rlim_max: 30,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let got = lines(&out);
+    assert_eq!(got.len(), 60, "{}", show(&out));
+    assert!(
+        got.iter().all(|l| *l == format!("127.0.0.1:{port}")),
+        "{got:?}"
+    );
+    drop(listener);
+}

@@ -100,10 +100,45 @@ struct Scan<'a> {
     names: Names,
     plan: Plan,
     probes: HashMap<usize, Probe>,
+    /// Hosts waiting for a descriptor, in the order found.
+    waiting: std::collections::VecDeque<(usize, Ipv4Addr)>,
+    /// Most probes open at once: what the descriptor limit leaves.
+    max_probes: usize,
     hosts: Vec<Lookup>,
     reference: Option<Ipv4Addr>,
     resolved_any: bool,
     overall: Instant,
+}
+
+/// Descriptors kept for everything but probes (standard streams, the
+/// poller, name lookups).
+const RESERVED_FDS: u64 = 16;
+
+/// Raises the soft descriptor limit to the hard one and returns how many
+/// probes may be open at once under it. Stock raises it too and probes in
+/// batches; without that, hosts beyond the limit were reported down
+/// (sweep W, D6).
+fn probe_budget() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 64;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur.saturating_sub(RESERVED_FDS).clamp(1, 65_536) as usize
 }
 
 impl<'a> Scan<'a> {
@@ -144,6 +179,8 @@ impl<'a> Scan<'a> {
                 version: Version(opts.protocol),
             },
             probes: HashMap::new(),
+            waiting: std::collections::VecDeque::new(),
+            max_probes: probe_budget(),
             hosts: Vec::new(),
             reference: None,
             resolved_any: false,
@@ -178,7 +215,7 @@ impl<'a> Scan<'a> {
         // Bounded: every iteration either makes progress or waits for the
         // nearest deadline, and the overall deadline ends the loop.
         loop {
-            if self.names.finished() && self.probes.is_empty() {
+            if self.names.finished() && self.probes.is_empty() && self.waiting.is_empty() {
                 return Ok(self.resolved_any);
             }
             let now = Instant::now();
@@ -265,6 +302,11 @@ impl<'a> Scan<'a> {
             self.report(host, &Outcome::Up, Duration::ZERO);
             return;
         }
+        if self.probes.len() >= self.max_probes {
+            // Started when a probe ends and gives its descriptor back.
+            self.waiting.push_back((host, ip));
+            return;
+        }
         self.verbose(1, format_args!("connecting to {name} ({ip})"));
         let addr = SocketAddr::V4(SocketAddrV4::new(ip, self.opts.port));
         match Probe::start(addr, &self.plan, self.poll.registry(), Token(host)) {
@@ -280,6 +322,9 @@ impl<'a> Scan<'a> {
             let took = probe.started.elapsed();
             probe.finish(self.poll.registry());
             self.report(host, &outcome, took);
+        }
+        if let Some((next, ip)) = self.waiting.pop_front() {
+            self.start_probe(next, ip);
         }
     }
 
