@@ -466,7 +466,7 @@ const fn byte_set(bytes: &[u8]) -> [bool; 256] {
 const CODE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'P");
 
 /// The bytes outside literals that a directive line's copy has to look at.
-const DIRECTIVE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'");
+const DIRECTIVE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'<");
 
 /// Skips a `//` comment (which continues across backslash-newlines).
 pub(super) fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
@@ -541,8 +541,9 @@ pub(super) fn skip_quoted(s: &[u8], mut i: usize, q: u8) -> usize {
 
 /// Collects a directive's logical line starting at `i` (just after `#`)
 /// into `out` (cleared first): continuations removed, comments replaced by
-/// a space. Quoted text is copied as is, so `"a//b.h"` keeps its slashes.
-/// Returns the index after its newline.
+/// a space. Quoted text is copied as is, so `"a//b.h"` keeps its slashes,
+/// and so is the `<...>` header name of an include (one token in C: GCC
+/// finds `<x/*y*/z.h>`; sweep U, D12). Returns the index after its newline.
 fn directive_line(s: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
     out.clear();
     let mut quote: Option<u8> = None;
@@ -589,6 +590,8 @@ fn directive_line(s: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
                 } else {
                     if c == b'"' || c == b'\'' {
                         quote = Some(c);
+                    } else if c == b'<' && is_include_head(out) {
+                        quote = Some(b'>');
                     }
                     out.push(c);
                     i += 1;
@@ -597,6 +600,12 @@ fn directive_line(s: &[u8], mut i: usize, out: &mut Vec<u8>) -> usize {
         }
     }
     i
+}
+
+/// Whether a directive line read so far is only the name of an include
+/// directive (its header name comes next).
+fn is_include_head(line: &[u8]) -> bool {
+    matches!(trim(line), b"include" | b"include_next" | b"import")
 }
 
 #[cfg(test)]
@@ -711,6 +720,14 @@ mod tests {
                    \t  #  include \"c//d.h\"\n\
                    #define X \\\n  1\n";
         assert_eq!(all_includes(src), vec!["\"a.h\"", "<b.h>", "\"c//d.h\""]);
+        // A header name in angles is one token: no comment inside it
+        // (sweep U, D12), but a comment after it is one.
+        assert_eq!(
+            all_includes(
+                "#include <x/*y*/z.h>\n#include_next<x//y.h> // c\n#if A < B /* c */\n#endif\n"
+            ),
+            vec!["<x/*y*/z.h>", "<x//y.h>"]
+        );
         // A comment closed across a line splice ends there, as for the
         // compiler: the include after it counts.
         assert_eq!(
