@@ -276,6 +276,9 @@ fn report_discrepancies(dir: &Path) {
 }
 
 fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
+    if let Some(code) = bad_max_discrepancy() {
+        return Ok(code);
+    }
     // The include server runs in this process: its warnings (one line per
     // translation unit it cannot cover) go to our stderr, and more with
     // INCLUDE_SERVER_ARGS' `-dN`.
@@ -364,7 +367,20 @@ fn quote(v: &OsStr) -> String {
     v.to_string_lossy().replace('\'', "'\\''")
 }
 
+/// Stock's pump checks DISTCC_MAX_DISCREPANCY before anything else: a bad
+/// value stops `pump CMD` and `pump --startup` alike (sweep W, D7), where
+/// every compile of the build would fail with it.
+fn bad_max_discrepancy() -> Option<ExitCode> {
+    let env = distcc::env::ClientEnv::from_process().ok()?;
+    let e = env.max_discrepancy().err()?;
+    eprintln!("pump: {}", e.context());
+    Some(ExitCode::from(1))
+}
+
 fn startup(argv0: &OsStr) -> Result<ExitCode> {
+    if let Some(code) = bad_max_discrepancy() {
+        return Ok(code);
+    }
     let words = match server_words() {
         Ok(w) => w,
         Err(why) => return Ok(could_not_start(&why)),

@@ -366,19 +366,36 @@ pub fn read_state_dir(dir: &Path) -> Result<Vec<JobState>> {
             continue;
         }
         let path = entry.path();
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        let Some(job) = decode(&bytes) else {
-            continue;
-        };
-        let old = entry
-            .metadata()
+        // Age first, whatever the file holds (stock's order: an old file
+        // of garbage goes too), and never more than a record is read: a
+        // huge or endless file (a link to /dev/zero) cannot hold the
+        // monitor (sweep W, D8).
+        let old = std::fs::metadata(&path)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age > STALE_AGE);
-        if old || !pid_alive(job.pid) {
+        if old {
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(STATE_SIZE + 1);
+        // Not blocked by a FIFO planted under the name.
+        let open = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&path);
+        let read = open.and_then(|f| {
+            use std::io::Read;
+            f.take(STATE_SIZE as u64 + 1).read_to_end(&mut bytes)
+        });
+        if read.is_err() {
+            continue;
+        }
+        let Some(job) = decode(&bytes) else {
+            continue;
+        };
+        if !pid_alive(job.pid) {
             let _ = std::fs::remove_file(&path);
             continue;
         }

@@ -141,6 +141,25 @@ fn show_hosts_and_concurrency() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("column 1"));
 }
 
+/// A hosts file that is a link to an endless device reads as its size
+/// says, empty, as stock reads it (sweep W, D8: ours read until memory ran
+/// out).
+#[test]
+fn endless_hosts_file_reads_as_empty() {
+    let dir = TestDir::new("endlesshosts");
+    let mut cmd = client(&dir, "");
+    cmd.env_remove("DISTCC_HOSTS");
+    std::os::unix::fs::symlink("/dev/zero", dir.join("distccdir/hosts")).unwrap();
+    let out = run(cmd.arg("--show-hosts"));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.stdout.is_empty(), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("contained no hosts"),
+        "{}",
+        show(&out)
+    );
+}
+
 #[test]
 fn bad_host_specs_say_where_and_leave_no_host() {
     let dir = TestDir::new("badspec");

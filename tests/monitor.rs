@@ -278,3 +278,25 @@ fn missing_distcc_dir_is_an_io_error() {
         show(&out)
     );
 }
+
+/// A state file that is a link to an endless device is not read whole (a
+/// record is at most one block), and an old one goes, whatever it holds
+/// (sweep W, D8).
+#[test]
+fn endless_state_files_do_not_hold_the_monitor() {
+    let t = TestDir::new("mon-endless");
+    let state = t.join("distccdir/state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", state.join("binstate_1")).unwrap();
+    std::fs::write(state.join("binstate_2"), b"garbage").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(state.join("binstate_2"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let out = run(ours("distccmon-text").env("DISTCC_DIR", t.join("distccdir")));
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!state.join("binstate_2").exists(), "an old file goes");
+}

@@ -1336,6 +1336,29 @@ fn include_server_args_as_stock_reads_them() {
     }
 }
 
+/// A DISTCC_MAX_DISCREPANCY below 1 stops pump at once, with stock's
+/// message, for `pump CMD` and `pump --startup` alike (sweep W, D7).
+#[test]
+fn bad_max_discrepancy_stops_pump() {
+    let dir = TestDir::new("pump-maxdisc");
+    let location = bin().parent().unwrap().to_path_buf();
+    for args in [&["true"][..], &["--startup"][..]] {
+        let out = run(pump(&dir, Some("127.0.0.1:1,cpp,lzo"))
+            .env("DISTCC_LOCATION", &location)
+            .env("DISTCC_MAX_DISCREPANCY", "0")
+            .args(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
+        assert!(out.stdout.is_empty(), "{args:?}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(
+                "pump: Bad DISTCC_MAX_DISCREPANCY value: \"0\". Needs to be 1 or greater."
+            ),
+            "{args:?}: {}",
+            show(&out)
+        );
+    }
+}
+
 /// Two copies of a `#pragma once` header with the same bytes: GCC reads the
 /// second again when its mtime differs (both are in the `.d` file), and
 /// skips it when the mtimes agree. Pump mode does the same with our daemon

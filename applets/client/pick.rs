@@ -41,7 +41,7 @@ pub fn host_text(env: &ClientEnv) -> Option<HostText> {
         });
     }
     for path in [env.dir.join("hosts"), "/etc/distcc/hosts".into()] {
-        if let Ok(text) = std::fs::read(&path) {
+        if let Ok(text) = read_hosts_file(&path) {
             return Some(HostText {
                 source: path.display().to_string(),
                 text,
@@ -49,6 +49,22 @@ pub fn host_text(env: &ClientEnv) -> Option<HostText> {
         }
     }
     None
+}
+
+/// A hosts file's text: as many bytes as its size says, as stock reads it,
+/// so a link to a device (`/dev/zero`) or a FIFO reads as empty instead of
+/// holding the client (sweep W, D8).
+fn read_hosts_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let size = file.metadata()?.len();
+    let mut text = Vec::with_capacity(size.min(1 << 20) as usize);
+    file.take(size).read_to_end(&mut text)?;
+    Ok(text)
 }
 
 /// Loads and parses the host list (shuffled when `--randomize`).
