@@ -67,30 +67,95 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
     Ok(ExitCode::from(if resolved_any { 0 } else { 1 }))
 }
 
-/// The domain part of this host's name, or the NIS/YP domain.
+/// The DNS domain of this host, as stock finds it (sweep W, D9): `$HOST`
+/// or `$HOSTNAME` when either holds a dotted name (the longer wins), else
+/// the host name, asked of the resolver for its canonical name when it has
+/// no dot; the text after the first dot, made only of letters, digits,
+/// `-` and `.`.
 fn domain_name() -> Option<String> {
+    domain_from(
+        std::env::var("HOST").ok(),
+        std::env::var("HOSTNAME").ok(),
+        || {
+            let own = own_host_name()?;
+            if own.contains('.') {
+                Some(own)
+            } else {
+                canonical_name(&own)
+            }
+        },
+    )
+}
+
+/// [`domain_name`] from the two variables and, when neither is dotted, the
+/// host's own full name.
+fn domain_from(
+    host: Option<String>,
+    hostname: Option<String>,
+    own: impl FnOnce() -> Option<String>,
+) -> Option<String> {
+    let dotted = |v: Option<String>| v.filter(|v| v.contains('.'));
+    let host = dotted(host);
+    let hostname = dotted(hostname);
+    let name = match (host, hostname) {
+        (Some(a), Some(b)) if a.len() < b.len() => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    };
+    let name = match name {
+        Some(n) => n,
+        None => own()?,
+    };
+    let legal = name.len() <= 512
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !legal {
+        eprintln!("lsdistcc: HOST/HOSTNAME present in environment but illegal: '{name}'");
+        return None;
+    }
+    let (_, domain) = name.split_once('.')?;
+    (!domain.is_empty()).then(|| domain.to_string())
+}
+
+/// `gethostname()`.
+fn own_host_name() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
     // or truncates within it.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        let host = String::from_utf8_lossy(&buf[..end]).into_owned();
-        if let Some((_, domain)) = host.split_once('.')
-            && !domain.is_empty()
-        {
-            return Some(domain.to_string());
-        }
-    }
-    let mut buf = [0u8; 256];
-    // SAFETY: as above.
-    let rc = unsafe { libc::getdomainname(buf.as_mut_ptr().cast(), buf.len()) };
     if rc != 0 {
         return None;
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    let domain = String::from_utf8_lossy(&buf[..end]).into_owned();
-    (!domain.is_empty() && domain != "(none)").then_some(domain)
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
+}
+
+/// The resolver's canonical name for `name` (`/etc/hosts`, DNS).
+fn canonical_name(name: &str) -> Option<String> {
+    distcc::name_service::use_builtin_sources();
+    let c_name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: a zeroed addrinfo is a valid hints value.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_flags = libc::AI_CANONNAME;
+    hints.ai_family = libc::AF_UNSPEC;
+    let mut found: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: valid NUL-terminated name, hints and out pointer; the list is
+    // freed below.
+    let rc = unsafe { libc::getaddrinfo(c_name.as_ptr(), std::ptr::null(), &hints, &mut found) };
+    if rc != 0 || found.is_null() {
+        eprintln!("lsdistcc: failed to look up self \"{name}\"");
+        return None;
+    }
+    // SAFETY: `found` is a list getaddrinfo returned; its first entry holds
+    // the canonical name (or null).
+    unsafe {
+        let p = (*found).ai_canonname;
+        let text =
+            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned());
+        libc::freeaddrinfo(found);
+        text
+    }
 }
 
 /// One run: the loop state.
@@ -357,5 +422,37 @@ impl<'a> Scan<'a> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::domain_from;
+
+    /// Stock's order (sweep W, D9): a dotted $HOST or $HOSTNAME (the
+    /// longer), else the host's own full name; only legal characters.
+    #[test]
+    fn domain_as_stock_finds_it() {
+        let s = |v: &str| Some(v.to_string());
+        let never = || -> Option<String> { panic!("not asked") };
+        assert_eq!(
+            domain_from(s("b1.example.com"), None, never),
+            s("example.com")
+        );
+        assert_eq!(
+            domain_from(s("short"), s("b1.lab.example.com"), never),
+            s("lab.example.com")
+        );
+        assert_eq!(
+            domain_from(s("b1.x.org"), s("b1.lab.x.org"), never),
+            s("lab.x.org")
+        );
+        assert_eq!(
+            domain_from(s("short"), None, || s("me.corp.net")),
+            s("corp.net")
+        );
+        assert_eq!(domain_from(None, None, || s("nodot")), None);
+        assert_eq!(domain_from(s("bad_name.example.com"), None, never), None);
+        assert_eq!(domain_from(s("trailing."), None, never), None);
     }
 }
