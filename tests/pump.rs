@@ -823,6 +823,33 @@ fn dependencies_output_alone_appends_with_gccs_target() {
     assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
 }
 
+/// An AddressSanitizer unit named by an absolute path (CMake's way): the
+/// object records the source path as given, so it is preprocessed here and
+/// the server's job directory appears nowhere (sweep U, D13).
+#[test]
+fn address_sanitized_absolute_sources_name_the_local_path() {
+    let dir = TestDir::new("pump-asan");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("src")).unwrap();
+    std::fs::write(
+        work.join("src/a.c"),
+        "int g[10];\nint f(int i) { return g[i]; }\n",
+    )
+    .unwrap();
+    let source = work.join("src/a.c").display().to_string();
+    let opts = ["-fsanitize=address", "-c", &source];
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+    cmd.args(["distcc", "gcc"])
+        .args(opts)
+        .args(["-o", "pump.o"]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}\n{}", show(&out), d.log());
+    compile_locally(&work, "gcc", &[&opts[..], &["-o", "local.o"]].concat(), &[]);
+    assert_same_file(&work, "pump.o", "local.o", "asan");
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}
+
 /// A legal tree deeper than 256 directories is served (sweep U, D6: our
 /// daemon refused it and the client backed the server off).
 #[test]

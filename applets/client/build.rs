@@ -477,9 +477,12 @@ impl<'a> Build<'a> {
                         .map(|e| format!("{e} (on the server)"))
                 })
                 .or_else(|| symlinked_cwd_reason(&job.argv))
+                .or_else(|| sanitizer_module_reason(job))
         {
-            // Already-preprocessed input is routine; the others deserve a warning.
-            let level = if job.preprocessed {
+            // Already-preprocessed input is routine, and so are sanitized
+            // units with absolute paths (CMake's); the others deserve a
+            // warning.
+            let level = if job.preprocessed || sanitizer_module_reason(job).is_some() {
                 log::Level::Info
             } else {
                 log::Level::Warn
@@ -874,6 +877,36 @@ fn symlinked_cwd_reason(argv: &[OsString]) -> Option<String> {
         "the working directory {} is reached through a symlink, and debug information records it",
         logical.display()
     ))
+}
+
+/// Why an AddressSanitizer unit named by an absolute path is preprocessed
+/// here: the compiler records the source path as given on its command line
+/// in the object (the module name of its global descriptors), and a pump
+/// server's path has its job directory in front; from preprocessed text it
+/// takes the name the line markers give, the local one (sweep U, D13).
+fn sanitizer_module_reason(job: &Job) -> Option<String> {
+    if !Path::new(&job.input).is_absolute() || !address_sanitized(&job.argv) {
+        return None;
+    }
+    Some("AddressSanitizer records the source's path as given, which a server has under its job directory".into())
+}
+
+/// Whether the command turns on an address sanitizer (the last
+/// `-fsanitize=`/`-fno-sanitize=` naming one decides).
+fn address_sanitized(argv: &[OsString]) -> bool {
+    const ADDRESS: [&str; 4] = ["address", "kernel-address", "hwaddress", "kernel-hwaddress"];
+    let mut on = false;
+    for a in argv.iter().skip(1) {
+        let a = a.to_string_lossy();
+        if let Some(list) = a.strip_prefix("-fsanitize=") {
+            on |= list.split(',').any(|s| ADDRESS.contains(&s));
+        } else if let Some(list) = a.strip_prefix("-fno-sanitize=") {
+            if list.split(',').any(|s| s == "all" || ADDRESS.contains(&s)) {
+                on = false;
+            }
+        }
+    }
+    on
 }
 
 /// Whether SOURCE_DATE_EPOCH is set in this compile's environment.
