@@ -900,10 +900,10 @@ fn address_sanitized(argv: &[OsString]) -> bool {
         let a = a.to_string_lossy();
         if let Some(list) = a.strip_prefix("-fsanitize=") {
             on |= list.split(',').any(|s| ADDRESS.contains(&s));
-        } else if let Some(list) = a.strip_prefix("-fno-sanitize=") {
-            if list.split(',').any(|s| s == "all" || ADDRESS.contains(&s)) {
-                on = false;
-            }
+        } else if let Some(list) = a.strip_prefix("-fno-sanitize=")
+            && list.split(',').any(|s| s == "all" || ADDRESS.contains(&s))
+        {
+            on = false;
         }
     }
     on
