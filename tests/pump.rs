@@ -850,6 +850,37 @@ fn address_sanitized_absolute_sources_name_the_local_path() {
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
+/// An absolute source spelled with `//` or `/./` (a Makefile's
+/// `$(srcdir)/./a.c`): GCC names the headers it includes by quote from the
+/// directory as spelled, and so do the copies' `#line`s, kept here by the
+/// client's own prefix map (sweep U, D14).
+#[test]
+fn includer_spelling_names_its_headers() {
+    let dir = TestDir::new("pump-spelled-dir");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("h.h"), "static const char hf[] = __FILE__;\n").unwrap();
+    std::fs::write(
+        work.join("a.c"),
+        "#include \"h.h\"\nconst char *f(void) { return hf; }\n",
+    )
+    .unwrap();
+    for sep in ["//", "/./"] {
+        let source = format!("{}{sep}a.c", work.display());
+        let opts = ["-c", "-ffile-prefix-map=/nonexistent=/x", &source];
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+        cmd.args(["distcc", "gcc"])
+            .args(opts)
+            .args(["-o", "pump.o"]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{sep}: {}\n{}", show(&out), d.log());
+        compile_locally(&work, "gcc", &[&opts[..], &["-o", "local.o"]].concat(), &[]);
+        assert_same_file(&work, "pump.o", "local.o", sep);
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 2, "{}", d.log());
+}
+
 /// A legal tree deeper than 256 directories is served (sweep U, D6: our
 /// daemon refused it and the client backed the server off).
 #[test]

@@ -202,6 +202,23 @@ pub fn compute_until(
     Ok(w.out)
 }
 
+/// The directory a file's quoted includes are looked up in, spelled as the
+/// compiler spells it: the file's path up to its last `/`. Where that
+/// differs from `Path::parent` (which drops empty and `.` components:
+/// `/p//a.c`, `/p/./a.c`) the spelling is kept with its slash, so a header
+/// found there is named `/p//h.h` as GCC names it, in `__FILE__` and in
+/// the `#line` of its copy (sweep U, D14).
+fn includer_dir(spelled: &Path) -> &Path {
+    let parent = spelled.parent().unwrap_or(Path::new(""));
+    let bytes = key(spelled);
+    match bytes.iter().rposition(|&c| c == b'/') {
+        Some(i) if key(parent) != &bytes[..i] && i > 0 => {
+            Path::new(OsStr::from_bytes(&bytes[..=i]))
+        }
+        _ => parent,
+    }
+}
+
 fn show(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -350,7 +367,7 @@ impl Walker<'_> {
                 found.spelled.display()
             )));
         }
-        let dir = found.spelled.parent().unwrap_or(Path::new(""));
+        let dir = includer_dir(&found.spelled);
         let ctx = Ctx {
             file: &found.spelled,
             sent_index: self.index.get(key(&real)).copied(),
@@ -794,6 +811,26 @@ mod tests {
     /// Once a unit reaches a header through an absolute `#include`, later
     /// units that reach it through an absolute search directory keep its
     /// `#line` too: one version of the mirror copy.
+    #[test]
+    fn includer_directories_keep_their_spelling() {
+        for (file, dir) in [
+            ("/p/a.c", "/p"),
+            ("a.c", ""),
+            ("sub/a.c", "sub"),
+            ("/a.c", "/"),
+            ("/p//a.c", "/p//"),
+            ("/p/./a.c", "/p/./"),
+            ("/p/sub/../a.c", "/p/sub/.."),
+        ] {
+            assert_eq!(includer_dir(Path::new(file)), Path::new(dir), "{file}");
+            assert_eq!(key(includer_dir(Path::new(file))), dir.as_bytes(), "{file}");
+        }
+        assert_eq!(
+            join(includer_dir(Path::new("/p//a.c")), Path::new("h.h")),
+            Path::new("/p//h.h")
+        );
+    }
+
     #[test]
     fn kept_lines_stick_across_units() {
         let dir = std::env::temp_dir().join(format!("closure-kept-{}", std::process::id()));
