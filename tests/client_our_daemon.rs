@@ -1298,3 +1298,34 @@ fn preprocessor_options_behave_as_locally() {
         }
     }
 }
+
+/// A `.i` made without `-g` (no working-directory line) compiled with
+/// `-g`: the object records this directory, as a local compile does, not
+/// the server's job directory, on our daemon and on stock's (sweep U, D7).
+#[test]
+fn preprocessed_sources_record_the_clients_directory() {
+    let ours = ours_d();
+    let stock = stock_daemon(&[]);
+    let dir = TestDir::new("od-doti-cwd");
+    dir.write("a.c", "int f(int x) { return x + 1; }\n");
+    assert!(
+        local(&dir, &["gcc", "-E", "a.c", "-o", "a.i"])
+            .status
+            .success()
+    );
+    assert!(
+        local(&dir, &["gcc", "-g", "-c", "a.i", "-o", "local.o"])
+            .status
+            .success()
+    );
+    for (name, d) in [("ours", &ours), ("stock", &stock)] {
+        let mut cmd = client(&dir, &d.host(",lzo"));
+        assert_quiet_ok(&run(cmd.args(["gcc", "-g", "-c", "a.i", "-o", "remote.o"])));
+        assert_eq!(
+            read(&dir.join("remote.o")),
+            read(&dir.join("local.o")),
+            "{name}: the object differs from the local one"
+        );
+    }
+    assert_eq!(wait_compiles(&ours, 1), 1, "{}", ours.log());
+}

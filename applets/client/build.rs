@@ -16,6 +16,7 @@ use super::pick::{self, Picked};
 use super::pump;
 use super::remote::{self, Reply};
 use super::transport::Connection;
+use super::working_dir;
 use distcc::args::extensions::is_source;
 use distcc::args::{self, Job, Verdict};
 use distcc::env::ClientEnv;
@@ -604,8 +605,12 @@ impl<'a> Build<'a> {
             }
             None => {
                 let path = Path::new(&job.input);
-                std::fs::File::open(path)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+                let cwd = args::compilation_dir::recorded_cwd();
+                match cwd.map(|cwd| working_dir::added(&job.argv, path, &cwd)) {
+                    Some(Ok(Some(with_cwd))) => with_cwd,
+                    _ => std::fs::File::open(path)
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
+                }
             }
         };
         let _ = self.state.phase(Phase::Send);

@@ -118,7 +118,7 @@ pub fn temp_file(dir: &Path, prefix: &str, suffix: &str) -> Result<(PathBuf, Fil
 /// output: nothing touches the disk's filesystem (no inode to create, no
 /// blocks to allocate, discard and free), and the client still sends it
 /// with sendfile.
-fn memory_file() -> Result<File> {
+pub fn memory_file() -> Result<File> {
     // SAFETY: the name is a NUL-terminated literal; the result is checked.
     let fd = unsafe { libc::memfd_create(c"distcc-cpp".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {

@@ -16,6 +16,7 @@ mod pick;
 mod pump;
 mod remote;
 mod transport;
+mod working_dir;
 
 use distcc::applet::{Applet, Invocation};
 use distcc::args::extensions::is_source;
