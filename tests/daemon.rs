@@ -26,6 +26,12 @@ pub fn start(extra: &[&str]) -> Daemon {
 /// Our daemon with exactly `args` (plus port, log and --no-detach) and
 /// extra environment, listening on `addr`.
 pub fn start_custom(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    start_limited(addr, args, env, None)
+}
+
+/// [`start_custom`], with the daemon's descriptor limit (soft and hard) set
+/// to `fds` when given.
+pub fn start_limited(addr: &str, args: &[&str], env: &[(&str, &str)], fds: Option<u64>) -> Daemon {
     let dir = TestDir::new("custom");
     std::fs::create_dir_all(dir.join("tmp")).unwrap();
     std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -47,6 +53,20 @@ pub fn start_custom(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
     .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
+    }
+    if let Some(n) = fds {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: only setrlimit between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                Ok(())
+            });
+        }
     }
     let guard = Guard::spawn(cmd, "custom");
     assert!(
@@ -419,6 +439,48 @@ fn fifty_concurrent_compiles_with_two_slots() {
         assert!(dir.join(&format!("f{i}.o")).exists());
     }
     assert_eq!(d.log().matches("COMPILE_OK").count(), 50, "{}", d.log());
+}
+
+/// Under a small descriptor limit (32, soft and hard) a burst of clients
+/// waits in the listen backlog and every job is served, as by stock's
+/// pre-forked workers (sweep T, D1: most failed or stalled).
+#[test]
+fn a_burst_under_a_small_descriptor_limit_is_served() {
+    let d = start_limited(
+        "127.0.0.1",
+        &["--jobs", "2", "--allow", "127.0.0.1"],
+        &[],
+        Some(32),
+    );
+    let dir = TestDir::new("fdlimit");
+    let mut children = Vec::new();
+    for i in 0..30 {
+        let src = format!("f{i}.c");
+        dir.write(&src, format!("int f{i}(int x) {{ return x * {i}; }}\n"));
+        let mut c = stock_client(&dir, &d.host(""));
+        // A directory each, as from many machines: no client-side slot
+        // limit keeps the burst small.
+        let own = dir.join(&format!("distccdir{i}"));
+        std::fs::create_dir_all(&own).unwrap();
+        c.env("DISTCC_DIR", own)
+            .env("DISTCC_IO_TIMEOUT", "60")
+            .args(["gcc", "-c", &src, "-o", &format!("f{i}.o")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        children.push(c.spawn().unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for (i, mut child) in children.into_iter().enumerate() {
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "compile {i} failed\n{}", d.log());
+                break;
+            }
+            assert!(Instant::now() < deadline, "compiles did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert_eq!(d.log().matches("COMPILE_OK").count(), 30, "{}", d.log());
 }
 
 #[test]

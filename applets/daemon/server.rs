@@ -40,6 +40,13 @@ const KILL_GRACE: Duration = Duration::from_secs(3);
 const MAX_STATS_SENDERS: usize = 16;
 /// Most simultaneous client connections (each holds at most a request).
 const MAX_CONNECTIONS: usize = 4096;
+/// Descriptors a running job may hold besides its connection (job
+/// directory, the compiler's pipes and process handle, a few directories of
+/// a pump tree).
+const FDS_PER_JOB: u64 = 12;
+/// How soon accepting is tried again after the process ran out of
+/// descriptors.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Everything the loop owns.
 pub struct Server {
@@ -63,6 +70,34 @@ pub struct Server {
     /// requests fall below `cfg.request_memory` (in arrival order).
     paused: VecDeque<usize>,
     scratch: Vec<u8>,
+    /// Most connections held at once under the descriptor limit: the rest
+    /// wait in the kernel's backlog, as for stock's pre-forked workers,
+    /// instead of failing for want of a descriptor (sweep T, D1).
+    max_conns: usize,
+    /// Connections may be waiting in the backlog: accept again once there
+    /// is room (the listener's readiness is reported once).
+    backlog_waiting: bool,
+    /// After running out of descriptors, when to try accepting again.
+    accept_retry: Option<Instant>,
+}
+
+/// How many connections fit under the descriptor limit: what is left once
+/// the descriptors open now and `jobs` running jobs are counted.
+fn connection_budget(jobs: usize) -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit into a local struct.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return MAX_CONNECTIONS;
+    }
+    let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count() as u64);
+    let room = lim
+        .rlim_cur
+        .saturating_sub(open)
+        .saturating_sub(jobs as u64 * FDS_PER_JOB);
+    (room as usize).clamp(jobs.max(1), MAX_CONNECTIONS)
 }
 
 /// How the loop ended: by a signal (to re-raise after clean-up).
@@ -120,6 +155,9 @@ impl Server {
             limits: super::compiler::request_limits(),
             paused: VecDeque::new(),
             scratch: vec![0; 64 * 1024],
+            max_conns: connection_budget(jobs),
+            backlog_waiting: false,
+            accept_retry: None,
         })
     }
 
@@ -161,6 +199,11 @@ impl Server {
             self.collect_results();
             self.expire(Instant::now());
             self.dispatch();
+            let retry_due = self.accept_retry.is_some_and(|t| t <= Instant::now());
+            if (self.backlog_waiting && self.conns.len() < self.max_conns) || retry_due {
+                self.accept_retry = None;
+                self.accept_all();
+            }
             if !self.paused.is_empty() {
                 self.resume_paused();
             }
@@ -175,16 +218,34 @@ impl Server {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.conns.values().filter_map(|c| c.deadline).min()
+        let conns = self.conns.values().filter_map(|c| c.deadline).min();
+        match (conns, self.accept_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn accept_all(&mut self) {
+        self.backlog_waiting = false;
         for _ in 0..4096 {
+            if self.conns.len() >= self.max_conns {
+                // Left in the backlog until a connection closes.
+                self.backlog_waiting = true;
+                return;
+            }
             let (stream, peer) = match self.listener.accept() {
                 Ok(x) => x,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    log::warn!("accept failed: {e}");
+                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+                        // Out of descriptors: the client waits in the
+                        // backlog; tried again shortly or when one closes.
+                        log::debug!("accept: {e}; trying again later");
+                        self.backlog_waiting = true;
+                        self.accept_retry = Some(Instant::now() + ACCEPT_RETRY);
+                    } else {
+                        log::warn!("accept failed: {e}");
+                    }
                     return;
                 }
             };
