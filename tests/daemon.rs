@@ -481,6 +481,10 @@ fn a_burst_under_a_small_descriptor_limit_is_served() {
         }
     }
     assert_eq!(d.log().matches("COMPILE_OK").count(), 30, "{}", d.log());
+    // The backlog is stock's, 1024 (`ss` shows it as the Send-Q).
+    let out = run(Command::new("ss").args(["-ltnH", &format!("sport = :{}", d.port)]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.split_whitespace().nth(2) == Some("1024"), "{text}");
 }
 
 #[test]

@@ -236,13 +236,89 @@ fn access_list(o: &Options, inetd: bool) -> Result<AccessList> {
     Ok(acl)
 }
 
+/// Connections the kernel queues for us (stock listens with 1024 too):
+/// under a small descriptor limit a burst waits there (server.rs).
+const LISTEN_BACKLOG: libc::c_int = 1024;
+
 fn bind(addr: IpAddr, port: u16) -> Result<mio::net::TcpListener> {
-    mio::net::TcpListener::bind(SocketAddr::new(addr, port)).map_err(|e| {
+    listen_on(SocketAddr::new(addr, port)).map_err(|e| {
         Error::new(
             Kind::BindFailed,
             format!("failed to bind {addr} port {port}: {e}"),
         )
     })
+}
+
+/// A non-blocking listening socket on `at` with [`LISTEN_BACKLOG`] (mio's
+/// and std's bind listen with 128).
+fn listen_on(at: SocketAddr) -> std::io::Result<mio::net::TcpListener> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let family = if at.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: socket(2) with constant arguments; the result is checked and
+    // owned at once.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor that nothing else owns.
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt with a pointer to a live int and its size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    // SAFETY: zeroed sockaddr structs are valid; each is filled for its
+    // family and passed with its own size.
+    let bound = unsafe {
+        match at {
+            SocketAddr::V4(v4) => {
+                let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_port = v4.port().to_be();
+                sa.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
+                libc::bind(
+                    fd,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            SocketAddr::V6(v6) => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_port = v6.port().to_be();
+                sa.sin6_addr.s6_addr = v6.ip().octets();
+                sa.sin6_flowinfo = v6.flowinfo();
+                sa.sin6_scope_id = v6.scope_id();
+                libc::bind(
+                    fd,
+                    (&sa as *const libc::sockaddr_in6).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    // SAFETY: listen on the socket we own.
+    if bound != 0 || unsafe { libc::listen(fd, LISTEN_BACKLOG) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let std_listener = std::net::TcpListener::from(socket);
+    Ok(mio::net::TcpListener::from_std(std_listener))
 }
 
 fn serve(o: Options) -> Result<ExitCode> {
