@@ -1329,3 +1329,45 @@ fn preprocessed_sources_record_the_clients_directory() {
     }
     assert_eq!(wait_compiles(&ours, 1), 1, "{}", ours.log());
 }
+
+/// An object larger than the file-size limit (`ulimit -f`): the write
+/// fails instead of the signal killing the client between creating its
+/// temporary file and renaming it, so nothing is left beside the target
+/// (sweep T, D2), and the local compile reports the limit as without
+/// distcc.
+#[test]
+fn a_file_size_limit_leaves_no_temporary_file() {
+    let d = ours_d();
+    let dir = TestDir::new("od-fsize");
+    dir.write("fat.c", "char big[3000000] = {1};\n");
+    let mut cmd = client(&dir, &d.host(",lzo"));
+    cmd.env("DISTCC_FALLBACK", "1")
+        .args(["gcc", "-c", "fat.c", "-o", "fat.o"]);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 2_000_000,
+                rlim_max: 2_000_000,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert!(!out.status.success(), "{}", show(&out));
+    let left: Vec<String> = std::fs::read_dir(&dir.path)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".distcc-"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("File too large")
+            || String::from_utf8_lossy(&out.stderr).contains("File size limit"),
+        "{}",
+        show(&out)
+    );
+}

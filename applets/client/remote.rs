@@ -224,6 +224,39 @@ pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
 
 /// Writes `bytes` to `target` through a temp file beside it and a rename.
 pub fn write_output(target: &Path, bytes: &[u8]) -> Result<()> {
+    // Past a file-size limit (`ulimit -f`) the write fails with EFBIG
+    // instead of killing us between creating the temporary file and
+    // renaming it, which left the file behind (sweep T, D2): the error
+    // path removes it and the local compile reports the limit its own way.
+    let _xfsz = IgnoredSignal::new(libc::SIGXFSZ);
+    write_output_as_it_goes(target, bytes)
+}
+
+/// A signal ignored while this lives, its previous disposition restored
+/// after (children started meanwhile would inherit the ignoring: none are).
+struct IgnoredSignal {
+    signal: libc::c_int,
+    previous: libc::sighandler_t,
+}
+
+impl IgnoredSignal {
+    fn new(signal: libc::c_int) -> IgnoredSignal {
+        // SAFETY: signal(2) with SIG_IGN; the old disposition is kept.
+        let previous = unsafe { libc::signal(signal, libc::SIG_IGN) };
+        IgnoredSignal { signal, previous }
+    }
+}
+
+impl Drop for IgnoredSignal {
+    fn drop(&mut self) {
+        if self.previous != libc::SIG_ERR {
+            // SAFETY: restores the disposition signal(2) returned.
+            unsafe { libc::signal(self.signal, self.previous) };
+        }
+    }
+}
+
+fn write_output_as_it_goes(target: &Path, bytes: &[u8]) -> Result<()> {
     // An output name that is a symlink is written through, as the compiler
     // writes it (the link stays, its target gets the bytes, or is made).
     let resolved = through_symlinks(target);
