@@ -57,15 +57,21 @@ pub fn exit_code(status: ExitStatus) -> u8 {
 
 /// Spawns a child, mapping "not found" to distcc's 110.
 pub fn spawn(cmd: &mut Command, what: &str) -> Result<Child> {
-    cmd.spawn().map_err(|e| {
-        let kind = match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                Kind::CompilerMissing
-            }
-            _ => Kind::Failed,
-        };
-        Error::new(kind, format!("failed to exec {what}: {e}"))
-    })
+    cmd.spawn()
+        .map_err(|e| Error::new(spawn_error_kind(&e), format!("failed to exec {what}: {e}")))
+}
+
+/// The distcc kind of a failure to start a child.
+fn spawn_error_kind(e: &std::io::Error) -> Kind {
+    match e.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+            Kind::CompilerMissing
+        }
+        // fork(2) refused (`ulimit -u`, memory): stock's
+        // EXIT_OUT_OF_MEMORY, 105 (sweep T, doubtful point).
+        _ if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) => Kind::OutOfMemory,
+        _ => Kind::Failed,
+    }
 }
 
 /// Runs the compiler here with the caller's stdio; returns its exit code.
@@ -206,6 +212,16 @@ impl Drop for Cpp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spawn_failures_map_to_stocks_codes() {
+        let kind = |errno| spawn_error_kind(&std::io::Error::from_raw_os_error(errno));
+        assert_eq!(kind(libc::ENOENT), Kind::CompilerMissing);
+        assert_eq!(kind(libc::EACCES), Kind::CompilerMissing);
+        assert_eq!(kind(libc::EAGAIN), Kind::OutOfMemory);
+        assert_eq!(kind(libc::ENOMEM), Kind::OutOfMemory);
+        assert_eq!(kind(libc::EMFILE), Kind::Failed);
+    }
 
     #[test]
     fn exit_codes() {
