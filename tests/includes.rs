@@ -738,3 +738,58 @@ fn long_header_names_are_sent() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains(&name), "{listed}");
 }
+
+/// A long session that rewrites headers: every superseded version is kept
+/// by the cache, so once they pass a bound the next request starts from a
+/// fresh cache (and still lists every header), keeping the server's memory
+/// bounded (sweep X, D1: it grew by 12 MB per rewrite of 1 MB of headers).
+#[test]
+fn rewritten_headers_do_not_grow_the_server_without_bound() {
+    require_stock();
+    let dir = TestDir::new("inc-renew");
+    let work = dir.join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    let socket = dir.join("socket");
+    let mut cmd = ours("include-server");
+    cmd.arg("--port")
+        .arg(&socket)
+        .arg("-d3")
+        .env_remove("DISTCC_CLIENT_TMP")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("include-server.log")).unwrap());
+    let _server = Guard::spawn(cmd, "include-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let headers = 20;
+    let main: String = (0..headers)
+        .map(|h| format!("#include \"h{h}.h\"\n"))
+        .collect();
+    std::fs::write(work.join("main.c"), main + "int main(void) { return 0; }\n").unwrap();
+    let past = std::time::SystemTime::now() - Duration::from_secs(600);
+    for round in 0..6u64 {
+        for h in 0..headers {
+            // About 60 KB each, 1.2 MB a round.
+            let body: String = (0..2000)
+                .map(|k| format!("#define M{h}_{k}_{round} ({round} + {k})\n"))
+                .collect();
+            let path = work.join(format!("h{h}.h"));
+            std::fs::write(&path, format!("#ifndef H{h}\n#define H{h}\n{body}#endif\n")).unwrap();
+            // Older than the cache's two-second settling time, and new.
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(past + Duration::from_secs(round)).unwrap();
+        }
+        let (out, log) = scan_source(&dir, &work, &socket, "main.c");
+        assert!(out.status.success(), "round {round}: {}\n{log}", show(&out));
+        let listed = String::from_utf8_lossy(&out.stdout);
+        let files = listed
+            .lines()
+            .filter(|l| l.starts_with("FILE") && l.ends_with(".h"))
+            .count();
+        assert_eq!(files, headers, "round {round}: {listed}");
+    }
+    let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap();
+    assert!(log.contains("starting a fresh analysis cache"), "{log}");
+}

@@ -14,7 +14,6 @@
 //! `include-server` applet (foreground) and by `pump` (inside its process).
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use distcc::includes::cache::Cache;
 use distcc::includes::mirror::{ClientRoot, clean_dead_roots, client_tmp, sweep_gone};
 use distcc::includes::server::{MAX_REQUEST, Options, Request, Server, parse_request};
 use distcc::{Error, Result};
@@ -102,11 +101,7 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
     };
     let poll = Poll::new().map_err(|e| Error::io("create poll", e))?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| Error::io("waker", e))?);
-    let server = Arc::new(Server {
-        cache: Cache::new(),
-        root: root.clone(),
-        options,
-    });
+    let server = Arc::new(Server::new(root.clone(), options));
     let (job_tx, job_rx) = unbounded::<Job>();
     let (done_tx, done_rx) = unbounded::<(Token, Reply)>();
     let workers = std::thread::available_parallelism()

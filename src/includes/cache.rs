@@ -29,7 +29,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// A fast non-cryptographic hasher (the Fx multiply-rotate scheme) for the
 /// byte-string keys of the cache and of per-request maps. Keys come from the
@@ -112,6 +112,13 @@ struct Node<K, V> {
     value: V,
     next: *mut Node<K, V>,
 }
+
+/// Superseded text a cache holds before the server starts a fresh one
+/// ([`Cache::worn`]): some tens of MB in parsed form. A day of edits to a
+/// few headers stays well below it; a generator rewriting a megabyte of
+/// headers per build reaches it every few builds, and the next request
+/// then walks from a cold cache (tens of milliseconds).
+pub const SUPERSEDED_BUDGET: u64 = 4 << 20;
 
 /// A concurrent, append-only hash map with lock-free lookups.
 pub struct AppendMap<K, V> {
@@ -343,6 +350,9 @@ pub const PACKED_BUDGET: usize = 256 << 20;
 /// The shared cache of the include server.
 pub struct Cache {
     parsed: AppendMap<Vec<u8>, ParsedFile>,
+    /// Bytes of text whose parsed form a newer version replaced (still
+    /// held: the map only grows).
+    superseded: AtomicU64,
     /// Compiler probes by key (see [`super::compiler`]).
     pub compilers: AppendMap<Vec<std::ffi::OsString>, Arc<super::compiler::CompilerInfo>>,
     /// Mirror files written into the client root, with the source version.
@@ -389,6 +399,7 @@ impl Cache {
     /// An empty cache.
     pub fn new() -> Cache {
         Cache {
+            superseded: AtomicU64::new(0),
             parsed: AppendMap::new(16),
             compilers: AppendMap::new(6),
             written: AppendMap::new(16),
@@ -434,6 +445,10 @@ impl Cache {
             computed,
         });
         if keep {
+            if self.system_headers.versions(key(path)).next().is_some() {
+                self.superseded
+                    .fetch_add(contents.len() as u64, Ordering::Relaxed);
+            }
             self.system_headers
                 .insert(key(path).to_vec(), (generation, h.clone()));
         }
@@ -481,6 +496,16 @@ impl Cache {
 
     /// Like [`Cache::parsed`] when the caller already has the file's
     /// identity from a stat made for this request.
+    /// Why this cache should give way to a fresh one, if it should: the
+    /// text of superseded file versions it holds passed
+    /// [`SUPERSEDED_BUDGET`] (each costs about ten times its size in
+    /// parsed form).
+    pub fn worn(&self) -> Option<String> {
+        let superseded = self.superseded.load(Ordering::Relaxed);
+        (superseded > SUPERSEDED_BUDGET)
+            .then(|| format!("{} MB of superseded file versions", superseded >> 20))
+    }
+
     pub fn parsed_as(&self, path: &Path, id: Option<FileId>) -> Result<Arc<Parsed>> {
         let id = match id {
             Some(id) => id,
@@ -496,6 +521,10 @@ impl Cache {
         let parsed = Arc::new(parse(&contents));
         if too_recent(&id) {
             return Ok(parsed);
+        }
+        if self.parsed.versions(key(path)).next().is_some() {
+            self.superseded
+                .fetch_add(contents.len() as u64, Ordering::Relaxed);
         }
         self.parsed.insert(
             key(path).to_vec(),

@@ -249,12 +249,21 @@ type WatchedDir = (Vec<u8>, Arc<Watch>);
 struct Watches {
     /// inotify watch descriptor → the directories (paths, watches) it covers.
     by_wd: std::collections::HashMap<i32, Vec<WatchedDir>>,
-    /// Watches added (a directory watched again after a move counts again).
-    count: usize,
+    /// (Watches are counted by their live descriptors, [`Watches::live`]:
+    /// a count of additions that never went down turned the cache off for
+    /// good after some thousands of replaced files; sweep X, D2.)
     /// Watched directories of the compiler's own include directories, by
     /// path, and their watch descriptors (see [`FsView::watch_system`]).
     system_dirs: std::collections::HashMap<Vec<u8>, i32>,
     system_wds: std::collections::HashSet<i32>,
+}
+
+impl Watches {
+    /// Kernel watches this view holds now: their descriptors, which an
+    /// `IN_IGNORED` (or a directory's removal or move) takes out.
+    fn live(&self) -> usize {
+        self.by_wd.len() + self.system_wds.len()
+    }
 }
 
 const EVENT_MASK: u32 = libc::IN_MODIFY
@@ -282,7 +291,7 @@ const ENTRY_SET_MASK: u32 =
     libc::IN_CREATE | libc::IN_DELETE | libc::IN_MOVED_FROM | libc::IN_MOVED_TO;
 /// Most watches the view adds: inotify watches are a per-user resource that
 /// editors and other tools need too. Directories beyond are asked each time.
-const MAX_WATCHES: usize = 16_384;
+const MAX_WATCHES: usize = if cfg!(test) { 64 } else { 16_384 };
 /// Bound on event reads per refresh; a longer backlog invalidates everything.
 const MAX_READS: usize = 256;
 
@@ -473,7 +482,7 @@ impl FsView {
         if w.system_dirs.contains_key(k) {
             return true;
         }
-        if w.count >= MAX_WATCHES || !watchable_fs(dir) {
+        if w.live() >= MAX_WATCHES || !watchable_fs(dir) {
             return false;
         }
         let Ok(c) = std::ffi::CString::new(k) else {
@@ -484,7 +493,6 @@ impl FsView {
         if wd < 0 {
             return false;
         }
-        w.count += 1;
         w.system_dirs.insert(k.to_vec(), wd);
         w.system_wds.insert(wd);
         true
@@ -530,7 +538,7 @@ impl FsView {
             return h;
         }
         let mut wd = -1;
-        if w.count < MAX_WATCHES
+        if w.live() < MAX_WATCHES
             && watchable_fs(path)
             && let Ok(c) = std::ffi::CString::new(k)
         {
@@ -550,7 +558,6 @@ impl FsView {
             file: false,
         });
         if same {
-            w.count += 1;
             w.by_wd
                 .entry(wd)
                 .or_default()
@@ -612,7 +619,7 @@ impl FsView {
             return false;
         };
         let mut w = self.watches_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if w.count >= MAX_WATCHES {
+        if w.live() >= MAX_WATCHES {
             return false;
         }
         // SAFETY: c is a valid NUL-terminated path for the call.
@@ -632,7 +639,6 @@ impl FsView {
                     file: true,
                 }),
             ));
-            w.count += 1;
         }
         true
     }
@@ -786,6 +792,45 @@ mod tests {
     fn ask(view: &FsView, p: &Path) -> Option<Meta> {
         view.refresh();
         FsLookup::new(view).lstat(p)
+    }
+
+    /// Watches on directories that are removed and made again go with
+    /// them: the count of live watches does not grow with the rounds, so
+    /// the cap is never reached by churn (sweep X, D2).
+    #[test]
+    fn replaced_directories_give_their_watches_back() {
+        let d = tmp("churn");
+        let view = FsView::new();
+        let live = |v: &FsView| v.watches_lock.lock().unwrap().live();
+        let mut after_first = None;
+        for round in 0..20 {
+            let sub = d.join("gen");
+            let _ = std::fs::remove_dir_all(&sub);
+            std::fs::create_dir_all(&sub).unwrap();
+            for i in 0..10 {
+                std::fs::write(sub.join(format!("h{i}.h")), format!("{round}")).unwrap();
+                let _ = ask(&view, &sub.join(format!("h{i}.h")));
+            }
+            view.refresh();
+            after_first.get_or_insert(live(&view));
+        }
+        if view.inotify.is_some() {
+            view.refresh();
+            let first = after_first.unwrap();
+            assert!(
+                live(&view) <= first + 2,
+                "{} live watches after 20 rounds, {first} after one",
+                live(&view)
+            );
+            // More watches were added over the rounds than the cap (64 in
+            // tests) allows at once: a new directory is still watched.
+            let fresh = d.join("fresh");
+            std::fs::create_dir_all(&fresh).unwrap();
+            std::fs::write(fresh.join("x.h"), b"x").unwrap();
+            let _ = ask(&view, &fresh.join("x.h"));
+            assert!(FsLookup::new(&view).dir(&fresh).is_watched());
+        }
+        std::fs::remove_dir_all(&d).ok();
     }
 
     #[test]

@@ -122,8 +122,10 @@ pub struct Options {
 
 /// The include server's state shared by its worker threads.
 pub struct Server {
-    /// The analysis cache.
-    pub cache: Cache,
+    /// The analysis cache: taken by each request as it starts, and replaced
+    /// by a fresh one when it is worn ([`Cache::worn`]). Requests still
+    /// running keep the one they took; lookups inside stay lock-free.
+    cache: std::sync::Mutex<std::sync::Arc<Cache>>,
     /// The client root.
     pub root: ClientRoot,
     /// Options.
@@ -131,6 +133,28 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server with a fresh cache.
+    pub fn new(root: ClientRoot, options: Options) -> Server {
+        Server {
+            cache: std::sync::Mutex::new(std::sync::Arc::new(Cache::new())),
+            root,
+            options,
+        }
+    }
+
+    /// The cache a request works with. A long session keeps a version of
+    /// every file it parsed again (a regenerated or touched header): once
+    /// those pass a bound, the next request starts a fresh cache, so the
+    /// server's memory stays bounded however long it runs (sweep X, D1).
+    pub fn cache(&self) -> std::sync::Arc<Cache> {
+        let mut current = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = current.worn() {
+            log::info!("starting a fresh analysis cache: {why}");
+            *current = std::sync::Arc::new(Cache::new());
+        }
+        current.clone()
+    }
+
     /// The reply paths for `req`, or why it is not covered.
     pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
         self.analyse_counted(req, &AtomicBool::new(false))
@@ -163,22 +187,18 @@ impl Server {
             return Err("a path of the request is longer than any file system takes".into());
         }
         // Changes made before this request arrived must be seen by it.
-        self.cache.fs.refresh();
+        let cache = self.cache();
+        cache.fs.refresh();
         let t0 = std::time::Instant::now();
-        let closure = compute_until(&self.cache, &cmd, &req.cwd, cancelled).map_err(|e| e.0)?;
+        let closure = compute_until(&cache, &cmd, &req.cwd, cancelled).map_err(|e| e.0)?;
         log::trace!(
             "closure of {} in {} us",
             cmd.source.display(),
             t0.elapsed().as_micros()
         );
-        materialize(
-            &self.root,
-            &self.cache,
-            &closure,
-            !self.options.no_force_dirs,
-        )
-        .map(|p| (p, closure.steps))
-        .map_err(|e| format!("cannot write the client root: {e}"))
+        materialize(&self.root, &cache, &closure, !self.options.no_force_dirs)
+            .map(|p| (p, closure.steps))
+            .map_err(|e| format!("cannot write the client root: {e}"))
     }
 
     /// Handles one request: the reply bytes, and the file list ready to send
