@@ -20,6 +20,7 @@ pub mod dotd_absolute;
 pub mod dotd_rewrite;
 pub mod dotd_wrap;
 pub mod error;
+pub mod fd_limit;
 pub mod fdpass;
 pub mod includes;
 pub mod logging;

@@ -411,6 +411,22 @@ fn refused_compiler_falls_back_locally() {
     assert!(!log.contains("COMPILE_OK"), "{log}");
 }
 
+/// Waits (at most `limit` in all) for every client of a burst to end, and
+/// asserts each succeeded.
+fn wait_all_succeed(children: Vec<std::process::Child>, limit: Duration, d: &Daemon) {
+    let deadline = Instant::now() + limit;
+    for (i, mut child) in children.into_iter().enumerate() {
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                assert!(st.success(), "compile {i} failed\n{}", d.log());
+                break;
+            }
+            assert!(Instant::now() < deadline, "compiles did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 #[test]
 fn fifty_concurrent_compiles_with_two_slots() {
     let d = start(&["--jobs", "2"]);
@@ -426,16 +442,8 @@ fn fifty_concurrent_compiles_with_two_slots() {
             .stderr(Stdio::piped());
         children.push(c.spawn().unwrap());
     }
-    let deadline = Instant::now() + Duration::from_secs(240);
-    for (i, mut child) in children.into_iter().enumerate() {
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                assert!(st.success(), "compile {i} failed\n{}", d.log());
-                break;
-            }
-            assert!(Instant::now() < deadline, "compiles did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    wait_all_succeed(children, Duration::from_secs(240), &d);
+    for i in 0..50 {
         assert!(dir.join(&format!("f{i}.o")).exists());
     }
     assert_eq!(d.log().matches("COMPILE_OK").count(), 50, "{}", d.log());
@@ -469,17 +477,7 @@ fn a_burst_under_a_small_descriptor_limit_is_served() {
             .stderr(Stdio::piped());
         children.push(c.spawn().unwrap());
     }
-    let deadline = Instant::now() + Duration::from_secs(120);
-    for (i, mut child) in children.into_iter().enumerate() {
-        loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                assert!(st.success(), "compile {i} failed\n{}", d.log());
-                break;
-            }
-            assert!(Instant::now() < deadline, "compiles did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    wait_all_succeed(children, Duration::from_secs(120), &d);
     assert_eq!(d.log().matches("COMPILE_OK").count(), 30, "{}", d.log());
     // The backlog is stock's, 1024 (`ss` shows it as the Send-Q).
     let out = run(Command::new("ss").args(["-ltnH", &format!("sport = :{}", d.port)]));

@@ -17,6 +17,9 @@ use std::io::{Seek, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// Bytes read to find the first two lines.
+const HEAD: usize = 8192;
+
 /// The text to send instead of the file at `path`, when it needs the
 /// working directory `cwd` added; `None` to send the file as it is.
 pub fn added(argv: &[OsString], path: &Path, cwd: &Path) -> Result<Option<File>> {
@@ -29,8 +32,20 @@ pub fn added(argv: &[OsString], path: &Path, cwd: &Path) -> Result<Option<File>>
     if !wanted {
         return Ok(None);
     }
-    let text =
-        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let reading = |e| Error::io(format!("reading {}", path.display()), e);
+    // Its first two lines decide; the whole text is read only when the
+    // line is added (a `.i` made with `-g` is sent from the file as ever).
+    let mut head = Vec::with_capacity(HEAD);
+    std::fs::File::open(path)
+        .and_then(|f| {
+            use std::io::Read;
+            f.take(HEAD as u64).read_to_end(&mut head)
+        })
+        .map_err(reading)?;
+    if insertion_point(&head).is_none() {
+        return Ok(None);
+    }
+    let text = std::fs::read(path).map_err(reading)?;
     let Some(at) = insertion_point(&text) else {
         return Ok(None);
     };
@@ -38,13 +53,7 @@ pub fn added(argv: &[OsString], path: &Path, cwd: &Path) -> Result<Option<File>>
     let mut line = b"# ".to_vec();
     line.extend_from_slice(number);
     line.extend_from_slice(b" \"");
-    for &c in cwd.as_os_str().as_bytes() {
-        match c {
-            b'"' | b'\\' => line.extend_from_slice(&[b'\\', c]),
-            0..=0x1f | 0x7f => line.extend_from_slice(format!("\\{c:03o}").as_bytes()),
-            _ => line.push(c),
-        }
-    }
+    distcc::includes::mirror::push_string_body(&mut line, cwd.as_os_str().as_bytes());
     line.extend_from_slice(b"//\"\n");
     let mut file = super::local::memory_file()?;
     let what = "writing the preprocessed source";

@@ -375,7 +375,8 @@ fn serve(o: Options) -> Result<ExitCode> {
     } else {
         None
     };
-    startup::raise_fd_limit();
+    // Hundreds of connections and their compilers must fit.
+    distcc::fd_limit::raise();
     // Handlers first: a SIGTERM right after the parent reports the pid must
     // still go through the clean shutdown (pid file removed).
     let signals = startup::signal_pipe()?;

@@ -84,17 +84,11 @@ pub struct Server {
 /// How many connections fit under the descriptor limit: what is left once
 /// the descriptors open now and `jobs` running jobs are counted.
 fn connection_budget(jobs: usize) -> usize {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit into a local struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+    let Some(limit) = distcc::fd_limit::soft() else {
         return MAX_CONNECTIONS;
-    }
+    };
     let open = std::fs::read_dir("/proc/self/fd").map_or(16, |d| d.count() as u64);
-    let room = lim
-        .rlim_cur
+    let room = limit
         .saturating_sub(open)
         .saturating_sub(jobs as u64 * FDS_PER_JOB);
     (room as usize).clamp(jobs.max(1), MAX_CONNECTIONS)

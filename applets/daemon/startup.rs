@@ -25,22 +25,6 @@ pub fn nice(n: i32) {
     }
 }
 
-/// Raises the soft limit on open files to the hard limit, so hundreds of
-/// connections and their compilers fit.
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: plain getrlimit/setrlimit on a local struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max.min(65536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 /// The user and group a name or number stands for: `/etc/passwd` first,
 /// then (dynamically linked builds only) the system's user database.
 fn lookup_user(name: &str) -> Option<(libc::uid_t, libc::gid_t)> {

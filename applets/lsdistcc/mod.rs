@@ -184,26 +184,10 @@ const RESERVED_FDS: u64 = 16;
 /// batches; without that, hosts beyond the limit were reported down
 /// (sweep W, D6).
 fn probe_budget() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 64;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
+    match distcc::fd_limit::raise() {
+        Some(limit) => limit.saturating_sub(RESERVED_FDS).clamp(1, 65_536) as usize,
+        None => 64,
     }
-    limit.rlim_cur.saturating_sub(RESERVED_FDS).clamp(1, 65_536) as usize
 }
 
 impl<'a> Scan<'a> {

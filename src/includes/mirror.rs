@@ -507,15 +507,29 @@ pub const STRIPPABLE_LINE_MARK: &[u8] =
 /// A UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The `#line 1 "<path>"` prefix, with `\` and `"` escaped, a newline or
-/// other control byte as an octal escape (a raw newline ended the directive:
-/// sweep U, D10), and a `?` after a `?` as `\?`, so that no trigraph forms
-/// in the name when the compiler replaces them (sweep U, D9);
-/// `strippable` adds [`STRIPPABLE_LINE_MARK`].
+/// The `#line 1 "<path>"` prefix, the path escaped by [`push_string_body`]
+/// (a raw newline ended the directive, sweep U, D10; a trigraph in a
+/// directory name changed `__FILE__`, sweep U, D9); `strippable` adds
+/// [`STRIPPABLE_LINE_MARK`].
 pub fn line_prefix(name: &Path, strippable: bool) -> Vec<u8> {
     let mut out = b"#line 1 \"".to_vec();
+    push_string_body(&mut out, name.as_os_str().as_bytes());
+    out.push(b'"');
+    if strippable {
+        out.extend_from_slice(STRIPPABLE_LINE_MARK);
+    }
+    out.push(b'\n');
+    out
+}
+
+/// Appends `text` as the body of a C string literal in a directive
+/// (`#line`, a line marker): `\\` and `"` escaped, a newline or other
+/// control byte as an octal escape (a raw newline ends the directive), and
+/// a `?` after a `?` as `\\?`, so that no trigraph forms when the compiler
+/// replaces them.
+pub fn push_string_body(out: &mut Vec<u8>, text: &[u8]) {
     let mut previous = 0u8;
-    for &c in name.as_os_str().as_bytes() {
+    for &c in text {
         match c {
             b'"' | b'\\' => out.extend_from_slice(&[b'\\', c]),
             b'?' if previous == b'?' => out.extend_from_slice(b"\\?"),
@@ -524,12 +538,6 @@ pub fn line_prefix(name: &Path, strippable: bool) -> Vec<u8> {
         }
         previous = c;
     }
-    out.push(b'"');
-    if strippable {
-        out.extend_from_slice(STRIPPABLE_LINE_MARK);
-    }
-    out.push(b'\n');
-    out
 }
 
 /// Replaces `from` by `to` in include directive lines (`#include`,
