@@ -151,10 +151,15 @@ impl Drop for JobDir {
         if self.keep {
             return;
         }
+        // Once the daemon stops, removed after it exits.
+        let path = std::mem::take(&mut self.path);
+        let Some((path, _held)) = super::deferred_removal::take(path, self._held.take()) else {
+            return;
+        };
         // remove_dir_all does not follow symlinks, so links a pump client
         // planted under root/ are removed, never their targets.
-        if let Err(e) = std::fs::remove_dir_all(&self.path) {
-            log::warn!("removing {}: {e}", self.path.display());
+        if let Err(e) = std::fs::remove_dir_all(&path) {
+            log::warn!("removing {}: {e}", path.display());
         }
     }
 }

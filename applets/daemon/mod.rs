@@ -10,6 +10,7 @@
 
 mod compiler;
 mod connection;
+mod deferred_removal;
 mod fsat;
 mod inetd;
 mod jobdir;
@@ -394,6 +395,7 @@ fn serve(o: Options) -> Result<ExitCode> {
     let mut server = server::Server::new(listener, stats, signals, o.jobs, cfg, acl)?;
     let result = server.run();
     drop(server);
+    deferred_removal::finish();
     if let Some(p) = &pid_path {
         let _ = std::fs::remove_file(p);
     }

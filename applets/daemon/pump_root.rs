@@ -113,6 +113,10 @@ pub struct Tree {
     path: PathBuf,
     /// What the last job left, by client path without the leading `/`.
     known: HashMap<Vec<u8>, Node>,
+    /// Directories opened by walking down from the root outside a pass's
+    /// own (for the tests' count of the work done).
+    #[cfg(test)]
+    walked_opens: std::cell::Cell<usize>,
 }
 
 /// The state of one [`Tree::sync`]: directories opened so far and what
@@ -149,6 +153,8 @@ impl Tree {
             fd: fd.into(),
             path,
             known: HashMap::new(),
+            #[cfg(test)]
+            walked_opens: std::cell::Cell::new(0),
         })
     }
 
@@ -452,23 +458,33 @@ impl Tree {
         self.known.contains_key(key) || pass.new.contains_key(key)
     }
 
-    /// Removes what the last job left and this one does not name, deepest
-    /// paths first.
+    /// Removes what the last job left and this one does not name. Only the
+    /// topmost such entries are removed, each with everything below it:
+    /// every directory above a name of this pass is named in it too, so all
+    /// that lies below a stale directory is stale as well. (Removing each
+    /// stale path on its own, reopened from the root, cost time quadratic
+    /// in the depth of a deep tree: sweep X, D3.)
     fn remove_stale(&self, pass: &Pass) -> Result<()> {
-        let mut stale: Vec<&Vec<u8>> = self
-            .known
-            .keys()
-            .filter(|k| !pass.new.contains_key(*k))
-            .collect();
-        stale.sort_by_key(|k| std::cmp::Reverse(k.iter().filter(|&&b| b == b'/').count()));
-        for key in stale {
-            let parts: Vec<&[u8]> = key.split(|&b| b == b'/').collect();
-            let Some((last, above)) = parts.split_last() else {
+        for key in self.known.keys() {
+            if pass.new.contains_key(key) {
                 continue;
+            }
+            let (above, last) = match key.iter().rposition(|&b| b == b'/') {
+                Some(i) => (&key[..i], &key[i + 1..]),
+                None => (&key[..0], &key[..]),
             };
-            // A parent that is gone or is no longer a directory took the
-            // stale entry with it.
-            let Some(parent) = self.open_existing(pass, above) else {
+            // Below a stale directory: removed with it.
+            if !above.is_empty() && !pass.new.contains_key(above) {
+                continue;
+            }
+            let parts: Vec<&[u8]> = if above.is_empty() {
+                Vec::new()
+            } else {
+                above.split(|&b| b == b'/').collect()
+            };
+            // A parent that is no longer a directory took the stale entry
+            // with it.
+            let Some(parent) = self.open_existing(pass, &parts) else {
                 continue;
             };
             remove_at(&parent, &cstr(last)?, 0)?;
@@ -483,6 +499,8 @@ impl Tree {
         }
         let mut dir = self.fd.try_clone().ok()?;
         for part in parts {
+            #[cfg(test)]
+            self.walked_opens.set(self.walked_opens.get() + 1);
             dir = open_dir_at(&dir, part, false).ok()?;
         }
         Some(dir)
@@ -831,6 +849,26 @@ pub(super) mod tests {
         // And back to the first request, from the second.
         tree.sync(b"/p/src", &first, 1 << 20, None, false).unwrap();
         assert_like_fresh(&base, "fresh1", &first);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_deep_stale_chain_is_removed_in_one_walk() {
+        // Each job a different 300-deep chain (sweep X, D3): the old chain
+        // goes with its top directory, not path by path from the root.
+        let base = scratch("deep");
+        let mut tree = Tree::create(base.join("root")).unwrap();
+        let chain = |top: &str| format!("/p/{top}/{}/x.h", vec!["d"; 300].join("/"));
+        let first = [file(&chain("a"), b"int a;\n")];
+        tree.sync(b"/p/src", &first, 1 << 20, None, false).unwrap();
+        let second = [file(&chain("b"), b"int b;\n")];
+        tree.sync(b"/p/src", &second, 1 << 20, None, false).unwrap();
+        assert_like_fresh(&base, "fresh", &second);
+        assert!(
+            tree.walked_opens.get() <= 300,
+            "{} directories opened from the root",
+            tree.walked_opens.get()
+        );
         std::fs::remove_dir_all(&base).unwrap();
     }
 }

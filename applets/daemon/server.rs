@@ -599,6 +599,8 @@ impl Server {
         }
         self.queue.clear();
         self.conns.clear();
+        // The job directories and the pump store go after the exit.
+        super::deferred_removal::defer();
         if let Some(pool) = self.pool.take() {
             pool.join();
         }
