@@ -48,9 +48,9 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
         }
-        Some("--startup") => startup(&inv.argv0),
+        Some("--startup") => startup(&inv.started_as),
         Some("--shutdown") => shutdown(),
-        Some(_) => run(&inv.argv0, &inv.args),
+        Some(_) => run(&inv.started_as, &inv.args),
     }
 }
 
@@ -58,24 +58,37 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
 /// PATH): `DISTCC_LOCATION` when set; else, as stock's pump looks beside
 /// itself, the directory `pump` was run from (argv[0], or the PATH entry
 /// it was found in), and then the directory of this binary itself, for a
-/// `pump` link elsewhere. The first that holds a `distcc` wins.
-fn location(argv0: &OsStr) -> Result<PathBuf> {
+/// `pump` link elsewhere. `started_as` is the process's argv[0] (for
+/// `distcc pump`, the `distcc`: the applet's name would find another
+/// installation's `pump` on PATH; sweep Z, D4). A directory whose `distcc`
+/// is this binary wins; failing that, the first that holds a `distcc`.
+fn location(started_as: &OsStr) -> Result<PathBuf> {
+    let exe = std::env::current_exe().ok();
     let candidates: Vec<PathBuf> =
         match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
             Some(l) => vec![PathBuf::from(l)],
             None => {
                 let mut dirs = Vec::new();
-                dirs.extend(invoked_from(argv0));
-                if let Some(own) = std::env::current_exe()
-                    .ok()
-                    .and_then(|e| e.parent().map(Path::to_path_buf))
-                {
-                    dirs.push(own);
+                dirs.extend(invoked_from(started_as));
+                if let Some(own) = exe.as_deref().and_then(Path::parent) {
+                    dirs.push(own.to_path_buf());
                 }
                 dirs
             }
         };
-    if let Some(found) = candidates.iter().find(|d| d.join("distcc").is_file()) {
+    let ours = |d: &Path| {
+        exe.as_deref()
+            .is_some_and(|e| same_file(&d.join("distcc"), e))
+    };
+    let found = match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
+        Some(_) => candidates.iter().find(|d| d.join("distcc").is_file()),
+        None => candidates.iter().find(|d| ours(d)).or_else(|| {
+            // This binary under another name (no `distcc` link beside it
+            // resolves to it): the first directory with a `distcc`.
+            candidates.iter().find(|d| d.join("distcc").is_file())
+        }),
+    };
+    if let Some(found) = found {
         // Absolute, as it goes on PATH for commands that may change directory.
         return std::path::absolute(found).map_err(|e| Error::io("find distcc's directory", e));
     }
@@ -98,6 +111,15 @@ fn invoked_from(argv0: &OsStr) -> Option<PathBuf> {
         find_in_path(argv0, std::env::var_os("PATH").as_deref())?
     };
     found.parent().map(Path::to_path_buf)
+}
+
+/// Whether `a` and `b` name the same file (links followed).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
 }
 
 /// The files a pump session keeps in its directory.
@@ -275,7 +297,7 @@ fn report_discrepancies(dir: &Path) {
     eprintln!("See the Distcc Discrepancy Symptoms section in the include_server(1) man page.");
 }
 
-fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
+fn run(started_as: &OsStr, args: &[OsString]) -> Result<ExitCode> {
     if let Some(code) = bad_max_discrepancy() {
         return Ok(code);
     }
@@ -306,7 +328,7 @@ fn run(argv0: &OsStr, args: &[OsString]) -> Result<ExitCode> {
         crate::include_server::level_for(debug),
         distcc::logging::Destination::Stderr,
     );
-    let loc = location(argv0)?;
+    let loc = location(started_as)?;
     println!("__________Using distcc-pump from {}", loc.display());
     let hosts = determine_hosts(&loc, true)?;
     let dir = make_socket_dir()?;
@@ -377,7 +399,7 @@ fn bad_max_discrepancy() -> Option<ExitCode> {
     Some(ExitCode::from(1))
 }
 
-fn startup(argv0: &OsStr) -> Result<ExitCode> {
+fn startup(started_as: &OsStr) -> Result<ExitCode> {
     if let Some(code) = bad_max_discrepancy() {
         return Ok(code);
     }
@@ -386,7 +408,7 @@ fn startup(argv0: &OsStr) -> Result<ExitCode> {
         Err(why) => return Ok(could_not_start(&why)),
     };
     warn_of_running_session();
-    let loc = location(argv0)?;
+    let loc = location(started_as)?;
     let hosts = determine_hosts(&loc, false)?;
     let dir = make_socket_dir()?;
     let socket = dir.join("socket");

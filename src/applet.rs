@@ -59,8 +59,12 @@ pub const LINK_NAMES: &[&str] = &[
 pub struct Invocation {
     /// The applet to run.
     pub applet: Applet,
-    /// argv[0] as given (for masquerade this is the compiler name and path).
+    /// argv[0] as given (for masquerade this is the compiler name and path;
+    /// run as `distcc APPLET`, the applet's name).
     pub argv0: OsString,
+    /// argv[0] of the process: the program as it was started (for `distcc
+    /// APPLET`, the `distcc`, where `argv0` is only the applet's name).
+    pub started_as: OsString,
     /// The remaining arguments.
     pub args: Vec<OsString>,
 }
@@ -95,6 +99,7 @@ pub fn select(mut argv: Vec<OsString>) -> Invocation {
         argv.remove(0);
         return Invocation {
             applet: Applet::InstallLinks,
+            started_as: argv0.clone(),
             argv0,
             args: argv,
         };
@@ -105,6 +110,7 @@ pub fn select(mut argv: Vec<OsString>) -> Invocation {
         return Invocation {
             applet: Applet::Daemon,
             argv0: OsString::from("distccd"),
+            started_as: argv0,
             args: argv,
         };
     }
@@ -116,11 +122,13 @@ pub fn select(mut argv: Vec<OsString>) -> Invocation {
         return Invocation {
             applet: sub,
             argv0: sub_name,
+            started_as: argv0,
             args: argv,
         };
     }
     Invocation {
         applet,
+        started_as: argv0.clone(),
         argv0,
         args: argv,
     }

@@ -107,6 +107,12 @@ fn version_and_help() {
         text.contains("Usage:") && text.contains("HOSTSPEC,cpp,lzo"),
         "{text}"
     );
+    // The set-up command of the README is in the help (sweep Z, D3).
+    assert!(
+        text.contains("distcc --install-links [--compilers] DIR")
+            && text.contains("distcc APPLET [ARGS...]"),
+        "{text}"
+    );
 }
 
 #[test]

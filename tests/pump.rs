@@ -390,6 +390,34 @@ fn finds_distcc_beside_its_own_link() {
         show(&out)
     );
 
+    // Run as `distcc distcc-pump`, with another installation's pump and
+    // distcc first on PATH (Debian's /usr/bin): this binary's directory
+    // still goes first, not the other's (sweep Z, D4).
+    std::fs::create_dir_all(dir.join("other")).unwrap();
+    for name in ["distcc-pump", "pump", "distcc"] {
+        dir.write(&format!("other/{name}"), "#!/bin/sh\necho other\n");
+        std::fs::set_permissions(
+            dir.join(&format!("other/{name}")),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let other_dir = dir.join("other").display().to_string();
+    for applet in ["distcc-pump", "pump"] {
+        let mut cmd = Command::new(dir.join("bin/distcc"));
+        client_env(&mut cmd, &dir, "127.0.0.1:1,cpp,lzo");
+        cmd.env("PATH", format!("{other_dir}:{system_path}"));
+        let out = run(cmd.arg(applet).args(show_path));
+        assert!(out.status.success(), "{applet}: {}", show(&out));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains(&format!("Using distcc-pump from {bin_dir}\n"))
+                && said.lines().any(|l| l.starts_with(&format!("{bin_dir}:"))),
+            "{applet}: {}",
+            show(&out)
+        );
+    }
+
     // Nothing named distcc beside the link or the binary.
     let mut cmd = Command::new(dir.join("lonely/pump"));
     client_env(&mut cmd, &dir, "127.0.0.1:1,cpp,lzo");

@@ -433,7 +433,7 @@ impl<'a> Build<'a> {
         if host.protocol() != Version::PUMP {
             return Err(Error::new(
                 Kind::Failed,
-                "'--scan_includes' specified, but distcc wouldn't have used include server (make sure hosts list includes ',cpp' option?)",
+                "'--scan-includes' specified, but distcc wouldn't have used include server (make sure hosts list includes ',cpp' option?)",
             ));
         }
         let cwd = current_dir()?;

@@ -43,6 +43,9 @@ Copyright (C) 2002, 2003, 2004 by Martin Pool.\nIncludes an LZO1X implementation
 const USAGE: &str = "Usage:
    distcc [--scan-includes] [COMPILER] [compile options] -o OBJECT -c SOURCE
    distcc [--help|--version|--show-hosts|-j]
+   distcc --install-links [--compilers] DIR
+   distcc APPLET [ARGS...]    (APPLET: distccd, pump, distcc-pump, lsdistcc,
+                              include-server, distccmon-text)
 
 Options:
    COMPILER                   Defaults to \"cc\".
@@ -53,6 +56,14 @@ Options:
                               the host list, and exit.
    --scan-includes            Show the files that distcc would send to the
                               remote machine, and exit.  (Pump mode only.)
+   --install-links DIR        Make links to this binary in DIR, named
+                              distcc, distccd, pump, distcc-pump, lsdistcc,
+                              include-server and distccmon-text, and exit.
+   --install-links --compilers DIR
+                              Make links named as the compilers here (gcc,
+                              g++, cc, c++, ...), to masquerade as them.
+   The binary is every applet above, by the name it runs under, or as
+   `distcc APPLET ARGS...`: one static file is a whole build server.
 
 Environment variables:
    See the manual page for a complete list.

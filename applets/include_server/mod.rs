@@ -44,6 +44,10 @@ struct Opts {
     /// do not send forcing files for directories that must exist
     #[argh(switch)]
     no_force_dirs: bool,
+    /// a stock option accepted that does nothing here (--verify, -w, ...):
+    /// said in the log at start
+    #[argh(option)]
+    no_effect: Vec<String>,
 }
 
 /// The words argh reads for `args` given in stock's forms
@@ -88,6 +92,9 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
         level_for(opts.debug_pattern),
         Destination::Stderr,
     );
+    for name in &opts.no_effect {
+        log::warn!("--{name}: a stock include server option, accepted; it does nothing here");
+    }
     signals::install();
     let stop = Arc::new(AtomicBool::new(false));
     let options = Options {

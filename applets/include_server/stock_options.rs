@@ -125,6 +125,19 @@ pub fn read(args: &[String]) -> Result<Option<Vec<String>>, String> {
             "stat_reset_triggers" => "--stat-reset-triggers",
             "unsafe_absolute_includes" => "--unsafe-absolute-includes",
             "no_force_dirs" => "--no-force-dirs",
+            // What stock does with these (run the real preprocessor to
+            // check, write closures, print statistics or times, mail
+            // discrepancies) is not done here: said, not silently dropped
+            // (sweep Z).
+            "verify"
+            | "write_include_closure"
+            | "statistics"
+            | "time"
+            | "email"
+            | "exact_analysis" => {
+                out.extend(["--no-effect".to_string(), name.to_string()]);
+                continue;
+            }
             _ => continue,
         };
         out.push(ours.to_string());
@@ -204,6 +217,8 @@ mod tests {
                 "/s",
                 "--debug-pattern",
                 "1",
+                "--no-effect",
+                "statistics",
                 "--pid-file",
                 "p",
                 "--no-force-dirs"
@@ -214,8 +229,21 @@ mod tests {
     /// Getopt's forms (sweep W, D2): clusters, prefixes, trailing words.
     #[test]
     fn getopt_forms() {
-        assert_eq!(ok(&["--port", "/s", "-sv"]), ["--port", "/s"]);
-        assert_eq!(ok(&["-sd5"]), ["--debug-pattern", "5"]);
+        assert_eq!(
+            ok(&["--port", "/s", "-sv"]),
+            [
+                "--port",
+                "/s",
+                "--no-effect",
+                "statistics",
+                "--no-effect",
+                "verify"
+            ]
+        );
+        assert_eq!(
+            ok(&["-sd5"]),
+            ["--no-effect", "statistics", "--debug-pattern", "5"]
+        );
         assert_eq!(ok(&["-d", "7"]), ["--debug-pattern", "7"]);
         assert_eq!(ok(&["--unsafe"]), ["--unsafe-absolute-includes"]);
         assert_eq!(ok(&["--no_f"]), ["--no-force-dirs"]);
@@ -223,11 +251,14 @@ mod tests {
             ok(&["--stat_reset_triggers=a b"]),
             ["--stat-reset-triggers", "a b"]
         );
-        assert_eq!(ok(&["-x", "extra", "--bogus"]), Vec::<String>::new());
+        assert_eq!(
+            ok(&["-x", "extra", "--bogus"]),
+            ["--no-effect", "exact_analysis"]
+        );
         assert_eq!(ok(&["--", "-d9"]), Vec::<String>::new());
         assert_eq!(
             ok(&["--path_observation_re", "x y", "-e"]),
-            Vec::<String>::new()
+            ["--no-effect", "email"]
         );
         assert!(words(&["--help"]).unwrap().is_none());
     }

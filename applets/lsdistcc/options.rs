@@ -12,10 +12,10 @@ pub const DEFAULT_FORMAT: &str = "distcc%d";
 pub const USAGE: &str = "\
 Usage: lsdistcc [-tTIMEOUT] [-mBITS] [-nvd] [format]
        lsdistcc [OPTIONS] host1 host2 ...
-Lists the distcc servers that answer. With a format containing %d (default
-distcc%d), names are made for 1, 2, 3, ... (at most 500) until names stop
-resolving; otherwise only the hosts given are checked. One line is printed per
-server that is up, as soon as its check finishes.
+Lists the distcc servers that answer. With a format containing %d as the
+first operand (default distcc%d), names are made for 1, 2, 3, ... (at most
+500) until names stop resolving; otherwise only the hosts given are checked.
+One line is printed per server that is up, as soon as its check finishes.
 Options (values are glued to the letter, e.g. -t5):
   -l          print the latency in ms after each host (DNS time excluded)
   -n          print the IPv4 address instead of the name
@@ -36,7 +36,8 @@ Options (values are glued to the letter, e.g. -t5):
   -v          verbose messages on stderr (repeat for more)
 Examples:
   lsdistcc -l -pgcc
-  lsdistcc -pgcc -P3 hosta hostb 10.0.0.%d
+  lsdistcc -pgcc -P3 hosta hostb hostc
+  lsdistcc -r3633 build%d.example.com
 ";
 
 /// Parsed options.
@@ -219,6 +220,24 @@ mod tests {
         assert_eq!(o.verbose, 2);
         assert_eq!(o.operands, ["a", "b"]);
         assert_eq!(o.format(), None);
+    }
+
+    #[test]
+    fn the_usage_examples_do_what_they_show() {
+        // A %d operand is a format only in first place: an example that
+        // put one after host names listed nothing (sweep Z, D2).
+        let examples: Vec<&str> = (USAGE.lines())
+            .skip_while(|l| !l.starts_with("Examples:"))
+            .skip(1)
+            .collect();
+        assert!(examples.len() >= 2, "{USAGE}");
+        for line in examples {
+            let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+            let o = p(&words).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            for (i, operand) in o.operands.iter().enumerate() {
+                assert!(i == 0 || !operand.contains("%d"), "{line}");
+            }
+        }
     }
 
     #[test]
