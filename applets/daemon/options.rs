@@ -202,6 +202,9 @@ pub fn normalise(args: &[OsString]) -> Result<Vec<String>> {
     Ok(out)
 }
 
+/// The options of stock's GSS-API build, refused with that reason.
+const GSSAPI_ONLY: [&str; 3] = ["--auth", "--blacklist", "--whitelist"];
+
 /// The options of `args` as (canonical long name, value) pairs.
 fn popt_words(args: &[OsString]) -> Result<Vec<(String, Option<String>)>> {
     let mut out: Vec<(String, Option<String>)> = Vec::new();
@@ -221,6 +224,14 @@ fn popt_words(args: &[OsString]) -> Result<Vec<(String, Option<String>)>> {
                 None => (long, None),
             };
             let full = format!("--{name}");
+            if GSSAPI_ONLY.contains(&full.as_str()) {
+                // Stock's GSS-API build (Debian's) has these: serving without
+                // the authentication they ask for would be worse than not
+                // starting (sweep Z).
+                return Err(bad(format!(
+                    "{full}: GSS-API authentication is not supported by this build"
+                )));
+            }
             let entry = TABLE
                 .iter()
                 .find(|e| e.0 == full)
@@ -408,6 +419,15 @@ mod tests {
         let e = err("--bogus-option");
         assert_eq!(e.kind(), Kind::BadArguments);
         assert_eq!(e.context(), "--bogus-option: unknown option");
+        for gss in ["--auth", "--blacklist=/etc/x", "--whitelist"] {
+            let e = err(gss);
+            assert!(
+                e.context()
+                    .ends_with("GSS-API authentication is not supported by this build"),
+                "{gss}: {}",
+                e.context()
+            );
+        }
         for line in [
             "--port 80000",
             "--port 0",
