@@ -515,6 +515,12 @@ fn options_like_stock() {
     );
     let out = run(ours("distccd").arg("--help"));
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Usage:"));
+    // The forms without a distccd link are in the help (sweep Z, D3).
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("distcc distccd [OPTIONS]") && help.contains("distcc --inetd [OPTIONS]"),
+        "{help}"
+    );
     // Bind failure: 102
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();

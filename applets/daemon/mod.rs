@@ -64,6 +64,8 @@ fn version_text() -> String {
 
 const USAGE: &str = "Usage:
    distccd [OPTIONS]
+   distcc distccd [OPTIONS]   (the same binary, without a distccd link)
+   distcc --inetd [OPTIONS]   (as `@host:/path/to/distcc` runs it over ssh)
 
 Options:
     --help                     explain usage and exit
