@@ -63,30 +63,32 @@ pub fn main(inv: Invocation) -> Result<ExitCode> {
 /// installation's `pump` on PATH; sweep Z, D4). A directory whose `distcc`
 /// is this binary wins; failing that, the first that holds a `distcc`.
 fn location(started_as: &OsStr) -> Result<PathBuf> {
+    let explicit = std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty());
     let exe = std::env::current_exe().ok();
-    let candidates: Vec<PathBuf> =
-        match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
-            Some(l) => vec![PathBuf::from(l)],
-            None => {
-                let mut dirs = Vec::new();
-                dirs.extend(invoked_from(started_as));
-                if let Some(own) = exe.as_deref().and_then(Path::parent) {
-                    dirs.push(own.to_path_buf());
-                }
-                dirs
+    let candidates: Vec<PathBuf> = match &explicit {
+        Some(l) => vec![PathBuf::from(l)],
+        None => {
+            let mut dirs = Vec::new();
+            dirs.extend(invoked_from(started_as));
+            if let Some(own) = exe.as_deref().and_then(Path::parent) {
+                dirs.push(own.to_path_buf());
             }
-        };
-    let ours = |d: &Path| {
+            dirs
+        }
+    };
+    let has_distcc = |d: &&PathBuf| d.join("distcc").is_file();
+    let ours = |d: &&PathBuf| {
         exe.as_deref()
             .is_some_and(|e| same_file(&d.join("distcc"), e))
     };
-    let found = match std::env::var_os("DISTCC_LOCATION").filter(|v| !v.is_empty()) {
-        Some(_) => candidates.iter().find(|d| d.join("distcc").is_file()),
-        None => candidates.iter().find(|d| ours(d)).or_else(|| {
-            // This binary under another name (no `distcc` link beside it
-            // resolves to it): the first directory with a `distcc`.
-            candidates.iter().find(|d| d.join("distcc").is_file())
-        }),
+    // Without DISTCC_LOCATION, this binary under another name (no `distcc`
+    // beside it resolves to it) takes the first directory with a `distcc`.
+    let found = match explicit {
+        Some(_) => candidates.iter().find(has_distcc),
+        None => candidates
+            .iter()
+            .find(ours)
+            .or_else(|| candidates.iter().find(has_distcc)),
     };
     if let Some(found) = found {
         // Absolute, as it goes on PATH for commands that may change directory.
