@@ -147,6 +147,33 @@ fn show_hosts_and_concurrency() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("column 1"));
 }
 
+/// `--show-principal` (stock's GSS-API build, Debian's) prints stock's line
+/// and exits 0; it was passed to the compiler as an option (sweep Z).
+#[test]
+fn show_principal_answers_as_stock_and_says_gss_is_absent() {
+    let dir = TestDir::new("principal");
+    let out = run(client(&dir, "")
+        .env_remove("DISTCC_PRINCIPAL")
+        .arg("--show-principal"));
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Principal\t: Not Set.\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("GSS-API authentication is not supported"),
+        "{}",
+        show(&out)
+    );
+    let out = run(client(&dir, "")
+        .env("DISTCC_PRINCIPAL", "distcc@EXAMPLE")
+        .arg("--show-principal"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Principal is\t: distcc@EXAMPLE\n"
+    );
+}
+
 /// A hosts file that is a link to an endless device reads as its size
 /// says, empty, as stock reads it (sweep W, D8: ours read until memory ran
 /// out).

@@ -56,6 +56,8 @@ Options:
                               the host list, and exit.
    --scan-includes            Show the files that distcc would send to the
                               remote machine, and exit.  (Pump mode only.)
+   --show-principal           Print stock's GSS-API principal line, and exit.
+                              (GSS-API is not supported by this build.)
    --install-links DIR        Make links to this binary in DIR, named
                               distcc, distccd, pump, distcc-pump, lsdistcc,
                               include-server and distccmon-text, and exit.
@@ -99,6 +101,7 @@ enum Action {
     Help,
     Version,
     ShowHosts,
+    ShowPrincipal,
     Concurrency,
     Compile { argv: Vec<OsString>, scan: bool },
 }
@@ -129,6 +132,7 @@ fn parse_client_args(args: Vec<OsString>) -> Result<Action> {
         Some("--help") => Action::Help,
         Some("--version") => Action::Version,
         Some("--show-hosts") => Action::ShowHosts,
+        Some("--show-principal") => Action::ShowPrincipal,
         Some("-j") => Action::Concurrency,
         Some("--scan-includes") => {
             let rest: Vec<OsString> = args[1..].to_vec();
@@ -233,6 +237,22 @@ pub fn main(mut inv: Invocation) -> Result<ExitCode> {
                 Ok(None) => log::warn!("no hostlist is set"),
                 Err(e) => log::error!("{e}; failed to get host list"),
             }
+            0
+        }
+        Action::ShowPrincipal => {
+            // Stock's GSS-API build answers this; scripts may ask. The
+            // line is stock's; nothing here ever authenticates with it.
+            match std::env::var_os("DISTCC_PRINCIPAL").filter(|p| !p.is_empty()) {
+                Some(p) => {
+                    let _ = writeln!(out, "Principal is\t: {}", p.to_string_lossy());
+                }
+                None => {
+                    let _ = writeln!(out, "Principal\t: Not Set.");
+                }
+            }
+            log::warn!(
+                "GSS-API authentication is not supported by this build: DISTCC_PRINCIPAL and ,auth hosts are not used"
+            );
             0
         }
         Action::Concurrency => {

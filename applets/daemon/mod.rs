@@ -73,7 +73,8 @@ Options:
     -P, --pid-file FILE        save daemon process id to file
     -N, --nice LEVEL           lower priority, 20=most nice
     --user USER                if run by root, change to this persona
-    --jobs, -j LIMIT           maximum tasks at any time
+    --jobs, -j LIMIT           maximum tasks at any time (1..1000; default:
+                               number of CPUs + 2)
     --job-lifetime SECONDS     maximum lifetime of a compile request
   Networking:
     -p, --port PORT            TCP port to listen on

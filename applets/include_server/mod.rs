@@ -25,6 +25,9 @@ use std::sync::atomic::AtomicBool;
 
 #[derive(FromArgs)]
 /// Include server for distcc's pump mode.
+#[argh(
+    note = "Stock's spellings work too: --port=PATH, --pid_file, --debug_pattern=N (or -dN),\n--stat_reset_triggers, --unsafe_absolute_includes, --no_force_dirs. Stock's\n-v/--verify, -w/--write_include_closure, -s/--statistics, -t/--time,\n-e/--email and -x/--exact_analysis are accepted and do nothing here (the log\nsays so at start)."
+)]
 struct Opts {
     /// path of the Unix socket to serve on
     #[argh(option)]
@@ -46,7 +49,7 @@ struct Opts {
     no_force_dirs: bool,
     /// a stock option accepted that does nothing here (--verify, -w, ...):
     /// said in the log at start
-    #[argh(option)]
+    #[argh(option, hidden_help)]
     no_effect: Vec<String>,
 }
 
