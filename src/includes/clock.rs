@@ -45,6 +45,11 @@ fn classify(ident: &[u8]) -> Clock {
     if ident.len() < 2 || ident.len() > TIMESTAMP.len() || !ident.contains(&b'_') {
         return Clock::default();
     }
+    // Every name and piece is spelled with these bytes only: most
+    // identifiers (any lower-case letter) are done with here.
+    if !ident.iter().all(|c| b"_DATEIMSP".contains(c)) {
+        return Clock::default();
+    }
     let whole = |name: &[u8]| ident == name;
     let piece = |name: &[u8]| {
         ident.iter().filter(|c| c.is_ascii_alphabetic()).count() >= 2
@@ -79,6 +84,19 @@ fn any_candidate(src: &[u8]) -> bool {
             return true;
         }
         i = end;
+    }
+    false
+}
+
+/// Whether `needle` (not empty) occurs in `hay`, found from the
+/// occurrences of its first byte.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = find_byte(&hay[i..], needle[0]) {
+        if hay[i + p..].starts_with(needle) {
+            return true;
+        }
+        i += p + 1;
     }
     false
 }
@@ -256,6 +274,15 @@ fn number_end(s: &[u8], mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_finds_a_needle_anywhere() {
+        assert!(contains(b"_Pragma(\"once\")", b"_Pragma"));
+        assert!(contains(b"x __ _Pragm _Pragma", b"_Pragma"));
+        assert!(!contains(b"x __ _Pragm _pragma", b"_Pragma"));
+        assert!(!contains(b"_Pragm", b"_Pragma"));
+        assert!(!contains(b"", b"_Pragma"));
+    }
 
     fn clock(src: &str) -> (bool, bool) {
         let c = clock_macros(src.as_bytes());

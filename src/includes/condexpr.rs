@@ -18,6 +18,22 @@ pub fn eval(
     cplusplus: bool,
     has_include: &mut dyn FnMut(&[u8], bool) -> Option<bool>,
 ) -> Option<bool> {
+    if direct(toks, env) {
+        // No macro to expand and no `__has_*`: evaluated where it lies,
+        // `defined` answered by the parser (no token is copied).
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            depth: 0,
+            cplusplus,
+            env: Some(env),
+        };
+        let v = p.ternary()?;
+        if p.pos != toks.len() {
+            return None;
+        }
+        return Some(v?.is_true());
+    }
     let pre = prepass(toks, env, has_include)?;
     // Most conditions use no macro (after `defined` is replaced): evaluate
     // them as they are, without copying tokens through the expander.
@@ -36,6 +52,7 @@ pub fn eval(
             pos: 0,
             depth: 0,
             cplusplus,
+            env: None,
         };
         let v = p.ternary()?;
         if p.pos != alt.len() {
@@ -49,6 +66,40 @@ pub fn eval(
         }
     }
     result
+}
+
+/// Whether a condition can be evaluated as it is: every `defined` is
+/// well formed, no `__has_*` operator, and no identifier a macro expands.
+fn direct(toks: &[Tok], env: &Env) -> bool {
+    let mut i = 0;
+    while i < toks.len() {
+        let t = &toks[i];
+        if t.kind == TokKind::Ident {
+            if t.text == b"defined" {
+                i += match defined_operand(&toks[i + 1..]) {
+                    Some((_, used)) => 1 + used,
+                    None => return false,
+                };
+                continue;
+            }
+            if t.text.starts_with(b"__has_") || env.expands(&t.text) {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The name a `defined` operator tests, given the tokens after it, and how
+/// many of them it takes: `NAME` or `( NAME )`.
+fn defined_operand(rest: &[Tok]) -> Option<(&Tok, usize)> {
+    match rest {
+        [open, name, close, ..] if open.is(b"(") => close.is(b")").then_some((name, 3)),
+        [open, ..] if open.is(b"(") => None,
+        [name, ..] => Some((name, 1)),
+        [] => None,
+    }
 }
 
 fn number(v: Option<bool>) -> Tok {
@@ -79,16 +130,9 @@ fn prepass(
     while i < toks.len() {
         let t = &toks[i];
         if t.is_ident(b"defined") {
-            let (name, next) = if toks.get(i + 1).is_some_and(|p| p.is(b"(")) {
-                if !toks.get(i + 3).is_some_and(|p| p.is(b")")) {
-                    return None;
-                }
-                (toks.get(i + 2)?, i + 4)
-            } else {
-                (toks.get(i + 1)?, i + 2)
-            };
+            let (name, used) = defined_operand(&toks[i + 1..])?;
             out.push(number(env.is_defined(&name.text)));
-            i = next;
+            i += 1 + used;
         } else if t.kind == TokKind::Ident
             && t.text.starts_with(b"__has_")
             && toks.get(i + 1).is_some_and(|p| p.is(b"("))
@@ -201,6 +245,9 @@ struct Parser<'a> {
     /// Nesting depth, bounded so that `((((...` cannot exhaust the stack.
     depth: usize,
     cplusplus: bool,
+    /// Set when the tokens are the condition as written ([`direct`]):
+    /// `defined` is then answered here.
+    env: Option<&'a Env<'a>>,
 }
 
 type V = Option<Num>;
@@ -287,8 +334,16 @@ impl Parser<'_> {
     }
 
     fn unary_inner(&mut self) -> Option<V> {
-        let t = self.peek()?.clone();
+        let toks = self.toks;
+        let t = toks.get(self.pos)?;
         self.pos += 1;
+        if let Some(env) = self.env
+            && t.is_ident(b"defined")
+        {
+            let (name, used) = defined_operand(&toks[self.pos..])?;
+            self.pos += used;
+            return Some(env.is_defined(&name.text).map(Num::truth));
+        }
         if t.is(b"(") {
             let v = self.ternary()?;
             if !self.peek()?.is(b")") {
@@ -434,7 +489,11 @@ fn shift(left: bool, a: Num, b: Num) -> Num {
 /// does not fit `intmax_t` (GCC: "integer constant is so large that it is
 /// unsigned").
 fn parse_number(text: &[u8]) -> V {
-    let digits: Vec<u8> = text.iter().copied().filter(|&c| c != b'\'').collect();
+    let digits: std::borrow::Cow<[u8]> = if text.contains(&b'\'') {
+        text.iter().copied().filter(|&c| c != b'\'').collect()
+    } else {
+        text.into()
+    };
     let end = digits
         .iter()
         .rposition(|c| !matches!(c, b'u' | b'U' | b'l' | b'L'))

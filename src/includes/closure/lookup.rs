@@ -264,7 +264,7 @@ impl Walker<'_> {
     /// Sends the file at canonical path `real`, found as `found`, unless
     /// it is sent already.
     pub(super) fn send_found(&mut self, found: &Found, real: &Path) {
-        if !self.sent.contains(key(real)) {
+        if !self.index.contains_key(key(real)) {
             let line_name = found.spelled.is_absolute().then(|| found.spelled.clone());
             let line_kept = self.rewritten.contains(key(&found.spelled))
                 || self.climbing.contains(key(&found.spelled))
