@@ -498,6 +498,59 @@ fn changes_between_requests_are_seen() {
     assert!(has(&third, "b/x.h") && !has(&third, "a/x.h"), "{third}");
 }
 
+/// A header generated into a subdirectory of a search directory
+/// (`<gen/cfg.h>`, `__has_include(<gen/x.h>)`) after a first request is
+/// seen by the next one. The directories are dated back, as in any real
+/// tree: listings of brand-new directories are never kept, which hid the
+/// bug (sweep AA, D3: the warm server kept the old listing of `gen/`, so
+/// the new header was neither found nor allowed to shadow a later one).
+#[test]
+fn header_created_in_a_subdirectory_of_a_search_dir_is_seen() {
+    require_stock();
+    let dir = TestDir::new("inc-subdir-new");
+    let work = dir.join("w");
+    for d in ["a/gen", "b/gen", "gen"] {
+        std::fs::create_dir_all(work.join(d)).unwrap();
+    }
+    let write = |p: &str, text: &str| std::fs::write(work.join(p), text).unwrap();
+    write(
+        "main.c",
+        "#include <gen/cfg.h>\n#if __has_include(<gen/new.h>)\n#include <gen/new.h>\n#endif\n",
+    );
+    write("b/gen/cfg.h", "\n");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for d in ["", "a", "b", "a/gen", "b/gen", "gen"] {
+        std::fs::File::open(work.join(d))
+            .and_then(|f| f.set_modified(old))
+            .unwrap();
+    }
+    let case = Case {
+        work: std::fs::canonicalize(&work).unwrap(),
+        args: ["gcc", "-Ia", "-Ib", "-I.", "-c", "main.c"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let (_server, socket) = include_server(&dir);
+    let scan = || scan_includes(&case, &dir, &socket);
+    let has = |out: &str, p: &str| out.contains(&format!("{}/{p}\n", case.work.display()));
+    let first = scan();
+    assert!(has(&first, "b/gen/cfg.h"), "{first}");
+    assert_eq!(scan(), first);
+    write("a/gen/cfg.h", "\n");
+    write("gen/new.h", "\n");
+    let second = scan();
+    for p in ["a/gen/cfg.h", "gen/new.h"] {
+        assert!(
+            has(&second, p),
+            "{p} missing after it was created:\n{second}"
+        );
+    }
+    assert!(
+        !has(&second, "b/gen/cfg.h"),
+        "shadowed header still sent:\n{second}"
+    );
+}
+
 /// `--scan-includes gcc -c SOURCE` in `work` through the include server at
 /// `socket` (stock client), and the include server's log afterwards.
 fn scan_source(dir: &TestDir, work: &Path, socket: &Path, source: &str) -> (Output, String) {

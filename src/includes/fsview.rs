@@ -562,6 +562,10 @@ impl FsView {
                 .entry(wd)
                 .or_default()
                 .push((k.to_vec(), watch.clone()));
+            // The directory's own answer (its mtime, which a listing is
+            // checked against) may have been taken before this watch
+            // collected events: it is asked again next time.
+            self.bump(k);
         }
         self.watches.insert(k.to_vec(), watch.clone());
         DirHandle(same.then_some(watch))

@@ -189,8 +189,14 @@ impl Walker<'_> {
         }
         let abs = join(self.cwd, dir);
         // The directory's identity (its mtime changes with its entries)
-        // from the cached view; listed again only when it changed.
-        let meta = self.realpath(&abs).and_then(|real| self.fs.lstat(&real));
+        // from the cached view; listed again only when it changed. That
+        // answer comes from its parent's watch, which sees no file created
+        // inside it: the directory is watched itself first (a header
+        // generated into `gen/` of a search directory, sweep AA, D3).
+        let meta = self.realpath(&abs).and_then(|real| {
+            self.fs.dir(&real);
+            self.fs.lstat(&real)
+        });
         let l = meta
             .filter(|m| m.kind == EntryKind::Dir)
             .and_then(|m| self.cache.listing(&abs, m.id).map(|l| (m.id, l)));
