@@ -305,6 +305,7 @@ corpus!(
     oncebranch,
     hasincludemacro,
     hardlinks,
+    abshasinclude,
 );
 
 /// Names no system header writes are known to be undefined after system

@@ -467,6 +467,68 @@ fn fallback_line_says_why() {
     assert!(work.join("main.o").exists());
 }
 
+/// Two uses of absolute `#include`s that the server could not name as GCC
+/// names them locally are not covered: the unit is preprocessed here, with
+/// the reason on the client's one line, and the object and `.d` are the
+/// local ones (sweep AA: D1, an unguarded header included by absolute and
+/// by relative path, each inclusion naming itself in `__FILE__`; D2, an
+/// absolute include inside an `-isystem` header, whose includes GCC names
+/// by their real paths). Stock's include server gives up on both too.
+#[test]
+fn absolute_includes_gcc_names_otherwise_are_preprocessed_here() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("pump-abs-names");
+    let work = dir.join("w");
+    for sub in ["inc", "sys"] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+    }
+    let work = std::fs::canonicalize(&work).unwrap();
+    let w = work.display();
+    std::fs::write(work.join("inc/a.h"), "F(__FILE__)\n").unwrap();
+    std::fs::write(
+        work.join("both.c"),
+        format!("#define F(x) const char *CAT(f, __COUNTER__) = x;\n#define CAT(a, b) CAT2(a, b)\n#define CAT2(a, b) a##b\n#include \"{w}/inc/a.h\"\n#include \"inc/a.h\"\n"),
+    )
+    .unwrap();
+    std::fs::write(work.join("sys/s.h"), format!("#include \"{w}/inc/b.h\"\n")).unwrap();
+    std::fs::write(work.join("inc/b.h"), "#include \"../inc/c.h\"\n").unwrap();
+    std::fs::write(work.join("inc/c.h"), "const char *fc = __FILE__;\n").unwrap();
+    std::fs::write(work.join("sys.c"), "#include <s.h>\n").unwrap();
+    for (src, why) in [
+        ("both.c", "is included as inc/a.h"),
+        ("sys.c", "which the compiler takes for a system header"),
+    ] {
+        let stem = src.trim_end_matches(".c");
+        let args = ["-isystem", "sys", "-c", src, "-MD"];
+        compile_locally(
+            &work,
+            "gcc",
+            &[&args[..], &["-o", &format!("{stem}-local.o")]].concat(),
+            &[],
+        );
+        let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+        cmd.args(["distcc", "gcc"])
+            .args(args)
+            .args(["-o", &format!("{stem}-pump.o")]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{src}: {}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("include server gave up") && err.contains(why),
+            "{src}: {err}"
+        );
+        assert_same_file(
+            &work,
+            &format!("{stem}-pump.o"),
+            &format!("{stem}-local.o"),
+            src,
+        );
+        let local_d = std::fs::read_to_string(work.join(format!("{stem}-local.d"))).unwrap();
+        let pump_d = std::fs::read_to_string(work.join(format!("{stem}-pump.d"))).unwrap();
+        assert_eq!(pump_d.replace("-pump.o", "-local.o"), local_d, "{src}: .d");
+    }
+}
+
 /// `-Wp,-MD,FILE` asks the preprocessor itself for the dependency file,
 /// which names its target after the source (`a.o`), not after `-o` as the
 /// driver's `-MD` does. A pump compile (the server writes the file) gives

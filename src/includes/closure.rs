@@ -145,6 +145,8 @@ pub fn compute_until(
         resolved_rec: FastMap::default(),
         rewritten: FastSet::default(),
         climbing: FastSet::default(),
+        entered_other: FastMap::default(),
+        entered_first: sized(160),
         key_buf: Vec::new(),
         listings: sized(128),
         recording: None,
@@ -166,7 +168,7 @@ pub fn compute_until(
             .first()
             .cloned()
             .ok_or_else(|| NotCovered(format!("forced include {} not found", forced.display())))?;
-        w.visit(&found, 0, false)?;
+        w.visit(&found, 0, false, false)?;
     }
     if !w.file(&cmd.source) {
         return Err(NotCovered(format!(
@@ -179,7 +181,7 @@ pub fn compute_until(
         dir_index: None,
         plain_next: true,
     };
-    w.visit(&src, 0, false)?;
+    w.visit(&src, 0, false, false)?;
     let dirs = (cmd.quote_dirs.iter())
         .chain(&cmd.include_dirs)
         .chain(&cmd.system_dirs)
@@ -197,6 +199,7 @@ pub fn compute_until(
             w.out.search_dirs.push((abs, real.to_path_buf()));
         }
     }
+    w.one_name_per_kept_line()?;
     w.out.steps = w.steps;
     Ok(w.out)
 }
@@ -251,6 +254,11 @@ struct Walker<'a> {
     /// or relative to it, by a quoted include): the server opens them
     /// through climbing names too, so they keep their `#line` as well.
     climbing: FastSet<Vec<u8>>,
+    /// Sent files walked under a spelling other than the first one they
+    /// were walked under: index in `out.files` → those spellings (the
+    /// first one is `entered_first`).
+    entered_other: FastMap<usize, Vec<PathBuf>>,
+    entered_first: FastMap<usize, PathBuf>,
     /// Reused for memo keys.
     key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
@@ -297,10 +305,21 @@ struct Ctx<'p> {
     plain_next: bool,
     /// The file may rename itself with `#line` ([`Parsed::renames`]).
     renames: bool,
+    /// GCC takes the file for a system header (found in a system
+    /// directory, or included from a system header).
+    system: bool,
 }
 
 impl Walker<'_> {
-    fn visit(&mut self, found: &Found, uncertain: usize, import: bool) -> Result<(), NotCovered> {
+    /// Walks the file `found`, included from a system header when
+    /// `from_system`.
+    fn visit(
+        &mut self,
+        found: &Found,
+        uncertain: usize,
+        import: bool,
+        from_system: bool,
+    ) -> Result<(), NotCovered> {
         let Some(real) = self.resolve_found(found) else {
             return Ok(());
         };
@@ -367,13 +386,21 @@ impl Walker<'_> {
             )));
         }
         let dir = includer_dir(&found.spelled);
+        let sent_index = self.index.get(key(&real)).copied();
+        if let Some(at) = sent_index {
+            self.entered_as(at, &found.spelled);
+        }
         let ctx = Ctx {
             file: &found.spelled,
-            sent_index: self.index.get(key(&real)).copied(),
+            sent_index,
             dir,
             dir_index: found.dir_index,
             plain_next: found.plain_next,
             renames: parsed.renames,
+            system: from_system
+                || found
+                    .dir_index
+                    .is_some_and(|i| i >= self.search.system_start),
         };
         self.depth += 1;
         let result = match (&parsed.guard, parsed.nodes.first()) {
@@ -615,6 +642,17 @@ impl Walker<'_> {
                 && self.file(name)
                 && !self.realpath(name).is_some_and(|r| self.is_system(&r))
             {
+                if ctx.system {
+                    // GCC shortens the names of what a system header
+                    // includes to their real paths; it would not shorten
+                    // the relative name the server opens this one by
+                    // (sweep AA, D2: `.d` and `__FILE__` differed).
+                    return Err(NotCovered(format!(
+                        "absolute include {} in {}, which the compiler takes for a system header",
+                        name.display(),
+                        ctx.file.display()
+                    )));
+                }
                 self.rewrite_absolute(body, name, quote, ctx)?;
             }
             let next = (kind == IncludeKind::Next && !ctx.plain_next).then_some(ctx.dir_index);
@@ -630,7 +668,7 @@ impl Walker<'_> {
                 {
                     self.mark_climbing(&found.spelled);
                 }
-                self.visit(found, uncertain, import)?;
+                self.visit(found, uncertain, import, ctx.system)?;
             }
         }
         Ok(())
@@ -752,9 +790,70 @@ impl Walker<'_> {
                 self.cache.kept_lines.insert(key(&real).to_vec(), ());
             }
             if let Some(&at) = self.index.get(key(&real))
-                && self.out.files[at].line_name.as_deref() == Some(name)
+                && self
+                    .entered_first
+                    .get(&at)
+                    .is_none_or(|first| first.as_path() == name)
             {
-                self.out.files[at].line_kept = true;
+                // Sent already, not walked under another name (a
+                // `__has_include` of a relative spelling): the copy must
+                // name itself as this include does, or the server's
+                // relative name shows in `__FILE__` (sweep AA, D4). When it
+                // was walked under another name, the check at the end
+                // refuses the unit if this include is walked too.
+                let sent = &mut self.out.files[at];
+                sent.line_name = Some(name.to_path_buf());
+                sent.line_kept = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the sent file `at` is walked as `spelled`.
+    fn entered_as(&mut self, at: usize, spelled: &Path) {
+        match self.entered_first.get(&at) {
+            None => {
+                self.entered_first.insert(at, spelled.to_path_buf());
+            }
+            Some(first) if first == spelled => {}
+            Some(_) => {
+                let others = self.entered_other.entry(at).or_default();
+                if !others.iter().any(|o| o == spelled) {
+                    others.push(spelled.to_path_buf());
+                }
+            }
+        }
+    }
+
+    /// Every walk of a sent file must see the name GCC gives it locally.
+    /// A copy whose `#line` reaches the compiler names the file one way,
+    /// so it may be walked under that name only (an absolute include and a
+    /// relative one of the same unguarded header: sweep AA, D1); a name
+    /// the server opens through a climbing relative path (a rewritten
+    /// absolute include, a file beside one) needs that `#line`.
+    fn one_name_per_kept_line(&self) -> Result<(), NotCovered> {
+        for (&at, first) in &self.entered_first {
+            let sent = &self.out.files[at];
+            let kept = sent.line_name.as_deref().filter(|_| sent.line_kept);
+            let others = self.entered_other.get(&at).map_or(&[][..], Vec::as_slice);
+            for spelled in std::iter::once(first).chain(others) {
+                let climbs =
+                    self.rewritten.contains(key(spelled)) || self.climbing.contains(key(spelled));
+                let named_right = match kept {
+                    Some(line_name) => line_name == spelled.as_path(),
+                    None => !climbs,
+                };
+                if !named_right {
+                    return Err(NotCovered(format!(
+                        "{} is included as {}{}: a server's copy carries one name",
+                        sent.real.display(),
+                        spelled.display(),
+                        match kept {
+                            Some(n) => format!(" and as {}", n.display()),
+                            None => " through a rewritten absolute include".to_string(),
+                        }
+                    )));
+                }
             }
         }
         Ok(())

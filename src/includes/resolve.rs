@@ -51,6 +51,10 @@ pub struct SearchPath {
     pub dirs: Vec<PathBuf>,
     /// Index in `dirs` where the bracket (`<...>`) chain starts.
     pub angle_start: usize,
+    /// Index in `dirs` of the first system directory (`-isystem`, the
+    /// compiler's own, `-idirafter`): GCC treats what it finds from there
+    /// on, and everything such a header includes, as system headers.
+    pub system_start: usize,
 }
 
 /// One file an include directive opens.
@@ -110,6 +114,7 @@ impl SearchPath {
                 dirs.push(d.clone());
             }
         }
+        let system_start = dirs.len();
         let rest = cmd
             .system_dirs
             .iter()
@@ -123,7 +128,11 @@ impl SearchPath {
                 dirs.push(d.clone());
             }
         }
-        SearchPath { dirs, angle_start }
+        SearchPath {
+            dirs,
+            angle_start,
+            system_start,
+        }
     }
 
     /// The files `name` may open. `quote`: `"name"` (else `<name>`);
@@ -199,6 +208,7 @@ mod tests {
         SearchPath {
             dirs: dirs.iter().map(PathBuf::from).collect(),
             angle_start,
+            system_start: dirs.len(),
         }
     }
 

@@ -127,6 +127,8 @@ pub fn config_key(cwd: &Path, search: &SearchPath) -> Vec<u8> {
     }
     k.push(1);
     k.extend_from_slice(search.angle_start.to_string().as_bytes());
+    k.push(1);
+    k.extend_from_slice(search.system_start.to_string().as_bytes());
     k
 }
 
@@ -174,7 +176,8 @@ impl Walker<'_> {
             self.opened(p.clone());
         }
         for f in &memo.user {
-            self.visit(f, 1, false)?;
+            // Included from a system header: a system header too.
+            self.visit(f, 1, false, true)?;
         }
         Ok(())
     }
@@ -267,10 +270,12 @@ mod tests {
         let a = SearchPath {
             dirs: vec![PathBuf::from("ab"), PathBuf::from("c")],
             angle_start: 0,
+            system_start: 2,
         };
         let b = SearchPath {
             dirs: vec![PathBuf::from("a"), PathBuf::from("bc")],
             angle_start: 0,
+            system_start: 2,
         };
         assert_ne!(
             config_key(Path::new("/w"), &a),

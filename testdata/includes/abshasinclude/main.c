@@ -1,0 +1,2 @@
+#include "h3.h"
+int main(void) { return where[0] == 0; }
