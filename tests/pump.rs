@@ -529,6 +529,62 @@ fn absolute_includes_gcc_names_otherwise_are_preprocessed_here() {
     }
 }
 
+/// `#pragma once` twins (same bytes, same mtime: GCC reads the second as
+/// the first) where an earlier unit made one copy keep its `#line` (an
+/// absolute include of it): the server would get two different copies and
+/// read both (a redefinition error remotely, a discrepancy). Not covered
+/// instead, with the reason (sweep AA, D5).
+#[test]
+fn once_twins_with_one_kept_line_are_preprocessed_here() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("pump-twin-kept");
+    let work = dir.join("w");
+    for sub in ["inc", "inc2"] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+    }
+    let work = std::fs::canonicalize(&work).unwrap();
+    let twin = "#pragma once\nint twin = 1;\n";
+    std::fs::write(work.join("inc/twin_a.h"), twin).unwrap();
+    std::fs::write(work.join("inc2/twin_b.h"), twin).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for f in ["inc/twin_a.h", "inc2/twin_b.h"] {
+        std::fs::File::options()
+            .write(true)
+            .open(work.join(f))
+            .and_then(|h| h.set_modified(old))
+            .unwrap();
+    }
+    let inc2 = work.join("inc2");
+    std::fs::write(
+        work.join("one.c"),
+        format!("#include \"{}/twin_b.h\"\n", inc2.display()),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("two.c"),
+        "#include <twin_a.h>\n#include <twin_b.h>\n",
+    )
+    .unwrap();
+    let inc2_flag = format!("-I{}", inc2.display());
+    compile_locally(
+        &work,
+        "gcc",
+        &["-Iinc", &inc2_flag, "-c", "two.c", "-o", "local.o"],
+        &[],
+    );
+    // One include server for both units, as in one build.
+    let script =
+        format!("distcc gcc -c one.c -o one.o && distcc gcc -Iinc {inc2_flag} -c two.c -o pump.o");
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+    cmd.args(["sh", "-c", &script]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("are #pragma once twins"), "{err}");
+    assert!(!err.contains("discrepancy"), "{err}");
+    assert_same_file(&work, "pump.o", "local.o", "two.c");
+}
+
 /// `-Wp,-MD,FILE` asks the preprocessor itself for the dependency file,
 /// which names its target after the source (`a.o`), not after `-o` as the
 /// driver's `-MD` does. A pump compile (the server writes the file) gives

@@ -200,6 +200,7 @@ pub fn compute_until(
         }
     }
     w.one_name_per_kept_line()?;
+    w.no_twin_with_a_kept_line()?;
     w.out.steps = w.steps;
     Ok(w.out)
 }
@@ -804,6 +805,49 @@ impl Walker<'_> {
                 let sent = &mut self.out.files[at];
                 sent.line_name = Some(name.to_path_buf());
                 sent.line_kept = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// `#pragma once` twins (same size, same mtime to the second, same
+    /// bytes: GCC reads the second as the first) must reach the server as
+    /// the same bytes: a kept `#line` on one copy only (a name that other
+    /// units made keep it) makes the server read both (sweep AA, D5).
+    fn no_twin_with_a_kept_line(&self) -> Result<(), NotCovered> {
+        let once = |f: &Sent| self.out.imports || self.once.contains(key(&f.real));
+        fn kept(f: &Sent) -> Option<&Path> {
+            f.line_name.as_deref().filter(|_| f.line_kept)
+        }
+        for a in self
+            .out
+            .files
+            .iter()
+            .filter(|f| kept(f).is_some() && once(f))
+        {
+            let Some(ida) = a.id else { continue };
+            for b in &self.out.files {
+                let Some(idb) = b.id else { continue };
+                if b.real == a.real
+                    || !once(b)
+                    || kept(b) == kept(a)
+                    || idb.size != ida.size
+                    || idb.mtime.div_euclid(1_000_000_000) != ida.mtime.div_euclid(1_000_000_000)
+                {
+                    continue;
+                }
+                let same = match (std::fs::read(&a.real), std::fs::read(&b.real)) {
+                    (Ok(x), Ok(y)) => x == y,
+                    // Unreadable now: cannot tell, so not covered.
+                    _ => true,
+                };
+                if same {
+                    return Err(NotCovered(format!(
+                        "{} and {} are #pragma once twins (same bytes and mtime), and only one copy keeps its #line",
+                        a.real.display(),
+                        b.real.display()
+                    )));
+                }
             }
         }
         Ok(())
