@@ -473,7 +473,8 @@ fn fallback_line_says_why() {
 /// local ones (sweep AA: D1, an unguarded header included by absolute and
 /// by relative path, each inclusion naming itself in `__FILE__`; D2, an
 /// absolute include inside an `-isystem` header, whose includes GCC names
-/// by their real paths). Stock's include server gives up on both too.
+/// by their real paths; D6, `#include_next` below an absolute include).
+/// Stock's include server gives up on all of them too.
 #[test]
 fn absolute_includes_gcc_names_otherwise_are_preprocessed_here() {
     let d = our_daemon(&[]);
@@ -494,12 +495,25 @@ fn absolute_includes_gcc_names_otherwise_are_preprocessed_here() {
     std::fs::write(work.join("inc/b.h"), "#include \"../inc/c.h\"\n").unwrap();
     std::fs::write(work.join("inc/c.h"), "const char *fc = __FILE__;\n").unwrap();
     std::fs::write(work.join("sys.c"), "#include <s.h>\n").unwrap();
+    // D6: `#include_next` below an absolute include (Clang went on from
+    // the directory the server's relative name passes through).
+    std::fs::create_dir_all(work.join("after")).unwrap();
+    std::fs::write(work.join("inc/n.h"), "#include \"../after/n1.h\"\n").unwrap();
+    std::fs::write(work.join("after/n1.h"), "#include \"n2.h\"\n").unwrap();
+    std::fs::write(work.join("after/n2.h"), "#include_next <n2.h>\n").unwrap();
+    std::fs::write(work.join("inc/n2.h"), "int from_inc;\n").unwrap();
+    std::fs::write(work.join("sys/n2.h"), "int from_sys;\n").unwrap();
+    std::fs::write(work.join("next.c"), format!("#include \"{w}/inc/n.h\"\n")).unwrap();
     for (src, why) in [
         ("both.c", "is included as inc/a.h"),
         ("sys.c", "which the compiler takes for a system header"),
+        (
+            "next.c",
+            "which is opened below a rewritten absolute include",
+        ),
     ] {
         let stem = src.trim_end_matches(".c");
-        let args = ["-isystem", "sys", "-c", src, "-MD"];
+        let args = ["-Iinc", "-isystem", "sys", "-c", src, "-MD"];
         compile_locally(
             &work,
             "gcc",

@@ -147,6 +147,7 @@ pub fn compute_until(
         climbing: FastSet::default(),
         entered_other: FastMap::default(),
         entered_first: sized(160),
+        next_below_rewrite: false,
         key_buf: Vec::new(),
         listings: sized(128),
         recording: None,
@@ -260,6 +261,9 @@ struct Walker<'a> {
     /// first one is `entered_first`).
     entered_other: FastMap<usize, Vec<PathBuf>>,
     entered_first: FastMap<usize, PathBuf>,
+    /// A `__has_include_next` was met in a file opened through a climbing
+    /// name ([`next_below_rewrite`]).
+    next_below_rewrite: bool,
     /// Reused for memo keys.
     key_buf: Vec<u8>,
     listings: FastMap<Vec<u8>, Option<DirListing>>,
@@ -490,7 +494,11 @@ impl Walker<'_> {
                 Node::Cond(branches) => {
                     let mut unknown_before = false;
                     for (cond, body) in branches {
-                        match self.condition(cond, ctx) {
+                        let value = self.condition(cond, ctx);
+                        if self.next_below_rewrite {
+                            return Err(next_below_rewrite(ctx.file));
+                        }
+                        match value {
                             Some(false) => continue,
                             Some(true) if !unknown_before => {
                                 self.walk(body, ctx, uncertain)?;
@@ -521,7 +529,13 @@ impl Walker<'_> {
                 let cplusplus = self.cplusplus;
                 let env = std::mem::take(&mut self.env);
                 let mut probed = Vec::new();
+                let climbs = self.climbs(ctx.file);
+                let mut below_rewrite = false;
                 let mut has = |spelling: &[u8], next: bool| {
+                    if next && climbs {
+                        below_rewrite = true;
+                        return None;
+                    }
                     let (name, quote) = header_name(spelling)?;
                     let next = (next && !ctx.plain_next).then_some(ctx.dir_index);
                     let found = self.find(&name, quote, Some(ctx.dir), next);
@@ -530,6 +544,7 @@ impl Walker<'_> {
                 };
                 let v = condexpr::eval(toks, &env, cplusplus, &mut has);
                 self.env = env;
+                self.next_below_rewrite |= below_rewrite;
                 // The server must find what `__has_include` finds here.
                 for found in &probed {
                     self.probed(found);
@@ -656,9 +671,11 @@ impl Walker<'_> {
                 }
                 self.rewrite_absolute(body, name, quote, ctx)?;
             }
+            let includer_climbs = self.climbs(ctx.file);
+            if kind == IncludeKind::Next && includer_climbs {
+                return Err(next_below_rewrite(ctx.file));
+            }
             let next = (kind == IncludeKind::Next && !ctx.plain_next).then_some(ctx.dir_index);
-            let includer_climbs =
-                self.rewritten.contains(key(ctx.file)) || self.climbing.contains(key(ctx.file));
             for found in self.find(name, quote, Some(ctx.dir), next).iter() {
                 // Found in the includer's own directory: opened on the
                 // server through the includer's climbing name.
@@ -853,6 +870,13 @@ impl Walker<'_> {
         Ok(())
     }
 
+    /// Whether the server opens `file` (as spelled here) through a
+    /// climbing relative name: the target of a rewritten absolute include,
+    /// or a file found beside one.
+    fn climbs(&self, file: &Path) -> bool {
+        self.rewritten.contains(key(file)) || self.climbing.contains(key(file))
+    }
+
     /// Records that the sent file `at` is walked as `spelled`.
     fn entered_as(&mut self, at: usize, spelled: &Path) {
         match self.entered_first.get(&at) {
@@ -908,6 +932,17 @@ impl Walker<'_> {
 /// 220 real paths), so that it is not grown and rehashed step by step.
 fn sized<K, V>(capacity: usize) -> FastMap<K, V> {
     FastMap::with_capacity_and_hasher(capacity, Default::default())
+}
+
+/// Why a unit with `#include_next` (or `__has_include_next`) in `file` is
+/// not covered when the server opens `file` through a climbing relative
+/// name: Clang then goes on from the search directory that name passes
+/// through, where locally it searches from the start (sweep AA, D6).
+fn next_below_rewrite(file: &Path) -> NotCovered {
+    NotCovered(format!(
+        "#include_next in {}, which is opened below a rewritten absolute include",
+        file.display()
+    ))
 }
 
 /// Whether SOURCE_DATE_EPOCH is set for this build: the include server runs
