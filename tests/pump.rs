@@ -599,6 +599,46 @@ fn once_twins_with_one_kept_line_are_preprocessed_here() {
     assert_same_file(&work, "pump.o", "local.o", "two.c");
 }
 
+/// A header an earlier unit reached by a literal absolute `#include` keeps
+/// its `#line` in later units too; reached from an `-isystem` header as
+/// `/abs/sys/../inc/h.h`, GCC names it by its shorter real path, which a
+/// kept `#line` of the spelled name would override: not covered (sweep AA,
+/// the family of D2).
+#[test]
+fn kept_line_on_a_renamed_system_header_is_preprocessed_here() {
+    let d = our_daemon(&[]);
+    let dir = TestDir::new("pump-sys-renamed");
+    let work = dir.join("w");
+    for sub in ["inc", "sys"] {
+        std::fs::create_dir_all(work.join(sub)).unwrap();
+    }
+    let work = std::fs::canonicalize(&work).unwrap();
+    std::fs::write(work.join("inc/h.h"), "const char *f = __FILE__;\n").unwrap();
+    std::fs::write(work.join("sys/s.h"), "#include \"../inc/h.h\"\n").unwrap();
+    std::fs::write(
+        work.join("one.c"),
+        format!("#include \"{}/inc/h.h\"\n", work.display()),
+    )
+    .unwrap();
+    std::fs::write(work.join("two.c"), "#include <s.h>\n").unwrap();
+    let sys = format!("{}/sys", work.display());
+    compile_locally(
+        &work,
+        "gcc",
+        &["-isystem", &sys, "-c", "two.c", "-o", "local.o"],
+        &[],
+    );
+    let script =
+        format!("distcc gcc -c one.c -o one.o && distcc gcc -isystem {sys} -c two.c -o pump.o");
+    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
+    cmd.args(["sh", "-c", &script]);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a system header here"), "{err}");
+    assert_same_file(&work, "pump.o", "local.o", "two.c");
+}
+
 /// `-Wp,-MD,FILE` asks the preprocessor itself for the dependency file,
 /// which names its target after the source (`a.o`), not after `-o` as the
 /// driver's `-MD` does. A pump compile (the server writes the file) gives

@@ -148,6 +148,7 @@ pub fn compute_until(
         entered_other: FastMap::default(),
         entered_first: sized(160),
         next_below_rewrite: false,
+        system_renamed: Vec::new(),
         key_buf: Vec::new(),
         listings: sized(128),
         recording: None,
@@ -261,6 +262,9 @@ struct Walker<'a> {
     /// first one is `entered_first`).
     entered_other: FastMap<usize, Vec<PathBuf>>,
     entered_first: FastMap<usize, PathBuf>,
+    /// Sent files walked as system headers under a name that is not their
+    /// real path (GCC then names them by the real path when it is shorter).
+    system_renamed: Vec<usize>,
     /// A `__has_include_next` was met in a file opened through a climbing
     /// name ([`next_below_rewrite`]).
     next_below_rewrite: bool,
@@ -392,8 +396,15 @@ impl Walker<'_> {
         }
         let dir = includer_dir(&found.spelled);
         let sent_index = self.index.get(key(&real)).copied();
+        let system = from_system
+            || found
+                .dir_index
+                .is_some_and(|i| i >= self.search.system_start);
         if let Some(at) = sent_index {
             self.entered_as(at, &found.spelled);
+            if system && key(&found.spelled) != key(&real) {
+                self.system_renamed.push(at);
+            }
         }
         let ctx = Ctx {
             file: &found.spelled,
@@ -402,10 +413,7 @@ impl Walker<'_> {
             dir_index: found.dir_index,
             plain_next: found.plain_next,
             renames: parsed.renames,
-            system: from_system
-                || found
-                    .dir_index
-                    .is_some_and(|i| i >= self.search.system_start),
+            system,
         };
         self.depth += 1;
         let result = match (&parsed.guard, parsed.nodes.first()) {
@@ -904,6 +912,15 @@ impl Walker<'_> {
             let sent = &self.out.files[at];
             let kept = sent.line_name.as_deref().filter(|_| sent.line_kept);
             let others = self.entered_other.get(&at).map_or(&[][..], Vec::as_slice);
+            if sent.line_kept && self.system_renamed.contains(&at) {
+                // A kept `#line` names it as spelled; GCC would have named
+                // it by its shorter real path (sweep AA, D2's family).
+                return Err(NotCovered(format!(
+                    "{} is a system header here (reached as {}), and its copy keeps a #line",
+                    sent.real.display(),
+                    first.display()
+                )));
+            }
             for spelled in std::iter::once(first).chain(others) {
                 let climbs =
                     self.rewritten.contains(key(spelled)) || self.climbing.contains(key(spelled));
