@@ -277,6 +277,11 @@ impl Walker<'_> {
                 || (line_name.is_some() && self.cache.kept_lines.any(key(real), |_| true));
             self.send(real, line_name, line_kept);
         }
+        if self.clang
+            && let Some(&at) = self.index.get(key(real))
+        {
+            self.entered_as(at, &found.spelled);
+        }
     }
 
     /// A header that `__has_include` found: sent, and its path mirrored, so
