@@ -138,6 +138,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
     let mut line = Vec::new();
     let mut trigraph = has_hash_or_splice_trigraph(src);
     let mut renames = false;
+    let mut text_outside = false;
     // A UTF-8 byte-order mark is not part of the first line (GCC skips it).
     let mut i = if src.starts_with(b"\xEF\xBB\xBF") {
         3
@@ -160,6 +161,12 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
             renames = renames || names_a_file(&line);
             handle(&line, &mut stack, &mut cur, &mut flat, light);
         } else {
+            // Code outside every conditional (a `//` comment is none): the
+            // file has no include guard, whatever its `#ifndef` block says
+            // (GCC reads it again, and `__FILE__` there expands again).
+            if stack.is_empty() && i < src.len() && !src[i..].starts_with(b"//") {
+                text_outside = true;
+            }
             // `_Pragma("pop_macro(...)")` may also appear outside
             // directives: such lines are looked at more closely.
             let start = i;
@@ -181,7 +188,7 @@ pub fn parse_as(src: &[u8], light: bool) -> Parsed {
         }
         cur.push(Node::Cond(branches));
     }
-    let guard = find_guard(&cur);
+    let guard = if text_outside { None } else { find_guard(&cur) };
     Parsed {
         nodes: cur,
         guard,
@@ -754,6 +761,20 @@ mod tests {
             vec!["\"z.h\""]
         );
         assert!(parse(b"#ifndef G\n#endif\n#define G\n").guard.is_none());
+        // Code outside the block: read again by the compiler, no guard
+        // (sweep AA rerun, seed 25); comments outside are fine.
+        assert!(
+            parse(b"#ifndef G\n#define G\n#endif\nint x;\n")
+                .guard
+                .is_none()
+        );
+        assert!(
+            parse(b"int x;\n#ifndef G\n#define G\n#endif\n")
+                .guard
+                .is_none()
+        );
+        let commented = b"// c\n/* c */\n#ifndef G\n#define G\n#endif\n// end\n/* end */\n";
+        assert_eq!(parse(commented).guard.as_deref(), Some(&b"G"[..]));
     }
 
     #[test]
