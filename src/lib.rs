@@ -13,6 +13,7 @@
 pub mod acl;
 pub mod applet;
 pub mod args;
+pub mod bytes;
 pub mod c_number;
 pub mod compress;
 pub mod debuginfo;

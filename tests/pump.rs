@@ -550,7 +550,6 @@ fn absolute_includes_gcc_names_otherwise_are_preprocessed_here() {
 /// instead, with the reason (sweep AA, D5).
 #[test]
 fn once_twins_with_one_kept_line_are_preprocessed_here() {
-    let d = our_daemon(&[]);
     let dir = TestDir::new("pump-twin-kept");
     let work = dir.join("w");
     for sub in ["inc", "inc2"] {
@@ -580,23 +579,13 @@ fn once_twins_with_one_kept_line_are_preprocessed_here() {
     )
     .unwrap();
     let inc2_flag = format!("-I{}", inc2.display());
-    compile_locally(
+    let err = second_unit_preprocessed_here(
+        &dir,
         &work,
-        "gcc",
-        &["-Iinc", &inc2_flag, "-c", "two.c", "-o", "local.o"],
-        &[],
+        &["-Iinc", &inc2_flag],
+        "are #pragma once twins",
     );
-    // One include server for both units, as in one build.
-    let script =
-        format!("distcc gcc -c one.c -o one.o && distcc gcc -Iinc {inc2_flag} -c two.c -o pump.o");
-    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
-    cmd.args(["sh", "-c", &script]);
-    let out = run(&mut cmd);
-    assert!(out.status.success(), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("are #pragma once twins"), "{err}");
     assert!(!err.contains("discrepancy"), "{err}");
-    assert_same_file(&work, "pump.o", "local.o", "two.c");
 }
 
 /// A header an earlier unit reached by a literal absolute `#include` keeps
@@ -606,7 +595,6 @@ fn once_twins_with_one_kept_line_are_preprocessed_here() {
 /// the family of D2).
 #[test]
 fn kept_line_on_a_renamed_system_header_is_preprocessed_here() {
-    let d = our_daemon(&[]);
     let dir = TestDir::new("pump-sys-renamed");
     let work = dir.join("w");
     for sub in ["inc", "sys"] {
@@ -622,21 +610,36 @@ fn kept_line_on_a_renamed_system_header_is_preprocessed_here() {
     .unwrap();
     std::fs::write(work.join("two.c"), "#include <s.h>\n").unwrap();
     let sys = format!("{}/sys", work.display());
-    compile_locally(
-        &work,
-        "gcc",
-        &["-isystem", &sys, "-c", "two.c", "-o", "local.o"],
-        &[],
-    );
-    let script =
-        format!("distcc gcc -c one.c -o one.o && distcc gcc -isystem {sys} -c two.c -o pump.o");
-    let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
-    cmd.args(["sh", "-c", &script]);
+    second_unit_preprocessed_here(&dir, &work, &["-isystem", &sys], "is a system header here");
+}
+
+/// Compiles `one.c`, then `two.c` with `flags`, in `work` under one `pump`
+/// session (one include server for both units, as in one build) with our
+/// daemon: the second unit must succeed, be preprocessed here with `reason`
+/// on the client's line, and give the local object. Returns stderr.
+fn second_unit_preprocessed_here(
+    dir: &TestDir,
+    work: &Path,
+    flags: &[&str],
+    reason: &str,
+) -> String {
+    let d = our_daemon(&[]);
+    let local: Vec<&str> = [flags, &["-c", "two.c", "-o", "local.o"]].concat();
+    compile_locally(work, "gcc", &local, &[]);
+    let mut cmd = pump_ours(dir, &d.host(",cpp,lzo"), work, false);
+    cmd.args([
+        "sh",
+        "-c",
+        "distcc gcc -c one.c -o one.o && distcc gcc \"$@\" -c two.c -o pump.o",
+        "sh",
+    ])
+    .args(flags);
     let out = run(&mut cmd);
     assert!(out.status.success(), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("is a system header here"), "{err}");
-    assert_same_file(&work, "pump.o", "local.o", "two.c");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains(reason), "{err}");
+    assert_same_file(work, "pump.o", "local.o", "two.c");
+    err
 }
 
 /// `-Wp,-MD,FILE` asks the preprocessor itself for the dependency file,

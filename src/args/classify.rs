@@ -434,7 +434,9 @@ pub fn classify(argv: &[OsString]) -> Result<Verdict> {
             if arg.starts_with(b"-M") && !is_distributable_dep_option(arg) {
                 return Ok(local(format!("{text} asks for dependency output only")));
             }
-            if arg.starts_with(b"-Wa,") && (contains(arg, b",-a") || contains(arg, b"--MD")) {
+            if arg.starts_with(b"-Wa,")
+                && (crate::bytes::contains(arg, b",-a") || crate::bytes::contains(arg, b"--MD"))
+            {
                 return Ok(local(format!("{text} writes assembler listings or deps")));
             }
             if arg.starts_with(b"-x") {
@@ -568,10 +570,6 @@ fn is_distributable_dep_option(arg: &[u8]) -> bool {
         || arg.starts_with(b"-MF")
         || arg.starts_with(b"-MT")
         || arg.starts_with(b"-MQ")
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 pub(crate) fn basename(path: &[u8]) -> &[u8] {

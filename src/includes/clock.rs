@@ -20,6 +20,7 @@ use super::scanner::{
     Clock, continuation as splice, end_block_comment as block_comment_end, raw_string_end,
     skip_line_comment as line_comment_end, skip_quoted as quoted_end,
 };
+use crate::bytes::find_byte;
 
 const DATE: &[u8] = b"__DATE__";
 const TIME: &[u8] = b"__TIME__";
@@ -86,27 +87,6 @@ fn any_candidate(src: &[u8]) -> bool {
         i = end;
     }
     false
-}
-
-/// Whether `needle` (not empty) occurs in `hay`, found from the
-/// occurrences of its first byte.
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let mut i = 0;
-    while let Some(p) = find_byte(&hay[i..], needle[0]) {
-        if hay[i + p..].starts_with(needle) {
-            return true;
-        }
-        i += p + 1;
-    }
-    false
-}
-
-/// The index of the first `b` in `s` (glibc's memchr, which is fast).
-fn find_byte(s: &[u8], b: u8) -> Option<usize> {
-    // SAFETY: the pointer and length come from a live slice; memchr only
-    // reads it.
-    let p = unsafe { libc::memchr(s.as_ptr().cast(), i32::from(b), s.len()) };
-    (!p.is_null()).then(|| p as usize - s.as_ptr() as usize)
 }
 
 /// Calls `f` with every identifier of `src` outside comments, literals and
@@ -274,15 +254,6 @@ fn number_end(s: &[u8], mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn contains_finds_a_needle_anywhere() {
-        assert!(contains(b"_Pragma(\"once\")", b"_Pragma"));
-        assert!(contains(b"x __ _Pragm _Pragma", b"_Pragma"));
-        assert!(!contains(b"x __ _Pragm _pragma", b"_Pragma"));
-        assert!(!contains(b"_Pragm", b"_Pragma"));
-        assert!(!contains(b"", b"_Pragma"));
-    }
 
     fn clock(src: &str) -> (bool, bool) {
         let c = clock_macros(src.as_bytes());

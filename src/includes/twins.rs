@@ -97,7 +97,7 @@ pub fn once_only(cache: &Cache, path: &std::path::Path, id: FileId, contents: &[
             _ => false,
         })
     }
-    let pragma_operator = super::clock::contains(contents, b"_Pragma");
+    let pragma_operator = crate::bytes::contains(contents, b"_Pragma");
     pragma_operator
         || cache
             .parsed_as(path, Some(id))
