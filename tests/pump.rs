@@ -588,6 +588,60 @@ fn once_twins_with_one_kept_line_are_preprocessed_here() {
     assert!(!err.contains("discrepancy"), "{err}");
 }
 
+/// The same twins where the walk itself did not see the second one read
+/// once: its `#pragma once` sits inside an `#ifndef` block, or it is
+/// included inside an `#if` the analysis cannot decide (its mark is taken
+/// back after the branch). A warm server (the first unit made one copy
+/// keep its `#line`) sent the two copies with different bytes, the server
+/// read the second again, and the object got a second `__FILE__` variable
+/// with exit status 0; a fresh server got the unit right (twins sweep).
+#[test]
+fn once_twins_the_walk_does_not_mark_are_preprocessed_here() {
+    let cat = "#define CAT2(a, b) a##b\n#define CAT(a, b) CAT2(a, b)\n";
+    let var = "static const char *CAT(v, __COUNTER__) __attribute__((used)) = __FILE__;\n";
+    for (name, twin, include_b) in [
+        (
+            "nested",
+            format!("#ifndef NO_ONCE\n#pragma once\n#endif\n{var}"),
+            "#include \"inc/t.h\"\n",
+        ),
+        (
+            "unknown-branch",
+            format!("#pragma once\n{var}"),
+            "#if __has_builtin(__builtin_expect)\n#include \"inc/t.h\"\n#endif\n",
+        ),
+    ] {
+        let dir = TestDir::new(&format!("pump-twin-unmarked-{name}"));
+        let work = dir.join("w");
+        for sub in ["inc", "inc2"] {
+            std::fs::create_dir_all(work.join(sub)).unwrap();
+        }
+        let work = std::fs::canonicalize(&work).unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for f in ["inc/t.h", "inc2/t.h"] {
+            std::fs::write(work.join(f), &twin).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(work.join(f))
+                .and_then(|h| h.set_modified(old))
+                .unwrap();
+        }
+        let inc2 = work.join("inc2");
+        std::fs::write(
+            work.join("one.c"),
+            format!("{cat}#include \"{}/t.h\"\n", inc2.display()),
+        )
+        .unwrap();
+        std::fs::write(
+            work.join("two.c"),
+            format!("{cat}#include <t.h>\n{include_b}int two;\n"),
+        )
+        .unwrap();
+        let inc2_flag = format!("-I{}", inc2.display());
+        second_unit_preprocessed_here(&dir, &work, &[&inc2_flag], "are #pragma once twins");
+    }
+}
+
 /// A header an earlier unit reached by a literal absolute `#include` keeps
 /// its `#line` in later units too; reached from an `-isystem` header as
 /// `/abs/sys/../inc/h.h`, GCC names it by its shorter real path, which a

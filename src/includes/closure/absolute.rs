@@ -7,7 +7,8 @@
 //! unit is not covered ([`Walker::one_name_per_kept_line`],
 //! [`Walker::no_twin_with_a_kept_line`], [`next_below_rewrite`]).
 
-use super::super::cache::key;
+use super::super::cache::{key, map_file};
+use super::super::twins;
 use super::{Ctx, NotCovered, Sent, Walker, header_name};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -109,25 +110,37 @@ impl Walker<'_> {
     /// bytes: GCC reads the second as the first) must reach the server as
     /// the same bytes: a kept `#line` on one copy only (a name that other
     /// units made keep it) makes the server read both (sweep AA, D5).
+    ///
+    /// Which files GCC may read once is taken as [`twins::once_only`]
+    /// takes it (a `#pragma once` in any branch, or a `_Pragma`), not from
+    /// the walk's own marks: those leave out a `#pragma once` inside a
+    /// conditional (`#ifndef X` / `#pragma once` / `#endif`) and are taken
+    /// back after a branch whose condition is unknown, so such twins passed
+    /// and the server read the second copy (a second `__FILE__`, a second
+    /// `.d` entry) only once an earlier unit of a warm server had made the
+    /// first copy keep its `#line` (twins sweep).
     pub(super) fn no_twin_with_a_kept_line(&self) -> Result<(), NotCovered> {
-        let once = |f: &Sent| self.out.imports || self.once.contains(key(&f.real));
         fn kept(f: &Sent) -> Option<&Path> {
             f.line_name.as_deref().filter(|_| f.line_kept)
         }
-        for a in self
-            .out
-            .files
-            .iter()
-            .filter(|f| kept(f).is_some() && once(f))
-        {
+        let once = |f: &Sent| {
+            self.out.imports
+                || self.once.contains(key(&f.real))
+                // Unreadable now: cannot tell, so taken as read once.
+                || map_file(&f.real).map_or(true, |(contents, id)| {
+                    twins::once_only(self.cache, &f.real, id, &contents)
+                })
+        };
+        for a in self.out.files.iter().filter(|f| kept(f).is_some()) {
             let Some(ida) = a.id else { continue };
             for b in &self.out.files {
                 let Some(idb) = b.id else { continue };
                 if b.real == a.real
-                    || !once(b)
                     || kept(b) == kept(a)
                     || idb.size != ida.size
                     || idb.mtime.div_euclid(1_000_000_000) != ida.mtime.div_euclid(1_000_000_000)
+                    || !once(a)
+                    || !once(b)
                 {
                     continue;
                 }
