@@ -335,6 +335,46 @@ fn pump_compile_matches_local() {
     );
 }
 
+/// A search directory that duplicates a system one is dropped as GCC drops
+/// it: an `-I` directory that is also an `-idirafter` one, and an `-iquote`
+/// directory that is also an `-isystem` one, so `b.h` comes from `e` in
+/// both units (the include server used to send `d/b.h`: exit 0, wrong
+/// object; found by the twins sweep).
+#[test]
+fn search_directories_duplicating_system_ones_are_dropped_as_gcc_does() {
+    require_stock();
+    let dir = TestDir::new("pump-sysdup");
+    let (_daemon, port, _ddir) = stock_pump_daemon();
+    let work = dir.join("w");
+    for d in ["d", "e"] {
+        std::fs::create_dir_all(work.join(d)).unwrap();
+    }
+    std::fs::write(work.join("d/b.h"), "int in_d;\n").unwrap();
+    std::fs::write(work.join("e/b.h"), "int in_e;\n").unwrap();
+    std::fs::write(work.join("angle.c"), "#include <b.h>\n").unwrap();
+    std::fs::write(work.join("quote.c"), "#include \"b.h\"\n").unwrap();
+    let hosts = format!("127.0.0.1:{port},cpp,lzo");
+    for (src, flags) in [
+        ("angle", &["-idirafter", "d", "-Id", "-Ie"][..]),
+        ("quote", &["-iquote", "d", "-Ie", "-isystem", "d"][..]),
+    ] {
+        let (local, remote) = (format!("{src}-local.o"), format!("{src}-pump.o"));
+        let source = format!("{src}.c");
+        let mut args = flags.to_vec();
+        args.extend(["-c", &source]);
+        let mut local_args = args.clone();
+        local_args.extend(["-o", &local]);
+        compile_locally(&work, "gcc", &local_args, &[]);
+        let mut cmd = pump_ours(&dir, &hosts, &work, true);
+        cmd.args(["distcc", "gcc"])
+            .args(&args)
+            .args(["-o", &remote]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{src}: {}", show(&out));
+        assert_same_file(&work, &remote, &local, src);
+    }
+}
+
 /// Without DISTCC_LOCATION, pump finds distcc beside itself as it was
 /// invoked (by path, or through PATH), even when the binary both links
 /// point to is not named `distcc`; when no `distcc` is anywhere near, the

@@ -132,10 +132,7 @@ pub fn compute_until(
         search: &search,
         system_bytes: info.angle_dirs.iter().map(|d| key(d).to_vec()).collect(),
         cplusplus: cmd.lang.is_some_and(|l| l.is_cplusplus()),
-        clang: info
-            .macros
-            .iter()
-            .any(|(n, _)| n.as_slice() == b"__clang__"),
+        clang: info.clang(),
         env,
         out: Closure {
             system_dirs: info.angle_dirs.clone(),

@@ -34,6 +34,15 @@ pub struct CompilerInfo {
     pub base_env: Arc<Base>,
 }
 
+impl CompilerInfo {
+    /// Whether the compiler is Clang (it predefines `__clang__`).
+    pub fn clang(&self) -> bool {
+        self.macros
+            .iter()
+            .any(|(n, _)| n.as_slice() == b"__clang__")
+    }
+}
+
 /// The probe result for `cmd` run from `cwd`, probing at most once.
 pub fn info(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Arc<CompilerInfo>> {
     let lang = cmd.lang.unwrap_or(Lang::C);

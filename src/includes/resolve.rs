@@ -5,8 +5,11 @@
 //! directories (`-iquote`), then the bracket chain (`-I`, `-isystem`, the
 //! compiler's defaults unless `-nostdinc`, `-idirafter`). Like GCC, a
 //! directory that does not exist is dropped, and so is a repeated directory
-//! or a `-I` directory that is also a system directory (GCC keeps it in its
-//! system position). `"x"` is first tried in the includer's directory as
+//! or a `-I` directory that is also a system directory (`-isystem`, a
+//! default, or `-idirafter`: it keeps its system position). GCC, not Clang,
+//! also drops an `-iquote` directory that is a system directory, and the
+//! last `-iquote` directory when it is the first `-I` one (both compilers
+//! print "ignoring duplicate directory"). `"x"` is first tried in the includer's directory as
 //! opened (the path spelled through symlinks, never their targets), so
 //! `..` behaves as on the compiler's side. Paths are formed as GCC forms
 //! them (`dir/name`), relative to the client's working directory.
@@ -87,29 +90,36 @@ impl SearchPath {
         canonical: &mut dyn FnMut(&Path) -> Option<PathBuf>,
     ) -> SearchPath {
         let mut canon = |d: &Path| canonical(&join(cwd, d));
+        // GCC's system chain: -isystem, the defaults, then -idirafter.
+        let mut system: Vec<PathBuf> = cmd.system_dirs.iter().filter_map(|d| canon(d)).collect();
+        system.extend(info.angle_dirs.iter().cloned());
+        system.extend(cmd.after_dirs.iter().filter_map(|d| canon(d)));
+        let gcc = !info.clang();
         let mut dirs = Vec::new();
         let mut seen: Vec<PathBuf> = Vec::new();
         for d in cmd.quote_dirs.iter().chain(&info.quote_dirs) {
             if let Some(c) = canon(d)
                 && !seen.contains(&c)
+                && !(gcc && system.contains(&c))
             {
                 seen.push(c);
                 dirs.push(d.clone());
             }
         }
-        let angle_start = dirs.len();
+        let mut angle_start = dirs.len();
+        let last_quote = seen.pop();
         seen.clear();
-        let system: Vec<PathBuf> = cmd
-            .system_dirs
-            .iter()
-            .filter_map(|d| canon(d))
-            .chain(info.angle_dirs.iter().cloned())
-            .collect();
         for d in &cmd.include_dirs {
             if let Some(c) = canon(d)
                 && !seen.contains(&c)
                 && !system.contains(&c)
             {
+                if gcc && seen.is_empty() && last_quote.as_ref() == Some(&c) {
+                    // GCC drops the last quote directory when the bracket
+                    // chain it leads into starts with the same directory.
+                    dirs.remove(angle_start - 1);
+                    angle_start -= 1;
+                }
                 seen.push(c);
                 dirs.push(d.clone());
             }
@@ -321,6 +331,77 @@ mod tests {
             ]
         );
         assert_eq!(s.angle_start, 1);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn drops_duplicates_of_system_directories_as_the_compiler_does() {
+        let dir = std::env::temp_dir().join(format!("inc-resolve-dup-{}", std::process::id()));
+        for d in ["d", "e"] {
+            std::fs::create_dir_all(dir.join(d)).expect("mkdir");
+        }
+        let info = |clang: bool| CompilerInfo {
+            quote_dirs: vec![],
+            angle_dirs: vec![PathBuf::from("/usr/include")],
+            macros: clang
+                .then(|| super::super::macros::parse_define(b"__clang__ 1"))
+                .flatten()
+                .map(|(n, m)| (n, std::sync::Arc::new(m)))
+                .into_iter()
+                .collect(),
+            base_env: Default::default(),
+        };
+        let search = |args: &[&str], clang: bool| {
+            let mut argv = vec!["cc"];
+            argv.extend_from_slice(args);
+            argv.extend_from_slice(&["-c", "x.c"]);
+            let argv: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
+            let cmd = super::super::command::parse(&argv).expect("parses");
+            let s = SearchPath::new(&cmd, &info(clang), &dir);
+            let dirs: Vec<String> = s.dirs.iter().map(|d| d.display().to_string()).collect();
+            (dirs, s.angle_start)
+        };
+        // Checked against `gcc -v` and `clang -v` ("ignoring duplicate
+        // directory"). An -I directory that is also an -idirafter one
+        // keeps its system place, for both compilers.
+        for clang in [false, true] {
+            assert_eq!(
+                search(&["-idirafter", "d", "-Id", "-Ie"], clang),
+                (vec!["e".into(), "/usr/include".into(), "d".into()], 0)
+            );
+        }
+        // GCC drops a quote directory that is a system one; Clang keeps it.
+        let quote_and_system = ["-iquote", "d", "-Ie", "-isystem", "d"];
+        assert_eq!(
+            search(&quote_and_system, false),
+            (vec!["e".into(), "d".into(), "/usr/include".into()], 0)
+        );
+        assert_eq!(
+            search(&quote_and_system, true),
+            (
+                vec!["d".into(), "e".into(), "d".into(), "/usr/include".into()],
+                1
+            )
+        );
+        let quote_and_after = ["-iquote", "d", "-idirafter", "d"];
+        assert_eq!(
+            search(&quote_and_after, false),
+            (vec!["/usr/include".into(), "d".into()], 0)
+        );
+        // GCC drops the last quote directory when the -I chain starts with
+        // it; Clang keeps it.
+        let last_quote_first_bracket = ["-iquote", "e", "-iquote", "d", "-Id"];
+        assert_eq!(
+            search(&last_quote_first_bracket, false),
+            (vec!["e".into(), "d".into(), "/usr/include".into()], 1)
+        );
+        assert_eq!(
+            search(&last_quote_first_bracket, true),
+            (
+                vec!["e".into(), "d".into(), "d".into(), "/usr/include".into()],
+                2
+            )
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 }
