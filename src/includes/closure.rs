@@ -462,9 +462,20 @@ impl Walker<'_> {
         ctx: &Ctx,
         uncertain: usize,
     ) -> Result<(), NotCovered> {
+        self.uncertainly(uncertain, |w, uncertain| w.walk(body, ctx, uncertain))
+    }
+
+    /// Runs `f` (with the nesting of unknown branches one deeper) in a
+    /// scope of its own: what it defines becomes a possibility after it,
+    /// and the headers it marks as read are read again after it.
+    fn uncertainly(
+        &mut self,
+        uncertain: usize,
+        f: impl FnOnce(&mut Self, usize) -> Result<(), NotCovered>,
+    ) -> Result<(), NotCovered> {
         let marks = self.uncertain_marks.len();
         self.env.open_scope();
-        let walked = self.walk(body, ctx, uncertain + 1);
+        let walked = f(self, uncertain + 1);
         self.env.close_scope();
         for mark in self.uncertain_marks.drain(marks..) {
             match mark {
@@ -666,6 +677,7 @@ impl Walker<'_> {
                 &computed
             }
         };
+        let alternatives = names.len() > 1;
         for (name, quote) in names {
             let (name, quote) = (name.as_ref(), *quote);
             if name.is_absolute()
@@ -690,7 +702,11 @@ impl Walker<'_> {
                 return Err(next_below_rewrite(ctx.file));
             }
             let next = (kind == IncludeKind::Next && !ctx.plain_next).then_some(ctx.dir_index);
-            for found in self.find(name, quote, Some(ctx.dir), next).iter() {
+            for (hit, found) in self
+                .find(name, quote, Some(ctx.dir), next)
+                .iter()
+                .enumerate()
+            {
                 // Found in the includer's own directory: opened on the
                 // server through the includer's climbing name.
                 if includer_climbs
@@ -700,7 +716,24 @@ impl Walker<'_> {
                 {
                     self.mark_climbing(&found.spelled);
                 }
-                self.visit(found, uncertain, import, ctx.system)?;
+                if hit == 0 && !alternatives {
+                    self.visit(found, uncertain, import, ctx.system)?;
+                } else {
+                    // The compiler opens only the first hit of an
+                    // `#include_next`, and only one of several possible
+                    // names: the later hits, and each possible name, are
+                    // walked as if in a branch whose condition is unknown. A `#pragma once` they hold
+                    // does not make a later include of the file (under
+                    // another name) a skip, or that include was neither
+                    // walked nor checked for its name (a literal absolute
+                    // include of a header an earlier `#include_next` could
+                    // have reached under a relative name: the copy, sent
+                    // without a kept `#line`, gave `__FILE__` the server's
+                    // climbing name).
+                    self.uncertainly(uncertain, |w, uncertain| {
+                        w.visit(found, uncertain, import, ctx.system)
+                    })?;
+                }
             }
         }
         Ok(())

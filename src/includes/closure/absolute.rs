@@ -219,7 +219,14 @@ impl Walker<'_> {
                         spelled.display(),
                         match kept {
                             Some(n) => format!(" and as {}", n.display()),
-                            None => " through a rewritten absolute include".to_string(),
+                            None =>
+                                match std::iter::once(first).chain(others).find(|o| *o != spelled) {
+                                    Some(o) => format!(
+                                        " through a rewritten absolute include, and as {}",
+                                        o.display()
+                                    ),
+                                    None => " through a rewritten absolute include".to_string(),
+                                },
                         }
                     )));
                 }
