@@ -85,11 +85,11 @@ pub struct Command {
     pub lang: Option<Lang>,
     /// `-iquote` directories.
     pub quote_dirs: Vec<PathBuf>,
-    /// `-I` and `-iwithprefixbefore` directories.
+    /// `-I` directories.
     pub include_dirs: Vec<PathBuf>,
     /// `-isystem` directories.
     pub system_dirs: Vec<PathBuf>,
-    /// `-idirafter` and `-iwithprefix` directories.
+    /// `-idirafter` directories.
     pub after_dirs: Vec<PathBuf>,
     /// `-imacros` files, in order.
     pub imacros: Vec<PathBuf>,
@@ -162,7 +162,6 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
     let mut strict_std: Option<bool> = None;
     let mut sources: Vec<(PathBuf, Option<Lang>)> = Vec::new();
     let mut x_lang: Option<Option<Lang>> = None;
-    let mut prefix: Vec<u8> = Vec::new();
     let mut i = 1;
     while i < argv.len() {
         let arg = argv[i].as_bytes();
@@ -187,6 +186,8 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
             return Err(format!("option {}", String::from_utf8_lossy(arg)));
         }
         // Split "-Ifoo" / "-I foo" / "--sysroot=foo" into (option, value).
+        // Only `--sysroot` has a `=` between them: for the compiler,
+        // `-I=foo` and `-isysroot=foo` name `=foo`.
         let mut value_of = |opt: &str| -> Option<Vec<u8>> {
             let o = opt.as_bytes();
             if arg == o {
@@ -195,25 +196,42 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
                 return Some(v.unwrap_or_default());
             }
             let rest = arg.strip_prefix(o)?;
-            Some(rest.strip_prefix(b"=").unwrap_or(rest).to_vec())
+            Some(
+                match opt {
+                    "--sysroot" => rest.strip_prefix(b"=").unwrap_or(rest),
+                    _ => rest,
+                }
+                .to_vec(),
+            )
         };
         let path = |v: Vec<u8>| PathBuf::from(OsString::from_vec(v));
-        if let Some(v) = value_of("-iwithprefixbefore") {
-            let mut p = prefix.clone();
-            p.extend(v);
-            cmd.include_dirs.push(path(p));
-        } else if let Some(v) = value_of("-iwithprefix") {
-            let mut p = prefix.clone();
-            p.extend(v);
-            cmd.after_dirs.push(path(p));
+        // A directory under the sysroot: the compilers disagree on where
+        // (GCC in every chain, Clang for -I only, with or without a `/`).
+        let dir = |v: Vec<u8>| {
+            if v.starts_with(b"=") || v.starts_with(b"$SYSROOT") {
+                Err(format!(
+                    "sysroot-relative include directory {}",
+                    String::from_utf8_lossy(&v)
+                ))
+            } else {
+                Ok(path(v))
+            }
+        };
+        if arg.starts_with(b"-iwithprefix") {
+            // Where the directory goes differs: GCC puts -iwithprefix with
+            // -isystem, Clang with -idirafter; both put -iwithprefixbefore
+            // after every -I; without -iprefix, GCC's prefix is its own.
+            return Err(format!("option {}", String::from_utf8_lossy(arg)));
         } else if let Some(v) = value_of("-iprefix") {
-            prefix = v;
+            // GCC also moves its own directories under the prefix.
+            cmd.probe_flags.push("-iprefix".into());
+            cmd.probe_flags.push(OsString::from_vec(v));
         } else if let Some(v) = value_of("-iquote") {
-            cmd.quote_dirs.push(path(v));
+            cmd.quote_dirs.push(dir(v)?);
         } else if let Some(v) = value_of("-isystem") {
-            cmd.system_dirs.push(path(v));
+            cmd.system_dirs.push(dir(v)?);
         } else if let Some(v) = value_of("-idirafter") {
-            cmd.after_dirs.push(path(v));
+            cmd.after_dirs.push(dir(v)?);
         } else if let Some(v) = value_of("-imacros") {
             cmd.imacros.push(path(v));
         } else if let Some(v) = value_of("-include") {
@@ -225,11 +243,16 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
                 "--sysroot"
             };
             let v = value_of(opt).unwrap_or_default();
-            cmd.probe_flags
-                .push(OsString::from_vec([opt.as_bytes(), b"=", &v].concat()));
+            if opt == "--sysroot" {
+                cmd.probe_flags
+                    .push(OsString::from_vec([opt.as_bytes(), b"=", &v].concat()));
+            } else {
+                cmd.probe_flags.push(opt.into());
+                cmd.probe_flags.push(OsString::from_vec(v));
+            }
         } else if arg.starts_with(b"-I") {
             let v = value_of("-I").unwrap_or_default();
-            cmd.include_dirs.push(path(v));
+            cmd.include_dirs.push(dir(v)?);
         } else if arg.starts_with(b"-D") {
             let v = value_of("-D").unwrap_or_default();
             cmd.macro_ops.push(MacroOp::Define(define_text(&v)));
@@ -403,10 +426,6 @@ mod tests {
             "a",
             "-iprefix",
             "/p/",
-            "-iwithprefix",
-            "w",
-            "-iwithprefixbefore",
-            "b",
             "-DX=1",
             "-D",
             "F(a)=a",
@@ -430,18 +449,11 @@ mod tests {
         assert_eq!(c.lang, Some(Lang::Cxx));
         assert_eq!(
             c.include_dirs,
-            vec![
-                PathBuf::from("inc"),
-                PathBuf::from("/abs"),
-                PathBuf::from("/p/b")
-            ]
+            vec![PathBuf::from("inc"), PathBuf::from("/abs")]
         );
         assert_eq!(c.quote_dirs, vec![PathBuf::from("q")]);
         assert_eq!(c.system_dirs, vec![PathBuf::from("s")]);
-        assert_eq!(
-            c.after_dirs,
-            vec![PathBuf::from("a"), PathBuf::from("/p/w")]
-        );
+        assert_eq!(c.after_dirs, vec![PathBuf::from("a")]);
         assert_eq!(
             c.macro_ops,
             vec![
@@ -455,8 +467,58 @@ mod tests {
         assert_eq!(c.imacros, vec![PathBuf::from("m.h")]);
         assert_eq!(
             c.probe_flags,
-            vec![OsString::from("-O2"), OsString::from("--sysroot=/sr")]
+            vec![
+                OsString::from("-iprefix"),
+                OsString::from("/p/"),
+                OsString::from("-O2"),
+                OsString::from("--sysroot=/sr")
+            ]
         );
+    }
+
+    #[test]
+    fn sysroot_options_reach_the_probe_as_the_compiler_reads_them() {
+        // `-isysroot=x` names the sysroot `=x` (checked with `gcc -v`);
+        // only `--sysroot` takes a `=`.
+        let probe = |args: &[&str]| {
+            let mut argv = vec!["gcc"];
+            argv.extend_from_slice(args);
+            argv.extend_from_slice(&["-c", "x.c"]);
+            p(&argv).expect("parses").probe_flags
+        };
+        let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(probe(&["-isysroot", "sr"]), words(&["-isysroot", "sr"]));
+        assert_eq!(probe(&["-isysrootsr"]), words(&["-isysroot", "sr"]));
+        assert_eq!(probe(&["-isysroot=sr"]), words(&["-isysroot", "=sr"]));
+        assert_eq!(probe(&["--sysroot", "sr"]), words(&["--sysroot=sr"]));
+        assert_eq!(probe(&["--sysroot=sr"]), words(&["--sysroot=sr"]));
+    }
+
+    #[test]
+    fn sysroot_relative_and_prefixed_directories_are_not_covered() {
+        // GCC reads `-I=d` as the sysroot's `d` (Clang only with a
+        // sysroot), `$SYSROOT/d` likewise: not covered. `-include=f.h`
+        // names `=f.h`.
+        for a in [
+            "-I=d",
+            "-iquote=d",
+            "-isystem=d",
+            "-idirafter=d",
+            "-I$SYSROOT/d",
+        ] {
+            let e = p(&["gcc", a, "-c", "x.c"]).unwrap_err();
+            assert!(e.contains("sysroot-relative"), "{a}: {e}");
+        }
+        let c = p(&["gcc", "-I", "=d", "-c", "x.c"]).unwrap_err();
+        assert!(c.contains("sysroot-relative"), "{c}");
+        let c = p(&["gcc", "-include=f.h", "-imacros=m.h", "-c", "x.c"]).unwrap();
+        assert_eq!(c.includes, vec![PathBuf::from("=f.h")]);
+        assert_eq!(c.imacros, vec![PathBuf::from("=m.h")]);
+        // GCC and Clang place -iwithprefix differently, and neither
+        // places -iwithprefixbefore where its -I would go.
+        for a in ["-iwithprefix", "-iwithprefixbefore"] {
+            assert!(p(&["gcc", "-iprefix", "/p/", a, "d", "-c", "x.c"]).is_err());
+        }
     }
 
     #[test]

@@ -53,12 +53,37 @@ pub fn info(cache: &Cache, cmd: &Command, cwd: &Path) -> Result<Arc<CompilerInfo
     let mut key = vec![compiler.clone(), OsString::from(lang.name())];
     key.extend(cmd.probe_flags.iter().cloned());
     key.push(identity(&compiler, cwd));
+    if relative_paths(&cmd.probe_flags) {
+        // The compiler's directories are then the client's directory's.
+        key.push(cwd.as_os_str().to_owned());
+    }
     if let Some(found) = cache.compilers.find(&key, |_| true) {
         return Ok(found.clone());
     }
     let info = Arc::new(probe(&compiler, lang, &cmd.probe_flags, cwd)?);
     cache.compilers.insert(key, info.clone());
     Ok(info)
+}
+
+/// Whether a probe flag names a relative directory (`--sysroot=sr`,
+/// `-isysroot sr`, `-B dir`, `-iprefix dir/`): the compiler resolves it
+/// from its working directory, so its default directories depend on it.
+fn relative_paths(flags: &[OsString]) -> bool {
+    let mut after_b = false;
+    flags.iter().any(|f| {
+        let f = f.as_bytes();
+        let value = if std::mem::take(&mut after_b) {
+            Some(f)
+        } else if f == b"-B" {
+            after_b = true;
+            None
+        } else {
+            ["--sysroot=", "-isysroot", "-iprefix", "-B"]
+                .iter()
+                .find_map(|o| f.strip_prefix(o.as_bytes()))
+        };
+        value.is_some_and(|v| !v.is_empty() && !v.starts_with(b"/"))
+    })
 }
 
 /// What `compiler` names now: the canonical path and version of the file
@@ -110,7 +135,7 @@ fn probe(compiler: &OsString, lang: Lang, flags: &[OsString], cwd: &Path) -> Res
             ),
         ));
     }
-    let (quote_dirs, angle_dirs) = parse_search_list(&out.stderr)?;
+    let (quote_dirs, angle_dirs) = parse_search_list(&out.stderr, cwd)?;
     let macros: Vec<(Vec<u8>, Arc<Macro>)> = out
         .stdout
         .split(|&c| c == b'\n')
@@ -131,8 +156,9 @@ fn probe(compiler: &OsString, lang: Lang, flags: &[OsString], cwd: &Path) -> Res
 }
 
 /// Parses the `-v` search list; each directory is canonicalised (facts §3:
-/// a directory that cannot be resolved makes the compiler unusable).
-pub fn parse_search_list(stderr: &[u8]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+/// a directory that cannot be resolved makes the compiler unusable), a
+/// relative one from `cwd`, where the compiler ran.
+pub fn parse_search_list(stderr: &[u8], cwd: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let mut quote = Vec::new();
     let mut angle = Vec::new();
     let mut section = 0;
@@ -151,7 +177,7 @@ pub fn parse_search_list(stderr: &[u8]) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> 
                 continue;
             }
             let path = Path::new(std::ffi::OsStr::from_bytes(dir));
-            let Ok(real) = std::fs::canonicalize(path) else {
+            let Ok(real) = std::fs::canonicalize(cwd.join(path)) else {
                 continue;
             };
             if section == 1 {
@@ -180,10 +206,10 @@ mod tests {
 #include \"...\" search starts here:\n\
 #include <...> search starts here:\n /usr/include\n /nonexistent/dir\n /System (framework directory)\n\
 End of search list.\n";
-        let (q, a) = parse_search_list(text).expect("parses");
+        let (q, a) = parse_search_list(text, Path::new("/")).expect("parses");
         assert!(q.is_empty());
         assert_eq!(a, vec![PathBuf::from("/usr/include")]);
-        assert!(parse_search_list(b"nothing").is_err());
+        assert!(parse_search_list(b"nothing", Path::new("/")).is_err());
     }
 
     #[test]
@@ -200,6 +226,32 @@ End of search list.\n";
         assert!(a.macros.iter().any(|(n, _)| n == b"__GNUC__"));
         let b = info(&cache, &cmd, Path::new("/")).expect("probe");
         assert!(Arc::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn a_relative_sysroot_is_resolved_where_the_compiler_runs() {
+        // `gcc --sysroot=sr -v` prints `sr/usr/include`: relative to the
+        // client's directory, not the server's, and so different in each.
+        let d = std::env::temp_dir().join(format!("probe-relsysroot-{}", std::process::id()));
+        for w in ["one", "two"] {
+            std::fs::create_dir_all(d.join(w).join("sr/usr/include")).unwrap();
+        }
+        let cache = Cache::new();
+        let cmd = super::super::command::parse(&[
+            OsString::from("gcc"),
+            OsString::from("--sysroot=sr"),
+            OsString::from("-c"),
+            OsString::from("x.c"),
+        ])
+        .expect("parses");
+        for w in ["one", "two"] {
+            let cwd = d.join(w);
+            let got = info(&cache, &cmd, &cwd).expect("probe");
+            let want = std::fs::canonicalize(cwd.join("sr/usr/include")).unwrap();
+            assert!(got.angle_dirs.contains(&want), "{w}: {:?}", got.angle_dirs);
+            assert!(Arc::ptr_eq(&got, &info(&cache, &cmd, &cwd).expect("probe")));
+        }
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

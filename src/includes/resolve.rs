@@ -138,6 +138,11 @@ impl SearchPath {
                 dirs.push(d.clone());
             }
         }
+        if gcc && angle_start == dirs.len() {
+            // With no bracket directory left (-nostdinc), GCC searches
+            // `<x>` in the quote directories; Clang finds nothing.
+            angle_start = 0;
+        }
         SearchPath {
             dirs,
             angle_start,
@@ -402,6 +407,36 @@ mod tests {
                 2
             )
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn gcc_searches_brackets_in_the_quote_chain_when_no_bracket_directory_is_left() {
+        let dir = std::env::temp_dir().join(format!("inc-resolve-nobr-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("q")).expect("mkdir");
+        let argv: Vec<std::ffi::OsString> = ["cc", "-nostdinc", "-iquote", "q", "-c", "x.c"]
+            .iter()
+            .map(Into::into)
+            .collect();
+        let cmd = super::super::command::parse(&argv).expect("parses");
+        // Checked with `gcc -nostdinc -iquote q` and `#include <c.h>` in
+        // q: GCC reads q/c.h, Clang reports it not found.
+        for (clang, start) in [(false, 0), (true, 1)] {
+            let info = CompilerInfo {
+                quote_dirs: vec![],
+                angle_dirs: vec![],
+                macros: clang
+                    .then(|| super::super::macros::parse_define(b"__clang__ 1"))
+                    .flatten()
+                    .map(|(n, m)| (n, std::sync::Arc::new(m)))
+                    .into_iter()
+                    .collect(),
+                base_env: Default::default(),
+            };
+            let s = SearchPath::new(&cmd, &info, &dir);
+            assert_eq!(s.dirs, vec![PathBuf::from("q")]);
+            assert_eq!(s.angle_start, start, "clang: {clang}");
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }
