@@ -149,6 +149,28 @@ const TWO_WORD: &[&str] = &[
     "-z",
 ];
 
+/// GNU long spellings both drivers turn into a short option (GCC's
+/// `gcc.cc` option_map; Clang accepts the same): `--LONG=VALUE` or
+/// `--LONG VALUE` is `SHORT VALUE`.
+const LONG_ALIASES: &[(&str, &str, bool)] = &[
+    ("--include-directory-after", "-idirafter", true),
+    ("--include-directory", "-I", true),
+    ("--include-prefix", "-iprefix", true),
+    ("--include-with-prefix-before", "-iwithprefixbefore", true),
+    ("--include-with-prefix-after", "-iwithprefix", true),
+    ("--include-with-prefix", "-iwithprefix", true),
+    ("--include-barrier", "-I-", false),
+    ("--no-standard-includes", "-nostdinc", false),
+    ("--include", "-include", true),
+    ("--imacros", "-imacros", true),
+    ("--define-macro", "-D", true),
+    ("--undefine-macro", "-U", true),
+    ("--language", "-x", true),
+    ("--preprocess", "-E", false),
+    ("--dependencies", "-M", false),
+    ("--user-dependencies", "-MM", false),
+];
+
 /// Options that make analysis impossible (facts §3: "not covered").
 const REFUSED: &[&str] = &["-I-", "-Xpreprocessor", "-imultilib", "-E", "-M", "-MM"];
 
@@ -162,8 +184,17 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
     let mut strict_std: Option<bool> = None;
     let mut sources: Vec<(PathBuf, Option<Lang>)> = Vec::new();
     let mut x_lang: Option<Option<Lang>> = None;
+    let mut argv = argv.to_vec();
     let mut i = 1;
     while i < argv.len() {
+        if let Some((short, value)) = long_alias(argv[i].as_bytes()) {
+            // Parsed again as the short option the driver makes of it.
+            argv[i] = short.into();
+            if let Some(v) = value {
+                argv.insert(i + 1, v);
+            }
+            continue;
+        }
         let arg = argv[i].as_bytes();
         i += 1;
         if arg.is_empty() {
@@ -217,7 +248,20 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
                 Ok(path(v))
             }
         };
-        if arg.starts_with(b"-iwithprefix") {
+        if arg.starts_with(b"-F") || arg.starts_with(b"-iframework") {
+            // Clang looks `<A/b.h>` up as A.framework/Headers/b.h there,
+            // on Linux too; the walk knows no framework directory.
+            return Err(format!(
+                "framework directory option {}",
+                String::from_utf8_lossy(arg)
+            ));
+        } else if ["-iwithsysroot", "-cxx-isystem", "-isystem-after"]
+            .iter()
+            .any(|o| arg.starts_with(o.as_bytes()))
+        {
+            // Clang's own system directories, in groups of its own order.
+            return Err(format!("option {}", String::from_utf8_lossy(arg)));
+        } else if arg.starts_with(b"-iwithprefix") {
             // Where the directory goes differs: GCC puts -iwithprefix with
             // -isystem, Clang with -idirafter; both put -iwithprefixbefore
             // after every -I; without -iprefix, GCC's prefix is its own.
@@ -292,7 +336,16 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
         }
     }
     cmd.trigraphs |= strict_std == Some(true);
-    if ms_include_search(argv) {
+    let b_prefix = cmd
+        .probe_flags
+        .iter()
+        .any(|f| f.as_bytes().starts_with(b"-B"));
+    if b_prefix && !cmd.system_dirs.is_empty() {
+        // GCC adds PREFIX/include (when it exists) before every -isystem
+        // directory; the probe, which has no -isystem, cannot tell where.
+        return Err("-B with -isystem: GCC searches PREFIX/include first".into());
+    }
+    if ms_include_search(&argv) {
         return Err("Clang's Microsoft compatibility (-fms-compatibility): \
                     quote includes are also looked for beside every includer up the chain"
             .into());
@@ -317,6 +370,21 @@ pub fn parse(argv: &[OsString]) -> Result<Command, String> {
         [] => Err("no source file".into()),
         _ => Err(format!("{} source files", sources.len())),
     }
+}
+
+/// `--LONG=V` / `--LONG` of [`LONG_ALIASES`] → the short option and the
+/// `=V` value as a word of its own (a `--LONG V` keeps its next word).
+fn long_alias(arg: &[u8]) -> Option<(&'static str, Option<OsString>)> {
+    LONG_ALIASES.iter().find_map(|&(long, short, takes)| {
+        let rest = arg.strip_prefix(long.as_bytes())?;
+        if rest.is_empty() {
+            Some((short, None))
+        } else if takes && rest[0] == b'=' {
+            Some((short, Some(OsString::from_vec(rest[1..].to_vec()))))
+        } else {
+            None
+        }
+    })
 }
 
 /// Whether the command turns on Clang's Microsoft compatibility, under
@@ -390,6 +458,10 @@ fn define_text(v: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn words(w: &[&str]) -> Vec<OsString> {
+        w.iter().map(OsString::from).collect()
+    }
 
     fn p(words: &[&str]) -> Result<Command, String> {
         parse(&words.iter().map(OsString::from).collect::<Vec<_>>())
@@ -486,7 +558,6 @@ mod tests {
             argv.extend_from_slice(&["-c", "x.c"]);
             p(&argv).expect("parses").probe_flags
         };
-        let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
         assert_eq!(probe(&["-isysroot", "sr"]), words(&["-isysroot", "sr"]));
         assert_eq!(probe(&["-isysrootsr"]), words(&["-isysroot", "sr"]));
         assert_eq!(probe(&["-isysroot=sr"]), words(&["-isysroot", "=sr"]));
@@ -518,6 +589,92 @@ mod tests {
         // places -iwithprefixbefore where its -I would go.
         for a in ["-iwithprefix", "-iwithprefixbefore"] {
             assert!(p(&["gcc", "-iprefix", "/p/", a, "d", "-c", "x.c"]).is_err());
+        }
+    }
+
+    #[test]
+    fn gnu_long_spellings_are_their_short_options() {
+        let c = p(&[
+            "gcc",
+            "-isystem",
+            "s",
+            "--include-directory=a",
+            "--include-directory",
+            "b",
+            "--include-directory-after=c",
+            "--include=f.h",
+            "--imacros",
+            "m.h",
+            "--define-macro=X=2",
+            "--undefine-macro",
+            "Y",
+            "--include-prefix=/p/",
+            "--language=c++",
+            "x.c",
+            "-c",
+        ])
+        .unwrap();
+        assert_eq!(c.include_dirs, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(c.system_dirs, [PathBuf::from("s")]);
+        assert_eq!(c.after_dirs, [PathBuf::from("c")]);
+        assert_eq!(c.includes, [PathBuf::from("f.h")]);
+        assert_eq!(c.imacros, [PathBuf::from("m.h")]);
+        assert_eq!(
+            c.macro_ops,
+            [
+                MacroOp::Define(b"X 2".to_vec()),
+                MacroOp::Undef(b"Y".to_vec())
+            ]
+        );
+        assert_eq!(c.lang, Some(Lang::Cxx));
+        assert_eq!(c.probe_flags, words(&["-iprefix", "/p/"]));
+        for a in [
+            "--include-barrier",
+            "--include-with-prefix=d",
+            "--include-with-prefix-before=d",
+            "--preprocess",
+            "--user-dependencies",
+        ] {
+            assert!(p(&["gcc", a, "-c", "x.c"]).is_err(), "{a}");
+        }
+        assert!(
+            p(&["gcc", "--no-standard-includes", "-c", "x.c"])
+                .unwrap()
+                .probe_flags
+                == words(&["-nostdinc"])
+        );
+    }
+
+    #[test]
+    fn clang_only_and_framework_directories_are_not_covered() {
+        for a in [
+            &["-F", "fw"][..],
+            &["-Ffw"],
+            &["-iframework", "fw"],
+            &["-iframeworkwithsysroot", "fw"],
+            &["-iwithsysroot", "d"],
+            &["-iwithsysrootd"],
+            &["-cxx-isystem", "d"],
+            &["-cxx-isystemd"],
+            &["-isystem-after", "d"],
+        ] {
+            let mut argv = vec!["clang"];
+            argv.extend_from_slice(a);
+            argv.extend(["-c", "x.c"]);
+            let e = p(&argv).unwrap_err();
+            assert!(e.contains(a[0]), "{a:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn gcc_prefix_include_before_isystem_is_not_covered() {
+        for b in [&["-B", "pre/"][..], &["-Bpre/"]] {
+            let mut argv = vec!["gcc", "-isystem", "d"];
+            argv.extend_from_slice(b);
+            argv.extend(["-c", "x.c"]);
+            assert!(p(&argv).unwrap_err().contains("-B"), "{b:?}");
+            argv.drain(1..3);
+            assert!(p(&argv).is_ok(), "{b:?}");
         }
     }
 
