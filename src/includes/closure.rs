@@ -113,6 +113,15 @@ pub fn compute_until(
 ) -> Result<Closure, NotCovered> {
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
+    if !info.clang()
+        && let Some(d) = super::resolve::gcc_bad_directory(cmd, cwd)
+    {
+        return Err(NotCovered(format!(
+            "search directory {} is not a directory: GCC warns (or fails), \
+             the server's compiler would not",
+            d.display()
+        )));
+    }
     let mut fs = FsLookup::new(&cache.fs);
     let search = SearchPath::with_canonical(cmd, &info, cwd, &mut |p| fs.canonical(p));
     let mut env = Env::with_base(info.base_env.clone(), Unseen::new(&cache.writers));

@@ -60,6 +60,26 @@ pub struct SearchPath {
     pub system_start: usize,
 }
 
+/// A search directory of `cmd` that GCC complains about: it exists but is
+/// not a directory (`cc1: warning: F: not a directory`, an error with
+/// `-Werror`), or cannot be looked at for another reason than not existing
+/// (`F/` under a regular file, a symlink loop: an error). Nothing is
+/// mirrored for it, so the server's compiler would skip it in silence and
+/// succeed where the local compile fails. Clang calls all of these
+/// nonexistent and skips them, as the server's compiler does.
+pub fn gcc_bad_directory(cmd: &Command, cwd: &Path) -> Option<PathBuf> {
+    cmd.quote_dirs
+        .iter()
+        .chain(&cmd.include_dirs)
+        .chain(&cmd.system_dirs)
+        .chain(&cmd.after_dirs)
+        .find(|d| match std::fs::metadata(join(cwd, d)) {
+            Ok(m) => !m.is_dir(),
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        })
+        .cloned()
+}
+
 /// One file an include directive opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
@@ -231,6 +251,42 @@ mod tests {
         v.into_iter()
             .map(|f| f.spelled.display().to_string())
             .collect()
+    }
+
+    #[test]
+    fn gcc_bad_directory_is_an_existing_non_directory_or_unreadable() {
+        let t = std::env::temp_dir().join(format!("resolve-baddir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        std::fs::create_dir_all(t.join("d")).unwrap();
+        std::fs::write(t.join("F"), b"x").unwrap();
+        std::os::unix::fs::symlink("F", t.join("LF")).unwrap();
+        std::os::unix::fs::symlink("d", t.join("LD")).unwrap();
+        std::os::unix::fs::symlink("nowhere", t.join("DL")).unwrap();
+        std::os::unix::fs::symlink("LOOP", t.join("LOOP")).unwrap();
+        let cmd = |role: usize, d: &str| {
+            let mut c = Command::default();
+            [
+                &mut c.quote_dirs,
+                &mut c.include_dirs,
+                &mut c.system_dirs,
+                &mut c.after_dirs,
+            ][role]
+                .push(PathBuf::from(d));
+            c
+        };
+        for role in 0..4 {
+            for ok in ["d", "LD", "DL", "missing", "d/"] {
+                assert_eq!(gcc_bad_directory(&cmd(role, ok), &t), None, "{role} {ok}");
+            }
+            for bad in ["F", "LF", "F/", "LOOP"] {
+                assert_eq!(
+                    gcc_bad_directory(&cmd(role, bad), &t),
+                    Some(PathBuf::from(bad)),
+                    "{role} {bad}"
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&t);
     }
 
     #[test]
