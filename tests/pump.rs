@@ -699,11 +699,7 @@ fn once_twins_with_one_kept_line_are_preprocessed_here() {
     std::fs::write(work.join("inc2/twin_b.h"), twin).unwrap();
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
     for f in ["inc/twin_a.h", "inc2/twin_b.h"] {
-        std::fs::File::options()
-            .write(true)
-            .open(work.join(f))
-            .and_then(|h| h.set_modified(old))
-            .unwrap();
+        set_mtime(&work.join(f), old);
     }
     let inc2 = work.join("inc2");
     std::fs::write(
@@ -758,11 +754,7 @@ fn once_twins_the_walk_does_not_mark_are_preprocessed_here() {
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
         for f in ["inc/t.h", "inc2/t.h"] {
             std::fs::write(work.join(f), &twin).unwrap();
-            std::fs::File::options()
-                .write(true)
-                .open(work.join(f))
-                .and_then(|h| h.set_modified(old))
-                .unwrap();
+            set_mtime(&work.join(f), old);
         }
         let inc2 = work.join("inc2");
         std::fs::write(
@@ -1429,11 +1421,7 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
     .unwrap();
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_836_800);
     for f in ["t.c", "date.h", "d.c", "p.c"] {
-        std::fs::File::options()
-            .write(true)
-            .open(work.join(f))
-            .and_then(|h| h.set_modified(old))
-            .unwrap();
+        set_mtime(&work.join(f), old);
     }
     let compile = |src: &str, out: &str, epoch: bool| {
         let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
@@ -1565,11 +1553,7 @@ fn pragma_dependency_compares_times_here() {
     .unwrap();
     std::fs::write(work.join("gen/parse.y"), "%token X\n").unwrap();
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
-    std::fs::File::options()
-        .write(true)
-        .open(work.join("u.c"))
-        .and_then(|f| f.set_modified(old))
-        .unwrap();
+    set_mtime(&work.join("u.c"), old);
     let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
     cmd.args(["distcc", "gcc", "-Werror", "-c", "u.c", "-o", "pump.o"]);
     let out = run(&mut cmd);
@@ -1583,11 +1567,10 @@ fn pragma_dependency_compares_times_here() {
     );
     assert!(!work.join("pump.o").exists());
     // Not newer: no warning here, none there; the object is the local one.
-    std::fs::File::options()
-        .write(true)
-        .open(work.join("gen/parse.y"))
-        .and_then(|f| f.set_modified(old - std::time::Duration::from_secs(60)))
-        .unwrap();
+    set_mtime(
+        &work.join("gen/parse.y"),
+        old - std::time::Duration::from_secs(60),
+    );
     let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, false);
     cmd.args(["distcc", "gcc", "-Werror", "-c", "u.c", "-o", "pump.o"]);
     let out = run(&mut cmd);

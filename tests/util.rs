@@ -104,6 +104,15 @@ impl Drop for TestDir {
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
+/// Sets the modification time of the existing file `path` to `when`.
+pub fn set_mtime(path: &std::path::Path, when: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(when))
+        .unwrap_or_else(|e| panic!("setting the mtime of {}: {e}", path.display()));
+}
+
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()

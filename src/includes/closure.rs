@@ -113,8 +113,16 @@ pub fn compute_until(
 ) -> Result<Closure, NotCovered> {
     let info = compiler::info(cache, cmd, cwd)
         .map_err(|e| NotCovered(format!("cannot probe the compiler: {e}")))?;
+    let mut fs = FsLookup::new(&cache.fs);
+    // From the cached view (the search path below asks the same paths);
+    // only a path it cannot resolve (missing, a symlink loop, `F/`) is
+    // asked of the system.
+    let mut is_dir = |p: &Path| match fs.canonical(p) {
+        Some(real) => Ok(fs.lstat(&real).is_some_and(|m| m.kind == EntryKind::Dir)),
+        None => std::fs::metadata(p).map(|m| m.is_dir()),
+    };
     if !info.clang()
-        && let Some(d) = super::resolve::gcc_bad_directory(cmd, cwd)
+        && let Some(d) = super::resolve::gcc_bad_directory(cmd, cwd, &mut is_dir)
     {
         return Err(NotCovered(format!(
             "search directory {} is not a directory: GCC warns (or fails), \
@@ -122,7 +130,6 @@ pub fn compute_until(
             d.display()
         )));
     }
-    let mut fs = FsLookup::new(&cache.fs);
     let search = SearchPath::with_canonical(cmd, &info, cwd, &mut |p| fs.canonical(p));
     let mut env = Env::with_base(info.base_env.clone(), Unseen::new(&cache.writers));
     for op in &cmd.macro_ops {

@@ -67,14 +67,21 @@ pub struct SearchPath {
 /// mirrored for it, so the server's compiler would skip it in silence and
 /// succeed where the local compile fails. Clang calls all of these
 /// nonexistent and skips them, as the server's compiler does.
-pub fn gcc_bad_directory(cmd: &Command, cwd: &Path) -> Option<PathBuf> {
+///
+/// `is_dir` tells whether an absolute path (symlinks followed) is a
+/// directory, or why it cannot be looked at.
+pub fn gcc_bad_directory(
+    cmd: &Command,
+    cwd: &Path,
+    is_dir: &mut dyn FnMut(&Path) -> std::io::Result<bool>,
+) -> Option<PathBuf> {
     cmd.quote_dirs
         .iter()
         .chain(&cmd.include_dirs)
         .chain(&cmd.system_dirs)
         .chain(&cmd.after_dirs)
-        .find(|d| match std::fs::metadata(join(cwd, d)) {
-            Ok(m) => !m.is_dir(),
+        .find(|d| match is_dir(&join(cwd, d)) {
+            Ok(dir) => !dir,
             Err(e) => e.kind() != std::io::ErrorKind::NotFound,
         })
         .cloned()
@@ -239,6 +246,22 @@ impl SearchPath {
 mod tests {
     use super::*;
 
+    /// What a probe of GCC (or, with `clang`, of Clang: it predefines
+    /// `__clang__`) would report, with `angle` as its default directories.
+    fn compiler_info(clang: bool, angle: &[&str]) -> CompilerInfo {
+        CompilerInfo {
+            quote_dirs: vec![],
+            angle_dirs: angle.iter().map(PathBuf::from).collect(),
+            macros: clang
+                .then(|| super::super::macros::parse_define(b"__clang__ 1"))
+                .flatten()
+                .map(|(n, m)| (n, std::sync::Arc::new(m)))
+                .into_iter()
+                .collect(),
+            base_env: Default::default(),
+        }
+    }
+
     fn sp(dirs: &[&str], angle_start: usize) -> SearchPath {
         SearchPath {
             dirs: dirs.iter().map(PathBuf::from).collect(),
@@ -255,6 +278,7 @@ mod tests {
 
     #[test]
     fn gcc_bad_directory_is_an_existing_non_directory_or_unreadable() {
+        let mut std_is_dir = |p: &Path| std::fs::metadata(p).map(|m| m.is_dir());
         let t = std::env::temp_dir().join(format!("resolve-baddir-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&t);
         std::fs::create_dir_all(t.join("d")).unwrap();
@@ -276,11 +300,15 @@ mod tests {
         };
         for role in 0..4 {
             for ok in ["d", "LD", "DL", "missing", "d/"] {
-                assert_eq!(gcc_bad_directory(&cmd(role, ok), &t), None, "{role} {ok}");
+                assert_eq!(
+                    gcc_bad_directory(&cmd(role, ok), &t, &mut std_is_dir),
+                    None,
+                    "{role} {ok}"
+                );
             }
             for bad in ["F", "LF", "F/", "LOOP"] {
                 assert_eq!(
-                    gcc_bad_directory(&cmd(role, bad), &t),
+                    gcc_bad_directory(&cmd(role, bad), &t, &mut std_is_dir),
                     Some(PathBuf::from(bad)),
                     "{role} {bad}"
                 );
@@ -376,12 +404,7 @@ mod tests {
             .map(std::ffi::OsString::from),
         )
         .expect("parses");
-        let info = CompilerInfo {
-            quote_dirs: vec![],
-            angle_dirs: vec![PathBuf::from("/usr/include")],
-            macros: vec![],
-            base_env: Default::default(),
-        };
+        let info = compiler_info(false, &["/usr/include"]);
         let s = SearchPath::new(&cmd, &info, &dir);
         assert_eq!(
             s.dirs,
@@ -401,17 +424,7 @@ mod tests {
         for d in ["d", "e"] {
             std::fs::create_dir_all(dir.join(d)).expect("mkdir");
         }
-        let info = |clang: bool| CompilerInfo {
-            quote_dirs: vec![],
-            angle_dirs: vec![PathBuf::from("/usr/include")],
-            macros: clang
-                .then(|| super::super::macros::parse_define(b"__clang__ 1"))
-                .flatten()
-                .map(|(n, m)| (n, std::sync::Arc::new(m)))
-                .into_iter()
-                .collect(),
-            base_env: Default::default(),
-        };
+        let info = |clang: bool| compiler_info(clang, &["/usr/include"]);
         let search = |args: &[&str], clang: bool| {
             let mut argv = vec!["cc"];
             argv.extend_from_slice(args);
@@ -478,17 +491,7 @@ mod tests {
         // Checked with `gcc -nostdinc -iquote q` and `#include <c.h>` in
         // q: GCC reads q/c.h, Clang reports it not found.
         for (clang, start) in [(false, 0), (true, 1)] {
-            let info = CompilerInfo {
-                quote_dirs: vec![],
-                angle_dirs: vec![],
-                macros: clang
-                    .then(|| super::super::macros::parse_define(b"__clang__ 1"))
-                    .flatten()
-                    .map(|(n, m)| (n, std::sync::Arc::new(m)))
-                    .into_iter()
-                    .collect(),
-                base_env: Default::default(),
-            };
+            let info = compiler_info(clang, &[]);
             let s = SearchPath::new(&cmd, &info, &dir);
             assert_eq!(s.dirs, vec![PathBuf::from("q")]);
             assert_eq!(s.angle_start, start, "clang: {clang}");
