@@ -585,7 +585,8 @@ impl<'a> Build<'a> {
         let private = cpp.is_some() && !env.save_temps;
         let source = match cpp {
             Some(cpp) => {
-                let (code, out) = cpp.wait()?;
+                let (code, out) =
+                    cpp.wait_then(|out| remote::Source::prepare(version, out, private))?;
                 drop(cpp_lock);
                 job_log::status(
                     "cpp",
@@ -606,11 +607,12 @@ impl<'a> Build<'a> {
             None => {
                 let path = Path::new(&job.input);
                 let cwd = args::compilation_dir::recorded_cwd();
-                match cwd.map(|cwd| working_dir::added(&job.argv, path, &cwd)) {
+                let file = match cwd.map(|cwd| working_dir::added(&job.argv, path, &cwd)) {
                     Some(Ok(Some(with_cwd))) => with_cwd,
                     _ => std::fs::File::open(path)
                         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?,
-                }
+                };
+                remote::Source::File(file)
             }
         };
         let _ = self.state.phase(Phase::Send);
@@ -628,7 +630,7 @@ impl<'a> Build<'a> {
             distcc::logging::command_line(&server_argv)
         );
         job_log::execution(&host.text, &server_argv);
-        remote::send_plain(&mut conn, version, &server_argv, source, private)?;
+        remote::send_plain(&mut conn, version, &server_argv, source)?;
         self.finish(job, host, conn, version, None, false)
     }
 

@@ -122,41 +122,66 @@ pub fn send_pump(
 /// are sent by the kernel straight from the file (sendfile/splice).
 const INLINE_MAX: u64 = 64 * 1024;
 
-/// Sends a whole plain-mode request: the head (DIST, ARGC/ARGV) and the
-/// preprocessed source `file` (from its current offset to its end) as DOTI,
-/// LZO-compressed for protocol 2. Usually one write; a long protocol-1
-/// source follows the head from the file itself, corked with it. `private`
-/// = the file is the client's own memfd (a long one is then compressed
-/// from a mapping of it).
-pub fn send_plain(
-    conn: &mut Connection,
-    version: Version,
-    argv: &[OsString],
-    mut file: File,
-    private: bool,
-) -> Result<()> {
-    let what = "reading the preprocessed source";
-    let len = file.metadata().map_err(|e| Error::io(what, e))?.len();
-    let pos = file.stream_position().map_err(|e| Error::io(what, e))?;
-    let len = len.saturating_sub(pos);
-    let mut out = Vec::with_capacity(256);
-    protocol::encode_request_head(&mut out, version, None, &bytes_of(argv))?;
-    if !version.compresses() && len > INLINE_MAX {
-        out.extend_from_slice(&header(Token::Doti, len as usize)?);
-        return conn.send_file(&out, &mut file, len);
-    }
-    if version.compresses() && private && pos == 0 && len > INLINE_MAX {
-        // Our own in-memory file: compress it where it lies, without
-        // copying it into fresh heap pages first.
+/// The preprocessed source of a plain-mode request.
+pub enum Source {
+    /// Sent from the file, from its current offset to its end.
+    File(File),
+    /// Already compressed (protocol 2), with the mapped file it was made
+    /// from: let go once the request is out, while the server takes it in.
+    Packed(compress::Stream, (memmap2::Mmap, File)),
+}
+
+impl Source {
+    /// Makes `file` ready to send. The client's own in-memory output
+    /// (`private`) of a compressing protocol, read from its start, is
+    /// compressed now, from a mapping of it (no copy into fresh heap
+    /// pages). Anything else stays a file.
+    pub fn prepare(version: Version, mut file: File, private: bool) -> Result<Source> {
+        if !(version.compresses() && private) {
+            return Ok(Source::File(file));
+        }
+        let what = "reading the preprocessed source";
+        let len = file.metadata().map_err(|e| Error::io(what, e))?.len();
+        let pos = file.stream_position().map_err(|e| Error::io(what, e))?;
+        if pos != 0 || len <= INLINE_MAX {
+            return Ok(Source::File(file));
+        }
         // SAFETY: the memfd is ours alone and nothing writes it any more
         // (the preprocessor has exited), so the mapping cannot change or
         // shrink under us.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(what, e))?;
-        // Sent from the compressor's own buffer, not copied out of it.
-        return compress::compress_with(&map[..len as usize], |wire| {
+        let packed = compress::compress_owned(&map[..len as usize]);
+        Ok(Source::Packed(packed, (map, file)))
+    }
+}
+
+/// Sends a whole plain-mode request: the head (DIST, ARGC/ARGV) and the
+/// preprocessed source as DOTI, LZO-compressed for protocol 2. Usually one
+/// write; a long protocol-1 source follows the head from the file itself,
+/// corked with it.
+pub fn send_plain(
+    conn: &mut Connection,
+    version: Version,
+    argv: &[OsString],
+    source: Source,
+) -> Result<()> {
+    let mut out = Vec::with_capacity(256);
+    protocol::encode_request_head(&mut out, version, None, &bytes_of(argv))?;
+    let mut file = match source {
+        Source::Packed(wire, _source) => {
+            // Sent from the compressor's own buffer, not copied out of it.
             out.extend_from_slice(&header(Token::Doti, wire.len())?);
-            conn.send_parts(&out, wire)
-        });
+            return conn.send_parts(&out, &wire);
+        }
+        Source::File(file) => file,
+    };
+    let what = "reading the preprocessed source";
+    let len = file.metadata().map_err(|e| Error::io(what, e))?.len();
+    let pos = file.stream_position().map_err(|e| Error::io(what, e))?;
+    let len = len.saturating_sub(pos);
+    if !version.compresses() && len > INLINE_MAX {
+        out.extend_from_slice(&header(Token::Doti, len as usize)?);
+        return conn.send_file(&out, &mut file, len);
     }
     let mut source = vec![0; len as usize];
     file.read_exact(&mut source)
@@ -189,6 +214,7 @@ fn expand(version: Version, wire: Vec<u8>) -> Result<Vec<u8>> {
 
 /// Reads the whole reply and decompresses it.
 pub fn receive(conn: &mut Connection, version: Version) -> Result<Reply> {
+    conn.await_reply()?;
     let r = match protocol::read_response(conn, version, Limits::default()) {
         Ok(r) => r,
         // Over ssh the likelier story is ssh's own: a host it cannot reach

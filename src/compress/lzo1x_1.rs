@@ -102,6 +102,69 @@ fn with_stream<R>(src: &[u8], take: impl FnOnce(&[u8]) -> R) -> R {
     })
 }
 
+/// An LZO1X-1 stream held in a worst-case-sized buffer that goes back to
+/// this thread's scratch when dropped (so a later compression reuses its
+/// pages): a caller can keep it a while, do other work and send it from
+/// where it lies.
+pub struct Stream {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl std::ops::Deref for Stream {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() > KEEP_SCRATCH {
+            return;
+        }
+        // Kept if it is larger than what the thread holds now.
+        let _ = WORK.try_with(|cell| {
+            if let Ok(mut work) = cell.try_borrow_mut()
+                && work.scratch.len() < buf.len()
+            {
+                work.scratch = buf;
+            }
+        });
+    }
+}
+
+/// Compresses `src` into a [`Stream`] the caller owns (the thread's scratch
+/// buffer when it is large enough, else a fresh one). Empty input gives an
+/// empty stream.
+pub fn compress_owned(src: &[u8]) -> Stream {
+    if src.is_empty() {
+        return Stream {
+            buf: Vec::new(),
+            len: 0,
+        };
+    }
+    let bound = worst_case(src.len());
+    WORK.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut work) => {
+            let Work { dict, scratch } = &mut *work;
+            let mut buf = std::mem::take(scratch);
+            if buf.len() < bound {
+                // Fresh zeroed pages, as in `with_stream`.
+                buf = vec![0; bound];
+            }
+            let len = encode(src, &mut buf, dict);
+            Stream { buf, len }
+        }
+        Err(_) => {
+            let mut buf = vec![0; bound];
+            let len = encode(src, &mut buf, &mut Box::new([0; DICT_SIZE]));
+            Stream { buf, len }
+        }
+    })
+}
+
 /// Appends the LZO1X-1 stream for `src` to `out` (nothing for empty input).
 pub fn compress_into(src: &[u8], out: &mut Vec<u8>) {
     if !src.is_empty() {
@@ -512,6 +575,23 @@ mod tests {
         out.clear();
         compress_into(&b, &mut out);
         assert_eq!(out, compress(&b));
+    }
+
+    #[test]
+    fn owned_streams_match_and_give_their_buffer_back() {
+        let a = text(70_000, 3);
+        let b = text(90_000, 4);
+        let first = compress_owned(&a);
+        // A second stream while the first is alive gets its own buffer.
+        let second = compress_owned(&b);
+        assert_eq!(first[..], compress(&a)[..]);
+        assert_eq!(second[..], compress(&b)[..]);
+        drop(first);
+        drop(second);
+        // The kept buffer holds stale bytes now: same stream regardless.
+        let again = compress_owned(&a);
+        assert_eq!(again[..], compress(&a)[..]);
+        assert!(compress_owned(b"").is_empty());
     }
 
     #[test]
