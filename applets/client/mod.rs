@@ -15,6 +15,7 @@ mod masquerade;
 mod pick;
 mod pump;
 mod remote;
+mod settle;
 mod transport;
 mod working_dir;
 

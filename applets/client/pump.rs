@@ -147,6 +147,11 @@ pub fn query_with_list(
     }
     s.write_all(&req)
         .map_err(|e| format!("writing to include server: {e}"))?;
+    match super::settle::await_reply(s.as_fd(), env.io_timeout) {
+        Ok(true) => {}
+        Ok(false) => return Err(reply_error(std::io::ErrorKind::TimedOut.into())),
+        Err(e) => return Err(reply_error(e)),
+    }
     // The first read takes the list's descriptor too, when one comes.
     let mut first = vec![0u8; 64 * 1024];
     let (got, list) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut first).map_err(reply_error)?;

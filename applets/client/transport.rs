@@ -128,6 +128,26 @@ impl Connection {
         Ok(())
     }
 
+    /// Waits for the server's reply to begin (at most the I/O timeout)
+    /// and then, over TCP, briefly for the server to close (see
+    /// `settle`). Over ssh the reads simply block.
+    pub fn await_reply(&self) -> Result<()> {
+        let Connection::Tcp {
+            stream, timeout, ..
+        } = self
+        else {
+            return Ok(());
+        };
+        match super::settle::await_reply(std::os::fd::AsFd::as_fd(stream), *timeout) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::new(
+                Kind::Timeout,
+                "the server sent nothing within the I/O timeout (DISTCC_IO_TIMEOUT)",
+            )),
+            Err(e) => Err(Error::io("waiting for the server's reply", e)),
+        }
+    }
+
     fn raw_fd(&self) -> std::os::fd::RawFd {
         match self {
             Connection::Tcp { stream, .. } => stream.as_raw_fd(),
