@@ -50,12 +50,15 @@ pub fn send_with_fd(
     Ok(n as usize)
 }
 
-/// One `recvmsg` into `buf`, accepting one passed descriptor (others, and
-/// any when the reply is not ours, are closed).
+/// One `recvmsg` appending to `buf` (into its spare capacity: nothing is
+/// zeroed first, and pages the bytes do not reach stay untouched),
+/// accepting one passed descriptor (others, and any when the reply is not
+/// ours, are closed). Returns the number of bytes appended.
 pub fn recv_with_fd(
     socket: BorrowedFd<'_>,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
 ) -> std::io::Result<(usize, Option<OwnedFd>)> {
+    let spare = buf.spare_capacity_mut();
     // Room for a few descriptors: a surplus is closed, not left open.
     let fd_room = 4 * std::mem::size_of::<libc::c_int>() as u32;
     // SAFETY: CMSG_SPACE only computes a size.
@@ -64,8 +67,8 @@ pub fn recv_with_fd(
     // Bounded: only interrupted calls are repeated.
     for _ in 0..1000 {
         let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
+            iov_base: spare.as_mut_ptr().cast(),
+            iov_len: spare.len(),
         };
         // SAFETY: an all-zero msghdr is valid; the fields are set below.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -73,7 +76,8 @@ pub fn recv_with_fd(
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
         msg.msg_controllen = space as _;
-        // SAFETY: recvmsg into `buf` and `control`, both described by msg.
+        // SAFETY: recvmsg into the spare capacity and `control`, both
+        // described by msg.
         let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
@@ -105,7 +109,11 @@ pub fn recv_with_fd(
         }
         // One list; anything else is dropped (closed).
         let list = if fds.len() == 1 { fds.pop() } else { None };
-        return Ok((n as usize, list));
+        let n = n as usize;
+        // SAFETY: the kernel wrote `n` (at most the spare length) bytes
+        // into the spare capacity.
+        unsafe { buf.set_len(buf.len() + n) };
+        return Ok((n, list));
     }
     Err(std::io::ErrorKind::Interrupted.into())
 }
@@ -125,9 +133,9 @@ mod tests {
         file.write_all(b"payload").unwrap();
         file.rewind().unwrap();
         assert_eq!(send_with_fd(a.as_fd(), b"hello", file.as_fd()).unwrap(), 5);
-        let mut buf = [0u8; 16];
+        let mut buf = Vec::with_capacity(16);
         let (n, fd) = recv_with_fd(b.as_fd(), &mut buf).unwrap();
-        assert_eq!(&buf[..n], b"hello");
+        assert_eq!((n, &buf[..]), (5, &b"hello"[..]));
         let mut got = String::new();
         std::fs::File::from(fd.expect("a descriptor"))
             .read_to_string(&mut got)
@@ -136,7 +144,15 @@ mod tests {
         // Plain bytes: no descriptor.
         (&a).write_all(b"more").unwrap();
         let (n, fd) = recv_with_fd(b.as_fd(), &mut buf).unwrap();
-        assert_eq!((&buf[..n], fd.is_none()), (&b"more"[..], true));
+        assert_eq!((n, &buf[..], fd.is_none()), (4, &b"hellomore"[..], true));
+        // A full buffer takes nothing more (and the bytes wait).
+        let mut full = Vec::with_capacity(4);
+        full.extend_from_slice(b"abcd");
+        (&a).write_all(b"z").unwrap();
+        let (n, _) = recv_with_fd(b.as_fd(), &mut full).unwrap();
+        assert_eq!((n, &full[..]), (0, &b"abcd"[..]));
+        let (n, _) = recv_with_fd(b.as_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[buf.len() - n..], b"z");
         // A reader that does not ask gets the bytes only.
         send_with_fd(a.as_fd(), b"x", file.as_fd()).unwrap();
         let mut one = [0u8; 1];

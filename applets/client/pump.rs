@@ -153,9 +153,8 @@ pub fn query_with_list(
         Err(e) => return Err(reply_error(e)),
     }
     // The first read takes the list's descriptor too, when one comes.
-    let mut first = vec![0u8; 64 * 1024];
-    let (got, list) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut first).map_err(reply_error)?;
-    first.truncate(got);
+    let mut first = Vec::with_capacity(64 * 1024);
+    let (_, list) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut first).map_err(reply_error)?;
     let mut s = std::io::Cursor::new(first).chain(std::io::BufReader::with_capacity(64 * 1024, s));
     let n = read_header(&mut s, Token::Argc)?;
     if n == 0 {
