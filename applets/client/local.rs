@@ -197,17 +197,33 @@ impl Cpp {
     /// twentieth of the client's own CPU on a large unit. Woken by a pidfd
     /// instead, the client compresses the output first and reaps a child
     /// long gone.
-    pub fn wait_then<T>(mut self, meanwhile: impl FnOnce(File) -> Result<T>) -> Result<(u8, T)> {
+    pub fn wait_then<T>(self, meanwhile: impl FnOnce(File) -> Result<T>) -> Result<(u8, T)> {
+        self.wait_then_watching(await_exit, meanwhile)
+    }
+
+    /// [`Cpp::wait_then`] with the exit watch given (tests stand in for a
+    /// kernel without pidfds).
+    fn wait_then_watching<T>(
+        mut self,
+        exited: fn(&Child) -> bool,
+        meanwhile: impl FnOnce(File) -> Result<T>,
+    ) -> Result<(u8, T)> {
         let (Some(mut child), Some(mut out)) = (self.child.take(), self.out.take()) else {
             return Err(Error::new(Kind::Failed, "preprocessor already reaped"));
         };
-        await_exit(&child);
+        let mut reaped = None;
+        if !exited(&child) {
+            // Without a pidfd, the output is complete only once reaped.
+            reaped = Some(child.wait());
+        }
         let made = std::io::Seek::rewind(&mut out)
             .map_err(|e| Error::io("rewinding the preprocessor output", e))
             .and_then(|()| meanwhile(out));
-        let status = child
-            .wait()
-            .map_err(|e| Error::io("waiting for the preprocessor", e))?;
+        let status = match reaped {
+            Some(status) => status,
+            None => child.wait(),
+        }
+        .map_err(|e| Error::io("waiting for the preprocessor", e))?;
         Ok((exit_code(status), made?))
     }
 }
@@ -215,16 +231,18 @@ impl Cpp {
 /// Most interrupted polls tolerated while waiting for a child to exit.
 const MAX_INTERRUPTS: usize = 10_000;
 
-/// Blocks until `child` has exited, without reaping it, by polling a pidfd.
-/// Returns at once where pidfds are missing (kernels before 5.3, seccomp
-/// filters): the caller's reap then does the waiting.
-fn await_exit(child: &Child) {
+/// Blocks until `child` has exited, without reaping it, by polling a pidfd;
+/// true once it has. False at once where pidfds are missing (kernels before
+/// 5.3, seccomp filters) or the poll fails: the caller must reap it first.
+fn await_exit(child: &Child) -> bool {
     // SAFETY: pidfd_open(2) with a pid we have not reaped (it cannot be
     // reused meanwhile) and no flags; the result is checked.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
-    let Ok(fd) = i32::try_from(fd) else { return };
+    let Ok(fd) = i32::try_from(fd) else {
+        return false;
+    };
     if fd < 0 {
-        return;
+        return false;
     }
     // SAFETY: `fd` is a fresh descriptor that we own.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
@@ -236,10 +254,14 @@ fn await_exit(child: &Child) {
     for _ in 0..MAX_INTERRUPTS {
         // SAFETY: one valid pollfd, no timeout.
         let r = unsafe { libc::poll(&mut poll, 1, -1) };
-        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            return;
+        if r > 0 {
+            return poll.revents & libc::POLLIN != 0;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return false;
         }
     }
+    false
 }
 
 impl Drop for Cpp {
@@ -311,6 +333,19 @@ mod tests {
                 out.read_to_string(&mut text).unwrap();
                 Ok(text)
             })
+            .unwrap();
+        assert_eq!((code, text.as_str()), (4, "ab"));
+        // Where no pidfd tells of the exit, the reap comes first.
+        let cpp = Cpp::start(&argv, 0, &tmp, "i", false).unwrap();
+        let (code, text) = cpp
+            .wait_then_watching(
+                |_| false,
+                |mut out| {
+                    let mut text = String::new();
+                    out.read_to_string(&mut text).unwrap();
+                    Ok(text)
+                },
+            )
             .unwrap();
         assert_eq!((code, text.as_str()), (4, "ab"));
         // A failure in between is reported, and the child is still reaped.
