@@ -320,33 +320,24 @@ mod tests {
         assert_eq!(cpp.wait_then(Ok).unwrap().0, 3);
     }
 
+    fn read_text(mut out: File) -> Result<String> {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut out, &mut text)
+            .map_err(|e| Error::io("reading the output", e))?;
+        Ok(text)
+    }
+
     #[test]
     fn output_is_handed_over_only_once_the_preprocessor_has_exited() {
-        use std::io::Read;
         let tmp = std::env::temp_dir();
         let script = "printf 'a'; sleep 0.3; printf 'b'; exit 4";
         let argv: Vec<OsString> = vec!["sh".into(), "-c".into(), script.into()];
         let cpp = Cpp::start(&argv, 0, &tmp, "i", false).unwrap();
-        let (code, text) = cpp
-            .wait_then(|mut out| {
-                let mut text = String::new();
-                out.read_to_string(&mut text).unwrap();
-                Ok(text)
-            })
-            .unwrap();
+        let (code, text) = cpp.wait_then(read_text).unwrap();
         assert_eq!((code, text.as_str()), (4, "ab"));
         // Where no pidfd tells of the exit, the reap comes first.
         let cpp = Cpp::start(&argv, 0, &tmp, "i", false).unwrap();
-        let (code, text) = cpp
-            .wait_then_watching(
-                |_| false,
-                |mut out| {
-                    let mut text = String::new();
-                    out.read_to_string(&mut text).unwrap();
-                    Ok(text)
-                },
-            )
-            .unwrap();
+        let (code, text) = cpp.wait_then_watching(|_| false, read_text).unwrap();
         assert_eq!((code, text.as_str()), (4, "ab"));
         // A failure in between is reported, and the child is still reaped.
         let cpp = Cpp::start(&argv, 0, &tmp, "i", false).unwrap();

@@ -72,36 +72,6 @@ pub fn worst_case(n: usize) -> usize {
     n + n / 16 + 64 + 3
 }
 
-/// Compresses `src` (non-empty) and hands the stream to `take`.
-fn with_stream<R>(src: &[u8], take: impl FnOnce(&[u8]) -> R) -> R {
-    let bound = worst_case(src.len());
-    WORK.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut work) => {
-            let Work { dict, scratch } = &mut *work;
-            if bound > KEEP_SCRATCH {
-                let mut out = vec![0; bound];
-                let n = encode(src, &mut out, dict);
-                return take(&out[..n]);
-            }
-            if scratch.len() < bound {
-                // A fresh zeroed allocation, not a resize: the old bytes
-                // need no copying, and a large one comes from calloc as
-                // untouched pages, so a one-shot caller (the client) only
-                // faults in the pages the stream actually fills.
-                *scratch = vec![0; bound];
-            }
-            let n = encode(src, scratch, dict);
-            take(&scratch[..n])
-        }
-        // Unreachable (nothing re-enters), but never panic for it.
-        Err(_) => {
-            let mut out = vec![0; bound];
-            let n = encode(src, &mut out, &mut Box::new([0; DICT_SIZE]));
-            take(&out[..n])
-        }
-    })
-}
-
 /// An LZO1X-1 stream held in a worst-case-sized buffer that goes back to
 /// this thread's scratch when dropped (so a later compression reuses its
 /// pages): a caller can keep it a while, do other work and send it from
@@ -135,9 +105,9 @@ impl Drop for Stream {
     }
 }
 
-/// Compresses `src` into a [`Stream`] the caller owns (the thread's scratch
-/// buffer when it is large enough, else a fresh one). Empty input gives an
-/// empty stream.
+/// Compresses `src` into a [`Stream`] the caller owns: in this thread's
+/// scratch buffer when the stream may fit the kept size, else in a fresh
+/// one (the scratch stays). Empty input gives an empty stream.
 pub fn compress_owned(src: &[u8]) -> Stream {
     if src.is_empty() {
         return Stream {
@@ -149,14 +119,22 @@ pub fn compress_owned(src: &[u8]) -> Stream {
     WORK.with(|cell| match cell.try_borrow_mut() {
         Ok(mut work) => {
             let Work { dict, scratch } = &mut *work;
-            let mut buf = std::mem::take(scratch);
+            let mut buf = if bound > KEEP_SCRATCH {
+                Vec::new()
+            } else {
+                std::mem::take(scratch)
+            };
             if buf.len() < bound {
-                // Fresh zeroed pages, as in `with_stream`.
+                // A fresh zeroed allocation, not a resize: the old bytes
+                // need no copying, and a large one comes from calloc as
+                // untouched pages, so a one-shot caller (the client) only
+                // faults in the pages the stream actually fills.
                 buf = vec![0; bound];
             }
             let len = encode(src, &mut buf, dict);
             Stream { buf, len }
         }
+        // Unreachable (nothing re-enters), but never panic for it.
         Err(_) => {
             let mut buf = vec![0; bound];
             let len = encode(src, &mut buf, &mut Box::new([0; DICT_SIZE]));
@@ -167,27 +145,12 @@ pub fn compress_owned(src: &[u8]) -> Stream {
 
 /// Appends the LZO1X-1 stream for `src` to `out` (nothing for empty input).
 pub fn compress_into(src: &[u8], out: &mut Vec<u8>) {
-    if !src.is_empty() {
-        with_stream(src, |stream| out.extend_from_slice(stream));
-    }
-}
-
-/// Compresses `src` and hands the stream to `take` where it lies (in this
-/// thread's scratch buffer), for a caller that only sends it on: no copy
-/// of the stream into a buffer of its own. Empty input gives an empty stream.
-pub fn compress_with<R>(src: &[u8], take: impl FnOnce(&[u8]) -> R) -> R {
-    if src.is_empty() {
-        return take(&[]);
-    }
-    with_stream(src, take)
+    out.extend_from_slice(&compress_owned(src));
 }
 
 /// Returns the LZO1X-1 stream for `src` (empty for empty input).
 pub fn compress(src: &[u8]) -> Vec<u8> {
-    if src.is_empty() {
-        return Vec::new();
-    }
-    with_stream(src, <[u8]>::to_vec)
+    compress_owned(src).to_vec()
 }
 
 fn load32(src: &[u8], at: usize) -> u32 {

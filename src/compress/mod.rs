@@ -11,7 +11,7 @@ mod decode;
 mod lzo1x_1;
 
 pub use decode::{decompress, decompress_into};
-pub use lzo1x_1::{Stream, compress, compress_into, compress_owned, compress_with};
+pub use lzo1x_1::{Stream, compress, compress_into, compress_owned};
 
 /// Default cap on one decompressed payload.
 pub const DEFAULT_MAX_OUTPUT: usize = 1024 * 1024 * 1024;
