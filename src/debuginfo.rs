@@ -9,6 +9,10 @@
 //! covers `.debug_line_str`, where GCC 11+ (DWARF 5) keeps
 //! `DW_AT_comp_dir` (facts §1.10.3).
 //!
+//! Our daemon passes `-fdebug-prefix-map=<root>=` to compilers that take
+//! prefix maps, so their objects name the client's paths exactly and this
+//! rewrite finds nothing; it serves older compilers.
+//!
 //! The `object` crate finds the sections' file offsets; the bytes are then
 //! patched in the object buffer. Only ELF files of the host's byte order
 //! are touched, and compressed sections are left alone.

@@ -1485,6 +1485,50 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
     assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
 }
 
+/// Objects with debug information built in pump mode are the local ones,
+/// byte for byte, with GCC and Clang, DWARF 5 and 4, headers found through
+/// relative and absolute `-I` directories: the server maps its job root
+/// away with `-fdebug-prefix-map` (stock 3.4 leaves the root in DWARF 5's
+/// `.debug_line_str`; a rewrite in place pads it with slashes).
+#[test]
+fn debug_objects_built_in_pump_mode_are_the_local_ones() {
+    let dir = TestDir::new("pump-debug-identical");
+    let d = our_daemon(&[]);
+    let work = dir.join("w");
+    std::fs::create_dir_all(work.join("inc/sub")).unwrap();
+    std::fs::create_dir_all(work.join("abs")).unwrap();
+    std::fs::write(
+        work.join("inc/sub/deep.h"),
+        "static inline int deep(int x) { return x * 3; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("abs/far.h"),
+        "#include \"sub/deep.h\"\nstatic inline int far(int x) { return deep(x) + 1; }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("u.c"),
+        "#include \"far.h\"\n#include <stdio.h>\nint main(void) { printf(\"%d\\n\", far(2)); return 0; }\n",
+    )
+    .unwrap();
+    let abs = format!("-I{}", work.join("abs").display());
+    for cc in ["gcc", "clang"] {
+        for dwarf in ["-g", "-gdwarf-4"] {
+            let args = ["-O1", dwarf, "-Iinc", abs.as_str(), "-c", "u.c", "-o"];
+            let mut cmd = pump_ours(&dir, &d.host(",cpp,lzo"), &work, true);
+            cmd.args(["distcc", cc]).args(args).arg("pump.o");
+            let out = run(&mut cmd);
+            assert!(out.status.success(), "{cc} {dwarf}: {}", show(&out));
+            let mut local = args.to_vec();
+            local.push("local.o");
+            compile_locally(&work, cc, &local, &[]);
+            assert_same_file(&work, "pump.o", "local.o", &format!("{cc} {dwarf}"));
+        }
+    }
+    assert!(d.log().contains("COMPILE_OK"), "{}", d.log());
+}
+
 /// In a directory entered through a symlink, a compiler records `$PWD` in
 /// debug information, where a pump-mode server would record the physical
 /// directory the client sends (sweep L, D13): such a unit is preprocessed

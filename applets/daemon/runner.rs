@@ -318,15 +318,17 @@ fn execute_in(
                 map.push(root.as_os_str());
                 map.push("=");
                 cmd.argv.push(map);
-                // Assembler text is not rewritten as an object's debug
-                // sections are: its `.file` lines and strings must name
-                // the client's directory from the start.
-                if shape.assemble_only {
-                    let mut map = OsString::from("-fdebug-prefix-map=");
-                    map.push(root.as_os_str());
-                    map.push("=");
-                    cmd.argv.push(map);
-                }
+                // The debug information names the client's directory from
+                // the start, as a local compile does: the object is the
+                // local one byte for byte (the in-place rewrite below pads
+                // the root with slashes instead, which gdb reads alike but
+                // a comparison of objects does not), and assembler text,
+                // which nothing rewrites, names the client's paths. Neither
+                // compiler records this option in the object.
+                let mut map = OsString::from("-fdebug-prefix-map=");
+                map.push(root.as_os_str());
+                map.push("=");
+                cmd.argv.push(map);
             }
             // Clang's coverage mapping names the client's directory.
             cmd.argv
@@ -387,6 +389,8 @@ fn execute_in(
         if let Some(root) = &root {
             let root_bytes = root.as_os_str().as_bytes();
             let mut bytes = std::fs::read(&output).unwrap_or_default();
+            // Where the compiler took no prefix map (GCC before 8, Clang
+            // before 10), and for anything a map does not reach.
             distcc::debuginfo::rewrite_root(&mut bytes, root_bytes);
             object = reply::Object::Bytes(bytes);
             let raw = std::fs::read(&deps).unwrap_or_default();
