@@ -274,6 +274,8 @@ macro_rules! corpus {
 
 corpus!(
     computed,
+    objcxx,
+    nostdincxx,
     macros,
     next,
     import,

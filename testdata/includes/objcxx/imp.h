@@ -1,0 +1,2 @@
+struct Point { int x, y; };
+#define ORIGIN_X 3
