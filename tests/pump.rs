@@ -1494,24 +1494,19 @@ fn clock_macros_fall_back_where_the_server_would_differ() {
 fn debug_objects_built_in_pump_mode_are_the_local_ones() {
     let dir = TestDir::new("pump-debug-identical");
     let d = our_daemon(&[]);
-    let work = dir.join("w");
-    std::fs::create_dir_all(work.join("inc/sub")).unwrap();
-    std::fs::create_dir_all(work.join("abs")).unwrap();
-    std::fs::write(
-        work.join("inc/sub/deep.h"),
+    dir.write(
+        "w/inc/sub/deep.h",
         "static inline int deep(int x) { return x * 3; }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        work.join("abs/far.h"),
+    );
+    dir.write(
+        "w/abs/far.h",
         "#include \"sub/deep.h\"\nstatic inline int far(int x) { return deep(x) + 1; }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        work.join("u.c"),
+    );
+    dir.write(
+        "w/u.c",
         "#include \"far.h\"\n#include <stdio.h>\nint main(void) { printf(\"%d\\n\", far(2)); return 0; }\n",
-    )
-    .unwrap();
+    );
+    let work = dir.join("w");
     let abs = format!("-I{}", work.join("abs").display());
     for cc in ["gcc", "clang"] {
         for dwarf in ["-g", "-gdwarf-4"] {

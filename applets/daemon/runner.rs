@@ -314,21 +314,20 @@ fn execute_in(
                 Some(&root),
             );
             if maps_macros {
-                let mut map = OsString::from("-fmacro-prefix-map=");
-                map.push(root.as_os_str());
-                map.push("=");
-                cmd.argv.push(map);
-                // The debug information names the client's directory from
-                // the start, as a local compile does: the object is the
-                // local one byte for byte (the in-place rewrite below pads
-                // the root with slashes instead, which gdb reads alike but
-                // a comparison of objects does not), and assembler text,
-                // which nothing rewrites, names the client's paths. Neither
-                // compiler records this option in the object.
-                let mut map = OsString::from("-fdebug-prefix-map=");
-                map.push(root.as_os_str());
-                map.push("=");
-                cmd.argv.push(map);
+                // The root mapped away from `__FILE__` and from the debug
+                // information, as a local compile names them: the object
+                // is the local one byte for byte (the in-place rewrite
+                // below pads the root with slashes instead, which gdb reads
+                // alike but a comparison of objects does not), and
+                // assembler text, which nothing rewrites, names the
+                // client's paths. Neither compiler records these options
+                // in the object.
+                for option in ["-fmacro-prefix-map=", "-fdebug-prefix-map="] {
+                    let mut map = OsString::from(option);
+                    map.push(root.as_os_str());
+                    map.push("=");
+                    cmd.argv.push(map);
+                }
             }
             // Clang's coverage mapping names the client's directory.
             cmd.argv
