@@ -50,7 +50,8 @@ def parse_args(argv):
     ap.add_argument("--full", action="store_true",
                     help="everything: micro projects, libgit2 and RocksDB (under an hour on 2 cores)")
     ap.add_argument("--runs", type=int, help="runs per configuration, the median is reported "
-                    "(default 3 for micro projects, 2 for libgit2; smoke 1)")
+                    "(default 3 for micro projects, 2 for libgit2; smoke 1); each run "
+                    "builds locally twice, before and after our configurations")
     ap.add_argument("--real-runs", type=int,
                     help="runs for the RocksDB subset (default: --runs if given, else 1)")
     ap.add_argument("--jobs", "-j", type=int, default=4,
@@ -403,9 +404,15 @@ def _main(args, log, table, cache, out, workdir, notes, failures):
         projects.warm_cache(project)
         ctx.reference.pop(project.name, None)
         for r in range(runs):
-            order = [c for c in runnable if c.mode == "local"]
+            local = [c for c in runnable if c.mode == "local"]
             rest = [c for c in runnable if c.mode != "local"]
-            order += rest if r % 2 == 0 else rest[::-1]
+            rest = rest if r % 2 == 0 else rest[::-1]
+            ours = [c for c in rest if c.client == "ours"]
+            # This machine's speed drifts by a fifth within minutes: our
+            # builds sit between two local ones, so that "total CPU /
+            # local" (the median over all local builds) compares builds
+            # made close together in time.
+            order = local + ours + (local if ours else []) + [c for c in rest if c not in ours]
             for cfg in order:
                 res = run_build(ctx, project, cfg, keep_logs=out,
                                 keep_if=lambda r, c=cfg: c.client == "ours" and bool(

@@ -189,7 +189,8 @@ def markdown(args, proj_list, configs, status, results, notes, elapsed):
              "for pump), per job.")
     L.append("- daemon ms/job: the daemon processes' own CPU (their utime+stime, threads "
              "included, compilers excluded), sampled from /proc.")
-    L.append("- CPU vs local: (client + server CPU) / CPU of the local build on the same machine.")
+    L.append("- CPU vs local: (client + server CPU) / CPU of the local build on the same machine "
+             "(median of the local builds; each run builds locally before and after our configurations).")
     L.append("- remote OK: COMPILE_OK lines in the daemon logs; fell back to local: clients' "
              "'running locally' warnings; pump preprocessed locally: 'failed to get includes' "
              "warnings (the job then ran in lzo mode).")
