@@ -849,3 +849,113 @@ fn rewritten_headers_do_not_grow_the_server_without_bound() {
     let log = std::fs::read_to_string(dir.join("include-server.log")).unwrap();
     assert!(log.contains("starting a fresh analysis cache"), "{log}");
 }
+
+/// One request to our include server on `socket` as our client makes it:
+/// the reply's paths and the file list passed with it, the connection
+/// still open (the server keeps it until the list is released).
+fn ask_for_list(
+    socket: &Path,
+    cwd: &Path,
+    source: &str,
+) -> (std::os::unix::net::UnixStream, Vec<u8>, std::fs::File) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    let req = distcc::includes::server::Request {
+        cwd: cwd.to_path_buf(),
+        argv: ["gcc", "-c", source].iter().map(Into::into).collect(),
+    };
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(&distcc::includes::server::encode_request(&req).unwrap())
+        .unwrap();
+    let mut reply = Vec::with_capacity(1 << 16);
+    let (_, fd) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut reply).unwrap();
+    let fd = fd.unwrap_or_else(|| panic!("no file list passed for {source}"));
+    // The reply: ARGC and that many ARGV tokens.
+    let complete = |r: &[u8]| {
+        let hex = |at: usize| {
+            let h = std::str::from_utf8(r.get(at + 4..at + 12)?).ok()?;
+            usize::from_str_radix(h, 16).ok()
+        };
+        let mut at = 12;
+        for _ in 0..hex(0)? {
+            at += 12 + hex(at)?;
+        }
+        (at <= r.len()).then_some(())
+    };
+    let mut chunk = [0u8; 4096];
+    for _ in 0..10_000 {
+        if complete(&reply).is_some() {
+            break;
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "include server hung up mid-reply");
+        reply.extend_from_slice(&chunk[..n]);
+    }
+    assert!(!reply.starts_with(b"ARGC00000000"), "{source} not covered");
+    (s, reply, std::fs::File::from(fd))
+}
+
+fn inode_and_bytes(file: &std::fs::File) -> (u64, Vec<u8>) {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let meta = file.metadata().unwrap();
+    let mut bytes = vec![0u8; meta.len() as usize];
+    file.read_exact_at(&mut bytes, 0).unwrap();
+    (meta.ino(), bytes)
+}
+
+/// Our client releases the file list with LIST_DONE once its daemon has
+/// answered; the include server then writes a later list over that memory
+/// file. A list still lent is never written over, one whose client hung up
+/// without releasing it is never reused, and a reused file holds exactly
+/// the new list (cut to its length: the earlier list was longer).
+#[test]
+fn released_file_lists_are_reused_and_only_they() {
+    use std::io::{Read, Write};
+    let dir = TestDir::new("list-reuse");
+    let big: String = (0..3000)
+        .map(|i| format!("#define BIG_{i} {i}\n"))
+        .collect();
+    dir.write("big.h", &big);
+    dir.write("a.c", "#include \"big.h\"\nint a;\n");
+    dir.write("small.h", "#define SMALL 1\n");
+    dir.write("b.c", "#include \"small.h\"\nint b;\n");
+    let (_is, socket) = crate::client::include_server(&dir);
+
+    let (mut first, _, first_list) = ask_for_list(&socket, &dir.path, "a.c");
+    let (first_ino, first_bytes) = inode_and_bytes(&first_list);
+    // While the first list is lent, a second one is a new file.
+    let (hung_up, _, fresh_list) = ask_for_list(&socket, &dir.path, "b.c");
+    let (fresh_ino, fresh_bytes) = inode_and_bytes(&fresh_list);
+    assert_ne!(fresh_ino, first_ino, "a lent list was written over");
+    assert!(fresh_bytes.len() < first_bytes.len());
+    drop(hung_up);
+    drop(fresh_list);
+
+    // Released: the server closes the connection once it has taken it back.
+    first
+        .write_all(distcc::includes::bundle::LIST_DONE)
+        .unwrap();
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let (kept, _, reused_list) = ask_for_list(&socket, &dir.path, "b.c");
+    let (reused_ino, reused_bytes) = inode_and_bytes(&reused_list);
+    assert_eq!(reused_ino, first_ino, "a released list file was not reused");
+    assert_eq!(
+        reused_bytes, fresh_bytes,
+        "a reused list file differs from a fresh one"
+    );
+    // The first list's bytes, as seen through the earlier client's own
+    // descriptor, are now the new list's: that is why only a release,
+    // never a hang-up, lets the server write over it.
+    assert_eq!(inode_and_bytes(&first_list).1, fresh_bytes);
+
+    // Hung up without releasing: the second file never comes back.
+    let (_again, _, another) = ask_for_list(&socket, &dir.path, "a.c");
+    let (another_ino, another_bytes) = inode_and_bytes(&another);
+    assert_ne!(another_ino, reused_ino, "a lent list was written over");
+    assert_ne!(another_ino, fresh_ino, "a list never released was reused");
+    assert_eq!(another_bytes, first_bytes);
+    drop(kept);
+}

@@ -540,7 +540,12 @@ impl<'a> Build<'a> {
                 absolute_names: &req.absolute_names,
                 append: req.dotd_append,
             });
-            return self.finish(job, host, conn, version, dotd, true);
+            let outcome = self.finish(job, host, conn, version, dotd, true);
+            if outcome.is_ok() {
+                // The daemon answered: it has read the whole request.
+                req.body.delivered();
+            }
+            return outcome;
         }
         if let Some(why) = args::side_files::plain_mode_differs(&job.argv) {
             return Ok(Outcome::PlainDiffers(why));

@@ -103,6 +103,33 @@ pub struct ReadyList {
     pub absolute_names: Vec<Vec<u8>>,
     /// A file of the unit names `__DATE__` or `__TIME__`.
     pub date_or_time: bool,
+    /// The include server's connection, kept open until [`ReadyList::release`].
+    include_server: Option<UnixStream>,
+}
+
+impl ReadyList {
+    /// Tells the include server that the list has been delivered (a daemon
+    /// has answered the request it was sent in, so no byte of it is still
+    /// on its way): it may write a later list over the same memory file
+    /// (`distcc::includes::bundle::LIST_DONE`). Only called then; on any
+    /// other path the connection just closes and the file is not reused.
+    pub fn release(&mut self) {
+        if let Some(s) = self.include_server.take() {
+            let done = distcc::includes::bundle::LIST_DONE;
+            // SAFETY: send on a connected socket `s` owns, from a live buffer.
+            let sent = unsafe {
+                libc::send(
+                    std::os::fd::AsRawFd::as_raw_fd(&s),
+                    done.as_ptr().cast(),
+                    done.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                )
+            };
+            if sent != done.len() as isize {
+                log::debug!("the include server did not take the list back");
+            }
+        }
+    }
 }
 
 /// [`query`], with the file list our include server passes along (checked
@@ -177,7 +204,14 @@ pub fn query_with_list(
         s.read_exact(&mut buf).map_err(reply_error)?;
         out.push(PathBuf::from(OsString::from_vec(buf)));
     }
-    let list = list.and_then(|fd| checked_list(fd, out.len()));
+    let list = list
+        .and_then(|fd| checked_list(fd, out.len()))
+        .map(|mut l| {
+            // What is left of the reply is nothing (the server sends no more):
+            // the connection stays open until the list is released.
+            l.include_server = Some(s.into_inner().1.into_inner());
+            l
+        });
     Ok((out, list))
 }
 
@@ -204,6 +238,7 @@ fn checked_list(fd: OwnedFd, count: usize) -> Option<ReadyList> {
                 len,
                 absolute_names,
                 date_or_time,
+                include_server: None,
             })
         }
         _ => {

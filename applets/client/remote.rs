@@ -97,6 +97,15 @@ pub enum PumpBody {
     Ready(super::pump::ReadyList),
 }
 
+impl PumpBody {
+    /// A daemon has answered the request this body was sent in.
+    pub fn delivered(&mut self) {
+        if let PumpBody::Ready(list) = self {
+            list.release();
+        }
+    }
+}
+
 /// Sends a whole protocol-3 request: DIST, CDIR, the argv, then `body`
 /// (NFIL and the files, already encoded), together.
 pub fn send_pump(

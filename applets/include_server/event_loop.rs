@@ -9,13 +9,18 @@
 //! a `Waker` wake-up; then it writes the reply and closes the connection
 //! (one request per connection, facts §2.1). The first bytes of the reply
 //! carry the descriptor of the ready-made file list, when there is one
-//! (`SCM_RIGHTS`; see `distcc::includes::bundle`). [`Running::shutdown`] stops
-//! everything and removes the socket and the client root. Used by the
+//! (`SCM_RIGHTS`; see `distcc::includes::bundle`). Such a connection stays
+//! open after the reply: our client releases the list with `LIST_DONE`
+//! once its daemon has answered, and the memory file is then kept for a
+//! later list; a client that hangs up instead keeps it for good.
+//! [`Running::shutdown`] stops everything and removes the socket and the
+//! client root. Used by the
 //! `include-server` applet (foreground) and by `pump` (inside its process).
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use distcc::includes::bundle::LIST_DONE;
 use distcc::includes::mirror::{ClientRoot, clean_dead_roots, client_tmp, sweep_gone};
-use distcc::includes::server::{MAX_REQUEST, Options, Request, Server, parse_request};
+use distcc::includes::server::{Answer, MAX_REQUEST, Options, Request, Server, parse_request};
 use distcc::{Error, Result};
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -67,9 +72,6 @@ impl Running {
     }
 }
 
-/// The reply and the file list descriptor still to pass with its first byte.
-type Reply = (Vec<u8>, Option<OwnedFd>);
-
 /// A request for a worker, with the flag that tells it the client has gone.
 type Job = (Token, Request, Arc<AtomicBool>);
 
@@ -77,13 +79,20 @@ enum Phase {
     Reading(Vec<u8>),
     /// A worker has the request; set the flag to stop it.
     Working(Arc<AtomicBool>),
-    Writing(Reply, usize),
+    /// The reply, written up to this offset; the descriptor in it is
+    /// passed with its first byte.
+    Writing(Answer, usize),
+    /// The reply is out, the client has the file list: waiting for its
+    /// `LIST_DONE` (the bytes of it read so far).
+    Lent(Vec<u8>),
 }
 
 struct Conn {
     stream: UnixStream,
     phase: Phase,
     since: Instant,
+    /// The file list passed, kept while the client may still send it.
+    lent: Option<OwnedFd>,
 }
 
 /// Binds `socket` and starts serving.
@@ -103,7 +112,7 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| Error::io("waker", e))?);
     let server = Arc::new(Server::new(root.clone(), options));
     let (job_tx, job_rx) = unbounded::<Job>();
-    let (done_tx, done_rx) = unbounded::<(Token, Reply)>();
+    let (done_tx, done_rx) = unbounded::<(Token, Answer)>();
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 16);
@@ -127,7 +136,9 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
     let loop_stop = stop.clone();
     let root_path = root.path.clone();
     let thread = std::thread::spawn(move || {
-        if let Err(e) = serve(poll, listener, job_tx, done_rx, &loop_stop, &root_path) {
+        if let Err(e) = serve(
+            poll, listener, job_tx, done_rx, &loop_stop, &root_path, &server,
+        ) {
             log::error!("include server loop failed: {e}");
         }
         for h in handles {
@@ -143,7 +154,7 @@ pub fn start(socket: &Path, options: Options, stop: Arc<AtomicBool>) -> Result<R
     })
 }
 
-fn worker(rx: Receiver<Job>, tx: Sender<(Token, Reply)>, server: &Server, waker: &Waker) {
+fn worker(rx: Receiver<Job>, tx: Sender<(Token, Answer)>, server: &Server, waker: &Waker) {
     while let Ok((token, req, cancelled)) = rx.recv() {
         let reply = server.handle_until(&req, &cancelled);
         if tx.send((token, reply)).is_err() {
@@ -157,9 +168,10 @@ fn serve(
     mut poll: Poll,
     mut listener: UnixListener,
     jobs: Sender<Job>,
-    done: Receiver<(Token, Reply)>,
+    done: Receiver<(Token, Answer)>,
     stop: &AtomicBool,
     root: &Path,
+    server: &Server,
 ) -> Result<()> {
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
@@ -223,6 +235,7 @@ fn serve(
                                         stream,
                                         phase: Phase::Reading(Vec::new()),
                                         since: Instant::now(),
+                                        lent: None,
                                     },
                                 );
                             }
@@ -237,7 +250,7 @@ fn serve(
                 WAKER => {}
                 token => {
                     let close = match conns.get_mut(&token) {
-                        Some(c) => step(c, token, &jobs, &poll),
+                        Some(c) => step(c, token, &jobs, &poll, server),
                         None => false,
                     };
                     if close && let Some(mut c) = conns.remove(&token) {
@@ -253,7 +266,7 @@ fn serve(
                     let _ = poll
                         .registry()
                         .reregister(&mut c.stream, token, Interest::WRITABLE);
-                    step(c, token, &jobs, &poll)
+                    step(c, token, &jobs, &poll, server)
                 }
                 None => false,
             };
@@ -267,7 +280,7 @@ fn serve(
 }
 
 /// Advances one connection; returns true when it is finished.
-fn step(c: &mut Conn, token: Token, jobs: &Sender<Job>, poll: &Poll) -> bool {
+fn step(c: &mut Conn, token: Token, jobs: &Sender<Job>, poll: &Poll, server: &Server) -> bool {
     match &mut c.phase {
         Phase::Reading(buf) => {
             let mut chunk = [0u8; 16384];
@@ -317,24 +330,61 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<Job>, poll: &Poll) -> bool {
                 }
             }
         }
-        Phase::Writing((buf, list), pos) => {
+        Phase::Writing(answer, pos) => {
             for _ in 0..10_000 {
-                if *pos >= buf.len() {
-                    return true;
-                }
-                let sent = match list {
-                    Some(fd) => {
-                        distcc::fdpass::send_with_fd(c.stream.as_fd(), &buf[*pos..], fd.as_fd())
+                if *pos >= answer.reply.len() {
+                    if c.lent.is_none() {
+                        return true;
                     }
-                    None => c.stream.write(&buf[*pos..]),
+                    c.phase = Phase::Lent(Vec::new());
+                    let _ = poll
+                        .registry()
+                        .reregister(&mut c.stream, token, Interest::READABLE);
+                    return false;
+                }
+                let sent = match &answer.passed {
+                    Some(fd) => {
+                        let rest = &answer.reply[*pos..];
+                        distcc::fdpass::send_with_fd(c.stream.as_fd(), rest, fd.as_fd())
+                    }
+                    None => c.stream.write(&answer.reply[*pos..]),
                 };
                 if matches!(sent, Ok(n) if n > 0) {
-                    // Passed (or the reader wanted none): ours can go.
-                    *list = None;
+                    // Passed (or the reader wanted none): a list is kept
+                    // until its client releases it, anything else goes.
+                    let passed = answer.passed.take();
+                    if answer.reusable {
+                        c.lent = passed;
+                    }
                 }
                 match sent {
                     Ok(0) => return true,
                     Ok(n) => *pos += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => return true,
+                }
+            }
+            false
+        }
+        Phase::Lent(got) => {
+            let mut chunk = [0u8; LIST_DONE.len()];
+            // Bounded: each round reads a byte or more, or stops.
+            for _ in 0..64 {
+                match c.stream.read(&mut chunk) {
+                    Ok(0) => return true,
+                    Ok(n) => {
+                        got.extend_from_slice(&chunk[..n]);
+                        if !LIST_DONE.starts_with(got) {
+                            return true;
+                        }
+                        if got.len() == LIST_DONE.len() {
+                            if let Some(fd) = c.lent.take() {
+                                server.give_back(std::fs::File::from(fd));
+                            }
+                            return true;
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(_) => return true,

@@ -9,6 +9,8 @@
 //! anonymous memory file (`memfd`) and passes its descriptor along with the
 //! reply (`SCM_RIGHTS` on the unix socket). Our client sends it to the
 //! distcc server with `sendfile`, without opening a single mirror file.
+//! When the daemon has answered, the client gives the file back
+//! ([`LIST_DONE`]) and a later list is written over it ([`to_memfd_in`]).
 //!
 //! Compatibility: the reply bytes are unchanged. A client that reads the
 //! reply with plain `read` (stock distcc) never receives the descriptor:
@@ -139,8 +141,27 @@ pub fn to_memfd(
     absolute_names: &[Vec<u8>],
     date_or_time: bool,
 ) -> crate::Result<OwnedFd> {
+    to_memfd_in(None, entries, absolute_names, date_or_time).map(OwnedFd::from)
+}
+
+/// [`to_memfd`], written over `spare` (a memory file a client has
+/// released, see [`LIST_DONE`]) when there is one: its pages are reused
+/// instead of allocated, and it is cut to the new length.
+pub fn to_memfd_in(
+    spare: Option<std::fs::File>,
+    entries: &[Entry],
+    absolute_names: &[Vec<u8>],
+    date_or_time: bool,
+) -> crate::Result<std::fs::File> {
     let (heads, parts) = plan(entries)?;
-    let mut file = memory_file(c"distcc-files")?;
+    let reused = spare.is_some();
+    let mut file = match spare {
+        Some(f) => {
+            rewind(&f)?;
+            f
+        }
+        None => memory_file(c"distcc-files")?,
+    };
     let mut names = Vec::new();
     if date_or_time {
         names.extend_from_slice(DATE_OR_TIME);
@@ -169,13 +190,37 @@ pub fn to_memfd(
         write_all_vectored(&mut file, batch)
             .map_err(|e| crate::Error::io("writing the file list", e))?;
     }
-    // Reads (sendfile) start where the offset is: at the start.
-    // SAFETY: lseek on our own descriptor.
-    if unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(&file), 0, libc::SEEK_SET) } != 0 {
+    // A reused file may have been longer: it ends where this list does.
+    let written = rewind(&file)?;
+    if reused {
+        file.set_len(written)
+            .map_err(|e| crate::Error::io("cutting the file list", e))?;
+    }
+    Ok(file)
+}
+
+/// Moves `file`'s offset to its start (reads, sendfile, start there);
+/// returns where it was.
+fn rewind(file: &std::fs::File) -> crate::Result<u64> {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+    // SAFETY: lseek on a descriptor `file` owns.
+    let at = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    // SAFETY: as above.
+    if at < 0 || unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
         return Err(crate::Error::io("lseek", std::io::Error::last_os_error()));
     }
-    Ok(file.into())
+    Ok(at as u64)
 }
+
+/// What our client writes on the include server's connection once it is
+/// done with the file list passed with the reply: the daemon has answered,
+/// so no byte of the list is still on its way. Until then the client keeps
+/// the connection open; on this token (and only on it) the server may write
+/// a later list over the same memory file, sparing a page allocation for
+/// every page of every list, and the freeing of them all at the client's
+/// exit. A client that just hangs up (stock's, an older one of ours, one
+/// that failed) never releases its file.
+pub const LIST_DONE: &[u8; 12] = b"DONE00000000";
 
 /// The sections before the list in a memory file made by [`to_memfd`].
 #[derive(Debug, Default, PartialEq, Eq)]

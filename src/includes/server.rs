@@ -120,6 +120,23 @@ pub struct Options {
     pub no_force_dirs: bool,
 }
 
+/// Released list files kept for later lists, at most.
+const MAX_SPARE: usize = 32;
+/// Released list files larger than this are let go.
+const MAX_SPARE_BYTES: u64 = 16 << 20;
+
+/// The answer to one request.
+pub struct Answer {
+    /// The reply bytes.
+    pub reply: Vec<u8>,
+    /// The memory file to pass with them: the ready-made file list, or why
+    /// the unit is not covered.
+    pub passed: Option<OwnedFd>,
+    /// `passed` is a file list, which the client may release for reuse
+    /// ([`Server::give_back`]).
+    pub reusable: bool,
+}
+
 /// The include server's state shared by its worker threads.
 pub struct Server {
     /// The analysis cache: taken by each request as it starts, and replaced
@@ -130,6 +147,8 @@ pub struct Server {
     pub root: ClientRoot,
     /// Options.
     pub options: Options,
+    /// List files clients have released ([`super::bundle::LIST_DONE`]).
+    spare: std::sync::Mutex<Vec<std::fs::File>>,
 }
 
 impl Server {
@@ -139,7 +158,23 @@ impl Server {
             cache: std::sync::Mutex::new(std::sync::Arc::new(Cache::new())),
             root,
             options,
+            spare: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Takes back a list file its client has released: a later list is
+    /// written over it. No byte of it may still be on its way to a daemon.
+    pub fn give_back(&self, file: std::fs::File) {
+        if file.metadata().is_ok_and(|m| m.len() <= MAX_SPARE_BYTES) {
+            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+            if spare.len() < MAX_SPARE {
+                spare.push(file);
+            }
+        }
+    }
+
+    fn take_spare(&self) -> Option<std::fs::File> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
     /// The cache a request works with. A long session keeps a version of
@@ -204,17 +239,13 @@ impl Server {
     /// Handles one request: the reply bytes, and the file list ready to send
     /// ([`super::bundle`]) when it could be made. A translation unit that is
     /// not covered gets `ARGC00000000` and one log line saying which and why.
-    pub fn handle(&self, req: &Request) -> (Vec<u8>, Option<OwnedFd>) {
+    pub fn handle(&self, req: &Request) -> Answer {
         self.handle_until(req, &AtomicBool::new(false))
     }
 
     /// [`Server::handle`], giving up (with that reason) once `cancelled`
     /// is set: the event loop sets it when the client hangs up first.
-    pub fn handle_until(
-        &self,
-        req: &Request,
-        cancelled: &AtomicBool,
-    ) -> (Vec<u8>, Option<OwnedFd>) {
+    pub fn handle_until(&self, req: &Request, cancelled: &AtomicBool) -> Answer {
         let started = std::time::Instant::now();
         let mut reason = None;
         let m = match self.analyse_counted(req, cancelled) {
@@ -237,16 +268,25 @@ impl Server {
             }
         };
         let Ok(reply) = encode_reply(&m.paths) else {
-            return (b"ARGC00000000".to_vec(), None);
+            return Answer {
+                reply: b"ARGC00000000".to_vec(),
+                passed: None,
+                reusable: false,
+            };
         };
         if let Some(why) = reason {
             // Our client says why in its own line; stock's never sees it.
-            return (reply, bundle::reason_to_memfd(&why).ok());
+            return Answer {
+                reply,
+                passed: bundle::reason_to_memfd(&why).ok(),
+                reusable: false,
+            };
         }
         let list = match &m.entries {
             Some(entries) if !m.paths.is_empty() => {
-                match bundle::to_memfd(entries, &m.absolute_names, m.date_or_time) {
-                    Ok(fd) => Some(fd),
+                let spare = self.take_spare();
+                match bundle::to_memfd_in(spare, entries, &m.absolute_names, m.date_or_time) {
+                    Ok(file) => Some(OwnedFd::from(file)),
                     Err(e) => {
                         log::debug!("no file list for {}: {e}", source_name(req));
                         None
@@ -255,7 +295,11 @@ impl Server {
             }
             _ => None,
         };
-        (reply, list)
+        Answer {
+            reusable: list.is_some(),
+            reply,
+            passed: list,
+        }
     }
 }
 
