@@ -893,7 +893,26 @@ fn ask_for_list(
         reply.extend_from_slice(&chunk[..n]);
     }
     assert!(!reply.starts_with(b"ARGC00000000"), "{source} not covered");
+    // The reply ends as it always has (a client may read to the end),
+    // though the server still listens for the list's release.
+    assert_eq!(s.read(&mut chunk).unwrap(), 0, "reply not ended");
     (s, reply, std::fs::File::from(fd))
+}
+
+/// Waits (at most 10 s) until the server has closed its side entirely.
+fn wait_for_hang_up(s: &std::os::unix::net::UnixStream) {
+    use std::os::fd::AsRawFd;
+    let mut fds = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd for a socket `s` owns.
+    let n = unsafe { libc::poll(&mut fds, 1, 10_000) };
+    assert!(
+        n == 1 && fds.revents & libc::POLLHUP != 0,
+        "server kept the connection"
+    );
 }
 
 fn inode_and_bytes(file: &std::fs::File) -> (u64, Vec<u8>) {
@@ -911,7 +930,7 @@ fn inode_and_bytes(file: &std::fs::File) -> (u64, Vec<u8>) {
 /// the new list (cut to its length: the earlier list was longer).
 #[test]
 fn released_file_lists_are_reused_and_only_they() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let dir = TestDir::new("list-reuse");
     let big: String = (0..3000)
         .map(|i| format!("#define BIG_{i} {i}\n"))
@@ -936,9 +955,7 @@ fn released_file_lists_are_reused_and_only_they() {
     first
         .write_all(distcc::includes::bundle::LIST_DONE)
         .unwrap();
-    let mut rest = Vec::new();
-    first.read_to_end(&mut rest).unwrap();
-    assert!(rest.is_empty());
+    wait_for_hang_up(&first);
     let (kept, _, reused_list) = ask_for_list(&socket, &dir.path, "b.c");
     let (reused_ino, reused_bytes) = inode_and_bytes(&reused_list);
     assert_eq!(reused_ino, first_ino, "a released list file was not reused");

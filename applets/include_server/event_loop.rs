@@ -9,10 +9,11 @@
 //! a `Waker` wake-up; then it writes the reply and closes the connection
 //! (one request per connection, facts §2.1). The first bytes of the reply
 //! carry the descriptor of the ready-made file list, when there is one
-//! (`SCM_RIGHTS`; see `distcc::includes::bundle`). Such a connection stays
-//! open after the reply: our client releases the list with `LIST_DONE`
-//! once its daemon has answered, and the memory file is then kept for a
-//! later list; a client that hangs up instead keeps it for good.
+//! (`SCM_RIGHTS`; see `distcc::includes::bundle`). Such a connection is
+//! only half closed after the reply (the client reads its end as before):
+//! our client releases the list with `LIST_DONE` once its daemon has
+//! answered, and the memory file is then kept for a later list; a client
+//! that hangs up instead keeps it for good.
 //! [`Running::shutdown`] stops everything and removes the socket and the
 //! client root. Used by the
 //! `include-server` applet (foreground) and by `pump` (inside its process).
@@ -336,6 +337,9 @@ fn step(c: &mut Conn, token: Token, jobs: &Sender<Job>, poll: &Poll, server: &Se
                     if c.lent.is_none() {
                         return true;
                     }
+                    // The client sees the end of the reply as before (some
+                    // read to the end); only its release can still come.
+                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
                     c.phase = Phase::Lent(Vec::new());
                     let _ = poll
                         .registry()
