@@ -122,8 +122,9 @@ pub struct Options {
 
 /// Released list files kept for later lists, at most.
 const MAX_SPARE: usize = 32;
-/// Released list files larger than this are let go.
-const MAX_SPARE_BYTES: u64 = 16 << 20;
+/// Released list files kept hold at most this many bytes together (a
+/// typical list is well under a megabyte); others are let go.
+const MAX_SPARE_BYTES: u64 = 64 << 20;
 
 /// The answer to one request.
 pub struct Answer {
@@ -147,8 +148,9 @@ pub struct Server {
     pub root: ClientRoot,
     /// Options.
     pub options: Options,
-    /// List files clients have released ([`super::bundle::LIST_DONE`]).
-    spare: std::sync::Mutex<Vec<std::fs::File>>,
+    /// List files clients have released ([`super::bundle::LIST_DONE`]),
+    /// with their sizes.
+    spare: std::sync::Mutex<Vec<(std::fs::File, u64)>>,
 }
 
 impl Server {
@@ -165,16 +167,19 @@ impl Server {
     /// Takes back a list file its client has released: a later list is
     /// written over it. No byte of it may still be on its way to a daemon.
     pub fn give_back(&self, file: std::fs::File) {
-        if file.metadata().is_ok_and(|m| m.len() <= MAX_SPARE_BYTES) {
-            let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
-            if spare.len() < MAX_SPARE {
-                spare.push(file);
-            }
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return;
+        };
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        let held: u64 = spare.iter().map(|(_, n)| n).sum();
+        if spare.len() < MAX_SPARE && held + len <= MAX_SPARE_BYTES {
+            spare.push((file, len));
         }
     }
 
     fn take_spare(&self) -> Option<std::fs::File> {
-        self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        let spare = self.spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        spare.map(|(file, _)| file)
     }
 
     /// The cache a request works with. A long session keeps a version of
@@ -322,6 +327,36 @@ fn source_name(req: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn memfd(len: u64) -> std::fs::File {
+        let file = std::fs::File::from(bundle::to_memfd(&[], &[], false).expect("memfd"));
+        file.set_len(len).expect("set_len");
+        file
+    }
+
+    #[test]
+    fn released_lists_kept_are_bounded() {
+        let tmp = std::env::temp_dir();
+        let root = ClientRoot::create(&tmp, std::process::id(), 0x5a5e).expect("root");
+        let server = Server::new(root.clone(), Options::default());
+        // Too large to keep (the size is sparse: no memory is used).
+        server.give_back(memfd(MAX_SPARE_BYTES + 1));
+        assert!(server.take_spare().is_none());
+        for _ in 0..MAX_SPARE + 5 {
+            server.give_back(memfd(4096));
+        }
+        let mut kept = 0;
+        while server.take_spare().is_some() {
+            kept += 1;
+        }
+        assert_eq!(kept, MAX_SPARE);
+        // Together they stay under the byte bound.
+        server.give_back(memfd(MAX_SPARE_BYTES / 2 + 1));
+        server.give_back(memfd(MAX_SPARE_BYTES / 2 + 1));
+        assert!(server.take_spare().is_some());
+        assert!(server.take_spare().is_none());
+        root.remove();
+    }
 
     #[test]
     fn request_roundtrip_and_partial() {
