@@ -137,6 +137,30 @@ fn over_ssh(daemon: &str) {
         // The ssh lock file name has no port.
         assert!(dir.join("distccdir/lock/cpu_ssh_127.0.0.1_0").exists());
     }
+    // Another pump-mode unit: its file list is written over the memory
+    // file the last one released once its daemon answered through ssh.
+    let dir = TestDir::new("sshc");
+    dir.write("w.h", "#define WORDS \"over ssh again\"\n");
+    dir.write(
+        "u.c",
+        "#include <stdio.h>\n#include \"w.h\"\nint main(void) { puts(WORDS); return 0; }\n",
+    );
+    let out = run(
+        client(&dir, &format!("@127.0.0.1:{},cpp,lzo", wrapper.display()))
+            .env("DISTCC_SSH", &ssh)
+            .env("INCLUDE_SERVER_PORT", &socket)
+            .env("DISTCC_TESTING_INCLUDE_SERVER", "1")
+            .env("DISTCC_FALLBACK", "0")
+            .env("DISTCC_SKIP_LOCAL_RETRY", "1")
+            .args(["gcc", "-O2", "-c", "u.c", "-o", "u.o"]),
+    );
+    assert_quiet_ok(&out);
+    assert!(
+        local(&dir, &["gcc", "-O2", "-c", "u.c", "-o", "l.o"])
+            .status
+            .success()
+    );
+    assert_eq!(read(&dir.join("u.o")), read(&dir.join("l.o")));
 }
 
 #[test]
