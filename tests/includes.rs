@@ -857,12 +857,14 @@ fn ask_for_list(
     socket: &Path,
     cwd: &Path,
     source: &str,
+    reads_no_copies: bool,
 ) -> (std::os::unix::net::UnixStream, Vec<u8>, std::fs::File) {
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
     let req = distcc::includes::server::Request {
         cwd: cwd.to_path_buf(),
         argv: ["gcc", "-c", source].iter().map(Into::into).collect(),
+        reads_no_copies,
     };
     let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -941,10 +943,10 @@ fn released_file_lists_are_reused_and_only_they() {
     dir.write("b.c", "#include \"small.h\"\nint b;\n");
     let (_is, socket) = crate::client::include_server(&dir);
 
-    let (mut first, _, first_list) = ask_for_list(&socket, &dir.path, "a.c");
+    let (mut first, _, first_list) = ask_for_list(&socket, &dir.path, "a.c", true);
     let (first_ino, first_bytes) = inode_and_bytes(&first_list);
     // While the first list is lent, a second one is a new file.
-    let (hung_up, _, fresh_list) = ask_for_list(&socket, &dir.path, "b.c");
+    let (hung_up, _, fresh_list) = ask_for_list(&socket, &dir.path, "b.c", true);
     let (fresh_ino, fresh_bytes) = inode_and_bytes(&fresh_list);
     assert_ne!(fresh_ino, first_ino, "a lent list was written over");
     assert!(fresh_bytes.len() < first_bytes.len());
@@ -956,7 +958,7 @@ fn released_file_lists_are_reused_and_only_they() {
         .write_all(distcc::includes::bundle::LIST_DONE)
         .unwrap();
     wait_for_hang_up(&first);
-    let (kept, _, reused_list) = ask_for_list(&socket, &dir.path, "b.c");
+    let (kept, _, reused_list) = ask_for_list(&socket, &dir.path, "b.c", true);
     let (reused_ino, reused_bytes) = inode_and_bytes(&reused_list);
     assert_eq!(reused_ino, first_ino, "a released list file was not reused");
     assert_eq!(
@@ -969,10 +971,77 @@ fn released_file_lists_are_reused_and_only_they() {
     assert_eq!(inode_and_bytes(&first_list).1, fresh_bytes);
 
     // Hung up without releasing: the second file never comes back.
-    let (_again, _, another) = ask_for_list(&socket, &dir.path, "a.c");
+    let (_again, _, another) = ask_for_list(&socket, &dir.path, "a.c", true);
     let (another_ino, another_bytes) = inode_and_bytes(&another);
     assert_ne!(another_ino, reused_ino, "a lent list was written over");
     assert_ne!(another_ino, fresh_ino, "a list never released was reused");
     assert_eq!(another_bytes, first_bytes);
     drop(kept);
+}
+
+/// The paths of an include-server reply (ARGC, then ARGV tokens).
+fn reply_paths(reply: &[u8]) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let hex = |at: usize| {
+        usize::from_str_radix(std::str::from_utf8(&reply[at + 4..at + 12]).unwrap(), 16).unwrap()
+    };
+    let mut at = 12;
+    let mut paths = Vec::new();
+    for _ in 0..hex(0) {
+        let len = hex(at);
+        paths.push(PathBuf::from(std::ffi::OsStr::from_bytes(
+            &reply[at + 12..at + 12 + len],
+        )));
+        at += 12 + len;
+    }
+    paths
+}
+
+/// Our client marks its request (READS_NO_COPIES): it sends the list passed
+/// with the reply, so no copy, link or forcing file is written into the
+/// client root for it. A client without the mark (stock's) asking for the
+/// same unit afterwards finds every copy there, holding the file's bytes,
+/// though the server had made them for the list already.
+#[test]
+fn copies_are_written_only_for_clients_that_read_them() {
+    let dir = TestDir::new("no-copies");
+    dir.write("inc/h.h", "#define H 1\n");
+    dir.write(
+        "a.c",
+        "#include \"inc/h.h\"\n#include <stdio.h>\nint a = H;\n",
+    );
+    let (_is, socket) = crate::client::include_server(&dir);
+
+    let (_ours, reply, _list) = ask_for_list(&socket, &dir.path, "a.c", true);
+    let paths = reply_paths(&reply);
+    assert!(paths.len() >= 3, "{paths:?}");
+    for p in &paths {
+        assert!(
+            std::fs::symlink_metadata(p).is_err(),
+            "{} written for our client",
+            p.display()
+        );
+    }
+
+    let (_stock, again, _) = ask_for_list(&socket, &dir.path, "a.c", false);
+    assert_eq!(reply_paths(&again), paths);
+    for p in &paths {
+        assert!(
+            std::fs::symlink_metadata(p).is_ok(),
+            "{} missing for a stock client",
+            p.display()
+        );
+    }
+    let copy = |name: &str| {
+        let p = paths
+            .iter()
+            .find(|p| p.to_string_lossy().ends_with(name))
+            .unwrap();
+        distcc::compress::decompress(&std::fs::read(p).unwrap(), 1 << 20).unwrap()
+    };
+    assert_eq!(copy("/a.c.lzo"), std::fs::read(dir.join("a.c")).unwrap());
+    assert_eq!(
+        copy("/inc/h.h.lzo"),
+        std::fs::read(dir.join("inc/h.h")).unwrap()
+    );
 }

@@ -643,7 +643,7 @@ impl<'a> Build<'a> {
     /// why that failed.
     fn pump_request(&self, job: &Job) -> std::result::Result<PumpRequest, String> {
         let cwd = current_dir().map_err(|e| e.to_string())?;
-        let (paths, list) = pump::query_with_list(self.env, &job.argv, &cwd)?;
+        let (paths, list) = pump::query_with_list(self.env, &job.argv, &cwd, true)?;
         if list.as_ref().is_some_and(|l| l.date_or_time) && source_date_epoch_set() {
             // The include server checks its own environment, which may
             // lack what the build set after pump started (dpkg-buildpackage).

@@ -91,7 +91,7 @@ pub fn record_discrepancy(env: &ClientEnv) {
 /// Asks the include server (or reads `INCLUDE_SERVER_STUB`) for the files
 /// of `argv` compiled in `cwd`. Err = the reason to fall back.
 pub fn query(env: &ClientEnv, argv: &[OsString], cwd: &Path) -> Result<Vec<PathBuf>, String> {
-    query_with_list(env, argv, cwd).map(|(paths, _)| paths)
+    query_with_list(env, argv, cwd, false).map(|(paths, _)| paths)
 }
 
 /// The file list passed with a reply: a memory file holding `NFIL` and the
@@ -133,11 +133,15 @@ impl ReadyList {
 }
 
 /// [`query`], with the file list our include server passes along (checked
-/// to count as many files as the reply has paths), if any.
+/// to count as many files as the reply has paths), if any. With
+/// `reads_no_copies` our include server writes no copy into the client
+/// root when it passes a list (`READS_NO_COPIES`): the caller then sends
+/// that list, and reads the copies only when none came.
 pub fn query_with_list(
     env: &ClientEnv,
     argv: &[OsString],
     cwd: &Path,
+    reads_no_copies: bool,
 ) -> Result<(Vec<PathBuf>, Option<ReadyList>), String> {
     if let Some(stub) = &env.include_server_stub {
         let paths = stub
@@ -171,6 +175,10 @@ pub fn query_with_list(
     put_header(&mut req, Token::Argc, argv.len() as u32);
     for a in argv {
         put_payload(&mut req, Token::Argv, a.as_bytes()).map_err(err)?;
+    }
+    if reads_no_copies {
+        // In the same write as the request (the server looks for it there).
+        req.extend_from_slice(distcc::includes::server::READS_NO_COPIES);
     }
     s.write_all(&req)
         .map_err(|e| format!("writing to include server: {e}"))?;
@@ -485,7 +493,7 @@ mod tests {
             .iter()
             .map(OsString::from)
             .collect();
-        let (paths, list) = query_with_list(&env, &argv, &src).unwrap();
+        let (paths, list) = query_with_list(&env, &argv, &src, false).unwrap();
         let mut list = list.expect("our include server passes the list");
         let mut ready = Vec::new();
         list.file.read_to_end(&mut ready).unwrap();

@@ -342,6 +342,9 @@ pub struct Written {
     /// Its bytes, while the memory budget for them lasts (for the file list
     /// handed to the client: [`super::bundle`]).
     pub packed: Option<Arc<[u8]>>,
+    /// The copy was written into the client root (a reply to our client,
+    /// which sends the list passed with it, needs only the bytes).
+    pub on_disk: bool,
 }
 
 /// The most compressed-copy bytes kept in memory.

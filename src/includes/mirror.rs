@@ -215,6 +215,7 @@ pub fn materialize(
     cache: &Cache,
     closure: &Closure,
     force_dirs: bool,
+    to_disk: bool,
 ) -> Result<Materialized> {
     let mut reply = Vec::new();
     let mut entries = Some(Vec::new());
@@ -230,7 +231,9 @@ pub fn materialize(
             match sent_inodes.get(&(id.dev, id.ino)) {
                 Some(first) => {
                     let dest = root.under(&f.real, "");
-                    make_link(&root.path, &dest, first)?;
+                    if to_disk {
+                        make_link(&root.path, &dest, first)?;
+                    }
                     if let Some(list) = &mut entries {
                         list.push(Entry {
                             name: f.real.as_os_str().as_bytes().to_vec(),
@@ -251,7 +254,15 @@ pub fn materialize(
             ".lzo"
         };
         let dest = root.under(&f.real, suffix);
-        let packed = write_copy(cache, &mut fs, &root.path, f, &dest, closure.imports)?;
+        let packed = write_copy(
+            cache,
+            &mut fs,
+            &root.path,
+            f,
+            &dest,
+            closure.imports,
+            to_disk,
+        )?;
         match (packed, &mut entries) {
             (Some(bytes), Some(list)) => list.push(Entry {
                 name: f.real.as_os_str().as_bytes().to_vec(),
@@ -272,7 +283,9 @@ pub fn materialize(
             .count();
         let mut target = b"../".repeat(20 + slashes);
         target.extend_from_slice(&d.as_os_str().as_bytes()[1..]);
-        make_link(&root.path, &dest, Path::new(OsStr::from_bytes(&target)))?;
+        if to_disk {
+            make_link(&root.path, &dest, Path::new(OsStr::from_bytes(&target)))?;
+        }
         if let Some(list) = &mut entries {
             list.push(Entry {
                 name: client_name(d.as_os_str().as_bytes()),
@@ -305,7 +318,9 @@ pub fn materialize(
     for (at, target) in links {
         if seen.insert(at.clone()) {
             let dest = root.under(&at, "");
-            make_link(&root.path, &dest, &target)?;
+            if to_disk {
+                make_link(&root.path, &dest, &target)?;
+            }
             if let Some(list) = &mut entries {
                 list.push(Entry {
                     name: client_name(at.as_os_str().as_bytes()),
@@ -320,7 +335,7 @@ pub fn materialize(
             if seen.insert(d.clone()) && !systems.iter().any(|s| d.starts_with(s)) {
                 let name = d.join(FORCING_FILE);
                 let dest = root.under(&name, "");
-                if fs.lstat(&dest).is_none() {
+                if to_disk && fs.lstat(&dest).is_none() {
                     mkdir_parent(&root.path, &dest)?;
                     std::fs::write(&dest, b"")
                         .map_err(|e| Error::io(format!("create {}", dest.display()), e))?;
@@ -576,7 +591,8 @@ fn is_include_line(line: &[u8]) -> bool {
 
 /// Writes the compressed copy of `f` at `dest` unless this version of the
 /// file (with this `#line` name and these rewrites) is already there;
-/// returns its bytes when they are kept in memory.
+/// returns its bytes when they are kept in memory. Unless `to_disk`, only
+/// the bytes are made (or found): nothing is written.
 fn write_copy(
     cache: &Cache,
     fs: &mut FsLookup,
@@ -584,6 +600,7 @@ fn write_copy(
     f: &Sent,
     dest: &Path,
     imports: bool,
+    to_disk: bool,
 ) -> Result<Option<std::sync::Arc<[u8]>>> {
     let src = &f.real;
     let id = match f.id {
@@ -602,9 +619,22 @@ fn write_copy(
     if let Some(w) = slot.map(Latest::get)
         && w.id == id
         && w.variant == variant
-        && fs.lstat(dest).is_some()
     {
-        return Ok(w.packed);
+        if !to_disk && w.packed.is_some() {
+            return Ok(w.packed);
+        }
+        if w.on_disk && fs.lstat(dest).is_some() {
+            return Ok(w.packed);
+        }
+        if let (true, Some(packed), Some(slot)) = (to_disk, &w.packed, slot) {
+            // Made for our client's list before: now written as it is.
+            write_file(root, dest, packed)?;
+            slot.set(Written {
+                on_disk: true,
+                ..w.clone()
+            });
+            return Ok(w.packed);
+        }
     }
     let (contents, id) = map_file(src)?;
     let mut data: std::borrow::Cow<[u8]> = match &f.line_name {
@@ -634,14 +664,9 @@ fn write_copy(
         data.to_mut().extend_from_slice(&suffix);
     }
     let packed = crate::compress::compress(&data);
-    mkdir_parent(root, dest)?;
-    // A short name of its own beside the copy: a name built from the
-    // copy's could pass NAME_MAX where the copy's own fits (sweep U, D1).
-    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dest.with_file_name(format!(".tmp{serial}"));
-    std::fs::write(&tmp, &packed).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))?;
+    if to_disk {
+        write_file(root, dest, &packed)?;
+    }
     use std::sync::atomic::Ordering;
     let kept = cache.packed_kept.fetch_add(packed.len(), Ordering::Relaxed) + packed.len();
     let packed: Option<std::sync::Arc<[u8]>> = match kept <= PACKED_BUDGET {
@@ -655,6 +680,7 @@ fn write_copy(
         id,
         variant,
         packed: packed.clone(),
+        on_disk: to_disk,
     };
     let old = match slot {
         Some(slot) => slot.set(written).packed,
@@ -670,6 +696,19 @@ fn write_copy(
         cache.packed_kept.fetch_sub(old.len(), Ordering::Relaxed);
     }
     Ok(packed)
+}
+
+/// Writes `bytes` at `dest` in the client root `root` through a temporary
+/// file renamed over it.
+fn write_file(root: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    mkdir_parent(root, dest)?;
+    // A short name of its own beside the copy: a name built from the
+    // copy's could pass NAME_MAX where the copy's own fits (sweep U, D1).
+    static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dest.with_file_name(format!(".tmp{serial}"));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(format!("write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("rename {}", dest.display()), e))
 }
 
 #[cfg(test)]

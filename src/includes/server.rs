@@ -35,7 +35,17 @@ pub struct Request {
     pub cwd: PathBuf,
     /// The compiler command, argv[0] = compiler.
     pub argv: Vec<OsString>,
+    /// The client sends the file list passed with the reply and reads no
+    /// copy in the client root ([`READS_NO_COPIES`] follows the request).
+    pub reads_no_copies: bool,
 }
+
+/// What our client sends after its request (an extension of ours): it
+/// takes the file list passed with the reply ([`super::bundle`]) and reads
+/// no copy in the client root, so none is written for it. When no list can
+/// be passed after all, the copies are written as for any client. Stock's
+/// include server leaves these bytes unread.
+pub const READS_NO_COPIES: &[u8; 12] = b"LIST00000001";
 
 fn take<'a>(buf: &'a [u8], pos: &mut usize, n: usize) -> Option<&'a [u8]> {
     let s = buf.get(*pos..*pos + n)?;
@@ -84,9 +94,13 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>> {
         };
         argv.push(OsString::from_vec(a.to_vec()));
     }
+    // Sent with the request in one write: when it has not all arrived with
+    // the rest, the copies are simply written.
+    let reads_no_copies = buf.get(pos..pos + READS_NO_COPIES.len()) == Some(&READS_NO_COPIES[..]);
     Ok(Some(Request {
         cwd: PathBuf::from(OsString::from_vec(cwd.to_vec())),
         argv,
+        reads_no_copies,
     }))
 }
 
@@ -95,6 +109,9 @@ pub fn encode_request(req: &Request) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     put_payload(&mut out, Token::Cdir, req.cwd.as_os_str().as_bytes())?;
     encode_argv(&mut out, &req.argv)?;
+    if req.reads_no_copies {
+        out.extend_from_slice(READS_NO_COPIES);
+    }
     Ok(out)
 }
 
@@ -198,15 +215,16 @@ impl Server {
     /// The reply paths for `req`, or why it is not covered.
     pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
         self.analyse_counted(req, &AtomicBool::new(false))
-            .map(|(m, _)| m.paths)
+            .map(|(m, _, _)| m.paths)
     }
 
-    /// Like [`Server::analyse`], also returning the directives walked.
+    /// Like [`Server::analyse`], also returning the directives walked and
+    /// the file list to pass, when it could be made.
     fn analyse_counted(
         &self,
         req: &Request,
         cancelled: &AtomicBool,
-    ) -> std::result::Result<(Materialized, usize), String> {
+    ) -> std::result::Result<(Materialized, usize, Option<OwnedFd>), String> {
         if !req.cwd.is_absolute() {
             return Err(format!(
                 "working directory {} is not absolute",
@@ -236,9 +254,37 @@ impl Server {
             cmd.source.display(),
             t0.elapsed().as_micros()
         );
-        materialize(&self.root, &cache, &closure, !self.options.no_force_dirs)
-            .map(|p| (p, closure.steps))
+        let copies = |to_disk| {
+            materialize(
+                &self.root,
+                &cache,
+                &closure,
+                !self.options.no_force_dirs,
+                to_disk,
+            )
             .map_err(|e| format!("cannot write the client root: {e}"))
+        };
+        let mut m = copies(!req.reads_no_copies)?;
+        let list = self.file_list(req, &m);
+        if list.is_none() && req.reads_no_copies {
+            // No list after all: this client reads the copies.
+            m = copies(true)?;
+        }
+        Ok((m, closure.steps, list))
+    }
+
+    /// The file list of `m` in a memory file ([`super::bundle`]), if it can
+    /// be made.
+    fn file_list(&self, req: &Request, m: &Materialized) -> Option<OwnedFd> {
+        let entries = m.entries.as_ref().filter(|_| !m.paths.is_empty())?;
+        let spare = self.take_spare();
+        match bundle::to_memfd_in(spare, entries, &m.absolute_names, m.date_or_time) {
+            Ok(file) => Some(OwnedFd::from(file)),
+            Err(e) => {
+                log::debug!("no file list for {}: {e}", source_name(req));
+                None
+            }
+        }
     }
 
     /// Handles one request: the reply bytes, and the file list ready to send
@@ -253,15 +299,15 @@ impl Server {
     pub fn handle_until(&self, req: &Request, cancelled: &AtomicBool) -> Answer {
         let started = std::time::Instant::now();
         let mut reason = None;
-        let m = match self.analyse_counted(req, cancelled) {
-            Ok((m, steps)) => {
+        let (m, list) = match self.analyse_counted(req, cancelled) {
+            Ok((m, steps, list)) => {
                 log::debug!(
                     "{}: {} paths, {steps} directives, in {} us",
                     source_name(req),
                     m.paths.len(),
                     started.elapsed().as_micros()
                 );
-                m
+                (m, list)
             }
             Err(why) => {
                 log::warn!(
@@ -269,7 +315,7 @@ impl Server {
                     source_name(req)
                 );
                 reason = Some(why);
-                Materialized::default()
+                (Materialized::default(), None)
             }
         };
         let Ok(reply) = encode_reply(&m.paths) else {
@@ -287,19 +333,6 @@ impl Server {
                 reusable: false,
             };
         }
-        let list = match &m.entries {
-            Some(entries) if !m.paths.is_empty() => {
-                let spare = self.take_spare();
-                match bundle::to_memfd_in(spare, entries, &m.absolute_names, m.date_or_time) {
-                    Ok(file) => Some(OwnedFd::from(file)),
-                    Err(e) => {
-                        log::debug!("no file list for {}: {e}", source_name(req));
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
         Answer {
             reusable: list.is_some(),
             reply,
@@ -360,19 +393,33 @@ mod tests {
 
     #[test]
     fn request_roundtrip_and_partial() {
-        let req = Request {
+        let mut req = Request {
             cwd: PathBuf::from("/w"),
             argv: vec![
                 OsString::from("gcc"),
                 OsString::from_vec(b"x\xff.c".to_vec()),
             ],
+            reads_no_copies: false,
         };
         let bytes = encode_request(&req).expect("encode");
         for cut in 0..bytes.len() {
             assert_eq!(parse_request(&bytes[..cut]).expect("partial ok"), None);
         }
-        assert_eq!(parse_request(&bytes).expect("parse"), Some(req));
+        assert_eq!(parse_request(&bytes).expect("parse"), Some(req.clone()));
         assert!(parse_request(b"ARGC00000001").is_err());
+        // Our client's mark after the request; missing, cut or other bytes
+        // leave the copies to be written.
+        req.reads_no_copies = true;
+        let marked = encode_request(&req).expect("encode");
+        assert_eq!(marked, [&bytes[..], READS_NO_COPIES].concat());
+        assert_eq!(parse_request(&marked).expect("parse"), Some(req.clone()));
+        req.reads_no_copies = false;
+        for other in [
+            &marked[..marked.len() - 1],
+            &[&bytes[..], b"LIST00000002"].concat(),
+        ] {
+            assert_eq!(parse_request(other).expect("parse"), Some(req.clone()));
+        }
         assert_eq!(encode_reply(&[]).expect("encode"), b"ARGC00000000".to_vec());
     }
 }
