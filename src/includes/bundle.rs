@@ -4,11 +4,13 @@
 //! For every reply path a client opens, reads and closes the mirror file
 //! (or reads the link) and encodes `NAME` + `FILE`/`LINK` tokens (facts
 //! §2.2): about 80 files and a third of our client's CPU per libgit2 unit.
-//! The include server wrote those files a moment ago and still has their
-//! compressed bytes, so it writes the exact same encoding once into an
-//! anonymous memory file (`memfd`) and passes its descriptor along with the
-//! reply (`SCM_RIGHTS` on the unix socket). Our client sends it to the
-//! distcc server with `sendfile`, without opening a single mirror file.
+//! The include server has the compressed bytes of those files, so it
+//! writes the exact same encoding once into an anonymous memory file
+//! (`memfd`) and passes its descriptor along with the reply (`SCM_RIGHTS`
+//! on the unix socket). Our client sends it to the distcc server with
+//! `sendfile`, without opening a single mirror file; its request says so
+//! (`server::READS_NO_COPIES`), and then the mirror files are not even
+//! written unless no list can be passed.
 //! When the daemon has answered, the client gives the file back
 //! ([`LIST_DONE`]) and a later list is written over it ([`to_memfd_in`]).
 //!

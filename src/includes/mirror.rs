@@ -10,9 +10,10 @@
 //! mirrored symlinks (absolute canonical targets), and empty
 //! `forcing_technique_271828` files in directories that must exist. The
 //! reply lists these paths; the client reads them to build its request
-//! (ours gets that request part ready-made: [`super::bundle`]).
-//! Compressed copies are written once per file version (see
-//! [`super::cache::Cache::written`]).
+//! (ours gets that request part ready-made: [`super::bundle`], and for it
+//! nothing is written unless no list can be passed: `to_disk`).
+//! Compressed copies are made once per file version, and written once
+//! when a client reads them (see [`super::cache::Cache::written`]).
 
 use super::bundle::{Body, Entry, client_name};
 use super::cache::{Cache, FileId, Latest, PACKED_BUDGET, Written, key, map_file};
