@@ -873,21 +873,9 @@ fn ask_for_list(
     let mut reply = Vec::with_capacity(1 << 16);
     let (_, fd) = distcc::fdpass::recv_with_fd(s.as_fd(), &mut reply).unwrap();
     let fd = fd.unwrap_or_else(|| panic!("no file list passed for {source}"));
-    // The reply: ARGC and that many ARGV tokens.
-    let complete = |r: &[u8]| {
-        let hex = |at: usize| {
-            let h = std::str::from_utf8(r.get(at + 4..at + 12)?).ok()?;
-            usize::from_str_radix(h, 16).ok()
-        };
-        let mut at = 12;
-        for _ in 0..hex(0)? {
-            at += 12 + hex(at)?;
-        }
-        (at <= r.len()).then_some(())
-    };
     let mut chunk = [0u8; 4096];
     for _ in 0..10_000 {
-        if complete(&reply).is_some() {
+        if reply_paths(&reply).is_some() {
             break;
         }
         let n = s.read(&mut chunk).unwrap();
@@ -979,22 +967,23 @@ fn released_file_lists_are_reused_and_only_they() {
     drop(kept);
 }
 
-/// The paths of an include-server reply (ARGC, then ARGV tokens).
-fn reply_paths(reply: &[u8]) -> Vec<PathBuf> {
+/// The paths of an include-server reply (ARGC, then ARGV tokens); None
+/// while it is incomplete.
+fn reply_paths(reply: &[u8]) -> Option<Vec<PathBuf>> {
     use std::os::unix::ffi::OsStrExt;
     let hex = |at: usize| {
-        usize::from_str_radix(std::str::from_utf8(&reply[at + 4..at + 12]).unwrap(), 16).unwrap()
+        let h = std::str::from_utf8(reply.get(at + 4..at + 12)?).ok()?;
+        usize::from_str_radix(h, 16).ok()
     };
     let mut at = 12;
     let mut paths = Vec::new();
-    for _ in 0..hex(0) {
-        let len = hex(at);
-        paths.push(PathBuf::from(std::ffi::OsStr::from_bytes(
-            &reply[at + 12..at + 12 + len],
-        )));
+    for _ in 0..hex(0)? {
+        let len = hex(at)?;
+        let path = reply.get(at + 12..at + 12 + len)?;
+        paths.push(PathBuf::from(std::ffi::OsStr::from_bytes(path)));
         at += 12 + len;
     }
-    paths
+    Some(paths)
 }
 
 /// Our client marks its request (READS_NO_COPIES): it sends the list passed
@@ -1013,7 +1002,7 @@ fn copies_are_written_only_for_clients_that_read_them() {
     let (_is, socket) = crate::client::include_server(&dir);
 
     let (_ours, reply, _list) = ask_for_list(&socket, &dir.path, "a.c", true);
-    let paths = reply_paths(&reply);
+    let paths = reply_paths(&reply).unwrap();
     assert!(paths.len() >= 3, "{paths:?}");
     for p in &paths {
         assert!(
@@ -1024,7 +1013,7 @@ fn copies_are_written_only_for_clients_that_read_them() {
     }
 
     let (_stock, again, _) = ask_for_list(&socket, &dir.path, "a.c", false);
-    assert_eq!(reply_paths(&again), paths);
+    assert_eq!(reply_paths(&again).unwrap(), paths);
     for p in &paths {
         assert!(
             std::fs::symlink_metadata(p).is_ok(),

@@ -212,14 +212,8 @@ impl Server {
         current.clone()
     }
 
-    /// The reply paths for `req`, or why it is not covered.
-    pub fn analyse(&self, req: &Request) -> std::result::Result<Vec<PathBuf>, String> {
-        self.analyse_counted(req, &AtomicBool::new(false))
-            .map(|(m, _, _)| m.paths)
-    }
-
-    /// Like [`Server::analyse`], also returning the directives walked and
-    /// the file list to pass, when it could be made.
+    /// The copies for `req` (or why it is not covered), the directives
+    /// walked, and the file list to pass, when it could be made.
     fn analyse_counted(
         &self,
         req: &Request,
