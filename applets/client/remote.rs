@@ -159,6 +159,10 @@ impl Source {
         // (the preprocessor has exited), so the mapping cannot change or
         // shrink under us.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(what, e))?;
+        // Read once, front to back: the kernel then keeps no record of the
+        // pages having been used when they are unmapped (it would move
+        // each one on its LRU lists, only for the file to be freed).
+        let _ = map.advise(memmap2::Advice::Sequential);
         let packed = compress::compress_owned(&map[..len as usize]);
         Ok(Source::Packed(packed, (map, file)))
     }
