@@ -6,13 +6,17 @@ projects. Here each client runs alone under `perf stat -i` (no inherit):
 task-clock of the distcc process itself, without the preprocessor or any
 other child, i.e. exactly "client CPU outside the preprocessor". Ours and
 stock's client compile the same sample of each project's files against
-one of our daemons, in plain and lzo mode, each file REPEAT times (perf's
-mean), alternating the two clients file by file.
+one of our daemons, in plain and lzo mode, each file REPEAT times. The two
+clients take turns run by run (ours then stock, then stock then ours, ...),
+so a slow spell of the machine falls on both; a file's figure is the median
+of its runs (one stray run, such as a page-cache flush or a neighbour's
+burst on the shared VM, does not move it), and a project's is the mean of
+its files' figures (CPU per job).
 """
 
 import os
 import shutil
-import subprocess
+import statistics
 
 import impls
 from runner import HOST_OPTS
@@ -53,6 +57,20 @@ def _task_clock_ms(text):
     return None
 
 
+def _run_once(table, client, project, s, env, cwd, output):
+    """One compile of source `s` by `client` under `perf stat -i`: (ms, None),
+    or (None, why) when it failed."""
+    cc = "gcc" if s.lang == "c" else "g++"
+    flags = project.cflags if s.lang == "c" else project.cxxflags
+    argv = (["perf", "stat", "-i", "-x,", "-e", "task-clock", "--", client, cc]
+            + flags + s.extra + ["-c", s.path, "-o", output])
+    rc, text = table.run(argv, env=env, cwd=cwd, timeout=900)
+    ms = _task_clock_ms(text)
+    if rc != 0 or ms is None:
+        return None, text.strip()[-300:]
+    return ms, None
+
+
 def measure(ctx, proj_list, log):
     """{project: {mode: {"ours": ms, "stock": ms, "files": n}}} and a list of
     errors. Needs both clients and our daemon."""
@@ -78,21 +96,24 @@ def measure(ctx, proj_list, log):
                     "DISTCC_DIR": os.path.join(bdir, "distcc-dir"),
                 })
                 sums = {"ours": [], "stock": []}
-                for i, s in enumerate(srcs):
-                    names = ["ours", "stock"] if i % 2 == 0 else ["stock", "ours"]
-                    for name in names:
-                        cc = "gcc" if s.lang == "c" else "g++"
-                        flags = project.cflags if s.lang == "c" else project.cxxflags
-                        argv = (["perf", "stat", "-i", "-x,", "-e", "task-clock", "-r", str(REPEAT),
-                                 "--", ctx.impls[name].client, cc] + flags + s.extra
-                                + ["-c", s.path, "-o", os.path.join(bdir, f"{name}.o")])
-                        rc, text = table.run(argv, env=env, cwd=bdir, timeout=900)
-                        ms = _task_clock_ms(text)
-                        if rc != 0 or ms is None:
-                            errors.append(f"{project.name} {mode} {name} {os.path.basename(s.path)}: "
-                                          + text.strip()[-300:])
-                            continue
-                        sums[name].append(ms)
+                turn = 0
+                for s in srcs:
+                    runs = {"ours": [], "stock": []}
+                    for _ in range(REPEAT):
+                        names = ["ours", "stock"] if turn % 2 == 0 else ["stock", "ours"]
+                        turn += 1
+                        for name in names:
+                            ms, err = _run_once(table, ctx.impls[name].client, project, s, env,
+                                                bdir, os.path.join(bdir, f"{name}.o"))
+                            if err is not None:
+                                errors.append(f"{project.name} {mode} {name} "
+                                              f"{os.path.basename(s.path)}: {err}")
+                                continue
+                            runs[name].append(ms)
+                    # A file counts only when both clients ran it.
+                    if runs["ours"] and runs["stock"]:
+                        for name in runs:
+                            sums[name].append(statistics.median(runs[name]))
                 if sums["ours"] and sums["stock"]:
                     out.setdefault(project.name, {})[mode] = {
                         "ours": sum(sums["ours"]) / len(sums["ours"]),
@@ -113,8 +134,9 @@ def markdown(data):
         return []
     L = ["## Client process's own CPU per job (perf stat -i: the distcc process alone, "
          "preprocessor excluded)", "",
-         f"Each sampled file compiled {REPEAT} times by each client against our daemon; "
-         "mean over the files.", "",
+         f"Each sampled file compiled {REPEAT} times by each client against our daemon, "
+         "the two clients taking turns run by run; per file the median of its runs, "
+         "then the mean over the files.", "",
          "| project | mode | files | ours ms/job | stock ms/job | ratio |",
          "|---|---|---:|---:|---:|---:|"]
     for pname, modes in data.items():
