@@ -12,6 +12,7 @@
 use super::lex::{Tok, lex};
 use super::macros::{Macro, parse_define};
 use super::unseen::{find, popped_names};
+use crate::bytes::find_byte;
 use std::sync::Arc;
 
 /// Which include directive.
@@ -111,15 +112,28 @@ type Open = (Vec<(Cond, Vec<Node>)>, Vec<Node>);
 
 /// Whether `src` has a trigraph sequence.
 pub fn has_trigraph(src: &[u8]) -> bool {
-    src.windows(3)
-        .any(|w| w[0] == b'?' && w[1] == b'?' && b"=/'()!<>-".contains(&w[2]))
+    has_trigraph_ending(src, b"=/'()!<>-")
 }
 
 /// Whether `src` has one of the trigraphs that change directives wherever
 /// they are: `??=` (`#`) and `??/` (`\`).
 fn has_hash_or_splice_trigraph(src: &[u8]) -> bool {
-    src.windows(3)
-        .any(|w| w[0] == b'?' && w[1] == b'?' && (w[2] == b'=' || w[2] == b'/'))
+    has_trigraph_ending(src, b"=/")
+}
+
+/// Whether `src` has `??` followed by one of `last`. Every file is asked
+/// this whole, so it goes from `?` to `?` (memchr), not byte by byte: a
+/// header holds few of them (`?:`), most hold none.
+fn has_trigraph_ending(src: &[u8], last: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(p) = find_byte(&src[i..], b'?') {
+        let at = i + p;
+        if src.get(at + 1) == Some(&b'?') && src.get(at + 2).is_some_and(|c| last.contains(c)) {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
 }
 
 /// Parses the directives of `src`.
@@ -409,7 +423,7 @@ pub(super) fn continuation(s: &[u8], i: usize) -> usize {
 /// Index just past the `*/` (possibly split by backslash-newlines)
 /// closing a block comment whose body starts at `i`.
 pub(super) fn end_block_comment(s: &[u8], mut i: usize) -> usize {
-    while let Some(p) = s[i.min(s.len())..].iter().position(|&c| c == b'*') {
+    while let Some(p) = find_byte(&s[i.min(s.len())..], b'*') {
         let mut j = i + p + 1;
         while continuation(s, j) > 0 {
             j += continuation(s, j);
@@ -477,12 +491,19 @@ const DIRECTIVE_STOPS: [bool; 256] = byte_set(b"\n\\/\"'<");
 
 /// Skips a `//` comment (which continues across backslash-newlines).
 pub(super) fn skip_line_comment(s: &[u8], mut i: usize) -> usize {
+    // From newline to newline: only a backslash just before one (perhaps
+    // with a carriage return between) carries the comment on.
     while i < s.len() {
-        match s[i] {
-            b'\n' => return i + 1,
-            b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
-            _ => i += 1,
+        let Some(p) = find_byte(&s[i..], b'\n') else {
+            return s.len();
+        };
+        let nl = i + p;
+        let before = &s[i..nl];
+        let continued = before.ends_with(b"\\") || before.ends_with(b"\\\r");
+        if !continued {
+            return nl + 1;
         }
+        i = nl + 1;
     }
     i
 }
@@ -874,5 +895,56 @@ mod tests {
         assert!(!parse(b"/* atomic??! */\n#include \"a.h\"\n").trigraph);
         assert!(parse(b"#define X a ??/\n b\n").trigraph);
         assert!(!parse(b"#include \"a.h\"\n/* what?? */\n").trigraph);
+    }
+
+    /// The byte-by-byte forms the memchr-driven searches replaced.
+    fn trigraph_bytewise(src: &[u8], last: &[u8]) -> bool {
+        src.windows(3)
+            .any(|w| w[0] == b'?' && w[1] == b'?' && last.contains(&w[2]))
+    }
+
+    fn line_comment_end_bytewise(s: &[u8], mut i: usize) -> usize {
+        while i < s.len() {
+            match s[i] {
+                b'\n' => return i + 1,
+                b'\\' if continuation(s, i) > 0 => i += continuation(s, i),
+                _ => i += 1,
+            }
+        }
+        i
+    }
+
+    #[test]
+    fn fast_searches_agree_with_bytewise_ones() {
+        // Every string of up to 7 bytes over the bytes that matter.
+        let alphabet = b"?=/\\\r\nx";
+        let mut cases = vec![Vec::new()];
+        for len in 1..=7 {
+            let mut digits = vec![0usize; len];
+            loop {
+                cases.push(digits.iter().map(|&d| alphabet[d]).collect::<Vec<u8>>());
+                let Some(k) = digits.iter().rposition(|&d| d + 1 < alphabet.len()) else {
+                    break;
+                };
+                digits[k] += 1;
+                digits[k + 1..].iter_mut().for_each(|d| *d = 0);
+            }
+        }
+        for case in &cases {
+            for last in [&b"=/"[..], b"=/'()!<>-"] {
+                assert_eq!(
+                    has_trigraph_ending(case, last),
+                    trigraph_bytewise(case, last),
+                    "{case:?}"
+                );
+            }
+            for start in 0..=case.len() {
+                assert_eq!(
+                    skip_line_comment(case, start),
+                    line_comment_end_bytewise(case, start),
+                    "{case:?} from {start}"
+                );
+            }
+        }
     }
 }

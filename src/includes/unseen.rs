@@ -170,7 +170,7 @@ pub fn popped_names(text: &[u8]) -> Vec<Vec<u8>> {
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
     let mut i = 0;
-    while let Some(p) = hay[i..].iter().position(|&c| c == first) {
+    while let Some(p) = crate::bytes::find_byte(&hay[i..], first) {
         let at = i + p;
         if hay[at + 1..].starts_with(rest) {
             return Some(at);
