@@ -290,11 +290,19 @@ pub fn map_file(path: &Path) -> Result<(Contents, FileId)> {
     if meta.len() == 0 {
         return Ok((Contents::Empty, id));
     }
+    // The length is given, so the mapping does not ask the kernel for it
+    // again (one system call less per file read).
+    let len = usize::try_from(meta.len()).map_err(|_| {
+        Error::io(
+            format!("mmap {}", path.display()),
+            std::io::ErrorKind::FileTooLarge.into(),
+        )
+    })?;
     // SAFETY: the mapping is read-only and private to this call's owner. A
     // concurrent truncation by another process could fault; the include server
     // accepts that risk exactly as every compiler that mmaps sources does, and
     // the (size, mtime, ctime, inode) check re-reads files that were rewritten.
-    let map = unsafe { memmap2::Mmap::map(&f) }
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(&f) }
         .map_err(|e| Error::io(format!("mmap {}", path.display()), e))?;
     Ok((Contents::Mapped(map), id))
 }

@@ -467,6 +467,16 @@ impl FsView {
         let Some(fd) = &self.inotify else {
             return false;
         };
+        // The common case, asked for every header probed in a system
+        // directory: its directory is watched already (a watch that dies
+        // with its directory is dropped from the map), so no `lstat` is
+        // needed to find it.
+        if let Some(parent) = path.parent() {
+            let w = self.watches_lock.lock().unwrap_or_else(|e| e.into_inner());
+            if w.system_dirs.contains_key(key(parent)) {
+                return true;
+            }
+        }
         let mut dir = path;
         let dir = loop {
             let Some(parent) = dir.parent() else {
