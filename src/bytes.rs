@@ -9,20 +9,24 @@ pub fn find_byte(s: &[u8], b: u8) -> Option<usize> {
     (!p.is_null()).then(|| p as usize - s.as_ptr() as usize)
 }
 
-/// Whether `needle` occurs in `hay`, found from the occurrences of its
-/// first byte (an empty needle occurs everywhere).
+/// Whether `needle` occurs in `hay` (an empty needle occurs everywhere).
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else {
-        return true;
-    };
+    needle.is_empty() || find(hay, needle).is_some()
+}
+
+/// The first position of `needle` (not empty) in `hay`, found from the
+/// occurrences of its first byte.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
     let mut i = 0;
     while let Some(p) = find_byte(&hay[i..], first) {
-        if hay[i + p..].starts_with(needle) {
-            return true;
+        let at = i + p;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
         }
-        i += p + 1;
+        i = at + 1;
     }
-    false
+    None
 }
 
 #[cfg(test)]

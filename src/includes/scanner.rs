@@ -11,8 +11,8 @@
 
 use super::lex::{Tok, lex};
 use super::macros::{Macro, parse_define};
-use super::unseen::{find, popped_names};
-use crate::bytes::find_byte;
+use super::unseen::popped_names;
+use crate::bytes::{find, find_byte};
 use std::sync::Arc;
 
 /// Which include directive.
@@ -126,9 +126,9 @@ fn has_hash_or_splice_trigraph(src: &[u8]) -> bool {
 /// header holds few of them (`?:`), most hold none.
 fn has_trigraph_ending(src: &[u8], last: &[u8]) -> bool {
     let mut i = 0;
-    while let Some(p) = find_byte(&src[i..], b'?') {
+    while let Some(p) = find(&src[i..], b"??") {
         let at = i + p;
-        if src.get(at + 1) == Some(&b'?') && src.get(at + 2).is_some_and(|c| last.contains(c)) {
+        if src.get(at + 2).is_some_and(|c| last.contains(c)) {
             return true;
         }
         i = at + 1;

@@ -82,6 +82,7 @@
 use super::cache::AppendMap;
 use super::lex::{TokKind, lex};
 use super::scanner::{Node, Parsed};
+use crate::bytes::find;
 use std::sync::Arc;
 
 /// The id of a system header (dense, from 0, per server).
@@ -164,20 +165,6 @@ pub fn popped_names(text: &[u8]) -> Vec<Vec<u8>> {
         i += p + needle.len();
     }
     out
-}
-
-/// The first position of `needle` in `hay`.
-pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut i = 0;
-    while let Some(p) = crate::bytes::find_byte(&hay[i..], first) {
-        let at = i + p;
-        if hay[at + 1..].starts_with(rest) {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
 }
 
 /// A set of header ids.
