@@ -223,11 +223,14 @@ def headlines(proj_list, figs_all):
                     p.name, mode, _f(o.ms(o.overhead)), _f(s.ms(s.overhead)),
                     _f(_ratio(o.overhead, s.overhead)), _f(o.ms(o.client)), _f(s.ms(s.client)),
                 ]) + " |")
+        # Plain rows are there to compare pump with: none without a pump row.
+        any_pump = any(_ok(figs.get(k)) for k in ("pump:ours", "pump:stock",
+                                                    "pump:stock-debian>stock"))
         for key, name in (("pump:ours", "pump ours"), ("pump:stock", "pump stock (patched)"),
                           ("pump:stock-debian>stock", "pump stock-debian"), ("plain:ours", "plain ours"),
                           ("plain:stock", "plain stock")):
             f = figs.get(key)
-            if not _ok(f):
+            if not _ok(f) or not any_pump:
                 continue
             pump = key.startswith("pump")
             pump_rows.append("| " + " | ".join([
@@ -247,7 +250,12 @@ def headlines(proj_list, figs_all):
         L.append("## Client CPU per job outside the preprocessor (plain, lzo)")
         L.append("| project | mode | overhead ms/job ours | stock | ratio | client ms/job ours | stock |")
         L.append("|---|---|---:|---:|---:|---:|---:|")
-        L += client_rows + [""]
+        L += client_rows
+        L.append("")
+        L.append("Overhead here is a build's client CPU minus the cpp-only build's: a difference of two "
+                 "large numbers that moves by more than the overhead itself on big units (it can come "
+                 "out negative). \"Client process's own CPU per job\" below measures it directly.")
+        L.append("")
     if pump_rows:
         L.append("## Pump")
         L.append("| project | configuration | client ms/job (incl. include server) | same minus make "
